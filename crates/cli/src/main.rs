@@ -1,0 +1,621 @@
+//! `lifeboat`: the command-line face of the Lifeboat crates. It parses arguments, reads
+//! secrets from the environment, files or the terminal, and calls the libraries.
+
+mod output;
+mod progress;
+mod retention_cmd;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use lifeboat_crypto::{Argon2Params, Identity, RecipientPublicKey};
+use lifeboat_repo::{BackupRequest, Credential, InitOptions, Manifest, Repository};
+
+use crate::output::{print_json, print_manifest, print_summaries};
+use crate::secrets::{SecretSource, new_password};
+
+/// Exit code when `verify` found damage.
+const EXIT_DAMAGE: u8 = 3;
+/// Exit code after Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Repository URL or path (file:///abs/path, /abs/path, relative/path).
+    #[arg(long, env = "LIFEBOAT_REPO", global = true)]
+    repo: Option<String>,
+    /// Read the repository password from this file (first line). Default: $LIFEBOAT_PASSWORD, then a prompt.
+    #[arg(long, env = "LIFEBOAT_PASSWORD_FILE", global = true)]
+    password_file: Option<PathBuf>,
+    /// Unlock with a key file instead of a password.
+    #[arg(long, env = "LIFEBOAT_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
+    /// Read with an X25519 identity file (lbsk1...) instead of a password.
+    #[arg(long, env = "LIFEBOAT_IDENTITY_FILE", global = true)]
+    identity_file: Option<PathBuf>,
+    /// Write-only: seal backups for these recipients (lbpk1...) without any secret.
+    #[arg(long = "recipient", global = true)]
+    recipients: Vec<String>,
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Segments processed at once (default: number of cores).
+    #[arg(long, global = true)]
+    parallelism: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files or a stream.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// List backups.
+    List {
+        /// Only backups of this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one backup.
+    Show {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that backups are intact (exit code 3 when damage is found).
+    Verify {
+        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        id: Option<String>,
+        /// Also decrypt and decompress everything and compare plaintext digests.
+        #[arg(long)]
+        deep: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a new directory or to standard output.
+    Restore {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// A new or empty directory to restore into.
+        #[arg(long, conflicts_with = "stdout", required_unless_present = "stdout")]
+        target: Option<PathBuf>,
+        /// Write the backup's stream (or the tar stream of a files backup) to standard output.
+        #[arg(long)]
+        stdout: bool,
+        /// Which object of a multi-object backup to write to standard output.
+        #[arg(long)]
+        object: Option<String>,
+    },
+    /// Copy backups to another repository (keeps ids; data is not re-encrypted).
+    Copy {
+        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        id: Option<String>,
+        /// Destination repository URL.
+        #[arg(long)]
+        to: String,
+        /// Destination password file. Default: $LIFEBOAT_TO_PASSWORD, then a prompt.
+        #[arg(long, env = "LIFEBOAT_TO_PASSWORD_FILE")]
+        to_password_file: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage passwords, key files, recipients and the master key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Audit retention policies on a list of backups (no repository needed).
+    #[command(subcommand)]
+    Retention(retention_cmd::RetentionCommand),
+    /// Show or remove repository locks.
+    Unlock {
+        /// Remove every lock, not only expired ones. Only when no other lifeboat runs.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Argon2id memory in KiB for the password slot.
+    #[arg(long, default_value_t = Argon2Params::default().memory_kib)]
+    kdf_memory_kib: u32,
+    /// Argon2id passes.
+    #[arg(long, default_value_t = Argon2Params::default().iterations)]
+    kdf_iterations: u32,
+    /// Argon2id lanes.
+    #[arg(long, default_value_t = Argon2Params::default().parallelism)]
+    kdf_parallelism: u32,
+    /// Plaintext bytes per segment (4096..=16777216).
+    #[arg(long, default_value_t = lifeboat_crypto::DEFAULT_SEGMENT)]
+    segment_size: u32,
+    /// zstd level for new objects (0 = no compression).
+    #[arg(long, default_value_t = 3)]
+    compression_level: i32,
+    /// Label of the first key slot.
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Back up files and directory trees.
+    Files {
+        /// Files and directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up standard input as one stream.
+    Stdin {
+        /// Name of the stream (e.g. `app.sql`).
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BackupMeta {
+    /// Plan the backup belongs to.
+    #[arg(long)]
+    plan: Option<String>,
+    /// Tag (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Host name to record (default: this host).
+    #[arg(long)]
+    host: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// List key slots and recipients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a password (from --new-password-file, $LIFEBOAT_NEW_PASSWORD or a prompt) or a key file.
+    Add {
+        /// Read the new password from this file.
+        #[arg(long, conflicts_with = "new_key_file")]
+        new_password_file: Option<PathBuf>,
+        /// Add a key-file slot for this file.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+        /// Create the key file with 32 random bytes first (mode 0600; it must not exist).
+        #[arg(long, requires = "new_key_file")]
+        generate: bool,
+        /// A note for operators.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Change the password that unlocked the repository.
+    Passwd {
+        /// Read the new password from this file.
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key slot by id.
+    Remove {
+        /// Slot id (see `key list`).
+        slot: String,
+    },
+    /// Replace the master key; other slots are dropped. Data objects are not rewritten.
+    Rotate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// X25519 recipients: hosts that can write backups they cannot read.
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RecipientCommand {
+    /// Generate an identity (secret key) and print its public key.
+    Generate {
+        /// Write the identity here (mode 0600; must not exist).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Seal every new manifest for this public key too.
+    Add {
+        /// The public key (lbpk1...).
+        public_key: String,
+        /// A note for operators.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    restore_default_sigpipe();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lifeboat: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("lifeboat: error: {}", output::error_chain(&e));
+                    ExitCode::FAILURE
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("lifeboat: interrupted; the unfinished operation was abandoned and nothing incomplete was recorded");
+                // Let drop guards finish their clean-up (temporary files, locks).
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                ExitCode::from(EXIT_INTERRUPTED)
+            }
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+/// Rust ignores SIGPIPE, which turns `lifeboat list | head` into write errors. Like other
+/// Unix filters, end quietly when the reader of our output goes away.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+fn repo_url(global: &Global) -> Result<String> {
+    global.repo.clone().context("no repository given: pass --repo URL or set LIFEBOAT_REPO")
+}
+
+fn storage(url: &str) -> Result<Arc<dyn lifeboat_storage::Storage>> {
+    Ok(lifeboat_storage::open_url(url)?)
+}
+
+/// The credential for the main repository, from the flags and environment.
+fn credential(global: &Global) -> Result<Credential> {
+    if let Some(path) = &global.key_file {
+        let content = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        return Ok(Credential::KeyFile(zeroize::Zeroizing::new(content)));
+    }
+    if let Some(path) = &global.identity_file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("cannot read identity file {}", path.display()))?,
+        );
+        let identity = Identity::parse(&text).with_context(|| format!("identity file {}", path.display()))?;
+        return Ok(Credential::Identity(Arc::new(identity)));
+    }
+    let source = SecretSource { file: global.password_file.clone(), env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
+    if global.password_file.is_none() && std::env::var_os("LIFEBOAT_PASSWORD").is_none() && !global.recipients.is_empty() {
+        let recipients = global
+            .recipients
+            .iter()
+            .map(|r| RecipientPublicKey::parse(r))
+            .collect::<Result<Vec<_>, _>>()
+            .context("--recipient")?;
+        return Ok(Credential::WriteOnly(recipients));
+    }
+    Ok(Credential::Password(source.read()?))
+}
+
+async fn open_repo(global: &Global) -> Result<Repository> {
+    let url = repo_url(global)?;
+    let mut repo = Repository::open(storage(&url)?, credential(global)?).await?;
+    if let Some(p) = global.parallelism {
+        repo.set_parallelism(p);
+    }
+    Ok(repo)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Init(args) => init(&global, args).await,
+        Command::Backup(cmd) => backup(&global, cmd).await,
+        Command::List { plan, json } => {
+            let repo = open_repo(&global).await?;
+            let (manifests, unreadable) = repo.list().await?;
+            for e in &unreadable {
+                eprintln!("lifeboat: warning: {}", output::error_chain(&anyhow::Error::new(clone_err(e))));
+            }
+            let summaries: Vec<_> = manifests
+                .iter()
+                .filter(|m| plan.as_ref().is_none_or(|p| m.plan.as_ref() == Some(p)))
+                .map(lifeboat_repo::BackupSummary::from)
+                .collect();
+            if json { print_json(&summaries)? } else { print_summaries(&summaries) }
+            Ok(if unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Show { id, json } => {
+            let repo = open_repo(&global).await?;
+            let manifest = repo.resolve(&id, None).await?;
+            if json { print_json(&output::manifest_view(&manifest)?)? } else { print_manifest(&manifest) }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { id, deep, json } => {
+            let repo = open_repo(&global).await?;
+            let (manifests, unreadable) = match id {
+                Some(id) => (vec![repo.resolve(&id, None).await?], Vec::new()),
+                None => repo.list().await?,
+            };
+            let mut report = repo.verify(&manifests, deep).await?;
+            for e in unreadable {
+                report.damage.push(lifeboat_repo::Damage {
+                    backup: String::new(),
+                    object: String::new(),
+                    problem: e.to_string(),
+                });
+            }
+            if json {
+                print_json(&report)?;
+            } else {
+                output::print_verify(&report);
+            }
+            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGE) })
+        }
+        Command::Restore { id, target, stdout, object } => {
+            let repo = open_repo(&global).await?;
+            let manifest = repo.resolve(&id, None).await?;
+            restore(&repo, &manifest, target, stdout, object.as_deref()).await
+        }
+        Command::Copy { id, to, to_password_file, json } => {
+            let repo = open_repo(&global).await?;
+            let manifests = match id {
+                Some(id) => vec![repo.resolve(&id, None).await?],
+                None => {
+                    let (all, unreadable) = repo.list().await?;
+                    if let Some(e) = unreadable.into_iter().next() {
+                        return Err(anyhow::Error::new(e).context("cannot copy: a backup of the source cannot be read"));
+                    }
+                    all
+                }
+            };
+            let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
+            let dest = Repository::open(storage(&to)?, Credential::Password(source.read()?))
+                .await
+                .with_context(|| format!("opening destination {to}"))?;
+            let report = repo.copy_to(&dest, &manifests).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "copied {} backup(s), {} already present; sent {} object(s) ({}), {} already there",
+                    report.copied.len(),
+                    report.skipped.len(),
+                    report.objects_sent,
+                    output::human_bytes(report.bytes_sent),
+                    report.objects_present
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(cmd) => key(&global, cmd).await,
+        Command::Retention(cmd) => retention_cmd::run(cmd),
+        Command::Unlock { all } => {
+            let url = repo_url(&global)?;
+            let removed = lifeboat_repo::remove_locks(storage(&url)?.as_ref(), all).await?;
+            for lock in &removed {
+                println!("removed {:?} lock {} of {} (pid {}) from {}", lock.kind, lock.id, lock.host, lock.pid, lock.created);
+            }
+            if removed.is_empty() {
+                println!("no {}locks to remove", if all { "" } else { "expired " });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// RepoError is not Clone; re-create a displayable error for warnings.
+fn clone_err(e: &lifeboat_repo::RepoError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+async fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
+    let url = repo_url(global)?;
+    let credential = match &global.key_file {
+        Some(path) => Credential::KeyFile(zeroize::Zeroizing::new(
+            std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+        )),
+        None => Credential::Password(new_password(global.password_file.clone(), "LIFEBOAT_PASSWORD")?),
+    };
+    let options = InitOptions {
+        segment_size: args.segment_size,
+        compression_level: args.compression_level,
+        kdf: Argon2Params { memory_kib: args.kdf_memory_kib, iterations: args.kdf_iterations, parallelism: args.kdf_parallelism },
+        label: args.label,
+    };
+    let repo = Repository::init(storage(&url)?, credential, options).await?;
+    println!("created repository {} at {}", repo.id(), repo.location());
+    eprintln!("Keep the password (or key file) safe: without it the backups cannot be read by anyone.");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let started = std::time::Instant::now();
+    let (manifest, json) = match cmd {
+        BackupCommand::Files { paths, meta } => {
+            let request = BackupRequest { plan: meta.plan, tags: meta.tags, host: meta.host, ..Default::default() };
+            let spinner = progress::spinner("backing up files");
+            let result = repo.backup_files(&paths, request).await;
+            progress::finish(spinner);
+            (result?, meta.json)
+        }
+        BackupCommand::Stdin { name, meta } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let request = BackupRequest {
+                kind: "stream".into(),
+                name,
+                plan: meta.plan,
+                tags: meta.tags,
+                host: meta.host,
+                ..Default::default()
+            };
+            let (reader, bar) = progress::counting(tokio::io::stdin(), "backing up stdin", None);
+            let result = repo.backup_stream(reader, request).await;
+            progress::finish(bar);
+            (result?, meta.json)
+        }
+    };
+    for w in &manifest.warnings {
+        eprintln!("lifeboat: warning: {w}");
+    }
+    if json {
+        print_json(&output::backup_result(&manifest, started.elapsed()))?;
+    } else {
+        println!(
+            "backup {} done: {} read, {} stored, {:.1}s",
+            manifest.short_id(),
+            output::human_bytes(manifest.plain_size()),
+            output::human_bytes(manifest.stored_size()),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore(
+    repo: &Repository,
+    manifest: &Manifest,
+    target: Option<PathBuf>,
+    stdout: bool,
+    object: Option<&str>,
+) -> Result<ExitCode> {
+    if stdout {
+        let mut out = tokio::io::stdout();
+        repo.restore_to_writer(manifest, object, &mut out).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = target.context("give --target DIR or --stdout")?;
+    let spinner = progress::spinner("restoring");
+    let result = repo.restore_to_dir(manifest, &target).await;
+    progress::finish(spinner);
+    let path = result?;
+    eprintln!("restored backup {} into {}", manifest.short_id(), path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
+    if let KeyCommand::Recipient(RecipientCommand::Generate { output }) = &cmd {
+        let identity = Identity::generate()?;
+        secrets::write_secret_file(output, format!("# lifeboat identity; public key {}\n{}\n", identity.public(), *identity.to_text()).as_bytes())?;
+        println!("{}", identity.public());
+        eprintln!("identity written to {}; keep it offline and safe", output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut repo = open_repo(global).await?;
+    match cmd {
+        KeyCommand::List { json } => {
+            #[derive(serde::Serialize)]
+            struct Listing<'a> {
+                slots: &'a [lifeboat_repo::SlotEntry],
+                recipients: &'a [lifeboat_repo::RecipientEntry],
+            }
+            let config = repo.config();
+            if json {
+                // Slots carry only wrapped keys and salts; nothing here is secret.
+                print_json(&Listing { slots: &config.slots, recipients: &config.recipients })?;
+            } else {
+                for s in &config.slots {
+                    println!("slot {}  {:?}  {}  {}", s.id, s.kind, s.created.format("%Y-%m-%d %H:%M"), s.label.as_deref().unwrap_or(""));
+                }
+                for r in &config.recipients {
+                    println!("recipient {}  {}  {}", r.id, r.public_key, r.label.as_deref().unwrap_or(""));
+                }
+            }
+        }
+        KeyCommand::Add { new_password_file, new_key_file, generate, label } => {
+            let credential = match new_key_file {
+                Some(path) => {
+                    if generate {
+                        let bytes = lifeboat_crypto::random_bytes::<32>()?;
+                        secrets::write_secret_file(&path, &bytes)?;
+                    }
+                    let content = std::fs::read(&path).with_context(|| format!("cannot read key file {}", path.display()))?;
+                    Credential::KeyFile(zeroize::Zeroizing::new(content))
+                }
+                None => Credential::Password(new_password(new_password_file, "LIFEBOAT_NEW_PASSWORD")?),
+            };
+            let id = repo.add_slot(credential, Argon2Params::default(), label).await?;
+            println!("added key slot {id}");
+        }
+        KeyCommand::Passwd { new_password_file } => {
+            let password = new_password(new_password_file, "LIFEBOAT_NEW_PASSWORD")?;
+            let id = repo.change_credential(Credential::Password(password), Argon2Params::default()).await?;
+            println!("password changed (new slot {id})");
+        }
+        KeyCommand::Remove { slot } => {
+            repo.remove_slot(&slot).await?;
+            println!("removed key slot {slot}");
+        }
+        KeyCommand::Rotate { json } => {
+            let report = repo.rotate_master_key().await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!("new master key {}; {} manifest(s) re-sealed", report.new_key_id, report.manifests_resealed);
+                if !report.slots_removed.is_empty() {
+                    println!("removed slots {} (re-add them with `lifeboat key add`)", report.slots_removed.join(", "));
+                }
+            }
+        }
+        KeyCommand::Recipient(RecipientCommand::Add { public_key, label }) => {
+            let public = RecipientPublicKey::parse(&public_key)?;
+            repo.add_recipient(public, label).await?;
+            println!("added recipient {public}");
+        }
+        KeyCommand::Recipient(RecipientCommand::Generate { .. }) => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

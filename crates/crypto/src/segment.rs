@@ -1,0 +1,180 @@
+//! One segment: compress, seal, frame; and the reverse. Synchronous and CPU-bound: the
+//! pipeline runs these on blocking threads.
+
+use bytes::Bytes;
+use ring::aead::{Aad, LessSafeKey, Nonce};
+use zeroize::Zeroizing;
+
+use crate::header::{Compression, FIXED_LEN, FixedHeader, NONCE_PREFIX_LEN};
+use crate::keys::{NONCE_LEN, SecretKey, TAG_LEN, less_safe_key};
+use crate::CryptoError;
+
+/// Everything needed to seal or open the segments of one object. Cheap to share.
+pub struct SegmentCipher {
+    key: LessSafeKey,
+    aad: [u8; FIXED_LEN],
+    nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    compression: Compression,
+    segment_size: usize,
+    max_sealed: usize,
+}
+
+impl std::fmt::Debug for SegmentCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentCipher").field("segment_size", &self.segment_size).finish_non_exhaustive()
+    }
+}
+
+impl SegmentCipher {
+    /// A cipher for the object `fixed` describes, keyed by its data key. Fails when the
+    /// key does not match the header's commitment.
+    pub fn new(fixed: &FixedHeader, dek: &SecretKey) -> Result<Self, CryptoError> {
+        fixed.check_key(dek)?;
+        Ok(Self {
+            key: less_safe_key(&fixed.payload_key(dek)),
+            aad: fixed.encode(),
+            nonce_prefix: fixed.nonce_prefix,
+            compression: fixed.compression,
+            segment_size: fixed.segment_size as usize,
+            max_sealed: fixed.max_sealed_len(),
+        })
+    }
+
+    /// Plaintext bytes per non-final segment.
+    pub fn segment_size(&self) -> usize {
+        self.segment_size
+    }
+
+    fn nonce(&self, index: u64, last: bool) -> Result<[u8; NONCE_LEN], CryptoError> {
+        let counter = u32::try_from(index).map_err(|_| CryptoError::SegmentFrame {
+            index,
+            reason: "more than 2^32 segments in one object".into(),
+        })?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.nonce_prefix);
+        nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
+        nonce[11] = u8::from(last);
+        Ok(nonce)
+    }
+
+    /// Compresses (at `level`) and seals chunk `index`, returning the framed segment:
+    /// `sealed_len (u32le) || ciphertext || tag`.
+    pub fn seal(&self, index: u64, last: bool, chunk: &[u8], level: i32) -> Result<Vec<u8>, CryptoError> {
+        debug_assert!(chunk.len() <= self.segment_size);
+        let nonce = self.nonce(index, last)?;
+        let mut out = Vec::with_capacity(4 + zstd::zstd_safe::compress_bound(chunk.len()) + TAG_LEN);
+        out.extend_from_slice(&[0; 4]);
+        match self.compression {
+            Compression::None => out.extend_from_slice(chunk),
+            Compression::Zstd => {
+                let start = out.len();
+                out.resize(start + zstd::zstd_safe::compress_bound(chunk.len()), 0);
+                let n = with_compressor(level, |c| c.compress_to_buffer(chunk, &mut out[start..]))
+                    .map_err(|e| CryptoError::Worker(format!("zstd level {level}: {e}")))?;
+                out.truncate(start + n);
+            }
+        }
+        let mut body = out.split_off(4);
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut body)
+            .map_err(|_| CryptoError::Worker("AES-GCM seal failed".into()))?;
+        let len = u32::try_from(body.len()).map_err(|_| CryptoError::Worker("segment too large".into()))?;
+        out.copy_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Checks a frame's declared length before its bytes are read.
+    pub fn check_sealed_len(&self, index: u64, len: usize) -> Result<(), CryptoError> {
+        if len < TAG_LEN || len > self.max_sealed {
+            return Err(CryptoError::SegmentFrame {
+                index,
+                reason: format!("sealed length {len} outside {TAG_LEN}..={}", self.max_sealed),
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens segment `index`, which the caller expects to be the final one or not, and
+    /// decompresses it. A segment that opens only with the other flag is reported as
+    /// truncation (final expected) or trailing data (final found early).
+    pub fn open(&self, index: u64, expect_last: bool, sealed: &[u8]) -> Result<Bytes, CryptoError> {
+        self.check_sealed_len(index, sealed.len())?;
+        let body = match self.try_open(index, expect_last, sealed)? {
+            Some(body) => body,
+            None => {
+                return Err(match self.try_open(index, !expect_last, sealed)? {
+                    Some(_) if expect_last => CryptoError::Truncated { segments: index + 1 },
+                    Some(_) => CryptoError::TrailingData,
+                    None => CryptoError::SegmentAuth { index },
+                });
+            }
+        };
+        let chunk = match self.compression {
+            Compression::None => Bytes::copy_from_slice(&body),
+            Compression::Zstd => {
+                let mut out = Vec::with_capacity(self.segment_size);
+                with_decompressor(|d| d.decompress_to_buffer(&body[..], &mut out))
+                    .map_err(|e| CryptoError::Decompress { index, reason: e.to_string() })?;
+                Bytes::from(out)
+            }
+        };
+        if chunk.len() > self.segment_size || (!expect_last && chunk.len() != self.segment_size) {
+            return Err(CryptoError::SegmentFrame {
+                index,
+                reason: format!("holds {} plaintext bytes, segment size is {}", chunk.len(), self.segment_size),
+            });
+        }
+        if expect_last && index > 0 && chunk.is_empty() {
+            return Err(CryptoError::SegmentFrame { index, reason: "empty final segment after data".into() });
+        }
+        Ok(chunk)
+    }
+
+    fn try_open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
+        let nonce = self.nonce(index, last)?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let opened = self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut buf);
+        Ok(match opened {
+            Ok(plain) => {
+                let n = plain.len();
+                buf.truncate(n);
+                Some(buf)
+            }
+            Err(_) => None,
+        })
+    }
+}
+
+thread_local! {
+    // zstd contexts are costly to create (allocations sized for the level), so each
+    // worker thread keeps one of each for its lifetime.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let (_, compressor) = slot.as_mut().expect("just set");
+        f(compressor)
+    })
+}
+
+fn with_decompressor<T>(f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>) -> std::io::Result<T> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        f(slot.as_mut().expect("just set"))
+    })
+}

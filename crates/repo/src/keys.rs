@@ -1,0 +1,179 @@
+//! Key management: slots, password changes, recipients and master-key rotation
+//! (docs/FORMAT.md, section 7). None of these rewrite data objects.
+
+use lifeboat_crypto::{Argon2Params, RecipientPublicKey, SecretKey, random_bytes};
+
+use crate::config::{ConfigFile, SlotEntry, make_slot};
+use crate::credential::Credential;
+use crate::error::{RepoError, Result};
+use crate::lock::{Lock, LockKind};
+use crate::repository::{Repository, blocking};
+
+/// What a rotation did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RotationReport {
+    /// New master key id.
+    pub new_key_id: String,
+    /// Manifests re-sealed.
+    pub manifests_resealed: usize,
+    /// Slots dropped (other passwords and key files): re-add them with `key add`.
+    pub slots_removed: Vec<String>,
+}
+
+impl Repository {
+    fn master_or_err(&self) -> Result<([u8; 8], SecretKey)> {
+        self.master
+            .clone()
+            .ok_or_else(|| RepoError::NeedsCredential("this needs the repository password or key file".into()))
+    }
+
+    /// Adds a slot for another password or key file. Returns the new slot's id.
+    pub async fn add_slot(&mut self, credential: Credential, kdf: Argon2Params, label: Option<String>) -> Result<String> {
+        let (_, master) = self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key add").await?;
+        let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
+        let slot = blocking(move || make_slot(&repo_id, &master, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
+        let id = slot.id.clone();
+        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
+        config.slots.push(slot);
+        self.write_config(&config).await?;
+        self.config = config;
+        lock.release().await;
+        Ok(id)
+    }
+
+    /// Replaces the slot that unlocked this handle with one for `credential` (a password
+    /// change). Other slots stay.
+    pub async fn change_credential(&mut self, credential: Credential, kdf: Argon2Params) -> Result<String> {
+        let old = self.unlocked_slot.clone().ok_or_else(|| RepoError::NeedsCredential("no slot is unlocked".into()))?;
+        let label = self.config.slots.iter().find(|s| s.id == old).and_then(|s| s.label.clone());
+        let new = self.add_slot(credential.clone(), kdf, label).await?;
+        self.remove_slot(&old).await?;
+        self.unlocked_slot = Some(new.clone());
+        self.credential = credential;
+        Ok(new)
+    }
+
+    /// Removes a slot by id; the last slot cannot be removed.
+    pub async fn remove_slot(&mut self, id: &str) -> Result<()> {
+        self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key remove").await?;
+        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
+        let before = config.slots.len();
+        config.slots.retain(|s| s.id != id);
+        if config.slots.len() == before {
+            return Err(RepoError::Key(format!("no key slot with id {id}")));
+        }
+        if config.slots.is_empty() {
+            return Err(RepoError::Key("refusing to remove the last key slot: nothing could open the repository".into()));
+        }
+        self.write_config(&config).await?;
+        self.config = config;
+        lock.release().await;
+        Ok(())
+    }
+
+    /// The slots of the repository.
+    pub fn slots(&self) -> &[SlotEntry] {
+        &self.config.slots
+    }
+
+    /// Adds an X25519 recipient: every manifest written from now on is also sealed for it.
+    pub async fn add_recipient(&mut self, public: RecipientPublicKey, label: Option<String>) -> Result<()> {
+        let (_, master) = self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "recipient add").await?;
+        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
+        if config.recipients.iter().any(|r| r.public_key == public.to_string()) {
+            return Err(RepoError::Key(format!("{public} is already a recipient")));
+        }
+        config.recipients.push(config.recipient_entry(&master, &public, label).map_err(RepoError::Internal)?);
+        self.write_config(&config).await?;
+        self.config = config;
+        self.recipients.push(public);
+        lock.release().await;
+        Ok(())
+    }
+
+    /// Replaces the master key. Every manifest is re-sealed with the new key (data objects
+    /// are untouched: their keys live inside the manifests), and every slot but the one
+    /// that unlocked this handle is dropped, so an old password or key file opens nothing.
+    /// An interrupted rotation is finished by running it again.
+    pub async fn rotate_master_key(&mut self) -> Result<RotationReport> {
+        let (old_id, old_master) = self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key rotate").await?;
+        let config = crate::repository::read_config(self.storage.as_ref()).await?;
+        let new_id = random_bytes::<8>().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let new_master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let kdf = match self.config.slots.iter().find(|s| Some(&s.id) == self.unlocked_slot.as_ref()).map(|s| &s.kdf) {
+            Some(crate::config::Kdf::Argon2id { memory_kib, iterations, parallelism, .. }) => {
+                Argon2Params { memory_kib: *memory_kib, iterations: *iterations, parallelism: *parallelism }
+            }
+            _ => Argon2Params::default(),
+        };
+        let repo_id = config.repo_id().map_err(RepoError::Internal)?;
+        let (cred, m) = (self.credential.clone(), new_master.clone());
+        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, Some("rotated".into())))
+            .await?
+            .map_err(RepoError::Key)?;
+        let slots_removed: Vec<String> = config.slots.iter().map(|s| s.id.clone()).collect();
+
+        // Step 1: the new key becomes current; all older keys stay reachable through it.
+        let mut retired = vec![config.retire(&new_master, old_id, &old_master).map_err(RepoError::Internal)?];
+        for (id, key) in self.retired_keys(&config)? {
+            retired.push(config.retire(&new_master, id, &key).map_err(RepoError::Internal)?);
+        }
+        let recipients = config.verified_recipients(&old_master).map_err(RepoError::Internal)?;
+        let mut next = ConfigFile {
+            master_key_id: hex::encode(new_id),
+            slots: vec![slot.clone()],
+            retired_master_keys: retired,
+            recipients: Vec::new(),
+            ..config.clone()
+        };
+        for public in &recipients {
+            next.recipients.push(next.recipient_entry(&new_master, public, None).map_err(RepoError::Internal)?);
+        }
+        self.write_config(&next).await?;
+        self.keyring.add_master(new_id, new_master.clone());
+        self.master = Some((new_id, new_master));
+        self.unlocked_slot = Some(slot.id.clone());
+        self.config = next.clone();
+
+        // Step 2: re-seal every manifest for the new key.
+        let (manifests, unreadable) = self.list().await?;
+        if let Some(e) = unreadable.into_iter().next() {
+            return Err(RepoError::Key(format!("rotation stopped, a manifest cannot be read (run it again once fixed): {e}")));
+        }
+        for manifest in &manifests {
+            self.write_manifest(manifest, true).await?;
+        }
+
+        // Step 3: forget the old keys.
+        next.retired_master_keys.clear();
+        self.write_config(&next).await?;
+        self.config = next;
+        lock.release().await;
+        Ok(RotationReport {
+            new_key_id: hex::encode(new_id),
+            manifests_resealed: manifests.len(),
+            slots_removed: slots_removed.into_iter().filter(|s| *s != slot.id).collect(),
+        })
+    }
+
+    /// The master keys of an unfinished earlier rotation, as unlocked when opening.
+    fn retired_keys(&self, config: &ConfigFile) -> Result<Vec<([u8; 8], SecretKey)>> {
+        config
+            .retired_master_keys
+            .iter()
+            .map(|r| {
+                let id = crate::config::decode_hex::<8>(&r.id, "retired key id").map_err(RepoError::Internal)?;
+                let key = self
+                    .keyring
+                    .master(&id)
+                    .cloned()
+                    .ok_or_else(|| RepoError::Key(format!("retired key {} is not unlocked", r.id)))?;
+                Ok((id, key))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,66 @@
+//! # lifeboat-repo
+//!
+//! A self-describing, encrypted backup repository on any [`Storage`](lifeboat_storage::Storage).
+//! With nothing but the storage and a key, an operator can list and restore everything:
+//!
+//! - `config` holds the repository id, defaults, and the master key wrapped in *slots*
+//!   (passwords through Argon2id, key files) plus authenticated X25519 recipients;
+//! - each backup is an encrypted [`Manifest`] at `backups/<id>`, written only after all of
+//!   its data objects, so an interrupted backup is never listed;
+//! - data objects at `data/xx/<id>` are zstd-compressed AES-256-GCM segment streams whose
+//!   keys live in the manifest.
+//!
+//! Operations: [`Repository::init`], [`Repository::open`], [`Repository::backup_stream`],
+//! [`Repository::backup_files`], [`Repository::list`], [`Repository::resolve`],
+//! [`Repository::verify`], [`Repository::restore_to_writer`], [`Repository::restore_to_dir`],
+//! [`Repository::copy_to`], and key management ([`Repository::add_slot`],
+//! [`Repository::change_credential`], [`Repository::rotate_master_key`],
+//! [`Repository::add_recipient`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lifeboat_repo::{BackupRequest, Credential, InitOptions, Repository};
+//! use lifeboat_storage::MemoryStorage;
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), lifeboat_repo::RepoError> {
+//! let storage = Arc::new(MemoryStorage::new());
+//! let mut options = InitOptions::default();
+//! options.kdf.memory_kib = 1024; // cheap for the example; keep the default in production
+//! let repo = Repository::init(storage.clone(), Credential::password("correct horse"), options).await?;
+//! let request = BackupRequest { name: "notes".into(), ..Default::default() };
+//! let manifest = repo.backup_stream(&b"hello, lifeboat"[..], request).await?;
+//!
+//! let repo = Repository::open(storage, Credential::password("correct horse")).await?;
+//! let found = repo.resolve("latest", None).await?;
+//! let mut restored = Vec::new();
+//! repo.restore_to_writer(&found, None, &mut restored).await?;
+//! assert_eq!(found.id, manifest.id);
+//! assert_eq!(restored, b"hello, lifeboat");
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod credential;
+mod error;
+mod keys;
+mod lock;
+mod manifest;
+mod ops;
+mod repository;
+mod tree;
+
+pub use config::{ConfigFile, Kdf, RecipientEntry, RetiredKey, SlotEntry, SlotKind};
+pub use credential::Credential;
+pub use error::{RepoError, Result};
+pub use keys::RotationReport;
+pub use lock::{LOCK_TTL, LOCKS_PREFIX, Lock, LockInfo, LockKind, list_locks, remove_locks};
+pub use manifest::{BackupSummary, Manifest, ObjectRecord};
+pub use ops::{CopyReport, Damage, VerifyReport};
+pub use repository::{
+    BACKUPS_PREFIX, BackupRequest, BackupWriter, CONFIG_KEY, DATA_PREFIX, InitOptions, MAX_MANIFEST, Repository,
+    data_key, read_config,
+};
+pub use tree::{TreeSummary, spawn_tree_producer};
+
+pub(crate) use repository::now;

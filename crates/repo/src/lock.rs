@@ -1,0 +1,203 @@
+//! Repository locks: leases written with a conditional create (docs/FORMAT.md, section 6).
+//!
+//! Backups hold shared locks; operations that delete or rewrite (prune, key rotation)
+//! hold an exclusive one. A lock expires unless its holder refreshes it, so a crashed
+//! host blocks nobody for longer than [`LOCK_TTL`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset};
+use lifeboat_crypto::random_bytes;
+use lifeboat_storage::{PutOutcome, Storage, StorageExt};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RepoError, Result};
+
+/// Prefix of lock objects.
+pub const LOCKS_PREFIX: &str = "locks/";
+/// How long a lock lives without a refresh.
+pub const LOCK_TTL: Duration = Duration::from_secs(30 * 60);
+const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Shared (backups) or exclusive (prune, key rotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    /// Many at once; excludes exclusive locks.
+    Shared,
+    /// Alone.
+    Exclusive,
+}
+
+/// The JSON body of a lock object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Lock id (32 hex).
+    pub id: String,
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// What the holder is doing.
+    pub operation: String,
+    /// Holder's host.
+    pub host: String,
+    /// Holder's process id.
+    pub pid: u32,
+    /// When it was taken.
+    pub created: DateTime<FixedOffset>,
+    /// When it lapses unless refreshed.
+    pub expires: DateTime<FixedOffset>,
+}
+
+impl LockInfo {
+    /// True when the lease has lapsed.
+    pub fn is_expired(&self) -> bool {
+        self.expires < crate::now()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} lock held by pid {} on {} since {} for {:?}",
+            match self.kind {
+                LockKind::Shared => "a shared",
+                LockKind::Exclusive => "an exclusive",
+            },
+            self.pid,
+            self.host,
+            self.created.format("%Y-%m-%d %H:%M:%S %:z"),
+            self.operation
+        )
+    }
+}
+
+/// A held lock. Release it with [`Lock::release`]; dropping it removes it in the background.
+pub struct Lock {
+    storage: Arc<dyn Storage>,
+    key: String,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock").field("key", &self.key).finish()
+    }
+}
+
+/// Reads every lock of a repository (unparsable ones are reported as errors).
+pub async fn list_locks(storage: &dyn Storage) -> Result<Vec<LockInfo>> {
+    let mut out = Vec::new();
+    for meta in storage.list_all(LOCKS_PREFIX).await? {
+        let bytes = match storage.get_bytes(&meta.key).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => continue, // released meanwhile
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice::<LockInfo>(&bytes) {
+            Ok(info) => out.push(info),
+            Err(e) => tracing::warn!(lock = %meta.key, "ignoring unreadable lock: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Removes locks: expired ones, or all of them with `all`. Returns what was removed.
+pub async fn remove_locks(storage: &dyn Storage, all: bool) -> Result<Vec<LockInfo>> {
+    let mut removed = Vec::new();
+    for info in list_locks(storage).await? {
+        if all || info.is_expired() {
+            storage.delete(&format!("{LOCKS_PREFIX}{}", info.id)).await?;
+            removed.push(info);
+        }
+    }
+    Ok(removed)
+}
+
+fn conflicts(mine: LockKind, other: &LockInfo) -> bool {
+    !other.is_expired() && (mine == LockKind::Exclusive || other.kind == LockKind::Exclusive)
+}
+
+impl Lock {
+    /// Takes a lock, or fails naming the holder of a conflicting one.
+    pub async fn acquire(storage: Arc<dyn Storage>, kind: LockKind, operation: &str) -> Result<Lock> {
+        let check = |locks: &[LockInfo], own: Option<&str>| -> Result<()> {
+            match locks.iter().find(|l| Some(l.id.as_str()) != own && conflicts(kind, l)) {
+                Some(other) => Err(RepoError::Locked(format!(
+                    "{} (run `lifeboat unlock` if that process is gone)",
+                    other.describe()
+                ))),
+                None => Ok(()),
+            }
+        };
+        check(&list_locks(storage.as_ref()).await?, None)?;
+        let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
+        let key = format!("{LOCKS_PREFIX}{id}");
+        let info = new_info(&id, kind, operation);
+        let body = Bytes::from(serde_json::to_vec(&info).map_err(|e| RepoError::Internal(e.to_string()))?);
+        if storage.put_if_absent(&key, body).await? == PutOutcome::AlreadyExists {
+            return Err(RepoError::Internal(format!("lock id {id} collided")));
+        }
+        // Someone may have locked between our check and our write: look again, and back off
+        // if so. Two racing lockers may both back off; they never both proceed.
+        if let Err(e) = check(&list_locks(storage.as_ref()).await?, Some(&id)) {
+            storage.delete(&key).await.ok();
+            return Err(e);
+        }
+        let refresher = {
+            let (storage, key) = (storage.clone(), key.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(REFRESH_EVERY).await;
+                    let mut fresh = info.clone();
+                    fresh.expires = crate::now() + LOCK_TTL;
+                    if let Ok(body) = serde_json::to_vec(&fresh) {
+                        if let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await {
+                            tracing::warn!(lock = %key, "could not refresh lock: {e}");
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Lock { storage, key, refresher: Some(refresher) })
+    }
+
+    /// Removes the lock.
+    pub async fn release(mut self) {
+        if let Some(r) = self.refresher.take() {
+            r.abort();
+        }
+        if let Err(e) = self.storage.delete(&self.key).await {
+            tracing::warn!(lock = %self.key, "could not remove lock: {e}");
+        }
+        self.key.clear();
+    }
+}
+
+fn new_info(id: &str, kind: LockKind, operation: &str) -> LockInfo {
+    let created = crate::now();
+    LockInfo {
+        id: id.to_owned(),
+        kind,
+        operation: operation.to_owned(),
+        host: crate::repository::hostname(),
+        pid: std::process::id(),
+        created,
+        expires: created + LOCK_TTL,
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(r) = self.refresher.take() {
+            r.abort();
+        }
+        if !self.key.is_empty() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
+                handle.spawn(async move {
+                    storage.delete(&key).await.ok();
+                });
+            }
+        }
+    }
+}

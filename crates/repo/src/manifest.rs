@@ -1,0 +1,172 @@
+//! Backup manifests (docs/FORMAT.md, section 5).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use lifeboat_crypto::SecretKey;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The manifest format version this crate writes.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Everything recorded about one complete backup. Stored encrypted at `backups/<id>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub version: u32,
+    /// Backup id (32 hex).
+    pub id: String,
+    /// Id of the repository holding it.
+    pub repository: String,
+    /// `stream`, `files`, or a database source kind.
+    pub kind: String,
+    /// What was backed up.
+    pub name: String,
+    /// Plan the backup belongs to.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Host that made it.
+    pub host: String,
+    /// Operator tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When reading the source began.
+    pub started: DateTime<FixedOffset>,
+    /// When the last object was stored.
+    pub finished: DateTime<FixedOffset>,
+    /// `lifeboat <version>`.
+    pub tool: String,
+    /// Parent backup of an incremental one.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Source description (server version, consistency position ...); never secrets.
+    #[serde(default)]
+    pub source: serde_json::Value,
+    /// The data objects.
+    pub objects: Vec<ObjectRecord>,
+    /// Things skipped or noticed during the backup.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Counters (files, bytes ...).
+    #[serde(default)]
+    pub stats: BTreeMap<String, u64>,
+}
+
+impl Manifest {
+    /// The object called `name`.
+    pub fn object(&self, name: &str) -> Option<&ObjectRecord> {
+        self.objects.iter().find(|o| o.name == name)
+    }
+
+    /// Total plaintext bytes.
+    pub fn plain_size(&self) -> u64 {
+        self.objects.iter().map(|o| o.plain_size).sum()
+    }
+
+    /// Total stored bytes of data objects.
+    pub fn stored_size(&self) -> u64 {
+        self.objects.iter().map(|o| o.size).sum()
+    }
+
+    /// The first 8 hex digits of the id.
+    pub fn short_id(&self) -> &str {
+        &self.id[..8.min(self.id.len())]
+    }
+
+    /// Checks internal consistency after decryption.
+    pub(crate) fn validate(&self, key_id: &str, repo_id: &str) -> Result<(), String> {
+        if self.version != MANIFEST_VERSION {
+            return Err(format!("manifest version {} unsupported", self.version));
+        }
+        if self.id != key_id {
+            return Err(format!("its id {} differs from its name {key_id} (swapped manifest?)", self.id));
+        }
+        if self.repository != repo_id {
+            return Err(format!("it belongs to repository {}, not {repo_id}", self.repository));
+        }
+        for o in &self.objects {
+            let expected = crate::data_key(&o.object_id);
+            if o.key != expected {
+                return Err(format!("object {} is stored at {}, expected {expected}", o.name, o.key));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One data object of a backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Role in the backup (`stream`, `tree`, `db/app.pgdump` ...).
+    pub name: String,
+    /// Storage key.
+    pub key: String,
+    /// Object id (32 hex), also in the object's header.
+    pub object_id: String,
+    /// The object's data key.
+    #[serde(serialize_with = "ser_key", deserialize_with = "de_key")]
+    pub dek: SecretKey,
+    /// Stored bytes.
+    pub size: u64,
+    /// SHA-256 of the stored bytes (hex).
+    pub sha256: String,
+    /// Plaintext bytes.
+    pub plain_size: u64,
+    /// SHA-256 of the plaintext (hex).
+    pub plain_sha256: String,
+}
+
+impl ObjectRecord {
+    /// The raw object id.
+    pub fn object_id_bytes(&self) -> Result<[u8; 16], String> {
+        crate::config::decode_hex(&self.object_id, "object id")
+    }
+}
+
+fn ser_key<S: Serializer>(key: &SecretKey, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&key.to_hex())
+}
+
+fn de_key<'de, D: Deserializer<'de>>(d: D) -> Result<SecretKey, D::Error> {
+    let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+    SecretKey::from_hex(&text).map_err(serde::de::Error::custom)
+}
+
+/// A short listing entry for tables.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSummary {
+    /// Backup id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Plan.
+    pub plan: Option<String>,
+    /// Host.
+    pub host: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Finish time.
+    pub time: DateTime<FixedOffset>,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Stored bytes.
+    pub stored_size: u64,
+}
+
+impl From<&Manifest> for BackupSummary {
+    fn from(m: &Manifest) -> Self {
+        BackupSummary {
+            id: m.id.clone(),
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            plan: m.plan.clone(),
+            host: m.host.clone(),
+            tags: m.tags.clone(),
+            time: m.finished,
+            size: m.plain_size(),
+            stored_size: m.stored_size(),
+        }
+    }
+}

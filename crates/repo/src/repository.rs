@@ -1,0 +1,483 @@
+//! The repository: opening, backing up, listing, reading manifests.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use lifeboat_crypto::{
+    Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, open_bytes, random_bytes,
+    seal_bytes, seal_data_stream,
+};
+use lifeboat_storage::{ByteStream, PutOutcome, Storage, StorageError, StorageExt};
+use tokio::io::AsyncRead;
+
+use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot};
+use crate::credential::Credential;
+use crate::error::{RepoError, Result};
+use crate::lock::{Lock, LockKind};
+use crate::manifest::{BackupSummary, MANIFEST_VERSION, Manifest, ObjectRecord};
+
+/// Key of the config object.
+pub const CONFIG_KEY: &str = "config";
+/// Prefix of manifests.
+pub const BACKUPS_PREFIX: &str = "backups/";
+/// Prefix of data objects.
+pub const DATA_PREFIX: &str = "data/";
+/// Largest manifest plaintext accepted (a hostile manifest cannot exhaust memory).
+pub const MAX_MANIFEST: usize = 256 * 1024 * 1024;
+
+/// The storage key of a data object.
+pub fn data_key(object_id_hex: &str) -> String {
+    format!("{DATA_PREFIX}{}/{object_id_hex}", &object_id_hex[..2.min(object_id_hex.len())])
+}
+
+/// Options for `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Plaintext bytes per segment.
+    pub segment_size: u32,
+    /// zstd level for new objects (0 = none).
+    pub compression_level: i32,
+    /// Argon2id cost for the password slot.
+    pub kdf: Argon2Params,
+    /// Label of the first slot.
+    pub label: Option<String>,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            segment_size: lifeboat_crypto::DEFAULT_SEGMENT,
+            compression_level: 3,
+            kdf: Argon2Params::default(),
+            label: None,
+        }
+    }
+}
+
+/// What a new backup is.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    /// `stream`, `files`, `postgres` ...
+    pub kind: String,
+    /// What is backed up (a stream name, paths ...).
+    pub name: String,
+    /// Plan name.
+    pub plan: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Host name; the local one when `None`.
+    pub host: Option<String>,
+    /// Parent backup (incrementals).
+    pub parent: Option<String>,
+}
+
+/// An open repository.
+pub struct Repository {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) config: ConfigFile,
+    pub(crate) keyring: Keyring,
+    pub(crate) master: Option<([u8; 8], SecretKey)>,
+    pub(crate) recipients: Vec<RecipientPublicKey>,
+    pub(crate) unlocked_slot: Option<String>,
+    pub(crate) options: PipelineOptions,
+    pub(crate) credential: Credential,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository").field("location", &self.location()).field("id", &self.config.id).finish()
+    }
+}
+
+pub(crate) fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| RepoError::Internal(e.to_string()))
+}
+
+impl Repository {
+    /// Creates a repository in `storage`, protected by `credential` (a password or key file).
+    pub async fn init(storage: Arc<dyn Storage>, credential: Credential, options: InitOptions) -> Result<Repository> {
+        let location = storage.location();
+        if storage.head(CONFIG_KEY).await?.is_some() {
+            return Err(RepoError::AlreadyInitialized { location });
+        }
+        let repo_id = random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let master_id = random_bytes::<8>().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let (cred, m, kdf, label) = (credential.clone(), master.clone(), options.kdf, options.label.clone());
+        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label)).await?.map_err(RepoError::Key)?;
+        let config = ConfigFile {
+            format: FORMAT_NAME.into(),
+            version: CONFIG_VERSION,
+            id: hex::encode(repo_id),
+            created: now(),
+            segment_size: options.segment_size,
+            compression_level: options.compression_level,
+            master_key_id: hex::encode(master_id),
+            slots: vec![slot],
+            recipients: Vec::new(),
+            retired_master_keys: Vec::new(),
+        };
+        let body = Bytes::from(serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Internal(e.to_string()))?);
+        if storage.put_if_absent(CONFIG_KEY, body).await? == PutOutcome::AlreadyExists {
+            return Err(RepoError::AlreadyInitialized { location });
+        }
+        tracing::info!(repository = %config.id, %location, "initialised repository");
+        let mut keyring = Keyring::new();
+        keyring.add_master(master_id, master.clone());
+        let unlocked_slot = Some(config.slots[0].id.clone());
+        let options = pipeline_options(&config);
+        Ok(Repository {
+            storage,
+            config,
+            keyring,
+            master: Some((master_id, master)),
+            recipients: Vec::new(),
+            unlocked_slot,
+            options,
+            credential,
+        })
+    }
+
+    /// Opens the repository in `storage` with `credential`.
+    pub async fn open(storage: Arc<dyn Storage>, credential: Credential) -> Result<Repository> {
+        let location = storage.location();
+        let config = read_config(storage.as_ref()).await?;
+        let options = pipeline_options(&config);
+        let mut repo = Repository {
+            storage,
+            config,
+            keyring: Keyring::new(),
+            master: None,
+            recipients: Vec::new(),
+            unlocked_slot: None,
+            options,
+            credential: credential.clone(),
+        };
+        match credential {
+            Credential::Password(_) | Credential::KeyFile(_) => {
+                let (config, cred) = (repo.config.clone(), credential);
+                let unlocked = blocking(move || config.unlock(&cred))
+                    .await?
+                    .map_err(|reason| RepoError::CorruptConfig { location: location.clone(), reason })?
+                    .ok_or(RepoError::WrongCredential { location: location.clone() })?;
+                repo.recipients = repo
+                    .config
+                    .verified_recipients(&unlocked.master)
+                    .map_err(|reason| RepoError::CorruptConfig { location, reason })?;
+                repo.keyring.add_master(unlocked.master_id, unlocked.master.clone());
+                for (id, key) in unlocked.retired {
+                    repo.keyring.add_master(id, key);
+                }
+                repo.master = Some((unlocked.master_id, unlocked.master));
+                repo.unlocked_slot = Some(unlocked.slot_id);
+            }
+            Credential::Identity(identity) => {
+                repo.recipients = vec![identity.public()];
+                repo.keyring.add_identity(identity);
+            }
+            Credential::WriteOnly(recipients) => {
+                if recipients.is_empty() {
+                    return Err(RepoError::NeedsCredential("write-only access needs at least one recipient".into()));
+                }
+                repo.recipients = recipients;
+            }
+        }
+        Ok(repo)
+    }
+
+    /// Where the repository lives.
+    pub fn location(&self) -> String {
+        self.storage.location()
+    }
+
+    /// The repository id.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> &ConfigFile {
+        &self.config
+    }
+
+    /// The storage underneath.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Changes how many segments are processed at once (defaults to the core count).
+    pub fn set_parallelism(&mut self, parallelism: usize) {
+        self.options.parallelism = parallelism.max(1);
+    }
+
+    /// True when this handle can decrypt manifests.
+    pub fn can_read(&self) -> bool {
+        !self.keyring.is_empty()
+    }
+
+    pub(crate) fn audience(&self) -> Audience<'_> {
+        Audience { master: self.master.as_ref().map(|(id, k)| (id, k)), recipients: &self.recipients }
+    }
+
+    /// Starts a backup. Objects are added with [`BackupWriter::add_stream`]; nothing is
+    /// listed until [`BackupWriter::commit`] writes the manifest.
+    pub async fn start_backup(&self, request: BackupRequest) -> Result<BackupWriter<'_>> {
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Shared, &format!("backup {}", request.kind)).await?;
+        let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
+        Ok(BackupWriter { repo: self, id, request, started: now(), objects: Vec::new(), warnings: Vec::new(),
+            stats: Default::default(), source: serde_json::Value::Null, lock: Some(lock) })
+    }
+
+    /// Backs up one byte stream (`kind = "stream"`, object `stream`).
+    pub async fn backup_stream<R>(&self, reader: R, mut request: BackupRequest) -> Result<Manifest>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        if request.kind.is_empty() {
+            request.kind = "stream".into();
+        }
+        let mut writer = self.start_backup(request).await?;
+        writer.add_stream("stream", reader).await?;
+        writer.commit().await
+    }
+
+    /// Lists every readable backup, newest last, and the manifests that could not be read.
+    pub async fn list(&self) -> Result<(Vec<Manifest>, Vec<RepoError>)> {
+        let keys = self.storage.list_all(BACKUPS_PREFIX).await?;
+        let results: Vec<Result<Manifest>> = futures::stream::iter(keys)
+            .map(|meta| async move { self.load_manifest_at(&meta.key).await })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for r in results {
+            match r {
+                Ok(m) => ok.push(m),
+                Err(e) => bad.push(e),
+            }
+        }
+        ok.sort_by(|a, b| a.finished.cmp(&b.finished).then(a.id.cmp(&b.id)));
+        Ok((ok, bad))
+    }
+
+    /// Summaries of every readable backup, newest last.
+    pub async fn summaries(&self) -> Result<Vec<BackupSummary>> {
+        Ok(self.list().await?.0.iter().map(BackupSummary::from).collect())
+    }
+
+    /// Reads and decrypts the manifest of backup `id` (a full id).
+    pub async fn load_manifest(&self, id: &str) -> Result<Manifest> {
+        self.load_manifest_at(&format!("{BACKUPS_PREFIX}{id}")).await
+    }
+
+    async fn load_manifest_at(&self, key: &str) -> Result<Manifest> {
+        let location = self.location();
+        if !self.can_read() {
+            return Err(RepoError::NeedsCredential(format!(
+                "reading {key} needs the repository password, a key file or an identity (this handle is write-only)"
+            )));
+        }
+        let bytes = self.storage.get_bytes(key).await?;
+        let plain = open_bytes(&bytes, &self.keyring, MAX_MANIFEST).map_err(|e| RepoError::object(key, &location, e));
+        let (header, plain) = plain?;
+        let id = key.strip_prefix(BACKUPS_PREFIX).unwrap_or(key);
+        let bad = |reason: String| RepoError::BadManifest { key: key.to_owned(), location: location.clone(), reason };
+        if header.fixed.kind != ObjectKind::Manifest {
+            return Err(bad("the object is not a manifest".into()));
+        }
+        if hex::encode(header.fixed.object_id) != id {
+            return Err(bad(format!("its header names backup {}", hex::encode(header.fixed.object_id))));
+        }
+        let manifest: Manifest = serde_json::from_slice(&plain).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        manifest.validate(id, &self.config.id).map_err(bad)?;
+        Ok(manifest)
+    }
+
+    /// Resolves `latest`, a full id, or a unique id prefix, optionally within one plan.
+    pub async fn resolve(&self, selector: &str, plan: Option<&str>) -> Result<Manifest> {
+        let selector = selector.trim();
+        if selector == "latest" {
+            let (all, _) = self.list().await?;
+            return all
+                .into_iter()
+                .rev()
+                .find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)))
+                .ok_or_else(|| RepoError::NoSuchBackup("latest".into()));
+        }
+        if selector.is_empty() || !selector.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(RepoError::NoSuchBackup(selector.to_owned()));
+        }
+        let selector = selector.to_ascii_lowercase();
+        let keys = self.storage.list_all(&format!("{BACKUPS_PREFIX}{selector}")).await?;
+        match keys.as_slice() {
+            [] => Err(RepoError::NoSuchBackup(selector)),
+            [one] => self.load_manifest_at(&one.key).await,
+            many => Err(RepoError::AmbiguousId {
+                prefix: selector,
+                candidates: many.iter().map(|m| &m.key[BACKUPS_PREFIX.len()..]).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Seals and stores a manifest (never overwriting one).
+    pub(crate) async fn write_manifest(&self, manifest: &Manifest, replace: bool) -> Result<()> {
+        let key = format!("{BACKUPS_PREFIX}{}", manifest.id);
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
+        let object_id = crate::config::decode_hex::<16>(&manifest.id, "backup id").map_err(RepoError::Internal)?;
+        let sealed = seal_bytes(&plain, ObjectKind::Manifest, object_id, self.audience(), self.options)
+            .map_err(|e| RepoError::object(&key, &self.location(), e))?;
+        if replace {
+            self.storage.put_bytes(&key, Bytes::from(sealed)).await?;
+        } else if self.storage.put_if_absent(&key, Bytes::from(sealed)).await? == PutOutcome::AlreadyExists {
+            return Err(RepoError::Internal(format!("manifest {key} already exists")));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_config(&self, config: &ConfigFile) -> Result<()> {
+        let body = Bytes::from(serde_json::to_vec_pretty(config).map_err(|e| RepoError::Internal(e.to_string()))?);
+        self.storage.put_bytes(CONFIG_KEY, body).await?;
+        Ok(())
+    }
+}
+
+fn pipeline_options(config: &ConfigFile) -> PipelineOptions {
+    PipelineOptions {
+        segment_size: config.segment_size,
+        compression_level: config.compression_level,
+        ..PipelineOptions::default()
+    }
+}
+
+/// Reads and parses the `config` object.
+pub async fn read_config(storage: &dyn Storage) -> Result<ConfigFile> {
+    let location = storage.location();
+    let bytes = match storage.get_bytes(CONFIG_KEY).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Err(RepoError::NotFound { location }),
+        Err(e) => return Err(e.into()),
+    };
+    ConfigFile::parse(&bytes).map_err(|reason| RepoError::CorruptConfig { location, reason })
+}
+
+/// A backup being written. Dropping it without [`commit`](BackupWriter::commit) leaves
+/// only unreferenced data objects, which are never listed and which `prune` removes.
+pub struct BackupWriter<'r> {
+    repo: &'r Repository,
+    id: String,
+    request: BackupRequest,
+    started: chrono::DateTime<chrono::FixedOffset>,
+    objects: Vec<ObjectRecord>,
+    warnings: Vec<String>,
+    stats: std::collections::BTreeMap<String, u64>,
+    source: serde_json::Value,
+    lock: Option<Lock>,
+}
+
+impl BackupWriter<'_> {
+    /// The id the backup will have.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Streams `reader` into a new data object called `name`.
+    pub async fn add_stream<R>(&mut self, name: &str, reader: R) -> Result<&ObjectRecord>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        if self.objects.iter().any(|o| o.name == name) {
+            return Err(RepoError::Internal(format!("object name {name:?} used twice in one backup")));
+        }
+        let location = self.repo.location();
+        let (running, object_id, dek) =
+            seal_data_stream(reader, self.repo.options).map_err(|e| RepoError::object(name, &location, e))?;
+        let object_id = hex::encode(object_id);
+        let key = data_key(&object_id);
+        let (stream, completion) = running.into_parts();
+        let body: ByteStream = Box::pin(stream.map_err(StorageError::source));
+        let put = self.repo.storage.put(&key, body, None).await;
+        let sealed = completion.finish().await;
+        let digests = match (put, sealed) {
+            (Ok(()), Ok(d)) => d,
+            // The pipeline failed first (unreadable source ...): its error is the cause.
+            (Ok(()) | Err(StorageError::Source { .. }), Err(e)) => {
+                self.repo.storage.delete(&key).await.ok();
+                return Err(match e {
+                    lifeboat_crypto::CryptoError::Source(io) => {
+                        RepoError::Source(format!("reading {name} for backup: {io}"))
+                    }
+                    other => RepoError::object(&key, &location, other),
+                });
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        self.objects.push(ObjectRecord {
+            name: name.to_owned(),
+            key,
+            object_id,
+            dek,
+            size: digests.size,
+            sha256: hex::encode(digests.sha256),
+            plain_size: digests.plain_size,
+            plain_sha256: hex::encode(digests.plain_sha256),
+        });
+        Ok(self.objects.last().expect("just pushed"))
+    }
+
+    /// Records something noticed during the backup.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+
+    /// Sets a counter.
+    pub fn stat(&mut self, name: &str, value: u64) {
+        self.stats.insert(name.to_owned(), value);
+    }
+
+    /// Describes the source (never put secrets here).
+    pub fn set_source(&mut self, source: serde_json::Value) {
+        self.source = source;
+    }
+
+    /// Writes the manifest: from now on the backup is listed.
+    pub async fn commit(mut self) -> Result<Manifest> {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            id: self.id.clone(),
+            repository: self.repo.config.id.clone(),
+            kind: self.request.kind.clone(),
+            name: self.request.name.clone(),
+            plan: self.request.plan.clone(),
+            host: self.request.host.clone().unwrap_or_else(hostname),
+            tags: self.request.tags.clone(),
+            started: self.started,
+            finished: now(),
+            tool: concat!("lifeboat ", env!("CARGO_PKG_VERSION")).to_owned(),
+            parent: self.request.parent.clone(),
+            source: std::mem::take(&mut self.source),
+            objects: std::mem::take(&mut self.objects),
+            warnings: std::mem::take(&mut self.warnings),
+            stats: std::mem::take(&mut self.stats),
+        };
+        self.repo.write_manifest(&manifest, false).await?;
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
+        tracing::info!(backup = %manifest.id, kind = %manifest.kind, "backup committed");
+        Ok(manifest)
+    }
+}

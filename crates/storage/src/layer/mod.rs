@@ -1,0 +1,30 @@
+//! Layers: [`Storage`](crate::Storage) decorators that add one behaviour to any backend.
+//!
+//! Each wraps an inner storage and is itself a storage, so they stack:
+//!
+//! ```
+//! use std::time::Duration;
+//! use lifeboat_storage::layer::{MetricsLayer, RateLimitLayer, RetryLayer, RetryPolicy, TenantLayer};
+//! use lifeboat_storage::{MemoryStorage, StorageExt};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), lifeboat_storage::StorageError> {
+//! let backend = MemoryStorage::new();
+//! let store = TenantLayer::new(
+//!     MetricsLayer::new(RetryLayer::new(RateLimitLayer::new(backend, Some(64 << 20), None)), "memory"),
+//!     "acme",
+//! )?;
+//! store.put_bytes("config", bytes::Bytes::from_static(b"{}")).await?;
+//! assert!(store.get_bytes("../other/config").await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+
+mod limit;
+mod metrics;
+mod retry;
+mod tenant;
+
+pub use limit::RateLimitLayer;
+pub use metrics::MetricsLayer;
+pub use retry::{RetryLayer, RetryPolicy};
+pub use tenant::{TenantLayer, validate_tenant};

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, starts throwaway
+# PostgreSQL, MariaDB, Redis and S3 servers on loopback, runs every Rust test, then the
+# independent Python decoder against backups written by the Rust binary.
+#
+#   ./scripts/test.sh            everything
+#   LIFEBOAT_KEEP_SERVICES=1     leave the servers running afterwards (faster reruns)
+#
+# A server that cannot be installed or started fails the run: nothing is skipped.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "python packages for the reference decoder"
+python3 -c 'import cryptography, zstandard' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check 'cryptography>=44' zstandard
+
+stop_services() {
+    if [[ "${LIFEBOAT_KEEP_SERVICES:-0}" != 1 ]]; then
+        bash scripts/services.sh stop >/dev/null 2>&1 || true
+        bash scripts/s3-server.sh stop >/dev/null 2>&1 || true
+    fi
+}
+trap stop_services EXIT
+
+step "database servers (PostgreSQL, MariaDB, Redis)"
+bash scripts/services.sh start
+step "S3 servers (s3s-fs, moto) and the WebDAV server"
+bash scripts/s3-server.sh start
+[[ -f scripts/webdav-server.sh ]] && bash scripts/webdav-server.sh start
+set -a
+# shellcheck disable=SC1091
+source target/test-services.env
+# shellcheck disable=SC1091
+source target/test-s3.env
+[[ -f target/test-webdav.env ]] && source target/test-webdav.env
+set +a
+
+step "cargo test (every crate, unit + integration + doc tests)"
+cargo test --workspace --locked
+
+step "reference decoder: self-test, then bytes written by the Rust binary"
+python3 scripts/test_decoder_selftest.py
+cargo build --locked -p lifeboat-cli
+bash scripts/test_decoder.sh target/debug/lifeboat
