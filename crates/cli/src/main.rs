@@ -1,6 +1,7 @@
 //! `lifeboat`: the command-line face of the Lifeboat crates. It parses arguments, reads
 //! secrets from the environment, files or the terminal, and calls the libraries.
 
+mod forget_cmd;
 mod output;
 mod progress;
 mod retention_cmd;
@@ -92,19 +93,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Restore a backup into a new directory or to standard output.
+    /// Restore a backup into a new directory, to standard output, or into a live database.
+    #[command(group = clap::ArgGroup::new("destination").required(true).args(["target", "stdout", "to"]))]
     Restore {
         /// Backup id, unique prefix, or `latest`.
         id: String,
-        /// A new or empty directory to restore into.
-        #[arg(long, conflicts_with = "stdout", required_unless_present = "stdout")]
+        /// A new or empty directory to restore into (database backups: the raw dump files).
+        #[arg(long)]
         target: Option<PathBuf>,
         /// Write the backup's stream (or the tar stream of a files backup) to standard output.
         #[arg(long)]
         stdout: bool,
         /// Which object of a multi-object backup to write to standard output.
-        #[arg(long)]
+        #[arg(long, requires = "stdout")]
         object: Option<String>,
+        /// Restore a database backup into this server: postgres://, mysql:// or redis:// URL.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        db: RestoreDbArgs,
     },
     /// Copy backups to another repository (keeps ids; data is not re-encrypted).
     Copy {
@@ -120,9 +127,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make another repository hold every backup this one holds (idempotent, resumable).
+    Sync {
+        /// Destination repository URL.
+        #[arg(long)]
+        to: String,
+        /// Destination password file. Default: $LIFEBOAT_TO_PASSWORD, then a prompt.
+        #[arg(long, env = "LIFEBOAT_TO_PASSWORD_FILE")]
+        to_password_file: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage passwords, key files, recipients and the master key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Forget backups that a retention policy does not keep (restic's flags).
+    Forget {
+        /// Only backups of this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        #[command(flatten)]
+        policy: retention_cmd::PolicyArgs,
+        /// Show what would be forgotten without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete the data that is no longer referenced.
+        #[arg(long)]
+        prune: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete data that no backup references (left by forget or by interrupted backups).
+    Prune {
+        /// Show what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(retention_cmd::RetentionCommand),
@@ -166,6 +211,37 @@ enum BackupCommand {
         #[command(flatten)]
         meta: BackupMeta,
     },
+    /// Back up PostgreSQL with pg_dump (custom format, one stream per database).
+    Postgres {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up MySQL or MariaDB with mariadb-dump/mysqldump --single-transaction.
+    Mysql {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up Redis: an RDB snapshot, or a logical export that restores into a live server.
+    Redis {
+        /// Server URL, e.g. redis://host:6379/0 (password: REDISCLI_AUTH or --db-password-file).
+        #[arg(long)]
+        url: String,
+        /// `rdb` (exact snapshot of every database) or `logical` (SCAN + DUMP, TTLs kept).
+        #[arg(long, default_value = "rdb")]
+        mode: String,
+        /// Only keys matching this pattern (logical mode).
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Read the password from this file.
+        #[arg(long)]
+        db_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
     /// Back up standard input as one stream.
     Stdin {
         /// Name of the stream (e.g. `app.sql`).
@@ -174,6 +250,49 @@ enum BackupCommand {
         #[command(flatten)]
         meta: BackupMeta,
     },
+}
+
+/// Options of `restore --to`.
+#[derive(Args, Debug)]
+struct RestoreDbArgs {
+    /// Create the database first (PostgreSQL, MySQL).
+    #[arg(long, requires = "to")]
+    create: bool,
+    /// Drop existing objects before restoring them (PostgreSQL).
+    #[arg(long, requires = "to")]
+    clean: bool,
+    /// Parallel restore jobs where the format allows (PostgreSQL).
+    #[arg(long, requires = "to")]
+    jobs: Option<u32>,
+    /// Read the database password from this file (else the URL or PGPASSWORD/MYSQL_PWD/REDISCLI_AUTH).
+    #[arg(long, requires = "to")]
+    db_password_file: Option<PathBuf>,
+}
+
+/// Which database and what of it.
+#[derive(Args, Debug)]
+struct DbArgs {
+    /// Server URL, e.g. postgres://backup@db:5432/app (a password in the URL is never recorded).
+    #[arg(long)]
+    url: String,
+    /// Every database (PostgreSQL adds roles and tablespaces through pg_dumpall --globals-only).
+    #[arg(long)]
+    all: bool,
+    /// Only this table (repeatable).
+    #[arg(long = "table")]
+    tables: Vec<String>,
+    /// Leave out this table (repeatable).
+    #[arg(long = "exclude-table")]
+    exclude_tables: Vec<String>,
+    /// Schema only, no data.
+    #[arg(long, conflicts_with = "data_only")]
+    schema_only: bool,
+    /// Data only, no schema.
+    #[arg(long)]
+    data_only: bool,
+    /// Read the database password from this file (else the URL or PGPASSWORD/MYSQL_PWD).
+    #[arg(long)]
+    db_password_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -310,7 +429,8 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 fn repo_url(global: &Global) -> Result<String> {
@@ -334,8 +454,12 @@ fn credential(global: &Global) -> Result<Credential> {
         let identity = Identity::parse(&text).with_context(|| format!("identity file {}", path.display()))?;
         return Ok(Credential::Identity(Arc::new(identity)));
     }
-    let source = SecretSource { file: global.password_file.clone(), env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
-    if global.password_file.is_none() && std::env::var_os("LIFEBOAT_PASSWORD").is_none() && !global.recipients.is_empty() {
+    let source =
+        SecretSource { file: global.password_file.clone(), env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
+    if global.password_file.is_none()
+        && std::env::var_os("LIFEBOAT_PASSWORD").is_none()
+        && !global.recipients.is_empty()
+    {
         let recipients = global
             .recipients
             .iter()
@@ -372,13 +496,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .filter(|m| plan.as_ref().is_none_or(|p| m.plan.as_ref() == Some(p)))
                 .map(lifeboat_repo::BackupSummary::from)
                 .collect();
-            if json { print_json(&summaries)? } else { print_summaries(&summaries) }
+            if json {
+                print_json(&summaries)?
+            } else {
+                print_summaries(&summaries)
+            }
             Ok(if unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Show { id, json } => {
             let repo = open_repo(&global).await?;
             let manifest = repo.resolve(&id, None).await?;
-            if json { print_json(&output::manifest_view(&manifest)?)? } else { print_manifest(&manifest) }
+            if json {
+                print_json(&output::manifest_view(&manifest)?)?
+            } else {
+                print_manifest(&manifest)
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { id, deep, json } => {
@@ -402,49 +534,45 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGE) })
         }
-        Command::Restore { id, target, stdout, object } => {
+        Command::Restore { id, target, stdout, object, to, db } => {
             let repo = open_repo(&global).await?;
             let manifest = repo.resolve(&id, None).await?;
-            restore(&repo, &manifest, target, stdout, object.as_deref()).await
+            match to {
+                Some(to) => restore_database(&repo, &manifest, &to, db).await,
+                None => restore(&repo, &manifest, target, stdout, object.as_deref()).await,
+            }
         }
         Command::Copy { id, to, to_password_file, json } => {
             let repo = open_repo(&global).await?;
             let manifests = match id {
                 Some(id) => vec![repo.resolve(&id, None).await?],
-                None => {
-                    let (all, unreadable) = repo.list().await?;
-                    if let Some(e) = unreadable.into_iter().next() {
-                        return Err(anyhow::Error::new(e).context("cannot copy: a backup of the source cannot be read"));
-                    }
-                    all
-                }
+                None => all_backups(&repo).await?,
             };
-            let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
-            let dest = Repository::open(storage(&to)?, Credential::Password(source.read()?))
-                .await
-                .with_context(|| format!("opening destination {to}"))?;
-            let report = repo.copy_to(&dest, &manifests).await?;
-            if json {
-                print_json(&report)?;
-            } else {
-                println!(
-                    "copied {} backup(s), {} already present; sent {} object(s) ({}), {} already there",
-                    report.copied.len(),
-                    report.skipped.len(),
-                    report.objects_sent,
-                    output::human_bytes(report.bytes_sent),
-                    report.objects_present
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            copy(&repo, &manifests, &to, to_password_file, json).await
+        }
+        Command::Sync { to, to_password_file, json } => {
+            let repo = open_repo(&global).await?;
+            let manifests = all_backups(&repo).await?;
+            copy(&repo, &manifests, &to, to_password_file, json).await
         }
         Command::Key(cmd) => key(&global, cmd).await,
         Command::Retention(cmd) => retention_cmd::run(cmd),
+        Command::Forget { plan, policy, dry_run, prune, json } => {
+            let repo = open_repo(&global).await?;
+            forget_cmd::forget(&repo, plan.as_deref(), &policy, dry_run, prune, json).await
+        }
+        Command::Prune { dry_run, json } => {
+            let repo = open_repo(&global).await?;
+            forget_cmd::prune(&repo, dry_run, json).await
+        }
         Command::Unlock { all } => {
             let url = repo_url(&global)?;
             let removed = lifeboat_repo::remove_locks(storage(&url)?.as_ref(), all).await?;
             for lock in &removed {
-                println!("removed {:?} lock {} of {} (pid {}) from {}", lock.kind, lock.id, lock.host, lock.pid, lock.created);
+                println!(
+                    "removed {:?} lock {} of {} (pid {}) from {}",
+                    lock.kind, lock.id, lock.host, lock.pid, lock.created
+                );
             }
             if removed.is_empty() {
                 println!("no {}locks to remove", if all { "" } else { "expired " });
@@ -452,6 +580,42 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Every backup, or an error when one cannot be read (copying around it would hide it).
+async fn all_backups(repo: &Repository) -> Result<Vec<Manifest>> {
+    let (all, unreadable) = repo.list().await?;
+    if let Some(e) = unreadable.into_iter().next() {
+        return Err(anyhow::Error::new(e).context("a backup of the source cannot be read"));
+    }
+    Ok(all)
+}
+
+async fn copy(
+    repo: &Repository,
+    manifests: &[Manifest],
+    to: &str,
+    to_password_file: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
+    let dest = Repository::open(storage(to)?, Credential::Password(source.read()?))
+        .await
+        .with_context(|| format!("opening destination {to}"))?;
+    let report = repo.copy_to(&dest, manifests).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "copied {} backup(s), {} already present; sent {} object(s) ({}), {} already there",
+            report.copied.len(),
+            report.skipped.len(),
+            report.objects_sent,
+            output::human_bytes(report.bytes_sent),
+            report.objects_present
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// RepoError is not Clone; re-create a displayable error for warnings.
@@ -470,7 +634,11 @@ async fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
     let options = InitOptions {
         segment_size: args.segment_size,
         compression_level: args.compression_level,
-        kdf: Argon2Params { memory_kib: args.kdf_memory_kib, iterations: args.kdf_iterations, parallelism: args.kdf_parallelism },
+        kdf: Argon2Params {
+            memory_kib: args.kdf_memory_kib,
+            iterations: args.kdf_iterations,
+            parallelism: args.kdf_parallelism,
+        },
         label: args.label,
     };
     let repo = Repository::init(storage(&url)?, credential, options).await?;
@@ -489,6 +657,29 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
             let result = repo.backup_files(&paths, request).await;
             progress::finish(spinner);
             (result?, meta.json)
+        }
+        BackupCommand::Postgres { db, meta } | BackupCommand::Mysql { db, meta } => {
+            let options = lifeboat_dump::SourceOptions {
+                all: db.all,
+                tables: db.tables,
+                exclude_tables: db.exclude_tables,
+                schema_only: db.schema_only,
+                data_only: db.data_only,
+                password: db_password(db.db_password_file.as_deref())?,
+                ..Default::default()
+            };
+            let source = lifeboat_dump::Source::from_url(&db.url, &options)?;
+            (database_backup(&repo, &source, meta_request(&meta)).await?, meta.json)
+        }
+        BackupCommand::Redis { url, mode, pattern, db_password_file, meta } => {
+            let options = lifeboat_dump::SourceOptions {
+                redis_mode: mode.parse()?,
+                key_pattern: pattern,
+                password: db_password(db_password_file.as_deref())?,
+                ..Default::default()
+            };
+            let source = lifeboat_dump::Source::from_url(&url, &options)?;
+            (database_backup(&repo, &source, meta_request(&meta)).await?, meta.json)
         }
         BackupCommand::Stdin { name, meta } => {
             if name.trim().is_empty() {
@@ -525,6 +716,48 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn meta_request(meta: &BackupMeta) -> BackupRequest {
+    BackupRequest { plan: meta.plan.clone(), tags: meta.tags.clone(), host: meta.host.clone(), ..Default::default() }
+}
+
+fn db_password(file: Option<&std::path::Path>) -> Result<Option<lifeboat_dump::Secret>> {
+    Ok(match file {
+        Some(path) => Some(lifeboat_dump::Secret::from_file(path)?),
+        None => None,
+    })
+}
+
+async fn database_backup(
+    repo: &Repository,
+    source: &lifeboat_dump::Source,
+    request: BackupRequest,
+) -> Result<Manifest> {
+    let spinner = progress::spinner("dumping");
+    let result = lifeboat_ops::backup_database(repo, source, request).await;
+    progress::finish(spinner);
+    Ok(result?)
+}
+
+async fn restore_database(repo: &Repository, manifest: &Manifest, to: &str, db: RestoreDbArgs) -> Result<ExitCode> {
+    let options = lifeboat_dump::RestoreOptions {
+        create: db.create,
+        clean: db.clean,
+        jobs: db.jobs,
+        password: db_password(db.db_password_file.as_deref())?,
+    };
+    let restorer = lifeboat_dump::Restorer::from_url(to, &options)?;
+    let spinner = progress::spinner("restoring into the database");
+    let result = lifeboat_ops::restore_database(repo, manifest, &restorer).await;
+    progress::finish(spinner);
+    for report in result? {
+        for w in &report.warnings {
+            eprintln!("lifeboat: warning: {}: {w}", report.name);
+        }
+        eprintln!("restored {} ({}) into {}", report.name, output::human_bytes(report.bytes), report.target);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn restore(
     repo: &Repository,
     manifest: &Manifest,
@@ -549,7 +782,10 @@ async fn restore(
 async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
     if let KeyCommand::Recipient(RecipientCommand::Generate { output }) = &cmd {
         let identity = Identity::generate()?;
-        secrets::write_secret_file(output, format!("# lifeboat identity; public key {}\n{}\n", identity.public(), *identity.to_text()).as_bytes())?;
+        secrets::write_secret_file(
+            output,
+            format!("# lifeboat identity; public key {}\n{}\n", identity.public(), *identity.to_text()).as_bytes(),
+        )?;
         println!("{}", identity.public());
         eprintln!("identity written to {}; keep it offline and safe", output.display());
         return Ok(ExitCode::SUCCESS);
@@ -568,7 +804,13 @@ async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
                 print_json(&Listing { slots: &config.slots, recipients: &config.recipients })?;
             } else {
                 for s in &config.slots {
-                    println!("slot {}  {:?}  {}  {}", s.id, s.kind, s.created.format("%Y-%m-%d %H:%M"), s.label.as_deref().unwrap_or(""));
+                    println!(
+                        "slot {}  {:?}  {}  {}",
+                        s.id,
+                        s.kind,
+                        s.created.format("%Y-%m-%d %H:%M"),
+                        s.label.as_deref().unwrap_or("")
+                    );
                 }
                 for r in &config.recipients {
                     println!("recipient {}  {}  {}", r.id, r.public_key, r.label.as_deref().unwrap_or(""));
@@ -582,7 +824,8 @@ async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
                         let bytes = lifeboat_crypto::random_bytes::<32>()?;
                         secrets::write_secret_file(&path, &bytes)?;
                     }
-                    let content = std::fs::read(&path).with_context(|| format!("cannot read key file {}", path.display()))?;
+                    let content =
+                        std::fs::read(&path).with_context(|| format!("cannot read key file {}", path.display()))?;
                     Credential::KeyFile(zeroize::Zeroizing::new(content))
                 }
                 None => Credential::Password(new_password(new_password_file, "LIFEBOAT_NEW_PASSWORD")?),

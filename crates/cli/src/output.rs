@@ -105,7 +105,14 @@ pub fn print_manifest(m: &Manifest) {
     println!("finished {}", m.finished);
     println!("tool     {}", m.tool);
     for o in &m.objects {
-        println!("object   {}  {}  {} -> {}  sha256 {}", o.name, o.key, human_bytes(o.plain_size), human_bytes(o.size), o.plain_sha256);
+        println!(
+            "object   {}  {}  {} -> {}  sha256 {}",
+            o.name,
+            o.key,
+            human_bytes(o.plain_size),
+            human_bytes(o.size),
+            o.plain_sha256
+        );
     }
     for (k, v) in &m.stats {
         println!("stat     {k} = {v}");

@@ -13,14 +13,20 @@ pub fn spinner(message: &'static str) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.set_message(message);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)
 }
 
 /// Wraps a reader so that a bar shows the bytes read and the rate.
-pub fn counting<R: AsyncRead + Unpin>(inner: R, message: &'static str, total: Option<u64>) -> (Counting<R>, Option<ProgressBar>) {
+pub fn counting<R: AsyncRead + Unpin>(
+    inner: R,
+    message: &'static str,
+    total: Option<u64>,
+) -> (Counting<R>, Option<ProgressBar>) {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         let template = if total.is_some() {

@@ -32,7 +32,8 @@ impl SecretSource {
         }
         if std::io::stderr().is_terminal() {
             let answer = Zeroizing::new(
-                rpassword::prompt_password(format!("{}: ", self.prompt)).context("cannot read the password from the terminal")?,
+                rpassword::prompt_password(format!("{}: ", self.prompt))
+                    .context("cannot read the password from the terminal")?,
             );
             if answer.is_empty() {
                 bail!("empty {}", self.prompt);
@@ -50,7 +51,8 @@ pub fn new_password(file: Option<PathBuf>, env: &'static str) -> Result<Zeroizin
         return source.read();
     }
     let first = source.read()?;
-    let again = Zeroizing::new(rpassword::prompt_password("repeat the new password: ").context("cannot read the password")?);
+    let again =
+        Zeroizing::new(rpassword::prompt_password("repeat the new password: ").context("cannot read the password")?);
     if *first != *again {
         bail!("the passwords differ");
     }

@@ -1,13 +1,16 @@
 //! Errors of the crypto layer.
 
-/// Why sealing, opening or parsing failed. Messages never contain key material.
-#[derive(Debug, thiserror::Error)]
+/// Why sealing, opening or parsing failed. Messages never contain key material. Cheap to
+/// clone, so a pipeline can hand the same error to its stream and to its completion.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CryptoError {
     /// The bytes are not a Lifeboat object header, or one this version cannot read.
     #[error("not a valid Lifeboat object header: {0}")]
     BadHeader(String),
     /// No key slot of the object could be opened with the keys at hand.
-    #[error("no key slot of the object opens with the given key (wrong key, or the object was written for other recipients)")]
+    #[error(
+        "no key slot of the object opens with the given key (wrong key, or the object was written for other recipients)"
+    )]
     NoMatchingSlot,
     /// A data key does not match the header's key commitment.
     #[error("the data key does not belong to this object (key commitment mismatch: wrong key or swapped object)")]
@@ -59,7 +62,7 @@ pub enum CryptoError {
     Kdf(String),
     /// Reading the plaintext source failed.
     #[error("reading the source: {0}")]
-    Source(#[source] std::io::Error),
+    Source(#[source] std::sync::Arc<std::io::Error>),
     /// The object's header names another object than the one expected.
     #[error("object id {found} does not match the expected {expected} (object swapped or misplaced)")]
     ObjectIdMismatch {
@@ -70,7 +73,7 @@ pub enum CryptoError {
     },
     /// The stream of object bytes failed (storage error, network ...).
     #[error("reading the object: {0}")]
-    Input(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Input(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// The consumer of a pipeline went away.
     #[error("the pipeline was cancelled")]
     Cancelled,

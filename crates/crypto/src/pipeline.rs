@@ -15,11 +15,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use crate::CryptoError;
 use crate::envelope::{Audience, Keyring};
 use crate::header::{Compression, FixedHeader, ObjectHeader, ObjectKind, parse_complete_header};
 use crate::keys::{SecretKey, random_bytes};
 use crate::segment::SegmentCipher;
-use crate::CryptoError;
 
 /// How to encode objects.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,7 @@ pub struct Completion(AbortOnDrop<Result<ObjectDigests, CryptoError>>);
 impl Completion {
     /// Waits for the pipeline to finish.
     pub async fn finish(mut self) -> Result<ObjectDigests, CryptoError> {
-        match (&mut self.0 .0).await {
+        match (&mut self.0.0).await {
             Ok(result) => result,
             Err(e) => Err(CryptoError::Worker(e.to_string())),
         }
@@ -123,7 +123,12 @@ where
 }
 
 /// Starts sealing `reader` as an object with the given header, keyed by `dek`.
-pub fn seal_stream<R>(reader: R, header: ObjectHeader, dek: &SecretKey, options: PipelineOptions) -> Result<Running, CryptoError>
+pub fn seal_stream<R>(
+    reader: R,
+    header: ObjectHeader,
+    dek: &SecretKey,
+    options: PipelineOptions,
+) -> Result<Running, CryptoError>
 where
     R: AsyncRead + Send + Unpin + 'static,
 {
@@ -132,7 +137,7 @@ where
     let task = tokio::spawn(async move {
         let result = run_seal(reader, header, cipher, options, &tx).await;
         if let Err(e) = &result {
-            let _ = tx.send(Err(CryptoError::Worker(e.to_string()))).await;
+            let _ = tx.send(Err(e.clone())).await;
         }
         result
     });
@@ -160,7 +165,8 @@ async fn run_seal<R: AsyncRead + Unpin>(
         while inflight.len() < parallelism {
             let Some(chunk) = pending.take() else { break };
             // A full chunk may be followed by more: read ahead to learn whether it is the last.
-            let next = if chunk.len() == segment_size { read_chunk(&mut reader, segment_size).await? } else { Bytes::new() };
+            let next =
+                if chunk.len() == segment_size { read_chunk(&mut reader, segment_size).await? } else { Bytes::new() };
             let last = next.is_empty();
             hasher.plain(chunk.clone()).await?;
             let (cipher, level, i) = (cipher.clone(), options.compression_level, index);
@@ -183,7 +189,7 @@ async fn read_chunk<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result
     let mut buf = BytesMut::zeroed(size);
     let mut filled = 0;
     while filled < size {
-        let n = reader.read(&mut buf[filled..]).await.map_err(CryptoError::Source)?;
+        let n = reader.read(&mut buf[filled..]).await.map_err(|e| CryptoError::Source(Arc::new(e)))?;
         if n == 0 {
             break;
         }
@@ -205,7 +211,7 @@ where
     let task = tokio::spawn(async move {
         let result = run_open(input, expected_id, dek, parallelism.max(1), &tx).await;
         if let Err(e) = &result {
-            let _ = tx.send(Err(CryptoError::Worker(e.to_string()))).await;
+            let _ = tx.send(Err(e.clone())).await;
         }
         result
     });
@@ -231,7 +237,7 @@ where
         while self.buf.len() < n && !self.eof {
             match self.input.next().await {
                 Some(Ok(bytes)) => self.buf.extend_from_slice(&bytes),
-                Some(Err(e)) => return Err(CryptoError::Input(Box::new(e))),
+                Some(Err(e)) => return Err(CryptoError::Input(Arc::new(e))),
                 None => self.eof = true,
             }
         }
@@ -414,7 +420,8 @@ impl Hasher {
     fn spawn() -> Self {
         let (tx, mut rx) = mpsc::channel::<HashInput>(8);
         let task = tokio::task::spawn_blocking(move || {
-            let (mut plain, mut stored) = (digest::Context::new(&digest::SHA256), digest::Context::new(&digest::SHA256));
+            let (mut plain, mut stored) =
+                (digest::Context::new(&digest::SHA256), digest::Context::new(&digest::SHA256));
             let (mut plain_size, mut size) = (0u64, 0u64);
             while let Some(input) = rx.blocking_recv() {
                 match input {
@@ -458,7 +465,7 @@ where
 {
     let hasher = Hasher::spawn();
     while let Some(chunk) = input.next().await {
-        hasher.stored(chunk.map_err(|e| CryptoError::Input(Box::new(e)))?).await?;
+        hasher.stored(chunk.map_err(|e| CryptoError::Input(Arc::new(e)))?).await?;
     }
     let d = hasher.finish(0).await?;
     Ok((d.size, d.sha256))

@@ -160,7 +160,10 @@ impl ConfigFile {
             return Err(format!("format is {:?}, expected {FORMAT_NAME:?}", config.format));
         }
         if config.version != CONFIG_VERSION {
-            return Err(format!("config version {} is not supported (this build reads {CONFIG_VERSION})", config.version));
+            return Err(format!(
+                "config version {} is not supported (this build reads {CONFIG_VERSION})",
+                config.version
+            ));
         }
         config.repo_id()?;
         decode_hex::<8>(&config.master_key_id, "master_key_id")?;

@@ -28,11 +28,17 @@ impl Repository {
     }
 
     /// Adds a slot for another password or key file. Returns the new slot's id.
-    pub async fn add_slot(&mut self, credential: Credential, kdf: Argon2Params, label: Option<String>) -> Result<String> {
+    pub async fn add_slot(
+        &mut self,
+        credential: Credential,
+        kdf: Argon2Params,
+        label: Option<String>,
+    ) -> Result<String> {
         let (_, master) = self.master_or_err()?;
         let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key add").await?;
         let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
-        let slot = blocking(move || make_slot(&repo_id, &master, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
+        let slot =
+            blocking(move || make_slot(&repo_id, &master, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
         let id = slot.id.clone();
         let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
         config.slots.push(slot);
@@ -65,7 +71,9 @@ impl Repository {
             return Err(RepoError::Key(format!("no key slot with id {id}")));
         }
         if config.slots.is_empty() {
-            return Err(RepoError::Key("refusing to remove the last key slot: nothing could open the repository".into()));
+            return Err(RepoError::Key(
+                "refusing to remove the last key slot: nothing could open the repository".into(),
+            ));
         }
         self.write_config(&config).await?;
         self.config = config;
@@ -115,7 +123,9 @@ impl Repository {
         let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, Some("rotated".into())))
             .await?
             .map_err(RepoError::Key)?;
-        let slots_removed: Vec<String> = config.slots.iter().map(|s| s.id.clone()).collect();
+        // Every slot but the one that unlocked this handle (which the new slot replaces).
+        let slots_removed: Vec<String> =
+            config.slots.iter().filter(|s| Some(&s.id) != self.unlocked_slot.as_ref()).map(|s| s.id.clone()).collect();
 
         // Step 1: the new key becomes current; all older keys stay reachable through it.
         let mut retired = vec![config.retire(&new_master, old_id, &old_master).map_err(RepoError::Internal)?];
@@ -141,8 +151,14 @@ impl Repository {
 
         // Step 2: re-seal every manifest for the new key.
         let (manifests, unreadable) = self.list().await?;
-        if let Some(e) = unreadable.into_iter().next() {
-            return Err(RepoError::Key(format!("rotation stopped, a manifest cannot be read (run it again once fixed): {e}")));
+        // Manifests a write-only host sealed for recipients alone do not depend on the master
+        // key: they stay as they are. Anything else unreadable stops the rotation.
+        let sealed_elsewhere =
+            |e: &RepoError| matches!(e, RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. });
+        if let Some(e) = unreadable.into_iter().find(|e| !sealed_elsewhere(e)) {
+            return Err(RepoError::Key(format!(
+                "rotation stopped, a manifest cannot be read (run it again once fixed): {e}"
+            )));
         }
         for manifest in &manifests {
             self.write_manifest(manifest, true).await?;
@@ -153,11 +169,7 @@ impl Repository {
         self.write_config(&next).await?;
         self.config = next;
         lock.release().await;
-        Ok(RotationReport {
-            new_key_id: hex::encode(new_id),
-            manifests_resealed: manifests.len(),
-            slots_removed: slots_removed.into_iter().filter(|s| *s != slot.id).collect(),
-        })
+        Ok(RotationReport { new_key_id: hex::encode(new_id), manifests_resealed: manifests.len(), slots_removed })
     }
 
     /// The master keys of an unfinished earlier rotation, as unlocked when opening.

@@ -47,6 +47,7 @@ mod keys;
 mod lock;
 mod manifest;
 mod ops;
+mod prune;
 mod repository;
 mod tree;
 
@@ -57,6 +58,7 @@ pub use keys::RotationReport;
 pub use lock::{LOCK_TTL, LOCKS_PREFIX, Lock, LockInfo, LockKind, list_locks, remove_locks};
 pub use manifest::{BackupSummary, Manifest, ObjectRecord};
 pub use ops::{CopyReport, Damage, VerifyReport};
+pub use prune::PruneReport;
 pub use repository::{
     BACKUPS_PREFIX, BackupRequest, BackupWriter, CONFIG_KEY, DATA_PREFIX, InitOptions, MAX_MANIFEST, Repository,
     data_key, read_config,

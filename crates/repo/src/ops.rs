@@ -106,13 +106,19 @@ impl Repository {
                             Ok(d) if hex::encode(d.sha256) != record.sha256 || d.size != record.size => {
                                 Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
                                     "object {} has digest {} ({} bytes), the manifest recorded {} ({} bytes)",
-                                    record.key, hex::encode(d.sha256), d.size, record.sha256, record.size
+                                    record.key,
+                                    hex::encode(d.sha256),
+                                    d.size,
+                                    record.sha256,
+                                    record.size
                                 ))))
                             }
                             Ok(d) if hex::encode(d.plain_sha256) != record.plain_sha256 => {
                                 Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
                                     "object {} decrypts to plaintext with digest {}, the manifest recorded {}",
-                                    record.key, hex::encode(d.plain_sha256), record.plain_sha256
+                                    record.key,
+                                    hex::encode(d.plain_sha256),
+                                    record.plain_sha256
                                 ))))
                             }
                             Ok(_) => None,
@@ -139,9 +145,11 @@ impl Repository {
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| RepoError::object(&record.key, &self.location(), e))?;
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| RepoError::LocalIo { what: "cannot write restored data to", path: "output".into(), source: e })?;
+            out.write_all(&chunk).await.map_err(|e| RepoError::LocalIo {
+                what: "cannot write restored data to",
+                path: "output".into(),
+                source: e,
+            })?;
             written += chunk.len() as u64;
         }
         out.flush().await.map_err(|e| RepoError::LocalIo { what: "cannot flush", path: "output".into(), source: e })?;
@@ -163,22 +171,32 @@ impl Repository {
             let unpacked = tokio::task::spawn_blocking(move || unpack(SyncIoBridge::new(reader), &dir))
                 .await
                 .map_err(|e| RepoError::Internal(e.to_string()))?;
-            unpacked.map_err(|e| RepoError::Integrity(format!("restore of {key} from {location} aborted, nothing was written to the target: {e}")))?;
+            unpacked.map_err(|e| {
+                RepoError::Integrity(format!(
+                    "restore of {key} from {location} aborted, nothing was written to the target: {e}"
+                ))
+            })?;
         } else {
             for record in &manifest.objects {
                 let path = safe_join(&staging.dir, &record.name)?;
                 if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|e| RepoError::LocalIo { what: "cannot create", path: parent.display().to_string(), source: e })?;
+                    tokio::fs::create_dir_all(parent).await.map_err(|e| RepoError::LocalIo {
+                        what: "cannot create",
+                        path: parent.display().to_string(),
+                        source: e,
+                    })?;
                 }
-                let mut file = tokio::fs::File::create(&path)
-                    .await
-                    .map_err(|e| RepoError::LocalIo { what: "cannot create", path: path.display().to_string(), source: e })?;
+                let mut file = tokio::fs::File::create(&path).await.map_err(|e| RepoError::LocalIo {
+                    what: "cannot create",
+                    path: path.display().to_string(),
+                    source: e,
+                })?;
                 self.restore_to_writer(manifest, Some(&record.name), &mut file).await?;
-                file.sync_all()
-                    .await
-                    .map_err(|e| RepoError::LocalIo { what: "cannot sync", path: path.display().to_string(), source: e })?;
+                file.sync_all().await.map_err(|e| RepoError::LocalIo {
+                    what: "cannot sync",
+                    path: path.display().to_string(),
+                    source: e,
+                })?;
             }
         }
         staging.publish()
@@ -192,18 +210,12 @@ impl Repository {
             report.backups += 1;
             for record in &manifest.objects {
                 report.objects += 1;
-                let problem = if deep {
-                    self.verify_deep(record).await
-                } else {
-                    self.verify_quick(record).await
-                };
+                let problem = if deep { self.verify_deep(record).await } else { self.verify_quick(record).await };
                 match problem {
                     Ok(read) => report.bytes_read += read,
-                    Err(problem) => report.damage.push(Damage {
-                        backup: manifest.id.clone(),
-                        object: record.key.clone(),
-                        problem,
-                    }),
+                    Err(problem) => {
+                        report.damage.push(Damage { backup: manifest.id.clone(), object: record.key.clone(), problem })
+                    }
                 }
             }
         }
@@ -300,9 +312,9 @@ impl Repository {
 
 fn pick_object<'m>(manifest: &'m Manifest, name: Option<&str>) -> Result<&'m ObjectRecord> {
     match name {
-        Some(n) => manifest.object(n).ok_or_else(|| {
-            RepoError::Internal(format!("backup {} has no object named {n:?}", manifest.short_id()))
-        }),
+        Some(n) => manifest
+            .object(n)
+            .ok_or_else(|| RepoError::Internal(format!("backup {} has no object named {n:?}", manifest.short_id()))),
         None => match manifest.objects.as_slice() {
             [one] => Ok(one),
             _ => manifest.object("stream").ok_or_else(|| {
@@ -325,4 +337,3 @@ fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
     }
     Ok(dir.join(rel))
 }
-

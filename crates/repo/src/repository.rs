@@ -5,8 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lifeboat_crypto::{
-    Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, open_bytes, random_bytes,
-    seal_bytes, seal_data_stream,
+    Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, open_bytes,
+    random_bytes, seal_bytes, seal_data_stream,
 };
 use lifeboat_storage::{ByteStream, PutOutcome, Storage, StorageError, StorageExt};
 use tokio::io::AsyncRead;
@@ -238,8 +238,17 @@ impl Repository {
     pub async fn start_backup(&self, request: BackupRequest) -> Result<BackupWriter<'_>> {
         let lock = Lock::acquire(self.storage.clone(), LockKind::Shared, &format!("backup {}", request.kind)).await?;
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
-        Ok(BackupWriter { repo: self, id, request, started: now(), objects: Vec::new(), warnings: Vec::new(),
-            stats: Default::default(), source: serde_json::Value::Null, lock: Some(lock) })
+        Ok(BackupWriter {
+            repo: self,
+            id,
+            request,
+            started: now(),
+            objects: Vec::new(),
+            warnings: Vec::new(),
+            stats: Default::default(),
+            source: serde_json::Value::Null,
+            lock: Some(lock),
+        })
     }
 
     /// Backs up one byte stream (`kind = "stream"`, object `stream`).
@@ -336,7 +345,8 @@ impl Repository {
     /// Seals and stores a manifest (never overwriting one).
     pub(crate) async fn write_manifest(&self, manifest: &Manifest, replace: bool) -> Result<()> {
         let key = format!("{BACKUPS_PREFIX}{}", manifest.id);
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
         let object_id = crate::config::decode_hex::<16>(&manifest.id, "backup id").map_err(RepoError::Internal)?;
         let sealed = seal_bytes(&plain, ObjectKind::Manifest, object_id, self.audience(), self.options)
             .map_err(|e| RepoError::object(&key, &self.location(), e))?;
@@ -451,6 +461,19 @@ impl BackupWriter<'_> {
     /// Describes the source (never put secrets here).
     pub fn set_source(&mut self, source: serde_json::Value) {
         self.source = source;
+    }
+
+    /// Gives the backup up: deletes the objects stored so far and releases the lock.
+    /// Nothing was listed, and nothing is left for `prune`.
+    pub async fn abort(mut self) {
+        for record in std::mem::take(&mut self.objects) {
+            if let Err(e) = self.repo.storage.delete(&record.key).await {
+                tracing::warn!(object = %record.key, "could not delete object of an abandoned backup: {e}");
+            }
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
     }
 
     /// Writes the manifest: from now on the backup is listed.

@@ -32,16 +32,17 @@ pub type ChunkStream = futures::stream::BoxStream<'static, io::Result<Bytes>>;
 /// Checks the paths and starts the walker. The returned reader yields the tar stream;
 /// when the walk fails (an unreadable file ...) the reader fails with the error naming the
 /// path, so a broken tree never becomes a complete-looking backup.
-pub fn spawn_tree_producer(
-    paths: &[PathBuf],
-) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
+pub fn spawn_tree_producer(paths: &[PathBuf]) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
     if paths.is_empty() {
         return Err(RepoError::Source("no paths to back up".into()));
     }
     let mut roots = Vec::new();
     for path in paths {
-        fs::symlink_metadata(path)
-            .map_err(|e| RepoError::LocalIo { what: "cannot read source path", path: path.display().to_string(), source: e })?;
+        fs::symlink_metadata(path).map_err(|e| RepoError::LocalIo {
+            what: "cannot read source path",
+            path: path.display().to_string(),
+            source: e,
+        })?;
         roots.push(absolute_path(path)?);
     }
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
@@ -60,9 +61,8 @@ pub fn spawn_tree_producer(
         }
         result.map(|()| summary)
     });
-    let stream: ChunkStream = Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    let stream: ChunkStream =
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
     Ok((StreamReader::new(stream), handle))
 }
 
@@ -73,14 +73,13 @@ fn walk_err(what: &'static str, path: &Path, source: io::Error) -> RepoError {
 }
 
 fn absolute_path(path: &Path) -> Result<PathBuf> {
-    let abs = std::path::absolute(path)
-        .map_err(|e| walk_err("cannot resolve source path", path, e))?;
+    let abs = std::path::absolute(path).map_err(|e| walk_err("cannot resolve source path", path, e))?;
     // Resolve `..` and symlinks in the parent, but keep the last component itself, so that
     // backing up a symlink stores the link, as tar and restic do.
     match (abs.parent(), abs.file_name()) {
-        (Some(parent), Some(name)) => Ok(fs::canonicalize(parent)
-            .map_err(|e| walk_err("cannot resolve source path", path, e))?
-            .join(name)),
+        (Some(parent), Some(name)) => {
+            Ok(fs::canonicalize(parent).map_err(|e| walk_err("cannot resolve source path", path, e))?.join(name))
+        }
         _ => Ok(abs),
     }
 }
@@ -119,7 +118,9 @@ fn append_path<W: Write>(builder: &mut tar::Builder<W>, path: &Path, summary: &m
         let mut reader = ExactReader { inner: file.take(meta.len()), remaining: meta.len(), padded: false, path };
         builder.append_data(&mut header, &name, &mut reader).map_err(|e| walk_err("cannot read file", path, e))?;
         if reader.padded {
-            summary.warnings.push(format!("{} shrank while being read; the missing tail was stored as zeros", path.display()));
+            summary
+                .warnings
+                .push(format!("{} shrank while being read; the missing tail was stored as zeros", path.display()));
         }
         bump(summary, "files", 1);
         bump(summary, "bytes", meta.len());
@@ -233,7 +234,13 @@ impl Staging {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(bad("exists and is not a directory")),
-            Err(e) => return Err(RepoError::LocalIo { what: "cannot use restore target", path: target.display().to_string(), source: e }),
+            Err(e) => {
+                return Err(RepoError::LocalIo {
+                    what: "cannot use restore target",
+                    path: target.display().to_string(),
+                    source: e,
+                });
+            }
         }
         let target = std::path::absolute(target).map_err(|e| walk_err("cannot resolve restore target", target, e))?;
         let parent = target.parent().ok_or_else(|| bad("has no parent directory"))?;

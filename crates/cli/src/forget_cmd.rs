@@ -1,0 +1,99 @@
+//! `lifeboat forget` and `lifeboat prune`: apply a retention policy to a repository.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use lifeboat_repo::Repository;
+use lifeboat_retention::chrono::Utc;
+use lifeboat_retention::{Snapshot, apply_grouped};
+
+use crate::output::{human_bytes, print_json};
+use crate::retention_cmd::PolicyArgs;
+
+/// Forgets what the policy does not keep; with `prune`, deletes the freed data too.
+pub async fn forget(
+    repo: &Repository,
+    plan: Option<&str>,
+    args: &PolicyArgs,
+    dry_run: bool,
+    prune: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let policy = args.to_policy()?;
+    if policy.is_empty() && plan.is_none() {
+        bail!("a policy with no keep rule forgets everything: name the --plan it applies to");
+    }
+    let (manifests, unreadable) = repo.list().await?;
+    if let Some(e) = unreadable.into_iter().next() {
+        return Err(
+            anyhow::Error::new(e).context("forget refused: a backup cannot be read, so the policy cannot be judged")
+        );
+    }
+    let snapshots: Vec<Snapshot> = manifests
+        .iter()
+        .filter(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)))
+        .map(|m| Snapshot {
+            id: m.id.clone(),
+            time: m.started,
+            tags: m.tags.clone(),
+            host: m.host.clone(),
+            plan: m.plan.clone().unwrap_or_default(),
+            in_progress: false,
+            locked_until: None,
+        })
+        .collect();
+    let groups = apply_grouped(&policy, args.group_by, &snapshots, args.allow_empty, Some(Utc::now()))?;
+    let forget: Vec<String> =
+        groups.iter().flat_map(|g| g.decisions.iter().filter(|d| !d.keep).map(|d| d.id.clone())).collect();
+    if !dry_run {
+        repo.forget(&forget).await?;
+    }
+    let pruned = if prune && !dry_run { Some(repo.prune(false).await?) } else { None };
+    if json {
+        print_json(&serde_json::json!({
+            "dry_run": dry_run,
+            "groups": groups,
+            "forgotten": forget,
+            "prune": pruned,
+        }))?;
+    } else {
+        for group in &groups {
+            println!("group {}: keep {}, forget {}", group.key, group.kept(), group.forgotten());
+            for d in &group.decisions {
+                println!(
+                    "  {} {}  {}",
+                    if d.keep { "keep  " } else { "forget" },
+                    &d.id[..8.min(d.id.len())],
+                    d.reasons.join(", ")
+                );
+            }
+        }
+        let verb = if dry_run { "would forget" } else { "forgot" };
+        println!("{verb} {} backup(s)", forget.len());
+        if let Some(p) = &pruned {
+            println!(
+                "pruned {} unreferenced object(s), {} freed",
+                p.unreferenced.len(),
+                human_bytes(p.unreferenced_bytes)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes data no manifest references.
+pub async fn prune(repo: &Repository, dry_run: bool, json: bool) -> Result<ExitCode> {
+    let report = repo.prune(dry_run).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        println!(
+            "{verb} {} unreferenced object(s) ({}); {} referenced object(s) kept",
+            report.unreferenced.len(),
+            human_bytes(report.unreferenced_bytes),
+            report.referenced
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

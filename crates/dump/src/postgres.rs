@@ -1,0 +1,608 @@
+//! PostgreSQL: `pg_dump` (custom format, `-Z0`) per database on an exported snapshot,
+//! `pg_dumpall --globals-only` for roles and tablespaces, restore through `pg_restore`/`psql`.
+//!
+//! Consistency: before each `pg_dump`, a `psql` session opens a `REPEATABLE READ` transaction,
+//! exports its snapshot and reads the WAL position; `pg_dump --snapshot` then dumps exactly that
+//! snapshot, and the session stays open until `pg_dump` exits. The LSN and snapshot id go into
+//! [`Position::PostgresLsn`].
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+use crate::RestoreReport;
+use crate::conn::PgConn;
+use crate::error::{DumpError, Result};
+use crate::metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
+use crate::process::{
+    Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
+};
+use crate::stream::{DumpStream, Dumps};
+
+const CLIENT_PKG: &str = "postgresql-client";
+
+/// What to dump from a PostgreSQL server.
+#[derive(Clone, Debug, Default)]
+pub struct PostgresOptions {
+    /// Dump the globals (`pg_dumpall --globals-only`: roles, tablespaces) and every database
+    /// that accepts connections (templates excluded), one stream each.
+    pub all: bool,
+    /// Only these tables (`pg_dump --table`, patterns allowed; must match: `--strict-names`).
+    pub tables: Vec<String>,
+    /// Leave out these tables (`pg_dump --exclude-table`).
+    pub exclude_tables: Vec<String>,
+    /// Only the schema (`--schema-only`).
+    pub schema_only: bool,
+    /// Only the data (`--data-only`).
+    pub data_only: bool,
+    /// A directory searched before `PATH` for the client programs (e.g. `/usr/lib/postgresql/16/bin`).
+    pub bindir: Option<PathBuf>,
+}
+
+/// How to restore into a PostgreSQL server.
+#[derive(Clone, Debug)]
+pub struct PostgresRestoreOptions {
+    /// Create the target database when it does not exist.
+    pub create: bool,
+    /// Parallel `pg_restore` jobs; used by [`PostgresRestorer::restore_file`] only, since
+    /// `pg_restore` cannot run parallel jobs on a stream.
+    pub jobs: u32,
+    /// Drop existing objects before recreating them (`--clean --if-exists`).
+    pub clean: bool,
+    /// Do not restore ownership (`--no-owner`), for a server without the original roles.
+    pub no_owner: bool,
+    /// A directory searched before `PATH` for the client programs.
+    pub bindir: Option<PathBuf>,
+}
+
+impl Default for PostgresRestoreOptions {
+    fn default() -> Self {
+        PostgresRestoreOptions { create: false, jobs: 1, clean: false, no_owner: false, bindir: None }
+    }
+}
+
+/// The connection environment shared by all the client programs of one operation.
+struct PgEnv {
+    conn: PgConn,
+    passfile: Option<SecretFile>,
+}
+
+fn pgpass_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+/// `dbname='...'` in libpq conninfo syntax (for `--dbname`, which would otherwise treat a name
+/// containing `=` as a connection string).
+fn conninfo_dbname(db: &str) -> String {
+    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+impl PgEnv {
+    async fn new(conn: &PgConn) -> Result<Arc<Self>> {
+        let passfile = match &conn.password {
+            Some(pw) => Some(
+                SecretFile::create(
+                    ".lifeboat-pgpass-",
+                    zeroize::Zeroizing::new(format!("*:*:*:*:{}\n", pgpass_escape(pw.expose()))),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(PgEnv { conn: conn.clone(), passfile }))
+    }
+
+    fn target(&self, db: Option<&str>) -> String {
+        match db {
+            Some(d) => self.conn.with_database(d).to_string(),
+            None => self.conn.to_string(),
+        }
+    }
+
+    /// Sets the libpq environment on `cmd`: no password on argv, no prompt.
+    fn apply(&self, cmd: &mut Command, db: Option<&str>) {
+        let c = &self.conn;
+        for var in ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE"] {
+            cmd.env_remove(var);
+        }
+        if let Some(h) = &c.host {
+            cmd.env("PGHOST", h);
+        }
+        if let Some(p) = c.port {
+            cmd.env("PGPORT", p.to_string());
+        }
+        if let Some(u) = &c.user {
+            cmd.env("PGUSER", u);
+        }
+        if let Some(d) = db {
+            cmd.env("PGDATABASE", d);
+        }
+        if let Some(f) = &self.passfile {
+            // PGPASSWORD would take precedence over the file.
+            cmd.env_remove("PGPASSWORD");
+            cmd.env("PGPASSFILE", f.path());
+        }
+        if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
+            cmd.env("PGCONNECT_TIMEOUT", "15");
+        }
+        cmd.env("PGAPPNAME", "lifeboat");
+        for (k, v) in &c.settings {
+            cmd.env(k, v);
+        }
+    }
+
+    fn ctx(&self, tool: &Tool, operation: String, db: Option<&str>) -> Ctx {
+        Ctx {
+            tool: tool.name.clone(),
+            operation,
+            target: self.target(db),
+            secret: self.conn.password.clone(),
+            database: db.map(str::to_string),
+        }
+    }
+
+    /// Runs SQL (on stdin) through psql and returns the rows (fields split).
+    async fn query(&self, psql: &Tool, db: &str, sql: &str, vars: &[(&str, &str)]) -> Result<Vec<Vec<String>>> {
+        let mut cmd = psql.command();
+        self.apply(&mut cmd, Some(db));
+        cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e"]);
+        for (k, v) in vars {
+            cmd.arg("-v").arg(format!("{k}={v}"));
+        }
+        let ctx = self.ctx(psql, "running a query".into(), Some(db));
+        let out = run_capture(psql, &mut cmd, Some(sql.as_bytes()), &ctx).await?;
+        let out = out.strip_suffix('\n').unwrap_or(&out);
+        Ok(out.split('\x1e').filter(|r| !r.is_empty()).map(|r| r.split('\x1f').map(str::to_string).collect()).collect())
+    }
+}
+
+fn tool_dirs(bindir: &Option<PathBuf>) -> Vec<PathBuf> {
+    bindir.iter().cloned().collect()
+}
+
+/// A PostgreSQL server to back up.
+#[derive(Clone, Debug)]
+pub struct PostgresSource {
+    conn: PgConn,
+    opts: PostgresOptions,
+}
+
+struct ServerInfo {
+    version: String,
+    major: u32,
+}
+
+impl PostgresSource {
+    /// A source for `conn` (without `all`, the URL must name the database).
+    pub fn new(conn: PgConn, opts: PostgresOptions) -> Result<Self> {
+        let bad = |reason: &str| Err(DumpError::InvalidOptions { target: conn.to_string(), reason: reason.into() });
+        if opts.schema_only && opts.data_only {
+            return bad("schema-only and data-only exclude each other");
+        }
+        if !opts.all && conn.database.is_none() {
+            return bad("the URL names no database: add /DATABASE or dump all databases");
+        }
+        if opts.all && (!opts.tables.is_empty()) {
+            return bad("a table selection needs one database, not all");
+        }
+        Ok(PostgresSource { conn, opts })
+    }
+
+    /// The connection (password redacted when displayed).
+    pub fn conn(&self) -> &PgConn {
+        &self.conn
+    }
+
+    async fn server_info(env: &PgEnv, psql: &Tool, db: &str) -> Result<ServerInfo> {
+        let rows = env
+            .query(psql, db, "SELECT current_setting('server_version'), current_setting('server_version_num');\n", &[])
+            .await?;
+        let row = rows.first().filter(|r| r.len() == 2).ok_or_else(|| DumpError::Server {
+            target: env.target(Some(db)),
+            operation: "reading the server version".into(),
+            detail: "unexpected answer".into(),
+        })?;
+        let num: u32 = row[1].trim().parse().unwrap_or(0);
+        Ok(ServerInfo { version: row[0].clone(), major: num / 10000 })
+    }
+
+    /// Checks the connection and the tools, then returns the dumps to take: for one database a
+    /// single `db/<name>.pgdump`; with `all`, `globals.sql` then one `db/<name>.pgdump` each.
+    pub async fn dump(&self) -> Result<Dumps> {
+        let dirs = tool_dirs(&self.opts.bindir);
+        let pg_dump = find_tool(&["pg_dump"], CLIENT_PKG, &dirs)?;
+        let psql = find_tool(&["psql"], CLIENT_PKG, &dirs)?;
+        let pg_dumpall = if self.opts.all { Some(find_tool(&["pg_dumpall"], CLIENT_PKG, &dirs)?) } else { None };
+        let env = PgEnv::new(&self.conn).await?;
+
+        let probe_db = self.conn.database.clone().unwrap_or_else(|| "postgres".into());
+        let info = Self::server_info(&env, &psql, &probe_db).await?;
+        let dump_version = pg_dump.version().await?;
+        let (tool_major, _) = parse_version(&dump_version).unwrap_or((0, 0));
+        if tool_major < info.major {
+            return Err(DumpError::ToolUnsuitable {
+                tool: pg_dump.name.clone(),
+                version: dump_version,
+                reason: format!("the server runs PostgreSQL {} and pg_dump must be at least as new", info.version),
+                package: format!("postgresql-client-{}", info.major),
+            });
+        }
+        let tool = ToolInfo { name: pg_dump.name.clone(), version: dump_version };
+
+        let databases: Vec<String> = if self.opts.all {
+            env.query(
+                &psql,
+                &probe_db,
+                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname;\n",
+                &[],
+            )
+            .await?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect()
+        } else {
+            vec![probe_db.clone()]
+        };
+
+        let mut dumps = Dumps::new();
+        let shared =
+            Arc::new(Shared { env, psql, pg_dump, tool, server_version: info.version, opts: self.opts.clone() });
+        if let Some(pg_dumpall) = pg_dumpall {
+            let s = shared.clone();
+            let version = pg_dumpall.version().await?;
+            let db = self.conn.database.clone();
+            dumps.push("globals.sql".into(), move || Box::pin(async move { s.dump_globals(pg_dumpall, version, db) }));
+        }
+        for db in databases {
+            let s = shared.clone();
+            let name = format!("db/{db}.pgdump");
+            dumps.push(name.clone(), move || Box::pin(async move { s.dump_database(name, db).await }));
+        }
+        Ok(dumps)
+    }
+}
+
+struct Shared {
+    env: Arc<PgEnv>,
+    psql: Tool,
+    pg_dump: Tool,
+    tool: ToolInfo,
+    server_version: String,
+    opts: PostgresOptions,
+}
+
+impl Shared {
+    fn meta(&self, stream: &str, format: &str, db: Option<&str>) -> SourceMetadata {
+        let mut m = SourceMetadata::new(SourceKind::Postgres, stream, format, self.env.target(db));
+        m.server_version = self.server_version.clone();
+        m.tool = Some(self.tool.clone());
+        m
+    }
+
+    fn dump_globals(self: Arc<Self>, tool: Tool, version: String, db: Option<String>) -> Result<DumpStream> {
+        let mut cmd = tool.command();
+        self.env.apply(&mut cmd, None);
+        cmd.args(["--globals-only", "--no-password"]);
+        if let Some(db) = &db {
+            cmd.arg(format!("--dbname={}", conninfo_dbname(db)));
+        }
+        let mut guard = tool.spawn(&mut cmd)?;
+        let pid = guard.id();
+        let stdout = guard.child_mut().stdout.take().expect("stdout piped");
+        let stderr = collect_stderr(guard.child_mut().stderr.take());
+        let ctx = self.env.ctx(&tool, "dumping the globals (roles, tablespaces)".into(), None);
+        let mut meta = self.meta("globals.sql", "sql", None);
+        meta.tool = Some(ToolInfo { name: tool.name.clone(), version });
+        meta.options.push("globals-only".into());
+        let env = self.env.clone();
+        Ok(DumpStream::new("globals.sql", stdout, pid, async move {
+            let status = guard.wait().await?;
+            let err = stderr.await.unwrap_or_default();
+            drop(env);
+            if !status.success() {
+                return Err(failure(&ctx, &status.to_string(), &err));
+            }
+            Ok(meta)
+        }))
+    }
+
+    async fn dump_database(self: Arc<Self>, name: String, db: String) -> Result<DumpStream> {
+        // 1. The snapshot session.
+        let mut scmd = self.psql.command();
+        self.env.apply(&mut scmd, Some(&db));
+        scmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"]).stdin(Stdio::piped());
+        let sctx = self.env.ctx(&self.psql, format!("exporting a snapshot of database `{db}`"), Some(&db));
+        let mut session = self.psql.spawn(&mut scmd)?;
+        let session_err = collect_stderr(session.child_mut().stderr.take());
+        let mut session_in = session.child_mut().stdin.take().expect("stdin piped");
+        let mut session_out = BufReader::new(session.child_mut().stdout.take().expect("stdout piped"));
+        let sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n\
+                   SELECT pg_export_snapshot() || ' ' || (CASE WHEN pg_is_in_recovery() \
+                   THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text;\n";
+        let _ = session_in.write_all(sql.as_bytes()).await;
+        let _ = session_in.flush().await;
+        let mut line = String::new();
+        let read = session_out.read_line(&mut line).await;
+        let mut parts = line.split_whitespace();
+        let (snapshot, lsn) = match (read, parts.next(), parts.next()) {
+            (Ok(_), Some(s), Some(l)) => (s.to_string(), l.to_string()),
+            _ => {
+                drop(session_in);
+                let status = session.wait().await?;
+                let err = session_err.await.unwrap_or_default();
+                return Err(failure(&sctx, &status.to_string(), &err));
+            }
+        };
+
+        // 2. pg_dump on that snapshot.
+        let mut cmd = self.pg_dump.command();
+        self.env.apply(&mut cmd, Some(&db));
+        cmd.args(["--format=custom", "--compress=0", "--no-password"]).arg(format!("--snapshot={snapshot}"));
+        if !self.opts.tables.is_empty() {
+            cmd.arg("--strict-names");
+        }
+        for t in &self.opts.tables {
+            cmd.arg(format!("--table={t}"));
+        }
+        for t in &self.opts.exclude_tables {
+            cmd.arg(format!("--exclude-table={t}"));
+        }
+        if self.opts.schema_only {
+            cmd.arg("--schema-only");
+        }
+        if self.opts.data_only {
+            cmd.arg("--data-only");
+        }
+        let mut guard = self.pg_dump.spawn(&mut cmd)?;
+        let pid = guard.id();
+        let stdout = guard.child_mut().stdout.take().expect("stdout piped");
+        let stderr = collect_stderr(guard.child_mut().stderr.take());
+        let ctx = self.env.ctx(&self.pg_dump, format!("dumping database `{db}`"), Some(&db));
+
+        let mut meta = self.meta(&name, "pg_dump custom", Some(&db));
+        meta.databases = vec![db.clone()];
+        meta.tables = self.opts.tables.clone();
+        meta.excluded_tables = self.opts.exclude_tables.clone();
+        if self.opts.schema_only {
+            meta.options.push("schema-only".into());
+        }
+        if self.opts.data_only {
+            meta.options.push("data-only".into());
+        }
+        meta.position = Some(Position::PostgresLsn { lsn, snapshot });
+        let env = self.env.clone();
+        Ok(DumpStream::new(name, stdout, pid, async move {
+            let status = guard.wait().await?;
+            let err = stderr.await.unwrap_or_default();
+            // Close the snapshot transaction.
+            let _ = session_in.write_all(b"COMMIT;\n").await;
+            drop(session_in);
+            let _ = session.wait().await;
+            drop(session_err);
+            drop(env);
+            if !status.success() {
+                return Err(failure(&ctx, &status.to_string(), &err));
+            }
+            Ok(meta)
+        }))
+    }
+}
+
+/// Restores PostgreSQL dump streams into a live server.
+#[derive(Clone, Debug)]
+pub struct PostgresRestorer {
+    conn: PgConn,
+    opts: PostgresRestoreOptions,
+}
+
+impl PostgresRestorer {
+    /// A restorer into `conn`. When the URL names a database, every `.pgdump` stream is
+    /// restored into it; otherwise into the database the stream's name carries (`db/<name>.pgdump`).
+    pub fn new(conn: PgConn, opts: PostgresRestoreOptions) -> Self {
+        PostgresRestorer { conn, opts }
+    }
+
+    fn target_db(&self, name: &str) -> Result<String> {
+        if let Some(d) = &self.conn.database {
+            return Ok(d.clone());
+        }
+        let base = name.rsplit_once('/').map(|(_, b)| b).unwrap_or(name);
+        let stem = base.strip_suffix(".pgdump").or_else(|| base.strip_suffix(".sql")).unwrap_or(base);
+        if stem.is_empty() {
+            return Err(DumpError::InvalidOptions {
+                target: self.conn.to_string(),
+                reason: format!("cannot tell the target database of `{name}`: name it in the URL"),
+            });
+        }
+        Ok(stem.to_string())
+    }
+
+    /// The maintenance database used for globals, existence checks and CREATE DATABASE.
+    fn maintenance_db(&self) -> &str {
+        "postgres"
+    }
+
+    async fn ensure_database(&self, env: &PgEnv, psql: &Tool, db: &str) -> Result<()> {
+        let rows = env
+            .query(
+                psql,
+                self.maintenance_db(),
+                "SELECT count(*) FROM pg_database WHERE datname = :'target';\n",
+                &[("target", db)],
+            )
+            .await?;
+        let exists = rows.first().and_then(|r| r.first()).map(|c| c.trim() != "0").unwrap_or(false);
+        if exists {
+            return Ok(());
+        }
+        if !self.opts.create {
+            return Err(DumpError::DatabaseMissing {
+                target: env.target(Some(db)),
+                database: db.to_string(),
+                hint: " (ask for it to be created: --create)".into(),
+            });
+        }
+        env.query(psql, self.maintenance_db(), "CREATE DATABASE :\"target\";\n", &[("target", db)]).await?;
+        Ok(())
+    }
+
+    /// Restores one stream (`globals.sql`, `db/<name>.pgdump` or another `.sql` script),
+    /// reading `reader` to its end. A failure leaves a `.pgdump` restore rolled back
+    /// (`pg_restore --single-transaction --exit-on-error`).
+    pub async fn restore<R: AsyncRead + Unpin + Send + ?Sized>(
+        &self,
+        name: &str,
+        reader: &mut R,
+    ) -> Result<RestoreReport> {
+        self.restore_inner(name, Input::Stream(reader)).await
+    }
+
+    /// Restores a `.pgdump` file from disk, with `jobs` parallel workers when more than one.
+    pub async fn restore_file(&self, name: &str, path: &Path) -> Result<RestoreReport> {
+        self.restore_inner(name, Input::<tokio::io::Empty>::File(path)).await
+    }
+
+    async fn restore_inner<R: AsyncRead + Unpin + Send + ?Sized>(
+        &self,
+        name: &str,
+        input: Input<'_, R>,
+    ) -> Result<RestoreReport> {
+        let dirs = tool_dirs(&self.opts.bindir);
+        let psql = find_tool(&["psql"], CLIENT_PKG, &dirs)?;
+        let env = PgEnv::new(&self.conn).await?;
+        if name.ends_with("globals.sql") {
+            let db = self.conn.database.clone().unwrap_or_else(|| self.maintenance_db().to_string());
+            let mut cmd = psql.command();
+            env.apply(&mut cmd, Some(&db));
+            // Roles that already exist make CREATE ROLE fail; the following ALTER ROLE still
+            // applies, so errors do not stop the script. They are reported as warnings.
+            cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=0"]).stdin(Stdio::piped()).stdout(Stdio::null());
+            let ctx = env.ctx(&psql, "restoring the globals".into(), Some(&db));
+            let guard = psql.spawn(&mut cmd)?;
+            let (bytes, stderr) = feed(guard, input, &ctx).await?;
+            let warnings: Vec<String> = stderr.lines().filter(|l| l.contains("ERROR")).map(str::to_string).collect();
+            return Ok(RestoreReport {
+                name: name.into(),
+                target: env.target(Some(&db)),
+                database: None,
+                bytes,
+                warnings,
+            });
+        }
+        let db = self.target_db(name)?;
+        self.ensure_database(&env, &psql, &db).await?;
+        if name.ends_with(".pgdump") {
+            let pg_restore = find_tool(&["pg_restore"], CLIENT_PKG, &dirs)?;
+            let mut cmd = pg_restore.command();
+            env.apply(&mut cmd, None);
+            cmd.args(["--no-password", "--exit-on-error"]).arg(format!("--dbname={}", conninfo_dbname(&db)));
+            let parallel = matches!(input, Input::File(_)) && self.opts.jobs > 1;
+            if parallel {
+                cmd.arg(format!("--jobs={}", self.opts.jobs));
+            } else {
+                cmd.arg("--single-transaction");
+            }
+            if self.opts.clean {
+                cmd.args(["--clean", "--if-exists"]);
+            }
+            if self.opts.no_owner {
+                cmd.arg("--no-owner");
+            }
+            let ctx = env.ctx(&pg_restore, format!("restoring `{name}` into database `{db}`"), Some(&db));
+            let (bytes, stderr) = match input {
+                Input::File(p) => {
+                    cmd.arg(p);
+                    let out = run_capture(&pg_restore, &mut cmd, None, &ctx).await.map(|_| ());
+                    out?;
+                    let len = tokio::fs::metadata(p).await.map(|m| m.len()).unwrap_or(0);
+                    (len, String::new())
+                }
+                Input::Stream(r) => {
+                    cmd.stdin(Stdio::piped());
+                    let guard = pg_restore.spawn(&mut cmd)?;
+                    feed_and_wait(guard, r, &ctx).await?
+                }
+            };
+            let warnings = stderr.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+            return Ok(RestoreReport {
+                name: name.into(),
+                target: env.target(Some(&db)),
+                database: Some(db),
+                bytes,
+                warnings,
+            });
+        }
+        if name.ends_with(".sql") {
+            let mut cmd = psql.command();
+            env.apply(&mut cmd, Some(&db));
+            cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "--single-transaction"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null());
+            let ctx = env.ctx(&psql, format!("restoring `{name}` into database `{db}`"), Some(&db));
+            let guard = psql.spawn(&mut cmd)?;
+            let (bytes, _) = feed(guard, input, &ctx).await?;
+            return Ok(RestoreReport {
+                name: name.into(),
+                target: env.target(Some(&db)),
+                database: Some(db),
+                bytes,
+                warnings: vec![],
+            });
+        }
+        Err(DumpError::Unsupported(format!(
+            "`{name}` is not a PostgreSQL dump stream (expected globals.sql, *.pgdump or *.sql)"
+        )))
+    }
+}
+
+enum Input<'a, R: ?Sized> {
+    Stream(&'a mut R),
+    File(&'a Path),
+}
+
+async fn feed<R: AsyncRead + Unpin + Send + ?Sized>(
+    guard: crate::process::ChildGuard,
+    input: Input<'_, R>,
+    ctx: &Ctx,
+) -> Result<(u64, String)> {
+    match input {
+        Input::Stream(r) => feed_and_wait(guard, r, ctx).await,
+        Input::File(p) => {
+            let mut f = tokio::fs::File::open(p)
+                .await
+                .map_err(|e| DumpError::io("opening the dump file", p.display().to_string(), e))?;
+            feed_and_wait(guard, &mut f, ctx).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(pgpass_escape("a:b\\c"), "a\\:b\\\\c");
+        assert_eq!(conninfo_dbname("it's=x"), "dbname='it\\'s=x'");
+    }
+
+    #[test]
+    fn target_database_from_name_or_url() {
+        let r = PostgresRestorer::new(PgConn::parse("postgres://u@h/").unwrap(), Default::default());
+        assert_eq!(r.target_db("db/shop.pgdump").unwrap(), "shop");
+        let r = PostgresRestorer::new(PgConn::parse("postgres://u@h/other").unwrap(), Default::default());
+        assert_eq!(r.target_db("db/shop.pgdump").unwrap(), "other");
+    }
+
+    #[test]
+    fn option_conflicts_are_rejected() {
+        let c = PgConn::parse("postgres://u@h/db").unwrap();
+        let o = PostgresOptions { schema_only: true, data_only: true, ..Default::default() };
+        assert!(PostgresSource::new(c, o).is_err());
+        let c = PgConn::parse("postgres://u@h").unwrap();
+        assert!(PostgresSource::new(c, PostgresOptions::default()).is_err());
+    }
+}

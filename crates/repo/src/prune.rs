@@ -1,0 +1,80 @@
+//! Removing backups: `forget` deletes manifests, `prune` deletes the data no manifest
+//! references any more. Both hold the exclusive lock, so no backup runs meanwhile.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use lifeboat_storage::StorageExt;
+use serde::Serialize;
+
+use crate::error::{RepoError, Result};
+use crate::lock::{Lock, LockKind};
+use crate::repository::{BACKUPS_PREFIX, DATA_PREFIX, Repository};
+
+/// What `prune` found (and, unless a dry run, deleted).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PruneReport {
+    /// Data objects referenced by a manifest.
+    pub referenced: usize,
+    /// Unreferenced data objects.
+    pub unreferenced: Vec<String>,
+    /// Their total size.
+    pub unreferenced_bytes: u64,
+    /// Whether they were deleted.
+    pub deleted: bool,
+}
+
+impl Repository {
+    /// Deletes the manifests of backups `ids` (full ids). Their data stays until `prune`.
+    pub async fn forget(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "forget").await?;
+        for id in ids {
+            let key = format!("{BACKUPS_PREFIX}{id}");
+            if self.storage.head(&key).await?.is_none() {
+                return Err(RepoError::NoSuchBackup(id.clone()));
+            }
+            self.storage.delete(&key).await?;
+            tracing::info!(backup = %id, "forgot backup");
+        }
+        lock.release().await;
+        Ok(())
+    }
+
+    /// Finds data objects that no manifest references and deletes them (unless `dry_run`).
+    /// Refuses when any manifest cannot be read: its data must not be mistaken for garbage.
+    pub async fn prune(&self, dry_run: bool) -> Result<PruneReport> {
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "prune").await?;
+        let (manifests, unreadable) = self.list().await?;
+        if let Some(e) = unreadable.into_iter().next() {
+            return Err(RepoError::Integrity(format!(
+                "prune refused: a manifest cannot be read, and its data would look unreferenced: {e}"
+            )));
+        }
+        let referenced: HashSet<String> =
+            manifests.iter().flat_map(|m| m.objects.iter().map(|o| o.key.clone())).collect();
+        let mut report = PruneReport { referenced: referenced.len(), ..Default::default() };
+        for meta in self.storage.list_all(DATA_PREFIX).await? {
+            if !referenced.contains(&meta.key) {
+                report.unreferenced_bytes += meta.size;
+                report.unreferenced.push(meta.key);
+            }
+        }
+        if !dry_run {
+            let storage = &self.storage;
+            let results: Vec<_> = futures::stream::iter(report.unreferenced.iter())
+                .map(|key| async move { storage.delete(key).await })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            for r in results {
+                r?;
+            }
+            report.deleted = true;
+        }
+        lock.release().await;
+        Ok(report)
+    }
+}

@@ -1,0 +1,782 @@
+#!/usr/bin/env python3
+"""Independent reference decoder for Lifeboat repositories, format version 1.
+
+Written from docs/FORMAT.md only (not from the Rust code), on the standard library plus
+the `cryptography` and `zstandard` packages. It unlocks a repository, decrypts a backup
+manifest and restores one of its objects byte for byte, enforcing every reader rule of
+FORMAT.md, with memory bounded by one segment.
+
+  lifeboat_decode.py --repo DIR --backup ID|PREFIX|latest [--password-file F] [--keyfile F]
+                     [--identity-file F] [--object NAME] --out FILE|-
+  lifeboat_decode.py --repo DIR --list [credentials]
+
+The password may also come from the environment variable LIFEBOAT_PASSWORD. Any failure
+prints one message on stderr and exits with status 1; a file given to --out is written
+to a temporary name and renamed only when every check passed.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import sys
+import tempfile
+from datetime import datetime
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"LIFEBOAT"
+HEADER_LEN = 72
+KIND_DATA, KIND_MANIFEST = 1, 2
+MIN_SEGMENT, MAX_SEGMENT = 4096, 16777216
+TAG_LEN = 16
+ZSTD_MAGIC = 0xFD2FB528
+ZSTD_MAX_BLOCK = 128 * 1024  # largest regenerated size of one zstd block (RFC 8878)
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+DATA_KEY_RE = re.compile(r"^data/([0-9a-f]{2})/([0-9a-f]{32})$")
+
+
+class DecodeError(Exception):
+    """A failure to report: one line, already naming the object and place."""
+
+
+# ---------------------------------------------------------------- primitives
+
+
+def hkdf(ikm, info, salt=b""):
+    """HKDF-SHA256, Extract with `salt` (empty = RFC 5869 default) then Expand to 32 bytes."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt or None, info=info.encode()).derive(ikm)
+
+
+def aead_open(key, nonce, sealed, aad):
+    """AES-256-GCM open; returns None when authentication fails."""
+    try:
+        return AESGCM(key).decrypt(nonce, sealed, aad)
+    except InvalidTag:
+        return None
+
+
+def unhex(value, nbytes, what):
+    """Decode a lowercase hex string of exactly `nbytes` bytes."""
+    if not isinstance(value, str) or len(value) != 2 * nbytes or not re.fullmatch(r"[0-9a-f]*", value):
+        raise DecodeError(f"{what}: expected {2 * nbytes} lowercase hex digits")
+    return bytes.fromhex(value)
+
+
+def warn(msg):
+    print(f"lifeboat_decode: warning: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- zstd
+
+
+def zstd_frame_blocks(frame, where):
+    """Walk the structure of one zstd frame (RFC 8878 section 3.1.1) without decompressing.
+
+    Returns a list of (end_offset, max_regenerated_bytes) per block, plus the frame end
+    including its checksum. Rejects anything but exactly one standard frame filling `frame`.
+    """
+    n = len(frame)
+    if n < 5 or int.from_bytes(frame[0:4], "little") != ZSTD_MAGIC:
+        raise DecodeError(f"{where}: body is not a zstd frame")
+    fhd = frame[4]
+    if fhd & 0x08:
+        raise DecodeError(f"{where}: zstd frame header has its reserved bit set")
+    fcs_flag, single, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    blocks = []
+    while True:
+        if pos + 3 > n:
+            raise DecodeError(f"{where}: zstd frame is truncated")
+        bh = int.from_bytes(frame[pos:pos + 3], "little")
+        pos += 3
+        last, btype, bsize = bh & 1, (bh >> 1) & 3, bh >> 3
+        if btype == 3 or bsize > ZSTD_MAX_BLOCK:
+            raise DecodeError(f"{where}: zstd frame has an invalid block header")
+        csize, regen = {0: (bsize, bsize), 1: (1, bsize), 2: (bsize, ZSTD_MAX_BLOCK)}[btype]
+        pos += csize
+        if pos > n:
+            raise DecodeError(f"{where}: zstd frame is truncated")
+        blocks.append((pos, regen))
+        if last:
+            break
+    pos += 4 if checksum else 0
+    if pos > n:
+        raise DecodeError(f"{where}: zstd frame is truncated")
+    if pos != n:
+        raise DecodeError(f"{where}: {n - pos} bytes follow the zstd frame (a body is exactly one frame)")
+    return blocks
+
+
+def zstd_decompress_bounded(frame, limit, where):
+    """Decompress exactly one zstd frame, failing as soon as the output exceeds `limit` bytes.
+
+    The frame is fed block by block, and one block regenerates at most 128 KiB, so memory
+    stays below limit + 128 KiB whatever the frame claims.
+    """
+    blocks = zstd_frame_blocks(frame, where)
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    out = bytearray()
+    view = memoryview(frame)
+    start = 0
+    try:
+        for end, _regen in blocks:
+            out += dobj.decompress(view[start:end])
+            start = end
+            if len(out) > limit:
+                raise DecodeError(f"{where}: zstd frame inflates beyond the segment size {limit}")
+        if start < len(frame):
+            out += dobj.decompress(view[start:])
+    except zstandard.ZstdError as e:
+        raise DecodeError(f"{where}: zstd frame is corrupt ({e})") from None
+    if len(out) > limit:
+        raise DecodeError(f"{where}: zstd frame inflates beyond the segment size {limit}")
+    if not dobj.eof or dobj.unused_data:
+        raise DecodeError(f"{where}: zstd frame is incomplete or followed by data")
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- credentials and config
+
+
+class Credentials:
+    def __init__(self, password=None, keyfile=None, identity=None):
+        self.password = password  # bytes or None
+        self.keyfile = keyfile  # bytes or None
+        self.identity = identity  # X25519PrivateKey or None
+        self.identity_public = None
+        self.identity_id = None
+        if identity is not None:
+            self.identity_public = identity.public_key().public_bytes_raw()
+            self.identity_id = hashlib.sha256(self.identity_public).digest()[:8]
+
+
+def read_password_file(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DecodeError(f"password file {path}: {e.strerror}") from None
+    # The password is the file's first line, without its line break (as the lifeboat CLI reads it).
+    data = data.split(b"\n", 1)[0]
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(f"password file {path}: not valid UTF-8") from None
+    return data
+
+
+def read_identity_file(path):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read(65536).decode("ascii", "replace").splitlines()
+    except OSError as e:
+        raise DecodeError(f"identity file {path}: {e.strerror}") from None
+    # FORMAT.md 2.2: the first line that is neither empty nor a `#` comment.
+    text = next((l.strip() for l in lines if l.strip() and not l.strip().startswith("#")), "")
+    if not re.fullmatch(r"lbsk1[0-9a-f]{64}", text):
+        raise DecodeError(f"identity file {path}: no identity line (FORMAT.md 2.2: lbsk1 + 64 lowercase hex on the "
+                          "first line that is not empty or a # comment)")
+    return X25519PrivateKey.from_private_bytes(bytes.fromhex(text[5:]))
+
+
+class Repo:
+    """A repository stored in a local directory (the `fs` storage layout)."""
+
+    def __init__(self, root):
+        if root.startswith("file://"):
+            root = root[len("file://"):]
+        self.root = root
+        if not os.path.isdir(root):
+            raise DecodeError(f"repository {root}: not a directory")
+        self.config = None
+        self.repo_id = None
+        self.master_keys = {}  # key id (8 bytes) -> master key
+        self.load_config()
+
+    def path(self, key):
+        return os.path.join(self.root, *key.split("/"))
+
+    def load_config(self):
+        try:
+            with open(self.path("config"), "rb") as f:
+                cfg = json.loads(f.read().decode("utf-8"))
+        except OSError as e:
+            raise DecodeError(f"config: cannot read ({e.strerror})") from None
+        except (UnicodeDecodeError, ValueError) as e:
+            raise DecodeError(f"config: not valid UTF-8 JSON ({e})") from None
+        if not isinstance(cfg, dict) or cfg.get("format") != "lifeboat-repository":
+            raise DecodeError("config: not a Lifeboat repository (format member)")
+        if cfg.get("version") != 1:
+            raise DecodeError(f"config: unsupported repository version {cfg.get('version')!r}")
+        self.repo_id = unhex(cfg.get("id"), 16, "config: id")
+        self.master_key_id = unhex(cfg.get("master_key_id"), 8, "config: master_key_id")
+        for member in ("slots", "recipients", "retired_master_keys"):
+            if not isinstance(cfg.get(member, []), list):
+                raise DecodeError(f"config: {member} is not a list")
+        self.config = cfg
+
+    def unlock(self, creds):
+        """Open the master key with any slot the credentials fit; returns True when unlocked."""
+        tried = []
+        mk = None
+        for n, slot in enumerate(self.config.get("slots", [])):
+            if not isinstance(slot, dict):
+                raise DecodeError(f"config: slots[{n}] is not an object")
+            kind = slot.get("kind")
+            if kind == "password" and creds.password is not None:
+                tried.append("password")
+                kek = self._password_kek(slot, n, creds.password)
+            elif kind == "keyfile" and creds.keyfile is not None:
+                tried.append("keyfile")
+                kdf = slot.get("kdf")
+                if not isinstance(kdf, dict) or kdf.get("algorithm") != "hkdf-sha256":
+                    raise DecodeError(f"config: slots[{n}]: keyfile slot kdf must be hkdf-sha256")
+                salt = unhex(kdf.get("salt"), 16, f"config: slots[{n}].kdf.salt")
+                kek = hkdf(creds.keyfile, "lifeboat/v1/keyfile", salt)
+            else:
+                continue
+            slot_id = unhex(slot.get("id"), 8, f"config: slots[{n}].id")
+            nonce = unhex(slot.get("nonce"), 12, f"config: slots[{n}].nonce")
+            wrapped = unhex(slot.get("wrapped"), 48, f"config: slots[{n}].wrapped")
+            mk = aead_open(kek, nonce, wrapped, b"lifeboat/v1/slot" + self.repo_id + slot_id)
+            if mk is not None:
+                break
+        if mk is None:
+            if creds.password is None and creds.keyfile is None:
+                return False  # identity only: manifests are opened through their X25519 slots
+            if not tried:
+                msg = "config: no key slot of the kind given (password / keyfile)"
+            else:
+                msg = f"config: wrong {' or '.join(sorted(set(tried)))}: no key slot opened"
+            if creds.identity is None:
+                raise DecodeError(msg)
+            warn(f"{msg}; trying the identity only")
+            return False
+        self.master_keys[self.master_key_id] = mk
+        self._open_retired(mk)
+        self._check_recipients(mk)
+        return True
+
+    @staticmethod
+    def _password_kek(slot, n, password):
+        kdf = slot.get("kdf")
+        where = f"config: slots[{n}].kdf"
+        if not isinstance(kdf, dict) or kdf.get("algorithm") != "argon2id" or kdf.get("version") != 19:
+            raise DecodeError(f"{where}: password slot kdf must be argon2id version 19")
+        params = []
+        for name in ("memory_kib", "iterations", "parallelism"):
+            v = kdf.get(name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1 or v > 0xFFFFFFFF:
+                raise DecodeError(f"{where}: {name} is not a positive 32-bit integer")
+            params.append(v)
+        m, t, p = params
+        if p > 0xFFFFFF or m < 8 * p:
+            raise DecodeError(f"{where}: invalid Argon2 parameters (need parallelism < 2^24, memory_kib >= 8 * parallelism)")
+        salt = unhex(kdf.get("salt"), 16, f"{where}.salt")
+        try:
+            return Argon2id(salt=salt, length=32, iterations=t, lanes=p, memory_cost=m).derive(password)
+        except (ValueError, MemoryError) as e:
+            raise DecodeError(f"{where}: Argon2id failed ({e})") from None
+
+    def _open_retired(self, mk):
+        key = hkdf(mk, "lifeboat/v1/retired-wrap")
+        for n, r in enumerate(self.config.get("retired_master_keys", [])):
+            where = f"config: retired_master_keys[{n}]"
+            if not isinstance(r, dict):
+                raise DecodeError(f"{where}: not an object")
+            old_id = unhex(r.get("id"), 8, f"{where}.id")
+            nonce = unhex(r.get("nonce"), 12, f"{where}.nonce")
+            wrapped = unhex(r.get("wrapped"), 48, f"{where}.wrapped")
+            old = aead_open(key, nonce, wrapped, b"lifeboat/v1/retired" + self.repo_id + old_id)
+            if old is None:
+                warn(f"{where} (id {old_id.hex()}) does not authenticate under the current master key; ignored")
+            else:
+                self.master_keys.setdefault(old_id, old)
+
+    def _check_recipients(self, mk):
+        """Verify recipients' MACs. A reader does not use recipients, so a bad one is only reported."""
+        mac_key = hkdf(mk, "lifeboat/v1/config-mac")
+        for n, r in enumerate(self.config.get("recipients", [])):
+            where = f"config: recipients[{n}]"
+            try:
+                if not isinstance(r, dict):
+                    raise DecodeError(f"{where}: not an object")
+                pk_text = r.get("public_key")
+                if not isinstance(pk_text, str) or not pk_text.startswith("lbpk1"):
+                    raise DecodeError(f"{where}: public_key is not lbpk1 + 64 hex")
+                pub = unhex(pk_text[5:], 32, f"{where}.public_key")
+                rid = unhex(r.get("id"), 8, f"{where}.id")
+                mac = unhex(r.get("mac"), 32, f"{where}.mac")
+                if rid != hashlib.sha256(pub).digest()[:8]:
+                    raise DecodeError(f"{where}: id is not SHA-256(public key)[:8]")
+                expect = hmac.new(mac_key, b"lifeboat/v1/recipient" + self.repo_id + pub, hashlib.sha256).digest()
+                if not hmac.compare_digest(expect, mac):
+                    raise DecodeError(f"{where} (id {rid.hex()}): mac does not verify; this recipient is not authentic")
+            except DecodeError as e:
+                warn(f"{e}; ignored")
+
+
+# ---------------------------------------------------------------- objects
+
+
+class HashingReader:
+    """Reads a file while hashing and counting every stored byte."""
+
+    def __init__(self, f):
+        self.f = f
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n):
+        data = self.f.read(n)
+        self.sha.update(data)
+        self.count += len(data)
+        return data
+
+    def read_exact(self, n, what):
+        parts = []
+        left = n
+        while left:
+            chunk = self.read(left)
+            if not chunk:
+                raise DecodeError(f"{what}: truncated ({n - left} of {n} bytes present)")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+
+class ObjectReader:
+    """One stored object: fixed header, slot section, then a segment stream."""
+
+    def __init__(self, repo, key, expected_kind, expected_id):
+        self.key = key
+        try:
+            self.file = open(repo.path(key), "rb")
+        except FileNotFoundError:
+            raise DecodeError(f"{key}: object not found") from None
+        except OSError as e:
+            raise DecodeError(f"{key}: cannot read ({e.strerror})") from None
+        self.size = os.fstat(self.file.fileno()).st_size
+        self.r = HashingReader(self.file)
+        self.header = self.r.read_exact(HEADER_LEN, f"{key}: fixed header")
+        self._parse_header(expected_kind, expected_id)
+        self.slots = self._parse_slots()
+        self.pk = None
+
+    def close(self):
+        self.file.close()
+
+    def _parse_header(self, expected_kind, expected_id):
+        h, key = self.header, self.key
+        if h[0:8] != MAGIC:
+            raise DecodeError(f"{key}: bad magic (not a Lifeboat object)")
+        if h[8] != 1:
+            raise DecodeError(f"{key}: unsupported object format version {h[8]}")
+        if h[9] not in (KIND_DATA, KIND_MANIFEST):
+            raise DecodeError(f"{key}: unknown object kind {h[9]}")
+        if h[9] != expected_kind:
+            names = {KIND_DATA: "data object", KIND_MANIFEST: "manifest"}
+            raise DecodeError(f"{key}: object kind is {names[h[9]]}, expected {names[expected_kind]}")
+        if h[10] not in (0, 1):
+            raise DecodeError(f"{key}: unknown compression {h[10]}")
+        if h[11] != 0 or h[39] != 0:
+            raise DecodeError(f"{key}: reserved header bytes are not zero")
+        self.kind, self.compression = h[9], h[10]
+        self.segment_size = int.from_bytes(h[12:16], "little")
+        if not MIN_SEGMENT <= self.segment_size <= MAX_SEGMENT:
+            raise DecodeError(f"{key}: segment_size {self.segment_size} outside {MIN_SEGMENT}..{MAX_SEGMENT}")
+        self.object_id = h[16:32]
+        if self.object_id != expected_id:
+            raise DecodeError(f"{key}: header object_id {self.object_id.hex()} does not match {expected_id.hex()}")
+        self.nonce_prefix = h[32:39]
+        self.commitment = h[40:72]
+
+    def _parse_slots(self):
+        key = self.key
+        count = int.from_bytes(self.r.read_exact(2, f"{key}: slot count"), "little")
+        if self.kind == KIND_DATA and count != 0:
+            raise DecodeError(f"{key}: a data object must have no key slots, found {count}")
+        slots = []
+        for n in range(count):
+            head = self.r.read_exact(3, f"{key}: slot {n}")
+            stype, blen = head[0], int.from_bytes(head[1:3], "little")
+            body = self.r.read_exact(blen, f"{key}: slot {n} body")
+            want = {1: 68, 2: 100}.get(stype)
+            if want is not None and blen != want:
+                raise DecodeError(f"{key}: slot {n} of type {stype} has body length {blen}, expected {want}")
+            slots.append((stype, body))  # unknown types are kept and skipped
+        return slots
+
+    def unwrap_dek(self, repo, creds):
+        """Find the DEK of a manifest from its type-1 (master key) or type-2 (X25519) slots."""
+        failed = []
+        for n, (stype, body) in enumerate(self.slots):
+            if stype == 1 and body[0:8] in repo.master_keys:
+                wrap = hkdf(repo.master_keys[body[0:8]], "lifeboat/v1/master-wrap")
+                dek = aead_open(wrap, body[8:20], body[20:68], self.header)
+            elif stype == 2 and creds.identity is not None and body[0:8] == creds.identity_id:
+                eph = body[8:40]
+                try:
+                    shared = creds.identity.exchange(X25519PublicKey.from_public_bytes(eph))
+                except ValueError:
+                    shared = bytes(32)
+                if shared == bytes(32):
+                    failed.append(f"{n} (type 2, all-zero X25519 result)")
+                    continue
+                kek = hkdf(shared, "lifeboat/v1/x25519-wrap", eph + creds.identity_public)
+                dek = aead_open(kek, body[40:52], body[52:100], self.header)
+            else:
+                continue
+            if dek is not None:
+                return dek
+            failed.append(f"{n} (type {stype})")
+        if failed:
+            raise DecodeError(f"{self.key}: key slot {', '.join(failed)} fails authentication")
+        have = [f"master key {k.hex()}" for k in repo.master_keys]
+        if creds.identity is not None:
+            have.append(f"recipient {creds.identity_id.hex()}")
+        raise DecodeError(f"{self.key}: no key slot for the available keys ({', '.join(have) or 'none'})")
+
+    def set_dek(self, dek):
+        """Check the key commitment, then derive the payload key."""
+        if len(dek) != 32:
+            raise DecodeError(f"{self.key}: data key is not 32 bytes")
+        if not hmac.compare_digest(hkdf(dek, "lifeboat/v1/commitment", self.object_id), self.commitment):
+            raise DecodeError(f"{self.key}: key commitment does not match (wrong or swapped key)")
+        self.pk = hkdf(dek, "lifeboat/v1/payload", self.object_id)
+
+    def chunks(self):
+        """Yield verified plaintext chunks in order, enforcing FORMAT.md section 3.3."""
+        key, ss = self.key, self.segment_size
+        max_sealed = ss + ss // 128 + 4096 + TAG_LEN
+        aead = AESGCM(self.pk)
+        i = 0
+        lenb = self.r.read(4)
+        while True:
+            where = f"{key}: segment {i}"
+            if not lenb:
+                raise DecodeError(f"{where}: stream ends without a final segment (truncated)")
+            if len(lenb) < 4:
+                raise DecodeError(f"{where}: truncated length field")
+            if i > 0xFFFFFFFF:
+                raise DecodeError(f"{where}: segment counter overflow")
+            sealed_len = int.from_bytes(lenb, "little")
+            if sealed_len < TAG_LEN or sealed_len > max_sealed:
+                raise DecodeError(f"{where}: sealed_len {sealed_len} outside {TAG_LEN}..{max_sealed}")
+            sealed = self.r.read_exact(sealed_len, where)
+            lenb = self.r.read(4)
+            at_end = not lenb
+            body = self._open(aead, i, at_end, sealed)
+            if body is None:
+                # Say what went wrong when the segment is valid with the other flag.
+                if self._open(aead, i, not at_end, sealed) is not None:
+                    if at_end:
+                        raise DecodeError(f"{where}: stream ends after a non-final segment (truncated)")
+                    raise DecodeError(f"{where}: data follows the final segment")
+                raise DecodeError(f"{where}: authentication failed (corrupt, reordered, dropped or duplicated segment, or wrong key)")
+            if self.compression == 1:
+                chunk = zstd_decompress_bounded(body, ss, where)
+            else:
+                chunk = body
+            if not at_end and len(chunk) != ss:
+                raise DecodeError(f"{where}: non-final chunk is {len(chunk)} bytes, expected segment_size {ss}")
+            if at_end and len(chunk) > ss:
+                raise DecodeError(f"{where}: final chunk is {len(chunk)} bytes, more than segment_size {ss}")
+            if at_end and i > 0 and len(chunk) == 0:
+                raise DecodeError(f"{where}: empty final chunk after other chunks (only an empty stream has one)")
+            yield chunk
+            if at_end:
+                return
+            i += 1
+
+    def _open(self, aead, i, last, sealed):
+        nonce = self.nonce_prefix + i.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+        try:
+            return aead.decrypt(nonce, sealed, self.header)
+        except InvalidTag:
+            return None
+
+
+# ---------------------------------------------------------------- manifests
+
+
+def read_manifest(repo, creds, backup_id_hex):
+    key = f"backups/{backup_id_hex}"
+    obj = ObjectReader(repo, key, KIND_MANIFEST, bytes.fromhex(backup_id_hex))
+    try:
+        obj.set_dek(obj.unwrap_dek(repo, creds))
+        plain = b"".join(obj.chunks())
+    finally:
+        obj.close()
+    try:
+        m = json.loads(plain.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DecodeError(f"{key}: manifest is not valid UTF-8 JSON ({e})") from None
+    if not isinstance(m, dict):
+        raise DecodeError(f"{key}: manifest is not a JSON object")
+    if m.get("version") != 1:
+        raise DecodeError(f"{key}: unsupported manifest version {m.get('version')!r}")
+    if m.get("id") != backup_id_hex:
+        raise DecodeError(f"{key}: manifest id {m.get('id')!r} does not match its key and header")
+    if m.get("repository") != repo.repo_id.hex():
+        raise DecodeError(f"{key}: manifest belongs to repository {m.get('repository')!r}, not {repo.repo_id.hex()}")
+    objects = m.get("objects")
+    if not isinstance(objects, list):
+        raise DecodeError(f"{key}: manifest has no objects list")
+    names = set()
+    for n, o in enumerate(objects):
+        where = f"{key}: objects[{n}]"
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+            raise DecodeError(f"{where}: not an object with a name")
+        if o["name"] in names:
+            raise DecodeError(f"{where}: duplicate object name {o['name']!r}")
+        names.add(o["name"])
+        km = DATA_KEY_RE.match(o.get("key") if isinstance(o.get("key"), str) else "")
+        if not km or km.group(2)[:2] != km.group(1):
+            raise DecodeError(f"{where}: key {o.get('key')!r} is not data/<xx>/<32 hex id>")
+        if o.get("object_id") != km.group(2):
+            raise DecodeError(f"{where}: object_id {o.get('object_id')!r} does not match key {o['key']}")
+        unhex(o.get("dek"), 32, f"{where}.dek")
+        unhex(o.get("sha256"), 32, f"{where}.sha256")
+        unhex(o.get("plain_sha256"), 32, f"{where}.plain_sha256")
+        for s in ("size", "plain_size"):
+            if not isinstance(o.get(s), int) or isinstance(o.get(s), bool) or o[s] < 0:
+                raise DecodeError(f"{where}.{s}: not a non-negative integer")
+    return m
+
+
+def backup_ids(repo):
+    try:
+        names = os.listdir(repo.path("backups"))
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise DecodeError(f"backups/: cannot list ({e.strerror})") from None
+    return sorted(n for n in names if ID_RE.match(n))  # temporary files of writers are ignored
+
+
+RFC3339_RE = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
+
+
+def finished_key(m, key):
+    """The manifest's `finished` time as an aware datetime (any fraction length, Z or an offset)."""
+    text = m.get("finished")
+    g = RFC3339_RE.fullmatch(text) if isinstance(text, str) else None
+    try:
+        if g is None:
+            raise ValueError
+        frac = (g.group(3) or "0")[:6].ljust(6, "0")
+        tz = "+00:00" if g.group(4) in ("Z", "z") else g.group(4)
+        return datetime.fromisoformat(f"{g.group(1)}T{g.group(2)}.{frac}{tz}")
+    except ValueError:
+        raise DecodeError(f"{key}: finished {text!r} is not an RFC 3339 time with an offset") from None
+
+
+def select_backup(repo, creds, spec):
+    ids = backup_ids(repo)
+    if spec == "latest":
+        if not ids:
+            raise DecodeError("backups/: the repository has no backups")
+        best = None
+        for bid in ids:
+            m = read_manifest(repo, creds, bid)
+            k = (finished_key(m, f"backups/{bid}"), bid)
+            if best is None or k > best[0]:
+                best = (k, m)
+        return best[1]
+    if not re.fullmatch(r"[0-9a-f]{1,32}", spec):
+        raise DecodeError(f"backup {spec!r}: expected an id, an id prefix (lowercase hex) or 'latest'")
+    matches = [b for b in ids if b.startswith(spec)]
+    if len(spec) == 32 and not matches:
+        raise DecodeError(f"backups/{spec}: backup not found")
+    if not matches:
+        raise DecodeError(f"backup prefix {spec!r}: no backup matches")
+    if len(matches) > 1:
+        raise DecodeError(f"backup prefix {spec!r}: ambiguous, matches {len(matches)} backups")
+    return read_manifest(repo, creds, matches[0])
+
+
+# ---------------------------------------------------------------- restore
+
+
+def restore_object(repo, manifest, name, out):
+    objects = manifest["objects"]
+    if name is None:
+        if len(objects) == 1:
+            entry = objects[0]
+        else:
+            found = [o for o in objects if o["name"] == "stream"]
+            if not found:
+                names = ", ".join(repr(o["name"]) for o in objects) or "none"
+                raise DecodeError(f"backups/{manifest['id']}: several objects ({names}); choose one with --object")
+            entry = found[0]
+    else:
+        found = [o for o in objects if o["name"] == name]
+        if not found:
+            raise DecodeError(f"backups/{manifest['id']}: no object named {name!r}")
+        entry = found[0]
+    key = entry["key"]
+
+    # Pass 1: stored size and sha256, so nothing is released from an object whose stored
+    # bytes differ from what the manifest recorded.
+    try:
+        with open(repo.path(key), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != entry["size"]:
+                raise DecodeError(f"{key}: stored size {size} differs from the manifest's {entry['size']}")
+            sha = hashlib.sha256()
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+    except FileNotFoundError:
+        raise DecodeError(f"{key}: object not found") from None
+    except OSError as e:
+        raise DecodeError(f"{key}: cannot read ({e.strerror})") from None
+    if sha.hexdigest() != entry["sha256"]:
+        raise DecodeError(f"{key}: sha256 of the stored bytes differs from the manifest")
+
+    # Pass 2: decrypt and decompress segment by segment.
+    obj = ObjectReader(repo, key, KIND_DATA, bytes.fromhex(entry["object_id"]))
+    try:
+        obj.set_dek(bytes.fromhex(entry["dek"]))
+        plain_sha = hashlib.sha256()
+        plain_size = 0
+        for chunk in obj.chunks():
+            plain_sha.update(chunk)
+            plain_size += len(chunk)
+            if plain_size > entry["plain_size"]:
+                raise DecodeError(f"{key}: plaintext is longer than the manifest's plain_size {entry['plain_size']}")
+            out.write(chunk)
+        if obj.r.count != entry["size"] or obj.r.sha.hexdigest() != entry["sha256"]:
+            raise DecodeError(f"{key}: object changed while it was being read")
+    finally:
+        obj.close()
+    if plain_size != entry["plain_size"]:
+        raise DecodeError(f"{key}: plaintext is {plain_size} bytes, manifest says {entry['plain_size']}")
+    if plain_sha.hexdigest() != entry["plain_sha256"]:
+        raise DecodeError(f"{key}: plain_sha256 of the restored stream differs from the manifest")
+
+
+def write_output(path, produce):
+    if path == "-":
+        produce(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    if os.path.exists(path) and not os.path.isfile(path):
+        # A device or a pipe (e.g. /dev/null): write straight into it, never rename over it.
+        try:
+            with open(path, "wb") as f:
+                produce(f)
+        except OSError as e:
+            raise DecodeError(f"output {path}: {e.strerror}") from None
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".partial")
+    except OSError as e:
+        raise DecodeError(f"output {path}: cannot create a temporary file ({e.strerror})") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                produce(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            raise DecodeError(f"output {path}: {e.strerror}") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------- main
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"lifeboat_decode: error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main(argv=None):
+    p = Parser(description="Independent reader for Lifeboat repositories (docs/FORMAT.md).")
+    p.add_argument("--repo", required=True, help="repository directory (or file:// URL)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--backup", help="backup id, unique id prefix, or 'latest'")
+    mode.add_argument("--list", action="store_true", help="list backups: id, finished, kind, name")
+    p.add_argument("--password-file", help="file holding the password (else env LIFEBOAT_PASSWORD)")
+    p.add_argument("--keyfile", help="key file registered in a keyfile slot")
+    p.add_argument("--identity-file", help="X25519 identity file (lbsk1...)")
+    p.add_argument("--object", help="object name to restore (default: the only one, or 'stream')")
+    p.add_argument("--out", help="output file, or - for standard output")
+    args = p.parse_args(argv)
+    if args.backup is not None and not args.out:
+        p.error("--backup needs --out FILE|-")
+
+    try:
+        password = None
+        if args.password_file:
+            password = read_password_file(args.password_file)
+        elif os.environ.get("LIFEBOAT_PASSWORD") is not None:
+            password = os.environ["LIFEBOAT_PASSWORD"].encode("utf-8")
+        keyfile = None
+        if args.keyfile:
+            try:
+                with open(args.keyfile, "rb") as f:
+                    keyfile = f.read()
+            except OSError as e:
+                raise DecodeError(f"key file {args.keyfile}: {e.strerror}") from None
+        identity = read_identity_file(args.identity_file) if args.identity_file else None
+        if password is None and keyfile is None and identity is None:
+            raise DecodeError("no credential: give --password-file, LIFEBOAT_PASSWORD, --keyfile or --identity-file")
+        creds = Credentials(password, keyfile, identity)
+
+        repo = Repo(args.repo)
+        if not repo.unlock(creds) and creds.identity is None:
+            raise DecodeError("config: no key slot opened")
+
+        if args.list:
+            failed = 0
+            rows = []
+            for bid in backup_ids(repo):
+                try:
+                    m = read_manifest(repo, creds, bid)
+                    when = finished_key(m, f"backups/{bid}")
+                    rows.append((when, bid, m.get("finished"), m.get("kind"), m.get("name")))
+                except DecodeError as e:
+                    print(f"lifeboat_decode: error: {e}", file=sys.stderr)
+                    failed += 1
+            for _, bid, finished, kind, name in sorted(rows):
+                print(f"{bid}\t{finished}\t{kind}\t{name}")
+            return 1 if failed else 0
+
+        manifest = select_backup(repo, creds, args.backup)
+        write_output(args.out, lambda out: restore_object(repo, manifest, args.object, out))
+        return 0
+    except DecodeError as e:
+        print(f"lifeboat_decode: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        print("lifeboat_decode: error: output closed early", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lifeboat_decode: error: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
