@@ -39,7 +39,7 @@ pub async fn forget(
             host: m.host.clone(),
             plan: m.plan.clone().unwrap_or_default(),
             in_progress: false,
-            locked_until: None,
+            locked_until: m.locked_until,
         })
         .collect();
     let groups = apply_grouped(&policy, args.group_by, &snapshots, args.allow_empty, Some(Utc::now()))?;
@@ -94,6 +94,9 @@ pub async fn prune(repo: &Repository, dry_run: bool, json: bool) -> Result<ExitC
             human_bytes(report.unreferenced_bytes),
             report.referenced
         );
+        if !report.held_by_lock.is_empty() {
+            println!("{} unreferenced object(s) kept: still under object lock", report.held_by_lock.len());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -306,6 +306,12 @@ struct BackupMeta {
     /// Host name to record (default: this host).
     #[arg(long)]
     host: Option<String>,
+    /// Keep the backup immutable for N days with object lock (bucket must have it enabled).
+    #[arg(long, value_name = "N")]
+    lock_days: Option<u32>,
+    /// Object-lock mode: `governance` (privileged users may lift it) or `compliance` (nobody can).
+    #[arg(long, default_value = "governance", value_parser = ["governance", "compliance"], requires = "lock_days")]
+    lock_mode: String,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -652,7 +658,7 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let (manifest, json) = match cmd {
         BackupCommand::Files { paths, meta } => {
-            let request = BackupRequest { plan: meta.plan, tags: meta.tags, host: meta.host, ..Default::default() };
+            let request = meta_request(&meta);
             let spinner = progress::spinner("backing up files");
             let result = repo.backup_files(&paths, request).await;
             progress::finish(spinner);
@@ -685,14 +691,7 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
-            let request = BackupRequest {
-                kind: "stream".into(),
-                name,
-                plan: meta.plan,
-                tags: meta.tags,
-                host: meta.host,
-                ..Default::default()
-            };
+            let request = BackupRequest { kind: "stream".into(), name, ..meta_request(&meta) };
             let (reader, bar) = progress::counting(tokio::io::stdin(), "backing up stdin", None);
             let result = repo.backup_stream(reader, request).await;
             progress::finish(bar);
@@ -717,7 +716,18 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
 }
 
 fn meta_request(meta: &BackupMeta) -> BackupRequest {
-    BackupRequest { plan: meta.plan.clone(), tags: meta.tags.clone(), host: meta.host.clone(), ..Default::default() }
+    let retention = meta.lock_days.map(|days| {
+        let mode = lifeboat_storage::RetentionMode::parse(&meta.lock_mode)
+            .unwrap_or(lifeboat_storage::RetentionMode::Governance);
+        lifeboat_storage::Retention::days_from_now(mode, days)
+    });
+    BackupRequest {
+        plan: meta.plan.clone(),
+        tags: meta.tags.clone(),
+        host: meta.host.clone(),
+        retention,
+        ..Default::default()
+    }
 }
 
 fn db_password(file: Option<&std::path::Path>) -> Result<Option<lifeboat_dump::Secret>> {

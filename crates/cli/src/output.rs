@@ -117,6 +117,9 @@ pub fn print_manifest(m: &Manifest) {
     for (k, v) in &m.stats {
         println!("stat     {k} = {v}");
     }
+    if let Some(until) = m.locked_until {
+        println!("locked   until {until} (object lock)");
+    }
     for w in &m.warnings {
         println!("warning  {w}");
     }

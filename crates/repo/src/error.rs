@@ -101,6 +101,9 @@ pub enum RepoError {
     /// A key operation was refused.
     #[error("{0}")]
     Key(String),
+    /// The storage cannot do what was asked safely.
+    #[error("{0}")]
+    Unsupported(String),
     /// Something inside Lifeboat failed (a worker panicked, a bug).
     #[error("internal error: {0}")]
     Internal(String),

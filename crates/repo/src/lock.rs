@@ -129,6 +129,12 @@ impl Lock {
                 None => Ok(()),
             }
         };
+        if !storage.capabilities().await?.conditional_put {
+            return Err(RepoError::Unsupported(format!(
+                "{} cannot create objects conditionally (no If-None-Match support): refusing to take a lock rather than race another host",
+                storage.location()
+            )));
+        }
         check(&list_locks(storage.as_ref()).await?, None)?;
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
         let key = format!("{LOCKS_PREFIX}{id}");

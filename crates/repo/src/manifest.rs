@@ -50,6 +50,9 @@ pub struct Manifest {
     /// Counters (files, bytes ...).
     #[serde(default)]
     pub stats: BTreeMap<String, u64>,
+    /// The backup's objects are under object lock until then: nothing deletes them before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<FixedOffset>>,
 }
 
 impl Manifest {
@@ -66,6 +69,11 @@ impl Manifest {
     /// Total stored bytes of data objects.
     pub fn stored_size(&self) -> u64 {
         self.objects.iter().map(|o| o.size).sum()
+    }
+
+    /// True while the backup is held by object lock.
+    pub fn is_locked(&self) -> bool {
+        self.locked_until.is_some_and(|until| until > crate::now())
     }
 
     /// The first 8 hex digits of the id.

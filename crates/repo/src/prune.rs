@@ -20,6 +20,8 @@ pub struct PruneReport {
     pub unreferenced: Vec<String>,
     /// Their total size.
     pub unreferenced_bytes: u64,
+    /// Unreferenced objects still under object lock: left alone until their retention ends.
+    pub held_by_lock: Vec<String>,
     /// Whether they were deleted.
     pub deleted: bool,
 }
@@ -35,6 +37,9 @@ impl Repository {
             let key = format!("{BACKUPS_PREFIX}{id}");
             if self.storage.head(&key).await?.is_none() {
                 return Err(RepoError::NoSuchBackup(id.clone()));
+            }
+            if let Some(until) = self.load_manifest(id).await?.locked_until.filter(|u| *u > crate::now()) {
+                return Err(RepoError::Locked(format!("backup {id} is held by object lock until {until}; it is kept")));
             }
             self.storage.delete(&key).await?;
             tracing::info!(backup = %id, "forgot backup");
@@ -56,11 +61,17 @@ impl Repository {
         let referenced: HashSet<String> =
             manifests.iter().flat_map(|m| m.objects.iter().map(|o| o.key.clone())).collect();
         let mut report = PruneReport { referenced: referenced.len(), ..Default::default() };
+        let object_lock = self.storage.capabilities().await?.object_lock;
         for meta in self.storage.list_all(DATA_PREFIX).await? {
-            if !referenced.contains(&meta.key) {
-                report.unreferenced_bytes += meta.size;
-                report.unreferenced.push(meta.key);
+            if referenced.contains(&meta.key) {
+                continue;
             }
+            if object_lock && self.storage.retention(&meta.key).await?.is_some_and(|r| r.is_active()) {
+                report.held_by_lock.push(meta.key);
+                continue;
+            }
+            report.unreferenced_bytes += meta.size;
+            report.unreferenced.push(meta.key);
         }
         if !dry_run {
             let storage = &self.storage;

@@ -8,7 +8,7 @@ use lifeboat_crypto::{
     Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, open_bytes,
     random_bytes, seal_bytes, seal_data_stream,
 };
-use lifeboat_storage::{ByteStream, PutOutcome, Storage, StorageError, StorageExt};
+use lifeboat_storage::{ByteStream, PutOptions, PutOutcome, Retention, Storage, StorageError, StorageExt};
 use tokio::io::AsyncRead;
 
 use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot};
@@ -70,6 +70,9 @@ pub struct BackupRequest {
     pub host: Option<String>,
     /// Parent backup (incrementals).
     pub parent: Option<String>,
+    /// Write every object of the backup under this object-lock retention (needs a bucket
+    /// with object lock); the backup cannot be deleted before it ends.
+    pub retention: Option<Retention>,
 }
 
 /// An open repository.
@@ -236,6 +239,12 @@ impl Repository {
     /// Starts a backup. Objects are added with [`BackupWriter::add_stream`]; nothing is
     /// listed until [`BackupWriter::commit`] writes the manifest.
     pub async fn start_backup(&self, request: BackupRequest) -> Result<BackupWriter<'_>> {
+        if request.retention.is_some() && !self.storage.capabilities().await?.object_lock {
+            return Err(RepoError::Unsupported(format!(
+                "{} has no object lock: a locked backup needs a bucket created with object lock enabled",
+                self.location()
+            )));
+        }
         let lock = Lock::acquire(self.storage.clone(), LockKind::Shared, &format!("backup {}", request.kind)).await?;
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
         Ok(BackupWriter {
@@ -344,13 +353,29 @@ impl Repository {
 
     /// Seals and stores a manifest (never overwriting one).
     pub(crate) async fn write_manifest(&self, manifest: &Manifest, replace: bool) -> Result<()> {
+        self.write_manifest_with(manifest, replace, None).await
+    }
+
+    pub(crate) async fn write_manifest_with(
+        &self,
+        manifest: &Manifest,
+        replace: bool,
+        retention: Option<Retention>,
+    ) -> Result<()> {
         let key = format!("{BACKUPS_PREFIX}{}", manifest.id);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
         let object_id = crate::config::decode_hex::<16>(&manifest.id, "backup id").map_err(RepoError::Internal)?;
         let sealed = seal_bytes(&plain, ObjectKind::Manifest, object_id, self.audience(), self.options)
             .map_err(|e| RepoError::object(&key, &self.location(), e))?;
-        if replace {
+        if let Some(retention) = retention {
+            // Conditional create cannot carry a retention; ids are random, so a check first suffices.
+            if !replace && self.storage.head(&key).await?.is_some() {
+                return Err(RepoError::Internal(format!("manifest {key} already exists")));
+            }
+            let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(Bytes::from(sealed)) }));
+            self.storage.put_with_options(&key, body, None, &PutOptions { retention: Some(retention) }).await?;
+        } else if replace {
             self.storage.put_bytes(&key, Bytes::from(sealed)).await?;
         } else if self.storage.put_if_absent(&key, Bytes::from(sealed)).await? == PutOutcome::AlreadyExists {
             return Err(RepoError::Internal(format!("manifest {key} already exists")));
@@ -419,7 +444,13 @@ impl BackupWriter<'_> {
         let key = data_key(&object_id);
         let (stream, completion) = running.into_parts();
         let body: ByteStream = Box::pin(stream.map_err(StorageError::source));
-        let put = self.repo.storage.put(&key, body, None).await;
+        let put = match self.request.retention {
+            None => self.repo.storage.put(&key, body, None).await,
+            Some(retention) => {
+                let options = PutOptions { retention: Some(retention) };
+                self.repo.storage.put_with_options(&key, body, None, &options).await
+            }
+        };
         let sealed = completion.finish().await;
         let digests = match (put, sealed) {
             (Ok(()), Ok(d)) => d,
@@ -495,8 +526,9 @@ impl BackupWriter<'_> {
             objects: std::mem::take(&mut self.objects),
             warnings: std::mem::take(&mut self.warnings),
             stats: std::mem::take(&mut self.stats),
+            locked_until: self.request.retention.map(|r| chrono::DateTime::<chrono::Utc>::from(r.until).fixed_offset()),
         };
-        self.repo.write_manifest(&manifest, false).await?;
+        self.repo.write_manifest_with(&manifest, false, self.request.retention).await?;
         if let Some(lock) = self.lock.take() {
             lock.release().await;
         }
