@@ -5,21 +5,36 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use lifeboat_repo::Repository;
 use lifeboat_retention::chrono::Utc;
-use lifeboat_retention::{Snapshot, apply_grouped};
+use lifeboat_retention::{Policy, RetentionError, Snapshot, apply_grouped};
 
 use crate::output::{human_bytes, print_json};
 use crate::retention_cmd::PolicyArgs;
 
-/// Forgets what the policy does not keep; with `prune`, deletes the freed data too.
+/// The retention the config file gives `plan`, when both are known.
+pub fn configured_policy(config: Option<&std::path::Path>, plan: Option<&str>) -> Result<Option<Policy>> {
+    let (Some(path), Some(plan)) = (config, plan) else { return Ok(None) };
+    let config = lifeboat_ops::Config::load(path)?;
+    Ok(Some(config.plan(plan, &path.display().to_string())?.retention.clone()))
+}
+
+/// Forgets what the policy does not keep; with `prune`, deletes the freed data too. Keep
+/// flags on the command line win; without any, the plan's configured retention applies.
 pub async fn forget(
     repo: &Repository,
     plan: Option<&str>,
     args: &PolicyArgs,
+    configured: Option<Policy>,
     dry_run: bool,
     prune: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    let policy = args.to_policy()?;
+    let policy = match (args.to_policy(), configured) {
+        (Ok(policy), _) => policy,
+        (Err(e), Some(policy)) if matches!(e.downcast_ref::<RetentionError>(), Some(RetentionError::EmptyPolicy)) => {
+            policy
+        }
+        (Err(e), _) => return Err(e),
+    };
     if policy.is_empty() && plan.is_none() {
         bail!("a policy with no keep rule forgets everything: name the --plan it applies to");
     }

@@ -50,6 +50,9 @@ struct Global {
     /// Write-only: seal backups for these recipients (lbpk1...) without any secret.
     #[arg(long = "recipient", global = true)]
     recipients: Vec<String>,
+    /// Configuration file with plans and their retention (TOML).
+    #[arg(long, env = "LIFEBOAT_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -565,7 +568,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retention(cmd) => retention_cmd::run(cmd),
         Command::Forget { plan, policy, dry_run, prune, json } => {
             let repo = open_repo(&global).await?;
-            forget_cmd::forget(&repo, plan.as_deref(), &policy, dry_run, prune, json).await
+            let configured = forget_cmd::configured_policy(global.config.as_deref(), plan.as_deref())?;
+            forget_cmd::forget(&repo, plan.as_deref(), &policy, configured, dry_run, prune, json).await
         }
         Command::Prune { dry_run, json } => {
             let repo = open_repo(&global).await?;

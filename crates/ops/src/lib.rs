@@ -3,7 +3,8 @@
 //! Operations that combine the lower crates. Today: backing up a database
 //! ([`lifeboat_dump::Source`]) into a [`Repository`], streaming each dump straight into the
 //! encrypted pipeline with no temporary file, and restoring a database backup into a live
-//! server. Plans, the scheduler, drills and alerts will live here too (see DESIGN.md).
+//! server; and the TOML [`Config`] of plans with their retention. The scheduler, drills and
+//! alerts will live here too (see DESIGN.md).
 //!
 //! ```no_run
 //! use lifeboat_dump::{Source, SourceOptions};
@@ -17,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+mod config;
 mod database;
 
+pub use config::{Config, ConfigError, PlanConfig};
 pub use database::{DatabaseRestore, OpsError, backup_database, restore_database};

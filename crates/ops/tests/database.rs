@@ -1,0 +1,422 @@
+//! Database backups through the repository, against the real PostgreSQL, MariaDB and Redis
+//! servers that scripts/services.sh starts: round trips compared by checksum, what the manifest
+//! records (and never records), and what a failure leaves behind (nothing).
+//!
+//! Run `bash scripts/services.sh start` first; a missing service makes these tests fail.
+
+mod common;
+
+use common::*;
+use lifeboat_dump::{DumpError, RedisMode, RestoreOptions, Restorer, Source, SourceOptions};
+use lifeboat_ops::{OpsError, backup_database, restore_database};
+use lifeboat_repo::{BackupRequest, Manifest};
+
+const WRONG_PASSWORD: &str = "wrong-password-7c1f9e";
+
+fn request(plan: &str) -> BackupRequest {
+    BackupRequest { plan: Some(plan.into()), tags: vec!["ops-test".into()], ..Default::default() }
+}
+
+fn restorer(url: &str, create: bool) -> Restorer {
+    Restorer::from_url(url, &RestoreOptions { create, ..Default::default() }).unwrap()
+}
+
+/// The serialized manifest must not contain `password` anywhere (nor its Debug form).
+fn assert_no_secret(manifest: &Manifest, password: &str) {
+    let json = serde_json::to_string(manifest).unwrap();
+    assert!(!json.contains(password), "the manifest records the database password:\n{json}");
+    assert!(!format!("{manifest:?}").contains(password), "the manifest's Debug form shows the database password");
+}
+
+/// The only stream's metadata in `manifest.source`.
+fn stream_meta(manifest: &Manifest) -> &serde_json::Value {
+    let streams = manifest.source["streams"].as_array().unwrap_or_else(|| panic!("no streams: {}", manifest.source));
+    assert_eq!(streams.len(), 1, "{}", manifest.source);
+    &streams[0]
+}
+
+/// Asserts a failed backup's error mentions none of `secrets`, and the repository is untouched.
+async fn assert_failed_cleanly(repo: &TestRepo, err: &OpsError, secrets: &[&str], what: &str) {
+    let text = format!("{err} / {err:?}");
+    for s in secrets {
+        assert!(!text.contains(s), "{what}: the error shows a password: {text}");
+    }
+    repo.assert_empty_after_failure(what).await;
+}
+
+// ================================================================ PostgreSQL
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_round_trip_records_the_source_but_not_the_password() {
+    let url = pg_url();
+    let password = password_of(&url);
+    let (src, dst) = (unique("lbops_pg_src"), unique("lbops_pg_dst"));
+    pg_dataset(&url, &src, 20_000);
+    let before = pg_fingerprint(&url, &src);
+    assert!(before.contains("z_big: 20000:") && before.contains("a_small: 501:"), "{before}");
+    let repo = TestRepo::new().await;
+
+    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
+    let manifest = backup_database(&repo.repo, &source, request("pg")).await.unwrap();
+
+    assert_eq!(manifest.kind, "postgres");
+    assert_eq!(manifest.plan.as_deref(), Some("pg"));
+    assert_eq!(manifest.objects.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), [format!("db/{src}.pgdump")]);
+    assert!(manifest.objects[0].plain_size > 4_000_000, "{} bytes", manifest.objects[0].plain_size);
+    assert_eq!(repo.listed().await, vec![manifest.id.clone()]);
+    assert_eq!(manifest.source["kind"], "postgres");
+    let meta = stream_meta(&manifest);
+    let server_version = psql(&url, "postgres", "SHOW server_version;");
+    assert!(
+        meta["server_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty() && v.contains(server_version.split(' ').next().unwrap())),
+        "server version {server_version} not recorded: {meta}"
+    );
+    assert_eq!(meta["tool"]["name"], "pg_dump", "{meta}");
+    assert!(meta["tool"]["version"].as_str().is_some_and(|v| v.contains("pg_dump")), "{meta}");
+    assert_eq!(meta["position"]["type"], "postgres_lsn", "{meta}");
+    assert!(meta["position"]["lsn"].as_str().is_some_and(|l| l.contains('/')), "{meta}");
+    assert_eq!(meta["databases"], serde_json::json!([src]), "{meta}");
+    assert!(!meta["endpoint"].as_str().unwrap().is_empty());
+    assert_no_secret(&manifest, &password);
+
+    // The stored object is pg_dump's custom format, byte for byte.
+    let mut raw = Vec::new();
+    repo.repo.restore_to_writer(&manifest, None, &mut raw).await.unwrap();
+    assert!(raw.starts_with(b"PGDMP"), "not a custom-format dump");
+
+    // Without --create the missing target is refused, and nothing is created.
+    let e = restore_database(&repo.repo, &manifest, &restorer(&with_path(&url, &dst), false)).await.unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::DatabaseMissing { .. })), "{e}");
+    assert!(!pg_db_exists(&url, &dst));
+
+    let reports = restore_database(&repo.repo, &manifest, &restorer(&with_path(&url, &dst), true)).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].database.as_deref(), Some(dst.as_str()));
+    assert_eq!(reports[0].bytes, manifest.objects[0].plain_size);
+    assert!(!reports[0].target.contains(&password), "{}", reports[0].target);
+    assert_eq!(pg_fingerprint(&url, &dst), before);
+
+    pg_drop(&url, &src);
+    pg_drop(&url, &dst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_faults_fail_and_leave_nothing() {
+    let url = pg_url();
+    let password = password_of(&url);
+    let db = unique("lbops_pg_fault");
+    pg_dataset(&url, &db, 100);
+    let repo = TestRepo::new().await;
+
+    let wrong = with_password(&with_path(&url, &db), WRONG_PASSWORD);
+    let e = backup_database(&repo.repo, &Source::from_url(&wrong, &Default::default()).unwrap(), request("pg"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::AuthFailed { .. })), "wrong password: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password, WRONG_PASSWORD], "wrong password").await;
+
+    let refused = with_port(&with_path(&url, &db), closed_port());
+    let e = backup_database(&repo.repo, &Source::from_url(&refused, &Default::default()).unwrap(), request("pg"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::ConnectFailed { .. })), "refused connection: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "refused connection").await;
+
+    let missing = unique("lbops_pg_missing");
+    let e = backup_database(
+        &repo.repo,
+        &Source::from_url(&with_path(&url, &missing), &Default::default()).unwrap(),
+        request("pg"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&e, OpsError::Dump(DumpError::DatabaseMissing { database, .. }) if *database == missing), "{e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "missing database").await;
+
+    pg_drop(&url, &db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_repository_failing_midstream_aborts_and_kills_pg_dump() {
+    let url = pg_url();
+    let db = unique("lbops_pg_midfail");
+    pg_dataset(&url, &db, 100_000);
+    let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
+
+    let source = Source::from_url(&with_path(&url, &db), &SourceOptions::default()).unwrap();
+    let e = backup_database(&repo.repo, &source, request("pg")).await.unwrap_err();
+    assert!(failing.failures.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the injected failure never fired: {e}");
+    assert!(e.to_string().contains(INJECTED), "the error hides the repository failure that caused it: {e}");
+    repo.assert_empty_after_failure("repository failing mid-stream").await;
+
+    let left = wait_until_empty(10, || tool_processes("pg_dump", &db));
+    assert!(left.is_empty(), "pg_dump still runs after the failed backup: {left:?}");
+    let children = wait_until_empty(10, || my_children("pg_dump"));
+    assert!(children.is_empty(), "pg_dump children left: {children:?}");
+    pg_drop(&url, &db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_damaged_object_fails_restore_naming_it_and_leaves_no_partial_tables() {
+    let url = pg_url();
+    let (src, dst) = (unique("lbops_pg_dmg_src"), unique("lbops_pg_dmg_dst"));
+    pg_dataset(&url, &src, 30_000);
+    let repo = TestRepo::new().await;
+    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
+    let manifest = backup_database(&repo.repo, &source, request("pg")).await.unwrap();
+    let record = &manifest.objects[0];
+    // Damage late in the object: a_small's rows and every CREATE TABLE come before it.
+    damage_file(&repo.root().join(&record.key), 0.8);
+
+    let e = restore_database(&repo.repo, &manifest, &restorer(&with_path(&url, &dst), true)).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains(&record.key) || msg.contains(&record.name), "the error does not name the object: {msg}");
+    assert!(pg_db_exists(&url, &dst), "--create should have created {dst}");
+    assert_eq!(pg_tables(&url, &dst), "", "a failed restore left partial tables in {dst}");
+    let left = wait_until_empty(10, || tool_processes("pg_restore", &dst));
+    assert!(left.is_empty(), "pg_restore still runs: {left:?}");
+
+    pg_drop(&url, &src);
+    pg_drop(&url, &dst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_backups_are_not_restored_into_a_database() {
+    let repo = TestRepo::new().await;
+    let manifest = repo
+        .repo
+        .backup_stream(&b"just bytes"[..], BackupRequest { name: "x.bin".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let url = with_path(&pg_url(), "never_created_db");
+    let e = restore_database(&repo.repo, &manifest, &restorer(&url, true)).await.unwrap_err();
+    assert!(matches!(e, OpsError::NotRestorable(_)), "{e}");
+    assert!(e.to_string().contains(manifest.short_id()), "{e}");
+}
+
+// ================================================================ MariaDB
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_round_trip_records_the_source_but_not_the_password() {
+    let url = mysql_url();
+    let password = password_of(&url);
+    let (src, dst) = (unique("lbops_my_src"), unique("lbops_my_dst"));
+    mysql_dataset(&url, &src, 20_000);
+    let before = mysql_fingerprint(&url, &src);
+    assert!(before.contains("z_big: 20000 rows") && before.contains("a_small: 501 rows"), "{before}");
+    let repo = TestRepo::new().await;
+
+    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
+    let manifest = backup_database(&repo.repo, &source, request("my")).await.unwrap();
+    assert_eq!(manifest.kind, "mysql");
+    assert_eq!(manifest.objects.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), [format!("db/{src}.sql")]);
+    assert_eq!(repo.listed().await, vec![manifest.id.clone()]);
+    let meta = stream_meta(&manifest);
+    let server_version = mysql(&url, None, "SELECT VERSION();");
+    assert!(
+        meta["server_version"].as_str().is_some_and(|v| v.contains(server_version.split('-').next().unwrap())),
+        "server version {server_version} not recorded: {meta}"
+    );
+    let tool = meta["tool"]["name"].as_str().unwrap_or("");
+    assert!(tool == "mariadb-dump" || tool == "mysqldump", "{meta}");
+    assert_eq!(meta["position"]["type"], "mysql_binlog", "{meta}");
+    assert!(meta["position"]["file"].as_str().is_some_and(|f| !f.is_empty()), "{meta}");
+    assert!(meta["position"]["position"].as_u64().is_some_and(|p| p > 0), "{meta}");
+    assert_no_secret(&manifest, &password);
+
+    let reports = restore_database(&repo.repo, &manifest, &restorer(&with_path(&url, &dst), true)).await.unwrap();
+    assert_eq!(reports[0].database.as_deref(), Some(dst.as_str()));
+    assert!(!reports[0].target.contains(&password));
+    assert_eq!(mysql_fingerprint(&url, &dst), before.replace(&src, &dst));
+
+    mysql_drop(&url, &src);
+    mysql_drop(&url, &dst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_faults_fail_and_leave_nothing() {
+    let url = mysql_url();
+    let password = password_of(&url);
+    let db = unique("lbops_my_fault");
+    mysql_dataset(&url, &db, 100);
+    let repo = TestRepo::new().await;
+
+    let wrong = with_password(&with_path(&url, &db), WRONG_PASSWORD);
+    let e = backup_database(&repo.repo, &Source::from_url(&wrong, &Default::default()).unwrap(), request("my"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::AuthFailed { .. })), "wrong password: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password, WRONG_PASSWORD], "wrong password").await;
+
+    let refused = with_port(&with_path(&url, &db), closed_port());
+    let e = backup_database(&repo.repo, &Source::from_url(&refused, &Default::default()).unwrap(), request("my"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::ConnectFailed { .. })), "refused connection: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "refused connection").await;
+
+    let missing = unique("lbops_my_missing");
+    let e = backup_database(
+        &repo.repo,
+        &Source::from_url(&with_path(&url, &missing), &Default::default()).unwrap(),
+        request("my"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&e, OpsError::Dump(DumpError::DatabaseMissing { database, .. }) if *database == missing), "{e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "missing database").await;
+
+    mysql_drop(&url, &db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_repository_failing_midstream_aborts_and_kills_the_dump_tool() {
+    let url = mysql_url();
+    let db = unique("lbops_my_midfail");
+    mysql_dataset(&url, &db, 100_000);
+    let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
+
+    let source = Source::from_url(&with_path(&url, &db), &SourceOptions::default()).unwrap();
+    let e = backup_database(&repo.repo, &source, request("my")).await.unwrap_err();
+    assert!(failing.failures.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the injected failure never fired: {e}");
+    assert!(e.to_string().contains(INJECTED), "the error hides the repository failure that caused it: {e}");
+    repo.assert_empty_after_failure("repository failing mid-stream").await;
+
+    for tool in ["mariadb-dump", "mysqldump"] {
+        let left = wait_until_empty(10, || tool_processes(tool, &db));
+        assert!(left.is_empty(), "{tool} still runs after the failed backup: {left:?}");
+        let children = wait_until_empty(10, || my_children(tool));
+        assert!(children.is_empty(), "{tool} children left: {children:?}");
+    }
+    mysql_drop(&url, &db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_damaged_object_fails_restore_naming_it() {
+    let url = mysql_url();
+    let (src, dst) = (unique("lbops_my_dmg_src"), unique("lbops_my_dmg_dst"));
+    mysql_dataset(&url, &src, 30_000);
+    let repo = TestRepo::new().await;
+    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
+    let manifest = backup_database(&repo.repo, &source, request("my")).await.unwrap();
+    let record = &manifest.objects[0];
+    damage_file(&repo.root().join(&record.key), 0.8);
+
+    let e = restore_database(&repo.repo, &manifest, &restorer(&with_path(&url, &dst), true)).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains(&record.key) || msg.contains(&record.name), "the error does not name the object: {msg}");
+    // The restore stopped before the end: the big table cannot be complete.
+    let rows = mysql(
+        &url,
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{dst}' AND table_name = 'z_big';"
+        ),
+    );
+    if rows == "1" {
+        let n: u64 = mysql(&url, Some(&dst), "SELECT COUNT(*) FROM z_big;").parse().unwrap();
+        assert!(n < 30_000, "the damaged restore claims all {n} rows");
+    }
+    let left = wait_until_empty(10, || tool_processes("mariadb", &dst));
+    assert!(left.is_empty(), "the mariadb client still runs: {left:?}");
+
+    mysql_drop(&url, &src);
+    mysql_drop(&url, &dst);
+}
+
+// ================================================================ Redis (logical)
+
+fn redis_logical(pattern: &str) -> SourceOptions {
+    SourceOptions { redis_mode: RedisMode::Logical, key_pattern: Some(pattern.into()), ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_logical_round_trip_into_another_database() {
+    let url = redis_url();
+    let password = password_of(&url);
+    let prefix = unique("lbops_redis");
+    let pattern = format!("{prefix}*");
+    let (src_url, dst_url) = (with_path(&url, "/7"), with_path(&url, "/8"));
+    redis_clear(&src_url, &prefix);
+    redis_clear(&dst_url, &prefix);
+    redis_dataset(&src_url, &prefix, 40);
+    let before = Redis::connect(&src_url).snapshot(pattern.as_bytes());
+    assert_eq!(before.len(), 8 + 40, "{:?}", before.keys().collect::<Vec<_>>());
+    let repo = TestRepo::new().await;
+
+    let source = Source::from_url(&src_url, &redis_logical(&pattern)).unwrap();
+    let manifest = backup_database(&repo.repo, &source, request("redis")).await.unwrap();
+    assert_eq!(manifest.kind, "redis");
+    assert_eq!(manifest.objects.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["redis.logical"]);
+    let meta = stream_meta(&manifest);
+    assert!(
+        meta["server_version"].as_str().is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())),
+        "{meta}"
+    );
+    assert_eq!(meta["position"]["type"], "redis_replication", "{meta}");
+    assert_eq!(meta["position"]["exact"], false, "a SCAN export is not a point in time: {meta}");
+    assert_eq!(meta["databases"], serde_json::json!(["7"]), "{meta}");
+    assert!(meta["options"].to_string().contains(&prefix), "the key pattern is not recorded: {meta}");
+    assert_no_secret(&manifest, &password);
+
+    let reports = restore_database(&repo.repo, &manifest, &restorer(&dst_url, false)).await.unwrap();
+    assert_eq!(reports[0].database.as_deref(), Some("8"));
+    assert!(!reports[0].target.contains(&password));
+    let after = Redis::connect(&dst_url).snapshot(pattern.as_bytes());
+    assert_eq!(after, before, "database 8 differs from database 7 after the restore");
+
+    redis_clear(&src_url, &prefix);
+    redis_clear(&dst_url, &prefix);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_faults_fail_and_leave_nothing() {
+    let url = redis_url();
+    let password = password_of(&url);
+    let prefix = unique("lbops_redis_fault");
+    let pattern = format!("{prefix}*");
+    let repo = TestRepo::new().await;
+
+    let wrong = with_password(&with_path(&url, "/7"), WRONG_PASSWORD);
+    let e = backup_database(&repo.repo, &Source::from_url(&wrong, &redis_logical(&pattern)).unwrap(), request("r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::AuthFailed { .. })), "wrong password: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password, WRONG_PASSWORD], "wrong password").await;
+
+    let refused = with_port(&with_path(&url, "/7"), closed_port());
+    let e = backup_database(&repo.repo, &Source::from_url(&refused, &redis_logical(&pattern)).unwrap(), request("r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpsError::Dump(DumpError::ConnectFailed { .. })), "refused connection: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "refused connection").await;
+
+    // Redis has no named databases; a number past `databases` is its "missing database".
+    let e = backup_database(
+        &repo.repo,
+        &Source::from_url(&with_path(&url, "/4000"), &redis_logical(&pattern)).unwrap(),
+        request("r"),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("4000"), "the error does not name the database: {e}");
+    assert_failed_cleanly(&repo, &e, &[&password], "missing database").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_repository_failing_midstream_aborts() {
+    let url = redis_url();
+    let prefix = unique("lbops_redis_midfail");
+    let src_url = with_path(&url, "/7");
+    redis_dataset(&src_url, &prefix, 64);
+    let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
+
+    let source = Source::from_url(&src_url, &redis_logical(&format!("{prefix}*"))).unwrap();
+    let e = backup_database(&repo.repo, &source, request("r")).await.unwrap_err();
+    assert!(failing.failures.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the injected failure never fired: {e}");
+    assert!(e.to_string().contains(INJECTED), "the error hides the repository failure that caused it: {e}");
+    repo.assert_empty_after_failure("repository failing mid-stream").await;
+    redis_clear(&src_url, &prefix);
+}
