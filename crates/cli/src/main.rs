@@ -1,6 +1,7 @@
 //! `lifeboat`: the command-line face of the Lifeboat crates. It parses arguments, reads
 //! secrets from the environment, files or the terminal, and calls the libraries.
 
+mod es_cmd;
 mod forget_cmd;
 mod output;
 mod progress;
@@ -171,6 +172,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Elasticsearch: snapshot repositories, policies, catalog and time-range restores.
+    #[command(subcommand)]
+    Es(es_cmd::EsCommand),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(retention_cmd::RetentionCommand),
@@ -401,7 +405,7 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        tokio::select! {
+        let code = tokio::select! {
             result = run(cli) => match result {
                 Ok(code) => code,
                 Err(e) => {
@@ -411,11 +415,12 @@ fn main() -> ExitCode {
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("lifeboat: interrupted; the unfinished operation was abandoned and nothing incomplete was recorded");
-                // Let drop guards finish their clean-up (temporary files, locks).
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 ExitCode::from(EXIT_INTERRUPTED)
             }
-        }
+        };
+        // Whatever ended the command, remove the locks it held before the process exits.
+        lifeboat_repo::settle_lock_releases().await;
+        code
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
@@ -497,6 +502,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::List { plan, json } => {
             let repo = open_repo(&global).await?;
             let (manifests, unreadable) = repo.list().await?;
+            let (sealed_elsewhere, unreadable): (Vec<_>, Vec<_>) = unreadable.into_iter().partition(sealed_for_others);
+            if !sealed_elsewhere.is_empty() {
+                eprintln!(
+                    "lifeboat: note: {} backup(s) are sealed for recipients only; pass --identity-file to list them",
+                    sealed_elsewhere.len()
+                );
+            }
             for e in &unreadable {
                 eprintln!("lifeboat: warning: {}", output::error_chain(&anyhow::Error::new(clone_err(e))));
             }
@@ -525,9 +537,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { id, deep, json } => {
             let repo = open_repo(&global).await?;
             let (manifests, unreadable) = match id {
-                Some(id) => (vec![repo.resolve(&id, None).await?], Vec::new()),
+                Some(id) => match repo.resolve(&id, None).await {
+                    Ok(m) => (vec![m], Vec::new()),
+                    // A damaged manifest is damage found, not a failure to look.
+                    Err(
+                        e @ (lifeboat_repo::RepoError::BadManifest { .. } | lifeboat_repo::RepoError::Object { .. }),
+                    ) => (Vec::new(), vec![e]),
+                    Err(e) => return Err(e.into()),
+                },
                 None => repo.list().await?,
             };
+            let (sealed_elsewhere, unreadable): (Vec<_>, Vec<_>) = unreadable.into_iter().partition(sealed_for_others);
+            if !sealed_elsewhere.is_empty() {
+                eprintln!(
+                    "lifeboat: note: {} backup(s) are sealed for recipients only and were not checked (pass --identity-file)",
+                    sealed_elsewhere.len()
+                );
+            }
             let mut report = repo.verify(&manifests, deep).await?;
             for e in unreadable {
                 report.damage.push(lifeboat_repo::Damage {
@@ -566,6 +592,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Key(cmd) => key(&global, cmd).await,
         Command::Retention(cmd) => retention_cmd::run(cmd),
+        Command::Es(cmd) => es_cmd::run(cmd).await,
         Command::Forget { plan, policy, dry_run, prune, json } => {
             let repo = open_repo(&global).await?;
             let configured = forget_cmd::configured_policy(global.config.as_deref(), plan.as_deref())?;
@@ -626,6 +653,12 @@ async fn copy(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A manifest written by a write-only host for recipients whose identity this handle lacks:
+/// not damage, just not ours to read.
+fn sealed_for_others(e: &lifeboat_repo::RepoError) -> bool {
+    matches!(e, lifeboat_repo::RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. })
 }
 
 /// RepoError is not Clone; re-create a displayable error for warnings.

@@ -77,7 +77,7 @@ pub fn print_summaries(summaries: &[BackupSummary]) {
         println!("no backups");
         return;
     }
-    println!("{:<10} {:<25} {:<8} {:<12} {:>10} {:>10}  {}", "ID", "TIME", "KIND", "PLAN", "SIZE", "STORED", "NAME");
+    println!("{:<10} {:<25} {:<8} {:<12} {:>10} {:>10}  NAME", "ID", "TIME", "KIND", "PLAN", "SIZE", "STORED");
     for s in summaries {
         println!(
             "{:<10} {:<25} {:<8} {:<12} {:>10} {:>10}  {}{}",
@@ -138,12 +138,11 @@ pub fn print_verify(report: &VerifyReport) {
         }
     }
     println!(
-        "{} {} backup(s), {} object(s), {} read{}: {}",
+        "{} {} backup(s), {} object(s), {} read: {}",
         if report.deep { "deep-verified" } else { "verified" },
         report.backups,
         report.objects,
         human_bytes(report.bytes_read),
-        "",
         if report.is_ok() { "no damage".to_owned() } else { format!("{} problem(s)", report.damage.len()) }
     );
 }

@@ -55,7 +55,7 @@ pub use config::{ConfigFile, Kdf, RecipientEntry, RetiredKey, SlotEntry, SlotKin
 pub use credential::Credential;
 pub use error::{RepoError, Result};
 pub use keys::RotationReport;
-pub use lock::{LOCK_TTL, LOCKS_PREFIX, Lock, LockInfo, LockKind, list_locks, remove_locks};
+pub use lock::{LOCK_TTL, LOCKS_PREFIX, Lock, LockInfo, LockKind, list_locks, remove_locks, settle_lock_releases};
 pub use manifest::{BackupSummary, Manifest, ObjectRecord};
 pub use ops::{CopyReport, Damage, VerifyReport};
 pub use prune::PruneReport;

@@ -192,6 +192,24 @@ fn new_info(id: &str, kind: LockKind, operation: &str) -> LockInfo {
     }
 }
 
+/// Lock removals started by `Drop` that have not finished yet.
+static PENDING_RELEASES: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits until every lock dropped without [`Lock::release`] (an operation that failed or
+/// was cancelled) has been removed. A program should call this before it exits, or a
+/// failed operation may leave its lock behind until the lock expires.
+pub async fn settle_lock_releases() {
+    loop {
+        let pending: Vec<_> = std::mem::take(&mut *PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        for handle in pending {
+            let _ = handle.await;
+        }
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
         if let Some(r) = self.refresher.take() {
@@ -200,9 +218,12 @@ impl Drop for Lock {
         if !self.key.is_empty() {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
-                handle.spawn(async move {
-                    storage.delete(&key).await.ok();
+                let task = handle.spawn(async move {
+                    if let Err(e) = storage.delete(&key).await {
+                        tracing::warn!(lock = %key, "could not remove lock: {e}");
+                    }
                 });
+                PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()).push(task);
             }
         }
     }

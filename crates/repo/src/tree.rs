@@ -278,5 +278,10 @@ pub(crate) fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(false);
-    archive.unpack(dir).map_err(|e| walk_err("cannot restore into", dir, e))
+    archive.unpack(dir).map_err(|e| walk_err("cannot restore into", dir, e))?;
+    // The archive ends at its first end-of-archive block; read the rest of the stream too,
+    // so that every remaining segment is authenticated and the recorded digests checked.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| walk_err("cannot restore into", dir, e))?;
+    Ok(())
 }

@@ -1,0 +1,59 @@
+//! `lifeboat-es`: Elasticsearch snapshot repositories, snapshot policies, a snapshot catalog and
+//! time-range restores.
+//!
+//! Log and monitoring platforms keep months of daily indices. They snapshot them to S3/MinIO or a
+//! shared filesystem, drop the live indices after a few days, and restore a time range on demand
+//! under a prefix, for a limited time. This crate does that on top of the official `elasticsearch`
+//! crate, which is alpha: it is kept behind our own typed API ([`EsClient`]) and our own serde
+//! models ([`models`]), so it can be swapped without touching callers. It works with Elasticsearch
+//! 7.10+, 8.x and 9.x (OpenSearch where the APIs match) and only uses the APIs declared in the REST
+//! contract kept in `shared/es-rest-api-spec`.
+//!
+//! * [`EsManager`] is the entry point: repositories (`fs`, `s3` with a per-tenant `base_path`),
+//!   snapshots, [`SnapshotPolicy`] runs with retention, Elasticsearch SLM policies, the catalog and
+//!   restores, all checked against the caller's [`Scope`] (admin or a [`Tenant`]).
+//! * State (policies, catalog, restore records) is a JSON file per tenant in a [`StateStore`],
+//!   written atomically.
+//! * With the `test-support` feature, [`testing`] provides a wire-level Elasticsearch test double
+//!   that answers only what the REST spec declares.
+//!
+//! ```no_run
+//! # async fn demo() -> lifeboat_es::Result<()> {
+//! use lifeboat_es::{ClusterConfig, EsClient, EsManager, RestoreRequest, Scope, StateStore, TimeRange, parse_instant};
+//! let client = EsClient::new(&ClusterConfig::from_env(None, None)?)?;
+//! let es = EsManager::new(client, StateStore::new(StateStore::default_dir()?), Scope::Admin);
+//! let range = TimeRange::new(parse_instant("2024-05-01", false)?, parse_instant("2024-05-03", true)?)?;
+//! let (plan, record) = es.start_restore(&RestoreRequest::new("logs-*", range)).await?;
+//! println!("restoring {} indices as restore {}", plan.index_count(), record.id);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod manager;
+pub mod models;
+pub mod names;
+pub mod policy;
+pub mod restore;
+pub mod retention;
+pub mod state;
+pub mod tenant;
+pub mod time;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use catalog::CatalogEntry;
+pub use client::{CreateOutcome, EsClient, RepositoryDefinition};
+pub use config::{Auth, ClusterConfig};
+pub use error::{EsError, FailedShard, Result};
+pub use manager::{Clock, EsManager, RepositorySpec, RetryConfig, ScanReport, TakenSnapshot};
+pub use policy::{PolicyRunReport, SnapshotPolicy};
+pub use restore::{RestorePlan, RestoreRecord, RestoreRequest, RestoreState};
+pub use state::StateStore;
+pub use tenant::{Scope, Tenant};
+pub use time::{NamePattern, TimeRange, TimeSource, parse_duration, parse_instant};

@@ -1,0 +1,77 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lifeboat_es::testing::{RestSpec, TestCluster, default_spec_root};
+use lifeboat_es::{EsManager, RepositorySpec, RetryConfig, Scope, StateStore};
+
+/// A manager over `cluster` with a fresh state directory, fast polling and fast retries.
+pub fn manager(cluster: &TestCluster, state: &tempfile::TempDir) -> EsManager {
+    manager_scoped(cluster, state, Scope::Admin)
+}
+
+/// Same, for a scope.
+pub fn manager_scoped(cluster: &TestCluster, state: &tempfile::TempDir, scope: Scope) -> EsManager {
+    EsManager::new(cluster.client(), StateStore::new(state.path()), scope)
+        .with_poll_interval(Duration::from_millis(50))
+        .with_retry(RetryConfig {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+        })
+        .with_snapshot_timeout(Duration::from_secs(120))
+}
+
+/// A fixed clock.
+pub fn clock_at(t: DateTime<Utc>) -> lifeboat_es::Clock {
+    Arc::new(move || t)
+}
+
+/// An `fs` repository spec at the cluster's scratch location.
+pub fn fs_repo(cluster: &TestCluster, sub: &str) -> RepositorySpec {
+    RepositorySpec::Fs { location: cluster.fs_location(sub), readonly: false, compress: None }
+}
+
+/// Checks, with the spec files loaded independently here, that every request the client made is
+/// declared (path, method, parameters, body), and that the double/proxy recorded no violation.
+pub fn assert_spec_clean(cluster: &TestCluster) {
+    let violations = cluster.spec_violations();
+    assert!(violations.is_empty(), "[{}] requests outside the REST spec: {violations:#?}", cluster.kind());
+    let root = default_spec_root();
+    let main = RestSpec::load(root.join("api")).expect("load api/");
+    let old = RestSpec::load(root.join("api-8.19")).expect("load api-8.19/");
+    let requests = cluster.requests();
+    assert!(!requests.is_empty(), "no request was recorded");
+    for r in requests {
+        for spec in [&main, &old] {
+            let m = spec
+                .match_request(&r.method, &r.path, &r.query, false)
+                .or_else(|_| spec.match_request(&r.method, &r.path, &r.query, true));
+            assert!(
+                m.is_ok(),
+                "[{}] {} {} {:?} is not declared in {}: {:?}",
+                cluster.kind(),
+                r.method,
+                r.path,
+                r.query,
+                spec.dir.display(),
+                m.err()
+            );
+            if r.api.is_some() {
+                assert_eq!(m.map(|m| m.api).ok(), r.api, "the recorded API differs from the spec match");
+            }
+        }
+    }
+}
+
+/// Waits until `f` returns true or panics after `secs`.
+pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut f: F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "condition not met within {secs}s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

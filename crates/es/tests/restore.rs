@@ -1,0 +1,319 @@
+//! The catalog and time-range restores: planning, capacity, skipping, progress, failures, expiry,
+//! persistence across restarts, a read-only repository on a second cluster, versions.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{Duration as CDuration, Utc};
+use common::*;
+use lifeboat_es::client::RestoreBody;
+use lifeboat_es::testing::{DoubleConfig, IndexSeed, TestCluster};
+use lifeboat_es::{
+    EsError, RepositorySpec, RestoreRequest, RestoreState, SnapshotPolicy, TimeRange, TimeSource, parse_instant,
+};
+
+fn range(from: &str, to: &str) -> TimeRange {
+    TimeRange::new(parse_instant(from, false).unwrap(), parse_instant(to, true).unwrap()).unwrap()
+}
+
+/// Seeds three daily indices, snapshots them with a policy, and drops the live indices.
+async fn snapshot_three_days(c: &TestCluster, es: &lifeboat_es::EsManager) -> (String, Vec<String>) {
+    let repo = c.name("restore-repo");
+    es.create_repository(&repo, &fs_repo(c, "restore"), true).await.unwrap();
+    let days = ["2024-05-01", "2024-05-02", "2024-05-03"];
+    let mut names = vec![];
+    for (i, d) in days.iter().enumerate() {
+        let name = c.name(&format!("logs-{}", d.replace('-', ".")));
+        c.seed_index(&name, IndexSeed::daily(d, 30 + i * 10)).await;
+        names.push(name);
+    }
+    let policy = SnapshotPolicy::new(&c.name("nightly"), &c.name("logs-*"), &repo, "@daily", 30)
+        .unwrap()
+        .with_time_source(TimeSource::IndexName { pattern: "*logs-{YYYY.MM.DD}".into() })
+        .unwrap();
+    es.add_policy(policy.clone()).await.unwrap();
+    let report = es.run_policy(&policy.name).await.unwrap();
+    assert_eq!(report.catalogued, 3, "{report:?}");
+    for n in &names {
+        c.drop_index(n).await;
+    }
+    (repo, names)
+}
+
+#[tokio::test]
+async fn time_range_restore_end_to_end() {
+    for c in TestCluster::all().await {
+        let state = tempfile::tempdir().unwrap();
+        let es = manager(&c, &state);
+        let (_repo, names) = snapshot_three_days(&c, &es).await;
+
+        // Only May 2nd overlaps.
+        let mut req = RestoreRequest::new(&c.name("logs-*"), range("2024-05-02T06:00", "2024-05-02"));
+        req.expire_after = Some(CDuration::days(7));
+        let plan = es.plan_restore(&req).await.unwrap();
+        assert_eq!(plan.index_count(), 1);
+        assert_eq!(plan.groups[0].indices[0].source, names[1]);
+        assert_eq!(plan.groups[0].indices[0].target, format!("restore_{}", names[1]));
+        assert_eq!(plan.total_docs, Some(40));
+        assert!(plan.total_bytes > 0 && plan.disk.total > 0);
+
+        let (_, record) = es.start_restore(&req).await.unwrap();
+        assert!(matches!(record.state, RestoreState::Running | RestoreState::Succeeded), "{record:?}");
+        assert!(record.expires_at.unwrap() > Utc::now() + CDuration::days(6));
+        let done = es.wait_restore(&record.id, Duration::from_secs(60), |_| {}).await.unwrap();
+        assert_eq!(done.state, RestoreState::Succeeded, "{done:?}");
+        let p = done.progress.clone().unwrap();
+        assert_eq!((p.docs_recovered, p.docs_expected), (40, Some(40)));
+        assert_eq!(p.shards_failed, 0);
+        assert_eq!(p.shards_done, p.shards_total);
+
+        // Restoring the same range again: nothing new.
+        let err = es.start_restore(&req).await.unwrap_err();
+        assert!(err.to_string().contains("already restored") && err.to_string().contains(&record.id), "{err}");
+
+        // A wider range skips the restored index and restores the other two, grouped by snapshot.
+        let wide = RestoreRequest::new(&c.name("logs-*"), range("2024-05-01", "2024-05-03"));
+        let (plan2, rec2) = es.start_restore(&wide).await.unwrap();
+        assert_eq!(plan2.skipped.len(), 1);
+        assert_eq!(plan2.skipped[0].restore_id, record.id);
+        assert_eq!(plan2.groups.len(), 1, "all three indices live in one snapshot");
+        assert_eq!(plan2.index_count(), 2);
+        assert!(rec2.expires_at.is_none());
+
+        // Records survive a restart: a new manager over the same state directory.
+        let restarted = manager(&c, &state);
+        let listed = restarted.list_restores().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        let done2 = restarted.wait_restore(&rec2.id, Duration::from_secs(60), |_| {}).await.unwrap();
+        assert_eq!(done2.state, RestoreState::Succeeded, "{done2:?}");
+        assert_eq!(done2.progress.unwrap().docs_recovered, 30 + 50);
+
+        // Expiry: in 8 days only the first restore is past its time.
+        let later = manager(&c, &state).with_clock(clock_at(Utc::now() + CDuration::days(8)));
+        let (cleaned, failed) = later.clean_expired().await.unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(cleaned.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![record.id.clone()]);
+        let live = es.client().cat_indices(Some("restore_*")).await.unwrap();
+        assert!(!live.iter().any(|i| i.name == format!("restore_{}", names[1])), "{live:?}");
+        assert_eq!(es.restore_status(&record.id).await.unwrap().state, RestoreState::Deleted);
+
+        // Deleting the other restore by id drops its indices.
+        let deleted = es.delete_restore(&rec2.id).await.unwrap();
+        assert_eq!(deleted.state, RestoreState::Deleted);
+        let live = es.client().cat_indices(Some(&format!("restore_{}", c.name("logs-*")))).await.unwrap();
+        assert!(live.is_empty(), "{live:?}");
+        assert!(matches!(es.delete_restore("r-nope").await.unwrap_err(), EsError::NotFound { .. }));
+        assert_spec_clean(&c);
+        c.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn capacity_check_refuses_with_the_numbers() {
+    for c in TestCluster::all().await {
+        let state = tempfile::tempdir().unwrap();
+        let es = manager(&c, &state);
+        snapshot_three_days(&c, &es).await;
+        let mut req = RestoreRequest::new(&c.name("logs-*"), range("2024-05-01", "2024-05-03"));
+        req.max_disk_usage = 0.000_001;
+        let err = es.start_restore(&req).await.unwrap_err();
+        match &err {
+            EsError::InsufficientDisk { needed, total, used, .. } => {
+                assert!(*needed > 0 && *total > 0 && *used > 0);
+            }
+            other => panic!("[{}] unexpected {other:?}", c.kind()),
+        }
+        let text = err.to_string();
+        assert!(text.contains("not enough disk") && text.contains("exceeds the limit of 0.0%"), "{text}");
+        assert!(
+            !c.requests().iter().any(|r| r.api.as_deref() == Some("snapshot.restore")),
+            "no restore may start when the capacity check fails"
+        );
+        assert!(es.list_restores().await.unwrap().is_empty(), "nothing half-written");
+        assert_spec_clean(&c);
+        c.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn full_disk_is_refused_at_the_default_limit() {
+    let c = TestCluster::double().await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    snapshot_three_days(&c, &es).await;
+    c.as_double().unwrap().fill_disk();
+    let req = RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"));
+    let err = es.start_restore(&req).await.unwrap_err();
+    assert!(matches!(err, EsError::InsufficientDisk { limit, .. } if limit == 0.85), "{err:?}");
+    assert!(err.to_string().contains("97.0%") || err.to_string().contains("97"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_shard_never_reports_success() {
+    let c =
+        TestCluster::double_with(DoubleConfig { shard_restore_time: Duration::from_millis(100), ..Default::default() })
+            .await;
+    let d = c.as_double().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    snapshot_three_days(&c, &es).await;
+    d.inject_restore_shard_failure("logs-2024.05.02", 1);
+    let req = RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"));
+    let (_, record) = es.start_restore(&req).await.unwrap();
+    let mut seen = vec![];
+    let done = es.wait_restore(&record.id, Duration::from_secs(30), |r| seen.push(r.state)).await.unwrap();
+    assert!(!seen.contains(&RestoreState::Succeeded), "{seen:?}");
+    assert_eq!(done.state, RestoreState::Failed);
+    let p = done.progress.unwrap();
+    assert_eq!(p.shards_failed, 1);
+    let bad = p.indices.iter().find(|i| i.target == "restore_logs-2024.05.02").unwrap();
+    assert!(bad.problem.as_deref().unwrap().contains("failed to restore"), "{bad:?}");
+    assert!(p.docs_recovered < p.docs_expected.unwrap(), "{p:?}");
+    assert_spec_clean(&c);
+}
+
+#[tokio::test]
+async fn restore_onto_an_open_index_fails_like_elasticsearch() {
+    for c in TestCluster::all().await {
+        let state = tempfile::tempdir().unwrap();
+        let es = manager(&c, &state);
+        let repo = c.name("open-repo");
+        es.create_repository(&repo, &fs_repo(&c, "open"), true).await.unwrap();
+        let idx = c.name("live-index");
+        c.seed_index(&idx, IndexSeed::daily("2024-05-01", 3)).await;
+        es.create_snapshot(&repo, "s1", &idx, None).await.unwrap();
+        let body = RestoreBody { indices: idx.clone(), ..Default::default() };
+        let err = es.client().restore_snapshot(&repo, "s1", &body).await.unwrap_err();
+        match &err {
+            EsError::Api { status: 500, error_type, reason, .. } => {
+                assert_eq!(error_type, "snapshot_restore_exception");
+                assert!(reason.contains("an open index with same name already exists"), "{reason}");
+            }
+            other => panic!("[{}] unexpected {other:?}", c.kind()),
+        }
+        assert_spec_clean(&c);
+        c.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_existing_index_not_restored_by_us_is_a_conflict() {
+    let c = TestCluster::double().await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    snapshot_three_days(&c, &es).await;
+    c.as_double().unwrap().create_index("restore_logs-2024.05.02", IndexSeed::daily("2024-05-02", 1));
+    let err = es.plan_restore(&RestoreRequest::new("logs-*", range("2024-05-02", "2024-05-02"))).await.unwrap_err();
+    assert!(matches!(err, EsError::Conflict { .. }) && err.to_string().contains("--prefix"), "{err}");
+}
+
+#[tokio::test]
+async fn catalog_time_ranges_from_a_time_field() {
+    for c in TestCluster::all().await {
+        let state = tempfile::tempdir().unwrap();
+        let es = manager(&c, &state);
+        let repo = c.name("field-repo");
+        es.create_repository(&repo, &fs_repo(&c, "field"), true).await.unwrap();
+        let idx = c.name("events-a");
+        let start = parse_instant("2024-03-10T08:00:00Z", false).unwrap().timestamp_millis();
+        let mut seed = IndexSeed::daily("2024-03-10", 0);
+        seed.timestamps = vec![start + 5_000, start, start + 3_600_123, start + 42];
+        c.seed_index(&idx, seed).await;
+        es.create_snapshot(&repo, "ev-1", &idx, None).await.unwrap();
+
+        // Scan catalogues the snapshot again? No: it is already known. Use a fresh state directory.
+        let state2 = tempfile::tempdir().unwrap();
+        let scanner = manager(&c, &state2);
+        let report = scanner.scan_catalog(&repo, Some(TimeSource::Field { field: "@timestamp".into() })).await.unwrap();
+        assert_eq!(report.added_snapshots, vec!["ev-1".to_string()]);
+        let entries = scanner.catalog().await.unwrap();
+        assert_eq!(entries.len(), 1);
+        let r = entries[0].time_range.unwrap();
+        assert_eq!(r.start.timestamp_millis(), start);
+        assert_eq!(r.end.timestamp_millis(), start + 3_600_124, "end is the max + 1 ms");
+        assert_eq!(entries[0].doc_count, Some(4));
+        assert!(entries[0].store_bytes.unwrap() > 0, "size from the snapshot status API");
+
+        // The catalog persists: planning needs no snapshot listing.
+        let before = c.requests().iter().filter(|r| r.api.as_deref() == Some("snapshot.get")).count();
+        c.drop_index(&idx).await;
+        let plan = manager(&c, &state2)
+            .plan_restore(&RestoreRequest::new(&idx, range("2024-03-10", "2024-03-10")))
+            .await
+            .unwrap();
+        assert_eq!(plan.index_count(), 1);
+        let after = c.requests().iter().filter(|r| r.api.as_deref() == Some("snapshot.get")).count();
+        assert_eq!(before, after, "planning must not re-scan snapshots");
+
+        // Deleted snapshots are dropped by the next scan.
+        es.delete_snapshot(&repo, "ev-1").await.unwrap();
+        let report = scanner.scan_catalog(&repo, None).await.unwrap();
+        assert_eq!(report.removed_snapshots, vec!["ev-1".to_string()]);
+        assert!(scanner.catalog().await.unwrap().is_empty());
+        assert_spec_clean(&c);
+        c.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn readonly_repository_on_a_second_cluster_restores() {
+    let first = TestCluster::double().await;
+    let d1 = first.as_double().unwrap();
+    let second = TestCluster::double_with(DoubleConfig { blob_store: d1.blob_store(), ..Default::default() }).await;
+    let state = tempfile::tempdir().unwrap();
+    let es1 = manager(&first, &state);
+    snapshot_three_days(&first, &es1).await;
+
+    // Same catalog (state directory), another cluster with the repository registered read-only.
+    let es2 = manager(&second, &state);
+    let spec = RepositorySpec::Fs { location: first.fs_location("restore"), readonly: true, compress: None };
+    es2.create_repository("restore-repo", &spec, true).await.unwrap();
+    let (_, rec) = es2.start_restore(&RestoreRequest::new("logs-*", range("2024-05-03", "2024-05-03"))).await.unwrap();
+    let done = es2.wait_restore(&rec.id, Duration::from_secs(30), |_| {}).await.unwrap();
+    assert_eq!(done.state, RestoreState::Succeeded);
+    assert_eq!(second.as_double().unwrap().index_names(), vec!["restore_logs-2024.05.03".to_string()]);
+    assert!(d1.index_names().is_empty(), "nothing restored on the first cluster");
+    // The second cluster cannot write into it.
+    second.as_double().unwrap().create_index("logs-x", IndexSeed::daily("2024-05-09", 1));
+    let err = es2.create_snapshot("restore-repo", "nope", "logs-*", None).await.unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    // A restore record belongs to its cluster.
+    let err = es1.restore_status(&rec.id).await.unwrap_err();
+    assert!(err.to_string().contains("was made on cluster"), "{err}");
+    assert_spec_clean(&second);
+}
+
+#[tokio::test]
+async fn works_with_7_10_8_19_and_9_1() {
+    for version in ["7.10.0", "8.19.0", "9.1.0"] {
+        let c = TestCluster::double_with(DoubleConfig { version: version.into(), ..Default::default() }).await;
+        let state = tempfile::tempdir().unwrap();
+        let es = manager(&c, &state);
+        assert_eq!(es.client().info().await.unwrap().version.number, version);
+        snapshot_three_days(&c, &es).await;
+        let (_, rec) =
+            es.start_restore(&RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"))).await.unwrap();
+        let done = es.wait_restore(&rec.id, Duration::from_secs(30), |_| {}).await.unwrap();
+        assert_eq!(done.state, RestoreState::Succeeded, "{version}: {done:?}");
+        assert_eq!(done.progress.unwrap().docs_recovered, 30 + 40 + 50, "{version}");
+        assert_spec_clean(&c);
+    }
+}
+
+#[tokio::test]
+async fn planning_errors_are_clear() {
+    let c = TestCluster::double().await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    let err = es.plan_restore(&RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"))).await.unwrap_err();
+    assert!(err.to_string().contains("catalog scan"), "{err}");
+    let mut bad = RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"));
+    bad.max_disk_usage = 0.0;
+    assert!(es.plan_restore(&bad).await.unwrap_err().to_string().contains("max disk usage"));
+    bad.max_disk_usage = 0.85;
+    bad.prefix = "".into();
+    assert!(es.plan_restore(&bad).await.unwrap_err().to_string().contains("restore prefix"));
+    let err = es.restore_status("r-missing").await.unwrap_err();
+    assert!(err.to_string().contains("restore \"r-missing\" not found"), "{err}");
+}
