@@ -1,10 +1,10 @@
 //! Envelope encryption: wrapping an object's data key into header slots, and finding the
 //! slot a keyring can open.
 
+use crate::CryptoError;
 use crate::header::{FixedHeader, ObjectHeader, Slot};
 use crate::keys::{SecretKey, unwrap_key, wrap_key};
 use crate::recipient::{Identity, RecipientPublicKey};
-use crate::CryptoError;
 
 /// Sub-key of a master key that wraps object data keys.
 fn master_wrap_key(master: &SecretKey) -> SecretKey {
@@ -51,9 +51,9 @@ impl Keyring {
         let aad = header.fixed.encode();
         for slot in &header.slots {
             let dek = match slot {
-                Slot::Master { key_id, nonce, wrapped } => self
-                    .master(key_id)
-                    .and_then(|master| unwrap_key(&master_wrap_key(master), nonce, &aad, wrapped)),
+                Slot::Master { key_id, nonce, wrapped } => {
+                    self.master(key_id).and_then(|master| unwrap_key(&master_wrap_key(master), nonce, &aad, wrapped))
+                }
                 Slot::Recipient { recipient_id, ephemeral_public, nonce, wrapped } => self
                     .identities
                     .iter()
@@ -89,8 +89,13 @@ impl Audience<'_> {
             slots.push(Slot::Master { key_id: *id, nonce, wrapped });
         }
         for recipient in self.recipients {
-            let (ephemeral_public, nonce, wrapped) = recipient.wrap(dek, &aad)?;
-            slots.push(Slot::Recipient { recipient_id: recipient.id(), ephemeral_public, nonce, wrapped });
+            let w = recipient.wrap(dek, &aad)?;
+            slots.push(Slot::Recipient {
+                recipient_id: recipient.id(),
+                ephemeral_public: w.ephemeral_public,
+                nonce: w.nonce,
+                wrapped: w.wrapped,
+            });
         }
         if slots.is_empty() {
             return Err(CryptoError::InvalidKey {

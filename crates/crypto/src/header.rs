@@ -1,8 +1,8 @@
 //! The object header: 72 fixed bytes bound into every AEAD operation, then key slots.
 //! Byte layout in docs/FORMAT.md, section 3.
 
-use crate::keys::{NONCE_LEN, SecretKey, random_bytes};
 use crate::CryptoError;
+use crate::keys::{NONCE_LEN, SecretKey, random_bytes};
 
 /// ASCII magic at the start of every object.
 pub const MAGIC: &[u8; 8] = b"LIFEBOAT";
@@ -311,7 +311,12 @@ mod tests {
             fixed,
             slots: vec![
                 Slot::Master { key_id: [1; 8], nonce: [2; 12], wrapped: vec![3; 48] },
-                Slot::Recipient { recipient_id: [4; 8], ephemeral_public: [5; 32], nonce: [6; 12], wrapped: vec![7; 48] },
+                Slot::Recipient {
+                    recipient_id: [4; 8],
+                    ephemeral_public: [5; 32],
+                    nonce: [6; 12],
+                    wrapped: vec![7; 48],
+                },
                 Slot::Unknown { kind: 200, body: vec![1, 2, 3] },
             ],
         }

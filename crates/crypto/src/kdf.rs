@@ -3,8 +3,8 @@
 use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::Zeroizing;
 
-use crate::keys::{KEY_LEN, SecretKey, hkdf32};
 use crate::CryptoError;
+use crate::keys::{KEY_LEN, SecretKey, hkdf32};
 
 /// Argon2id parameters, stored in the repository config beside the salt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +71,12 @@ mod tests {
     fn argon2id_known_answer_matches_python_cryptography() {
         // cryptography's Argon2id(salt=b"0123456789abcdef", length=32, iterations=1, lanes=1,
         // memory_cost=64).derive(b"password")
-        let k = password_kek(b"password", b"0123456789abcdef", Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 })
-            .unwrap();
+        let k = password_kek(
+            b"password",
+            b"0123456789abcdef",
+            Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 },
+        )
+        .unwrap();
         assert_eq!(hex::encode(k.expose()), KNOWN);
     }
     const KNOWN: &str = include_str!("../tests/argon2id-known-answer.txt");

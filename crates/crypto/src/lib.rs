@@ -60,8 +60,8 @@ pub use header::{
 pub use kdf::{Argon2Params, keyfile_kek, password_kek};
 pub use keys::{SecretKey, aead_open, aead_seal, ct_eq, hkdf32, random_bytes, random_fill, unwrap_key, wrap_key};
 pub use pipeline::{
-    Completion, ObjectDigests, PipelineOptions, PipelineStream, Running, digest_stream, open_bytes, open_data_stream, reseal_for,
-    seal_bytes, seal_data_stream, seal_stream,
+    Completion, ObjectDigests, PipelineOptions, PipelineStream, Running, digest_stream, open_bytes, open_data_stream,
+    reseal_for, seal_bytes, seal_data_stream, seal_stream,
 };
-pub use recipient::{Identity, RecipientPublicKey};
+pub use recipient::{Identity, RecipientPublicKey, WrappedForRecipient};
 pub use segment::SegmentCipher;

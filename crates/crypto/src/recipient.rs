@@ -5,8 +5,8 @@ use ring::digest;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::keys::{NONCE_LEN, SecretKey, hkdf32, random_bytes, unwrap_key, wrap_key};
 use crate::CryptoError;
+use crate::keys::{NONCE_LEN, SecretKey, hkdf32, random_bytes, unwrap_key, wrap_key};
 
 const PUBLIC_PREFIX: &str = "lbpk1";
 const SECRET_PREFIX: &str = "lbsk1";
@@ -39,8 +39,7 @@ impl RecipientPublicKey {
     }
 
     /// Wraps `dek` for this recipient, binding it to `aad` (the object's fixed header).
-    /// Returns `(ephemeral_public, nonce, wrapped)`.
-    pub fn wrap(&self, dek: &SecretKey, aad: &[u8]) -> Result<([u8; 32], [u8; NONCE_LEN], Vec<u8>), CryptoError> {
+    pub fn wrap(&self, dek: &SecretKey, aad: &[u8]) -> Result<WrappedForRecipient, CryptoError> {
         let ephemeral = StaticSecret::from(random_bytes::<32>()?);
         let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
         let shared = ephemeral.diffie_hellman(&PublicKey::from(self.0));
@@ -49,7 +48,7 @@ impl RecipientPublicKey {
         }
         let kek = wrap_kek(shared.as_bytes(), &ephemeral_public, &self.0);
         let (nonce, wrapped) = wrap_key(&kek, aad, dek)?;
-        Ok((ephemeral_public, nonce, wrapped))
+        Ok(WrappedForRecipient { ephemeral_public, nonce, wrapped })
     }
 }
 
@@ -63,6 +62,17 @@ impl std::fmt::Debug for RecipientPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RecipientPublicKey({self})")
     }
+}
+
+/// A data key wrapped for one recipient: the body of a recipient slot.
+#[derive(Debug, Clone)]
+pub struct WrappedForRecipient {
+    /// The sender's one-time public key.
+    pub ephemeral_public: [u8; 32],
+    /// AEAD nonce.
+    pub nonce: [u8; NONCE_LEN],
+    /// The sealed data key (48 bytes).
+    pub wrapped: Vec<u8>,
 }
 
 /// A recipient's secret key. Text form `lbsk1` + 64 hex digits; never logged.
@@ -102,7 +112,13 @@ impl Identity {
     }
 
     /// Opens a recipient slot; `None` when it was not made for this identity or was altered.
-    pub fn unwrap(&self, ephemeral_public: &[u8; 32], nonce: &[u8; NONCE_LEN], wrapped: &[u8], aad: &[u8]) -> Option<SecretKey> {
+    pub fn unwrap(
+        &self,
+        ephemeral_public: &[u8; 32],
+        nonce: &[u8; NONCE_LEN],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> Option<SecretKey> {
         let shared = self.0.diffie_hellman(&PublicKey::from(*ephemeral_public));
         if !shared.was_contributory() {
             return None;
@@ -131,7 +147,8 @@ mod tests {
     fn wrap_for_recipient_and_open_with_identity() {
         let id = Identity::generate().unwrap();
         let dek = SecretKey::generate().unwrap();
-        let (eph, nonce, wrapped) = id.public().wrap(&dek, b"header").unwrap();
+        let w = id.public().wrap(&dek, b"header").unwrap();
+        let (eph, nonce, wrapped) = (w.ephemeral_public, w.nonce, w.wrapped);
         assert_eq!(id.unwrap(&eph, &nonce, &wrapped, b"header").unwrap(), dek);
         assert!(id.unwrap(&eph, &nonce, &wrapped, b"other header").is_none());
         assert!(Identity::generate().unwrap().unwrap(&eph, &nonce, &wrapped, b"header").is_none());

@@ -5,9 +5,9 @@ use bytes::Bytes;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 use zeroize::Zeroizing;
 
+use crate::CryptoError;
 use crate::header::{Compression, FIXED_LEN, FixedHeader, NONCE_PREFIX_LEN};
 use crate::keys::{NONCE_LEN, SecretKey, TAG_LEN, less_safe_key};
-use crate::CryptoError;
 
 /// Everything needed to seal or open the segments of one object. Cheap to share.
 pub struct SegmentCipher {
@@ -46,10 +46,8 @@ impl SegmentCipher {
     }
 
     fn nonce(&self, index: u64, last: bool) -> Result<[u8; NONCE_LEN], CryptoError> {
-        let counter = u32::try_from(index).map_err(|_| CryptoError::SegmentFrame {
-            index,
-            reason: "more than 2^32 segments in one object".into(),
-        })?;
+        let counter = u32::try_from(index)
+            .map_err(|_| CryptoError::SegmentFrame { index, reason: "more than 2^32 segments in one object".into() })?;
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.nonce_prefix);
         nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
@@ -169,7 +167,9 @@ fn with_compressor<T>(
     })
 }
 
-fn with_decompressor<T>(f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>) -> std::io::Result<T> {
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {

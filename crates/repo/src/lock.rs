@@ -156,10 +156,10 @@ impl Lock {
                     tokio::time::sleep(REFRESH_EVERY).await;
                     let mut fresh = info.clone();
                     fresh.expires = crate::now() + LOCK_TTL;
-                    if let Ok(body) = serde_json::to_vec(&fresh) {
-                        if let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await {
-                            tracing::warn!(lock = %key, "could not refresh lock: {e}");
-                        }
+                    if let Ok(body) = serde_json::to_vec(&fresh)
+                        && let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await
+                    {
+                        tracing::warn!(lock = %key, "could not refresh lock: {e}");
                     }
                 }
             })
@@ -215,16 +215,16 @@ impl Drop for Lock {
         if let Some(r) = self.refresher.take() {
             r.abort();
         }
-        if !self.key.is_empty() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
-                let task = handle.spawn(async move {
-                    if let Err(e) = storage.delete(&key).await {
-                        tracing::warn!(lock = %key, "could not remove lock: {e}");
-                    }
-                });
-                PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()).push(task);
-            }
+        if !self.key.is_empty()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
+            let task = handle.spawn(async move {
+                if let Err(e) = storage.delete(&key).await {
+                    tracing::warn!(lock = %key, "could not remove lock: {e}");
+                }
+            });
+            PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()).push(task);
         }
     }
 }

@@ -260,11 +260,11 @@ impl Repository {
                 continue;
             }
             for record in &manifest.objects {
-                if let Some(meta) = dest.storage.head(&record.key).await? {
-                    if meta.size == record.size {
-                        report.objects_present += 1;
-                        continue;
-                    }
+                if let Some(meta) = dest.storage.head(&record.key).await?
+                    && meta.size == record.size
+                {
+                    report.objects_present += 1;
+                    continue;
                 }
                 self.copy_object(dest, record).await?;
                 report.objects_sent += 1;
