@@ -19,9 +19,11 @@ set -a; . "${LIFEBOAT_TEST_S3_ENV:-$ROOT/target/test-s3.env}"; set +a
 ENDPOINT="${BENCH_ENDPOINT:-$LIFEBOAT_TEST_S3_ENDPOINT}"
 command -v aws >/dev/null || { log "pip install awscli"; python3 -m pip install -q awscli >&2; }
 
-log "building the s3_copy example (release)"
-cargo build -q --release -p lifeboat-storage --features s3 --example s3_copy
-BIN="$CARGO_TARGET_DIR/release/examples/s3_copy"
+# BENCH_PROFILE=dev reuses a debug build (dependencies are built at opt-level 2 in this workspace).
+PROFILE="${BENCH_PROFILE:-release}"
+log "building the s3_copy example ($PROFILE)"
+cargo build -q --profile "$PROFILE" -p lifeboat-storage --features "${BENCH_FEATURES:-s3}" --example s3_copy
+if [[ "$PROFILE" == dev ]]; then BIN="$CARGO_TARGET_DIR/debug/examples/s3_copy"; else BIN="$CARGO_TARGET_DIR/$PROFILE/examples/s3_copy"; fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-bench-s3.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

@@ -51,6 +51,15 @@ struct Global {
     /// Write-only: seal backups for these recipients (lbpk1...) without any secret.
     #[arg(long = "recipient", global = true)]
     recipients: Vec<String>,
+    /// Keep this repository inside the tenant's prefix (tenants/NAME/) of the storage.
+    #[arg(long, env = "LIFEBOAT_TENANT", global = true)]
+    tenant: Option<String>,
+    /// Upload bandwidth limit in bytes per second.
+    #[arg(long, value_name = "BYTES_PER_SEC", global = true)]
+    limit_upload: Option<u64>,
+    /// Download bandwidth limit in bytes per second.
+    #[arg(long, value_name = "BYTES_PER_SEC", global = true)]
+    limit_download: Option<u64>,
     /// Configuration file with plans and their retention (TOML).
     #[arg(long, env = "LIFEBOAT_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -451,8 +460,16 @@ fn repo_url(global: &Global) -> Result<String> {
     global.repo.clone().context("no repository given: pass --repo URL or set LIFEBOAT_REPO")
 }
 
-fn storage(url: &str) -> Result<Arc<dyn lifeboat_storage::Storage>> {
-    Ok(lifeboat_storage::open_url(url)?)
+/// Opens a storage URL with the layers every repository gets: retries with backoff on
+/// transient failures, the bandwidth limits, and the tenant prefix when one is given.
+fn storage(url: &str, global: &Global) -> Result<Arc<dyn lifeboat_storage::Storage>> {
+    use lifeboat_storage::layer::{RateLimitLayer, RetryLayer, TenantLayer};
+    let base = RetryLayer::new(lifeboat_storage::open_url(url)?);
+    let limited = RateLimitLayer::new(base, global.limit_upload, global.limit_download);
+    Ok(match &global.tenant {
+        Some(tenant) => Arc::new(TenantLayer::new(limited, tenant)?),
+        None => Arc::new(limited),
+    })
 }
 
 /// The credential for the main repository, from the flags and environment.
@@ -487,7 +504,7 @@ fn credential(global: &Global) -> Result<Credential> {
 
 async fn open_repo(global: &Global) -> Result<Repository> {
     let url = repo_url(global)?;
-    let mut repo = Repository::open(storage(&url)?, credential(global)?).await?;
+    let mut repo = Repository::open(storage(&url, global)?, credential(global)?).await?;
     if let Some(p) = global.parallelism {
         repo.set_parallelism(p);
     }
@@ -583,12 +600,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(id) => vec![repo.resolve(&id, None).await?],
                 None => all_backups(&repo).await?,
             };
-            copy(&repo, &manifests, &to, to_password_file, json).await
+            copy(&repo, &manifests, &to, to_password_file, json, &global).await
         }
         Command::Sync { to, to_password_file, json } => {
             let repo = open_repo(&global).await?;
             let manifests = all_backups(&repo).await?;
-            copy(&repo, &manifests, &to, to_password_file, json).await
+            copy(&repo, &manifests, &to, to_password_file, json, &global).await
         }
         Command::Key(cmd) => key(&global, cmd).await,
         Command::Retention(cmd) => retention_cmd::run(cmd),
@@ -604,7 +621,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Unlock { all } => {
             let url = repo_url(&global)?;
-            let removed = lifeboat_repo::remove_locks(storage(&url)?.as_ref(), all).await?;
+            let removed = lifeboat_repo::remove_locks(storage(&url, &global)?.as_ref(), all).await?;
             for lock in &removed {
                 println!(
                     "removed {:?} lock {} of {} (pid {}) from {}",
@@ -634,9 +651,10 @@ async fn copy(
     to: &str,
     to_password_file: Option<PathBuf>,
     json: bool,
+    global: &Global,
 ) -> Result<ExitCode> {
     let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
-    let dest = Repository::open(storage(to)?, Credential::Password(source.read()?))
+    let dest = Repository::open(storage(to, global)?, Credential::Password(source.read()?))
         .await
         .with_context(|| format!("opening destination {to}"))?;
     let report = repo.copy_to(&dest, manifests).await?;
@@ -684,7 +702,7 @@ async fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
         },
         label: args.label,
     };
-    let repo = Repository::init(storage(&url)?, credential, options).await?;
+    let repo = Repository::init(storage(&url, global)?, credential, options).await?;
     println!("created repository {} at {}", repo.id(), repo.location());
     eprintln!("Keep the password (or key file) safe: without it the backups cannot be read by anyone.");
     Ok(ExitCode::SUCCESS)

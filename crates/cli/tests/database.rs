@@ -171,8 +171,46 @@ fn pg_fingerprint(url: &str, db: &str) -> String {
     parts.join("\n")
 }
 
-fn pg_drop(url: &str, db: &str) {
-    psql(url, "postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE);"));
+/// Drops the named databases when it goes out of scope, also when the test failed (best effort,
+/// panic-free: it runs during unwinding).
+struct DropDbs {
+    mysql: bool,
+    url: String,
+    names: Vec<String>,
+}
+
+impl DropDbs {
+    fn pg(url: &str, names: &[&String]) -> DropDbs {
+        DropDbs { mysql: false, url: url.into(), names: names.iter().map(|n| n.to_string()).collect() }
+    }
+
+    fn mysql(url: &str, names: &[&String]) -> DropDbs {
+        DropDbs { mysql: true, url: url.into(), names: names.iter().map(|n| n.to_string()).collect() }
+    }
+}
+
+impl Drop for DropDbs {
+    fn drop(&mut self) {
+        let u = parse(&self.url);
+        for db in &self.names {
+            let mut cmd = if self.mysql {
+                let mut c = Command::new("mariadb");
+                c.args(["--no-defaults", "-h", &u.host, "-P", &u.port.to_string(), "-u", &u.user])
+                    .arg("-e")
+                    .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
+                    .env("MYSQL_PWD", &u.password);
+                c
+            } else {
+                let mut c = Command::new("psql");
+                c.args(["-X", "-q", "-h", &u.host, "-p", &u.port.to_string(), "-U", &u.user, "-d", "postgres"])
+                    .arg("-c")
+                    .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .env("PGPASSWORD", &u.password);
+                c
+            };
+            let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
 }
 
 fn mysql_dataset(url: &str, db: &str, rows: u32) {
@@ -198,10 +236,6 @@ fn mysql_fingerprint(url: &str, db: &str) -> String {
     }
     parts.push(mysql(url, Some(db), "SELECT n FROM z_summary;"));
     parts.join("\n")
-}
-
-fn mysql_drop(url: &str, db: &str) {
-    mysql(url, None, &format!("DROP DATABASE IF EXISTS `{db}`;"));
 }
 
 /// A minimal RESP client: enough to write keys and read them back canonically.
@@ -476,6 +510,7 @@ fn postgres_backup_then_restore_latest_into_a_new_database() {
     let url = service_url("LIFEBOAT_TEST_PG_URL");
     let password = password_of(&url);
     let (src, dst) = (unique("lbcli_pg_src"), unique("lbcli_pg_dst"));
+    let _cleanup = DropDbs::pg(&url, &[&src, &dst]);
     pg_dataset(&url, &src, 5_000);
     let before = pg_fingerprint(&url, &src);
     let env = Env::init();
@@ -506,9 +541,6 @@ fn postgres_backup_then_restore_latest_into_a_new_database() {
     assert!(out.stderr.contains(&dst), "restore does not say where it restored:\n{}", out.stderr);
     assert!(!out.all().contains(&password));
     assert_eq!(pg_fingerprint(&url, &dst), before);
-
-    pg_drop(&url, &src);
-    pg_drop(&url, &dst);
 }
 
 /// pg_restore stops at the first error (`--exit-on-error`) and closes its input early; the
@@ -518,6 +550,7 @@ fn restore_into_a_database_that_already_has_the_tables_fails_with_a_message() {
     let url = service_url("LIFEBOAT_TEST_PG_URL");
     let password = password_of(&url);
     let src = unique("lbcli_pg_twice");
+    let _cleanup = DropDbs::pg(&url, &[&src]);
     // Big enough that pg_restore fails while lifeboat is still writing to it.
     pg_dataset(&url, &src, 100_000);
     let before = pg_fingerprint(&url, &src);
@@ -540,7 +573,6 @@ fn restore_into_a_database_that_already_has_the_tables_fails_with_a_message() {
     assert!(out.stderr.contains("already exists"), "the message does not say why:\n{}", out.stderr);
     assert!(!out.all().contains(&password), "{}", out.all());
     assert_eq!(pg_fingerprint(&url, &src), before, "the failed restore changed the database");
-    pg_drop(&url, &src);
 }
 
 #[test]
@@ -548,6 +580,7 @@ fn mysql_backup_then_restore_into_a_new_database() {
     let url = service_url("LIFEBOAT_TEST_MYSQL_URL");
     let password = password_of(&url);
     let (src, dst) = (unique("lbcli_my_src"), unique("lbcli_my_dst"));
+    let _cleanup = DropDbs::mysql(&url, &[&src, &dst]);
     mysql_dataset(&url, &src, 5_000);
     let before = mysql_fingerprint(&url, &src);
     let env = Env::init();
@@ -566,9 +599,6 @@ fn mysql_backup_then_restore_into_a_new_database() {
     out.ok();
     assert!(!out.all().contains(&password), "{}", out.all());
     assert_eq!(mysql_fingerprint(&url, &dst), before);
-
-    mysql_drop(&url, &src);
-    mysql_drop(&url, &dst);
 }
 
 #[test]
@@ -611,6 +641,7 @@ fn redis_logical_backup_then_restore_into_another_database() {
 fn restore_target_writes_the_raw_dump_files() {
     let url = service_url("LIFEBOAT_TEST_PG_URL");
     let src = unique("lbcli_pg_raw");
+    let _cleanup = DropDbs::pg(&url, &[&src]);
     pg_dataset(&url, &src, 2_000);
     let env = Env::init();
     let out = env.run(&["backup", "postgres", "--url", &with_path(&url, &src), "--json"]);
@@ -628,7 +659,6 @@ fn restore_target_writes_the_raw_dump_files() {
     for needle in ["TABLE public a_small", "TABLE public z_big", "TABLE DATA public z_big", "VIEW public z_summary"] {
         assert!(listing.contains(needle), "pg_restore -l does not list {needle}:\n{listing}");
     }
-    pg_drop(&url, &src);
 }
 
 #[test]
@@ -636,6 +666,7 @@ fn wrong_database_password_exits_1_and_records_nothing() {
     let url = service_url("LIFEBOAT_TEST_PG_URL");
     let password = password_of(&url);
     let src = unique("lbcli_pg_auth");
+    let _cleanup = DropDbs::pg(&url, &[&src]);
     pg_dataset(&url, &src, 10);
     let env = Env::init();
 
@@ -678,6 +709,7 @@ fn wrong_database_password_exits_1_and_records_nothing() {
     let good = env.run(&["backup", "postgres", "--url", &with_path(&url, &src), "--json"]);
     good.ok();
     let dst = unique("lbcli_pg_auth_dst");
+    let _cleanup_dst = DropDbs::pg(&url, &[&dst]);
     let out = env.run(&[
         "restore",
         "latest",
@@ -689,8 +721,6 @@ fn wrong_database_password_exits_1_and_records_nothing() {
     assert!(out.stderr.to_lowercase().contains("authentication"), "{}", out.stderr);
     assert!(!out.all().contains(WRONG_PASSWORD), "{}", out.all());
     assert_eq!(psql(&url, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{dst}';")), "0");
-
-    pg_drop(&url, &src);
 }
 
 #[test]

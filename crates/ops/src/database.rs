@@ -48,14 +48,15 @@ pub async fn backup_database(
         let DumpStream { name, reader, finish, .. } = next;
         let stored = writer.add_stream(&name, reader).await.map(|_| ());
         // The tool's exit status decides: a dump that ended early reads like a short file.
+        // A storage failure is the root cause when both failed (the tool then dies of a broken pipe).
         let finished = finish.await;
         match (stored, finished) {
             (Ok(()), Ok(meta)) => streams.push(meta),
-            (_, Err(dump)) => {
+            (Ok(()) | Err(RepoError::Source(_)), Err(dump)) => {
                 writer.abort().await;
                 return Err(dump.into());
             }
-            (Err(repo_err), Ok(_)) => {
+            (Err(repo_err), _) => {
                 writer.abort().await;
                 return Err(repo_err.into());
             }
@@ -86,7 +87,9 @@ pub async fn restore_database(
     let mut reports = Vec::new();
     for record in &manifest.objects {
         let stream = repo.open_object(record).await?;
-        let mut reader = StreamReader::new(stream.map_err(std::io::Error::other));
+        let mut reader = StreamReader::new(
+            stream.map_err(|e| std::io::Error::other(format!("object {} ({}): {e}", record.name, record.key))),
+        );
         let report = restorer.restore(&record.name, &mut reader).await?;
         tracing::info!(object = %record.name, bytes = report.bytes, "restored");
         reports.push(report);

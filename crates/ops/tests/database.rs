@@ -51,6 +51,7 @@ async fn postgres_round_trip_records_the_source_but_not_the_password() {
     let url = pg_url();
     let password = password_of(&url);
     let (src, dst) = (unique("lbops_pg_src"), unique("lbops_pg_dst"));
+    let _cleanup = Cleanup::pg(&url, &[&src, &dst]);
     pg_dataset(&url, &src, 20_000);
     let before = pg_fingerprint(&url, &src);
     assert!(before.contains("z_big: 20000:") && before.contains("a_small: 501:"), "{before}");
@@ -97,9 +98,6 @@ async fn postgres_round_trip_records_the_source_but_not_the_password() {
     assert_eq!(reports[0].bytes, manifest.objects[0].plain_size);
     assert!(!reports[0].target.contains(&password), "{}", reports[0].target);
     assert_eq!(pg_fingerprint(&url, &dst), before);
-
-    pg_drop(&url, &src);
-    pg_drop(&url, &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,6 +105,7 @@ async fn postgres_faults_fail_and_leave_nothing() {
     let url = pg_url();
     let password = password_of(&url);
     let db = unique("lbops_pg_fault");
+    let _cleanup = Cleanup::pg(&url, &[&db]);
     pg_dataset(&url, &db, 100);
     let repo = TestRepo::new().await;
 
@@ -134,14 +133,13 @@ async fn postgres_faults_fail_and_leave_nothing() {
     .unwrap_err();
     assert!(matches!(&e, OpsError::Dump(DumpError::DatabaseMissing { database, .. }) if *database == missing), "{e}");
     assert_failed_cleanly(&repo, &e, &[&password], "missing database").await;
-
-    pg_drop(&url, &db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_repository_failing_midstream_aborts_and_kills_pg_dump() {
     let url = pg_url();
     let db = unique("lbops_pg_midfail");
+    let _cleanup = Cleanup::pg(&url, &[&db]);
     pg_dataset(&url, &db, 100_000);
     let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
 
@@ -155,13 +153,13 @@ async fn postgres_repository_failing_midstream_aborts_and_kills_pg_dump() {
     assert!(left.is_empty(), "pg_dump still runs after the failed backup: {left:?}");
     let children = wait_until_empty(10, || my_children("pg_dump"));
     assert!(children.is_empty(), "pg_dump children left: {children:?}");
-    pg_drop(&url, &db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_damaged_object_fails_restore_naming_it_and_leaves_no_partial_tables() {
     let url = pg_url();
     let (src, dst) = (unique("lbops_pg_dmg_src"), unique("lbops_pg_dmg_dst"));
+    let _cleanup = Cleanup::pg(&url, &[&src, &dst]);
     pg_dataset(&url, &src, 30_000);
     let repo = TestRepo::new().await;
     let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
@@ -177,9 +175,6 @@ async fn postgres_damaged_object_fails_restore_naming_it_and_leaves_no_partial_t
     assert_eq!(pg_tables(&url, &dst), "", "a failed restore left partial tables in {dst}");
     let left = wait_until_empty(10, || tool_processes("pg_restore", &dst));
     assert!(left.is_empty(), "pg_restore still runs: {left:?}");
-
-    pg_drop(&url, &src);
-    pg_drop(&url, &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,6 +198,7 @@ async fn mysql_round_trip_records_the_source_but_not_the_password() {
     let url = mysql_url();
     let password = password_of(&url);
     let (src, dst) = (unique("lbops_my_src"), unique("lbops_my_dst"));
+    let _cleanup = Cleanup::my(&url, &[&src, &dst]);
     mysql_dataset(&url, &src, 20_000);
     let before = mysql_fingerprint(&url, &src);
     assert!(before.contains("z_big: 20000 rows") && before.contains("a_small: 501 rows"), "{before}");
@@ -230,9 +226,6 @@ async fn mysql_round_trip_records_the_source_but_not_the_password() {
     assert_eq!(reports[0].database.as_deref(), Some(dst.as_str()));
     assert!(!reports[0].target.contains(&password));
     assert_eq!(mysql_fingerprint(&url, &dst), before.replace(&src, &dst));
-
-    mysql_drop(&url, &src);
-    mysql_drop(&url, &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,6 +233,7 @@ async fn mysql_faults_fail_and_leave_nothing() {
     let url = mysql_url();
     let password = password_of(&url);
     let db = unique("lbops_my_fault");
+    let _cleanup = Cleanup::my(&url, &[&db]);
     mysql_dataset(&url, &db, 100);
     let repo = TestRepo::new().await;
 
@@ -267,14 +261,13 @@ async fn mysql_faults_fail_and_leave_nothing() {
     .unwrap_err();
     assert!(matches!(&e, OpsError::Dump(DumpError::DatabaseMissing { database, .. }) if *database == missing), "{e}");
     assert_failed_cleanly(&repo, &e, &[&password], "missing database").await;
-
-    mysql_drop(&url, &db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_repository_failing_midstream_aborts_and_kills_the_dump_tool() {
     let url = mysql_url();
     let db = unique("lbops_my_midfail");
+    let _cleanup = Cleanup::my(&url, &[&db]);
     mysql_dataset(&url, &db, 100_000);
     let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
 
@@ -290,13 +283,13 @@ async fn mysql_repository_failing_midstream_aborts_and_kills_the_dump_tool() {
         let children = wait_until_empty(10, || my_children(tool));
         assert!(children.is_empty(), "{tool} children left: {children:?}");
     }
-    mysql_drop(&url, &db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_damaged_object_fails_restore_naming_it() {
     let url = mysql_url();
     let (src, dst) = (unique("lbops_my_dmg_src"), unique("lbops_my_dmg_dst"));
+    let _cleanup = Cleanup::my(&url, &[&src, &dst]);
     mysql_dataset(&url, &src, 30_000);
     let repo = TestRepo::new().await;
     let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
@@ -321,9 +314,6 @@ async fn mysql_damaged_object_fails_restore_naming_it() {
     }
     let left = wait_until_empty(10, || tool_processes("mariadb", &dst));
     assert!(left.is_empty(), "the mariadb client still runs: {left:?}");
-
-    mysql_drop(&url, &src);
-    mysql_drop(&url, &dst);
 }
 
 // ================================================================ Redis (logical)
@@ -339,11 +329,11 @@ async fn redis_logical_round_trip_into_another_database() {
     let prefix = unique("lbops_redis");
     let pattern = format!("{prefix}*");
     let (src_url, dst_url) = (with_path(&url, "/7"), with_path(&url, "/8"));
-    redis_clear(&src_url, &prefix);
-    redis_clear(&dst_url, &prefix);
+    let _cleanup = Cleanup::Redis(vec![src_url.clone(), dst_url.clone()], prefix.clone());
     redis_dataset(&src_url, &prefix, 40);
     let before = Redis::connect(&src_url).snapshot(pattern.as_bytes());
-    assert_eq!(before.len(), 8 + 40, "{:?}", before.keys().collect::<Vec<_>>());
+    assert_eq!(before.len(), 7 + 40, "{:?}", before.keys().collect::<Vec<_>>());
+    assert!(Redis::connect(&dst_url).keys(pattern.as_bytes()).is_empty(), "database 8 already holds test keys");
     let repo = TestRepo::new().await;
 
     let source = Source::from_url(&src_url, &redis_logical(&pattern)).unwrap();
@@ -366,9 +356,6 @@ async fn redis_logical_round_trip_into_another_database() {
     assert!(!reports[0].target.contains(&password));
     let after = Redis::connect(&dst_url).snapshot(pattern.as_bytes());
     assert_eq!(after, before, "database 8 differs from database 7 after the restore");
-
-    redis_clear(&src_url, &prefix);
-    redis_clear(&dst_url, &prefix);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,6 +397,7 @@ async fn redis_repository_failing_midstream_aborts() {
     let url = redis_url();
     let prefix = unique("lbops_redis_midfail");
     let src_url = with_path(&url, "/7");
+    let _cleanup = Cleanup::Redis(vec![src_url.clone()], prefix.clone());
     redis_dataset(&src_url, &prefix, 64);
     let (repo, failing) = TestRepo::failing_after(256 * 1024).await;
 
@@ -418,5 +406,4 @@ async fn redis_repository_failing_midstream_aborts() {
     assert!(failing.failures.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the injected failure never fired: {e}");
     assert!(e.to_string().contains(INJECTED), "the error hides the repository failure that caused it: {e}");
     repo.assert_empty_after_failure("repository failing mid-stream").await;
-    redis_clear(&src_url, &prefix);
 }

@@ -155,9 +155,7 @@ impl StorageError {
         match err.kind() {
             io::ErrorKind::NotFound => StorageError::NotFound { op, location, key },
             io::ErrorKind::PermissionDenied => StorageError::PermissionDenied { op, location, key },
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
-                StorageError::NoSpace { op, location, key }
-            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageError::NoSpace { op, location, key },
             _ => StorageError::Io { op, location, key, source: err },
         }
     }

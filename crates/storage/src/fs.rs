@@ -296,10 +296,7 @@ mod tests {
     async fn keys_cannot_escape_the_root() {
         let (_d, s) = store();
         for key in ["../escape", "/etc/passwd", "a/../../b"] {
-            assert!(matches!(
-                s.put_bytes(key, Bytes::new()).await.unwrap_err(),
-                StorageError::InvalidKey { .. }
-            ));
+            assert!(matches!(s.put_bytes(key, Bytes::new()).await.unwrap_err(), StorageError::InvalidKey { .. }));
             assert!(s.get(key, None).await.is_err());
         }
     }

@@ -5,7 +5,9 @@
 //!   reader could see a half-written file) the bytes go to a temporary name beside the
 //!   key, which is renamed over the key once complete; a failure removes the temporary.
 //!   Object stores (COS, OBS, OSS, GCS, Azure) publish a write atomically and are written
-//!   directly, in parallel chunks.
+//!   directly, in parallel chunks. WebDAV sends a body in one request, so a put there
+//!   holds the whole object in memory (fine for manifests and moderate objects; prefer S3
+//!   or SFTP for very large artifacts).
 //! - `put_if_absent` uses the service's conditional create when it has one (SFTP, the
 //!   object stores). WebDAV has none through opendal: there it fails with
 //!   [`StorageError::Unsupported`], and [`Storage::capabilities`] says so, rather than
@@ -49,6 +51,13 @@ impl std::fmt::Debug for OpendalStorage {
     }
 }
 
+/// Installs opendal's process-wide HTTP transport (reqwest on rustls with ring, as the
+/// rest of Lifeboat uses ring). Safe to call many times: the first install wins.
+fn install_http_transport() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    opendal_http_transport_reqwest::install_default();
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -58,6 +67,7 @@ impl OpendalStorage {
     /// `atomic_writes` says whether a plain write publishes atomically (object stores) or
     /// must go through a temporary name and a rename (file-like services).
     pub fn new(op: Operator, location: impl Into<String>, atomic_writes: bool) -> Self {
+        install_http_transport();
         let rename_publish = !atomic_writes && op.info().capability().rename;
         Self { op, location: location.into(), rename_publish }
     }
@@ -74,9 +84,17 @@ impl OpendalStorage {
     /// | webdav | user in the URL, `LIFEBOAT_WEBDAV_PASSWORD` |
     /// | sftp | user in the URL, `?key=/path/to/private_key` (the `ssh` binary does the rest) |
     pub fn from_location(loc: &OpendalLocation) -> Result<Self, StorageError> {
-        // The HTTP services use rustls without a built-in crypto provider: use ring, as the
-        // rest of Lifeboat does. Installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self::from_location_with(loc, &env)
+    }
+
+    /// Like [`from_location`](Self::from_location), with credentials looked up through
+    /// `lookup` instead of the process environment (e.g. from a secrets manager).
+    pub fn from_location_with(
+        loc: &OpendalLocation,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, StorageError> {
+        let env = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        install_http_transport();
         let root = format!("/{}", loc.root);
         let scheme = match loc.service {
             OpendalService::Webdav if loc.tls => "webdavs",
@@ -98,8 +116,9 @@ impl OpendalStorage {
                 #[cfg(feature = "webdav")]
                 {
                     let proto = if loc.tls { "https" } else { "http" };
-                    let mut b =
-                        opendal::services::Webdav::default().endpoint(&format!("{proto}://{}", loc.authority)).root(&root);
+                    let mut b = opendal::services::Webdav::default()
+                        .endpoint(&format!("{proto}://{}", loc.authority))
+                        .root(&root);
                     if let Some(u) = &loc.user {
                         b = b.username(u);
                     }
@@ -250,8 +269,18 @@ impl OpendalStorage {
             Err(e) => return Err(self.err(Op::Put, key, e)),
         };
         let result: Result<(), StorageError> = async {
-            while let Some(chunk) = body.next().await {
-                writer.write(chunk?).await.map_err(|e| self.err(Op::Put, key, e))?;
+            if cap.write_can_multi {
+                while let Some(chunk) = body.next().await {
+                    writer.write(chunk?).await.map_err(|e| self.err(Op::Put, key, e))?;
+                }
+            } else {
+                // One-shot services (WebDAV) take the whole body in one request: collect
+                // it (without copying the chunks) and send it once.
+                let mut chunks = Vec::new();
+                while let Some(chunk) = body.next().await {
+                    chunks.push(chunk?);
+                }
+                writer.write(opendal::Buffer::from(chunks)).await.map_err(|e| self.err(Op::Put, key, e))?;
             }
             Ok(())
         }

@@ -56,6 +56,7 @@ pub struct S3Storage {
 
 struct Inner {
     opts: S3Options,
+    credentials: Option<aws_sdk_s3::config::Credentials>,
     location: String,
     client: OnceCell<Client>,
     conditional_put: OnceCell<bool>,
@@ -81,6 +82,7 @@ impl S3Storage {
         }
         let inner = Inner {
             opts,
+            credentials: None,
             location,
             client: OnceCell::new(),
             conditional_put: OnceCell::new(),
@@ -97,6 +99,24 @@ impl S3Storage {
         s
     }
 
+    /// A backend using the given static credentials instead of the AWS chain, for
+    /// embedders that fetch them from a secrets manager.
+    pub fn with_static_credentials(opts: S3Options, access_key_id: &str, secret_access_key: &str) -> Self {
+        let mut s = Self::new(opts);
+        let creds =
+            aws_sdk_s3::config::Credentials::new(access_key_id, secret_access_key, None, None, "lifeboat-static");
+        if let Some(inner) = Arc::get_mut(&mut s.inner) {
+            inner.credentials = Some(creds);
+        }
+        s
+    }
+
+    /// The SDK client (built on first call), for operations outside the [`Storage`]
+    /// trait such as creating a bucket.
+    pub async fn sdk_client(&self) -> Client {
+        self.inner.client().await.clone()
+    }
+
     /// The options this backend was built with.
     pub fn options(&self) -> &S3Options {
         &self.inner.opts
@@ -105,7 +125,7 @@ impl S3Storage {
 
 impl Inner {
     async fn client(&self) -> &Client {
-        self.client.get_or_init(|| build_client(&self.opts)).await
+        self.client.get_or_init(|| build_client(&self.opts, self.credentials.clone())).await
     }
 
     fn full_key(&self, key: &str) -> Result<String, StorageError> {
@@ -197,7 +217,12 @@ impl Inner {
         }
         let created = create.send().await.map_err(|e| self.err(Op::Put, key, e))?;
         let Some(upload_id) = created.upload_id().map(str::to_owned) else {
-            return Err(self.backend(Op::Put, key, "the server started a multipart upload without an upload id", false));
+            return Err(self.backend(
+                Op::Put,
+                key,
+                "the server started a multipart upload without an upload id",
+                false,
+            ));
         };
         let mut guard = AbortGuard {
             client: client.clone(),
@@ -208,21 +233,41 @@ impl Inner {
         };
         let result = self.upload_parts(key, full, &client, &upload_id, first, &mut reader).await;
         let result = match result {
-            Ok(parts) => client
-                .complete_multipart_upload()
-                .bucket(&self.opts.bucket)
-                .key(full)
-                .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| self.err(Op::Put, key, e)),
+            Ok((parts, total)) => {
+                let count = parts.len();
+                let completed = client
+                    .complete_multipart_upload()
+                    .bucket(&self.opts.bucket)
+                    .key(full)
+                    .upload_id(&upload_id)
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                    .send()
+                    .await;
+                match completed {
+                    Ok(_) => Ok(()),
+                    // A 200 whose body is no error document but does not parse either
+                    // (moto answers `CompleteMultipartUploadResponse`): trust it only if
+                    // the object is now there with our size and our part count.
+                    Err(e) if status_of(&e) == Some(200) && e.code().is_none() => match self.head_full(full).await {
+                        Ok(Some(h))
+                            if h.content_length() == Some(total as i64)
+                                && h.e_tag().is_some_and(|t| t.trim_matches('"').ends_with(&format!("-{count}"))) =>
+                        {
+                            Ok(())
+                        }
+                        _ => Err(self.err(Op::Put, key, e)),
+                    },
+                    Err(e) => Err(self.err(Op::Put, key, e)),
+                }
+            }
             Err(e) => Err(e),
         };
         match result {
             Ok(()) => {
                 guard.armed = false;
+                if let Some(r) = retention {
+                    self.ensure_retention(key, full, r).await?;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -237,6 +282,33 @@ impl Inner {
         }
     }
 
+    /// Some servers (moto) drop the object-lock headers of `CreateMultipartUpload`: set
+    /// the retention explicitly when the completed object does not carry it.
+    async fn ensure_retention(&self, key: &str, full: &str, r: &Retention) -> Result<(), StorageError> {
+        let has = self.head_full(full).await?.is_some_and(|h| h.object_lock_retain_until_date().is_some());
+        if has {
+            return Ok(());
+        }
+        let retention = aws_sdk_s3::types::ObjectLockRetention::builder()
+            .mode(match r.mode {
+                RetentionMode::Compliance => aws_sdk_s3::types::ObjectLockRetentionMode::Compliance,
+                RetentionMode::Governance => aws_sdk_s3::types::ObjectLockRetentionMode::Governance,
+            })
+            .retain_until_date(DateTime::from(r.until))
+            .build();
+        self.client()
+            .await
+            .put_object_retention()
+            .bucket(&self.opts.bucket)
+            .key(full)
+            .retention(retention)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(Op::Put, key, e))
+    }
+
     async fn upload_parts(
         &self,
         key: &str,
@@ -245,7 +317,8 @@ impl Inner {
         upload_id: &str,
         first: Bytes,
         reader: &mut PartReader,
-    ) -> Result<Vec<CompletedPart>, StorageError> {
+    ) -> Result<(Vec<CompletedPart>, u64), StorageError> {
+        let mut total = 0u64;
         let mut tasks: JoinSet<Result<CompletedPart, StorageError>> = JoinSet::new();
         let mut done = Vec::new();
         let mut next = Some(first);
@@ -255,6 +328,7 @@ impl Inner {
                 done.push(join_part(tasks.join_next().await)?);
             }
             number += 1;
+            total += data.len() as u64;
             if number > MAX_PARTS {
                 return Err(self.backend(
                     Op::Put,
@@ -296,7 +370,7 @@ impl Inner {
             done.push(join_part(Some(joined))?);
         }
         done.sort_by_key(|p| p.part_number());
-        Ok(done)
+        Ok((done, total))
     }
 
     fn backend(&self, op: Op, key: &str, message: &str, transient: bool) -> StorageError {
@@ -314,28 +388,50 @@ impl Inner {
         self.conditional_put.get_or_try_init(|| self.probe_conditional_put()).await.copied()
     }
 
+    /// Races a few conditional creates of one probe key: a server that honours
+    /// `If-None-Match: *` atomically lets exactly one win. One that ignores the header, or
+    /// checks it without atomicity (several winners), is reported as unsupported.
     async fn probe_conditional_put(&self) -> Result<bool, StorageError> {
+        const RACERS: u8 = 8;
+        const ROUNDS: usize = 3;
         let mut rnd = [0u8; 12];
         let _ = SystemRandom::new().fill(&mut rnd);
         let probe = format!("{PROBE_DIR}/{}", hex::encode(rnd));
         let full = self.join(&probe);
-        let first = self.put_object(&probe, &full, Bytes::from_static(b"1"), None, true).await;
-        let first = match first {
-            Err(StorageError::Backend { ref message, .. }) if message.contains("NotImplemented") => {
-                return Ok(false);
+        // Several rounds: the first also opens the connections, so that later rounds race
+        // on warm connections, which is when a check-then-write server shows its race.
+        let mut results = Vec::new();
+        for round in 0..ROUNDS {
+            let key = format!("{probe}-{round}");
+            let full_key = format!("{full}-{round}");
+            let (key, full_key) = (&key, &full_key);
+            let racing = futures::future::join_all(
+                (0..RACERS).map(|i| self.put_object(key, full_key, Bytes::from(vec![i]), None, true)),
+            )
+            .await;
+            results.extend(racing);
+            results.push(self.put_object(key, full_key, Bytes::from_static(b"again"), None, true).await);
+            let _ = self.client().await.delete_object().bucket(&self.opts.bucket).key(full_key).send().await;
+        }
+        let (mut created, mut lost) = (0, 0);
+        for r in results {
+            match r {
+                Ok(PutOutcome::Created) => created += 1,
+                Ok(PutOutcome::AlreadyExists) => lost += 1,
+                Err(StorageError::Backend { ref message, .. }) if message.contains("ConditionalRequestConflict") => {
+                    lost += 1
+                }
+                Err(StorageError::Backend { ref message, .. })
+                    if message.contains("NotImplemented") || message.contains("HTTP 501") =>
+                {
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
             }
-            other => other?,
-        };
-        let second = self.put_object(&probe, &full, Bytes::from_static(b"2"), None, true).await;
-        let _ = self.client().await.delete_object().bucket(&self.opts.bucket).key(&full).send().await;
-        let supported = match second {
-            Ok(PutOutcome::AlreadyExists) => first == PutOutcome::Created,
-            Ok(PutOutcome::Created) => false,
-            Err(StorageError::Backend { ref message, .. }) if message.contains("NotImplemented") => false,
-            Err(e) => return Err(e),
-        };
+        }
+        let supported = created == ROUNDS && lost == ROUNDS * usize::from(RACERS);
         if !supported {
-            tracing::warn!(location = %self.location, "the S3 server ignores If-None-Match on PUT: conditional creates (locks) are refused");
+            tracing::warn!(location = %self.location, created, "the S3 server does not honour If-None-Match on PUT atomically: conditional creates (locks) are refused");
         }
         Ok(supported)
     }
@@ -368,6 +464,17 @@ impl Inner {
             .copied()
     }
 
+    async fn head_full(
+        &self,
+        full: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, StorageError> {
+        match self.client().await.head_object().bucket(&self.opts.bucket).key(full).send().await {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if status_of(&e) == Some(404) && !is_no_such_bucket(&e) => Ok(None),
+            Err(e) => Err(self.err(Op::Head, full, e)),
+        }
+    }
+
     async fn head_raw(
         &self,
         key: &str,
@@ -387,7 +494,9 @@ fn join_part(
 ) -> Result<CompletedPart, StorageError> {
     match joined {
         Some(Ok(part)) => part,
-        Some(Err(join)) => Err(StorageError::Source { message: format!("part upload task failed: {join}"), source: None }),
+        Some(Err(join)) => {
+            Err(StorageError::Source { message: format!("part upload task failed: {join}"), source: None })
+        }
         None => Err(StorageError::Source { message: "part upload task vanished".into(), source: None }),
     }
 }
@@ -435,6 +544,8 @@ where
             }
             if let Some(d) = detail.filter(|d| !d.is_empty()) {
                 msg.push_str(&format!(": {d}"));
+            } else if code.is_none() {
+                msg.push_str(&format!(": {}", DisplayErrorContext(&err)));
             }
             match code.as_deref() {
                 Some("NoSuchBucket") => msg.push_str(&format!(" — bucket `{bucket}` does not exist")),
@@ -450,7 +561,14 @@ where
             let transient = matches!(status, Some(500..=599) | Some(429) | Some(408))
                 || matches!(
                     code.as_deref(),
-                    Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "Throttling")
+                    Some(
+                        "SlowDown"
+                            | "RequestTimeout"
+                            | "InternalError"
+                            | "ServiceUnavailable"
+                            | "Throttling"
+                            | "ConditionalRequestConflict"
+                    )
                 )
                 || status.is_none();
             (msg, transient)
@@ -466,20 +584,25 @@ where
                 (format!("request could not be sent: {text}"), false)
             }
         }
-        SdkError::ConstructionFailure(_) => (format!("request could not be built: {}", DisplayErrorContext(&err)), false),
+        SdkError::ConstructionFailure(_) => {
+            (format!("request could not be built: {}", DisplayErrorContext(&err)), false)
+        }
         _ => (DisplayErrorContext(&err).to_string(), false),
     };
     let message = if message.contains("credentials") && !transient {
-        format!("{message} — no usable credentials in the AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE)")
+        format!(
+            "{message} — no usable credentials in the AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE)"
+        )
     } else {
         message
     };
     StorageError::Backend { op, location, key: key_s, message, transient }
 }
 
-async fn build_client(opts: &S3Options) -> Client {
+async fn build_client(opts: &S3Options, credentials: Option<aws_sdk_s3::config::Credentials>) -> Client {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     let timeouts = TimeoutConfig::builder().connect_timeout(opts.timeout).read_timeout(opts.timeout).build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
@@ -487,6 +610,9 @@ async fn build_client(opts: &S3Options) -> Client {
         .timeout_config(timeouts);
     if let Some(region) = &opts.region {
         loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(creds) = credentials {
+        loader = loader.credentials_provider(creds);
     }
     let shared = loader.load().await;
     let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(opts.path_style);
@@ -580,7 +706,10 @@ struct AbortGuard {
 }
 
 impl AbortGuard {
-    async fn abort(&self) -> Result<(), SdkError<aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadError, HttpResponse>> {
+    async fn abort(
+        &self,
+    ) -> Result<(), SdkError<aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadError, HttpResponse>>
+    {
         self.client
             .abort_multipart_upload()
             .bucket(&self.bucket)
@@ -598,11 +727,97 @@ impl Drop for AbortGuard {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let req = self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.upload_id);
+            let req =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.upload_id);
             handle.spawn(async move {
                 let _ = req.send().await;
             });
         }
+    }
+}
+
+impl S3Storage {
+    /// A large object read as the first part of the already open response followed by
+    /// ranged GETs of one part each, `parallel` in flight, delivered in order. Memory is at
+    /// most about `part_size * (parallel + 1)`. (Whole-object checksums only exist for single-part
+    /// objects, which are never this large, so nothing is lost against one GET.)
+    fn parallel_get(&self, key: &str, full: &str, first: SdkBody, total: u64) -> ByteStream {
+        let inner = self.inner.clone();
+        let part = inner.opts.part_size as u64;
+        let (location, owned) = (self.location(), key.to_owned());
+        let head_err = {
+            let (location, key) = (location.clone(), owned.clone());
+            move |e: String| StorageError::Backend {
+                op: Op::Get,
+                location: location.clone(),
+                key: key.clone(),
+                message: format!("reading the object body failed: {e}"),
+                transient: true,
+            }
+        };
+        // The first part streams from the open response, which is dropped after it.
+        let first = futures::stream::try_unfold((first, 0u64), move |(mut body, read)| {
+            let head_err = head_err.clone();
+            async move {
+                if read >= part {
+                    return Ok(None);
+                }
+                match body.try_next().await {
+                    Ok(Some(chunk)) => {
+                        let keep = (part - read).min(chunk.len() as u64) as usize;
+                        Ok(Some((chunk.slice(..keep), (body, read + keep as u64))))
+                    }
+                    Ok(None) => Err(head_err(format!("the body ended after {read} of {total} bytes"))),
+                    Err(e) => Err(head_err(DisplayErrorContext(&e).to_string())),
+                }
+            }
+        });
+        let full = full.to_owned();
+        let ranges: Vec<(u64, u64)> =
+            (1..total.div_ceil(part)).map(|i| (i * part, ((i + 1) * part).min(total))).collect();
+        let rest = futures::stream::iter(ranges)
+            .map(move |(start, end)| {
+                let (inner, full, key) = (inner.clone(), full.clone(), owned.clone());
+                async move { fetch_range(&inner, &key, &full, start, end).await }
+            })
+            .buffered(self.inner.opts.parallel)
+            .map_ok(|segments| futures::stream::iter(segments.into_iter().map(Ok)))
+            .try_flatten();
+        let _ = location;
+        Box::pin(first.chain(rest))
+    }
+}
+
+/// Reads `start..end` of an object whole, retrying a failed body read a few times.
+/// The part comes back as the segments it arrived in (no copy into one buffer).
+async fn fetch_range(inner: &Inner, key: &str, full: &str, start: u64, end: u64) -> Result<Vec<Bytes>, StorageError> {
+    let mut attempt = 1;
+    loop {
+        let sent = inner
+            .client()
+            .await
+            .get_object()
+            .bucket(&inner.opts.bucket)
+            .key(full)
+            .range(format!("bytes={start}-{}", end - 1))
+            .send()
+            .await
+            .map_err(|e| inner.err(Op::Get, key, e))?;
+        let err = match sent.body.collect().await {
+            Ok(data) => {
+                let segments: Vec<Bytes> = data.into_segments().collect();
+                let len: u64 = segments.iter().map(|b| b.len() as u64).sum();
+                if len == end - start {
+                    return Ok(segments);
+                }
+                format!("range {start}-{end} returned {len} bytes (the object changed while being read?)")
+            }
+            Err(e) => DisplayErrorContext(&e).to_string(),
+        };
+        if attempt >= inner.opts.max_attempts.max(1) {
+            return Err(inner.backend(Op::Get, key, &format!("reading the object body failed: {err}"), true));
+        }
+        attempt += 1;
     }
 }
 
@@ -649,7 +864,7 @@ impl Storage for S3Storage {
                 op: Op::Put,
                 location: self.location(),
                 key: key.to_owned(),
-                message: "this S3 server ignores `If-None-Match: *` on PUT, so a conditional create could silently \
+                message: "this S3 server does not honour `If-None-Match: *` on PUT atomically (checked once per handle), so a conditional create could silently \
                           overwrite another writer; refusing rather than racing (use AWS S3, MinIO or another server \
                           with conditional writes)"
                     .into(),
@@ -679,6 +894,11 @@ impl Storage for S3Storage {
             }
             Err(e) => return Err(self.inner.err(Op::Get, key, e)),
         };
+        let total = out.content_length().unwrap_or(0).max(0) as u64;
+        let part = self.inner.opts.part_size as u64;
+        if range.is_none() && self.inner.opts.parallel > 1 && total > 2 * part {
+            return Ok(self.parallel_get(key, &full, out.body, total));
+        }
         let (location, key) = (self.location(), key.to_owned());
         let body = out.body;
         let stream = futures::stream::try_unfold(Some(body), move |state| {
@@ -744,7 +964,8 @@ impl Storage for S3Storage {
                     if validate_key(rel).is_err() || rel.starts_with(PROBE_DIR) {
                         continue;
                     }
-                    items.push_back(Ok(ObjectMeta { key: rel.to_owned(), size: obj.size().unwrap_or(0).max(0) as u64 }));
+                    items
+                        .push_back(Ok(ObjectMeta { key: rel.to_owned(), size: obj.size().unwrap_or(0).max(0) as u64 }));
                 }
                 let token = out.next_continuation_token().map(str::to_owned);
                 let done = !out.is_truncated().unwrap_or(false) || token.is_none();

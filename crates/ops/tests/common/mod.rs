@@ -323,7 +323,7 @@ pub fn mysql_fingerprint(url: &str, db: &str) -> String {
         (
             "views",
             format!(
-                "SELECT table_name, MD5(view_definition) FROM information_schema.views WHERE table_schema = '{db}' ORDER BY 1;"
+                "SELECT table_name, MD5(REPLACE(view_definition, '`{db}`.', '')) FROM information_schema.views WHERE table_schema = '{db}' ORDER BY 1;"
             ),
         ),
         (
@@ -349,6 +349,9 @@ pub fn mysql_drop(url: &str, db: &str) {
 }
 
 // ---------------------------------------------------------------- Redis
+
+/// A key's type, canonical content and expiry class.
+pub type KeyState = (String, Vec<Vec<u8>>, &'static str);
 
 /// A minimal blocking RESP client for setting up and checking Redis contents.
 pub struct Redis {
@@ -451,7 +454,7 @@ impl Redis {
 
     /// (type, canonical content, has-TTL) of every key matching `pattern`. TTLs are compared
     /// as present/absent plus "more than a minute left", as they tick while the test runs.
-    pub fn snapshot(&mut self, pattern: &[u8]) -> BTreeMap<Vec<u8>, (String, Vec<Vec<u8>>, &'static str)> {
+    pub fn snapshot(&mut self, pattern: &[u8]) -> BTreeMap<Vec<u8>, KeyState> {
         let mut out = BTreeMap::new();
         for k in self.keys(pattern) {
             let R::Simple(t) = self.cmd(&[b"TYPE", &k]) else { panic!("TYPE") };
@@ -488,8 +491,8 @@ impl Redis {
     }
 }
 
-/// Writes keys of every common type under `prefix` (binary keys and values, TTLs) into the
-/// URL's database; `big` string keys of 64 KiB each add volume.
+/// Writes 7 keys of every common type under `prefix` (binary keys and values, TTLs) into the
+/// URL's database, plus `big` string keys of 64 KiB of incompressible bytes each.
 pub fn redis_dataset(url: &str, prefix: &str, big: u32) {
     let mut r = Redis::connect(url);
     let p = prefix.as_bytes();
@@ -503,9 +506,23 @@ pub fn redis_dataset(url: &str, prefix: &str, big: u32) {
     r.cmd(&[b"ZADD", &key(b":zset"), b"1.5", b"one", b"-2", b"two", b"1e10", b"three"]);
     r.cmd(&[b"EXPIRE", &key(b":hash"), b"7200"]);
     for i in 0..big {
-        let value: Vec<u8> = (0..65536u32).map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8).collect();
+        let value = random_bytes(65536, u64::from(i) + 1);
         assert_eq!(r.cmd(&[b"SET", &key(format!(":big:{i}").as_bytes()), &value]), R::Simple("OK".into()));
     }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*): incompressible, for volume.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Deletes every key under `prefix` in the URL's database.
@@ -741,4 +758,97 @@ pub fn read_text(path: &Path) -> String {
     let mut s = String::new();
     std::fs::File::open(path).unwrap().read_to_string(&mut s).unwrap();
     s
+}
+
+// ---------------------------------------------------------------- clean-up
+
+/// Drops test databases (or deletes test keys) when it goes out of scope, also when the test
+/// failed. Best effort and panic-free: it runs during unwinding.
+pub enum Cleanup {
+    /// PostgreSQL server URL and database names.
+    Pg(String, Vec<String>),
+    /// MariaDB server URL and database names.
+    My(String, Vec<String>),
+    /// Redis database URLs and a key prefix.
+    Redis(Vec<String>, String),
+}
+
+impl Cleanup {
+    /// Drops these PostgreSQL databases at the end of the test.
+    pub fn pg(url: &str, dbs: &[&String]) -> Cleanup {
+        Cleanup::Pg(url.to_string(), dbs.iter().map(|d| d.to_string()).collect())
+    }
+
+    /// Drops these MariaDB databases at the end of the test.
+    pub fn my(url: &str, dbs: &[&String]) -> Cleanup {
+        Cleanup::My(url.to_string(), dbs.iter().map(|d| d.to_string()).collect())
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Pg(url, dbs) => {
+                let u = parse(url);
+                for db in dbs {
+                    let _ = Command::new("psql")
+                        .args(["-X", "-q", "-h", &u.host, "-p", &u.port.to_string(), "-U", &u.user, "-d", "postgres"])
+                        .arg("-c")
+                        .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                        .env("PGPASSWORD", &u.password)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+            Cleanup::My(url, dbs) => {
+                let u = parse(url);
+                for db in dbs {
+                    let _ = Command::new("mariadb")
+                        .args(["--no-defaults", "-h", &u.host, "-P", &u.port.to_string(), "-u", &u.user])
+                        .arg("-e")
+                        .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
+                        .env("MYSQL_PWD", &u.password)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+            Cleanup::Redis(urls, prefix) => {
+                for url in urls.iter() {
+                    let _ = redis_delete_quietly(url, prefix);
+                }
+            }
+        }
+    }
+}
+
+/// Deletes the keys under `prefix` without panicking (for clean-up during unwinding).
+fn redis_delete_quietly(url: &str, prefix: &str) -> std::io::Result<()> {
+    let u = url::Url::parse(url).map_err(std::io::Error::other)?;
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap_or("127.0.0.1"), u.port().unwrap_or(6379)))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    let db = u.path().trim_start_matches('/');
+    let script = "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1";
+    let pattern = format!("{prefix}*");
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    if let Some(pw) = u.password() {
+        commands.push(vec!["AUTH", pw]);
+    }
+    commands.push(vec!["SELECT", if db.is_empty() { "0" } else { db }]);
+    commands.push(vec!["EVAL", script, "0", &pattern]);
+    let mut out = Vec::new();
+    for c in &commands {
+        out.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+        for a in c {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    s.write_all(&out)?;
+    let mut reader = std::io::BufReader::new(s);
+    for _ in &commands {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+    }
+    Ok(())
 }

@@ -71,7 +71,9 @@ impl<S: Storage> RateLimitLayer<S> {
         let Some(bucket) = self.upload.clone() else { return body };
         let sliced = body.flat_map(|item| {
             let pieces: Vec<Result<Bytes, StorageError>> = match item {
-                Ok(b) => (0..b.len().div_ceil(SLICE)).map(|i| Ok(b.slice(i * SLICE..((i + 1) * SLICE).min(b.len())))).collect(),
+                Ok(b) => (0..b.len().div_ceil(SLICE))
+                    .map(|i| Ok(b.slice(i * SLICE..((i + 1) * SLICE).min(b.len()))))
+                    .collect(),
                 Err(e) => vec![Err(e)],
             };
             futures::stream::iter(pieces)

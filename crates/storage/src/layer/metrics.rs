@@ -143,7 +143,12 @@ impl<S: Storage> Storage for MetricsLayer<S> {
             start: Instant,
             finished: bool,
         }
-        let state = Listing { inner: self.inner.list(prefix), backend: self.backend.clone(), start: Instant::now(), finished: false };
+        let state = Listing {
+            inner: self.inner.list(prefix),
+            backend: self.backend.clone(),
+            start: Instant::now(),
+            finished: false,
+        };
         Box::pin(futures::stream::unfold(state, |mut st| async move {
             if st.finished {
                 return None;
@@ -188,12 +193,12 @@ mod tests {
     use crate::{MemoryStorage, StorageExt};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
-    fn counter(snapshot: &[(String, Vec<(String, String)>, DebugValue)], name: &str, labels: &[(&str, &str)]) -> u64 {
+    type Sample = (String, Vec<(String, String)>, DebugValue);
+
+    fn counter(snapshot: &[Sample], name: &str, labels: &[(&str, &str)]) -> u64 {
         snapshot
             .iter()
-            .filter(|(n, l, _)| {
-                n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
+            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
             .map(|(_, _, v)| match v {
                 DebugValue::Counter(c) => *c,
                 _ => 0,

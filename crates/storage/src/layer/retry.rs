@@ -132,7 +132,7 @@ async fn buffer_body(mut body: ByteStream, limit: usize) -> Result<Vec<Bytes>, (
 }
 
 fn replay(chunks: &[Bytes]) -> ByteStream {
-    Box::pin(futures::stream::iter(chunks.to_vec().into_iter().map(Ok)))
+    Box::pin(futures::stream::iter(chunks.iter().cloned().map(Ok).collect::<Vec<_>>()))
 }
 
 #[async_trait]
@@ -157,8 +157,7 @@ impl<S: Storage + 'static> Storage for RetryLayer<S> {
         }
         match buffer_body(body, self.replay_limit).await {
             Ok(chunks) => {
-                self.retry("put", key, |_| self.inner.put_with_options(key, replay(&chunks), size_hint, options))
-                    .await
+                self.retry("put", key, |_| self.inner.put_with_options(key, replay(&chunks), size_hint, options)).await
             }
             Err((head, rest)) => {
                 let body: ByteStream = Box::pin(futures::stream::iter(head.into_iter().map(Ok)).chain(rest));
@@ -518,7 +517,8 @@ mod tests {
 
     #[test]
     fn delays_grow_cap_and_jitter() {
-        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p =
+            RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         for _ in 0..50 {
             let d1 = p.delay(1);
             assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");

@@ -1,0 +1,126 @@
+//! Writes seed inputs for every fuzz target into `corpus/<target>/` (relative to the
+//! current directory, normally `fuzz/`). Run: `cargo run --bin make_seeds` from `fuzz/`.
+
+use std::path::Path;
+
+use lifeboat_crypto::{
+    Audience, Compression, DEFAULT_SEGMENT, FixedHeader, Identity, ObjectHeader, ObjectKind, PipelineOptions,
+    SecretKey, Slot, seal_bytes,
+};
+use lifeboat_fuzz::{IDENTITY, MASTER, MASTER_ID, SEGMENT, flag, forge, option};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("corpus").join(target);
+    std::fs::create_dir_all(&dir).expect("create corpus directory");
+    std::fs::write(dir.join(name), bytes).expect("write seed");
+}
+
+fn record(out: &mut Vec<u8>, flags: u8, body: &[u8]) {
+    out.push(flags);
+    out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+fn main() {
+    let dek = SecretKey::from_bytes([9; 32]);
+    let manifest =
+        FixedHeader::new(ObjectKind::Manifest, Compression::Zstd, DEFAULT_SEGMENT, [1; 16], &dek).expect("h");
+    let data = FixedHeader::new(ObjectKind::Data, Compression::None, 4096, [2; 16], &dek).expect("header");
+    let headers = [
+        ObjectHeader { fixed: data.clone(), slots: vec![] },
+        ObjectHeader {
+            fixed: manifest.clone(),
+            slots: vec![
+                Slot::Master { key_id: [1; 8], nonce: [2; 12], wrapped: vec![3; 48] },
+                Slot::Recipient {
+                    recipient_id: [4; 8],
+                    ephemeral_public: [5; 32],
+                    nonce: [6; 12],
+                    wrapped: vec![7; 48],
+                },
+                Slot::Unknown { kind: 9, body: vec![1, 2, 3] },
+            ],
+        },
+    ];
+    for (i, h) in headers.iter().enumerate() {
+        write("object_header", &format!("header-{i}"), &h.encode());
+    }
+
+    // open_object, mode 0: real objects sealed by the library for the fixed keyring.
+    let master = SecretKey::from_bytes(MASTER);
+    let public = [Identity::parse(IDENTITY).expect("identity").public()];
+    let audiences = [
+        Audience { master: Some((&MASTER_ID, &master)), recipients: &[] },
+        Audience { master: None, recipients: &public },
+    ];
+    let plaintexts: [&[u8]; 3] = [b"", b"{\"version\":1}", &[b'x'; 3 * SEGMENT + 100]];
+    let mut n = 0;
+    for audience in audiences {
+        for plain in plaintexts {
+            for level in [0, 3] {
+                let options =
+                    PipelineOptions { segment_size: SEGMENT as u32, compression_level: level, parallelism: 1 };
+                let object = seal_bytes(plain, ObjectKind::Manifest, [3; 16], audience, options).expect("seal");
+                write("open_object", &format!("object-{n}"), &[[0u8].as_slice(), &object].concat());
+                n += 1;
+            }
+        }
+    }
+    // open_object, mode 1: forge specs.
+    let mut specs = Vec::new();
+    for options in [0, option::ZSTD, option::ZSTD | option::RECIPIENT] {
+        let compress = if options & option::ZSTD != 0 { flag::COMPRESS } else { 0 };
+        let mut spec = vec![options];
+        record(&mut spec, flag::FILL | compress, b"abc");
+        record(&mut spec, flag::FILL | compress, b"0123456789");
+        record(&mut spec, flag::LAST | compress, b"the end");
+        specs.push(spec);
+        let mut empty = vec![options];
+        record(&mut empty, flag::LAST | compress, b"");
+        specs.push(empty);
+    }
+    // A raw (attacker-chosen) zstd frame whose content is bigger than a segment.
+    let mut spec = vec![option::ZSTD];
+    record(&mut spec, flag::LAST, &zstd::bulk::compress(&vec![0u8; 2 * SEGMENT], 3).expect("zstd"));
+    specs.push(spec);
+    for (i, spec) in specs.iter().enumerate() {
+        assert!(!forge(spec).must_fail, "seed spec {i} is meant to be valid or unknown");
+        write("open_object", &format!("spec-{i}"), &[[1u8].as_slice(), spec].concat());
+    }
+
+    write(
+        "repo_config",
+        "config.json",
+        br#"{
+  "format": "lifeboat-repository",
+  "version": 1,
+  "id": "00112233445566778899aabbccddeeff",
+  "created": "2026-11-21T10:00:00+00:00",
+  "segment_size": 1048576,
+  "compression_level": 3,
+  "master_key_id": "0011223344556677",
+  "slots": [
+    {"id": "8899aabbccddeeff", "kind": "password", "label": "ops", "created": "2026-11-21T10:00:00+00:00",
+     "kdf": {"algorithm": "argon2id", "version": 19, "memory_kib": 65536, "iterations": 3, "parallelism": 4,
+             "salt": "000102030405060708090a0b0c0d0e0f"},
+     "nonce": "000102030405060708090a0b", "wrapped": "00"},
+    {"id": "0123456789abcdef", "kind": "keyfile", "created": "2026-11-21T10:00:00+01:00",
+     "kdf": {"algorithm": "hkdf-sha256", "salt": "000102030405060708090a0b0c0d0e0f"},
+     "nonce": "000102030405060708090a0b", "wrapped": "00"}
+  ],
+  "recipients": [{"id": "0011223344556677", "public_key": "lbpk1aa", "mac": "00"}],
+  "retired_master_keys": [{"id": "0011223344556677", "nonce": "00", "wrapped": "00"}]
+}"#,
+    );
+    write(
+        "manifest_json",
+        "manifest.json",
+        br#"{"version":1,"id":"00112233445566778899aabbccddeeff","repository":"ffeeddccbbaa99887766554433221100",
+"kind":"stream","name":"big","plan":"db","host":"h","tags":["a"],"started":"2026-11-21T10:00:00+00:00",
+"finished":"2026-11-21T10:00:01.5+02:00","tool":"lifeboat 0.1.0","parent":null,"source":{"server":"16.1","lsn":1.5},
+"objects":[{"name":"stream","key":"data/ab/ab000000000000000000000000000000","object_id":"ab000000000000000000000000000000",
+"dek":"0000000000000000000000000000000000000000000000000000000000000000","size":100,"sha256":"00","plain_size":5,
+"plain_sha256":"00"}],"warnings":["w"],"stats":{"files":3}}"#,
+    );
+    println!("seeds written under corpus/");
+}
