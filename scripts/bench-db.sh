@@ -6,7 +6,8 @@
 # Environment:
 #   SCALE=50          pgbench scale (100000 * SCALE rows in pgbench_accounts; 50 is about 750 MB
 #                     of tables); MariaDB gets a table of the same shape and row count
-#   RUNS=1            repetitions of every measurement; the best (shortest) time is reported
+#   RUNS=1            repetitions of every measurement (baseline and ours alternate within a
+#                     run); the best (shortest) time of each is reported
 #   LIFEBOAT_BIN      the lifeboat binary (default target/release/lifeboat; build it with
 #                     `cargo build --release -p lifeboat-cli`)
 #   BENCH_OUT         output directory (default bench-out/)
@@ -100,40 +101,42 @@ bench_postgres() {
         [[ "$n" == "$want" ]] || { say "ERROR: $1 has $n accounts, expected $want"; exit 1; }
     }
 
-    local file="$OUT/pg.dump.zst" t0 t1 t base_b="" base_r="" run dump_bytes
+    local file="$OUT/pg.dump.zst" repo="$OUT/repo-pg" cli=0 t0 t1 run dump_bytes id stored
+    local base_b="" base_r="" ours_b="" ours_r=""
+    if have_cli postgres; then cli=1; new_repo "$repo"; fi
+    # Baseline and ours alternate within each run, so that load from elsewhere hits both alike.
     for run in $(seq 1 "$RUNS"); do
         t0="$(now)"; pg_dump -Fc -Z0 -d "$db" | zstd -q -3 -T0 -f -o "$file"; t1="$(now)"
         base_b="$(min "$base_b" "$(elapsed "$t0" "$t1")")"
+        if [[ $cli -eq 1 ]]; then
+            t0="$(now)"
+            id="$("$LIFEBOAT_BIN" --repo "file://$repo" backup postgres --url "$base/$db" --json \
+                | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+            t1="$(now)"; ours_b="$(min "$ours_b" "$(elapsed "$t0" "$t1")")"
+        fi
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_restored WITH (FORCE)" -c "CREATE DATABASE ${db}_restored"
         t0="$(now)"; zstd -q -d -c "$file" | pg_restore -d "${db}_restored"; t1="$(now)"
         base_r="$(min "$base_r" "$(elapsed "$t0" "$t1")")"
         check_pg "${db}_restored"
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_restored WITH (FORCE)"
+        if [[ $cli -eq 1 ]]; then
+            psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_ours WITH (FORCE)" 2>/dev/null
+            t0="$(now)"
+            "$LIFEBOAT_BIN" --repo "file://$repo" restore "$id" --to "$base/${db}_ours" --create 2>>"$OUT/lifeboat-restore.log"
+            t1="$(now)"; ours_r="$(min "$ours_r" "$(elapsed "$t0" "$t1")")"
+            check_pg "${db}_ours"
+            psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_ours WITH (FORCE)"
+        fi
     done
     dump_bytes="$(zstd -q -d -c "$file" | wc -c)"
     say "postgres dump: $dump_bytes bytes uncompressed, $(stat -c %s "$file") bytes with zstd -3"
     say "postgres baseline backup  (pg_dump -Fc -Z0 | zstd -3 -T0):  ${base_b}s  $(mib_s "$dump_bytes" "$base_b")"
     say "postgres baseline restore (zstd -d | pg_restore -d NEWDB):  ${base_r}s  $(mib_s "$dump_bytes" "$base_r")"
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_restored WITH (FORCE)"
-
-    if have_cli postgres; then
-        local repo="$OUT/repo-pg" ours_b="" ours_r="" id stored
-        new_repo "$repo"
-        for run in $(seq 1 "$RUNS"); do
-            t0="$(now)"
-            id="$("$LIFEBOAT_BIN" --repo "file://$repo" backup postgres --url "$base/$db" --json \
-                | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
-            t1="$(now)"; ours_b="$(min "$ours_b" "$(elapsed "$t0" "$t1")")"
-            psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_ours WITH (FORCE)"
-            t0="$(now)"
-            "$LIFEBOAT_BIN" --repo "file://$repo" restore "$id" --to "$base/${db}_ours" --create 2>/dev/null
-            t1="$(now)"; ours_r="$(min "$ours_r" "$(elapsed "$t0" "$t1")")"
-            check_pg "${db}_ours"
-        done
+    if [[ $cli -eq 1 ]]; then
         stored="$("$LIFEBOAT_BIN" --repo "file://$repo" show "$id" --json | python3 -c 'import json,sys; print(sum(o["size"] for o in json.load(sys.stdin)["objects"]))')"
         say "postgres ours backup  (lifeboat backup postgres):           ${ours_b}s  $(mib_s "$dump_bytes" "$ours_b")  stored $stored bytes  ratio(baseline/ours) $(ratio "$base_b" "$ours_b")  target >= 0.9"
         say "postgres ours restore (lifeboat restore --to --create):     ${ours_r}s  $(mib_s "$dump_bytes" "$ours_r")  ratio(baseline/ours) $(ratio "$base_r" "$ours_r")  target >= 0.9"
         say "postgres repository open (key derivation, in both figures):  $(open_cost "$repo")s"
-        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_ours WITH (FORCE)"
     else
         say "postgres ours: not measured ($LIFEBOAT_BIN missing or without 'backup postgres')"
     fi
@@ -161,43 +164,44 @@ bench_mysql() {
         [[ "$n" == "$want" ]] || { say "ERROR: $1 has $n accounts, expected $want"; exit 1; }
     }
     say "mysql $("${my[@]}" -N -e 'SELECT VERSION()'): database $db, $want rows"
-    local file="$OUT/my.sql.zst" t0 t1 base_b="" base_r="" run dump_bytes
+    local file="$OUT/my.sql.zst" repo="$OUT/repo-my" cli=0 t0 t1 run dump_bytes id stored
+    local base_b="" base_r="" ours_b="" ours_r=""
+    if have_cli mysql; then cli=1; new_repo "$repo"; fi
     for run in $(seq 1 "$RUNS"); do
         t0="$(now)"
         mariadb-dump "--defaults-extra-file=$cnf" --single-transaction --quick --hex-blob --max-allowed-packet=1G \
             --default-character-set=utf8mb4 --routines --triggers --events --master-data=2 --gtid "$db" \
             | zstd -q -3 -T0 -f -o "$file"
         t1="$(now)"; base_b="$(min "$base_b" "$(elapsed "$t0" "$t1")")"
+        if [[ $cli -eq 1 ]]; then
+            t0="$(now)"
+            id="$("$LIFEBOAT_BIN" --repo "file://$repo" backup mysql --url "$base/$db" --json \
+                | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+            t1="$(now)"; ours_b="$(min "$ours_b" "$(elapsed "$t0" "$t1")")"
+        fi
         "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_restored; CREATE DATABASE ${db}_restored"
         t0="$(now)"; zstd -q -d -c "$file" | "${my[@]}" "${db}_restored"; t1="$(now)"
         base_r="$(min "$base_r" "$(elapsed "$t0" "$t1")")"
         check_my "${db}_restored"
+        "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_restored"
+        if [[ $cli -eq 1 ]]; then
+            "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_ours"
+            t0="$(now)"
+            "$LIFEBOAT_BIN" --repo "file://$repo" restore "$id" --to "$base/${db}_ours" --create 2>>"$OUT/lifeboat-restore.log"
+            t1="$(now)"; ours_r="$(min "$ours_r" "$(elapsed "$t0" "$t1")")"
+            check_my "${db}_ours"
+            "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_ours"
+        fi
     done
     dump_bytes="$(zstd -q -d -c "$file" | wc -c)"
     say "mysql dump: $dump_bytes bytes uncompressed, $(stat -c %s "$file") bytes with zstd -3"
     say "mysql baseline backup  (mariadb-dump | zstd -3 -T0):        ${base_b}s  $(mib_s "$dump_bytes" "$base_b")"
     say "mysql baseline restore (zstd -d | mariadb NEWDB):           ${base_r}s  $(mib_s "$dump_bytes" "$base_r")"
-    "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_restored"
-
-    if have_cli mysql; then
-        local repo="$OUT/repo-my" ours_b="" ours_r="" id stored
-        new_repo "$repo"
-        for run in $(seq 1 "$RUNS"); do
-            t0="$(now)"
-            id="$("$LIFEBOAT_BIN" --repo "file://$repo" backup mysql --url "$base/$db" --json \
-                | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
-            t1="$(now)"; ours_b="$(min "$ours_b" "$(elapsed "$t0" "$t1")")"
-            "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_ours"
-            t0="$(now)"
-            "$LIFEBOAT_BIN" --repo "file://$repo" restore "$id" --to "$base/${db}_ours" --create 2>/dev/null
-            t1="$(now)"; ours_r="$(min "$ours_r" "$(elapsed "$t0" "$t1")")"
-            check_my "${db}_ours"
-        done
+    if [[ $cli -eq 1 ]]; then
         stored="$("$LIFEBOAT_BIN" --repo "file://$repo" show "$id" --json | python3 -c 'import json,sys; print(sum(o["size"] for o in json.load(sys.stdin)["objects"]))')"
         say "mysql ours backup  (lifeboat backup mysql):                 ${ours_b}s  $(mib_s "$dump_bytes" "$ours_b")  stored $stored bytes  ratio(baseline/ours) $(ratio "$base_b" "$ours_b")  target >= 0.9"
         say "mysql ours restore (lifeboat restore --to --create):        ${ours_r}s  $(mib_s "$dump_bytes" "$ours_r")  ratio(baseline/ours) $(ratio "$base_r" "$ours_r")  target >= 0.9"
         say "mysql repository open (key derivation, in both figures):     $(open_cost "$repo")s"
-        "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_ours"
     else
         say "mysql ours: not measured ($LIFEBOAT_BIN missing or without 'backup mysql')"
     fi
