@@ -20,6 +20,7 @@ stop_services() {
     if [[ "${LIFEBOAT_KEEP_SERVICES:-0}" != 1 ]]; then
         bash scripts/services.sh stop >/dev/null 2>&1 || true
         bash scripts/s3-server.sh stop >/dev/null 2>&1 || true
+        bash scripts/webdav-server.sh stop >/dev/null 2>&1 || true
     fi
 }
 trap stop_services EXIT
@@ -28,17 +29,19 @@ step "database servers (PostgreSQL, MariaDB, Redis)"
 bash scripts/services.sh start
 step "S3 servers (s3s-fs, moto) and the WebDAV server"
 bash scripts/s3-server.sh start
-[[ -f scripts/webdav-server.sh ]] && bash scripts/webdav-server.sh start
+bash scripts/webdav-server.sh start
 set -a
 # shellcheck disable=SC1091
 source target/test-services.env
 # shellcheck disable=SC1091
 source target/test-s3.env
-[[ -f target/test-webdav.env ]] && source target/test-webdav.env
+# shellcheck disable=SC1091
+source target/test-webdav.env
 set +a
 
 step "cargo test (every crate, unit + integration + doc tests)"
-cargo test --workspace --locked
+# --no-fail-fast: one run reports every failing test binary, not just the first.
+cargo test --workspace --locked --no-fail-fast
 
 step "reference decoder: self-test, then bytes written by the Rust binary"
 python3 scripts/test_decoder_selftest.py

@@ -397,7 +397,6 @@ enum RecipientCommand {
 }
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -405,6 +404,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if !cli.command.feeds_a_child() {
+        restore_default_sigpipe();
+    }
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -435,10 +437,21 @@ fn main() -> ExitCode {
     code
 }
 
+impl Command {
+    /// True when the command writes into a child process's standard input (`restore --to`
+    /// pipes the dump into pg_restore or mysql). Such a command must keep SIGPIPE ignored: a
+    /// child that stops reading (it failed) then gives us a write error we can report, with
+    /// the child's message and our locks cleaned up, instead of killing us silently.
+    fn feeds_a_child(&self) -> bool {
+        matches!(self, Command::Restore { to: Some(_), .. })
+    }
+}
+
 /// Rust ignores SIGPIPE, which turns `lifeboat list | head` into write errors. Like other
 /// Unix filters, end quietly when the reader of our output goes away.
 fn restore_default_sigpipe() {
-    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    // SAFETY: called in main before the runtime starts, so no other thread exists yet;
+    // SIG_DFL is a valid handler.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -461,10 +474,13 @@ fn repo_url(global: &Global) -> Result<String> {
 }
 
 /// Opens a storage URL with the layers every repository gets: retries with backoff on
-/// transient failures, the bandwidth limits, and the tenant prefix when one is given.
+/// transient failures (remote backends only), the bandwidth limits, and the tenant prefix
+/// when one is given.
 fn storage(url: &str, global: &Global) -> Result<Arc<dyn lifeboat_storage::Storage>> {
     use lifeboat_storage::layer::{RateLimitLayer, RetryLayer, TenantLayer};
-    let base = RetryLayer::new(lifeboat_storage::open_url(url)?);
+    let opened = lifeboat_storage::open_url(url)?;
+    let base: Arc<dyn lifeboat_storage::Storage> =
+        if lifeboat_storage::StorageUrl::parse(url)?.is_remote() { Arc::new(RetryLayer::new(opened)) } else { opened };
     let limited = RateLimitLayer::new(base, global.limit_upload, global.limit_download);
     Ok(match &global.tenant {
         Some(tenant) => Arc::new(TenantLayer::new(limited, tenant)?),

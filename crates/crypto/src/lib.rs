@@ -21,7 +21,9 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() -> Result<(), lifeboat_crypto::CryptoError> {
 //! let plaintext = vec![42u8; 3_000_000];
-//! let (running, object_id, dek) = seal_data_stream(&plaintext[..], PipelineOptions::default())?;
+//! // The reader is moved onto the pipeline's own task, so it is owned ('static).
+//! let reader = std::io::Cursor::new(plaintext.clone());
+//! let (running, object_id, dek) = seal_data_stream(reader, PipelineOptions::default())?;
 //! let (mut stream, done) = running.into_parts();
 //! let mut object = Vec::new();
 //! while let Some(bytes) = stream.next().await {

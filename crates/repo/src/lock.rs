@@ -3,6 +3,12 @@
 //! Backups hold shared locks; operations that delete or rewrite (prune, key rotation)
 //! hold an exclusive one. A lock expires unless its holder refreshes it, so a crashed
 //! host blocks nobody for longer than [`LOCK_TTL`].
+//!
+//! Taking a lock is write-then-check: list, write our lease under a random name, list again
+//! and back off if a conflicting lease appeared. Exclusive locks are only taken on storage
+//! with a true conditional create (`If-None-Match: *`); on storage without it (s3s-fs,
+//! WebDAV, SFTP) shared locks still work, since they never exclude each other, but prune,
+//! forget and key changes are refused with a message that says why.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +119,21 @@ pub async fn remove_locks(storage: &dyn Storage, all: bool) -> Result<Vec<LockIn
     Ok(removed)
 }
 
+/// Creates `key` unless it exists. On storage with a true conditional create this is
+/// atomic; elsewhere it is a check followed by a put, which is only safe for keys that are
+/// unique by construction (random lock and backup ids), the only keys it is used for
+/// after a repository exists.
+pub(crate) async fn create_new(storage: &dyn Storage, key: &str, body: Bytes) -> Result<PutOutcome> {
+    if storage.capabilities().await?.conditional_put {
+        return Ok(storage.put_if_absent(key, body).await?);
+    }
+    if storage.head(key).await?.is_some() {
+        return Ok(PutOutcome::AlreadyExists);
+    }
+    storage.put_bytes(key, body).await?;
+    Ok(PutOutcome::Created)
+}
+
 fn conflicts(mine: LockKind, other: &LockInfo) -> bool {
     !other.is_expired() && (mine == LockKind::Exclusive || other.kind == LockKind::Exclusive)
 }
@@ -129,9 +150,11 @@ impl Lock {
                 None => Ok(()),
             }
         };
-        if !storage.capabilities().await?.conditional_put {
+        if kind == LockKind::Exclusive && !storage.capabilities().await?.conditional_put {
             return Err(RepoError::Unsupported(format!(
-                "{} cannot create objects conditionally (no If-None-Match support): refusing to take a lock rather than race another host",
+                "{} cannot create objects conditionally (no If-None-Match support), so {operation} cannot take the \
+                 exclusive lock it needs without racing another host; refusing (backups, restores and copies \
+                 still work here)",
                 storage.location()
             )));
         }
@@ -140,7 +163,7 @@ impl Lock {
         let key = format!("{LOCKS_PREFIX}{id}");
         let info = new_info(&id, kind, operation);
         let body = Bytes::from(serde_json::to_vec(&info).map_err(|e| RepoError::Internal(e.to_string()))?);
-        if storage.put_if_absent(&key, body).await? == PutOutcome::AlreadyExists {
+        if create_new(storage.as_ref(), &key, body).await? == PutOutcome::AlreadyExists {
             return Err(RepoError::Internal(format!("lock id {id} collided")));
         }
         // Someone may have locked between our check and our write: look again, and back off

@@ -252,6 +252,15 @@ impl Repository {
         if dest.id() == self.id() && dest.location() == self.location() {
             return Err(RepoError::Internal("source and destination are the same repository".into()));
         }
+        // A shared lock on the destination, as for a backup: a prune running there must not
+        // take the objects copied so far for garbage before their manifest is written.
+        let lock = crate::lock::Lock::acquire(dest.storage.clone(), crate::lock::LockKind::Shared, "copy").await?;
+        let result = self.copy_each(dest, manifests).await;
+        lock.release().await;
+        result
+    }
+
+    async fn copy_each(&self, dest: &Repository, manifests: &[Manifest]) -> Result<CopyReport> {
         let mut report = CopyReport::default();
         for manifest in manifests {
             let key = format!("{}{}", crate::repository::BACKUPS_PREFIX, manifest.id);

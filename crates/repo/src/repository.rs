@@ -135,7 +135,12 @@ impl Repository {
             retired_master_keys: Vec::new(),
         };
         let body = Bytes::from(serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Internal(e.to_string()))?);
-        if storage.put_if_absent(CONFIG_KEY, body).await? == PutOutcome::AlreadyExists {
+        if crate::lock::create_new(storage.as_ref(), CONFIG_KEY, body.clone()).await? == PutOutcome::AlreadyExists {
+            return Err(RepoError::AlreadyInitialized { location });
+        }
+        // Without a conditional create, two racing inits could both think they won: read the
+        // config back, so that at least the one whose config was overwritten finds out.
+        if storage.get_bytes(CONFIG_KEY).await? != body {
             return Err(RepoError::AlreadyInitialized { location });
         }
         tracing::info!(repository = %config.id, %location, "initialised repository");
@@ -377,7 +382,9 @@ impl Repository {
             self.storage.put_with_options(&key, body, None, &PutOptions { retention: Some(retention) }).await?;
         } else if replace {
             self.storage.put_bytes(&key, Bytes::from(sealed)).await?;
-        } else if self.storage.put_if_absent(&key, Bytes::from(sealed)).await? == PutOutcome::AlreadyExists {
+        } else if crate::lock::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?
+            == PutOutcome::AlreadyExists
+        {
             return Err(RepoError::Internal(format!("manifest {key} already exists")));
         }
         Ok(())

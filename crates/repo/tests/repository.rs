@@ -272,3 +272,97 @@ async fn prune_refuses_when_a_manifest_is_unreadable() {
     assert!(err.to_string().contains("prune refused"), "{err}");
     assert_eq!(storage.list_all("data/").await.unwrap().len(), 1);
 }
+
+/// Memory storage that, like WebDAV or s3s-fs, has no true conditional create.
+#[derive(Debug)]
+struct NoConditionalCreate(MemoryStorage);
+
+#[async_trait::async_trait]
+impl Storage for NoConditionalCreate {
+    fn location(&self) -> String {
+        "no-conditional://test".into()
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: lifeboat_storage::ByteStream,
+        size_hint: Option<u64>,
+    ) -> Result<(), lifeboat_storage::StorageError> {
+        self.0.put(key, body, size_hint).await
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        _body: Bytes,
+    ) -> Result<lifeboat_storage::PutOutcome, lifeboat_storage::StorageError> {
+        Err(lifeboat_storage::StorageError::Unsupported {
+            op: lifeboat_storage::Op::Put,
+            location: self.location(),
+            key: key.to_owned(),
+            message: "no conditional create".into(),
+        })
+    }
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<lifeboat_storage::ByteStream, lifeboat_storage::StorageError> {
+        self.0.get(key, range).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<lifeboat_storage::ObjectMeta>, lifeboat_storage::StorageError> {
+        self.0.head(key).await
+    }
+    fn list(&self, prefix: &str) -> lifeboat_storage::MetaStream {
+        self.0.list(prefix)
+    }
+    async fn delete(&self, key: &str) -> Result<(), lifeboat_storage::StorageError> {
+        self.0.delete(key).await
+    }
+    async fn capabilities(&self) -> Result<lifeboat_storage::Capabilities, lifeboat_storage::StorageError> {
+        Ok(lifeboat_storage::Capabilities { conditional_put: false, object_lock: false })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_conditional_create_backups_work_and_exclusive_operations_are_refused() {
+    let storage: Arc<dyn Storage> = Arc::new(NoConditionalCreate(MemoryStorage::new()));
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let again = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap_err();
+    assert!(matches!(again, RepoError::AlreadyInitialized { .. }), "{again}");
+
+    let first = repo.backup_stream(&b"one"[..], request("a")).await.unwrap();
+    let second = repo.backup_stream(&b"two"[..], request("a")).await.unwrap();
+    assert_eq!(restore(&repo, &first.id).await, b"one");
+    assert_eq!(repo.list().await.unwrap().0.len(), 2);
+    assert!(storage.list_all("locks/").await.unwrap().is_empty(), "the shared locks were released");
+
+    // Copying into such a repository takes only a shared lock, so it works too.
+    let dest_storage: Arc<dyn Storage> = Arc::new(NoConditionalCreate(MemoryStorage::new()));
+    let dest = Repository::init(dest_storage, pw("other"), cheap()).await.unwrap();
+    let (all, _) = repo.list().await.unwrap();
+    let report = repo.copy_to(&dest, &all).await.unwrap();
+    assert_eq!(report.copied.len(), 2);
+
+    // Forget and prune need the exclusive lock, and refuse rather than race.
+    let err = repo.forget(std::slice::from_ref(&second.id)).await.unwrap_err();
+    assert!(matches!(err, RepoError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("exclusive lock") && err.to_string().contains("forget"), "{err}");
+    let err = repo.prune(false).await.unwrap_err();
+    assert!(err.to_string().contains("conditionally"), "{err}");
+    assert_eq!(repo.list().await.unwrap().0.len(), 2, "nothing was forgotten");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_holds_a_shared_lock_on_the_destination() {
+    let source = Repository::init(Arc::new(MemoryStorage::new()), pw("a"), cheap()).await.unwrap();
+    source.backup_stream(&b"payload"[..], request("x")).await.unwrap();
+    let dest_storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let dest = Repository::init(dest_storage.clone(), pw("b"), cheap()).await.unwrap();
+    let pruning = lifeboat_repo::Lock::acquire(dest_storage.clone(), LockKind::Exclusive, "prune").await.unwrap();
+    let (all, _) = source.list().await.unwrap();
+    let err = source.copy_to(&dest, &all).await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked(_)), "{err}");
+    assert!(dest_storage.list_all("data/").await.unwrap().is_empty(), "nothing copied under a prune");
+    pruning.release().await;
+    assert_eq!(source.copy_to(&dest, &all).await.unwrap().copied.len(), 1);
+}

@@ -385,6 +385,9 @@ impl Inner {
 
     /// Asks the server once whether it honours `If-None-Match: *` on PUT.
     async fn conditional_put(&self) -> Result<bool, StorageError> {
+        if let Some(known) = self.opts.conditional_put {
+            return Ok(known);
+        }
         self.conditional_put.get_or_try_init(|| self.probe_conditional_put()).await.copied()
     }
 

@@ -40,6 +40,10 @@ pub struct S3Options {
     pub timeout: Duration,
     /// Attempts per request made by the SDK for transient failures (1 = no retry).
     pub max_attempts: u32,
+    /// Whether the server honours `If-None-Match: *` atomically, when the operator knows
+    /// (`conditional_put=true|false`); probed on first use when `None`. The probe races
+    /// conditional creates and can miss a check-then-write server under unlucky timing.
+    pub conditional_put: Option<bool>,
 }
 
 impl S3Options {
@@ -55,6 +59,7 @@ impl S3Options {
             parallel: DEFAULT_PARALLEL_PARTS,
             timeout: Duration::from_secs(60),
             max_attempts: 3,
+            conditional_put: None,
         }
     }
 }
@@ -125,6 +130,13 @@ pub enum StorageUrl {
 }
 
 impl StorageUrl {
+    /// True for backends reached over a network, whose failures can be transient and worth
+    /// a retry. Local directories and memory fail for reasons a retry does not cure (a full
+    /// disk, a permission), and buffering their writes for replay would only delay them.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, StorageUrl::S3(_) | StorageUrl::Opendal(_))
+    }
+
     /// Parses a URL or a plain filesystem path.
     pub fn parse(input: &str) -> Result<Self, StorageError> {
         let invalid = |reason: &str| StorageError::InvalidUrl { url: redact(input), reason: reason.to_owned() };
@@ -201,10 +213,11 @@ fn parse_s3(input: &str) -> Result<S3Options, String> {
                 opts.max_attempts =
                     v.parse().ok().filter(|n| (1..=20).contains(n)).ok_or("max_attempts must be 1..=20")?
             }
+            "conditional_put" => opts.conditional_put = Some(parse_bool(&k, &v)?),
             other => {
                 return Err(format!(
                     "unknown parameter `{other}` (known: endpoint, region, path_style, part_size, parallel, \
-                     timeout, max_attempts)"
+                     timeout, max_attempts, conditional_put)"
                 ));
             }
         }
