@@ -45,5 +45,7 @@ cargo test --workspace --locked --no-fail-fast
 
 step "reference decoder: self-test, then bytes written by the Rust binary"
 python3 scripts/test_decoder_selftest.py
-cargo build --locked -p lifeboat-cli
+# The binary `cargo test` built for the CLI's integration tests (a separate
+# `cargo build -p lifeboat-cli` would resolve features differently and rebuild half the tree).
+[[ -x target/debug/lifeboat ]] || { echo "target/debug/lifeboat was not built by cargo test" >&2; exit 1; }
 bash scripts/test_decoder.sh target/debug/lifeboat
