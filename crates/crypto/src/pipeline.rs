@@ -404,55 +404,61 @@ impl Stream for ReceiverStream {
     }
 }
 
-enum HashInput {
-    Plain(Bytes),
-    Stored(Bytes),
+/// SHA-256 and length of one byte sequence, computed in order on its own blocking thread,
+/// so that hashing never runs on the async reactor.
+struct DigestWorker {
+    tx: mpsc::Sender<Bytes>,
+    task: JoinHandle<(u64, [u8; 32])>,
 }
 
-/// SHA-256 of the plaintext and of the stored bytes, computed in order on a blocking
-/// thread so that hashing never runs on the async reactor.
-struct Hasher {
-    tx: mpsc::Sender<HashInput>,
-    task: JoinHandle<(u64, [u8; 32], u64, [u8; 32])>,
-}
-
-impl Hasher {
+impl DigestWorker {
     fn spawn() -> Self {
-        let (tx, mut rx) = mpsc::channel::<HashInput>(8);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
         let task = tokio::task::spawn_blocking(move || {
-            let (mut plain, mut stored) =
-                (digest::Context::new(&digest::SHA256), digest::Context::new(&digest::SHA256));
-            let (mut plain_size, mut size) = (0u64, 0u64);
-            while let Some(input) = rx.blocking_recv() {
-                match input {
-                    HashInput::Plain(b) => {
-                        plain_size += b.len() as u64;
-                        plain.update(&b);
-                    }
-                    HashInput::Stored(b) => {
-                        size += b.len() as u64;
-                        stored.update(&b);
-                    }
-                }
+            let mut context = digest::Context::new(&digest::SHA256);
+            let mut size = 0u64;
+            while let Some(b) = rx.blocking_recv() {
+                size += b.len() as u64;
+                context.update(&b);
             }
-            let arr = |d: digest::Digest| -> [u8; 32] { d.as_ref().try_into().expect("32-byte digest") };
-            (size, arr(stored.finish()), plain_size, arr(plain.finish()))
+            (size, context.finish().as_ref().try_into().expect("32-byte digest"))
         });
         Self { tx, task }
     }
 
+    async fn add(&self, b: Bytes) -> Result<(), CryptoError> {
+        self.tx.send(b).await.map_err(|_| CryptoError::Worker("hasher stopped".into()))
+    }
+
+    async fn finish(self) -> Result<(u64, [u8; 32]), CryptoError> {
+        drop(self.tx);
+        self.task.await.map_err(|e| CryptoError::Worker(e.to_string()))
+    }
+}
+
+/// SHA-256 of the plaintext and of the stored bytes. The two digests are independent, so
+/// each gets its own thread: on a restore they are otherwise the slowest serial stage.
+struct Hasher {
+    plain: DigestWorker,
+    stored: DigestWorker,
+}
+
+impl Hasher {
+    fn spawn() -> Self {
+        Self { plain: DigestWorker::spawn(), stored: DigestWorker::spawn() }
+    }
+
     async fn plain(&self, b: Bytes) -> Result<(), CryptoError> {
-        self.tx.send(HashInput::Plain(b)).await.map_err(|_| CryptoError::Worker("hasher stopped".into()))
+        self.plain.add(b).await
     }
 
     async fn stored(&self, b: Bytes) -> Result<(), CryptoError> {
-        self.tx.send(HashInput::Stored(b)).await.map_err(|_| CryptoError::Worker("hasher stopped".into()))
+        self.stored.add(b).await
     }
 
     async fn finish(self, segments: u64) -> Result<ObjectDigests, CryptoError> {
-        drop(self.tx);
-        let (size, sha256, plain_size, plain_sha256) =
-            self.task.await.map_err(|e| CryptoError::Worker(e.to_string()))?;
+        let (size, sha256) = self.stored.finish().await?;
+        let (plain_size, plain_sha256) = self.plain.finish().await?;
         Ok(ObjectDigests { size, sha256, plain_size, plain_sha256, segments })
     }
 }
@@ -463,10 +469,9 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let hasher = Hasher::spawn();
+    let hasher = DigestWorker::spawn();
     while let Some(chunk) = input.next().await {
-        hasher.stored(chunk.map_err(|e| CryptoError::Input(Arc::new(e)))?).await?;
+        hasher.add(chunk.map_err(|e| CryptoError::Input(Arc::new(e)))?).await?;
     }
-    let d = hasher.finish(0).await?;
-    Ok((d.size, d.sha256))
+    hasher.finish().await
 }
