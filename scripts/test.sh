@@ -12,6 +12,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# A full disk shows up later as strange failures (a database PANICs writing its WAL), so
+# say up front how much room there is.
+free_kib=$(df -Pk "$root" | awk 'NR == 2 { print $4 }')
+echo "free disk under $root: $((free_kib / 1024)) MiB" >&2
+if (( free_kib < 6 * 1024 * 1024 )); then
+    echo "WARNING: under 6 GiB free; the build and the test servers may run out of disk" >&2
+fi
+
 step "python packages for the reference decoder"
 python3 -c 'import cryptography, zstandard' 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check 'cryptography>=44' zstandard
