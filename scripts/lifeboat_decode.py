@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Independent reference decoder for Lifeboat repositories, format version 1.
+"""Independent reference decoder for Lifeboat repositories (config 1, objects 1, manifests 2).
 
 Written from docs/FORMAT.md only (not from the Rust code), on the standard library plus
-the `cryptography` and `zstandard` packages. It unlocks a repository, decrypts a backup
+the `cryptography`, `zstandard` and `blake3` packages. It unlocks a repository, decrypts a backup
 manifest and restores one of its objects byte for byte, enforcing every reader rule of
 FORMAT.md, with memory bounded by one segment.
 
@@ -25,6 +25,7 @@ import sys
 import tempfile
 from datetime import datetime
 
+import blake3
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -335,12 +336,12 @@ class HashingReader:
 
     def __init__(self, f):
         self.f = f
-        self.sha = hashlib.sha256()
+        self.digest = blake3.blake3()
         self.count = 0
 
     def read(self, n):
         data = self.f.read(n)
-        self.sha.update(data)
+        self.digest.update(data)
         self.count += len(data)
         return data
 
@@ -525,7 +526,7 @@ def read_manifest(repo, creds, backup_id_hex):
         raise DecodeError(f"{key}: manifest is not valid UTF-8 JSON ({e})") from None
     if not isinstance(m, dict):
         raise DecodeError(f"{key}: manifest is not a JSON object")
-    if m.get("version") != 1:
+    if m.get("version") != 2:
         raise DecodeError(f"{key}: unsupported manifest version {m.get('version')!r}")
     if m.get("id") != backup_id_hex:
         raise DecodeError(f"{key}: manifest id {m.get('id')!r} does not match its key and header")
@@ -548,8 +549,8 @@ def read_manifest(repo, creds, backup_id_hex):
         if o.get("object_id") != km.group(2):
             raise DecodeError(f"{where}: object_id {o.get('object_id')!r} does not match key {o['key']}")
         unhex(o.get("dek"), 32, f"{where}.dek")
-        unhex(o.get("sha256"), 32, f"{where}.sha256")
-        unhex(o.get("plain_sha256"), 32, f"{where}.plain_sha256")
+        unhex(o.get("blake3"), 32, f"{where}.blake3")
+        unhex(o.get("plain_blake3"), 32, f"{where}.plain_blake3")
         for s in ("size", "plain_size"):
             if not isinstance(o.get(s), int) or isinstance(o.get(s), bool) or o[s] < 0:
                 raise DecodeError(f"{where}.{s}: not a non-negative integer")
@@ -628,43 +629,43 @@ def restore_object(repo, manifest, name, out):
         entry = found[0]
     key = entry["key"]
 
-    # Pass 1: stored size and sha256, so nothing is released from an object whose stored
+    # Pass 1: stored size and BLAKE3, so nothing is released from an object whose stored
     # bytes differ from what the manifest recorded.
     try:
         with open(repo.path(key), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size != entry["size"]:
                 raise DecodeError(f"{key}: stored size {size} differs from the manifest's {entry['size']}")
-            sha = hashlib.sha256()
+            digest = blake3.blake3()
             for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
+                digest.update(block)
     except FileNotFoundError:
         raise DecodeError(f"{key}: object not found") from None
     except OSError as e:
         raise DecodeError(f"{key}: cannot read ({e.strerror})") from None
-    if sha.hexdigest() != entry["sha256"]:
-        raise DecodeError(f"{key}: sha256 of the stored bytes differs from the manifest")
+    if digest.hexdigest() != entry["blake3"]:
+        raise DecodeError(f"{key}: blake3 of the stored bytes differs from the manifest")
 
     # Pass 2: decrypt and decompress segment by segment.
     obj = ObjectReader(repo, key, KIND_DATA, bytes.fromhex(entry["object_id"]))
     try:
         obj.set_dek(bytes.fromhex(entry["dek"]))
-        plain_sha = hashlib.sha256()
+        plain_digest = blake3.blake3()
         plain_size = 0
         for chunk in obj.chunks():
-            plain_sha.update(chunk)
+            plain_digest.update(chunk)
             plain_size += len(chunk)
             if plain_size > entry["plain_size"]:
                 raise DecodeError(f"{key}: plaintext is longer than the manifest's plain_size {entry['plain_size']}")
             out.write(chunk)
-        if obj.r.count != entry["size"] or obj.r.sha.hexdigest() != entry["sha256"]:
+        if obj.r.count != entry["size"] or obj.r.digest.hexdigest() != entry["blake3"]:
             raise DecodeError(f"{key}: object changed while it was being read")
     finally:
         obj.close()
     if plain_size != entry["plain_size"]:
         raise DecodeError(f"{key}: plaintext is {plain_size} bytes, manifest says {entry['plain_size']}")
-    if plain_sha.hexdigest() != entry["plain_sha256"]:
-        raise DecodeError(f"{key}: plain_sha256 of the restored stream differs from the manifest")
+    if plain_digest.hexdigest() != entry["plain_blake3"]:
+        raise DecodeError(f"{key}: plain_blake3 of the restored stream differs from the manifest")
 
 
 def write_output(path, produce):

@@ -21,6 +21,7 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 
+import blake3
 import zstandard
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -206,13 +207,13 @@ class TestRepo:
         key = f"data/{oid[:2]}/{oid}"
         self.put(key, stored)
         entry = {"name": name, "key": key, "object_id": oid, "dek": enc.dek.hex(), "size": len(stored),
-                 "sha256": hashlib.sha256(stored).hexdigest(), "plain_size": len(enc.plain),
-                 "plain_sha256": hashlib.sha256(enc.plain).hexdigest()}
+                 "blake3": blake3.blake3(stored).hexdigest(), "plain_size": len(enc.plain),
+                 "plain_blake3": blake3.blake3(enc.plain).hexdigest()}
         entry.update(overrides)
         return entry
 
     def manifest_doc(self, backup_id, entries, kind="stream", name="t", finished=None, **overrides):
-        doc = {"version": 1, "id": backup_id.hex(), "repository": self.repo_id.hex(), "kind": kind, "name": name,
+        doc = {"version": 2, "id": backup_id.hex(), "repository": self.repo_id.hex(), "kind": kind, "name": name,
                "plan": None, "host": "testhost", "tags": [], "started": now_rfc3339(-1),
                "finished": finished or now_rfc3339(), "tool": "lifeboat_encode_testvector", "parent": None,
                "source": {}, "objects": entries, "warnings": [], "stats": {}}

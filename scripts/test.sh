@@ -21,8 +21,8 @@ if (( free_kib < 6 * 1024 * 1024 )); then
 fi
 
 step "python packages for the reference decoder"
-python3 -c 'import cryptography, zstandard' 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check 'cryptography>=44' zstandard
+python3 -c 'import blake3, cryptography, zstandard' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check blake3 'cryptography>=44' zstandard
 
 stop_services() {
     if [[ "${LIFEBOAT_KEEP_SERVICES:-0}" != 1 ]]; then

@@ -5,7 +5,7 @@
 #
 # Usage: scripts/test_decoder.sh [path/to/lifeboat]
 #   default binary: target/release/lifeboat, else target/debug/lifeboat (this script builds nothing)
-# Needs: python3 with the `cryptography` and `zstandard` packages, cmp.
+# Needs: python3 with the `cryptography`, `zstandard` and `blake3` packages, cmp.
 # Prints "decoder: N passed, M failed" last; exit status 0 only when M = 0.
 set -euo pipefail
 

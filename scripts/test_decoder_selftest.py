@@ -11,7 +11,6 @@ Run: python3 scripts/test_decoder_selftest.py      (prints "selftest: N passed, 
 """
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -26,6 +25,7 @@ sys.path.insert(0, HERE)
 import lifeboat_decode as D  # noqa: E402
 import lifeboat_encode_testvector as E  # noqa: E402
 
+import blake3  # noqa: E402
 import zstandard  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 
@@ -319,7 +319,7 @@ def main():
     for off in (5, 40, 100, len(stored) // 2, len(stored) - 1):
         flipped = bytearray(stored)
         flipped[off] ^= 0x40
-        tamper_raw(f"raw flip at byte {off} (caught by sha256)", bytes(flipped), ["sha256"])
+        tamper_raw(f"raw flip at byte {off} (caught by blake3)", bytes(flipped), ["blake3"])
     tamper_raw("raw truncation", stored[:-1], ["stored size"])
     tamper_raw("raw extension", stored + b"\0", ["stored size"])
     os.unlink(path)
@@ -455,7 +455,7 @@ def main():
 
     # manifest entries
     fixed("wrong dek in the manifest", stored, ["commitment"], dek=os.urandom(32).hex())
-    fixed("plain_sha256 differs", stored, ["plain_sha256"], plain_sha256="0" * 64)
+    fixed("plain_blake3 differs", stored, ["plain_blake3"], plain_blake3="0" * 64)
     fixed("plain_size smaller", stored, ["longer than the manifest's plain_size"], plain_size=len(data) - 1)
     fixed("plain_size larger", stored, [f"plaintext is {len(data)} bytes"], plain_size=len(data) + 1)
     other_id = os.urandom(16).hex()
@@ -569,23 +569,24 @@ def main():
     big_ss = 1048576
     be = E.encode_object(1, b"", segment_size=big_ss, bodies=[])
     pattern = [os.urandom(big_ss), b"A" * big_ss, (b"0123456789abcdef" * 65536)]
-    plain_sha, store_sha, n_seg = hashlib.sha256(), hashlib.sha256(), 160
+    plain_digest, store_digest, n_seg = blake3.blake3(), blake3.blake3(), 160
     oid = be.object_id.hex()
     big_key = f"data/{oid[:2]}/{oid}"
     os.makedirs(os.path.join(R.root, "data", oid[:2]), exist_ok=True)
     with open(os.path.join(R.root, "data", oid[:2], oid), "wb") as f:
         for part in (be.header, be.slots):
             f.write(part)
-            store_sha.update(part)
+            store_digest.update(part)
         for i in range(n_seg):
             chunk = pattern[i % 3]
-            plain_sha.update(chunk)
+            plain_digest.update(chunk)
             segment = E.seal_segment(be.header, be.dek, be.object_id, be.header[32:39], i, i == n_seg - 1, z(chunk))
             f.write(segment)
-            store_sha.update(segment)
+            store_digest.update(segment)
         size = f.tell()
     big_entry = {"name": "stream", "key": big_key, "object_id": oid, "dek": be.dek.hex(), "size": size,
-                 "sha256": store_sha.hexdigest(), "plain_size": n_seg * big_ss, "plain_sha256": plain_sha.hexdigest()}
+                 "blake3": store_digest.hexdigest(), "plain_size": n_seg * big_ss,
+                 "plain_blake3": plain_digest.hexdigest()}
     b = os.urandom(16)
     R.write_manifest(b, R.manifest_doc(b, [big_entry]))
     big_rc, big_rss = peak_rss_kib([sys.executable, DECODER, "--repo", R.root, "--backup", b.hex(), "--out",

@@ -847,8 +847,11 @@ async fn restore(
     object: Option<&str>,
 ) -> Result<ExitCode> {
     if stdout {
-        let mut out = tokio::io::stdout();
-        repo.restore_to_writer(manifest, object, &mut out).await?;
+        // A duplicate of fd 1 as a plain file: restored chunks go to write(2) as they come
+        // out of the pipeline, without the copies of an async or line-buffered stdout.
+        use std::os::fd::AsFd;
+        let out = std::io::stdout().as_fd().try_clone_to_owned().context("cannot use standard output")?;
+        repo.restore_to_sync_writer(manifest, object, std::fs::File::from(out)).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let target = target.context("give --target DIR or --stdout")?;

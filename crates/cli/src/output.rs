@@ -63,7 +63,7 @@ pub fn backup_result(manifest: &Manifest, elapsed: std::time::Duration) -> serde
         "size": manifest.plain_size(),
         "stored_size": manifest.stored_size(),
         "objects": manifest.objects.iter().map(|o| serde_json::json!({
-            "name": o.name, "key": o.key, "size": o.size, "plain_size": o.plain_size, "plain_sha256": o.plain_sha256,
+            "name": o.name, "key": o.key, "size": o.size, "plain_size": o.plain_size, "plain_blake3": o.plain_blake3,
         })).collect::<Vec<_>>(),
         "warnings": manifest.warnings,
         "stats": manifest.stats,
@@ -106,12 +106,12 @@ pub fn print_manifest(m: &Manifest) {
     println!("tool     {}", m.tool);
     for o in &m.objects {
         println!(
-            "object   {}  {}  {} -> {}  sha256 {}",
+            "object   {}  {}  {} -> {}  blake3 {}",
             o.name,
             o.key,
             human_bytes(o.plain_size),
             human_bytes(o.size),
-            o.plain_sha256
+            o.plain_blake3
         );
     }
     for (k, v) in &m.stats {

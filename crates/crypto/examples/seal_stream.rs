@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         restored += chunk?.len() as u64;
     }
     let read = done.finish().await?;
-    assert_eq!(read.plain_sha256, written.plain_sha256);
-    println!("opened {restored} bytes; plaintext sha256 {}", hex::encode(read.plain_sha256));
+    assert_eq!(read.plain_blake3, written.plain_blake3);
+    println!("opened {restored} bytes; plaintext blake3 {}", hex::encode(read.plain_blake3));
     Ok(())
 }

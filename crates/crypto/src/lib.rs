@@ -38,12 +38,13 @@
 //! while let Some(bytes) = plain.next().await {
 //!     restored.extend_from_slice(&bytes?);
 //! }
-//! assert_eq!(done.finish().await?.plain_sha256, sealed.plain_sha256);
+//! assert_eq!(done.finish().await?.plain_blake3, sealed.plain_blake3);
 //! assert_eq!(restored, plaintext);
 //! # Ok(())
 //! # }
 //! ```
 
+mod digest;
 mod envelope;
 mod error;
 mod header;
@@ -62,8 +63,8 @@ pub use header::{
 pub use kdf::{Argon2Params, keyfile_kek, password_kek};
 pub use keys::{SecretKey, aead_open, aead_seal, ct_eq, hkdf32, random_bytes, random_fill, unwrap_key, wrap_key};
 pub use pipeline::{
-    Completion, ObjectDigests, PipelineOptions, PipelineStream, Running, digest_stream, open_bytes, open_data_stream,
-    reseal_for, seal_bytes, seal_data_stream, seal_stream,
+    Completion, ObjectDigests, OpenOptions, PipelineOptions, PipelineStream, Running, digest_stream, open_bytes,
+    open_data_stream, open_data_stream_with, reseal_for, seal_bytes, seal_data_stream, seal_stream,
 };
 pub use recipient::{Identity, RecipientPublicKey, WrappedForRecipient};
 pub use segment::SegmentCipher;

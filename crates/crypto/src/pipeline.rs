@@ -1,21 +1,23 @@
 //! The streaming hot path: plaintext source -> chunks -> (zstd, AES-256-GCM) on every core
 //! -> framed segments in order; and the reverse. Memory stays bounded by
-//! `parallelism x 2 x segment_size` whatever the size of the stream.
+//! `parallelism x 4 x segment_size` (each of `2 x parallelism` segments in flight holds its
+//! input and its output) whatever the size of the stream.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
-use ring::digest;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::CryptoError;
+use crate::digest::{SegmentHash, SegmentTree, hash_segment, tree_hashable};
 use crate::envelope::{Audience, Keyring};
 use crate::header::{Compression, FixedHeader, ObjectHeader, ObjectKind, parse_complete_header};
 use crate::keys::{SecretKey, random_bytes};
@@ -48,17 +50,22 @@ impl PipelineOptions {
     }
 }
 
-/// Sizes and SHA-256 digests of an object and of its plaintext.
+/// Sizes and BLAKE3 digests of an object and of its plaintext.
+///
+/// BLAKE3 rather than SHA-256: both digests are computed on every backup and restore, and
+/// at SHA-256's ~1 GB/s (even with SHA-NI) they cost more CPU than AES-GCM and a good
+/// share of zstd; BLAKE3, a 256-bit cryptographic hash too, runs at several GB/s on one core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectDigests {
     /// Bytes of the stored object.
     pub size: u64,
-    /// SHA-256 of the stored object.
-    pub sha256: [u8; 32],
+    /// BLAKE3 of the stored object: always computed when sealing; when opening, only if
+    /// [`OpenOptions::stored_digest`] asked for it.
+    pub blake3: Option<[u8; 32]>,
     /// Bytes of plaintext.
     pub plain_size: u64,
-    /// SHA-256 of the plaintext.
-    pub plain_sha256: [u8; 32],
+    /// BLAKE3 of the plaintext.
+    pub plain_blake3: [u8; 32],
     /// Number of segments.
     pub segments: u64,
 }
@@ -152,8 +159,9 @@ async fn run_seal<R: AsyncRead + Unpin>(
     tx: &mpsc::Sender<Result<Bytes, CryptoError>>,
 ) -> Result<ObjectDigests, CryptoError> {
     let segment_size = cipher.segment_size();
-    let parallelism = options.parallelism.max(1);
-    let hasher = Hasher::spawn();
+    let depth = in_flight(options.parallelism);
+    let mut hasher = Hasher::spawn(segment_size, true);
+    let per_segment = hasher.per_segment();
     let head = Bytes::from(header.encode());
     hasher.stored(head.clone()).await?;
     tx.send(Ok(head)).await.map_err(|_| CryptoError::Cancelled)?;
@@ -162,54 +170,101 @@ async fn run_seal<R: AsyncRead + Unpin>(
     let mut pending = Some(read_chunk(&mut reader, segment_size).await?);
     let mut index = 0u64;
     loop {
-        while inflight.len() < parallelism {
+        while inflight.len() < depth {
             let Some(chunk) = pending.take() else { break };
             // A full chunk may be followed by more: read ahead to learn whether it is the last.
             let next =
                 if chunk.len() == segment_size { read_chunk(&mut reader, segment_size).await? } else { Bytes::new() };
             let last = next.is_empty();
-            hasher.plain(chunk.clone()).await?;
             let (cipher, level, i) = (cipher.clone(), options.compression_level, index);
-            inflight.push_back(tokio::task::spawn_blocking(move || cipher.seal(i, last, &chunk, level)));
+            inflight.push_back(tokio::task::spawn_blocking(move || {
+                let frame = cipher.seal(i, last, &chunk, level)?;
+                let hash = per_segment.then(|| hash_segment(i, last, segment_size, &chunk));
+                Ok::<_, CryptoError>(Done { bytes: Bytes::from(frame), plain: chunk, hash, last })
+            }));
             index += 1;
             if !last {
                 pending = Some(next);
             }
         }
         let Some(joined) = inflight.next().await else { break };
-        let frame = Bytes::from(joined.map_err(|e| CryptoError::Worker(e.to_string()))??);
-        hasher.stored(frame.clone()).await?;
-        tx.send(Ok(frame)).await.map_err(|_| CryptoError::Cancelled)?;
+        let done = joined.map_err(|e| CryptoError::Worker(e.to_string()))??;
+        hasher.plain(&done.plain, done.hash, done.last).await?;
+        hasher.stored(done.bytes.clone()).await?;
+        tx.send(Ok(done.bytes)).await.map_err(|_| CryptoError::Cancelled)?;
     }
     hasher.finish(index).await
 }
 
+/// Segments handed to workers at once: twice the workers, so that a core that finishes a
+/// fast (say, incompressible) segment finds the next one waiting instead of idling until
+/// a slower segment ahead of it in stream order is done.
+fn in_flight(parallelism: usize) -> usize {
+    parallelism.max(1) * 2
+}
+
+/// A segment a worker finished: its output bytes, its plaintext and, when segments are
+/// hashed where they are processed, the plaintext's hash.
+struct Done {
+    bytes: Bytes,
+    plain: Bytes,
+    hash: Option<SegmentHash>,
+    last: bool,
+}
+
 /// Reads until `size` bytes or end of input; a short chunk means the input ended.
 async fn read_chunk<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result<Bytes, CryptoError> {
-    let mut buf = BytesMut::zeroed(size);
-    let mut filled = 0;
-    while filled < size {
-        let n = reader.read(&mut buf[filled..]).await.map_err(|e| CryptoError::Source(Arc::new(e)))?;
+    // Reads into spare capacity: no zero-filling of a buffer about to be overwritten.
+    let mut buf = BytesMut::with_capacity(size);
+    while buf.len() < size {
+        let want = size - buf.len();
+        let mut rest = (&mut buf).limit(want);
+        let n = reader.read_buf(&mut rest).await.map_err(|e| CryptoError::Source(Arc::new(e)))?;
         if n == 0 {
             break;
         }
-        filled += n;
     }
-    buf.truncate(filled);
     Ok(buf.freeze())
+}
+
+/// How to open a data object.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// Segments opened at once; defaults to the number of cores.
+    pub parallelism: usize,
+    /// Also hash the stored bytes. Opening authenticates every stored byte anyway (AEAD
+    /// tags over header and segments, the key commitment, the segment counter), so a
+    /// restore can skip this; a verify that reports stored digests wants it.
+    pub stored_digest: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self { parallelism: PipelineOptions::default().parallelism, stored_digest: true }
+    }
 }
 
 /// Starts opening a data object streamed from storage. `expected_id` is the object id the
 /// manifest names; `dek` its data key. The output stream yields plaintext in order; no
-/// byte is yielded before the segment holding it has been authenticated.
+/// byte is yielded before the segment holding it has been authenticated. Computes both
+/// digests; see [`open_data_stream_with`] to skip the stored one.
 pub fn open_data_stream<S, E>(input: S, expected_id: [u8; 16], dek: SecretKey, parallelism: usize) -> Running
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    open_data_stream_with(input, expected_id, dek, OpenOptions { parallelism, stored_digest: true })
+}
+
+/// [`open_data_stream`] with options.
+pub fn open_data_stream_with<S, E>(input: S, expected_id: [u8; 16], dek: SecretKey, options: OpenOptions) -> Running
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
     let (tx, rx) = mpsc::channel(2);
     let task = tokio::spawn(async move {
-        let result = run_open(input, expected_id, dek, parallelism.max(1), &tx).await;
+        let result = run_open(input, expected_id, dek, options, &tx).await;
         if let Err(e) = &result {
             let _ = tx.send(Err(e.clone())).await;
         }
@@ -221,9 +276,13 @@ where
 /// The most bytes a header may take (1024 slots of the largest known kind, rounded up).
 const MAX_HEADER: usize = 256 * 1024;
 
+/// Cuts the input into header and frames. Input chunks are queued as they arrive and a
+/// frame that lies within one chunk is a slice of it; only frames that straddle chunks are
+/// copied.
 struct FrameReader<S> {
     input: S,
-    buf: BytesMut,
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
     eof: bool,
 }
 
@@ -232,16 +291,56 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
+    fn new(input: S) -> Self {
+        Self { input, chunks: VecDeque::new(), buffered: 0, eof: false }
+    }
+
     /// Pulls input until at least `n` bytes are buffered or the input ends.
     async fn fill(&mut self, n: usize) -> Result<bool, CryptoError> {
-        while self.buf.len() < n && !self.eof {
+        while self.buffered < n && !self.eof {
             match self.input.next().await {
-                Some(Ok(bytes)) => self.buf.extend_from_slice(&bytes),
+                Some(Ok(bytes)) if bytes.is_empty() => {}
+                Some(Ok(bytes)) => {
+                    self.buffered += bytes.len();
+                    self.chunks.push_back(bytes);
+                }
                 Some(Err(e)) => return Err(CryptoError::Input(Arc::new(e))),
                 None => self.eof = true,
             }
         }
-        Ok(self.buf.len() >= n)
+        Ok(self.buffered >= n)
+    }
+
+    /// The first `n` buffered bytes (`n <= buffered`) as one slice, joining chunks only
+    /// when they span more than one.
+    fn front(&mut self, n: usize) -> &[u8] {
+        if self.chunks.front().map_or(0, Bytes::len) < n {
+            let mut joined = BytesMut::with_capacity(n);
+            while joined.len() < n {
+                let Some(mut chunk) = self.chunks.pop_front() else { break };
+                let need = n - joined.len();
+                if chunk.len() > need {
+                    joined.extend_from_slice(&chunk.split_to(need));
+                    self.chunks.push_front(chunk);
+                } else {
+                    joined.extend_from_slice(&chunk);
+                }
+            }
+            self.chunks.push_front(joined.freeze());
+        }
+        self.chunks.front().map_or(&[], |c| &c[..n.min(c.len())])
+    }
+
+    /// Removes and returns the first `n` buffered bytes (`n <= buffered`).
+    fn take(&mut self, n: usize) -> Bytes {
+        self.front(n);
+        let Some(first) = self.chunks.front_mut() else { return Bytes::new() };
+        let taken = first.split_to(n.min(first.len()));
+        if first.is_empty() {
+            self.chunks.pop_front();
+        }
+        self.buffered -= taken.len();
+        taken
     }
 }
 
@@ -249,24 +348,23 @@ async fn run_open<S, E>(
     input: S,
     expected_id: [u8; 16],
     dek: SecretKey,
-    parallelism: usize,
+    options: OpenOptions,
     tx: &mpsc::Sender<Result<Bytes, CryptoError>>,
 ) -> Result<ObjectDigests, CryptoError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let mut reader = FrameReader { input, buf: BytesMut::new(), eof: false };
-    let hasher = Hasher::spawn();
-    let header = loop {
-        if let Some((header, used)) = ObjectHeader::parse(&reader.buf)? {
-            hasher.stored(reader.buf.split_to(used).freeze()).await?;
-            break header;
+    let mut reader = FrameReader::new(input);
+    let (header, head) = loop {
+        let buffered = reader.buffered;
+        if let Some((header, used)) = ObjectHeader::parse(reader.front(buffered))? {
+            break (header, reader.take(used));
         }
-        if reader.buf.len() > MAX_HEADER {
+        if reader.buffered > MAX_HEADER {
             return Err(CryptoError::BadHeader("header larger than 256 KiB".into()));
         }
-        let want = reader.buf.len() + 1;
+        let want = reader.buffered + 1;
         if !reader.fill(want).await? {
             return Err(CryptoError::BadHeader("object ends inside its header".into()));
         }
@@ -278,34 +376,43 @@ where
         });
     }
     let cipher = Arc::new(SegmentCipher::new(&header.fixed, &dek)?);
+    let segment_size = cipher.segment_size();
+    let mut hasher = Hasher::spawn(segment_size, options.stored_digest);
+    let per_segment = hasher.per_segment();
+    hasher.stored(head).await?;
+    let depth = in_flight(options.parallelism);
     let mut inflight = FuturesOrdered::new();
     let (mut index, mut done) = (0u64, false);
     loop {
-        while !done && inflight.len() < parallelism {
+        while !done && inflight.len() < depth {
             if !reader.fill(4).await? {
-                if reader.buf.is_empty() {
+                if reader.buffered == 0 {
                     return Err(CryptoError::Truncated { segments: index });
                 }
                 return Err(CryptoError::SegmentFrame { index, reason: "object ends inside a length field".into() });
             }
-            let len = u32::from_le_bytes(reader.buf[..4].try_into().expect("4 bytes")) as usize;
+            let len = u32::from_le_bytes(reader.front(4).try_into().expect("4 bytes")) as usize;
             cipher.check_sealed_len(index, len)?;
             if !reader.fill(4 + len).await? {
                 return Err(CryptoError::Truncated { segments: index });
             }
-            let frame = reader.buf.split_to(4 + len).freeze();
+            let frame = reader.take(4 + len);
             hasher.stored(frame.clone()).await?;
             // The final segment is the one the object ends with.
             let last = !reader.fill(1).await?;
             let (c, i) = (cipher.clone(), index);
-            inflight.push_back(tokio::task::spawn_blocking(move || c.open(i, last, &frame[4..])));
+            inflight.push_back(tokio::task::spawn_blocking(move || {
+                let plain = c.open(i, last, &frame[4..])?;
+                let hash = per_segment.then(|| hash_segment(i, last, segment_size, &plain));
+                Ok::<_, CryptoError>(Done { bytes: plain.clone(), plain, hash, last })
+            }));
             index += 1;
             done = last;
         }
         let Some(joined) = inflight.next().await else { break };
-        let chunk = joined.map_err(|e| CryptoError::Worker(e.to_string()))??;
-        hasher.plain(chunk.clone()).await?;
-        tx.send(Ok(chunk)).await.map_err(|_| CryptoError::Cancelled)?;
+        let done = joined.map_err(|e| CryptoError::Worker(e.to_string()))??;
+        hasher.plain(&done.plain, done.hash, done.last).await?;
+        tx.send(Ok(done.bytes)).await.map_err(|_| CryptoError::Cancelled)?;
     }
     hasher.finish(index).await
 }
@@ -404,7 +511,7 @@ impl Stream for ReceiverStream {
     }
 }
 
-/// SHA-256 and length of one byte sequence, computed in order on its own blocking thread,
+/// BLAKE3 and length of one byte sequence, computed in order on its own blocking thread,
 /// so that hashing never runs on the async reactor.
 struct DigestWorker {
     tx: mpsc::Sender<Bytes>,
@@ -415,13 +522,13 @@ impl DigestWorker {
     fn spawn() -> Self {
         let (tx, mut rx) = mpsc::channel::<Bytes>(8);
         let task = tokio::task::spawn_blocking(move || {
-            let mut context = digest::Context::new(&digest::SHA256);
+            let mut hasher = blake3::Hasher::new();
             let mut size = 0u64;
             while let Some(b) = rx.blocking_recv() {
                 size += b.len() as u64;
-                context.update(&b);
+                hasher.update(&b);
             }
-            (size, context.finish().as_ref().try_into().expect("32-byte digest"))
+            (size, *hasher.finalize().as_bytes())
         });
         Self { tx, task }
     }
@@ -436,34 +543,74 @@ impl DigestWorker {
     }
 }
 
-/// SHA-256 of the plaintext and of the stored bytes. The two digests are independent, so
-/// each gets its own thread: on a restore they are otherwise the slowest serial stage.
+/// BLAKE3 of the plaintext and of the stored bytes. The stored bytes are hashed in order
+/// on a thread of their own; the plaintext, where the segment size allows, segment by
+/// segment by the workers (see `digest`), else on a second thread.
 struct Hasher {
-    plain: DigestWorker,
-    stored: DigestWorker,
+    /// `None` when the stored bytes are only counted.
+    stored: Option<DigestWorker>,
+    size: u64,
+    plain: PlainDigest,
+    plain_size: u64,
+}
+
+enum PlainDigest {
+    Segments(SegmentTree),
+    Stream(DigestWorker),
 }
 
 impl Hasher {
-    fn spawn() -> Self {
-        Self { plain: DigestWorker::spawn(), stored: DigestWorker::spawn() }
+    fn spawn(segment_size: usize, stored_digest: bool) -> Self {
+        let plain = if tree_hashable(segment_size) {
+            PlainDigest::Segments(SegmentTree::default())
+        } else {
+            PlainDigest::Stream(DigestWorker::spawn())
+        };
+        Self { stored: stored_digest.then(DigestWorker::spawn), size: 0, plain, plain_size: 0 }
     }
 
-    async fn plain(&self, b: Bytes) -> Result<(), CryptoError> {
-        self.plain.add(b).await
+    /// Whether workers should hash each segment's plaintext.
+    fn per_segment(&self) -> bool {
+        matches!(self.plain, PlainDigest::Segments(_))
     }
 
-    async fn stored(&self, b: Bytes) -> Result<(), CryptoError> {
-        self.stored.add(b).await
+    /// Takes the next segment of plaintext, in stream order, with the hash a worker
+    /// computed for it when [`Hasher::per_segment`].
+    async fn plain(&mut self, chunk: &Bytes, hash: Option<SegmentHash>, last: bool) -> Result<(), CryptoError> {
+        self.plain_size += chunk.len() as u64;
+        match (&mut self.plain, hash) {
+            (PlainDigest::Segments(tree), Some(hash)) => {
+                tree.push(hash, last).map_err(|e| CryptoError::Worker(format!("plaintext digest: {e}")))
+            }
+            (PlainDigest::Stream(worker), None) => worker.add(chunk.clone()).await,
+            _ => Err(CryptoError::Worker("plaintext digest: segment hash missing or unexpected".into())),
+        }
+    }
+
+    async fn stored(&mut self, b: Bytes) -> Result<(), CryptoError> {
+        self.size += b.len() as u64;
+        match &self.stored {
+            Some(worker) => worker.add(b).await,
+            None => Ok(()),
+        }
     }
 
     async fn finish(self, segments: u64) -> Result<ObjectDigests, CryptoError> {
-        let (size, sha256) = self.stored.finish().await?;
-        let (plain_size, plain_sha256) = self.plain.finish().await?;
-        Ok(ObjectDigests { size, sha256, plain_size, plain_sha256, segments })
+        let blake3 = match self.stored {
+            Some(worker) => Some(worker.finish().await?.1),
+            None => None,
+        };
+        let plain_blake3 = match self.plain {
+            PlainDigest::Segments(tree) => {
+                tree.finish().ok_or_else(|| CryptoError::Worker("plaintext digest: stream ended early".into()))?
+            }
+            PlainDigest::Stream(worker) => worker.finish().await?.1,
+        };
+        Ok(ObjectDigests { size: self.size, blake3, plain_size: self.plain_size, plain_blake3, segments })
     }
 }
 
-/// Size and SHA-256 of a byte stream, hashed off the async reactor.
+/// Size and BLAKE3 of a byte stream, hashed off the async reactor.
 pub async fn digest_stream<S, E>(mut input: S) -> Result<(u64, [u8; 32]), CryptoError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,

@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 use ring::aead::{Aad, LessSafeKey, Nonce};
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use crate::CryptoError;
-use crate::header::{Compression, FIXED_LEN, FixedHeader, NONCE_PREFIX_LEN};
+use crate::header::{Compression, FIXED_LEN, FixedHeader, NONCE_PREFIX_LEN, ObjectKind};
 use crate::keys::{NONCE_LEN, SecretKey, TAG_LEN, less_safe_key};
 
 /// Everything needed to seal or open the segments of one object. Cheap to share.
@@ -17,6 +17,9 @@ pub struct SegmentCipher {
     compression: Compression,
     segment_size: usize,
     max_sealed: usize,
+    /// Whether plaintext is secret beyond the data itself (manifests hold data keys): then
+    /// intermediate buffers are wiped before they are freed.
+    wipe: bool,
 }
 
 impl std::fmt::Debug for SegmentCipher {
@@ -37,6 +40,7 @@ impl SegmentCipher {
             compression: fixed.compression,
             segment_size: fixed.segment_size as usize,
             max_sealed: fixed.max_sealed_len(),
+            wipe: fixed.kind != ObjectKind::Data,
         })
     }
 
@@ -65,20 +69,23 @@ impl SegmentCipher {
         match self.compression {
             Compression::None => out.extend_from_slice(chunk),
             Compression::Zstd => {
-                let start = out.len();
-                out.resize(start + zstd::zstd_safe::compress_bound(chunk.len()), 0);
-                let n = with_compressor(level, |c| c.compress_to_buffer(chunk, &mut out[start..]))
+                // Compress straight into the spare capacity behind the length field (a
+                // cursor at 4): no zero-filling, no copy.
+                let mut cursor = std::io::Cursor::new(out);
+                cursor.set_position(4);
+                with_compressor(level, |c| c.compress_to_buffer(chunk, &mut cursor))
                     .map_err(|e| CryptoError::Worker(format!("zstd level {level}: {e}")))?;
-                out.truncate(start + n);
+                out = cursor.into_inner();
             }
         }
-        let mut body = out.split_off(4);
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut body)
+        // Encrypt behind the length field, in place: no copy of the body.
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut out[4..])
             .map_err(|_| CryptoError::Worker("AES-GCM seal failed".into()))?;
-        let len = u32::try_from(body.len()).map_err(|_| CryptoError::Worker("segment too large".into()))?;
-        out.copy_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
+        let len = u32::try_from(out.len() - 4).map_err(|_| CryptoError::Worker("segment too large".into()))?;
+        out[..4].copy_from_slice(&len.to_le_bytes());
         Ok(out)
     }
 
@@ -109,11 +116,19 @@ impl SegmentCipher {
             }
         };
         let chunk = match self.compression {
-            Compression::None => Bytes::copy_from_slice(&body),
+            Compression::None if !self.wipe => Bytes::from(body),
+            Compression::None => {
+                let chunk = Bytes::copy_from_slice(&body);
+                wipe(body);
+                chunk
+            }
             Compression::Zstd => {
                 let mut out = Vec::with_capacity(self.segment_size);
-                with_decompressor(|d| d.decompress_to_buffer(&body[..], &mut out))
-                    .map_err(|e| CryptoError::Decompress { index, reason: e.to_string() })?;
+                let result = with_decompressor(|d| d.decompress_to_buffer(&body[..], &mut out));
+                if self.wipe {
+                    wipe(body);
+                }
+                result.map_err(|e| CryptoError::Decompress { index, reason: e.to_string() })?;
                 Bytes::from(out)
             }
         };
@@ -129,9 +144,10 @@ impl SegmentCipher {
         Ok(chunk)
     }
 
-    fn try_open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
+    /// Decrypts a copy of `sealed` (kept intact for a retry with the other final flag).
+    fn try_open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
         let nonce = self.nonce(index, last)?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
+        let mut buf = sealed.to_vec();
         let opened = self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut buf);
         Ok(match opened {
             Ok(plain) => {
@@ -142,6 +158,10 @@ impl SegmentCipher {
             Err(_) => None,
         })
     }
+}
+
+fn wipe(mut buf: Vec<u8>) {
+    buf.zeroize();
 }
 
 thread_local! {

@@ -67,7 +67,7 @@ async fn round_trips_at_segment_edges() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn digests_are_sha256_of_plaintext_and_object() {
+async fn digests_are_blake3_of_plaintext_and_object() {
     let plain = sample(50_000);
     let (running, _, _) = seal_data_stream(std::io::Cursor::new(plain.clone()), options(3)).unwrap();
     let (mut stream, done) = running.into_parts();
@@ -76,9 +76,8 @@ async fn digests_are_sha256_of_plaintext_and_object() {
         object.extend_from_slice(&c.unwrap());
     }
     let d = done.finish().await.unwrap();
-    let sha = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b).as_ref().to_vec();
-    assert_eq!(d.plain_sha256.to_vec(), sha(&plain));
-    assert_eq!(d.sha256.to_vec(), sha(&object));
+    assert_eq!(d.plain_blake3, *blake3::hash(&plain).as_bytes());
+    assert_eq!(d.blake3, Some(*blake3::hash(&object).as_bytes()));
     assert_eq!(d.plain_size, 50_000);
     assert_eq!(d.segments, 50_000u64.div_ceil(SEG as u64));
 }
@@ -252,8 +251,9 @@ async fn multi_gib_stream_round_trips_with_bounded_memory() {
     let written = sealed_done.finish().await.unwrap();
     let read = opened_done.finish().await.unwrap();
     assert_eq!(total, SIZE);
-    assert_eq!(written.plain_sha256, read.plain_sha256);
-    assert_eq!(written.sha256, read.sha256);
+    assert_eq!(written.plain_blake3, read.plain_blake3);
+    assert_eq!(written.blake3, read.blake3);
+    assert!(read.blake3.is_some(), "open_data_stream hashes the stored bytes");
     assert_eq!(read.segments, 2048);
 }
 

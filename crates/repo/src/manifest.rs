@@ -6,8 +6,9 @@ use chrono::{DateTime, FixedOffset};
 use lifeboat_crypto::SecretKey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The manifest format version this crate writes.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format version this crate writes and reads. Version 1 recorded SHA-256
+/// digests; version 2 records BLAKE3 (docs/FORMAT.md, section 5).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Everything recorded about one complete backup. Stored encrypted at `backups/<id>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,8 +84,13 @@ impl Manifest {
 
     /// Checks internal consistency after decryption.
     pub(crate) fn validate(&self, key_id: &str, repo_id: &str) -> Result<(), String> {
+        if self.version == 1 {
+            return Err("manifest version 1 (SHA-256 digests, written by pre-release builds) is not read by \
+                        this build, which reads version 2"
+                .into());
+        }
         if self.version != MANIFEST_VERSION {
-            return Err(format!("manifest version {} unsupported", self.version));
+            return Err(format!("manifest version {} unsupported (this build reads {MANIFEST_VERSION})", self.version));
         }
         if self.id != key_id {
             return Err(format!("its id {} differs from its name {key_id} (swapped manifest?)", self.id));
@@ -116,12 +122,12 @@ pub struct ObjectRecord {
     pub dek: SecretKey,
     /// Stored bytes.
     pub size: u64,
-    /// SHA-256 of the stored bytes (hex).
-    pub sha256: String,
+    /// BLAKE3 of the stored bytes (hex).
+    pub blake3: String,
     /// Plaintext bytes.
     pub plain_size: u64,
-    /// SHA-256 of the plaintext (hex).
-    pub plain_sha256: String,
+    /// BLAKE3 of the plaintext (hex).
+    pub plain_blake3: String,
 }
 
 impl ObjectRecord {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use lifeboat_crypto::{PipelineStream, digest_stream, open_data_stream};
+use lifeboat_crypto::{ObjectDigests, OpenOptions, PipelineStream, digest_stream, open_data_stream_with};
 use lifeboat_storage::ByteStream;
 use serde::Serialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -86,12 +86,19 @@ impl Repository {
         writer.commit().await
     }
 
-    /// Opens a data object of a backup as a stream of authenticated plaintext chunks.
+    /// Opens a data object of a backup as a stream of authenticated plaintext chunks. At the
+    /// end of the stream the size and the plaintext digest are checked against the
+    /// manifest; the stored bytes need no digest of their own here, since decryption
+    /// authenticates every one of them (see [`Repository::verify`] for that digest).
     pub async fn open_object(&self, record: &ObjectRecord) -> Result<PipelineStream> {
+        self.open_checked(record, false).await
+    }
+
+    async fn open_checked(&self, record: &ObjectRecord, stored_digest: bool) -> Result<PipelineStream> {
         let raw = self.storage.get(&record.key, None).await?;
         let object_id = record.object_id_bytes().map_err(RepoError::Internal)?;
-        let (stream, completion) =
-            open_data_stream(raw, object_id, record.dek.clone(), self.options.parallelism).into_parts();
+        let options = OpenOptions { parallelism: self.options.parallelism, stored_digest };
+        let (stream, completion) = open_data_stream_with(raw, object_id, record.dek.clone(), options).into_parts();
         // Check the digests the manifest recorded once the object is consumed to its end.
         let record = record.clone();
         let location = self.location();
@@ -103,22 +110,24 @@ impl Repository {
                     None => {
                         let completion = completion?;
                         let result = match completion.finish().await {
-                            Ok(d) if hex::encode(d.sha256) != record.sha256 || d.size != record.size => {
+                            Ok(d) if d.size != record.size => Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
+                                "object {} has {} bytes, the manifest recorded {}",
+                                record.key, d.size, record.size
+                            )))),
+                            Ok(ObjectDigests { blake3: Some(found), .. }) if hex::encode(found) != record.blake3 => {
                                 Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
-                                    "object {} has digest {} ({} bytes), the manifest recorded {} ({} bytes)",
+                                    "object {} has digest {}, the manifest recorded {}",
                                     record.key,
-                                    hex::encode(d.sha256),
-                                    d.size,
-                                    record.sha256,
-                                    record.size
+                                    hex::encode(found),
+                                    record.blake3
                                 ))))
                             }
-                            Ok(d) if hex::encode(d.plain_sha256) != record.plain_sha256 => {
+                            Ok(d) if hex::encode(d.plain_blake3) != record.plain_blake3 => {
                                 Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
                                     "object {} decrypts to plaintext with digest {}, the manifest recorded {}",
                                     record.key,
-                                    hex::encode(d.plain_sha256),
-                                    record.plain_sha256
+                                    hex::encode(d.plain_blake3),
+                                    record.plain_blake3
                                 ))))
                             }
                             Ok(_) => None,
@@ -156,6 +165,55 @@ impl Repository {
         Ok(written)
     }
 
+    /// Restores one object of a backup into a blocking writer (a file, standard output),
+    /// written on a blocking thread straight from the pipeline's buffers: unlike
+    /// [`Repository::restore_to_writer`], no byte is copied on its way out. Returns the
+    /// bytes written and the writer.
+    pub async fn restore_to_sync_writer<W: std::io::Write + Send + 'static>(
+        &self,
+        manifest: &Manifest,
+        object: Option<&str>,
+        out: W,
+    ) -> Result<(u64, W)> {
+        let record = pick_object(manifest, object)?;
+        let mut stream = self.open_object(record).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut out = out;
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                out.write_all(&chunk)?;
+                written += chunk.len() as u64;
+            }
+            out.flush()?;
+            Ok::<_, std::io::Error>((written, out))
+        });
+        let mut failure = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed: its error is reported below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(RepoError::object(&record.key, &self.location(), e));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer.await.map_err(|e| RepoError::Internal(format!("restore writer: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        written.map_err(|e| RepoError::LocalIo {
+            what: "cannot write restored data to",
+            path: "output".into(),
+            source: e,
+        })
+    }
+
     /// Restores a backup into the directory `target` (which must be new or empty): a files
     /// backup is unpacked; any other backup's objects are written as files named after them.
     /// The tree appears at `target` only once everything authenticated.
@@ -186,24 +244,29 @@ impl Repository {
                         source: e,
                     })?;
                 }
-                let mut file = tokio::fs::File::create(&path).await.map_err(|e| RepoError::LocalIo {
+                let file = tokio::fs::File::create(&path).await.map_err(|e| RepoError::LocalIo {
                     what: "cannot create",
                     path: path.display().to_string(),
                     source: e,
                 })?;
-                self.restore_to_writer(manifest, Some(&record.name), &mut file).await?;
-                file.sync_all().await.map_err(|e| RepoError::LocalIo {
-                    what: "cannot sync",
-                    path: path.display().to_string(),
-                    source: e,
-                })?;
+                let file = file.into_std().await;
+                let (_, file) = self.restore_to_sync_writer(manifest, Some(&record.name), file).await?;
+                tokio::task::spawn_blocking(move || file.sync_all())
+                    .await
+                    .map_err(|e| RepoError::Internal(format!("sync: {e}")))?
+                    .map_err(|e| RepoError::LocalIo {
+                        what: "cannot sync",
+                        path: path.display().to_string(),
+                        source: e,
+                    })?;
             }
         }
         staging.publish()
     }
 
     /// Checks backups: every object present with its recorded size and digest; with `deep`,
-    /// also decrypted, decompressed and compared with the recorded plaintext digest.
+    /// also decrypted, decompressed and compared with the recorded plaintext digest (both
+    /// digests from one read).
     pub async fn verify(&self, manifests: &[Manifest], deep: bool) -> Result<VerifyReport> {
         let mut report = VerifyReport { deep, ..Default::default() };
         for manifest in manifests {
@@ -229,15 +292,15 @@ impl Repository {
             return Err(format!("size {} differs from the recorded {}", meta.size, record.size));
         }
         let stream = self.storage.get(&record.key, None).await.map_err(|e| e.to_string())?;
-        let (size, sha) = digest_stream(stream).await.map_err(|e| e.to_string())?;
-        if hex::encode(sha) != record.sha256 {
-            return Err(format!("SHA-256 {} differs from the recorded {}", hex::encode(sha), record.sha256));
+        let (size, digest) = digest_stream(stream).await.map_err(|e| e.to_string())?;
+        if hex::encode(digest) != record.blake3 {
+            return Err(format!("BLAKE3 {} differs from the recorded {}", hex::encode(digest), record.blake3));
         }
         Ok(size)
     }
 
     async fn verify_deep(&self, record: &ObjectRecord) -> std::result::Result<u64, String> {
-        let mut stream = self.open_object(record).await.map_err(|e| e.to_string())?;
+        let mut stream = self.open_checked(record, true).await.map_err(|e| e.to_string())?;
         while let Some(chunk) = stream.next().await {
             chunk.map_err(|e| e.to_string())?;
         }
@@ -306,8 +369,8 @@ impl Repository {
         let put = dest.storage.put(&record.key, tee, Some(record.size)).await;
         let digest = digest.await.map_err(|e| RepoError::Internal(e.to_string()))?;
         put?;
-        let (size, sha) = digest.map_err(|e| RepoError::object(&record.key, &self.location(), e))?;
-        if size != record.size || hex::encode(sha) != record.sha256 {
+        let (size, digest) = digest.map_err(|e| RepoError::object(&record.key, &self.location(), e))?;
+        if size != record.size || hex::encode(digest) != record.blake3 {
             dest.storage.delete(&record.key).await.ok();
             return Err(RepoError::Integrity(format!(
                 "object {} in {} does not match its recorded digest; not copied",

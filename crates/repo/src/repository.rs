@@ -479,9 +479,11 @@ impl BackupWriter<'_> {
             object_id,
             dek,
             size: digests.size,
-            sha256: hex::encode(digests.sha256),
+            blake3: hex::encode(
+                digests.blake3.ok_or_else(|| RepoError::Internal("sealing produced no stored digest".into()))?,
+            ),
             plain_size: digests.plain_size,
-            plain_sha256: hex::encode(digests.plain_sha256),
+            plain_blake3: hex::encode(digests.plain_blake3),
         });
         Ok(self.objects.last().expect("just pushed"))
     }

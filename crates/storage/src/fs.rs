@@ -13,15 +13,19 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use std::io::{Read, Seek, Write};
 
 use crate::key::{validate_key, validate_prefix};
 use crate::{ByteStream, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
 /// Names of temporary files start with this; listings never show them.
 const TEMP_MARK: &str = ".lifeboat-tmp-";
-const READ_BUFFER: usize = 256 * 1024;
+/// Bytes per read of a `get`: large, so that a reader's frames mostly lie within one
+/// buffer and can be sliced rather than copied.
+const READ_BUFFER: usize = 2 * 1024 * 1024;
+/// Bytes written between requests to start writeback, so that the final fsync of a large
+/// object waits for the last few megabytes rather than all of them.
+const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 /// A directory holding one object per file, keys mapped to relative paths.
 #[derive(Debug, Clone)]
@@ -54,17 +58,53 @@ impl FsStorage {
         let dir = path.parent().unwrap_or(&self.root);
         tokio::fs::create_dir_all(dir).await.map_err(|e| self.err(Op::Put, key, e))?;
         let temp = TempFile::new(dir);
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp.path)
             .await
-            .map_err(|e| self.err(Op::Put, key, e))?;
+            .map_err(|e| self.err(Op::Put, key, e))?
+            .into_std()
+            .await;
+        // Writes happen on a blocking thread, straight from the caller's buffers.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let (mut synced, mut written) = (0u64, 0u64);
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+                written += chunk.len() as u64;
+                if written - synced >= WRITEBACK_EVERY {
+                    start_writeback(&file, synced, written - synced);
+                    synced = written;
+                }
+            }
+            Ok::<_, io::Error>(file)
+        });
+        let mut failure = None;
         while let Some(chunk) = body.next().await {
-            file.write_all(&chunk?).await.map_err(|e| self.err(Op::Put, key, e))?;
+            match chunk {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
-        file.flush().await.map_err(|e| self.err(Op::Put, key, e))?;
-        file.sync_all().await.map_err(|e| self.err(Op::Put, key, e))?;
+        drop(tx);
+        let file = writer.await.map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let file = file.map_err(|e| self.err(Op::Put, key, e))?;
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?
+            .map_err(|e| self.err(Op::Put, key, e))?;
         Ok(temp)
     }
 
@@ -110,17 +150,10 @@ impl Storage for FsStorage {
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
         let path = self.path_of(key)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| self.err(Op::Get, key, e))?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| self.err(Op::Get, key, e))?.into_std().await;
         let (location, owned_key) = (self.location(), key.to_owned());
         let map_err = move |e: io::Error| StorageError::from_io(Op::Get, &location, &owned_key, e);
-        match range {
-            None => Ok(Box::pin(ReaderStream::with_capacity(file, READ_BUFFER).map(move |r| r.map_err(&map_err)))),
-            Some(r) => {
-                file.seek(SeekFrom::Start(r.start)).await.map_err(|e| self.err(Op::Get, key, e))?;
-                let limited = file.take(r.end.saturating_sub(r.start));
-                Ok(Box::pin(ReaderStream::with_capacity(limited, READ_BUFFER).map(move |r| r.map_err(&map_err))))
-            }
-        }
+        Ok(read_stream(file, range, map_err))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
@@ -200,6 +233,59 @@ fn walk(root: &Path, prefix: &str, location: &str) -> Result<Vec<ObjectMeta>, St
 
 /// A temporary file that removes itself unless disarmed, so that an error or a dropped
 /// future (Ctrl-C) leaves no debris behind.
+/// Streams a file, or a range of it, read on a blocking thread in buffers of
+/// `READ_BUFFER` bytes, each filled by the kernel directly (no further copy).
+fn read_stream(
+    file: std::fs::File,
+    range: Option<Range<u64>>,
+    map_err: impl Fn(io::Error) -> StorageError + Send + 'static,
+) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, StorageError>>(2);
+    tokio::task::spawn_blocking(move || {
+        let read = |tx: &tokio::sync::mpsc::Sender<Result<Bytes, StorageError>>| -> io::Result<()> {
+            let mut file = file;
+            let len = file.metadata()?.len();
+            let (start, end) = range.map_or((0, len), |r| (r.start, r.end.min(len)));
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))?;
+            }
+            let mut remaining = end.saturating_sub(start);
+            while remaining > 0 {
+                let want = remaining.min(READ_BUFFER as u64);
+                let mut buf = Vec::with_capacity(want as usize);
+                let n = (&mut file).take(want).read_to_end(&mut buf)?;
+                if n == 0 {
+                    break; // the file shrank while being read
+                }
+                remaining -= n as u64;
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    break; // the reader went away
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = read(&tx) {
+            let _ = tx.blocking_send(Err(map_err(e)));
+        }
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+}
+
+/// Asks the kernel to start writing back a range just written, without waiting for it.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+    // SAFETY: a valid open descriptor and plain integers; sync_file_range(2) only schedules
+    // I/O, and its result is advisory (the fsync that follows is what durability rests on).
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
+
 struct TempFile {
     path: PathBuf,
     armed: bool,

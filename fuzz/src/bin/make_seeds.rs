@@ -115,12 +115,12 @@ fn main() {
     write(
         "manifest_json",
         "manifest.json",
-        br#"{"version":1,"id":"00112233445566778899aabbccddeeff","repository":"ffeeddccbbaa99887766554433221100",
+        br#"{"version":2,"id":"00112233445566778899aabbccddeeff","repository":"ffeeddccbbaa99887766554433221100",
 "kind":"stream","name":"big","plan":"db","host":"h","tags":["a"],"started":"2026-11-21T10:00:00+00:00",
 "finished":"2026-11-21T10:00:01.5+02:00","tool":"lifeboat 0.1.0","parent":null,"source":{"server":"16.1","lsn":1.5},
 "objects":[{"name":"stream","key":"data/ab/ab000000000000000000000000000000","object_id":"ab000000000000000000000000000000",
-"dek":"0000000000000000000000000000000000000000000000000000000000000000","size":100,"sha256":"00","plain_size":5,
-"plain_sha256":"00"}],"warnings":["w"],"stats":{"files":3}}"#,
+"dek":"0000000000000000000000000000000000000000000000000000000000000000","size":100,"blake3":"00","plain_size":5,
+"plain_blake3":"00"}],"warnings":["w"],"stats":{"files":3}}"#,
     );
     println!("seeds written under corpus/");
 }
