@@ -489,7 +489,9 @@ def main():
                   doc=lambda b, e: dict(R.manifest_doc(b, [e]), repository=os.urandom(16).hex()))
     manifest_case("manifest stored under another id", ["header object_id"], store_as=os.urandom(16).hex())
     manifest_case("manifest is not JSON", ["not valid UTF-8 JSON"], doc=lambda b, e: b"\xffnot json")
-    manifest_case("manifest version 2", ["manifest version"], doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=2))
+    manifest_case("manifest version 1 (SHA-256 digests)", ["manifest version"],
+                  doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=1))
+    manifest_case("manifest version 3", ["manifest version"], doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=3))
     manifest_case("manifest dek not hex", ["dek"], doc=lambda b, e: R.manifest_doc(b, [dict(e, dek="zz" * 32)]))
     manifest_case("manifest duplicate object names", ["duplicate"], doc=lambda b, e: R.manifest_doc(b, [e, e]))
     manifest_case("manifest commitment forged", ["commitment"], header_kw={"commitment": os.urandom(32)})

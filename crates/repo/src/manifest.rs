@@ -184,3 +184,31 @@ impl From<&Manifest> for BackupSummary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(version: u32) -> Manifest {
+        let json = format!(
+            r#"{{"version":{version},"id":"00112233445566778899aabbccddeeff","repository":"ffeeddccbbaa99887766554433221100",
+"kind":"stream","name":"s","plan":null,"host":"h","tags":[],"started":"2026-11-21T10:00:00+00:00",
+"finished":"2026-11-21T10:00:01+00:00","tool":"lifeboat 0.1.0","parent":null,"source":null,
+"objects":[{{"name":"stream","key":"data/ab/ab000000000000000000000000000000","object_id":"ab000000000000000000000000000000",
+"dek":"{dek}","size":100,"blake3":"{digest}","plain_size":5,"plain_blake3":"{digest}"}}],"warnings":[],"stats":{{}}}}"#,
+            dek = "00".repeat(32),
+            digest = "11".repeat(32),
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn only_version_2_is_read() {
+        let (id, repo) = ("00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100");
+        assert_eq!(manifest(MANIFEST_VERSION).validate(id, repo), Ok(()));
+        let old = manifest(1).validate(id, repo).unwrap_err();
+        assert!(old.contains("version 1") && old.contains("SHA-256"), "{old}");
+        let newer = manifest(3).validate(id, repo).unwrap_err();
+        assert!(newer.contains("version 3 unsupported"), "{newer}");
+    }
+}
