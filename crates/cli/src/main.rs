@@ -66,7 +66,7 @@ struct Global {
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Segments processed at once (default: number of cores).
+    /// Cores to compress, encrypt and hash on (default: all).
     #[arg(long, global = true)]
     parallelism: Option<usize>,
 }

@@ -30,7 +30,8 @@ pub struct PipelineOptions {
     pub segment_size: u32,
     /// zstd level (1..=22); 0 stores segments uncompressed.
     pub compression_level: i32,
-    /// Segments compressed/sealed (or opened) at once; defaults to the number of cores.
+    /// Cores to compress and seal (or open) on; defaults to all of them. Twice this many
+    /// segments are in flight at once.
     pub parallelism: usize,
 }
 
@@ -230,7 +231,7 @@ async fn read_chunk<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result
 /// How to open a data object.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
-    /// Segments opened at once; defaults to the number of cores.
+    /// Cores to open on; defaults to all of them (twice this many segments in flight).
     pub parallelism: usize,
     /// Also hash the stored bytes. Opening authenticates every stored byte anyway (AEAD
     /// tags over header and segments, the key commitment, the segment counter), so a
