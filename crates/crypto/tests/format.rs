@@ -283,6 +283,40 @@ proptest! {
         prop_assert!(open_bytes(&sealed, &ring, 1 << 20).is_err());
     }
 
+    /// The streaming reader slices frames out of input chunks and copies only those that
+    /// straddle chunks: however the input is cut (single bytes, empty chunks, chunks larger
+    /// than frames), the plaintext and its digest are the same.
+    #[test]
+    fn streamed_open_does_not_depend_on_how_the_input_is_cut(
+        len in 0usize..(5 * SEG as usize + 100),
+        cuts in proptest::collection::vec(1usize..12_000, 1..6),
+        level in prop_oneof![Just(0i32), Just(3i32)],
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        let (back, digests, plain) = runtime.block_on(async {
+            let plain = sample(len);
+            let (object, id, dek) = seal(plain.clone(), level).await;
+            let mut pieces = Vec::new();
+            let (mut pos, mut i) = (0, 0);
+            while pos < object.len() {
+                let n = cuts[i % cuts.len()].min(object.len() - pos);
+                pieces.push(Ok::<_, std::io::Error>(Bytes::copy_from_slice(&object[pos..pos + n])));
+                pieces.push(Ok(Bytes::new()));
+                pos += n;
+                i += 1;
+            }
+            let (mut stream, done) = open_data_stream(futures::stream::iter(pieces), id, dek, 2).into_parts();
+            let mut back = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                back.extend_from_slice(&chunk.unwrap());
+            }
+            (back, done.finish().await.unwrap(), plain)
+        });
+        prop_assert_eq!(&back, &plain);
+        prop_assert_eq!(digests.plain_blake3, *blake3::hash(&plain).as_bytes());
+        prop_assert_eq!(digests.plain_size, plain.len() as u64);
+    }
+
     #[test]
     fn header_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = lifeboat_crypto::ObjectHeader::parse(&bytes);
