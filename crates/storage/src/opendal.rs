@@ -58,6 +58,23 @@ fn install_http_transport() {
     opendal_http_transport_reqwest::install_default();
 }
 
+/// Gives an operator an HTTP client of its own. opendal's default transport is one
+/// process-wide reqwest client whose pooled connections belong to the tokio runtime that
+/// opened them: a second runtime in the same process (a service embedding Lifeboat, or a
+/// test harness) would pick up a connection whose runtime is gone and fail with "error
+/// sending request". When no client can be built, the shared default stays.
+fn with_own_http_client(op: Operator) -> Operator {
+    match reqwest::Client::builder().build() {
+        Ok(client) => {
+            let transport =
+                opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(client));
+            let context = op.base_context().with_http_transport(transport);
+            op.with_context(context)
+        }
+        Err(_) => op,
+    }
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -68,6 +85,7 @@ impl OpendalStorage {
     /// must go through a temporary name and a rename (file-like services).
     pub fn new(op: Operator, location: impl Into<String>, atomic_writes: bool) -> Self {
         install_http_transport();
+        let op = with_own_http_client(op);
         let rename_publish = !atomic_writes && op.info().capability().rename;
         Self { op, location: location.into(), rename_publish }
     }
