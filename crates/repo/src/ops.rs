@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lifeboat_crypto::{ObjectDigests, OpenOptions, PipelineStream, digest_stream, open_data_stream_with};
-use lifeboat_storage::ByteStream;
+use lifeboat_storage::{ByteStream, DrainError, drain_into};
 use serde::Serialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -176,41 +176,12 @@ impl Repository {
         out: W,
     ) -> Result<(u64, W)> {
         let record = pick_object(manifest, object)?;
-        let mut stream = self.open_object(record).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut out = out;
-            let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                out.write_all(&chunk)?;
-                written += chunk.len() as u64;
+        let stream = self.open_object(record).await?;
+        drain_into(stream, out, |_, _| {}).await.map_err(|e| match e {
+            DrainError::Stream(e) => RepoError::object(&record.key, &self.location(), e),
+            DrainError::Write(e) => {
+                RepoError::LocalIo { what: "cannot write restored data to", path: "output".into(), source: e }
             }
-            out.flush()?;
-            Ok::<_, std::io::Error>((written, out))
-        });
-        let mut failure = None;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed: its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(RepoError::object(&record.key, &self.location(), e));
-                    break;
-                }
-            }
-        }
-        drop(tx);
-        let written = writer.await.map_err(|e| RepoError::Internal(format!("restore writer: {e}")))?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        written.map_err(|e| RepoError::LocalIo {
-            what: "cannot write restored data to",
-            path: "output".into(),
-            source: e,
         })
     }
 

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 
+use crate::drain::{DrainError, drain_into};
 use crate::key::{validate_key, validate_prefix};
 use crate::{ByteStream, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
@@ -54,7 +55,7 @@ impl FsStorage {
     }
 
     /// Writes `body` to a fresh temporary file beside `path` and fsyncs it.
-    async fn write_temp(&self, key: &str, path: &Path, mut body: ByteStream) -> Result<TempFile, StorageError> {
+    async fn write_temp(&self, key: &str, path: &Path, body: ByteStream) -> Result<TempFile, StorageError> {
         let dir = path.parent().unwrap_or(&self.root);
         tokio::fs::create_dir_all(dir).await.map_err(|e| self.err(Op::Put, key, e))?;
         let temp = TempFile::new(dir);
@@ -66,41 +67,17 @@ impl FsStorage {
             .map_err(|e| self.err(Op::Put, key, e))?
             .into_std()
             .await;
-        // Writes happen on a blocking thread, straight from the caller's buffers.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            let (mut synced, mut written) = (0u64, 0u64);
-            while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
-                written += chunk.len() as u64;
-                if written - synced >= WRITEBACK_EVERY {
-                    start_writeback(&file, synced, written - synced);
-                    synced = written;
-                }
+        let mut synced = 0u64;
+        let start_writeback_every = move |file: &mut std::fs::File, written: u64| {
+            if written - synced >= WRITEBACK_EVERY {
+                start_writeback(file, synced, written - synced);
+                synced = written;
             }
-            Ok::<_, io::Error>(file)
-        });
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(tx);
-        let file = writer.await.map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let file = file.map_err(|e| self.err(Op::Put, key, e))?;
+        };
+        let (_, file) = drain_into(body, file, start_writeback_every).await.map_err(|e| match e {
+            DrainError::Stream(e) => e,
+            DrainError::Write(e) => self.err(Op::Put, key, e),
+        })?;
         tokio::task::spawn_blocking(move || file.sync_all())
             .await
             .map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod drain;
 mod error;
 mod fs;
 mod key;
@@ -43,6 +44,7 @@ mod opendal;
 mod s3;
 mod url;
 
+pub use drain::{DrainError, drain_into};
 pub use error::{Op, StorageError};
 pub use fs::FsStorage;
 pub use key::validate_key;
