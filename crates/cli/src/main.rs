@@ -24,6 +24,8 @@ use crate::secrets::{SecretSource, new_password};
 const EXIT_DAMAGE: u8 = 3;
 /// Exit code after Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code after SIGTERM.
+const EXIT_TERMINATED: u8 = 143;
 
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
@@ -51,6 +53,17 @@ struct Global {
     /// Write-only: seal backups for these recipients (lbpk1...) without any secret.
     #[arg(long = "recipient", global = true)]
     recipients: Vec<String>,
+    /// Write-only: sign manifests with this writer key (lbws1..., registered with `key writer add`).
+    #[arg(long, env = "LIFEBOAT_WRITER_KEY_FILE", global = true)]
+    writer_key_file: Option<PathBuf>,
+    /// Where to remember each repository's config generation, master key and recipients
+    /// (default: $XDG_STATE_HOME/lifeboat, else ~/.local/state/lifeboat).
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", global = true)]
+    state_dir: Option<PathBuf>,
+    /// Accept a repository config older than one this host has seen (or one that lost
+    /// recipients), e.g. after restoring the config from a backup on purpose.
+    #[arg(long, global = true)]
+    accept_config_rollback: bool,
     /// Keep this repository inside the tenant's prefix (tenants/NAME/) of the storage.
     #[arg(long, env = "LIFEBOAT_TENANT", global = true)]
     tenant: Option<String>,
@@ -187,9 +200,9 @@ enum Command {
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(retention_cmd::RetentionCommand),
-    /// Show or remove repository locks.
+    /// Remove dead repository locks: expired ones, and those whose process on this host is gone.
     Unlock {
-        /// Remove every lock, not only expired ones. Only when no other lifeboat runs.
+        /// Remove every lock, not only dead ones. Only when no other lifeboat runs.
         #[arg(long)]
         all: bool,
     },
@@ -376,6 +389,32 @@ enum KeyCommand {
     /// X25519 recipients: hosts that can write backups they cannot read.
     #[command(subcommand)]
     Recipient(RecipientCommand),
+    /// Ed25519 writer keys: what write-only hosts sign their backups with.
+    #[command(subcommand)]
+    Writer(WriterCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WriterCommand {
+    /// Generate a writer key (for a write-only host) and print its public key.
+    Generate {
+        /// Write the key here (mode 0600; must not exist).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Register a writer's public key (needs the password or key file).
+    Add {
+        /// The public key (lbwp1...).
+        public_key: String,
+        /// A note for operators.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Unregister a writer by id (see `key list`): its backups are refused from then on.
+    Remove {
+        /// Writer id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -420,21 +459,35 @@ fn main() -> ExitCode {
             result = run(cli) => match result {
                 Ok(code) => code,
                 Err(e) => {
-                    eprintln!("lifeboat: error: {}", output::error_chain(&e));
+                    eprintln!("lifeboat: error: {}", output::escape_lines(&output::error_chain(&e)));
                     ExitCode::FAILURE
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            code = interrupted() => {
                 eprintln!("lifeboat: interrupted; the unfinished operation was abandoned and nothing incomplete was recorded");
-                ExitCode::from(EXIT_INTERRUPTED)
+                code
             }
         };
-        // Whatever ended the command, remove the locks it held before the process exits.
+        // Whatever ended the command, remove the locks it held and the staging folder of
+        // an abandoned restore before the process exits.
         lifeboat_repo::settle_lock_releases().await;
+        lifeboat_repo::settle_restore_cleanup().await;
         code
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+/// Resolves on SIGINT (exit code 130) or SIGTERM (143), so both abandon the operation
+/// the same way: its locks and a restore's staging folder are removed.
+async fn interrupted() -> ExitCode {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ExitCode::from(EXIT_INTERRUPTED),
+        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+            ExitCode::from(EXIT_TERMINATED)
+        }
+    }
 }
 
 impl Command {
@@ -518,9 +571,34 @@ fn credential(global: &Global) -> Result<Credential> {
     Ok(Credential::Password(source.read()?))
 }
 
+/// The known-state store, the rollback override and the writer key, from the flags.
+fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
+    let state_dir = global.state_dir.clone().or_else(lifeboat_repo::FileStateStore::default_dir);
+    if state_dir.is_none() {
+        tracing::info!("no state directory (set LIFEBOAT_STATE_DIR or HOME): config rollbacks cannot be detected");
+    }
+    let writer_key = match &global.writer_key_file {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read writer key file {}", path.display()))?,
+            );
+            let key = lifeboat_crypto::WriterKey::parse(&text)
+                .with_context(|| format!("writer key file {}", path.display()))?;
+            Some(Arc::new(key))
+        }
+        None => None,
+    };
+    Ok(lifeboat_repo::OpenOptions {
+        state: state_dir.map(|d| Arc::new(lifeboat_repo::FileStateStore::new(d)) as _),
+        accept_config_rollback: global.accept_config_rollback,
+        writer_key,
+    })
+}
+
 async fn open_repo(global: &Global) -> Result<Repository> {
     let url = repo_url(global)?;
-    let mut repo = Repository::open(storage(&url, global)?, credential(global)?).await?;
+    let mut repo = Repository::open_with(storage(&url, global)?, credential(global)?, open_options(global)?).await?;
     if let Some(p) = global.parallelism {
         repo.set_parallelism(p);
     }
@@ -638,14 +716,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unlock { all } => {
             let url = repo_url(&global)?;
             let removed = lifeboat_repo::remove_locks(storage(&url, &global)?.as_ref(), all).await?;
-            for lock in &removed {
+            for (lock, state) in &removed {
+                let i = &lock.info;
                 println!(
-                    "removed {:?} lock {} of {} (pid {}) from {}",
-                    lock.kind, lock.id, lock.host, lock.pid, lock.created
+                    "removed {:?} lock {} ({:?}, pid {} on {}, since {}): {}",
+                    i.kind,
+                    lock.key,
+                    i.operation,
+                    i.pid,
+                    i.host,
+                    i.created,
+                    match state {
+                        lifeboat_repo::LockState::Stale => "its process is gone",
+                        lifeboat_repo::LockState::Expired => "expired",
+                        lifeboat_repo::LockState::Running => "removed with --all although its process runs",
+                        lifeboat_repo::LockState::Live => "removed with --all",
+                    }
                 );
             }
             if removed.is_empty() {
-                println!("no {}locks to remove", if all { "" } else { "expired " });
+                println!("no {}locks to remove", if all { "" } else { "expired or stale " });
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -670,7 +760,8 @@ async fn copy(
     global: &Global,
 ) -> Result<ExitCode> {
     let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
-    let dest = Repository::open(storage(to, global)?, Credential::Password(source.read()?))
+    let trust = lifeboat_repo::OpenOptions { writer_key: None, ..open_options(global)? };
+    let dest = Repository::open_with(storage(to, global)?, Credential::Password(source.read()?), trust)
         .await
         .with_context(|| format!("opening destination {to}"))?;
     let report = repo.copy_to(&dest, manifests).await?;
@@ -718,8 +809,15 @@ async fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
         },
         label: args.label,
     };
-    let repo = Repository::init(storage(&url, global)?, credential, options).await?;
+    let repo = Repository::init_with(storage(&url, global)?, credential, options, open_options(global)?).await?;
     println!("created repository {} at {}", repo.id(), repo.location());
+    if let lifeboat_storage::StorageUrl::File(path) = lifeboat_storage::StorageUrl::parse(&url)? {
+        // Anyone who can read `config` can try passwords offline: say who can.
+        match lifeboat_storage::FsStorage::new(&path).describe_access() {
+            Ok(access) => println!("repository {} is {access}", path.display()),
+            Err(e) => eprintln!("warning: cannot tell who can read {}: {e}", path.display()),
+        }
+    }
     eprintln!("Keep the password (or key file) safe: without it the backups cannot be read by anyone.");
     Ok(ExitCode::SUCCESS)
 }
@@ -770,7 +868,7 @@ async fn backup(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
         }
     };
     for w in &manifest.warnings {
-        eprintln!("lifeboat: warning: {w}");
+        eprintln!("lifeboat: warning: {}", output::escape(w));
     }
     if json {
         print_json(&output::backup_result(&manifest, started.elapsed()))?;
@@ -832,9 +930,14 @@ async fn restore_database(repo: &Repository, manifest: &Manifest, to: &str, db: 
     progress::finish(spinner);
     for report in result? {
         for w in &report.warnings {
-            eprintln!("lifeboat: warning: {}: {w}", report.name);
+            eprintln!("lifeboat: warning: {}: {}", output::escape(&report.name), output::escape(w));
         }
-        eprintln!("restored {} ({}) into {}", report.name, output::human_bytes(report.bytes), report.target);
+        eprintln!(
+            "restored {} ({}) into {}",
+            output::escape(&report.name),
+            output::human_bytes(report.bytes),
+            output::escape(&report.target)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -856,14 +959,27 @@ async fn restore(
     }
     let target = target.context("give --target DIR or --stdout")?;
     let spinner = progress::spinner("restoring");
-    let result = repo.restore_to_dir(manifest, &target).await;
+    let result = repo.restore_to_dir_with(manifest, &target, &lifeboat_repo::RestoreOptions::default()).await;
     progress::finish(spinner);
-    let path = result?;
-    eprintln!("restored backup {} into {}", manifest.short_id(), path.display());
+    let report = result?;
+    for w in &report.warnings {
+        eprintln!("lifeboat: warning: {}", output::escape(w));
+    }
+    eprintln!("restored backup {} into {}", manifest.short_id(), output::escape(&report.path.display().to_string()));
     Ok(ExitCode::SUCCESS)
 }
 
 async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
+    if let KeyCommand::Writer(WriterCommand::Generate { output }) = &cmd {
+        let key = lifeboat_crypto::WriterKey::generate()?;
+        secrets::write_secret_file(
+            output,
+            format!("# lifeboat writer key; public key {}\n{}\n", key.public(), *key.to_text()).as_bytes(),
+        )?;
+        println!("{}", key.public());
+        eprintln!("writer key written to {}; register it with `lifeboat key writer add`", output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let KeyCommand::Recipient(RecipientCommand::Generate { output }) = &cmd {
         let identity = Identity::generate()?;
         secrets::write_secret_file(
@@ -881,11 +997,16 @@ async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
             struct Listing<'a> {
                 slots: &'a [lifeboat_repo::SlotEntry],
                 recipients: &'a [lifeboat_repo::RecipientEntry],
+                writers: &'a [lifeboat_repo::WriterEntry],
             }
             let config = repo.config();
             if json {
                 // Slots carry only wrapped keys and salts; nothing here is secret.
-                print_json(&Listing { slots: &config.slots, recipients: &config.recipients })?;
+                print_json(&Listing {
+                    slots: &config.slots,
+                    recipients: &config.recipients,
+                    writers: &config.writers,
+                })?;
             } else {
                 for s in &config.slots {
                     println!(
@@ -898,6 +1019,9 @@ async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
                 }
                 for r in &config.recipients {
                     println!("recipient {}  {}  {}", r.id, r.public_key, r.label.as_deref().unwrap_or(""));
+                }
+                for w in &config.writers {
+                    println!("writer {}  {}  {}", w.id, w.public_key, w.label.as_deref().unwrap_or(""));
                 }
             }
         }
@@ -942,7 +1066,19 @@ async fn key(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
             repo.add_recipient(public, label).await?;
             println!("added recipient {public}");
         }
-        KeyCommand::Recipient(RecipientCommand::Generate { .. }) => unreachable!("handled above"),
+        KeyCommand::Writer(WriterCommand::Add { public_key, label }) => {
+            let public = lifeboat_crypto::WriterPublicKey::parse(&public_key)?;
+            repo.add_writer(public, label).await?;
+            println!("registered writer {public}");
+        }
+        KeyCommand::Writer(WriterCommand::Remove { id }) => {
+            repo.remove_writer(&id).await?;
+            println!("removed writer {id}");
+        }
+        KeyCommand::Recipient(RecipientCommand::Generate { .. })
+        | KeyCommand::Writer(WriterCommand::Generate { .. }) => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,38 @@ pub fn human_bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// `text` with every control character (C0, DEL, C1) and every bidirectional-text control
+/// written as a `\xNN` / `\u{NNNN}` escape, so that a name read from a backup (a crafted
+/// file name, a hostile manifest) cannot drive the terminal or reorder what it shows.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, false)
+}
+
+/// [`escape`] that keeps line breaks: for error messages, which may quote a tool's
+/// several lines of output.
+pub fn escape_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, true)
+}
+
+fn escape_with(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(keep_newlines && c == '\n'))
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The error and those of its causes whose text is not already part of the message.
 pub fn error_chain(e: &anyhow::Error) -> String {
     let mut message = e.to_string();
@@ -83,12 +115,12 @@ pub fn print_summaries(summaries: &[BackupSummary]) {
             "{:<10} {:<25} {:<8} {:<12} {:>10} {:>10}  {}{}",
             &s.id[..8.min(s.id.len())],
             s.time.format("%Y-%m-%d %H:%M:%S %:z"),
-            s.kind,
-            s.plan.as_deref().unwrap_or("-"),
+            escape(&s.kind),
+            escape(s.plan.as_deref().unwrap_or("-")),
             human_bytes(s.size),
             human_bytes(s.stored_size),
-            s.name,
-            if s.tags.is_empty() { String::new() } else { format!("  [{}]", s.tags.join(",")) }
+            escape(&s.name),
+            if s.tags.is_empty() { String::new() } else { format!("  [{}]", escape(&s.tags.join(","))) }
         );
     }
 }
@@ -96,18 +128,18 @@ pub fn print_summaries(summaries: &[BackupSummary]) {
 /// One backup in detail.
 pub fn print_manifest(m: &Manifest) {
     println!("backup   {}", m.id);
-    println!("kind     {}", m.kind);
-    println!("name     {}", m.name);
-    println!("plan     {}", m.plan.as_deref().unwrap_or("-"));
-    println!("host     {}", m.host);
-    println!("tags     {}", m.tags.join(", "));
+    println!("kind     {}", escape(&m.kind));
+    println!("name     {}", escape(&m.name));
+    println!("plan     {}", escape(m.plan.as_deref().unwrap_or("-")));
+    println!("host     {}", escape(&m.host));
+    println!("tags     {}", escape(&m.tags.join(", ")));
     println!("started  {}", m.started);
     println!("finished {}", m.finished);
     println!("tool     {}", m.tool);
     for o in &m.objects {
         println!(
             "object   {}  {}  {} -> {}  blake3 {}",
-            o.name,
+            escape(&o.name),
             o.key,
             human_bytes(o.plain_size),
             human_bytes(o.size),
@@ -115,13 +147,13 @@ pub fn print_manifest(m: &Manifest) {
         );
     }
     for (k, v) in &m.stats {
-        println!("stat     {k} = {v}");
+        println!("stat     {} = {v}", escape(k));
     }
     if let Some(until) = m.locked_until {
         println!("locked   until {until} (object lock)");
     }
     for w in &m.warnings {
-        println!("warning  {w}");
+        println!("warning  {}", escape(w));
     }
     if !m.source.is_null() {
         println!("source   {}", m.source);

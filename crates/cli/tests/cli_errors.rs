@@ -310,3 +310,224 @@ fn ctrl_c_during_backup_exits_130_and_leaves_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     assert_nothing_left(&env);
 }
+
+#[test]
+fn init_creates_a_private_repository_and_says_who_can_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    let out = env.run(&args, b"");
+    out.ok();
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&env.repo), 0o700, "repository folder");
+    assert_eq!(mode(&env.repo.join("config")), 0o600, "config");
+    let said = out.text();
+    assert!(
+        said.contains("readable only by user") && said.contains("(mode 0700)"),
+        "init does not say who can read it:\n{said}"
+    );
+}
+
+#[test]
+fn unlock_removes_the_lock_of_a_killed_backup_at_once() {
+    let env = Env::init();
+    let mut cmd = env.cmd(&["backup", "stdin", "--name", "killed"]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start lifeboat");
+    let pid = child.id();
+    // Some data, then a pipe that stays open: the backup cannot finish.
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&random_bytes(256 * 1024, 71)).expect("feed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock_files(&env.repo).is_empty() && Instant::now() < deadline {
+        assert!(child.try_wait().expect("try_wait").is_none(), "the backup ended before it was killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(lock_files(&env.repo).len(), 1, "the running backup holds no lock");
+    let kill = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("run kill");
+    assert!(kill.success(), "kill -KILL {pid} failed");
+    let _ = collect(child, "backup stdin (killed)");
+    drop(stdin);
+    assert_eq!(lock_files(&env.repo).len(), 1, "kill -9 gave the backup no chance to remove its lock");
+
+    let out = env.run(&["unlock"], b"");
+    out.ok().output_has("its process is gone");
+    assert_eq!(lock_files(&env.repo), Vec::<PathBuf>::new(), "unlock left the dead backup's lock");
+    env.run(&["prune"], b"").ok();
+}
+
+#[test]
+fn database_tools_inherit_no_lifeboat_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::init();
+    let bin = env.path("fake-bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let seen = env.path("child-env");
+    // Stand-ins for the PostgreSQL tools: record the environment, then fail to connect.
+    for tool in ["psql", "pg_dump", "pg_dumpall"] {
+        let script = format!(
+            "#!/bin/sh\nenv > '{}'\necho 'psql: error: connection to server at \"127.0.0.1\", port 9 failed: Connection refused' >&2\nexit 2\n",
+            seen.display()
+        );
+        let path = bin.join(tool);
+        std::fs::write(&path, script).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut cmd = env.cmd(&["backup", "postgres", "--url", "postgres://someone@127.0.0.1:9/db"]);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
+    cmd.env("PATH", path)
+        .env("LIFEBOAT_TO_PASSWORD", "to-secret-xyzzy")
+        .env("LIFEBOAT_NEW_PASSWORD", "new-secret-xyzzy")
+        .env("LIFEBOAT_WEBDAV_PASSWORD", "dav-secret-xyzzy")
+        .env("LIFEBOAT_ES_API_KEY", "es-secret-xyzzy")
+        .env("AWS_SECRET_ACCESS_KEY", "aws-secret-xyzzy");
+    let out = run(cmd, b"");
+    out.code(EXIT_FAILURE).no_panic();
+    let child_env = std::fs::read_to_string(&seen).expect("the stand-in tool did not run");
+    assert!(child_env.contains("PGAPPNAME=lifeboat"), "not the dumper's environment:\n{child_env}");
+    assert!(!child_env.contains(PASSWORD), "the repository password reached a database tool:\n{child_env}");
+    assert!(!child_env.contains("xyzzy"), "a secret reached a database tool:\n{child_env}");
+    assert!(!child_env.lines().any(|l| l.starts_with("LIFEBOAT_")), "LIFEBOAT_* reached a database tool:\n{child_env}");
+}
+
+#[test]
+fn forget_with_prune_frees_space_on_a_full_disk() {
+    assert!(is_root(), "this test mounts a 2 MiB tmpfs to fill the disk and needs root (CI runs the suite as root)");
+    let env_base = Env::new();
+    let small = env_base.path("small");
+    std::fs::create_dir(&small).expect("mkdir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount -t tmpfs failed");
+    let _mount = Mount(small.clone());
+    let env = Env {
+        tmp: tempfile::tempdir_in(env_base.tmp.path()).expect("tmp"),
+        repo: small.join("repo"),
+        password: Some(PASSWORD.into()),
+    };
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    env.run(&args, b"").ok();
+    let old = env.backup_stdin("db", &random_bytes(500_000, 81));
+    let new = env.backup_stdin("db", &random_bytes(500_000, 82));
+    // Fill the filesystem to the last byte.
+    let mut filler = std::fs::File::create(small.join("filler")).expect("create filler");
+    let chunk = vec![0x5au8; 4096];
+    while filler.write_all(&chunk).is_ok() {}
+    drop(filler);
+    let mut probe = 0;
+    while std::fs::write(small.join(format!("probe-{probe}")), b"x").is_ok() {
+        probe += 1;
+        assert!(probe < 10_000, "the tmpfs does not fill up");
+    }
+
+    let out = env.run(&["forget", "--keep-last", "1", "--prune"], b"");
+    out.ok().no_panic().stderr_has("space reserve");
+    assert_eq!(env.list_ids(), vec![new.clone()], "forget did not forget {old}");
+    assert!(out.text().contains("pruned 1 unreferenced object(s)"), "prune freed nothing:\n{}", out.all());
+    // The space is usable again.
+    std::fs::write(small.join("after"), vec![0u8; 100_000]).expect("no space was freed");
+    wait_for_no_locks(&env.repo);
+}
+
+/// Mounts a tmpfs of `size` at `dir` (root only); unmounted when the guard drops.
+fn mount_tmpfs(dir: &Path, size: &str) -> Mount {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount -t tmpfs failed");
+    Mount(dir.to_owned())
+}
+
+/// Issue 9 item 21: a full or read-only repository during `backup files` is reported as
+/// the storage error, not as a source file that could not be read.
+#[test]
+fn backup_files_names_the_storage_error_of_a_full_or_read_only_repository() {
+    assert!(is_root(), "this test mounts a 2 MiB tmpfs and needs root (CI runs the suite as root)");
+    let base = Env::new();
+    let small = base.path("small");
+    let _mount = mount_tmpfs(&small, "2m");
+    let env = Env {
+        tmp: tempfile::tempdir_in(base.tmp.path()).expect("tmp"),
+        repo: small.join("repo"),
+        password: Some(PASSWORD.into()),
+    };
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    env.run(&args, b"").ok();
+    let src = env.path("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    std::fs::write(src.join("big.bin"), random_bytes(5 * 1024 * 1024, 81)).expect("write");
+
+    let out = env.run(&["backup", "files", src.to_str().expect("utf-8")], b"");
+    out.code(EXIT_FAILURE).no_panic().stderr_has("no space").stderr_has(env.repo.to_str().expect("utf-8"));
+    assert!(!out.stderr.contains("cannot read file"), "a storage failure blamed on a source file:\n{}", out.stderr);
+    assert_nothing_listed(&env);
+
+    let status = std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&small).status();
+    assert!(status.expect("run mount").success(), "remount read-only");
+    std::fs::write(src.join("big.bin"), b"small now").expect("write");
+    let out = env.run(&["backup", "files", src.to_str().expect("utf-8")], b"");
+    out.code(EXIT_FAILURE).no_panic().stderr_has("read-only").stderr_has(env.repo.to_str().expect("utf-8"));
+    assert!(!out.stderr.contains("cannot read file"), "a storage failure blamed on a source file:\n{}", out.stderr);
+}
+
+/// Staging folders of restores into `parent`.
+fn staging_dirs(parent: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(parent)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".lifeboat-restore-")))
+        .collect()
+}
+
+/// Issue 9 items 21 and 2: Ctrl-C (or SIGTERM) during `restore --target` removes the
+/// hidden staging folder, which other users could not enter while it existed.
+#[test]
+fn interrupting_a_restore_removes_its_private_staging_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::init();
+    let src = env.path("src");
+    for d in 0..8 {
+        std::fs::create_dir_all(src.join(format!("d{d}"))).expect("mkdir");
+        for f in 0..40 {
+            std::fs::write(src.join(format!("d{d}/f{f}")), random_bytes(200 * 1024, d * 100 + f)).expect("write");
+        }
+    }
+    let id = backup_id(env.run(&["backup", "files", src.to_str().expect("utf-8"), "--json"], b"").ok());
+    for (signal, code) in [("-INT", EXIT_INTERRUPTED), ("-TERM", 143)] {
+        let parent = env.path(&format!("restores{signal}"));
+        std::fs::create_dir(&parent).expect("mkdir");
+        let target = parent.join("restored");
+        let mut cmd = env.cmd(&["restore", &id, "--target", target.to_str().expect("utf-8")]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start lifeboat");
+        // Wait until the restore is writing into its staging folder.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let staging = loop {
+            assert!(child.try_wait().expect("try_wait").is_none(), "the restore ended before it was interrupted");
+            assert!(Instant::now() < deadline, "no staging folder appeared");
+            if let Some(dir) = staging_dirs(&parent).pop()
+                && !all_files(&dir).is_empty()
+            {
+                break dir;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mode = std::fs::metadata(&staging).expect("staging folder").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "other users can enter the staging folder {}", staging.display());
+        let kill = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
+        assert!(kill.success(), "kill {signal} failed");
+        let out = collect(child, "restore (interrupted)");
+        out.code(code).no_panic().stderr_has("interrupted");
+        assert_eq!(staging_dirs(&parent), Vec::<PathBuf>::new(), "the staging folder was left behind ({signal})");
+        assert!(!target.exists(), "an interrupted restore published a target");
+    }
+}

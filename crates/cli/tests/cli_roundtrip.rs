@@ -433,3 +433,145 @@ fn restore_into_non_empty_dir_is_refused_and_untouched() {
     env.run(&["restore", &id, "--target", fresh.to_str().expect("utf-8")], b"").ok();
     assert!(std::fs::read(fresh.join("stream")).expect("restored stream file") == data);
 }
+
+/// 1960-01-01T00:00:00Z.
+const MTIME_1960: i64 = -315_619_200;
+
+/// Issue 9, FORMAT.md 5: a pre-1970 mtime is written so that GNU tar and Python's tarfile
+/// read it (a PAX record); hard links are tar hard links; `mode` holds permission bits
+/// only; owners carry their names. Read from the raw tree object (`restore --stdout`).
+#[test]
+fn tree_objects_are_read_by_gnu_tar_and_python_tarfile() {
+    let env = Env::init();
+    let src = env.path("old");
+    std::fs::create_dir(&src).expect("mkdir");
+    let old = src.join("old.txt");
+    std::fs::write(&old, "from 1960\n").expect("write");
+    let when = SystemTime::UNIX_EPOCH - Duration::from_secs(MTIME_1960.unsigned_abs());
+    std::fs::File::options().write(true).open(&old).expect("open").set_modified(when).expect("set mtime");
+    std::fs::write(src.join("first"), "shared inode\n").expect("write");
+    std::fs::hard_link(src.join("first"), src.join("second")).expect("hard link");
+    std::os::unix::fs::chown(src.join("first"), Some(65534), Some(65534)).expect("chown to nobody");
+    let id = backup_id(env.run(&["backup", "files", src.to_str().expect("utf-8"), "--json"], b"").ok());
+
+    let tree = env.path("tree.tar");
+    std::fs::write(&tree, env.restore_stdout(&id)).expect("write tree");
+    let root = std::fs::canonicalize(&src).expect("canonicalize");
+    let name = |file: &str| root.join(file).strip_prefix("/").expect("absolute").to_str().expect("utf-8").to_owned();
+
+    let listing = std::process::Command::new("tar").arg("-tvf").arg(&tree).output().expect("run tar");
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.status.success(), "tar -tvf failed: {}", String::from_utf8_lossy(&listing.stderr));
+    let line =
+        |file: &str| text.lines().find(|l| l.contains(&name(file))).unwrap_or_else(|| panic!("{text}")).to_owned();
+    assert!(line("old.txt").contains("1960-01-01"), "GNU tar reads the 1960 mtime: {text}");
+    assert!(line("second").starts_with('h') && line("second").contains("link to"), "a hard link: {text}");
+    let nobody =
+        String::from_utf8(std::process::Command::new("id").args(["-nu", "65534"]).output().expect("id").stdout)
+            .expect("utf-8");
+    assert!(line("first").contains(&format!("{}/", nobody.trim())), "owner name recorded: {text}");
+
+    let script = r#"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    old = t.getmember(sys.argv[2]); second = t.getmember(sys.argv[3])
+    assert old.mtime == -315619200, old.mtime
+    assert old.mode == 0o644, oct(old.mode)
+    assert second.islnk() and second.linkname == sys.argv[4], (second.type, second.linkname)
+    print("ok")
+"#;
+    let python = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&tree)
+        .args([name("old.txt"), name("second"), name("first")])
+        .output()
+        .expect("run python3");
+    assert!(
+        python.status.success() && python.stdout.starts_with(b"ok"),
+        "Python's tarfile: {}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
+
+    // And lifeboat restores the time and the link.
+    let target = env.path("out");
+    env.run(&["restore", &id, "--target", target.to_str().expect("utf-8")], b"").ok();
+    let restored = restored_root(&target, &root);
+    assert_eq!(std::fs::metadata(restored.join("old.txt")).expect("old.txt").mtime(), MTIME_1960);
+    assert_eq!(
+        std::fs::metadata(restored.join("first")).expect("first").ino(),
+        std::fs::metadata(restored.join("second")).expect("second").ino()
+    );
+}
+
+/// Issue 9 item 17: names from a backup cannot drive the operator's terminal.
+#[test]
+fn names_from_backups_are_escaped_in_warnings_and_listings() {
+    let env = Env::init();
+    let evil = env.path("evil\x1b]0;owned\x07\x1b[2J");
+    std::fs::create_dir(&evil).expect("mkdir");
+    std::fs::write(evil.join("plain"), "x").expect("write");
+    let _socket = std::os::unix::net::UnixListener::bind(evil.join("s\x1b[31m.sock")).expect("bind");
+    let backup = env.run(&["backup", "files", evil.to_str().expect("utf-8")], b"");
+    backup.ok().stderr_has("socket");
+    let outputs = [backup, env.run(&["list"], b""), env.run(&["show", "latest"], b"")];
+    for out in &outputs {
+        out.ok();
+        let all = out.all();
+        assert!(
+            !all.contains('\x1b') && !all.contains('\x07'),
+            "`{}` printed a raw control character:\n{all:?}",
+            out.what
+        );
+        assert!(all.contains("\\x1b"), "`{}` shows the escape: {all:?}", out.what);
+    }
+}
+
+/// Issue 9 item 2: a database dump restored into a directory is not readable by others.
+#[test]
+fn dumps_restored_into_a_directory_stay_private() {
+    let env = Env::init();
+    let id = env.backup_stdin("app.sql", b"CREATE TABLE secrets (x text);\n");
+    let target = env.path("dumps");
+    env.run(&["restore", &id, "--target", target.to_str().expect("utf-8")], b"").ok();
+    let meta = std::fs::metadata(target.join("stream")).expect("restored dump");
+    assert_eq!(meta.mode() & 0o777, 0o600, "the dump is readable by others");
+}
+
+/// Issue 9 item 1: a restore that cannot give files their owners (not root) must not
+/// hand out setuid programs, and says so once.
+#[test]
+fn restore_without_root_clears_setuid_and_says_so_once() {
+    assert!(is_root(), "this test makes a file of another user and restores as nobody; it needs root");
+    let env = Env::init();
+    let src = env.path("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    for name in ["tool-a", "tool-b"] {
+        let tool = src.join(name);
+        std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+        std::os::unix::fs::chown(&tool, Some(12345), Some(12345)).expect("chown");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    }
+    let id = backup_id(env.run(&["backup", "files", src.to_str().expect("utf-8"), "--json"], b"").ok());
+    // Hand the test directory (repository, state, target parent) to nobody.
+    let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(env.tmp.path()).status();
+    assert!(status.expect("run chown").success(), "chown -R");
+    let target = env.path("as-nobody");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    cmd.arg(env!("CARGO_BIN_EXE_lifeboat"));
+    cmd.args(["restore", &id, "--target", target.to_str().expect("utf-8")]);
+    cmd.env_clear();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd.env("LIFEBOAT_REPO", &env.repo).env("LIFEBOAT_PASSWORD", PASSWORD);
+    cmd.env("LIFEBOAT_STATE_DIR", env.state_dir()).env("HOME", env.tmp.path());
+    let out = run(cmd, b"");
+    out.ok().no_panic();
+    assert_eq!(out.stderr.matches("setuid").count(), 1, "said once:\n{}", out.stderr);
+    out.stderr_has("2 entries");
+    for name in ["tool-a", "tool-b"] {
+        let meta = std::fs::metadata(restored_root(&target, &std::fs::canonicalize(&src).expect("canon")).join(name))
+            .expect("restored tool");
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (65534, 0o755), "{name} must not be setuid for nobody");
+    }
+}

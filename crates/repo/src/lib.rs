@@ -25,7 +25,7 @@
 //! # async fn main() -> Result<(), lifeboat_repo::RepoError> {
 //! let storage = Arc::new(MemoryStorage::new());
 //! let mut options = InitOptions::default();
-//! options.kdf.memory_kib = 1024; // cheap for the example; keep the default in production
+//! options.kdf = lifeboat_crypto::Argon2Params::MINIMUM; // cheap for the example; keep the default in production
 //! let repo = Repository::init(storage.clone(), Credential::password("correct horse"), options).await?;
 //! let request = BackupRequest { name: "notes".into(), ..Default::default() };
 //! let manifest = repo.backup_stream(&b"hello, lifeboat"[..], request).await?;
@@ -49,20 +49,28 @@ mod manifest;
 mod ops;
 mod prune;
 mod repository;
+mod state;
 mod tree;
 
-pub use config::{ConfigFile, Kdf, RecipientEntry, RetiredKey, SlotEntry, SlotKind};
+pub use config::{
+    CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
+    SlotKind, WriterEntry, master_key_id,
+};
 pub use credential::Credential;
 pub use error::{RepoError, Result};
 pub use keys::RotationReport;
-pub use lock::{LOCK_TTL, LOCKS_PREFIX, Lock, LockInfo, LockKind, list_locks, remove_locks, settle_lock_releases};
+pub use lock::{
+    LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockState, MAX_CLOCK_SKEW, RESERVE_KEY, list_locks,
+    remove_locks, settle_lock_releases, storage_time,
+};
 pub use manifest::{BackupSummary, Manifest, ObjectRecord};
 pub use ops::{CopyReport, Damage, VerifyReport};
 pub use prune::PruneReport;
 pub use repository::{
-    BACKUPS_PREFIX, BackupRequest, BackupWriter, CONFIG_KEY, DATA_PREFIX, InitOptions, MAX_MANIFEST, Repository,
-    data_key, read_config,
+    BACKUPS_PREFIX, BackupRequest, BackupWriter, CONFIG_KEY, DATA_PREFIX, InitOptions, MAX_MANIFEST, OpenOptions,
+    Repository, data_key, read_config,
 };
-pub use tree::{TreeSummary, spawn_tree_producer};
+pub use state::{FileStateStore, KnownState, KnownStateStore};
+pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
 
 pub(crate) use repository::now;

@@ -13,7 +13,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::repository::{BackupRequest, Repository};
-use crate::tree::{Staging, spawn_tree_producer, unpack};
+use crate::tree::{RestoreOptions, RestoreReport, Staging, create_private_file, spawn_tree_producer, unpack};
 
 /// One problem found by `verify`.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +46,14 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.damage.is_empty()
     }
+
+    /// Records a manifest that could not be read (damaged, forged, unreadable storage) as
+    /// damage, naming the backup and its manifest when the error does.
+    pub fn add_unreadable(&mut self, error: &RepoError) {
+        let object = error.object_key().unwrap_or_default().to_owned();
+        let backup = object.strip_prefix(crate::repository::BACKUPS_PREFIX).unwrap_or_default().to_owned();
+        self.damage.push(Damage { backup, object, problem: error.to_string() });
+    }
 }
 
 /// What a copy did.
@@ -59,6 +67,9 @@ pub struct CopyReport {
     pub objects_sent: usize,
     /// Objects already present with the right size and digest.
     pub objects_present: usize,
+    /// Destination objects that had the right size but not the recorded digest (a corrupt
+    /// replica): they were sent again.
+    pub objects_repaired: Vec<String>,
     /// Bytes sent.
     pub bytes_sent: u64,
 }
@@ -72,9 +83,14 @@ impl Repository {
         }
         let (reader, walker) = spawn_tree_producer(paths)?;
         let mut writer = self.start_backup(request).await?;
-        let added = writer.add_stream("tree", reader).await;
+        let added = writer.add_stream("tree", reader).await.map(|_| ());
         let summary = walker.await.map_err(|e| RepoError::Internal(e.to_string()))?;
-        // The walker's own error (naming the file) explains a failed stream best.
+        // A storage failure (no space, permission denied) stops the walker, which then
+        // fails too, but only because nobody reads any more: the storage error is the cause.
+        if let Err(e @ RepoError::Storage(_)) = added {
+            return Err(e);
+        }
+        // Otherwise the walker's own error (naming the file) explains a failed stream best.
         let summary = summary?;
         added?;
         for w in summary.warnings {
@@ -99,45 +115,30 @@ impl Repository {
         let object_id = record.object_id_bytes().map_err(RepoError::Internal)?;
         let options = OpenOptions { parallelism: self.options.parallelism, stored_digest };
         let (stream, completion) = open_data_stream_with(raw, object_id, record.dek.clone(), options).into_parts();
-        // Check the digests the manifest recorded once the object is consumed to its end.
+        // Check what the manifest recorded: the plaintext size as chunks come (nothing beyond
+        // it is released), everything else once the object is consumed to its end.
         let record = record.clone();
-        let location = self.location();
-        let checked = futures::stream::unfold(
-            (stream, Some(completion), record, location),
-            |(mut stream, completion, record, location)| async move {
-                match stream.next().await {
-                    Some(item) => Some((item, (stream, completion, record, location))),
-                    None => {
-                        let completion = completion?;
-                        let result = match completion.finish().await {
-                            Ok(d) if d.size != record.size => Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
-                                "object {} has {} bytes, the manifest recorded {}",
-                                record.key, d.size, record.size
-                            )))),
-                            Ok(ObjectDigests { blake3: Some(found), .. }) if hex::encode(found) != record.blake3 => {
-                                Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
-                                    "object {} has digest {}, the manifest recorded {}",
-                                    record.key,
-                                    hex::encode(found),
-                                    record.blake3
-                                ))))
-                            }
-                            Ok(d) if hex::encode(d.plain_blake3) != record.plain_blake3 => {
-                                Some(Err(lifeboat_crypto::CryptoError::Worker(format!(
-                                    "object {} decrypts to plaintext with digest {}, the manifest recorded {}",
-                                    record.key,
-                                    hex::encode(d.plain_blake3),
-                                    record.plain_blake3
-                                ))))
-                            }
-                            Ok(_) => None,
-                            Err(e) => Some(Err(e)),
-                        };
-                        result.map(|r| (r, (stream, None, record, location)))
+        let checked = futures::stream::unfold(Some((stream, completion, record, 0u64)), |state| async move {
+            let (mut stream, completion, record, seen) = state?;
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    let seen = seen + chunk.len() as u64;
+                    if seen > record.plain_size {
+                        let e = mismatch(format!(
+                            "the plaintext is longer than the {} bytes recorded (plain_size)",
+                            record.plain_size
+                        ));
+                        return Some((Err(e), None));
                     }
+                    Some((Ok(chunk), Some((stream, completion, record, seen))))
                 }
-            },
-        );
+                Some(Err(e)) => Some((Err(e), None)),
+                None => match completion.finish().await {
+                    Ok(d) => check_digests(&d, &record).err().map(|e| (Err(e), None)),
+                    Err(e) => Some((Err(e), None)),
+                },
+            }
+        });
         Ok(Box::pin(checked))
     }
 
@@ -187,9 +188,30 @@ impl Repository {
 
     /// Restores a backup into the directory `target` (which must be new or empty): a files
     /// backup is unpacked; any other backup's objects are written as files named after them.
-    /// The tree appears at `target` only once everything authenticated.
+    /// The tree appears at `target` only once everything authenticated. Owners are
+    /// restored when running as root ([`RestoreOptions::default`]); warnings are logged.
     pub async fn restore_to_dir(&self, manifest: &Manifest, target: &Path) -> Result<PathBuf> {
+        let report = self.restore_to_dir_with(manifest, target, &RestoreOptions::default()).await?;
+        for warning in &report.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(report.path)
+    }
+
+    /// [`Repository::restore_to_dir`] with explicit options, returning the warnings too.
+    /// Until it is published, the tree is in a hidden sibling of `target` that only the
+    /// restoring user can enter, and every file in it is 0600 until its recorded mode is
+    /// set (dumps of other backups stay 0600). If the future is dropped (Ctrl-C), the
+    /// staging folder is removed once the unpack has stopped (see
+    /// [`crate::settle_restore_cleanup`]).
+    pub async fn restore_to_dir_with(
+        &self,
+        manifest: &Manifest,
+        target: &Path,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport> {
         let staging = Staging::prepare(target)?;
+        let mut warnings = Vec::new();
         if manifest.kind == "files" {
             let record = pick_object(manifest, Some("tree"))?;
             let stream = self.open_object(record).await?;
@@ -197,10 +219,12 @@ impl Repository {
             let location = self.location();
             let reader = StreamReader::new(stream.map_err(std::io::Error::other));
             let dir = staging.dir.clone();
-            let unpacked = tokio::task::spawn_blocking(move || unpack(SyncIoBridge::new(reader), &dir))
-                .await
-                .map_err(|e| RepoError::Internal(e.to_string()))?;
-            unpacked.map_err(|e| {
+            let (options, guard) = (options.clone(), staging.guard());
+            let unpacked =
+                tokio::task::spawn_blocking(move || unpack(SyncIoBridge::new(reader), &dir, &options, guard))
+                    .await
+                    .map_err(|e| RepoError::Internal(e.to_string()))?;
+            warnings = unpacked.map_err(|e| {
                 RepoError::Integrity(format!(
                     "restore of {key} from {location} aborted, nothing was written to the target: {e}"
                 ))
@@ -209,18 +233,20 @@ impl Repository {
             for record in &manifest.objects {
                 let path = safe_join(&staging.dir, &record.name)?;
                 if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await.map_err(|e| RepoError::LocalIo {
-                        what: "cannot create",
-                        path: parent.display().to_string(),
-                        source: e,
+                    tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).await.map_err(|e| {
+                        RepoError::LocalIo { what: "cannot create", path: parent.display().to_string(), source: e }
                     })?;
                 }
-                let file = tokio::fs::File::create(&path).await.map_err(|e| RepoError::LocalIo {
-                    what: "cannot create",
-                    path: path.display().to_string(),
-                    source: e,
-                })?;
-                let file = file.into_std().await;
+                // A dump holds a whole database: it stays 0600.
+                let create = path.clone();
+                let file = tokio::task::spawn_blocking(move || create_private_file(&create))
+                    .await
+                    .map_err(|e| RepoError::Internal(e.to_string()))?
+                    .map_err(|e| RepoError::LocalIo {
+                        what: "cannot create",
+                        path: path.display().to_string(),
+                        source: e,
+                    })?;
                 let (_, file) = self.restore_to_sync_writer(manifest, Some(&record.name), file).await?;
                 tokio::task::spawn_blocking(move || file.sync_all())
                     .await
@@ -232,7 +258,7 @@ impl Repository {
                     })?;
             }
         }
-        staging.publish()
+        Ok(RestoreReport { path: staging.publish()?, warnings })
     }
 
     /// Checks backups: every object present with its recorded size and digest; with `deep`,
@@ -281,7 +307,9 @@ impl Repository {
     /// Copies backups to `dest` (another repository, possibly with other keys). Data objects
     /// travel byte for byte and are checked against their recorded digests; manifests are
     /// re-sealed for the destination's keys. Objects already at the destination with the
-    /// right size are not sent again, so an interrupted copy resumes where it stopped.
+    /// right size and the recorded BLAKE3 (read back and hashed) are not sent again, so an
+    /// interrupted copy resumes where it stopped; one with the right size but another
+    /// digest is a corrupt replica and is sent again ([`CopyReport::objects_repaired`]).
     pub async fn copy_to(&self, dest: &Repository, manifests: &[Manifest]) -> Result<CopyReport> {
         if dest.id() == self.id() && dest.location() == self.location() {
             return Err(RepoError::Internal("source and destination are the same repository".into()));
@@ -306,8 +334,12 @@ impl Repository {
                 if let Some(meta) = dest.storage.head(&record.key).await?
                     && meta.size == record.size
                 {
-                    report.objects_present += 1;
-                    continue;
+                    if dest.has_intact(record).await? {
+                        report.objects_present += 1;
+                        continue;
+                    }
+                    tracing::warn!(object = %record.key, destination = %dest.location(), "corrupt replica: sending it again");
+                    report.objects_repaired.push(record.key.clone());
                 }
                 self.copy_object(dest, record).await?;
                 report.objects_sent += 1;
@@ -319,6 +351,14 @@ impl Repository {
             report.copied.push(manifest.id.clone());
         }
         Ok(report)
+    }
+
+    /// True when this repository holds `record`'s object with its recorded size and BLAKE3.
+    async fn has_intact(&self, record: &ObjectRecord) -> Result<bool> {
+        let stream = self.storage.get(&record.key, None).await?;
+        let (size, digest) =
+            digest_stream(stream).await.map_err(|e| RepoError::object(&record.key, &self.location(), e))?;
+        Ok(size == record.size && hex::encode(digest) == record.blake3)
     }
 
     async fn copy_object(&self, dest: &Repository, record: &ObjectRecord) -> Result<()> {
@@ -351,6 +391,34 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+fn mismatch(what: String) -> lifeboat_crypto::CryptoError {
+    lifeboat_crypto::CryptoError::RecordMismatch(what)
+}
+
+/// Compares what opening an object measured with what its manifest recorded, naming the
+/// field that differs (FORMAT.md 5: sizes and digests must agree).
+fn check_digests(d: &ObjectDigests, record: &ObjectRecord) -> std::result::Result<(), lifeboat_crypto::CryptoError> {
+    if d.size != record.size {
+        return Err(mismatch(format!("{} bytes stored, {} recorded (size)", d.size, record.size)));
+    }
+    if let Some(found) = d.blake3.map(hex::encode)
+        && found != record.blake3
+    {
+        return Err(mismatch(format!("stored BLAKE3 {found}, {} recorded (blake3)", record.blake3)));
+    }
+    if d.plain_size != record.plain_size {
+        return Err(mismatch(format!(
+            "the plaintext is {} bytes, {} recorded (plain_size)",
+            d.plain_size, record.plain_size
+        )));
+    }
+    let found = hex::encode(d.plain_blake3);
+    if found != record.plain_blake3 {
+        return Err(mismatch(format!("plaintext BLAKE3 {found}, {} recorded (plain_blake3)", record.plain_blake3)));
+    }
+    Ok(())
 }
 
 fn pick_object<'m>(manifest: &'m Manifest, name: Option<&str>) -> Result<&'m ObjectRecord> {

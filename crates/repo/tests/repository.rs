@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lifeboat_crypto::{Argon2Params, Identity};
-use lifeboat_repo::{BackupRequest, Credential, InitOptions, LockKind, RepoError, Repository};
+use lifeboat_crypto::{Argon2Params, Identity, WriterKey};
+use lifeboat_repo::{
+    BackupRequest, Credential, FileStateStore, InitOptions, KnownStateStore, LockKind, OpenOptions, RepoError,
+    Repository,
+};
 use lifeboat_storage::{FsStorage, MemoryStorage, Storage, StorageExt};
 
 fn cheap() -> InitOptions {
-    InitOptions { kdf: Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, ..Default::default() }
+    InitOptions { kdf: Argon2Params::MINIMUM, ..Default::default() }
 }
 
 fn pw(p: &str) -> Credential {
@@ -17,6 +20,14 @@ fn pw(p: &str) -> Credential {
 
 fn request(name: &str) -> BackupRequest {
     BackupRequest { name: name.into(), plan: Some("test".into()), ..Default::default() }
+}
+
+/// A write-only handle for `identity`, with a writer key the owner registered.
+async fn write_only(storage: &Arc<dyn Storage>, owner: &mut Repository, identity: &Identity) -> Repository {
+    let key = Arc::new(WriterKey::generate().unwrap());
+    owner.add_writer(key.public(), Some("backup host".into())).await.unwrap();
+    let trust = OpenOptions { writer_key: Some(key), ..Default::default() };
+    Repository::open_with(storage.clone(), Credential::WriteOnly(vec![identity.public()]), trust).await.unwrap()
 }
 
 async fn restore(repo: &Repository, id: &str) -> Vec<u8> {
@@ -153,7 +164,7 @@ async fn copy_between_repositories_with_different_keys_is_resumable() {
 async fn rotation_rewraps_manifests_only_and_revokes_old_slots() {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let mut repo = Repository::init(storage.clone(), pw("main"), cheap()).await.unwrap();
-    repo.add_slot(pw("other"), Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, None).await.unwrap();
+    repo.add_slot(pw("other"), Argon2Params::MINIMUM, None).await.unwrap();
     let m = repo.backup_stream(&b"payload"[..], request("p")).await.unwrap();
     let data_before = storage.get_bytes(&m.objects[0].key).await.unwrap();
     let report = repo.rotate_master_key().await.unwrap();
@@ -169,9 +180,9 @@ async fn rotation_rewraps_manifests_only_and_revokes_old_slots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_only_hosts_cannot_read_what_they_write() {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-    Repository::init(storage.clone(), pw("owner"), cheap()).await.unwrap();
+    let mut owner = Repository::init(storage.clone(), pw("owner"), cheap()).await.unwrap();
     let identity = Arc::new(Identity::generate().unwrap());
-    let writer = Repository::open(storage.clone(), Credential::WriteOnly(vec![identity.public()])).await.unwrap();
+    let writer = write_only(&storage, &mut owner, &identity).await;
     let m = writer.backup_stream(&b"secret logs"[..], request("logs")).await.unwrap();
     assert!(matches!(writer.list().await.unwrap().1.first(), Some(RepoError::NeedsCredential(_))));
     // The owner's password does not open it either: it was sealed for the identity only.
@@ -192,11 +203,12 @@ async fn recipients_added_with_the_master_key_receive_new_backups() {
     assert_eq!(restore(&escrow, &m.id).await, b"both can read");
     // A recipient smuggled into the config without the master key is refused.
     let mut config: serde_json::Value = serde_json::from_slice(&storage.get_bytes("config").await.unwrap()).unwrap();
-    let intruder = Identity::generate().unwrap().public().to_string();
-    config["recipients"][0]["public_key"] = serde_json::Value::String(intruder);
+    let intruder = Identity::generate().unwrap().public();
+    config["recipients"][0]["public_key"] = serde_json::Value::String(intruder.to_string());
+    config["recipients"][0]["id"] = serde_json::Value::String(hex::encode(intruder.id()));
     storage.put_bytes("config", Bytes::from(serde_json::to_vec(&config).unwrap())).await.unwrap();
     let err = Repository::open(storage, pw("owner")).await.unwrap_err();
-    assert!(err.to_string().contains("not authenticated"), "{err}");
+    assert!(err.to_string().contains("MAC does not verify"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,9 +276,9 @@ async fn prune_waits_for_no_one_and_refuses_during_a_backup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_refuses_when_a_manifest_is_unreadable() {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let mut repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
     let identity = Identity::generate().unwrap();
-    let writer = Repository::open(storage.clone(), Credential::WriteOnly(vec![identity.public()])).await.unwrap();
+    let writer = write_only(&storage, &mut repo, &identity).await;
     writer.backup_stream(&b"sealed for someone else"[..], request("x")).await.unwrap();
     let err = repo.prune(false).await.unwrap_err();
     assert!(err.to_string().contains("prune refused"), "{err}");
@@ -365,4 +377,783 @@ async fn a_copy_holds_a_shared_lock_on_the_destination() {
     assert!(dest_storage.list_all("data/").await.unwrap().is_empty(), "nothing copied under a prune");
     pruning.release().await;
     assert_eq!(source.copy_to(&dest, &all).await.unwrap().copied.len(), 1);
+}
+
+/// Writes a lock object by hand, as another process or host would have, and sets the
+/// file's modification time (the storage's clock) to `written`.
+async fn plant_lock(
+    dir: &std::path::Path,
+    storage: &dyn Storage,
+    name: &str,
+    info: serde_json::Value,
+    written: std::time::SystemTime,
+) -> String {
+    let key = format!("locks/{name}");
+    storage.put_bytes(&key, Bytes::from(serde_json::to_vec(&info).unwrap())).await.unwrap();
+    std::fs::File::options().write(true).open(dir.join(&key)).unwrap().set_modified(written).unwrap();
+    key
+}
+
+fn lock_body(id: &str, kind: &str, host: &str, created: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "kind": kind, "operation": "backup stream", "host": host, "pid": 4242,
+        "created": created.to_rfc3339(), "expires": (created + chrono::Duration::minutes(30)).to_rfc3339(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_deletes_the_listed_lock_never_the_one_its_content_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
+    let live = lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Shared, "backup stream").await.unwrap();
+    let live_key = storage.list_all("locks/").await.unwrap()[0].key.clone();
+    let live_id = live_key.strip_prefix("locks/").unwrap().to_owned();
+    // A long-dead lock whose content claims to be the live one.
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let forged = plant_lock(
+        dir.path(),
+        storage.as_ref(),
+        &"f".repeat(32),
+        lock_body(&live_id, "shared", "elsewhere", old),
+        two_hours_ago,
+    )
+    .await;
+    let removed = lifeboat_repo::remove_locks(storage.as_ref(), false).await.unwrap();
+    assert_eq!(removed.iter().map(|(l, _)| l.key.as_str()).collect::<Vec<_>>(), [forged.as_str()]);
+    assert!(storage.head(&live_key).await.unwrap().is_some(), "unlock deleted the live lock its content named");
+    assert!(storage.head(&forged).await.unwrap().is_none(), "the dead lock is still there");
+    live.release().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_judged_by_the_storages_clock_not_the_holders() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    // Written just now by a host whose clock is 40 minutes behind: by its content the lease
+    // ended 10 minutes ago, by the storage's clock it was renewed a moment ago.
+    let behind = chrono::Utc::now() - chrono::Duration::minutes(40);
+    let key = plant_lock(
+        dir.path(),
+        storage.as_ref(),
+        &"a".repeat(32),
+        lock_body(&"a".repeat(32), "shared", "slow-clock-host", behind),
+        std::time::SystemTime::now(),
+    )
+    .await;
+    let err = repo.prune(false).await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked(_)), "a live lock was taken for expired: {err}");
+    assert!(err.to_string().contains("slow-clock-host") && err.to_string().contains("lifeboat unlock"), "{err}");
+    assert!(
+        lifeboat_repo::remove_locks(storage.as_ref(), false).await.unwrap().is_empty(),
+        "unlock removed a live lock"
+    );
+    storage.delete(&key).await.unwrap();
+
+    // Conversely: content claiming a fresh lease (a clock 40 minutes ahead), but the storage
+    // last saw it renewed 40 minutes ago: dead.
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let forty_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 60);
+    let key = plant_lock(
+        dir.path(),
+        storage.as_ref(),
+        &"b".repeat(32),
+        lock_body(&"b".repeat(32), "exclusive", "fast-clock-host", ahead),
+        forty_minutes_ago,
+    )
+    .await;
+    repo.prune(false).await.expect("an expired lock blocked prune");
+    let removed = lifeboat_repo::remove_locks(storage.as_ref(), false).await.unwrap();
+    assert_eq!(
+        removed.iter().map(|(l, s)| (l.key.as_str(), *s)).collect::<Vec<_>>(),
+        [(key.as_str(), lifeboat_repo::LockState::Expired)]
+    );
+}
+
+/// A storage whose clock runs 40 minutes ahead of this host's.
+#[derive(Debug)]
+struct FastClock(FsStorage);
+
+impl FastClock {
+    fn shift(meta: lifeboat_storage::ObjectMeta) -> lifeboat_storage::ObjectMeta {
+        let modified = meta.modified.map(|t| t + std::time::Duration::from_secs(40 * 60));
+        lifeboat_storage::ObjectMeta { modified, ..meta }
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for FastClock {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: lifeboat_storage::ByteStream,
+        size_hint: Option<u64>,
+    ) -> Result<(), lifeboat_storage::StorageError> {
+        self.0.put(key, body, size_hint).await
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+    ) -> Result<lifeboat_storage::PutOutcome, lifeboat_storage::StorageError> {
+        self.0.put_if_absent(key, body).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<lifeboat_storage::ByteStream, lifeboat_storage::StorageError> {
+        self.0.get(key, range).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<lifeboat_storage::ObjectMeta>, lifeboat_storage::StorageError> {
+        Ok(self.0.head(key).await?.map(Self::shift))
+    }
+    fn list(&self, prefix: &str) -> lifeboat_storage::MetaStream {
+        use futures::StreamExt;
+        Box::pin(self.0.list(prefix).map(|m| m.map(Self::shift)))
+    }
+    async fn delete(&self, key: &str) -> Result<(), lifeboat_storage::StorageError> {
+        self.0.delete(key).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_operations_are_refused_while_the_clocks_disagree() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FastClock(FsStorage::new(dir.path())));
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let err = repo.prune(false).await.unwrap_err();
+    assert!(matches!(err, RepoError::ClockSkew(_)), "{err}");
+    assert!(err.to_string().contains("clock") && err.to_string().contains("prune"), "{err}");
+    assert!(storage.list_all("locks/").await.unwrap().is_empty(), "the refused lock was left behind");
+    // Backups (shared locks) still work: a skewed clock cannot make them misjudge anyone.
+    repo.backup_stream(&b"still fine"[..], request("a")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_process_on_this_host_is_gone_is_stale_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
+    let mine = lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Shared, "backup stream").await.unwrap();
+    let my_key = storage.list_all("locks/").await.unwrap()[0].key.clone();
+    let me: serde_json::Value = serde_json::from_slice(&storage.get_bytes(&my_key).await.unwrap()).unwrap();
+    assert!(me["start_time"].is_u64() && me["boot_id"].is_string(), "the holder is not identified: {me}");
+    let now = std::time::SystemTime::now();
+
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let mut gone = me.clone();
+    gone["pid"] = dead_pid.into();
+    gone["kind"] = "exclusive".into();
+    let gone = plant_lock(dir.path(), storage.as_ref(), &"1".repeat(32), gone, now).await;
+    // Our own pid, but a process started at another time: the pid was reused.
+    let mut reused = me.clone();
+    reused["start_time"] = (me["start_time"].as_u64().unwrap() + 1).into();
+    reused["kind"] = "exclusive".into();
+    let reused = plant_lock(dir.path(), storage.as_ref(), &"2".repeat(32), reused, now).await;
+    // A lock of this host before it rebooted.
+    let mut rebooted = me.clone();
+    rebooted["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
+    rebooted["kind"] = "exclusive".into();
+    let rebooted = plant_lock(dir.path(), storage.as_ref(), &"3".repeat(32), rebooted, now).await;
+
+    // Dead locks do not block; the running holder does, and the error says it runs here.
+    let err = lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Exclusive, "prune").await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked(_)), "{err}");
+    assert!(err.to_string().contains(&my_key) && err.to_string().contains("running on this host"), "{err}");
+
+    let removed = lifeboat_repo::remove_locks(storage.as_ref(), false).await.unwrap();
+    let mut keys: Vec<_> = removed.iter().map(|(l, s)| (l.key.clone(), *s)).collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    let stale = lifeboat_repo::LockState::Stale;
+    assert_eq!(keys, [(gone, stale), (reused, stale), (rebooted, stale)]);
+    assert!(storage.head(&my_key).await.unwrap().is_some(), "the running holder's lock was removed");
+    mine.release().await;
+    lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Exclusive, "prune").await.unwrap().release().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_old_temporary_files_of_killed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let kept = repo.backup_stream(&b"kept"[..], request("a")).await.unwrap();
+    let folder = dir.path().join("data/ab");
+    std::fs::create_dir_all(&folder).unwrap();
+    let old = folder.join(".lifeboat-tmp-00112233aabbccdd");
+    let fresh = folder.join(".lifeboat-tmp-44556677eeff0011");
+    std::fs::write(&old, vec![1u8; 5000]).unwrap();
+    std::fs::write(&fresh, b"a write in progress").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_hours_ago).unwrap();
+
+    let dry = repo.prune(true).await.unwrap();
+    assert_eq!(dry.temp_files, ["data/ab/.lifeboat-tmp-00112233aabbccdd"]);
+    assert!(old.exists(), "a dry run removed a temporary file");
+    let done = repo.prune(false).await.unwrap();
+    assert_eq!((done.temp_files.len(), done.temp_bytes), (1, 5000));
+    assert!(!old.exists(), "prune left the old temporary file");
+    assert!(fresh.exists(), "prune removed a temporary file younger than a lease");
+    assert_eq!(restore(&repo, &kept.id).await, b"kept");
+}
+
+// ---------------------------------------------------------------- issue 9, items 5 to 9
+
+async fn config_json(storage: &Arc<dyn Storage>) -> serde_json::Value {
+    serde_json::from_slice(&storage.get_bytes("config").await.unwrap()).unwrap()
+}
+
+async fn put_config(storage: &Arc<dyn Storage>, config: &serde_json::Value) {
+    storage.put_bytes("config", Bytes::from(serde_json::to_vec_pretty(config).unwrap())).await.unwrap();
+}
+
+fn trust_in(dir: &std::path::Path) -> OpenOptions {
+    OpenOptions { state: Some(Arc::new(FileStateStore::new(dir))), ..Default::default() }
+}
+
+/// Item 5: putting back a config saved before `key rotate` is refused, naming both
+/// generations and the flag that accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_put_back_after_rotation_is_refused_as_a_rollback() {
+    let state = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut repo = Repository::init_with(storage.clone(), pw("pw"), cheap(), trust_in(state.path())).await.unwrap();
+    let old = storage.get_bytes("config").await.unwrap();
+    let old_generation = repo.config().generation;
+    repo.rotate_master_key().await.unwrap();
+    let new_generation = repo.config().generation;
+    assert!(new_generation > old_generation);
+    storage.put_bytes("config", old).await.unwrap();
+
+    let err = Repository::open_with(storage.clone(), pw("pw"), trust_in(state.path())).await.unwrap_err();
+    assert!(matches!(err, RepoError::ConfigRollback { .. }), "{err}");
+    let text = err.to_string();
+    for needle in [
+        format!("generation {old_generation}"),
+        format!("generation {new_generation}"),
+        "--accept-config-rollback".into(),
+    ] {
+        assert!(text.contains(&needle), "{text} does not name {needle}");
+    }
+    // Accepting it on purpose works, and the store then follows the accepted config.
+    let accept = OpenOptions { accept_config_rollback: true, ..trust_in(state.path()) };
+    Repository::open_with(storage.clone(), pw("pw"), accept).await.unwrap();
+    let known = FileStateStore::new(state.path()).load(repo.id()).unwrap().unwrap();
+    assert_eq!(known.generation, old_generation);
+    // The state file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let file = state.path().join(format!("{}.json", repo.id()));
+    assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// Item 6: slots whose Argon2id parameters are below the floor or above the ceiling are
+/// refused by name, the slot count is capped, and a slot that unwraps some other key is
+/// told apart from the repository's master key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_decoy_and_surplus_slots_are_refused() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let good = config_json(&storage).await;
+
+    let mut weak = good.clone();
+    let mut decoy = good["slots"][0].clone();
+    decoy["id"] = "00112233445566ff".into();
+    decoy["kdf"]["memory_kib"] = 8.into();
+    decoy["kdf"]["iterations"] = 1.into();
+    weak["slots"].as_array_mut().unwrap().insert(0, decoy);
+    put_config(&storage, &weak).await;
+    let err = Repository::open(storage.clone(), pw("pw")).await.unwrap_err();
+    assert!(matches!(err, RepoError::CorruptConfig { .. }), "{err}");
+    assert!(err.to_string().contains("00112233445566ff") && err.to_string().contains("8 KiB"), "{err}");
+
+    let mut greedy = good.clone();
+    greedy["slots"][0]["kdf"]["memory_kib"] = (64u64 * 1024 * 1024).into();
+    put_config(&storage, &greedy).await;
+    let err = Repository::open(storage.clone(), pw("pw")).await.unwrap_err();
+    assert!(err.to_string().contains("memory"), "{err}");
+
+    let mut many = good.clone();
+    let slot = good["slots"][0].clone();
+    many["slots"] = serde_json::Value::Array(vec![slot; lifeboat_repo::MAX_KEY_SLOTS + 1]);
+    put_config(&storage, &many).await;
+    let err = Repository::open(storage.clone(), pw("pw")).await.unwrap_err();
+    assert!(err.to_string().contains("key slots"), "{err}");
+
+    // A decoy with sound parameters that the password opens, wrapping the attacker's key.
+    let repo_id: [u8; 16] = hex::decode(good["id"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let slot_id = [9u8; 8];
+    let salt = [7u8; 16];
+    let kek = lifeboat_crypto::password_kek(b"pw", &salt, Argon2Params::MINIMUM).unwrap();
+    let aad = [b"lifeboat/v1/slot".as_slice(), &repo_id, &slot_id].concat();
+    let (nonce, wrapped) =
+        lifeboat_crypto::wrap_key(&kek, &aad, &lifeboat_crypto::SecretKey::generate().unwrap()).unwrap();
+    let mut planted = good.clone();
+    let mut decoy = good["slots"][0].clone();
+    decoy["id"] = hex::encode(slot_id).into();
+    decoy["kdf"]["salt"] = hex::encode(salt).into();
+    decoy["nonce"] = hex::encode(nonce).into();
+    decoy["wrapped"] = hex::encode(wrapped).into();
+    planted["slots"].as_array_mut().unwrap().insert(0, decoy);
+    put_config(&storage, &planted).await;
+    let err = Repository::open(storage.clone(), pw("pw")).await.unwrap_err();
+    assert!(err.to_string().contains("0909090909090909") && err.to_string().contains("decoy"), "{err}");
+}
+
+/// Item 7: every member of the config is authenticated; a write-only host notices a removed
+/// recipient through its known state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_config_member_is_authenticated_and_lost_recipients_are_noticed() {
+    let state = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut owner = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let escrow = Identity::generate().unwrap();
+    owner.add_recipient(escrow.public(), Some("escrow".into())).await.unwrap();
+    let good = config_json(&storage).await;
+
+    type Tamper = fn(&mut serde_json::Value);
+    let tamper: [(&str, Tamper); 4] = [
+        ("compression_level", |c| c["compression_level"] = 0.into()),
+        ("segment_size", |c| c["segment_size"] = 4096.into()),
+        ("recipients", |c| c["recipients"] = serde_json::Value::Array(vec![])),
+        ("unknown member", |c| c["future"] = "x".into()),
+    ];
+    for (what, change) in tamper {
+        let mut config = good.clone();
+        change(&mut config);
+        put_config(&storage, &config).await;
+        let err = Repository::open(storage.clone(), pw("pw")).await.unwrap_err();
+        assert!(err.to_string().contains("MAC does not verify"), "{what}: {err}");
+    }
+
+    // A write-only host that saw the escrow recipient refuses a config without it.
+    put_config(&storage, &good).await;
+    let key = Arc::new(WriterKey::generate().unwrap());
+    let mut owner = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    owner.add_writer(key.public(), None).await.unwrap();
+    let trust = OpenOptions { writer_key: Some(key), ..trust_in(state.path()) };
+    let writer = Credential::WriteOnly(vec![escrow.public()]);
+    Repository::open_with(storage.clone(), writer.clone(), trust.clone()).await.unwrap();
+    let mut shrunk = config_json(&storage).await;
+    shrunk["recipients"] = serde_json::Value::Array(vec![]);
+    put_config(&storage, &shrunk).await;
+    let err = Repository::open_with(storage.clone(), writer, trust).await.unwrap_err();
+    assert!(matches!(err, RepoError::RecipientsRemoved { .. }), "{err}");
+    assert!(err.to_string().contains(&hex::encode(escrow.public().id())), "{err}");
+}
+
+/// Item 8: a recipients-only manifest must be signed by a registered writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_recipient_manifests_are_refused() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut owner = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let identity = Arc::new(Identity::generate().unwrap());
+    owner.add_recipient(identity.public(), None).await.unwrap();
+
+    // Without a writer key a write-only host refuses to start, and with an unregistered one too.
+    let bare = Repository::open(storage.clone(), Credential::WriteOnly(vec![identity.public()])).await.unwrap();
+    let err = bare.backup_stream(&b"x"[..], request("x")).await.unwrap_err();
+    assert!(err.to_string().contains("writer key"), "{err}");
+    let stranger = OpenOptions { writer_key: Some(Arc::new(WriterKey::generate().unwrap())), ..Default::default() };
+    let host =
+        Repository::open_with(storage.clone(), Credential::WriteOnly(vec![identity.public()]), stranger).await.unwrap();
+    let err = host.backup_stream(&b"x"[..], request("x")).await.unwrap_err();
+    assert!(err.to_string().contains("not registered"), "{err}");
+
+    let genuine = write_only(&storage, &mut owner, &identity).await;
+    let real = genuine.backup_stream(&b"genuine"[..], request("real")).await.unwrap();
+    let by_owner = owner.backup_stream(&b"from the owner"[..], request("owner")).await.unwrap();
+    let reader = Repository::open(storage.clone(), Credential::Identity(identity.clone())).await.unwrap();
+    assert_eq!(restore(&reader, &real.id).await, b"genuine");
+    assert_eq!(restore(&reader, &by_owner.id).await, b"from the owner");
+
+    // Forgeries: the genuine manifest re-sealed for the identity, unsigned and signed by a stranger.
+    let mut forged = real.clone();
+    for (n, signer) in [None, Some(WriterKey::generate().unwrap())].into_iter().enumerate() {
+        forged.id = format!("{:032x}", n + 1);
+        let plain = serde_json::to_vec(&forged).unwrap();
+        let object_id: [u8; 16] = hex::decode(&forged.id).unwrap().try_into().unwrap();
+        let recipients = [identity.public()];
+        let audience = lifeboat_crypto::Audience { master: None, recipients: &recipients };
+        let options = lifeboat_crypto::PipelineOptions::default();
+        let kind = lifeboat_crypto::ObjectKind::Manifest;
+        let sealed = match &signer {
+            None => lifeboat_crypto::seal_bytes(&plain, kind, object_id, audience, options).unwrap(),
+            Some(k) => lifeboat_crypto::seal_bytes_signed(&plain, kind, object_id, audience, options, k).unwrap(),
+        };
+        let key = format!("backups/{}", forged.id);
+        storage.put_bytes(&key, Bytes::from(sealed)).await.unwrap();
+        let err = reader.load_manifest(&forged.id).await.unwrap_err();
+        assert!(matches!(err, RepoError::BadManifest { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&key), "{text}");
+        match &signer {
+            None => assert!(text.contains("no writer signature"), "{text}"),
+            Some(k) => {
+                assert!(text.contains(&hex::encode(k.public().id())) && text.contains("does not list"), "{text}")
+            }
+        }
+    }
+}
+
+/// Item 9: a backup that opened the repository before a `key rotate` finished is sealed
+/// for the new master key, or fails loudly when its credential cannot open that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_after_a_concurrent_rotation_is_sealed_for_the_new_key() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut admin = Repository::init(storage.clone(), pw("main"), cheap()).await.unwrap();
+    admin.add_slot(pw("other"), Argon2Params::MINIMUM, None).await.unwrap();
+    let same = Repository::open(storage.clone(), pw("main")).await.unwrap();
+    let other = Repository::open(storage.clone(), pw("other")).await.unwrap();
+    let old_id = same.config().master_key_id.clone();
+    let report = admin.rotate_master_key().await.unwrap();
+
+    let m = same.backup_stream(&b"after rotation"[..], request("late")).await.unwrap();
+    let fresh = Repository::open(storage.clone(), pw("main")).await.unwrap();
+    assert_eq!(restore(&fresh, &m.id).await, b"after rotation");
+
+    let err = other.backup_stream(&b"lost"[..], request("lost")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&old_id) && text.contains(&report.new_key_id) && text.contains("NOT committed"), "{text}");
+    assert_eq!(fresh.list().await.unwrap().0.len(), 1, "the failed backup was listed");
+}
+
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)) == Some("0")
+}
+
+/// Issue 9 item 1: a user's setuid file must not come back setuid root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_restore_gives_owners_back_or_clears_setuid() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert!(is_root(), "this test creates files owned by another user and needs root (CI runs the suite as root)");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("home")).unwrap();
+    let tool = src.join("home/tool");
+    std::fs::write(&tool, b"#!/bin/sh\n").unwrap();
+    let shared = src.join("home/shared");
+    std::fs::write(&shared, b"group tool\n").unwrap();
+    std::os::unix::fs::chown(src.join("home"), Some(12345), Some(12346)).unwrap();
+    std::os::unix::fs::chown(&tool, Some(12345), Some(12346)).unwrap();
+    std::os::unix::fs::chown(&shared, Some(0), Some(12346)).unwrap();
+    // chmod after chown: chown clears the bits.
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    std::fs::set_permissions(src.join("home"), std::fs::Permissions::from_mode(0o750)).unwrap();
+
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path().join("repo")));
+    let repo = Repository::init(storage, pw("pw"), cheap()).await.unwrap();
+    let m = repo.backup_files(std::slice::from_ref(&src), BackupRequest::default()).await.unwrap();
+    let rel = src.strip_prefix("/").unwrap();
+
+    // As root, owners come back with the bits.
+    let target = dir.path().join("as-root");
+    let report = repo.restore_to_dir_with(&m, &target, &lifeboat_repo::RestoreOptions::default()).await.unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let meta = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap();
+    let root = target.join(rel);
+    let t = meta(&root.join("home/tool"));
+    assert_eq!((t.uid(), t.gid(), t.mode() & 0o7777), (12345, 12346, 0o4755), "setuid tool of uid 12345");
+    let s = meta(&root.join("home/shared"));
+    assert_eq!((s.uid(), s.gid(), s.mode() & 0o7777), (0, 12346, 0o2755), "setgid file of gid 12346");
+    let h = meta(&root.join("home"));
+    assert_eq!((h.uid(), h.gid(), h.mode() & 0o7777), (12345, 12346, 0o750), "directory owner and mode");
+
+    // Without owners (what a non-root restore gets), the bits go, and that is said once.
+    let target = dir.path().join("no-owner");
+    let options = lifeboat_repo::RestoreOptions { same_owner: false };
+    let report = repo.restore_to_dir_with(&m, &target, &options).await.unwrap();
+    let root = target.join(rel);
+    let t = meta(&root.join("home/tool"));
+    assert_eq!((t.uid(), t.mode() & 0o7777), (0, 0o755), "the tool must not be setuid root");
+    let s = meta(&root.join("home/shared"));
+    assert_eq!(s.mode() & 0o7777, 0o755, "setgid cleared: the file's group is not 12346");
+    assert_eq!(meta(&root.join("home")).mode() & 0o7777, 0o750);
+    assert_eq!(report.warnings.len(), 1, "said once: {:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("setuid/setgid") && report.warnings[0].contains("2 entries"),
+        "{:?}",
+        report.warnings
+    );
+}
+
+/// Issue 9 item 3: directory mtimes survive their contents being written; hard links stay links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_restore_keeps_directory_mtimes_and_hard_links() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    std::fs::write(src.join("a/b/one"), b"one").unwrap();
+    std::fs::write(src.join("a/first"), b"linked content").unwrap();
+    std::fs::hard_link(src.join("a/first"), src.join("a/b/second")).unwrap();
+    std::fs::hard_link(src.join("a/first"), src.join("third")).unwrap();
+    std::os::unix::fs::symlink("b/one", src.join("a/link")).unwrap();
+    let when = |secs: u64| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    for (path, secs) in [("a/b", 1_100_000_000), ("a", 1_200_000_000), ("", 1_300_000_000)] {
+        std::fs::File::open(src.join(path)).unwrap().set_modified(when(secs)).unwrap();
+    }
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path().join("repo")));
+    let repo = Repository::init(storage, pw("pw"), cheap()).await.unwrap();
+    let m = repo.backup_files(std::slice::from_ref(&src), BackupRequest::default()).await.unwrap();
+    assert_eq!((m.stats["files"], m.stats["hardlinks"]), (2, 2), "stats: {:?}", m.stats);
+    let target = dir.path().join("restored");
+    repo.restore_to_dir(&m, &target).await.unwrap();
+    let root = target.join(src.strip_prefix("/").unwrap());
+    for (path, secs) in [("a/b", 1_100_000_000), ("a", 1_200_000_000), ("", 1_300_000_000)] {
+        assert_eq!(std::fs::metadata(root.join(path)).unwrap().mtime(), secs, "mtime of directory {path:?}");
+    }
+    let first = std::fs::metadata(root.join("a/first")).unwrap();
+    for other in ["a/b/second", "third"] {
+        let meta = std::fs::metadata(root.join(other)).unwrap();
+        assert_eq!(meta.ino(), first.ino(), "{other} is a hard link to a/first");
+    }
+    assert_eq!(first.nlink(), 3);
+    assert_eq!(std::fs::read(root.join("third")).unwrap(), b"linked content");
+    assert_eq!(std::fs::read_link(root.join("a/link")).unwrap(), std::path::Path::new("b/one"));
+}
+
+// ---------------------------------------------------------------- object trust (issue 9, items 10-13)
+
+/// The master key of a repository made with `cheap()`, unwrapped from its first password slot
+/// as FORMAT.md 2.1 says, so that tests can seal manifests a buggy or hostile writer could make.
+async fn master_of(storage: &Arc<dyn Storage>, password: &str) -> ([u8; 8], lifeboat_crypto::SecretKey) {
+    let config = config_json(storage).await;
+    let slot = &config["slots"][0];
+    let kdf = &slot["kdf"];
+    let num = |v: &serde_json::Value| u32::try_from(v.as_u64().unwrap()).unwrap();
+    let params = Argon2Params {
+        memory_kib: num(&kdf["memory_kib"]),
+        iterations: num(&kdf["iterations"]),
+        parallelism: num(&kdf["parallelism"]),
+    };
+    let unhex = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let kek = lifeboat_crypto::password_kek(password.as_bytes(), &unhex(&kdf["salt"]), params).unwrap();
+    let aad = [b"lifeboat/v1/slot".as_slice(), &unhex(&config["id"]), &unhex(&slot["id"])].concat();
+    let nonce: [u8; 12] = unhex(&slot["nonce"]).try_into().unwrap();
+    let master = lifeboat_crypto::unwrap_key(&kek, &nonce, &aad, &unhex(&slot["wrapped"])).unwrap();
+    (unhex(&config["master_key_id"]).try_into().unwrap(), master)
+}
+
+/// Seals `manifest` (any JSON) for the master key and stores it as `backups/<id>`.
+async fn put_manifest(
+    storage: &Arc<dyn Storage>,
+    master: &([u8; 8], lifeboat_crypto::SecretKey),
+    id: &str,
+    manifest: &serde_json::Value,
+) {
+    let audience = lifeboat_crypto::Audience { master: Some((&master.0, &master.1)), recipients: &[] };
+    let options = lifeboat_crypto::PipelineOptions { segment_size: 4096, compression_level: 3, parallelism: 2 };
+    let object_id: [u8; 16] = hex::decode(id).unwrap().try_into().unwrap();
+    let plain = serde_json::to_vec(manifest).unwrap();
+    let sealed =
+        lifeboat_crypto::seal_bytes(&plain, lifeboat_crypto::ObjectKind::Manifest, object_id, audience, options)
+            .unwrap();
+    storage.put_bytes(&format!("backups/{id}"), Bytes::from(sealed)).await.unwrap();
+}
+
+/// The decrypted JSON of a manifest as the repository reads it.
+async fn manifest_json(repo: &Repository, id: &str) -> serde_json::Value {
+    serde_json::to_value(repo.load_manifest(id).await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_slot_that_does_not_open_is_damage_and_latest_does_not_skip_it() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let older = repo.backup_stream(&b"older"[..], request("a")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let newest = repo.backup_stream(&b"newest"[..], request("b")).await.unwrap();
+    assert_eq!(repo.resolve("latest", None).await.unwrap().id, newest.id);
+    // One flipped bit in the newest manifest's master slot key id (fixed header 72 bytes,
+    // slot count 2, slot type 1 and length 2: the key id starts at 77).
+    let key = format!("backups/{}", newest.id);
+    let mut bytes = storage.get_bytes(&key).await.unwrap().to_vec();
+    bytes[77] ^= 0x01;
+    storage.put_bytes(&key, Bytes::from(bytes)).await.unwrap();
+
+    let (listed, unreadable) = repo.list().await.unwrap();
+    assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [older.id.as_str()]);
+    let [err] = unreadable.as_slice() else { panic!("{unreadable:?}") };
+    assert!(!err.is_recipients_only(), "a damaged master slot taken for a recipients-only manifest: {err}");
+    assert_eq!(err.object_key(), Some(key.as_str()));
+    let text = err.to_string();
+    assert!(
+        text.contains(&key) && text.contains("master-key slot") && text.contains("does not open (damaged or forged"),
+        "{text}"
+    );
+    // `latest` does not silently fall back to the older backup: it names the damage and
+    // the newest readable backup, which can be asked for by id.
+    let err = repo.resolve("latest", None).await.unwrap_err();
+    assert!(matches!(err, RepoError::LatestUnknown { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&key) && text.contains(&older.id), "{text}");
+    assert_eq!(repo.resolve(&older.id, None).await.unwrap().id, older.id);
+    let err = repo.resolve(&newest.id, None).await.unwrap_err();
+    assert!(err.to_string().contains("master-key slot"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_read_from_a_manifest_are_validated_not_sliced() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let m = repo.backup_stream(&b"x"[..], request("x")).await.unwrap();
+    let master = master_of(&storage, "pw").await;
+    let good = manifest_json(&repo, &m.id).await;
+    let cases: Vec<(&str, &str, serde_json::Value)> = vec![
+        // A multibyte character at byte 1: slicing the first two bytes used to panic `list`.
+        ("object_id", "object_id", serde_json::json!("aé000000000000000000000000000000")),
+        ("short object_id", "object_id", serde_json::json!("ab")),
+        ("upper-case object_id", "object_id", serde_json::json!(m.objects[0].object_id.to_uppercase())),
+        ("digest", "blake3", serde_json::json!("ü".repeat(32))),
+        ("plain digest", "plain_blake3", serde_json::json!("00")),
+        ("dek", "dek", serde_json::json!("é".repeat(32))),
+    ];
+    for (case, field, value) in cases {
+        let mut bad = good.clone();
+        bad["objects"][0][field] = value;
+        put_manifest(&storage, &master, &m.id, &bad).await;
+        let (listed, unreadable) = repo.list().await.unwrap();
+        assert!(listed.is_empty(), "{case}: accepted");
+        let [err] = unreadable.as_slice() else { panic!("{case}: {unreadable:?}") };
+        assert!(matches!(err, RepoError::BadManifest { .. }), "{case}: {err}");
+        assert!(err.to_string().contains(&format!("backups/{}", m.id)), "{case}: {err}");
+        assert!(err.to_string().contains(if field == "dek" { "dek" } else { "hex digits" }), "{case}: {err}");
+    }
+    for (case, member, value) in [
+        ("id", "id", serde_json::json!("ß".repeat(16))),
+        ("repository", "repository", serde_json::json!("r")),
+        ("parent", "parent", serde_json::json!("päre")),
+    ] {
+        let mut bad = good.clone();
+        bad[member] = value;
+        put_manifest(&storage, &master, &m.id, &bad).await;
+        let err = repo.load_manifest(&m.id).await.unwrap_err();
+        assert!(matches!(err, RepoError::BadManifest { .. }), "{case}: {err}");
+    }
+    // A manifest stored under a name that is not an id is named, not opened.
+    storage.put_bytes("backups/not-an-id", Bytes::from_static(b"junk")).await.unwrap();
+    let (_, unreadable) = repo.list().await.unwrap();
+    assert!(unreadable.iter().any(|e| e.to_string().contains("backups/not-an-id")), "{unreadable:?}");
+}
+
+/// Rewrites backup `m`'s only data object with `object` and re-seals its manifest to match
+/// (stored size and digest), so that only what the test changed is wrong.
+async fn replace_object(
+    storage: &Arc<dyn Storage>,
+    repo: &Repository,
+    m: &lifeboat_repo::Manifest,
+    object: Vec<u8>,
+    plain_size: Option<u64>,
+) {
+    let master = master_of(storage, "pw").await;
+    let mut doc = manifest_json(repo, &m.id).await;
+    doc["objects"][0]["size"] = serde_json::json!(object.len());
+    doc["objects"][0]["blake3"] = serde_json::json!(blake3::hash(&object).to_hex().to_string());
+    if let Some(size) = plain_size {
+        doc["objects"][0]["plain_size"] = serde_json::json!(size);
+    }
+    storage.put_bytes(&m.objects[0].key, Bytes::from(object)).await.unwrap();
+    put_manifest(storage, &master, &m.id, &doc).await;
+}
+
+/// Seals `bodies` (already encoded as the test wants) as the segments of an object with `header`.
+fn seal_segments(
+    header: &lifeboat_crypto::ObjectHeader,
+    dek: &lifeboat_crypto::SecretKey,
+    bodies: &[Vec<u8>],
+) -> Vec<u8> {
+    let cipher = lifeboat_crypto::SegmentCipher::new(header, dek).unwrap();
+    let mut object = header.encode();
+    for (i, body) in bodies.iter().enumerate() {
+        object.extend_from_slice(&cipher.seal_encoded(i as u64, i + 1 == bodies.len(), body).unwrap());
+    }
+    object
+}
+
+/// Restore and deep verify of `m` both fail, naming its object and `needle`.
+async fn assert_rejected(repo: &Repository, m: &lifeboat_repo::Manifest, case: &str, needle: &str) {
+    let m = repo.load_manifest(&m.id).await.unwrap();
+    let key = &m.objects[0].key;
+    let mut out = Vec::new();
+    let err = repo.restore_to_writer(&m, None, &mut out).await.unwrap_err().to_string();
+    assert!(err.contains(key.as_str()) && err.contains(needle), "{case}: restore: {err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = repo.restore_to_dir(&m, &dir.path().join("t")).await.unwrap_err().to_string();
+    assert!(err.contains(key.as_str()) && err.contains(needle), "{case}: restore to a directory: {err}");
+    let report = repo.verify(std::slice::from_ref(&m), true).await.unwrap();
+    assert_eq!(report.damage.len(), 1, "{case}: verify --deep: {report:?}");
+    assert_eq!(&report.damage[0].object, key, "{case}");
+    assert!(report.damage[0].problem.contains(needle), "{case}: verify --deep: {}", report.damage[0].problem);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_enforce_slots_frames_and_plain_size_by_name() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let plain = b"nine bytes, then some more to have two halves".to_vec();
+    let m = repo.backup_stream(std::io::Cursor::new(plain.clone()), request("s")).await.unwrap();
+    let original = storage.get_bytes(&m.objects[0].key).await.unwrap().to_vec();
+    let (header, _) = lifeboat_crypto::parse_complete_header(&original).unwrap();
+    let dek = m.objects[0].dek.clone();
+    let frame = |p: &[u8]| zstd::bulk::compress(p, 3).unwrap();
+
+    // A plain_size the restored bytes do not have (the digest is right): too small, too large.
+    for (case, size) in
+        [("plain_size too small", plain.len() as u64 - 1), ("plain_size too large", plain.len() as u64 + 1)]
+    {
+        replace_object(&storage, &repo, &m, original.clone(), Some(size)).await;
+        assert_rejected(&repo, &m, case, "plain_size").await;
+    }
+    // A data object given a key slot (its segments sealed to match the new slot section).
+    let mut with_slot = header.clone();
+    let (mk_id, mk) = master_of(&storage, "pw").await;
+    with_slot.slots =
+        lifeboat_crypto::Audience { master: Some((&mk_id, &mk)), recipients: &[] }.slots(&header.fixed, &dek).unwrap();
+    replace_object(&storage, &repo, &m, seal_segments(&with_slot, &dek, &[frame(&plain)]), Some(plain.len() as u64))
+        .await;
+    assert_rejected(&repo, &m, "data object with a key slot", "no key slots").await;
+    // Segments holding two zstd frames, or a skippable frame.
+    let (a, b) = plain.split_at(9);
+    let skippable = [&0x184D_2A50u32.to_le_bytes()[..], &4u32.to_le_bytes(), b"junk"].concat();
+    for (case, body, needle) in [
+        ("two zstd frames", [frame(a), frame(b)].concat(), "follow the zstd frame"),
+        ("a skippable frame", [skippable, frame(&plain)].concat(), "not a standard zstd frame"),
+    ] {
+        replace_object(&storage, &repo, &m, seal_segments(&header, &dek, &[body]), Some(plain.len() as u64)).await;
+        assert_rejected(&repo, &m, case, needle).await;
+    }
+    // The object as written still restores (the manifests above were sealed the same way).
+    replace_object(&storage, &repo, &m, original, Some(plain.len() as u64)).await;
+    assert_eq!(restore(&repo, &m.id).await, plain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_sends_again_a_corrupt_replica_of_the_same_size() {
+    let src_store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let dst_store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let src = Repository::init(src_store.clone(), pw("one"), cheap()).await.unwrap();
+    let dst = Repository::init(dst_store.clone(), pw("two"), cheap()).await.unwrap();
+    let m = src.backup_stream(std::io::Cursor::new(vec![5u8; 300_000]), request("x")).await.unwrap();
+    let key = m.objects[0].key.clone();
+    // An interrupted earlier copy left a replica of the right size with one flipped byte.
+    let mut corrupt = src_store.get_bytes(&key).await.unwrap().to_vec();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x20;
+    dst_store.put_bytes(&key, Bytes::from(corrupt)).await.unwrap();
+    let report = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!(report.objects_repaired, vec![key.clone()], "{report:?}");
+    assert_eq!((report.objects_sent, report.objects_present), (1, 0), "{report:?}");
+    assert_eq!(dst_store.get_bytes(&key).await.unwrap(), src_store.get_bytes(&key).await.unwrap());
+    assert!(dst.verify(std::slice::from_ref(&dst.load_manifest(&m.id).await.unwrap()), true).await.unwrap().is_ok());
+    // An intact replica still counts as present.
+    dst_store.delete(&format!("backups/{}", m.id)).await.unwrap();
+    let again = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!((again.objects_sent, again.objects_present, again.objects_repaired.len()), (0, 1, 0), "{again:?}");
 }
