@@ -313,6 +313,39 @@ else
     echo "skip: '$bin key recipient generate' is absent; recipient case not run"
 fi
 
+# ---------------------------------------------------------------- files backup (tar tree)
+# The decoder restores the raw `tree` object; Python's tarfile must read it: a pre-1970
+# mtime (a PAX record) and a hard link (type 1) included.
+tree_src="$work/tree-src"
+mkdir -p "$tree_src/sub"
+printf 'from 1960\n' >"$tree_src/old.txt"
+touch -d @-315619200 "$tree_src/old.txt"
+printf 'linked\n' >"$tree_src/first"
+ln "$tree_src/first" "$tree_src/sub/second"
+if json="$("$bin" backup files "$tree_src" --repo "$repo" --json 2>"$work/backup.err")" \
+    && tree_id="$(printf '%s' "$json" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["id"])')"; then
+    rm -f "$work/tree.tar"
+    if "$py" "$decoder" --repo "$repo" --backup "$tree_id" --out "$work/tree.tar" 2>"$work/dec.err" \
+        && "$py" - "$work/tree.tar" "$(cd "$tree_src" && pwd -P)" >"$work/tar.out" 2>&1 <<'EOF_PY'
+import sys, tarfile
+tar, root = sys.argv[1], sys.argv[2].lstrip("/")
+with tarfile.open(tar) as t:
+    old = t.getmember(root + "/old.txt")
+    second = t.getmember(root + "/sub/second")
+    assert old.mtime == -315619200, old.mtime
+    assert old.mode <= 0o7777, "mode holds permission bits only: " + oct(old.mode)
+    assert second.islnk() and second.linkname == root + "/first", (second.type, second.linkname)
+    assert t.extractfile(root + "/first").read() == b"linked\n"
+EOF_PY
+    then
+        pass "decode a files backup; tarfile reads its 1960 mtime and hard link"
+    else
+        fail "decode a files backup: $(cat "$work/dec.err" "$work/tar.out" 2>/dev/null | tail -n 5)"
+    fi
+else
+    fail "lifeboat backup files: $(tail -n 5 "$work/backup.err")"
+fi
+
 # ---------------------------------------------------------------- small segments, no compression
 init_help="$("$bin" init --help 2>&1 || true)"
 if grep -q -- "--segment-size" <<<"$init_help" && grep -q -- "--compression-level" <<<"$init_help"; then
