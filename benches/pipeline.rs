@@ -23,8 +23,8 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use lifeboat_crypto::{
-    Compression, DEFAULT_SEGMENT, FixedHeader, ObjectKind, PipelineOptions, SecretKey, SegmentCipher, open_data_stream,
-    seal_data_stream,
+    Compression, DEFAULT_SEGMENT, FixedHeader, ObjectHeader, ObjectKind, PipelineOptions, SecretKey, SegmentCipher,
+    open_data_stream, seal_data_stream,
 };
 
 const SEGMENT: usize = DEFAULT_SEGMENT as usize;
@@ -117,7 +117,7 @@ fn mixed(len: usize, block_len: usize) -> Vec<u8> {
 fn cipher(compression: Compression) -> SegmentCipher {
     let dek = SecretKey::generate().expect("random key");
     let fixed = FixedHeader::new(ObjectKind::Data, compression, DEFAULT_SEGMENT, [7; 16], &dek).expect("header");
-    SegmentCipher::new(&fixed, &dek).expect("cipher")
+    SegmentCipher::new(&ObjectHeader { fixed, slots: Vec::new() }, &dek).expect("cipher")
 }
 
 /// Wall time, or the process's CPU time (see the module documentation), in nanoseconds.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference decoder for Lifeboat repositories (config 1, objects 1, manifests 2).
+"""Independent reference decoder for Lifeboat repositories (config 1, objects 2 and 1, manifests 2).
 
 Written from docs/FORMAT.md only (not from the Rust code), on the standard library plus
 the `cryptography`, `zstandard` and `blake3` packages. It unlocks a repository, decrypts a backup
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"LIFEBOAT"
+OBJECT_VERSIONS = (1, 2)  # 2 binds the slot section into the segments' AAD (FORMAT.md 3.3)
 HEADER_LEN = 72
 KIND_DATA, KIND_MANIFEST = 1, 2
 MIN_SEGMENT, MAX_SEGMENT = 4096, 16777216
@@ -92,7 +93,13 @@ def zstd_frame_blocks(frame, where):
     if fhd & 0x08:
         raise DecodeError(f"{where}: zstd frame header has its reserved bit set")
     fcs_flag, single, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
-    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    did_at = 5 + (0 if single else 1)
+    did_len = (0, 1, 2, 4)[dict_flag]
+    if n < did_at + did_len:
+        raise DecodeError(f"{where}: zstd frame is truncated")
+    if int.from_bytes(frame[did_at:did_at + did_len], "little") != 0:
+        raise DecodeError(f"{where}: zstd frame needs a dictionary (FORMAT.md 3.3: none is allowed)")
+    pos = did_at + did_len + ((1 if single else 0), 2, 4, 8)[fcs_flag]
     blocks = []
     while True:
         if pos + 3 > n:
@@ -382,8 +389,9 @@ class ObjectReader:
         h, key = self.header, self.key
         if h[0:8] != MAGIC:
             raise DecodeError(f"{key}: bad magic (not a Lifeboat object)")
-        if h[8] != 1:
+        if h[8] not in OBJECT_VERSIONS:
             raise DecodeError(f"{key}: unsupported object format version {h[8]}")
+        self.version = h[8]
         if h[9] not in (KIND_DATA, KIND_MANIFEST):
             raise DecodeError(f"{key}: unknown object kind {h[9]}")
         if h[9] != expected_kind:
@@ -405,7 +413,8 @@ class ObjectReader:
 
     def _parse_slots(self):
         key = self.key
-        count = int.from_bytes(self.r.read_exact(2, f"{key}: slot count"), "little")
+        raw = self.r.read_exact(2, f"{key}: slot count")
+        count = int.from_bytes(raw, "little")
         if self.kind == KIND_DATA and count != 0:
             raise DecodeError(f"{key}: a data object must have no key slots, found {count}")
         slots = []
@@ -413,19 +422,35 @@ class ObjectReader:
             head = self.r.read_exact(3, f"{key}: slot {n}")
             stype, blen = head[0], int.from_bytes(head[1:3], "little")
             body = self.r.read_exact(blen, f"{key}: slot {n} body")
+            raw += head + body
             want = {1: 68, 2: 100}.get(stype)
             if want is not None and blen != want:
                 raise DecodeError(f"{key}: slot {n} of type {stype} has body length {blen}, expected {want}")
             slots.append((stype, body))  # unknown types are kept and skipped
+        # FORMAT.md 3.3: the segments' associated data; version 2 adds SHA-256 of the slot
+        # section exactly as stored, so a changed, dropped or added slot fails every segment.
+        self.aad = self.header if self.version == 1 else self.header + hashlib.sha256(raw).digest()
         return slots
 
     def unwrap_dek(self, repo, creds):
-        """Find the DEK of a manifest from its type-1 (master key) or type-2 (X25519) slots."""
+        """Find the DEK of a manifest from its type-1 (master key) or type-2 (X25519) slots.
+
+        FORMAT.md 3.2: when nothing opens, a master-key slot is damage for a reader that holds
+        master keys (known id or not), and so is a recipient slot addressed to our identity;
+        only a manifest with no slot for us at all is "sealed for other recipients".
+        """
         failed = []
         for n, (stype, body) in enumerate(self.slots):
+            if stype == 1 and repo.master_keys and body[0:8] not in repo.master_keys:
+                failed.append(f"master-key slot {body[0:8].hex()} does not open (damaged or forged: "
+                              "the repository has no master key with this id)")
+                continue
             if stype == 1 and body[0:8] in repo.master_keys:
                 wrap = hkdf(repo.master_keys[body[0:8]], "lifeboat/v1/master-wrap")
                 dek = aead_open(wrap, body[8:20], body[20:68], self.header)
+                if dek is None:
+                    failed.append(f"master-key slot {body[0:8].hex()} does not open (damaged or forged)")
+                    continue
             elif stype == 2 and creds.identity is not None and body[0:8] == creds.identity_id:
                 eph = body[8:40]
                 try:
@@ -433,17 +458,18 @@ class ObjectReader:
                 except ValueError:
                     shared = bytes(32)
                 if shared == bytes(32):
-                    failed.append(f"{n} (type 2, all-zero X25519 result)")
+                    failed.append(f"recipient slot {body[0:8].hex()} does not open (all-zero X25519 result)")
                     continue
                 kek = hkdf(shared, "lifeboat/v1/x25519-wrap", eph + creds.identity_public)
                 dek = aead_open(kek, body[40:52], body[52:100], self.header)
+                if dek is None:
+                    failed.append(f"recipient slot {body[0:8].hex()} does not open (damaged or forged)")
+                    continue
             else:
                 continue
-            if dek is not None:
-                return dek
-            failed.append(f"{n} (type {stype})")
+            return dek
         if failed:
-            raise DecodeError(f"{self.key}: key slot {', '.join(failed)} fails authentication")
+            raise DecodeError(f"{self.key}: {'; '.join(failed)}")
         have = [f"master key {k.hex()}" for k in repo.master_keys]
         if creds.identity is not None:
             have.append(f"recipient {creds.identity_id.hex()}")
@@ -485,7 +511,8 @@ class ObjectReader:
                     if at_end:
                         raise DecodeError(f"{where}: stream ends after a non-final segment (truncated)")
                     raise DecodeError(f"{where}: data follows the final segment")
-                raise DecodeError(f"{where}: authentication failed (corrupt, reordered, dropped or duplicated segment, or wrong key)")
+                raise DecodeError(f"{where}: authentication failed (corrupt, reordered, dropped or duplicated segment, "
+                                  "changed key slots, or wrong key)")
             if self.compression == 1:
                 chunk = zstd_decompress_bounded(body, ss, where)
             else:
@@ -504,7 +531,7 @@ class ObjectReader:
     def _open(self, aead, i, last, sealed):
         nonce = self.nonce_prefix + i.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
         try:
-            return aead.decrypt(nonce, sealed, self.header)
+            return aead.decrypt(nonce, sealed, self.aad)
         except InvalidTag:
             return None
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Test-vector ENCODER for the Lifeboat repository format (docs/FORMAT.md, version 1).
+"""Test-vector ENCODER for the Lifeboat repository format (docs/FORMAT.md: config 1, objects 2, manifests 2).
 
 Written from FORMAT.md only, to exercise scripts/lifeboat_decode.py before (and besides)
 the Rust writer. It is a library for scripts/test_decoder_selftest.py, whose low-level
@@ -45,7 +45,7 @@ def now_rfc3339(offset_seconds=0):
 
 
 def build_header(kind, compression, segment_size, object_id, nonce_prefix, dek, *, commitment=None,
-                 version=1, magic=b"LIFEBOAT", reserved11=0, reserved39=0):
+                 version=2, magic=b"LIFEBOAT", reserved11=0, reserved39=0):
     """The 72-byte fixed header. Keyword arguments allow malformed headers for tests."""
     if commitment is None:
         commitment = hkdf(dek, "lifeboat/v1/commitment", object_id)
@@ -61,6 +61,11 @@ def slot_section(slots):
     for stype, body in slots:
         out += bytes([stype]) + len(body).to_bytes(2, "little") + body
     return out
+
+
+def segment_aad(header, slots):
+    """The segments' associated data (section 3.3): version 2 appends SHA-256 of the slot section."""
+    return header if header[8] == 1 else header + hashlib.sha256(slots).digest()
 
 
 def master_slot(header, dek, mk, mk_id):
@@ -91,10 +96,11 @@ def make_body(chunk, compression, level=3):
     return zstandard.ZstdCompressor(level=level).compress(chunk) if compression == 1 else chunk
 
 
-def seal_segment(header, dek, object_id, nonce_prefix, i, last, body, *, sealed_len=None):
+def seal_segment(aad, dek, object_id, nonce_prefix, i, last, body, *, sealed_len=None):
+    """One framed segment; `aad` is segment_aad(header, slots) (the bare header in version 1)."""
     pk = hkdf(dek, "lifeboat/v1/payload", object_id)
     nonce = nonce_prefix + i.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
-    sealed = AESGCM(pk).encrypt(nonce, body, header)
+    sealed = AESGCM(pk).encrypt(nonce, body, aad)
     n = len(sealed) if sealed_len is None else sealed_len
     return n.to_bytes(4, "little") + sealed
 
@@ -105,6 +111,7 @@ class Encoded:
     def __init__(self, header, slots, segments, object_id, dek, plain):
         self.header, self.slots, self.segments = header, slots, segments
         self.object_id, self.dek, self.plain = object_id, dek, plain
+        self.aad = segment_aad(header, slots)
 
     def bytes(self):
         return self.header + self.slots + b"".join(self.segments)
@@ -124,7 +131,8 @@ def encode_object(kind, data, *, segment_size=1048576, compression=1, object_id=
     if bodies is None:
         chunks = split_chunks(data, segment_size)
         bodies = [(i, i == len(chunks) - 1, make_body(c, compression)) for i, c in enumerate(chunks)]
-    segments = [seal_segment(header, dek, object_id, nonce_prefix, i, last, body) for i, last, body in bodies]
+    aad = segment_aad(header, slots)
+    segments = [seal_segment(aad, dek, object_id, nonce_prefix, i, last, body) for i, last, body in bodies]
     return Encoded(header, slots, segments, object_id, dek, data)
 
 

@@ -227,6 +227,24 @@ def main():
         f.write("lbsk1" + other.private_bytes_raw().hex() + "\n")
     expect_fail("identity that is not a recipient", X.root, xb2, [f"backups/{xb2}", "no key slot"],
                 "--identity-file", idf2, password=None)
+    # Object format 2: the slot section is bound into every segment, so an identity holder
+    # notices a master-key slot that was changed (a bit of its key id) or removed.
+    xpath = os.path.join(X.root, "backups", xb)
+    with open(xpath, "rb") as f:
+        xbytes = f.read()
+    xslot_id = 72 + 2 + 3  # first slot (the master key's): its key id
+    with open(xpath, "wb") as f:
+        f.write(xbytes[:xslot_id] + bytes([xbytes[xslot_id] ^ 1]) + xbytes[xslot_id + 1:])
+    expect_fail("identity, master slot key id flipped", X.root, xb, [f"backups/{xb}", "segment 0",
+                "authentication failed"], "--identity-file", idf, password=None)
+    expect_fail("password, master slot key id flipped", X.root, xb, [f"backups/{xb}", "master-key slot",
+                "does not open (damaged or forged"])
+    with open(xpath, "wb") as f:
+        f.write(xbytes)
+    # Object format 1 (written before the slot section was authenticated) is still read.
+    xb1, _, _ = X.stream_backup(data, segment_size=SS, header_kw={"version": 1})
+    expect_ok("object format 1 manifest", X.root, xb1, data)
+    expect_ok("object format 1 manifest, identity", X.root, xb1, data, "--identity-file", idf, password=None)
     Y = new_repo("badmac")
     Y.add_recipient(pub, good_mac=False)
     Y.write_config()
@@ -440,6 +458,11 @@ def main():
     sealed("skippable frame before the zstd frame", [(0, True, skippable + z(data[:100]))],
            ["segment 0:", "not a zstd frame"], plain=data[:100])
     sealed("body that is not zstd", [(0, True, data[:100])], ["segment 0:", "not a zstd frame"], plain=data[:100])
+    # A frame that names a dictionary (Dictionary_ID 7 inserted into the frame header).
+    plainz = z(data[:100])
+    did_at = 5 + (0 if plainz[4] & 0x20 else 1)
+    dictz = plainz[:4] + bytes([plainz[4] | 0x01]) + plainz[5:did_at] + b"\x07" + plainz[did_at:]
+    sealed("zstd frame that needs a dictionary", [(0, True, dictz)], ["segment 0:", "dictionary"], plain=data[:100])
     ck = bytearray(z(data[:1000], write_checksum=True))
     ck[-1] ^= 1
     sealed("zstd checksum mismatch", [(0, True, bytes(ck))], ["segment 0:", "corrupt"], plain=data[:1000])
@@ -495,9 +518,14 @@ def main():
     manifest_case("manifest dek not hex", ["dek"], doc=lambda b, e: R.manifest_doc(b, [dict(e, dek="zz" * 32)]))
     manifest_case("manifest duplicate object names", ["duplicate"], doc=lambda b, e: R.manifest_doc(b, [e, e]))
     manifest_case("manifest commitment forged", ["commitment"], header_kw={"commitment": os.urandom(32)})
-    manifest_case("manifest wrapped with a wrong key under the right id", ["key slot 0", "fails authentication"],
-                  mk=os.urandom(32))
-    manifest_case("manifest wrapped for an unknown master key", ["no key slot"], mk_id=os.urandom(8))
+    manifest_case("manifest wrapped with a wrong key under the right id",
+                  ["master-key slot", "does not open (damaged or forged)"], mk=os.urandom(32))
+    # A master-key slot this reader cannot open is damage, never "sealed for someone else".
+    manifest_case("manifest wrapped for an unknown master key",
+                  ["master-key slot", "does not open (damaged or forged", "no master key with this id"],
+                  mk_id=os.urandom(8))
+    # Recipients only (no master slot at all): for a master-key holder, not ours to read.
+    manifest_case("manifest without a master-key slot", ["no key slot for the available keys"], master=False)
     # kind byte 1 in a manifest: build by hand
     b = os.urandom(16)
     entry = R.store_data("stream", enc)
@@ -582,7 +610,7 @@ def main():
         for i in range(n_seg):
             chunk = pattern[i % 3]
             plain_digest.update(chunk)
-            segment = E.seal_segment(be.header, be.dek, be.object_id, be.header[32:39], i, i == n_seg - 1, z(chunk))
+            segment = E.seal_segment(be.aad, be.dek, be.object_id, be.header[32:39], i, i == n_seg - 1, z(chunk))
             f.write(segment)
             store_digest.update(segment)
         size = f.tell()

@@ -43,6 +43,10 @@ pub mod flag {
     pub const COMPRESS: u8 = 4;
     /// Repeat the body to exactly one segment of plaintext before anything else.
     pub const FILL: u8 = 8;
+    /// With `COMPRESS`: the body is two zstd frames (its two halves), which a reader rejects.
+    pub const TWO_FRAMES: u8 = 16;
+    /// With `COMPRESS`: a skippable zstd frame precedes the body's frame, which a reader rejects.
+    pub const SKIPPABLE: u8 = 32;
 }
 
 /// Object-level options (first byte of a forge spec).
@@ -84,6 +88,8 @@ pub fn forge(spec: &[u8]) -> Forged {
         Slot::Master { key_id: MASTER_ID, nonce, wrapped: aead_seal(&wrap, &nonce, &aad, dek.expose()) }
     };
     let header = ObjectHeader { fixed, slots: vec![slot] };
+    // Segments are bound to the fixed header and the slot section (format version 2).
+    let segment_aad = header.segment_aad();
     let payload = dek.derive(&OBJECT_ID, "lifeboat/v1/payload");
 
     let mut object = header.encode();
@@ -103,7 +109,20 @@ pub fn forge(spec: &[u8]) -> Forged {
         let chunk = body.clone();
         match compression {
             Compression::None => {}
-            Compression::Zstd if flags & flag::COMPRESS != 0 => body = zstd::bulk::compress(&body, 1).expect("zstd"),
+            Compression::Zstd if flags & flag::COMPRESS != 0 => {
+                body = if flags & flag::TWO_FRAMES != 0 {
+                    let (a, b) = body.split_at(body.len() / 2);
+                    must_fail = true;
+                    [zstd::bulk::compress(a, 1).expect("zstd"), zstd::bulk::compress(b, 1).expect("zstd")].concat()
+                } else {
+                    zstd::bulk::compress(&body, 1).expect("zstd")
+                };
+                if flags & flag::SKIPPABLE != 0 {
+                    // Magic 0x184D2A50, a 4-byte length, then that many ignored bytes.
+                    must_fail = true;
+                    body = [&0x184D_2A50u32.to_le_bytes()[..], &3u32.to_le_bytes(), b"abc", &body].concat();
+                }
+            }
             // A raw body: zstd may or may not decode it; the forger does not predict that.
             Compression::Zstd => known = false,
         }
@@ -113,7 +132,7 @@ pub fn forge(spec: &[u8]) -> Forged {
         nonce[..7].copy_from_slice(&NONCE_PREFIX);
         nonce[7..11].copy_from_slice(&index.to_be_bytes());
         nonce[11] = u8::from(last);
-        let sealed = aead_seal(&payload, &nonce, &aad, &body);
+        let sealed = aead_seal(&payload, &nonce, &segment_aad, &body);
         object.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         object.extend_from_slice(&sealed);
 

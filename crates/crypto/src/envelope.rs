@@ -47,18 +47,46 @@ impl Keyring {
 
     /// Finds the data key of an object from its slots and checks it against the header's
     /// commitment.
+    ///
+    /// When no slot opens, tells damage from "not for us" (FORMAT.md 3.2): a master-key slot
+    /// is damage ([`CryptoError::DamagedSlot`]) when this keyring holds any master key, since
+    /// every master-key slot a repository writes is for its current or a retired key; so is
+    /// a recipient slot addressed to an identity held here that does not open. Only an
+    /// object without any slot this keyring could be meant to open is
+    /// [`CryptoError::NoMatchingSlot`] (for a master-key holder: one with no master-key slot
+    /// at all, sealed for recipients only).
     pub fn open(&self, header: &ObjectHeader) -> Result<SecretKey, CryptoError> {
         let aad = header.fixed.encode();
+        let mut damaged = None;
         for slot in &header.slots {
             let dek = match slot {
-                Slot::Master { key_id, nonce, wrapped } => {
-                    self.master(key_id).and_then(|master| unwrap_key(&master_wrap_key(master), nonce, &aad, wrapped))
+                Slot::Master { key_id, nonce, wrapped } => match self.master(key_id) {
+                    Some(master) => {
+                        let dek = unwrap_key(&master_wrap_key(master), nonce, &aad, wrapped);
+                        if dek.is_none() {
+                            damaged.get_or_insert(("master-key", *key_id, "damaged or forged"));
+                        }
+                        dek
+                    }
+                    None if !self.masters.is_empty() => {
+                        damaged.get_or_insert((
+                            "master-key",
+                            *key_id,
+                            "damaged or forged: the repository has no master key with this id",
+                        ));
+                        None
+                    }
+                    None => None,
+                },
+                Slot::Recipient { recipient_id, ephemeral_public, nonce, wrapped } => {
+                    let mut ours = self.identities.iter().filter(|id| id.public().id() == *recipient_id).peekable();
+                    let addressed = ours.peek().is_some();
+                    let dek = ours.find_map(|id| id.unwrap(ephemeral_public, nonce, wrapped, &aad));
+                    if addressed && dek.is_none() {
+                        damaged.get_or_insert(("recipient", *recipient_id, "damaged or forged"));
+                    }
+                    dek
                 }
-                Slot::Recipient { recipient_id, ephemeral_public, nonce, wrapped } => self
-                    .identities
-                    .iter()
-                    .filter(|id| id.public().id() == *recipient_id)
-                    .find_map(|id| id.unwrap(ephemeral_public, nonce, wrapped, &aad)),
                 Slot::Unknown { .. } => None,
             };
             if let Some(dek) = dek {
@@ -66,7 +94,10 @@ impl Keyring {
                 return Ok(dek);
             }
         }
-        Err(CryptoError::NoMatchingSlot)
+        match damaged {
+            Some((kind, id, reason)) => Err(CryptoError::DamagedSlot { kind, id: hex::encode(id), reason }),
+            None => Err(CryptoError::NoMatchingSlot),
+        }
     }
 }
 

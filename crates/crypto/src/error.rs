@@ -12,11 +12,29 @@ pub enum CryptoError {
         "no key slot of the object opens with the given key (wrong key, or the object was written for other recipients)"
     )]
     NoMatchingSlot,
+    /// A key slot addressed to a key this reader holds (or, for master-key slots, any slot
+    /// when the reader holds master keys) does not open: the header was damaged or forged.
+    /// Unlike [`CryptoError::NoMatchingSlot`] this is never "written for someone else".
+    #[error("{kind} slot {id} does not open ({reason})")]
+    DamagedSlot {
+        /// `master-key` or `recipient`.
+        kind: &'static str,
+        /// The slot's key id or recipient id (hex).
+        id: String,
+        /// Why it cannot be opened.
+        reason: &'static str,
+    },
+    /// An opened object differs from what its manifest recorded (sizes or digests).
+    #[error("does not match its manifest: {0}")]
+    RecordMismatch(String),
     /// A data key does not match the header's key commitment.
     #[error("the data key does not belong to this object (key commitment mismatch: wrong key or swapped object)")]
     KeyMismatch,
     /// A segment failed authentication: tampering, corruption, reordering or splicing.
-    #[error("segment {index} failed authentication (corrupted, tampered with, reordered or from another object)")]
+    #[error(
+        "segment {index} failed authentication (corrupted, tampered with, reordered, from another object, or the \
+         header's key slots were changed)"
+    )]
     SegmentAuth {
         /// Zero-based segment index.
         index: u64,

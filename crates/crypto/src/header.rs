@@ -6,8 +6,13 @@ use crate::keys::{NONCE_LEN, SecretKey, random_bytes};
 
 /// ASCII magic at the start of every object.
 pub const MAGIC: &[u8; 8] = b"LIFEBOAT";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// The object format version this crate writes. Version 2 binds the slot section into every
+/// segment's associated data (FORMAT.md 3.3), so a changed, dropped or added key slot is
+/// detected by whoever opens the object through any slot.
+pub const FORMAT_VERSION: u8 = 2;
+/// The older object format version this crate still reads: its slot section is not
+/// authenticated (segments are bound to the fixed header alone).
+pub const LEGACY_FORMAT_VERSION: u8 = 1;
 /// Length of the fixed header.
 pub const FIXED_LEN: usize = 72;
 /// Smallest allowed segment size.
@@ -41,6 +46,8 @@ pub enum Compression {
 /// operation on the object, so changing any of them makes every segment fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedHeader {
+    /// Object format version ([`FORMAT_VERSION`] for new objects, or [`LEGACY_FORMAT_VERSION`]).
+    pub version: u8,
     /// Data or manifest.
     pub kind: ObjectKind,
     /// Segment encoding.
@@ -66,6 +73,7 @@ impl FixedHeader {
     ) -> Result<Self, CryptoError> {
         check_segment_size(segment_size)?;
         Ok(Self {
+            version: FORMAT_VERSION,
             kind,
             compression,
             segment_size,
@@ -79,7 +87,7 @@ impl FixedHeader {
     pub fn encode(&self) -> [u8; FIXED_LEN] {
         let mut out = [0u8; FIXED_LEN];
         out[..8].copy_from_slice(MAGIC);
-        out[8] = FORMAT_VERSION;
+        out[8] = self.version;
         out[9] = self.kind as u8;
         out[10] = self.compression as u8;
         out[12..16].copy_from_slice(&self.segment_size.to_le_bytes());
@@ -92,14 +100,15 @@ impl FixedHeader {
     /// Parses and validates the 72 bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, CryptoError> {
         let bad = |m: &str| Err(CryptoError::BadHeader(m.to_owned()));
-        if bytes.len() < FIXED_LEN {
+        let Some(Ok(bytes)) = bytes.get(..FIXED_LEN).map(<[u8; FIXED_LEN]>::try_from) else {
             return bad("shorter than the 72-byte fixed header");
-        }
-        if &bytes[..8] != MAGIC {
+        };
+        if bytes[..8] != MAGIC[..] {
             return bad("wrong magic (not a Lifeboat object)");
         }
-        if bytes[8] != FORMAT_VERSION {
-            return Err(CryptoError::BadHeader(format!("unsupported format version {}", bytes[8])));
+        let version = bytes[8];
+        if version != FORMAT_VERSION && version != LEGACY_FORMAT_VERSION {
+            return Err(CryptoError::BadHeader(format!("unsupported format version {version}")));
         }
         let kind = match bytes[9] {
             1 => ObjectKind::Data,
@@ -114,15 +123,16 @@ impl FixedHeader {
         if bytes[11] != 0 || bytes[39] != 0 {
             return bad("reserved bytes are not zero");
         }
-        let segment_size = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        let segment_size = u32::from_le_bytes(array(&bytes, 12)?);
         check_segment_size(segment_size)?;
         Ok(Self {
+            version,
             kind,
             compression,
             segment_size,
-            object_id: bytes[16..32].try_into().expect("16 bytes"),
-            nonce_prefix: bytes[32..39].try_into().expect("7 bytes"),
-            commitment: bytes[40..72].try_into().expect("32 bytes"),
+            object_id: array(&bytes, 16)?,
+            nonce_prefix: array(&bytes, 32)?,
+            commitment: array(&bytes, 40)?,
         })
     }
 
@@ -150,6 +160,15 @@ impl FixedHeader {
 pub fn max_sealed_len(segment_size: u32) -> usize {
     let s = segment_size as usize;
     s + s / 128 + 4096 + 16
+}
+
+/// The `N` bytes of `bytes` at `at`, or a header error when they are not there (never a panic
+/// on bytes from storage).
+fn array<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], CryptoError> {
+    bytes
+        .get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| CryptoError::BadHeader(format!("header ends before byte {}", at + N)))
 }
 
 fn commitment(object_id: &[u8; 16], dek: &SecretKey) -> [u8; 32] {
@@ -218,9 +237,9 @@ impl Slot {
                     return bad(format!("master-key slot of {} bytes, expected 68", body.len()));
                 }
                 Ok(Slot::Master {
-                    key_id: body[..8].try_into().expect("8"),
-                    nonce: body[8..20].try_into().expect("12"),
-                    wrapped: body[20..].to_vec(),
+                    key_id: array(body, 0)?,
+                    nonce: array(body, 8)?,
+                    wrapped: body.get(20..).unwrap_or_default().to_vec(),
                 })
             }
             2 => {
@@ -228,10 +247,10 @@ impl Slot {
                     return bad(format!("recipient slot of {} bytes, expected 100", body.len()));
                 }
                 Ok(Slot::Recipient {
-                    recipient_id: body[..8].try_into().expect("8"),
-                    ephemeral_public: body[8..40].try_into().expect("32"),
-                    nonce: body[40..52].try_into().expect("12"),
-                    wrapped: body[52..].to_vec(),
+                    recipient_id: array(body, 0)?,
+                    ephemeral_public: array(body, 8)?,
+                    nonce: array(body, 40)?,
+                    wrapped: body.get(52..).unwrap_or_default().to_vec(),
                 })
             }
             other => Ok(Slot::Unknown { kind: other, body: body.to_vec() }),
@@ -256,11 +275,31 @@ impl ObjectHeader {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FIXED_LEN + 2 + self.slots.len() * 103);
         out.extend_from_slice(&self.fixed.encode());
+        self.encode_slots_into(&mut out);
+        out
+    }
+
+    fn encode_slots_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.slots.len() as u16).to_le_bytes());
         for slot in &self.slots {
-            slot.encode_into(&mut out);
+            slot.encode_into(out);
         }
-        out
+    }
+
+    /// The associated data of every segment (FORMAT.md 3.3): in format version 2 the fixed
+    /// header followed by SHA-256 of the slot section (`slot_count` and every slot, as
+    /// stored), so that nobody can change, drop or add a slot unnoticed; in version 1 the
+    /// fixed header alone. (Slots themselves are bound to the fixed header only: a slot
+    /// cannot cover the section it is part of.)
+    pub fn segment_aad(&self) -> Vec<u8> {
+        let fixed = self.fixed.encode();
+        if self.fixed.version == LEGACY_FORMAT_VERSION {
+            return fixed.to_vec();
+        }
+        let mut slots = Vec::with_capacity(2 + self.slots.len() * 103);
+        self.encode_slots_into(&mut slots);
+        let hash = ring::digest::digest(&ring::digest::SHA256, &slots);
+        [&fixed[..], hash.as_ref()].concat()
     }
 
     /// Parses a header from the start of `bytes`. Returns `Ok(None)` when more bytes are
@@ -268,24 +307,23 @@ impl ObjectHeader {
     pub fn parse(bytes: &[u8]) -> Result<Option<(ObjectHeader, usize)>, CryptoError> {
         if bytes.len() < FIXED_LEN {
             // Fail early on a wrong magic, so a non-object is named as such at once.
-            let n = bytes.len().min(8);
-            if bytes[..n] != MAGIC[..n] {
+            if !MAGIC.starts_with(bytes.get(..8).unwrap_or(bytes)) {
                 return Err(CryptoError::BadHeader("wrong magic (not a Lifeboat object)".into()));
             }
             return Ok(None);
         }
-        let fixed = FixedHeader::parse(&bytes[..FIXED_LEN])?;
+        let fixed = FixedHeader::parse(bytes)?;
         let mut pos = FIXED_LEN;
-        let Some(count) = bytes.get(pos..pos + 2) else { return Ok(None) };
-        let count = u16::from_le_bytes([count[0], count[1]]) as usize;
+        let Some(&[lo, hi]) = bytes.get(pos..pos + 2) else { return Ok(None) };
+        let count = u16::from_le_bytes([lo, hi]) as usize;
         if count > MAX_SLOTS {
             return Err(CryptoError::BadHeader(format!("{count} key slots (at most {MAX_SLOTS})")));
         }
         pos += 2;
         let mut slots = Vec::with_capacity(count);
         for _ in 0..count {
-            let Some(head) = bytes.get(pos..pos + 3) else { return Ok(None) };
-            let (kind, len) = (head[0], u16::from_le_bytes([head[1], head[2]]) as usize);
+            let Some(&[kind, lo, hi]) = bytes.get(pos..pos + 3) else { return Ok(None) };
+            let len = u16::from_le_bytes([lo, hi]) as usize;
             pos += 3;
             let Some(body) = bytes.get(pos..pos + len) else { return Ok(None) };
             slots.push(Slot::parse(kind, body)?);
@@ -344,7 +382,8 @@ mod tests {
         let good = header().encode();
         for (offset, value, needle) in [
             (0, b'X', "magic"),
-            (8, 2, "version"),
+            (8, 3, "version"),
+            (8, 0, "version"),
             (9, 9, "kind"),
             (10, 7, "compression"),
             (11, 1, "reserved"),
@@ -356,6 +395,29 @@ mod tests {
             let err = parse_complete_header(&b).unwrap_err().to_string();
             assert!(err.contains(needle), "offset {offset}: {err}");
         }
+    }
+
+    #[test]
+    fn segment_aad_binds_the_slot_section_from_version_2() {
+        let h = header();
+        let aad = h.segment_aad();
+        assert_eq!(aad.len(), FIXED_LEN + 32);
+        assert_eq!(aad[..FIXED_LEN], h.fixed.encode());
+        // Any change to any slot, or to the slot list, changes the associated data.
+        let mut changed = h.clone();
+        if let Slot::Master { key_id, .. } = &mut changed.slots[0] {
+            key_id[0] ^= 1;
+        }
+        assert_ne!(changed.segment_aad(), aad);
+        let mut dropped = h.clone();
+        dropped.slots.remove(1);
+        assert_ne!(dropped.segment_aad(), aad);
+        // A version 1 object is bound to its fixed header alone.
+        let mut legacy = h.clone();
+        legacy.fixed.version = LEGACY_FORMAT_VERSION;
+        assert_eq!(legacy.segment_aad(), legacy.fixed.encode());
+        let (parsed, _) = parse_complete_header(&legacy.encode()).unwrap();
+        assert_eq!(parsed.fixed.version, LEGACY_FORMAT_VERSION);
     }
 
     #[test]

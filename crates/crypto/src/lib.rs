@@ -53,18 +53,23 @@ mod keys;
 mod pipeline;
 mod recipient;
 mod segment;
+mod signing;
 
 pub use envelope::{Audience, Keyring};
 pub use error::CryptoError;
 pub use header::{
-    Compression, DEFAULT_SEGMENT, FIXED_LEN, FixedHeader, MAX_SEGMENT, MIN_SEGMENT, ObjectHeader, ObjectKind, Slot,
-    max_sealed_len, parse_complete_header,
+    Compression, DEFAULT_SEGMENT, FIXED_LEN, FORMAT_VERSION, FixedHeader, LEGACY_FORMAT_VERSION, MAX_SEGMENT,
+    MIN_SEGMENT, ObjectHeader, ObjectKind, Slot, max_sealed_len, parse_complete_header,
 };
-pub use kdf::{Argon2Params, keyfile_kek, password_kek};
+pub use kdf::{
+    Argon2Params, MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM, MIN_ARGON2_ITERATIONS,
+    MIN_ARGON2_MEMORY_KIB, keyfile_kek, password_kek,
+};
 pub use keys::{SecretKey, aead_open, aead_seal, ct_eq, hkdf32, random_bytes, random_fill, unwrap_key, wrap_key};
 pub use pipeline::{
     Completion, ObjectDigests, OpenOptions, PipelineOptions, PipelineStream, Running, digest_stream, open_bytes,
-    open_data_stream, open_data_stream_with, reseal_for, seal_bytes, seal_data_stream, seal_stream,
+    open_data_stream, open_data_stream_with, reseal_for, seal_bytes, seal_bytes_signed, seal_data_stream, seal_stream,
 };
 pub use recipient::{Identity, RecipientPublicKey, WrappedForRecipient};
 pub use segment::SegmentCipher;
+pub use signing::{SIGNATURE_SLOT, WriterKey, WriterPublicKey, manifest_signature_message, verify_signature};

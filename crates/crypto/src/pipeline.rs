@@ -140,7 +140,7 @@ pub fn seal_stream<R>(
 where
     R: AsyncRead + Send + Unpin + 'static,
 {
-    let cipher = Arc::new(SegmentCipher::new(&header.fixed, dek)?);
+    let cipher = Arc::new(SegmentCipher::new(&header, dek)?);
     let (tx, rx) = mpsc::channel(2);
     let task = tokio::spawn(async move {
         let result = run_seal(reader, header, cipher, options, &tx).await;
@@ -376,7 +376,17 @@ where
             expected: hex::encode(expected_id),
         });
     }
-    let cipher = Arc::new(SegmentCipher::new(&header.fixed, &dek)?);
+    // FORMAT.md 3.2: a data object's key lives in its manifest, never in slots.
+    if header.fixed.kind != ObjectKind::Data {
+        return Err(CryptoError::BadHeader("the object is a manifest, not a data object".into()));
+    }
+    if !header.slots.is_empty() {
+        return Err(CryptoError::BadHeader(format!(
+            "a data object has no key slots, this one has {}",
+            header.slots.len()
+        )));
+    }
+    let cipher = Arc::new(SegmentCipher::new(&header, &dek)?);
     let segment_size = cipher.segment_size();
     let mut hasher = Hasher::spawn(segment_size, options.stored_digest);
     let per_segment = hasher.per_segment();
@@ -392,7 +402,10 @@ where
                 }
                 return Err(CryptoError::SegmentFrame { index, reason: "object ends inside a length field".into() });
             }
-            let len = u32::from_le_bytes(reader.front(4).try_into().expect("4 bytes")) as usize;
+            let Ok(len) = <[u8; 4]>::try_from(reader.front(4)) else {
+                return Err(CryptoError::SegmentFrame { index, reason: "object ends inside a length field".into() });
+            };
+            let len = u32::from_le_bytes(len) as usize;
             cipher.check_sealed_len(index, len)?;
             if !reader.fill(4 + len).await? {
                 return Err(CryptoError::Truncated { segments: index });
@@ -435,8 +448,27 @@ pub fn seal_bytes(
     reseal_bytes(plaintext, header, &dek, options.compression_level)
 }
 
+/// [`seal_bytes`] with a writer's signature slot (type 3, docs/FORMAT.md 3.2) after the key
+/// slots: Ed25519 over the fixed header and the plaintext, so that a reader who opens the
+/// object through a recipient slot can tell who wrote it (anyone can wrap a key for a
+/// recipient; only a registered writer can sign).
+pub fn seal_bytes_signed(
+    plaintext: &[u8],
+    kind: ObjectKind,
+    object_id: [u8; 16],
+    audience: Audience<'_>,
+    options: PipelineOptions,
+    signer: &crate::signing::WriterKey,
+) -> Result<Vec<u8>, CryptoError> {
+    let dek = SecretKey::generate()?;
+    let fixed = FixedHeader::new(kind, options.compression(), options.segment_size, object_id, &dek)?;
+    let mut slots = audience.slots(&fixed, &dek)?;
+    slots.push(crate::signing::signature_slot(&fixed, plaintext, signer));
+    reseal_bytes(plaintext, ObjectHeader { fixed, slots }, &dek, options.compression_level)
+}
+
 fn reseal_bytes(plaintext: &[u8], header: ObjectHeader, dek: &SecretKey, level: i32) -> Result<Vec<u8>, CryptoError> {
-    let cipher = SegmentCipher::new(&header.fixed, dek)?;
+    let cipher = SegmentCipher::new(&header, dek)?;
     let mut out = header.encode();
     let size = cipher.segment_size();
     let count = plaintext.len().div_ceil(size).max(1);
@@ -456,18 +488,18 @@ pub fn open_bytes(
 ) -> Result<(ObjectHeader, Zeroizing<Vec<u8>>), CryptoError> {
     let (header, mut pos) = parse_complete_header(object)?;
     let dek = keyring.open(&header)?;
-    let cipher = SegmentCipher::new(&header.fixed, &dek)?;
+    let cipher = SegmentCipher::new(&header, &dek)?;
     let mut plain = Zeroizing::new(Vec::new());
     let mut index = 0u64;
     loop {
-        let Some(len) = object.get(pos..pos + 4) else {
+        let Some(Ok(len)) = object.get(pos..pos + 4).map(<[u8; 4]>::try_from) else {
             return Err(if pos == object.len() {
                 CryptoError::Truncated { segments: index }
             } else {
                 CryptoError::SegmentFrame { index, reason: "object ends inside a length field".into() }
             });
         };
-        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let len = u32::from_le_bytes(len) as usize;
         cipher.check_sealed_len(index, len)?;
         let Some(sealed) = object.get(pos + 4..pos + 4 + len) else {
             return Err(CryptoError::Truncated { segments: index });

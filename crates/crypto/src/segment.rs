@@ -6,13 +6,14 @@ use ring::aead::{Aad, LessSafeKey, Nonce};
 use zeroize::Zeroize;
 
 use crate::CryptoError;
-use crate::header::{Compression, FIXED_LEN, FixedHeader, NONCE_PREFIX_LEN, ObjectKind};
+use crate::header::{Compression, NONCE_PREFIX_LEN, ObjectHeader, ObjectKind};
 use crate::keys::{NONCE_LEN, SecretKey, TAG_LEN, less_safe_key};
 
 /// Everything needed to seal or open the segments of one object. Cheap to share.
 pub struct SegmentCipher {
     key: LessSafeKey,
-    aad: [u8; FIXED_LEN],
+    /// The segments' associated data (fixed header, and from version 2 the slot section's hash).
+    aad: Vec<u8>,
     nonce_prefix: [u8; NONCE_PREFIX_LEN],
     compression: Compression,
     segment_size: usize,
@@ -29,13 +30,15 @@ impl std::fmt::Debug for SegmentCipher {
 }
 
 impl SegmentCipher {
-    /// A cipher for the object `fixed` describes, keyed by its data key. Fails when the
-    /// key does not match the header's commitment.
-    pub fn new(fixed: &FixedHeader, dek: &SecretKey) -> Result<Self, CryptoError> {
+    /// A cipher for the object `header` describes (fixed header and slots: both are bound
+    /// into every segment), keyed by its data key. Fails when the key does not match the
+    /// header's commitment.
+    pub fn new(header: &ObjectHeader, dek: &SecretKey) -> Result<Self, CryptoError> {
+        let fixed = &header.fixed;
         fixed.check_key(dek)?;
         Ok(Self {
             key: less_safe_key(&fixed.payload_key(dek)),
-            aad: fixed.encode(),
+            aad: header.segment_aad(),
             nonce_prefix: fixed.nonce_prefix,
             compression: fixed.compression,
             segment_size: fixed.segment_size as usize,
@@ -78,10 +81,27 @@ impl SegmentCipher {
                 out = cursor.into_inner();
             }
         }
-        // Encrypt behind the length field, in place: no copy of the body.
+        self.seal_framed(nonce, out)
+    }
+
+    /// Seals `body` as segment `index` exactly as given, without compressing it, and returns
+    /// the framed segment. For writers (and tests) that encode bodies themselves: a reader
+    /// still requires what FORMAT.md 3.3 says a body is.
+    pub fn seal_encoded(&self, index: u64, last: bool, body: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let nonce = self.nonce(index, last)?;
+        let mut out = Vec::with_capacity(4 + body.len() + TAG_LEN);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(body);
+        self.seal_framed(nonce, out)
+    }
+
+    /// Encrypts `out[4..]` in place (no copy of the body), appends the tag and fills in the
+    /// length field `out[..4]`.
+    fn seal_framed(&self, nonce: [u8; NONCE_LEN], mut out: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
+        let body = out.get_mut(4..).ok_or_else(|| CryptoError::Worker("segment without a length field".into()))?;
         let tag = self
             .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut out[4..])
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad[..]), body)
             .map_err(|_| CryptoError::Worker("AES-GCM seal failed".into()))?;
         out.extend_from_slice(tag.as_ref());
         let len = u32::try_from(out.len() - 4).map_err(|_| CryptoError::Worker("segment too large".into()))?;
@@ -105,10 +125,12 @@ impl SegmentCipher {
     /// truncation (final expected) or trailing data (final found early).
     pub fn open(&self, index: u64, expect_last: bool, sealed: &[u8]) -> Result<Bytes, CryptoError> {
         self.check_sealed_len(index, sealed.len())?;
-        let body = match self.try_open(index, expect_last, sealed)? {
+        let body = match self.try_open(index, expect_last, sealed, &self.aad)? {
             Some(body) => body,
             None => {
-                return Err(match self.try_open(index, !expect_last, sealed)? {
+                // Only to name the failure (FORMAT.md 3.3): a segment that opens with the other
+                // final flag is never accepted.
+                return Err(match self.try_open(index, !expect_last, sealed, &self.aad)? {
                     Some(_) if expect_last => CryptoError::Truncated { segments: index + 1 },
                     Some(_) => CryptoError::TrailingData,
                     None => CryptoError::SegmentAuth { index },
@@ -124,11 +146,13 @@ impl SegmentCipher {
             }
             Compression::Zstd => {
                 let mut out = Vec::with_capacity(self.segment_size);
-                let result = with_decompressor(|d| d.decompress_to_buffer(&body[..], &mut out));
+                let result = one_standard_frame(&body).and_then(|()| {
+                    with_decompressor(|d| d.decompress_to_buffer(&body[..], &mut out)).map_err(|e| e.to_string())
+                });
                 if self.wipe {
                     wipe(body);
                 }
-                result.map_err(|e| CryptoError::Decompress { index, reason: e.to_string() })?;
+                result.map_err(|reason| CryptoError::Decompress { index, reason })?;
                 Bytes::from(out)
             }
         };
@@ -145,10 +169,10 @@ impl SegmentCipher {
     }
 
     /// Decrypts a copy of `sealed` (kept intact for a retry with the other final flag).
-    fn try_open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+    fn try_open(&self, index: u64, last: bool, sealed: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
         let nonce = self.nonce(index, last)?;
         let mut buf = sealed.to_vec();
-        let opened = self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), &mut buf);
+        let opened = self.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf);
         Ok(match opened {
             Ok(plain) => {
                 let n = plain.len();
@@ -158,6 +182,30 @@ impl SegmentCipher {
             Err(_) => None,
         })
     }
+}
+
+/// Magic number of a standard zstd frame (RFC 8878 3.1.1), as stored (little-endian).
+const ZSTD_MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
+
+/// Checks that `body` is exactly one standard zstd frame without a dictionary (FORMAT.md
+/// 3.3). zstd itself would decode a concatenation of frames, skippable frames included, as
+/// one stream. Reads only frame and block headers: no second decompression.
+fn one_standard_frame(body: &[u8]) -> Result<(), String> {
+    if body.get(..4) != Some(&ZSTD_MAGIC[..]) {
+        return Err("the body is not a standard zstd frame (skippable or unknown frame)".into());
+    }
+    let size = zstd::zstd_safe::find_frame_compressed_size(body)
+        .map_err(|code| format!("malformed zstd frame: {}", zstd::zstd_safe::get_error_name(code)))?;
+    if size != body.len() {
+        return Err(format!(
+            "{} bytes follow the zstd frame (a segment holds exactly one frame)",
+            body.len().saturating_sub(size)
+        ));
+    }
+    if zstd::zstd_safe::get_dict_id_from_frame(body).is_some() {
+        return Err("the zstd frame needs a dictionary".into());
+    }
+    Ok(())
 }
 
 fn wipe(mut buf: Vec<u8>) {

@@ -199,9 +199,15 @@ fn manifests_open_with_master_or_recipient_only() {
     by_identity.add_identity(identity);
     assert_eq!(&open_bytes(&sealed, &by_identity, 1 << 20).unwrap().1[..], b"{\"manifest\":1}");
 
+    // A master-key slot that does not open for a holder of master keys is damage, not
+    // "written for someone else" (issue 9, item 10).
     let mut wrong = Keyring::new();
     wrong.add_master(id, SecretKey::from_bytes([1; 32]));
-    assert!(matches!(open_bytes(&sealed, &wrong, 1 << 20), Err(CryptoError::NoMatchingSlot)));
+    assert!(
+        matches!(open_bytes(&sealed, &wrong, 1 << 20), Err(CryptoError::DamagedSlot { kind: "master-key", .. })),
+        "{:?}",
+        open_bytes(&sealed, &wrong, 1 << 20).err()
+    );
     // A slot moved onto another object does not open there (the fixed header is its AAD).
     let other = seal_bytes(b"x", ObjectKind::Manifest, [2; 16], audience, options(3)).unwrap();
     let mut grafted = other[..72].to_vec();
@@ -210,6 +216,132 @@ fn manifests_open_with_master_or_recipient_only() {
     // Size limits protect readers from decompression bombs.
     let big = seal_bytes(&vec![0u8; 100_000], ObjectKind::Manifest, [3; 16], audience, options(3)).unwrap();
     assert!(open_bytes(&big, &by_master, 10_000).is_err());
+}
+
+/// Offset of the first slot's key id (or recipient id) in a sealed manifest: after the fixed
+/// header, the slot count and the first slot's type and length.
+const FIRST_SLOT_ID: usize = 72 + 2 + 3;
+
+#[test]
+fn a_damaged_master_slot_is_damage_and_only_a_manifest_without_one_is_for_recipients() {
+    let (id, key) = master();
+    let identity = lifeboat_crypto::Identity::generate().unwrap();
+    let recipients = [identity.public()];
+    let both = Audience { master: Some((&id, &key)), recipients: &recipients };
+    let sealed = seal_bytes(b"{}", ObjectKind::Manifest, [1; 16], both, options(3)).unwrap();
+    let mut by_master = Keyring::new();
+    by_master.add_master(id, key.clone());
+    let mut by_identity = Keyring::new();
+    by_identity.add_identity(identity);
+
+    // One flipped bit in the master slot's key id: the master-key holder reports damage
+    // naming the slot, where it used to take the manifest for a recipients-only one.
+    let mut flipped = sealed.clone();
+    flipped[FIRST_SLOT_ID] ^= 0x01;
+    let err = open_bytes(&flipped, &by_master, 1 << 20).unwrap_err();
+    let mut flipped_id = id;
+    flipped_id[0] ^= 0x01;
+    assert!(
+        matches!(&err, CryptoError::DamagedSlot { kind: "master-key", id, .. } if *id == hex::encode(flipped_id)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("does not open (damaged or forged"), "{err}");
+    // The identity holder opens its own slot, and the slot section's hash in every
+    // segment's associated data shows that the master slot was changed.
+    let err = open_bytes(&flipped, &by_identity, 1 << 20).unwrap_err();
+    assert!(matches!(err, CryptoError::SegmentAuth { index: 0 }), "{err:?}");
+    // Dropping the master slot altogether is noticed the same way.
+    let (header, used) = lifeboat_crypto::parse_complete_header(&sealed).unwrap();
+    let mut without_master = header.clone();
+    without_master.slots.remove(0);
+    let stripped = [without_master.encode(), sealed[used..].to_vec()].concat();
+    let err = open_bytes(&stripped, &by_identity, 1 << 20).unwrap_err();
+    assert!(matches!(err, CryptoError::SegmentAuth { index: 0 }), "{err:?}");
+    // A recipient slot addressed to an identity held here that does not open is damage too.
+    let mut bad_recipient = sealed.clone();
+    bad_recipient[used - 1] ^= 0x01; // the last byte of the header: the recipient slot's wrapped key
+    let err = open_bytes(&bad_recipient, &by_identity, 1 << 20).unwrap_err();
+    assert!(matches!(err, CryptoError::DamagedSlot { kind: "recipient", .. }), "{err:?}");
+
+    // Written for recipients only (no master slot at all): not ours, not damage.
+    let for_recipients = Audience { master: None, recipients: &recipients };
+    let sealed = seal_bytes(b"{}", ObjectKind::Manifest, [2; 16], for_recipients, options(3)).unwrap();
+    let err = open_bytes(&sealed, &by_master, 1 << 20).unwrap_err();
+    assert!(matches!(err, CryptoError::NoMatchingSlot), "{err:?}");
+    assert_eq!(&open_bytes(&sealed, &by_identity, 1 << 20).unwrap().1[..], b"{}");
+}
+
+/// Builds a data object with the given header whose segments hold exactly `bodies`
+/// (already compressed as the test wants), sealed with the format's own primitives.
+fn forge_object(header: &lifeboat_crypto::ObjectHeader, dek: &SecretKey, bodies: &[Vec<u8>]) -> Vec<u8> {
+    let cipher = lifeboat_crypto::SegmentCipher::new(header, dek).unwrap();
+    let mut object = header.encode();
+    for (i, body) in bodies.iter().enumerate() {
+        object.extend_from_slice(&cipher.seal_encoded(i as u64, i + 1 == bodies.len(), body).unwrap());
+    }
+    object
+}
+
+fn data_header(id: [u8; 16], dek: &SecretKey) -> lifeboat_crypto::ObjectHeader {
+    let fixed =
+        lifeboat_crypto::FixedHeader::new(ObjectKind::Data, lifeboat_crypto::Compression::Zstd, SEG, id, dek).unwrap();
+    lifeboat_crypto::ObjectHeader { fixed, slots: Vec::new() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_object_with_key_slots_is_rejected() {
+    let (id, dek) = ([3; 16], SecretKey::generate().unwrap());
+    let mut header = data_header(id, &dek);
+    let plain = sample(100);
+    let body = zstd::bulk::compress(&plain, 3).unwrap();
+    assert_eq!(open(forge_object(&header, &dek, std::slice::from_ref(&body)), id, dek.clone()).await.unwrap(), plain);
+    // The same object given a slot (segments sealed to match, so only the slot is wrong).
+    let (mk_id, mk) = master();
+    let slots = Audience { master: Some((&mk_id, &mk)), recipients: &[] }.slots(&header.fixed, &dek).unwrap();
+    header.slots = slots;
+    let err = open(forge_object(&header, &dek, &[body]), id, dek).await.unwrap_err();
+    assert!(matches!(&err, CryptoError::BadHeader(m) if m.contains("no key slots")), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_is_exactly_one_standard_zstd_frame() {
+    let (id, dek) = ([4; 16], SecretKey::generate().unwrap());
+    let header = data_header(id, &dek);
+    let plain = sample(3000);
+    let (a, b) = plain.split_at(1000);
+    let frame = |p: &[u8]| zstd::bulk::compress(p, 3).unwrap();
+    // 0x184D2A50: a skippable frame, 4-byte length, ignored content.
+    let skippable = [&0x184D_2A50u32.to_le_bytes()[..], &4u32.to_le_bytes(), b"junk"].concat();
+    // The same frame naming dictionary 7 (a one-byte Dictionary_ID inserted into its header).
+    let whole = frame(&plain);
+    let did_at = if whole[4] & 0x20 != 0 { 5 } else { 6 };
+    let with_dict = [&whole[..4], &[whole[4] | 1], &whole[5..did_at], &[7], &whole[did_at..]].concat();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("needs a dictionary", with_dict, "dictionary"),
+        ("two frames", [frame(a), frame(b)].concat(), "follow the zstd frame"),
+        ("skippable frame first", [skippable.clone(), frame(&plain)].concat(), "not a standard zstd frame"),
+        ("skippable frame after", [frame(&plain), skippable].concat(), "follow the zstd frame"),
+        ("trailing garbage", [frame(&plain), vec![0]].concat(), "follow the zstd frame"),
+    ];
+    for (name, body, needle) in cases {
+        let err = open(forge_object(&header, &dek, &[body]), id, dek.clone()).await.unwrap_err();
+        assert!(
+            matches!(&err, CryptoError::Decompress { index: 0, reason } if reason.contains(needle)),
+            "{name}: {err:?}"
+        );
+    }
+    // A manifest (read by open_bytes) with two frames in its one segment.
+    let (mk_id, mk) = master();
+    let fixed =
+        lifeboat_crypto::FixedHeader::new(ObjectKind::Manifest, lifeboat_crypto::Compression::Zstd, SEG, [5; 16], &dek)
+            .unwrap();
+    let slots = Audience { master: Some((&mk_id, &mk)), recipients: &[] }.slots(&fixed, &dek).unwrap();
+    let manifest = lifeboat_crypto::ObjectHeader { fixed, slots };
+    let object = forge_object(&manifest, &dek, &[[frame(b"{\"a\":"), frame(b"1}")].concat()]);
+    let mut ring = Keyring::new();
+    ring.add_master(mk_id, mk);
+    let err = open_bytes(&object, &ring, 1 << 20).unwrap_err();
+    assert!(matches!(err, CryptoError::Decompress { index: 0, .. }), "{err:?}");
 }
 
 /// A reader that yields `remaining` bytes of a compressible pattern without holding them.

@@ -26,6 +26,34 @@ pub enum RepoError {
         /// What is wrong.
         reason: String,
     },
+    /// The config is older than one this host has already seen.
+    #[error(
+        "the repository config at {location} is generation {found}, but this host has already seen generation \
+         {known}: an older config was put back, which would undo a key rotation or a recipient change (pass \
+         --accept-config-rollback to accept it on purpose)"
+    )]
+    ConfigRollback {
+        /// Where.
+        location: String,
+        /// The generation read now.
+        found: u64,
+        /// The highest generation seen before.
+        known: u64,
+    },
+    /// Recipients the config listed before are gone, and this handle cannot check the MAC.
+    #[error(
+        "the repository config at {location} no longer lists recipient(s) {missing}, which generation {known} \
+         listed when this host last saw it; without the master key the change cannot be authenticated, so it is \
+         refused (pass --accept-config-rollback to accept it on purpose)"
+    )]
+    RecipientsRemoved {
+        /// Where.
+        location: String,
+        /// The missing recipient ids.
+        missing: String,
+        /// The generation that listed them.
+        known: u64,
+    },
     /// No key slot opened with the credential.
     #[error("wrong password or key file for the repository at {location}")]
     WrongCredential {
@@ -65,6 +93,20 @@ pub enum RepoError {
     /// No backup matches an id, prefix or `latest`.
     #[error("no backup matches {0:?}")]
     NoSuchBackup(String),
+    /// `latest` cannot be decided: a manifest that cannot be read might be the newest.
+    #[error(
+        "cannot tell which backup is the latest, since a manifest that cannot be read may be newer: {damaged}; {}",
+        match newest {
+            Some(id) => format!("name a backup by id to use it anyway (the newest readable one is {id})"),
+            None => "no other backup can be read either".to_owned(),
+        }
+    )]
+    LatestUnknown {
+        /// Each unreadable manifest with its error.
+        damaged: String,
+        /// The newest backup that could be read (within the plan asked for).
+        newest: Option<String>,
+    },
     /// An id prefix matches several backups.
     #[error("backup id prefix {prefix:?} is ambiguous: it matches {candidates}")]
     AmbiguousId {
@@ -98,6 +140,12 @@ pub enum RepoError {
     /// Another process holds a conflicting lock.
     #[error("the repository is locked: {0}")]
     Locked(String),
+    /// This host's clock disagrees with the storage's by more than leases allow.
+    #[error("{0}")]
+    ClockSkew(String),
+    /// The storage is full and the operation cannot make room for what it must write.
+    #[error("{0}")]
+    NoSpace(String),
     /// A key operation was refused.
     #[error("{0}")]
     Key(String),
@@ -112,6 +160,21 @@ pub enum RepoError {
 impl RepoError {
     pub(crate) fn object(key: &str, location: &str, source: CryptoError) -> Self {
         RepoError::Object { key: key.to_owned(), location: location.to_owned(), source }
+    }
+
+    /// True when a manifest could not be opened only because it was sealed for recipients
+    /// whose identity this handle lacks (no slot for our keys at all): not ours to read,
+    /// and not damage. A master-key slot that does not open is damage (FORMAT.md 3.2).
+    pub fn is_recipients_only(&self) -> bool {
+        matches!(self, RepoError::Object { source: CryptoError::NoMatchingSlot, .. })
+    }
+
+    /// The storage key of the object an error is about, when it is about one.
+    pub fn object_key(&self) -> Option<&str> {
+        match self {
+            RepoError::Object { key, .. } | RepoError::BadManifest { key, .. } => Some(key),
+            _ => None,
+        }
     }
 }
 

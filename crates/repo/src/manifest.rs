@@ -11,13 +11,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const MANIFEST_VERSION: u32 = 2;
 
 /// Everything recorded about one complete backup. Stored encrypted at `backups/<id>`.
+///
+/// Deserialising checks the form of every identifier and digest (lowercase hex of the right
+/// length), so code holding a `Manifest` read from storage can rely on it; [`Manifest::parse`]
+/// also checks what ties the manifest to where it was read from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// Manifest format version.
     pub version: u32,
     /// Backup id (32 hex).
+    #[serde(deserialize_with = "de_backup_id")]
     pub id: String,
     /// Id of the repository holding it.
+    #[serde(deserialize_with = "de_repository_id")]
     pub repository: String,
     /// `stream`, `files`, or a database source kind.
     pub kind: String,
@@ -38,7 +44,7 @@ pub struct Manifest {
     /// `lifeboat <version>`.
     pub tool: String,
     /// Parent backup of an incremental one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_opt_id")]
     pub parent: Option<String>,
     /// Source description (server version, consistency position ...); never secrets.
     #[serde(default)]
@@ -77,9 +83,19 @@ impl Manifest {
         self.locked_until.is_some_and(|until| until > crate::now())
     }
 
-    /// The first 8 hex digits of the id.
+    /// The first 8 hex digits of the id (the whole id if it is shorter or not ASCII).
     pub fn short_id(&self) -> &str {
-        &self.id[..8.min(self.id.len())]
+        self.id.get(..8).unwrap_or(&self.id)
+    }
+
+    /// Parses the decrypted JSON of the manifest stored at `backups/<key_id>` in the
+    /// repository `repo_id`, and checks it (FORMAT.md 5): the form of every id and digest,
+    /// the version, that it names itself and its repository, that every object is stored
+    /// where its id says, and that object names are unique. The error says what is wrong.
+    pub fn parse(plain: &[u8], key_id: &str, repo_id: &str) -> Result<Manifest, String> {
+        let manifest: Manifest = serde_json::from_slice(plain).map_err(|e| format!("not valid JSON: {e}"))?;
+        manifest.validate(key_id, repo_id)?;
+        Ok(manifest)
     }
 
     /// Checks internal consistency after decryption.
@@ -98,10 +114,14 @@ impl Manifest {
         if self.repository != repo_id {
             return Err(format!("it belongs to repository {}, not {repo_id}", self.repository));
         }
+        let mut names = std::collections::BTreeSet::new();
         for o in &self.objects {
             let expected = crate::data_key(&o.object_id);
             if o.key != expected {
-                return Err(format!("object {} is stored at {}, expected {expected}", o.name, o.key));
+                return Err(format!("object {:?} is stored at {:?}, expected {expected}", o.name, o.key));
+            }
+            if !names.insert(o.name.as_str()) {
+                return Err(format!("object name {:?} appears twice", o.name));
             }
         }
         Ok(())
@@ -116,6 +136,7 @@ pub struct ObjectRecord {
     /// Storage key.
     pub key: String,
     /// Object id (32 hex), also in the object's header.
+    #[serde(deserialize_with = "de_object_id")]
     pub object_id: String,
     /// The object's data key.
     #[serde(serialize_with = "ser_key", deserialize_with = "de_key")]
@@ -123,10 +144,12 @@ pub struct ObjectRecord {
     /// Stored bytes.
     pub size: u64,
     /// BLAKE3 of the stored bytes (hex).
+    #[serde(deserialize_with = "de_digest")]
     pub blake3: String,
     /// Plaintext bytes.
     pub plain_size: u64,
     /// BLAKE3 of the plaintext (hex).
+    #[serde(deserialize_with = "de_digest")]
     pub plain_blake3: String,
 }
 
@@ -143,7 +166,54 @@ fn ser_key<S: Serializer>(key: &SecretKey, s: S) -> Result<S::Ok, S::Error> {
 
 fn de_key<'de, D: Deserializer<'de>>(d: D) -> Result<SecretKey, D::Error> {
     let text = zeroize::Zeroizing::new(String::deserialize(d)?);
-    SecretKey::from_hex(&text).map_err(serde::de::Error::custom)
+    // Checked here so that the error never quotes a character of the key.
+    if !is_lower_hex(&text, 64) {
+        return Err(serde::de::Error::custom("dek: expected 64 lowercase hex digits"));
+    }
+    SecretKey::from_hex(&text).map_err(|_| serde::de::Error::custom("dek: expected 64 lowercase hex digits"))
+}
+
+/// True when `text` is exactly `len` lowercase hexadecimal digits, the only form FORMAT.md
+/// writes ids and digests in.
+pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn de_hex<'de, D: Deserializer<'de>>(d: D, len: usize, what: &str) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    if is_lower_hex(&text, len) {
+        Ok(text)
+    } else {
+        // Not quoted: the text came from storage and may hold anything.
+        Err(serde::de::Error::custom(format!(
+            "{what}: expected {len} lowercase hex digits, found {} characters that are not",
+            text.chars().count()
+        )))
+    }
+}
+
+fn de_backup_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_hex(d, 32, "id")
+}
+
+fn de_repository_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_hex(d, 32, "repository")
+}
+
+fn de_object_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_hex(d, 32, "object_id")
+}
+
+fn de_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) if is_lower_hex(&text, 32) => Ok(Some(text)),
+        Some(_) => Err(serde::de::Error::custom("parent: expected null or 32 lowercase hex digits")),
+    }
+}
+
+fn de_digest<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_hex(d, 64, "digest")
 }
 
 /// A short listing entry for tables.

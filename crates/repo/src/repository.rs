@@ -5,17 +5,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lifeboat_crypto::{
-    Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, open_bytes,
-    random_bytes, seal_bytes, seal_data_stream,
+    Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, WriterKey, open_bytes,
+    random_bytes, seal_bytes_signed, seal_data_stream,
 };
 use lifeboat_storage::{ByteStream, PutOptions, PutOutcome, Retention, Storage, StorageError, StorageExt};
 use tokio::io::AsyncRead;
 
-use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot};
+use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot, master_key_id};
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
 use crate::lock::{Lock, LockKind};
 use crate::manifest::{BackupSummary, MANIFEST_VERSION, Manifest, ObjectRecord};
+use crate::state::{KnownState, KnownStateStore};
 
 /// Key of the config object.
 pub const CONFIG_KEY: &str = "config";
@@ -55,6 +56,20 @@ impl Default for InitOptions {
     }
 }
 
+/// How a handle checks the config against what this host remembers, and how it signs.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Remembers, per repository, the highest config generation, its master key id and its
+    /// recipients; `None` means no rollback protection (a put-back old config goes unnoticed).
+    pub state: Option<Arc<dyn KnownStateStore>>,
+    /// Accept a config older than the one remembered, or one that lost recipients: the
+    /// CLI's `--accept-config-rollback`, for restoring an old config on purpose.
+    pub accept_config_rollback: bool,
+    /// The registered writer key a handle without the master key signs its manifests with
+    /// (`lifeboat key writer add`); readers refuse recipient manifests nobody signed.
+    pub writer_key: Option<Arc<WriterKey>>,
+}
+
 /// What a new backup is.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
@@ -85,6 +100,7 @@ pub struct Repository {
     pub(crate) unlocked_slot: Option<String>,
     pub(crate) options: PipelineOptions,
     pub(crate) credential: Credential,
+    pub(crate) trust: OpenOptions,
 }
 
 impl std::fmt::Debug for Repository {
@@ -113,27 +129,44 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 impl Repository {
     /// Creates a repository in `storage`, protected by `credential` (a password or key file).
     pub async fn init(storage: Arc<dyn Storage>, credential: Credential, options: InitOptions) -> Result<Repository> {
+        Self::init_with(storage, credential, options, OpenOptions::default()).await
+    }
+
+    /// [`init`](Self::init), remembering the new repository in `trust.state`.
+    pub async fn init_with(
+        storage: Arc<dyn Storage>,
+        credential: Credential,
+        options: InitOptions,
+        trust: OpenOptions,
+    ) -> Result<Repository> {
         let location = storage.location();
         if storage.head(CONFIG_KEY).await?.is_some() {
             return Err(RepoError::AlreadyInitialized { location });
         }
         let repo_id = random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?;
-        let master_id = random_bytes::<8>().map_err(|e| RepoError::Internal(e.to_string()))?;
         let master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let master_id = master_key_id(&master);
         let (cred, m, kdf, label) = (credential.clone(), master.clone(), options.kdf, options.label.clone());
         let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label)).await?.map_err(RepoError::Key)?;
-        let config = ConfigFile {
+        let mut config = ConfigFile {
             format: FORMAT_NAME.into(),
             version: CONFIG_VERSION,
             id: hex::encode(repo_id),
             created: now(),
+            generation: 0,
             segment_size: options.segment_size,
             compression_level: options.compression_level,
             master_key_id: hex::encode(master_id),
+            signing_key: String::new(),
             slots: vec![slot],
             recipients: Vec::new(),
+            writers: Vec::new(),
             retired_master_keys: Vec::new(),
+            mac: String::new(),
+            extra: Default::default(),
+            signed: Vec::new(),
         };
+        config.seal(&master, 0).map_err(RepoError::Internal)?;
         let body = Bytes::from(serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Internal(e.to_string()))?);
         if crate::lock::create_new(storage.as_ref(), CONFIG_KEY, body.clone()).await? == PutOutcome::AlreadyExists {
             return Err(RepoError::AlreadyInitialized { location });
@@ -144,11 +177,13 @@ impl Repository {
             return Err(RepoError::AlreadyInitialized { location });
         }
         tracing::info!(repository = %config.id, %location, "initialised repository");
+        // Room that forget and prune can free to take their lock on a full disk.
+        crate::lock::ensure_reserve(storage.as_ref()).await;
         let mut keyring = Keyring::new();
         keyring.add_master(master_id, master.clone());
         let unlocked_slot = Some(config.slots[0].id.clone());
         let options = pipeline_options(&config);
-        Ok(Repository {
+        let repo = Repository {
             storage,
             config,
             keyring,
@@ -157,11 +192,27 @@ impl Repository {
             unlocked_slot,
             options,
             credential,
-        })
+            trust,
+        };
+        repo.remember(&repo.config, true).await?;
+        Ok(repo)
     }
 
-    /// Opens the repository in `storage` with `credential`.
+    /// Opens the repository in `storage` with `credential`, without rollback protection
+    /// (see [`open_with`](Self::open_with)).
     pub async fn open(storage: Arc<dyn Storage>, credential: Credential) -> Result<Repository> {
+        Self::open_with(storage, credential, OpenOptions::default()).await
+    }
+
+    /// Opens the repository in `storage` with `credential`. A password or key file must
+    /// unlock a master key whose derived id is the config's, and the whole config must be
+    /// authenticated by it. With `trust.state`, a config older than one seen before (or, for
+    /// handles that cannot check the MAC, one that lost recipients) is refused.
+    pub async fn open_with(
+        storage: Arc<dyn Storage>,
+        credential: Credential,
+        trust: OpenOptions,
+    ) -> Result<Repository> {
         let location = storage.location();
         let config = read_config(storage.as_ref()).await?;
         let options = pipeline_options(&config);
@@ -174,7 +225,9 @@ impl Repository {
             unlocked_slot: None,
             options,
             credential: credential.clone(),
+            trust,
         };
+        let verified = matches!(credential, Credential::Password(_) | Credential::KeyFile(_));
         match credential {
             Credential::Password(_) | Credential::KeyFile(_) => {
                 let (config, cred) = (repo.config.clone(), credential);
@@ -184,8 +237,8 @@ impl Repository {
                     .ok_or(RepoError::WrongCredential { location: location.clone() })?;
                 repo.recipients = repo
                     .config
-                    .verified_recipients(&unlocked.master)
-                    .map_err(|reason| RepoError::CorruptConfig { location, reason })?;
+                    .recipient_keys()
+                    .map_err(|reason| RepoError::CorruptConfig { location: location.clone(), reason })?;
                 repo.keyring.add_master(unlocked.master_id, unlocked.master.clone());
                 for (id, key) in unlocked.retired {
                     repo.keyring.add_master(id, key);
@@ -204,7 +257,34 @@ impl Repository {
                 repo.recipients = recipients;
             }
         }
+        repo.remember(&repo.config, verified).await?;
         Ok(repo)
+    }
+
+    /// Checks `config` against the known state (refusing a rollback, or lost recipients when
+    /// `verified` is false) and records it. Without a store, does nothing.
+    pub(crate) async fn remember(&self, config: &ConfigFile, verified: bool) -> Result<()> {
+        let Some(store) = self.trust.state.clone() else { return Ok(()) };
+        let (config, accept, location) = (config.clone(), self.trust.accept_config_rollback, self.location());
+        blocking(move || check_known_state(store.as_ref(), &config, verified, accept, location)).await?
+    }
+
+    /// Re-reads `config` (under a lock the caller holds) and checks it as [`open_with`]
+    /// did: authenticated by the master key this handle holds, same master key, not older
+    /// than what this host knows. Key operations edit this copy, never a stale one.
+    pub(crate) async fn reread_config(&self, master: &SecretKey) -> Result<ConfigFile> {
+        let config = read_config(self.storage.as_ref()).await?;
+        let corrupt = |reason: String| RepoError::CorruptConfig { location: self.location(), reason };
+        if config.master_key_id != self.config.master_key_id {
+            return Err(RepoError::Key(format!(
+                "the master key changed from {} to {} since this handle opened the repository (a concurrent \
+                 `key rotate`?): run the command again",
+                self.config.master_key_id, config.master_key_id
+            )));
+        }
+        config.verify_mac(master).map_err(corrupt)?;
+        self.remember(&config, true).await?;
+        Ok(config)
     }
 
     /// Where the repository lives.
@@ -249,6 +329,9 @@ impl Repository {
                 "{} has no object lock: a locked backup needs a bucket created with object lock enabled",
                 self.location()
             )));
+        }
+        if self.master.is_none() {
+            self.check_writer_key()?;
         }
         let lock = Lock::acquire(self.storage.clone(), LockKind::Shared, &format!("backup {}", request.kind)).await?;
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
@@ -314,32 +397,48 @@ impl Repository {
                 "reading {key} needs the repository password, a key file or an identity (this handle is write-only)"
             )));
         }
+        let id = key.strip_prefix(BACKUPS_PREFIX).unwrap_or(key);
+        let bad = |reason: String| RepoError::BadManifest { key: key.to_owned(), location: location.clone(), reason };
+        if !crate::manifest::is_lower_hex(id, 32) {
+            return Err(bad("its name is not a backup id (32 lowercase hex digits)".into()));
+        }
         let bytes = self.storage.get_bytes(key).await?;
         let plain = open_bytes(&bytes, &self.keyring, MAX_MANIFEST).map_err(|e| RepoError::object(key, &location, e));
         let (header, plain) = plain?;
-        let id = key.strip_prefix(BACKUPS_PREFIX).unwrap_or(key);
-        let bad = |reason: String| RepoError::BadManifest { key: key.to_owned(), location: location.clone(), reason };
         if header.fixed.kind != ObjectKind::Manifest {
             return Err(bad("the object is not a manifest".into()));
         }
         if hex::encode(header.fixed.object_id) != id {
             return Err(bad(format!("its header names backup {}", hex::encode(header.fixed.object_id))));
         }
-        let manifest: Manifest = serde_json::from_slice(&plain).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        manifest.validate(id, &self.config.id).map_err(bad)?;
-        Ok(manifest)
+        if self.master.is_none() {
+            // Opened through a recipient slot, which anyone with storage write can make: only a
+            // signature by the master key's signing key or a registered writer vouches for it.
+            let trusted = self.config.trusted_signers().map_err(&bad)?;
+            lifeboat_crypto::verify_signature(&header, &plain, &trusted)
+                .map_err(|reason| bad(format!("{reason}: refused as possibly forged")))?;
+        }
+        Manifest::parse(&plain, id, &self.config.id).map_err(bad)
     }
 
     /// Resolves `latest`, a full id, or a unique id prefix, optionally within one plan.
+    ///
+    /// `latest` is refused ([`RepoError::LatestUnknown`]) while any manifest cannot be read
+    /// for another reason than being sealed for recipients only (damaged, forged, a storage
+    /// error): it might be the newest, and silently restoring an older backup instead is
+    /// what the operator must not get (restic's `latest` fails the same way). The error
+    /// names the damaged manifests and the newest readable backup, which can be named by id.
     pub async fn resolve(&self, selector: &str, plan: Option<&str>) -> Result<Manifest> {
         let selector = selector.trim();
         if selector == "latest" {
-            let (all, _) = self.list().await?;
-            return all
-                .into_iter()
-                .rev()
-                .find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)))
-                .ok_or_else(|| RepoError::NoSuchBackup("latest".into()));
+            let (all, unreadable) = self.list().await?;
+            let newest = all.into_iter().rev().find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)));
+            let damaged: Vec<String> =
+                unreadable.iter().filter(|e| !e.is_recipients_only()).map(ToString::to_string).collect();
+            if !damaged.is_empty() {
+                return Err(RepoError::LatestUnknown { damaged: damaged.join("; "), newest: newest.map(|m| m.id) });
+            }
+            return newest.ok_or_else(|| RepoError::NoSuchBackup("latest".into()));
         }
         if selector.is_empty() || !selector.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(RepoError::NoSuchBackup(selector.to_owned()));
@@ -351,7 +450,11 @@ impl Repository {
             [one] => self.load_manifest_at(&one.key).await,
             many => Err(RepoError::AmbiguousId {
                 prefix: selector,
-                candidates: many.iter().map(|m| &m.key[BACKUPS_PREFIX.len()..]).collect::<Vec<_>>().join(", "),
+                candidates: many
+                    .iter()
+                    .map(|m| m.key.strip_prefix(BACKUPS_PREFIX).unwrap_or(&m.key))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -367,11 +470,38 @@ impl Repository {
         replace: bool,
         retention: Option<Retention>,
     ) -> Result<()> {
+        self.write_manifest_for(manifest, replace, retention, self.audience()).await
+    }
+
+    /// Seals `manifest` for `audience` and stores it. Manifests are always signed: with the
+    /// signing key derived from the master key when the audience has it, else with this
+    /// handle's writer key (readers who open it through a recipient slot check the signature).
+    async fn write_manifest_for(
+        &self,
+        manifest: &Manifest,
+        replace: bool,
+        retention: Option<Retention>,
+        audience: Audience<'_>,
+    ) -> Result<()> {
         let key = format!("{BACKUPS_PREFIX}{}", manifest.id);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
         let object_id = crate::config::decode_hex::<16>(&manifest.id, "backup id").map_err(RepoError::Internal)?;
-        let sealed = seal_bytes(&plain, ObjectKind::Manifest, object_id, self.audience(), self.options)
+        let derived;
+        let signer: &WriterKey = match (audience.master, &self.trust.writer_key) {
+            (Some((_, master)), _) => {
+                derived = WriterKey::derive_from(master).map_err(|e| RepoError::Internal(e.to_string()))?;
+                &derived
+            }
+            (None, Some(writer)) => writer,
+            (None, None) => {
+                return Err(self
+                    .check_writer_key()
+                    .err()
+                    .unwrap_or_else(|| RepoError::Internal("no writer key".into())));
+            }
+        };
+        let sealed = seal_bytes_signed(&plain, ObjectKind::Manifest, object_id, audience, self.options, signer)
             .map_err(|e| RepoError::object(&key, &self.location(), e))?;
         if let Some(retention) = retention {
             // Conditional create cannot carry a retention; ids are random, so a check first suffices.
@@ -390,11 +520,113 @@ impl Repository {
         Ok(())
     }
 
-    pub(crate) async fn write_config(&self, config: &ConfigFile) -> Result<()> {
+    /// Stores `config` as the next generation, authenticated under `master`, and remembers it.
+    pub(crate) async fn write_config(&self, config: &mut ConfigFile, master: &SecretKey) -> Result<()> {
+        config.seal(master, config.generation).map_err(RepoError::Internal)?;
         let body = Bytes::from(serde_json::to_vec_pretty(config).map_err(|e| RepoError::Internal(e.to_string()))?);
         self.storage.put_bytes(CONFIG_KEY, body).await?;
+        self.remember(config, true).await
+    }
+
+    /// A handle without the master key can write backups only with a writer key the config
+    /// registers: readers refuse recipient manifests that are unsigned or signed by a stranger.
+    fn check_writer_key(&self) -> Result<()> {
+        let Some(writer) = &self.trust.writer_key else {
+            return Err(RepoError::NeedsCredential(
+                "writing a backup without the master key needs a writer key (--writer-key-file; create one with \
+                 `lifeboat key writer generate` and have a master-key holder register it with `lifeboat key writer add`)"
+                    .into(),
+            ));
+        };
+        let public = writer.public();
+        let registered = self
+            .config
+            .writer_keys()
+            .map_err(|reason| RepoError::CorruptConfig { location: self.location(), reason })?;
+        if !registered.contains(&public) {
+            return Err(RepoError::Key(format!(
+                "writer {public} (id {}) is not registered in the repository at {}: a master-key holder must run \
+                 `lifeboat key writer add {public}` first, or readers would refuse these backups",
+                hex::encode(public.id()),
+                self.location()
+            )));
+        }
         Ok(())
     }
+
+    /// Item 9 of issue 9: the master key the manifest of a backup must be sealed for, read
+    /// again under the backup's lock. `None` when it is still the one this handle opened
+    /// (or the handle has no master key: its manifests do not depend on it).
+    async fn master_for_commit(&self, backup: &str) -> Result<Option<(([u8; 8], SecretKey), Vec<RecipientPublicKey>)>> {
+        let Some((id, master)) = &self.master else { return Ok(None) };
+        let config = read_config(self.storage.as_ref()).await?;
+        let corrupt = |reason: String| RepoError::CorruptConfig { location: self.location(), reason };
+        if config.master_key_id == hex::encode(id) {
+            config.verify_mac(master).map_err(corrupt)?;
+            self.remember(&config, true).await?;
+            return Ok(None);
+        }
+        let (cred, candidate) = (self.credential.clone(), config.clone());
+        let unlocked = blocking(move || candidate.unlock(&cred)).await?.map_err(corrupt)?;
+        let Some(unlocked) = unlocked else {
+            return Err(RepoError::Key(format!(
+                "the master key changed from {} to {} while backup {backup} ran (a `key rotate` finished \
+                 meanwhile), and this password or key file does not open the new key: the backup was NOT committed \
+                 (its data objects are left for `prune`); run it again with the current credential",
+                hex::encode(id),
+                config.master_key_id
+            )));
+        };
+        self.remember(&config, true).await?;
+        let recipients = config.recipient_keys().map_err(corrupt)?;
+        tracing::warn!(
+            backup,
+            old = %hex::encode(id),
+            new = %config.master_key_id,
+            "the master key was rotated while the backup ran; its manifest is sealed for the new key"
+        );
+        Ok(Some(((unlocked.master_id, unlocked.master), recipients)))
+    }
+}
+
+/// The rollback check of [`Repository::remember`], blocking (file I/O).
+fn check_known_state(
+    store: &dyn KnownStateStore,
+    config: &ConfigFile,
+    verified: bool,
+    accept: bool,
+    location: String,
+) -> Result<()> {
+    let known = store.load(&config.id)?;
+    let recipients: std::collections::BTreeSet<String> = config.recipients.iter().map(|r| r.id.clone()).collect();
+    if let Some(known) = known.as_ref().filter(|_| !accept) {
+        if config.generation < known.generation {
+            return Err(RepoError::ConfigRollback { location, found: config.generation, known: known.generation });
+        }
+        if config.generation == known.generation && config.master_key_id != known.master_key_id {
+            return Err(RepoError::CorruptConfig {
+                location,
+                reason: format!(
+                    "generation {} names master key {}, but this host saw generation {} with master key {}",
+                    config.generation, config.master_key_id, known.generation, known.master_key_id
+                ),
+            });
+        }
+        let missing: Vec<&str> = known.recipients.difference(&recipients).map(String::as_str).collect();
+        if !verified && !missing.is_empty() {
+            return Err(RepoError::RecipientsRemoved {
+                location,
+                missing: missing.join(", "),
+                known: known.generation,
+            });
+        }
+    }
+    let next = KnownState { generation: config.generation, master_key_id: config.master_key_id.clone(), recipients };
+    let newer = known.as_ref().is_none_or(|k| accept || config.generation >= k.generation);
+    if newer && known.as_ref() != Some(&next) {
+        store.save(&config.id, &next)?;
+    }
+    Ok(())
 }
 
 fn pipeline_options(config: &ConfigFile) -> PipelineOptions {
@@ -537,7 +769,13 @@ impl BackupWriter<'_> {
             stats: std::mem::take(&mut self.stats),
             locked_until: self.request.retention.map(|r| chrono::DateTime::<chrono::Utc>::from(r.until).fixed_offset()),
         };
-        self.repo.write_manifest_with(&manifest, false, self.request.retention).await?;
+        match self.repo.master_for_commit(&manifest.id).await? {
+            None => self.repo.write_manifest_with(&manifest, false, self.request.retention).await?,
+            Some(((id, master), recipients)) => {
+                let audience = Audience { master: Some((&id, &master)), recipients: &recipients };
+                self.repo.write_manifest_for(&manifest, false, self.request.retention, audience).await?
+            }
+        }
         if let Some(lock) = self.lock.take() {
             lock.release().await;
         }
