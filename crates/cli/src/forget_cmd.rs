@@ -112,6 +112,14 @@ pub async fn prune(repo: &Repository, dry_run: bool, json: bool) -> Result<ExitC
         if !report.held_by_lock.is_empty() {
             println!("{} unreferenced object(s) kept: still under object lock", report.held_by_lock.len());
         }
+        if !report.temp_files.is_empty() {
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!(
+                "{verb} {} temporary file(s) of interrupted writes ({})",
+                report.temp_files.len(),
+                human_bytes(report.temp_bytes)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

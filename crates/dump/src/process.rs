@@ -44,10 +44,12 @@ pub(crate) fn find_tool(candidates: &[&str], package: &'static str, extra_dirs: 
 }
 
 impl Tool {
-    /// A command for this tool with null stdin, piped stdout/stderr, killed when dropped.
+    /// A command for this tool with null stdin, piped stdout/stderr, killed when dropped, and
+    /// none of Lifeboat's own secrets in its environment (see [`scrub_env`]).
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.path);
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        scrub_env(&mut c, std::env::vars_os().map(|(k, _)| k));
         c
     }
 
@@ -76,6 +78,39 @@ impl Tool {
     pub fn spawn(&self, cmd: &mut Command) -> Result<ChildGuard> {
         let child = cmd.spawn().map_err(|e| DumpError::Spawn { tool: self.name.clone(), source: e })?;
         Ok(ChildGuard { child: Some(child), tool: self.name.clone() })
+    }
+}
+
+/// Storage credentials Lifeboat itself may read from its environment (docs/CONFIG.md): a
+/// database tool has no business with them.
+const STORAGE_SECRETS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "TENCENTCLOUD_SECRET_ID",
+    "TENCENTCLOUD_SECRET_KEY",
+    "OBS_ACCESS_KEY_ID",
+    "OBS_SECRET_ACCESS_KEY",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "AZURE_STORAGE_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+];
+
+/// Removes from a child's environment every variable among `names` (the parent's) that is
+/// Lifeboat's own: every `LIFEBOAT_*` variable (repository passwords, key files, webdav and
+/// Elasticsearch credentials, and the paths of password files, which a child has no reason
+/// to read either) and the object-store credentials of [`STORAGE_SECRETS`]. All of them,
+/// not only those that look secret, so that a new secret variable is scrubbed without
+/// anyone remembering to list it. The tools' own variables (`PG*`, `MYSQL_*`,
+/// `REDISCLI_AUTH`) are left as the caller sets them.
+fn scrub_env(cmd: &mut Command, names: impl Iterator<Item = std::ffi::OsString>) {
+    for name in names {
+        if let Some(n) = name.to_str()
+            && (n.starts_with("LIFEBOAT_") || STORAGE_SECRETS.contains(&n))
+        {
+            cmd.env_remove(n);
+        }
     }
 }
 
@@ -353,6 +388,20 @@ mod tests {
         );
         assert_eq!(parse_version("redis-cli 7.0.15"), Some((7, 0)));
         assert_eq!(parse_version("nothing here"), None);
+    }
+
+    #[test]
+    fn lifeboat_and_storage_secrets_are_scrubbed() {
+        let names = ["LIFEBOAT_PASSWORD", "LIFEBOAT_TO_PASSWORD_FILE", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "HOME"];
+        let mut cmd = Command::new("true");
+        scrub_env(&mut cmd, names.iter().map(std::ffi::OsString::from));
+        let removed: Vec<String> = cmd
+            .as_std()
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(removed, ["AWS_SECRET_ACCESS_KEY", "LIFEBOAT_PASSWORD", "LIFEBOAT_TO_PASSWORD_FILE"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use lifeboat_storage::StorageExt;
 use serde::Serialize;
 
 use crate::error::{RepoError, Result};
-use crate::lock::{Lock, LockKind};
+use crate::lock::{LOCK_TTL, Lock, LockKind, ensure_reserve};
 use crate::repository::{BACKUPS_PREFIX, DATA_PREFIX, Repository};
 
 /// What `prune` found (and, unless a dry run, deleted).
@@ -22,6 +22,11 @@ pub struct PruneReport {
     pub unreferenced_bytes: u64,
     /// Unreferenced objects still under object lock: left alone until their retention ends.
     pub held_by_lock: Vec<String>,
+    /// Temporary files that killed writes left behind, older than a lock's lifetime (so no
+    /// running write can own them): removed with the rest.
+    pub temp_files: Vec<String>,
+    /// Their total size.
+    pub temp_bytes: u64,
     /// Whether they were deleted.
     pub deleted: bool,
 }
@@ -84,6 +89,16 @@ impl Repository {
                 r?;
             }
             report.deleted = true;
+        }
+        // Under the exclusive lock no backup runs, and debris older than a lease belongs to
+        // no write that still could; debris can be as large as the object it was to become.
+        for temp in self.storage.sweep_temp("", LOCK_TTL, dry_run).await? {
+            report.temp_bytes += temp.size;
+            report.temp_files.push(temp.key);
+        }
+        if !dry_run {
+            // Space was freed: restore the reserve a full disk may have used up.
+            ensure_reserve(self.storage.as_ref()).await;
         }
         lock.release().await;
         Ok(report)

@@ -3,17 +3,33 @@
 //! Writes are crash-safe: bytes go to a temporary file in the destination folder, which
 //! is fsynced, renamed over the key (or hard-linked, for put-if-absent, which fails when
 //! the key exists), and then the folder itself is fsynced so that the rename survives a
-//! power cut. A failed or cancelled write removes its temporary file.
+//! power cut. A failed or cancelled write removes its temporary file; one killed outright
+//! leaves it behind for [`Storage::sweep_temp`].
+//!
+//! Nothing below the root is ever reached through a symbolic link: every path is resolved
+//! from a descriptor of the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or,
+//! where the kernel lacks it, one `O_NOFOLLOW` component at a time, and an object that is
+//! itself a link is refused. A link planted inside a repository (`locks/x -> /etc/passwd`,
+//! `data/ab -> /home/someone`) therefore cannot make a read, a write or a delete touch
+//! anything outside it. The root's own path may contain links: that is the operator's.
+//!
+//! Everything is created private (folders 0700, files 0600, whatever the umask), so that
+//! other local users cannot copy `config` and guess its password offline.
 
-use std::io::{self, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
-use std::io::{Read, Seek};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::io::Errno;
 
 use crate::drain::{DrainError, drain_into};
 use crate::key::{validate_key, validate_prefix};
@@ -27,11 +43,124 @@ const READ_BUFFER: usize = 2 * 1024 * 1024;
 /// Bytes written between requests to start writeback, so that the final fsync of a large
 /// object waits for the last few megabytes rather than all of them.
 const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
+/// Mode of every folder this backend creates: the owner's only.
+const DIR_MODE: u32 = 0o700;
+/// Mode of every file this backend creates: the owner's only.
+const FILE_MODE: u32 = 0o600;
+
+/// Set once `openat2(2)` turned out to be unavailable (Linux before 5.6, or a seccomp
+/// filter that predates it), so the component walk is used from then on.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// A directory holding one object per file, keys mapped to relative paths.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     root: PathBuf,
+}
+
+/// The error for a symbolic link met below the root.
+fn refused_link() -> io::Error {
+    io::Error::other("a symbolic link inside the repository: refused (Lifeboat never follows links below its root)")
+}
+
+/// An error of opening a path below the root: a link met on the way is named as such.
+fn open_error(e: Errno) -> io::Error {
+    match e {
+        Errno::LOOP | Errno::XDEV => refused_link(),
+        e => e.into(),
+    }
+}
+
+/// Opens `rel` (a validated key or folder path) below `dir`, following no link on the way
+/// nor at the end. `flags` must not create (openat2 takes no mode otherwise).
+fn open_beneath(dir: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(dir, rel, flags, Mode::empty(), resolve) {
+            Err(Errno::NOSYS | Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // A concurrent rename below the root; the walk has no such restriction.
+            Err(Errno::AGAIN) => {}
+            // A folder that is a link fails so too: the walk tells which it is.
+            Err(Errno::NOTDIR) if flags.contains(OFlags::DIRECTORY) => {}
+            other => return other.map_err(open_error),
+        }
+    }
+    open_walking(dir, rel, flags)
+}
+
+/// The fallback of [`open_beneath`]: one `O_NOFOLLOW` component at a time.
+fn open_walking(dir: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    let (parents, last) = rel.rsplit_once('/').map_or((None, rel), |(p, l)| (Some(p), l));
+    let mut held: Option<OwnedFd> = None;
+    for part in parents.into_iter().flat_map(|p| p.split('/')) {
+        let next = {
+            let base = held.as_ref().map_or(dir, |fd| fd.as_fd());
+            open_dir_component(base, part)?
+        };
+        held = Some(next);
+    }
+    let base = held.as_ref().map_or(dir, |fd| fd.as_fd());
+    match rustix::fs::openat(base, last, flags | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()) {
+        Err(Errno::NOTDIR) if flags.contains(OFlags::DIRECTORY) => {
+            refuse_link_at(base, last)?;
+            Err(Errno::NOTDIR.into())
+        }
+        other => other.map_err(open_error),
+    }
+}
+
+/// Opens the folder `name` in `dir`, refusing a link. (`O_DIRECTORY | O_NOFOLLOW` on a link
+/// fails with `ENOTDIR` rather than `ELOOP`, hence the look at what is there.)
+fn open_dir_component(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Err(Errno::NOTDIR) => {
+            refuse_link_at(dir, name)?;
+            Err(Errno::NOTDIR.into())
+        }
+        other => other.map_err(open_error),
+    }
+}
+
+/// A key's folder (empty at the root) and name.
+fn split_key(key: &str) -> (String, String) {
+    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+    (dir.to_owned(), name.to_owned())
+}
+
+/// What sits at `name` in `dir`, without following a link; `None` when nothing does.
+fn stat_entry(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Stat>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses when `name` in `dir` is a symbolic link.
+fn refuse_link_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    match stat_entry(dir, name)? {
+        Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Err(refused_link()),
+        _ => Ok(()),
+    }
+}
+
+/// The modification time of a stat result, by the filesystem's clock.
+#[allow(clippy::unnecessary_cast)] // the field types differ between architectures
+fn mtime(st: &Stat) -> Option<SystemTime> {
+    let (secs, nanos) = (st.st_mtime as i64, st.st_mtime_nsec as u32);
+    let whole = if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    whole?.checked_add(Duration::from_nanos(u64::from(nanos)))
+}
+
+/// An object's description from its stat result.
+fn meta_of(key: String, st: &Stat) -> ObjectMeta {
+    ObjectMeta { key, size: u64::try_from(st.st_size).unwrap_or(0), modified: mtime(st) }
 }
 
 impl FsStorage {
@@ -45,28 +174,200 @@ impl FsStorage {
         &self.root
     }
 
-    fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
-        validate_key(key)?;
-        Ok(self.root.join(key))
+    /// Who can read the repository, for `init` to tell the operator: e.g. `readable only by
+    /// user alice (mode 0700)`, or `readable by group staff and by every local user (mode
+    /// 0755)`. Judged from the root folder's owner and mode.
+    pub fn describe_access(&self) -> io::Result<String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&self.root)?;
+        let mode = meta.mode() & 0o7777;
+        let user = name_of("/etc/passwd", meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
+        let group = name_of("/etc/group", meta.gid()).unwrap_or_else(|| format!("gid {}", meta.gid()));
+        // Reading a repository needs to enter (x) and read (r) its folders.
+        let (group_reads, others_read) = (mode & 0o050 == 0o050, mode & 0o005 == 0o005);
+        let who = match (group_reads, others_read) {
+            (false, false) => format!("readable only by user {user}"),
+            (true, false) => format!("readable by user {user} and group {group}"),
+            (false, true) => format!("readable by user {user} and every other local user"),
+            (true, true) => format!("readable by user {user}, group {group} and every other local user"),
+        };
+        Ok(format!("{who} (mode {mode:04o})"))
     }
 
     fn err(&self, op: Op, key: &str, e: io::Error) -> StorageError {
         StorageError::from_io(op, &self.location(), key, e)
     }
 
-    /// Writes `body` to a fresh temporary file beside `path` and fsyncs it.
-    async fn write_temp(&self, key: &str, path: &Path, body: ByteStream) -> Result<TempFile, StorageError> {
-        let dir = path.parent().unwrap_or(&self.root);
-        tokio::fs::create_dir_all(dir).await.map_err(|e| self.err(Op::Put, key, e))?;
-        let temp = TempFile::new(dir);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp.path)
+    /// Runs blocking file-system work off the reactor.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: Op,
+        key: &str,
+        work: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| self.err(Op::Put, key, e))?
-            .into_std()
-            .await;
+            .map_err(|e| self.err(op, key, io::Error::other(e)))?
+            .map_err(|e| self.err(op, key, e))
+    }
+
+    /// Opens the root folder.
+    fn open_root(&self) -> io::Result<OwnedFd> {
+        rustix::fs::open(&self.root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(Into::into)
+    }
+
+    /// Opens the root folder, creating it (0700) when missing. Its parents are not the
+    /// repository's and get the usual mode.
+    fn open_root_creating(&self) -> io::Result<OwnedFd> {
+        use std::os::unix::fs::DirBuilderExt;
+        match self.open_root() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                match std::fs::DirBuilder::new().mode(DIR_MODE).create(&self.root) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+                self.open_root()
+            }
+            other => other,
+        }
+    }
+
+    /// Opens the folder `rel` (empty: the root), or `None` when it does not exist.
+    fn open_dir(&self, rel: &str) -> io::Result<Option<OwnedFd>> {
+        let root = match self.open_root() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        if rel.is_empty() {
+            return Ok(Some(root));
+        }
+        match open_beneath(root.as_fd(), rel, OFlags::RDONLY | OFlags::DIRECTORY) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens the folder `rel`, creating what is missing (0700); each new folder is made
+    /// durable in its parent.
+    fn open_dir_creating(&self, rel: &str) -> io::Result<OwnedFd> {
+        let root = self.open_root_creating()?;
+        if rel.is_empty() {
+            return Ok(root);
+        }
+        match open_beneath(root.as_fd(), rel, OFlags::RDONLY | OFlags::DIRECTORY) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let mut dir = root;
+        for part in rel.split('/') {
+            match rustix::fs::mkdirat(&dir, part, Mode::from_raw_mode(DIR_MODE)) {
+                Ok(()) => rustix::fs::fsync(&dir)?,
+                Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            dir = open_dir_component(dir.as_fd(), part)?;
+        }
+        Ok(dir)
+    }
+
+    /// Opens an object for reading; it must be a regular file.
+    fn open_object(&self, key: &str) -> io::Result<std::fs::File> {
+        let root = self.open_root()?;
+        // O_NONBLOCK: a FIFO planted in the repository must not hang the reader.
+        let file = std::fs::File::from(open_beneath(root.as_fd(), key, OFlags::RDONLY | OFlags::NONBLOCK)?);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        Ok(file)
+    }
+
+    /// Visits every regular file below the root whose key starts with `prefix`: the
+    /// temporary files when `temp`, the objects otherwise. The walk starts at the deepest
+    /// folder the prefix names, so that listing `data/ab/` does not read all of `data/`,
+    /// holds one folder open at a time, and never enters a link.
+    fn walk(
+        &self,
+        prefix: &str,
+        temp: bool,
+        mut visit: impl FnMut(BorrowedFd<'_>, &str, String, &Stat) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let root = match self.open_root() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
+        let start = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut pending = vec![start.to_owned()];
+        while let Some(rel) = pending.pop() {
+            let held;
+            let dir = if rel.is_empty() {
+                root.as_fd()
+            } else {
+                match open_beneath(root.as_fd(), &rel, OFlags::RDONLY | OFlags::DIRECTORY) {
+                    Ok(fd) => {
+                        held = fd;
+                        held.as_fd()
+                    }
+                    Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            for entry in rustix::fs::Dir::read_from(dir)? {
+                let entry = entry?;
+                let Ok(name) = entry.file_name().to_str() else { continue };
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let key = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+                let mut kind = entry.file_type();
+                let mut stat = None;
+                if kind == FileType::Unknown {
+                    let Some(st) = stat_entry(dir, name)? else { continue };
+                    kind = FileType::from_raw_mode(st.st_mode);
+                    stat = Some(st);
+                }
+                match kind {
+                    FileType::Directory
+                        if !name.starts_with(TEMP_MARK)
+                            && (key.starts_with(prefix) || prefix.starts_with(&format!("{key}/"))) =>
+                    {
+                        pending.push(key);
+                    }
+                    FileType::RegularFile if name.starts_with(TEMP_MARK) == temp && key.starts_with(prefix) => {
+                        let st = match stat {
+                            Some(st) => st,
+                            None => match stat_entry(dir, name)? {
+                                Some(st) => st,
+                                None => continue, // removed meanwhile
+                            },
+                        };
+                        visit(dir, name, key, &st)?;
+                    }
+                    // Links are never followed; sockets and devices are not objects.
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `body` to a fresh temporary file in folder `dir` (created if need be) and
+    /// fsyncs it.
+    async fn write_temp(&self, key: &str, dir: String, body: ByteStream) -> Result<TempFile, StorageError> {
+        let this = self.clone();
+        let (temp, file) = self
+            .blocking(Op::Put, key, move || {
+                let dir = Arc::new(this.open_dir_creating(&dir)?);
+                let name = temp_name();
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+                let fd = rustix::fs::openat(&*dir, name.as_str(), flags, Mode::from_raw_mode(FILE_MODE))?;
+                Ok((TempFile { dir, name, armed: true }, std::fs::File::from(fd)))
+            })
+            .await?;
         let mut synced = 0u64;
         let start_writeback_every = move |file: &mut std::fs::File, written: u64| {
             if written - synced >= WRITEBACK_EVERY {
@@ -78,20 +379,48 @@ impl FsStorage {
             DrainError::Stream(e) => e,
             DrainError::Write(e) => self.err(Op::Put, key, e),
         })?;
-        tokio::task::spawn_blocking(move || file.sync_all())
-            .await
-            .map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?
-            .map_err(|e| self.err(Op::Put, key, e))?;
+        self.blocking(Op::Put, key, move || file.sync_all()).await?;
         Ok(temp)
     }
 
-    async fn sync_dir(&self, key: &str, path: &Path) -> Result<(), StorageError> {
-        let dir = path.parent().unwrap_or(&self.root).to_owned();
-        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-            .await
-            .map_err(|e| self.err(Op::Put, key, io::Error::other(e)))?
-            .map_err(|e| self.err(Op::Put, key, e))
+    /// Temporary files under `prefix` older than `older_than`, removed unless `dry_run`.
+    fn sweep(&self, prefix: &str, older_than: Duration, dry_run: bool) -> io::Result<Vec<ObjectMeta>> {
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut swept = Vec::new();
+        self.walk(prefix, true, |dir, name, key, st| {
+            if mtime(st).is_some_and(|t| t < cutoff) {
+                if !dry_run {
+                    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                swept.push(meta_of(key, st));
+            }
+            Ok(())
+        })?;
+        Ok(swept)
     }
+}
+
+/// The name of user or group `id` in a passwd-style file, when listed there.
+fn name_of(file: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let found: u32 = fields.nth(1)?.parse().ok()?;
+        (found == id).then(|| name.to_owned())
+    })
+}
+
+/// A fresh, unguessable temporary file name.
+fn temp_name() -> String {
+    let mut rnd = [0u8; 8];
+    // SystemRandom only fails when the OS has no entropy source at all; a fixed suffix
+    // then still works because O_EXCL refuses to reuse a name.
+    let _ = SystemRandom::new().fill(&mut rnd);
+    format!("{TEMP_MARK}{}", hex::encode(rnd))
 }
 
 #[async_trait]
@@ -101,54 +430,87 @@ impl Storage for FsStorage {
     }
 
     async fn put(&self, key: &str, body: ByteStream, _size_hint: Option<u64>) -> Result<(), StorageError> {
-        let path = self.path_of(key)?;
-        let mut temp = self.write_temp(key, &path, body).await?;
-        tokio::fs::rename(&temp.path, &path).await.map_err(|e| self.err(Op::Put, key, e))?;
+        validate_key(key)?;
+        let (dir, name) = split_key(key);
+        let mut temp = self.write_temp(key, dir, body).await?;
+        let (fd, temp_name) = (temp.dir.clone(), temp.name.clone());
+        self.blocking(Op::Put, key, move || {
+            refuse_link_at(fd.as_fd(), &name)?;
+            rustix::fs::renameat(&*fd, temp_name.as_str(), &*fd, name.as_str())?;
+            rustix::fs::fsync(&*fd)?;
+            Ok(())
+        })
+        .await?;
         temp.disarm();
-        self.sync_dir(key, &path).await
+        Ok(())
     }
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StorageError> {
-        let path = self.path_of(key)?;
+        validate_key(key)?;
+        let (dir, name) = split_key(key);
         let stream: ByteStream = Box::pin(futures::stream::once(async move { Ok(body) }));
-        let temp = self.write_temp(key, &path, stream).await?;
+        let temp = self.write_temp(key, dir, stream).await?;
+        let (fd, temp_name) = (temp.dir.clone(), temp.name.clone());
         // link(2) fails with EEXIST instead of replacing: an atomic create-if-absent that
-        // also publishes the complete, fsynced content in one step.
-        match tokio::fs::hard_link(&temp.path, &path).await {
-            Ok(()) => {
-                drop(temp);
-                self.sync_dir(key, &path).await?;
-                Ok(PutOutcome::Created)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
-            Err(e) => Err(self.err(Op::Put, key, e)),
-        }
+        // also publishes the complete, fsynced content in one step. It follows no link.
+        let outcome = self
+            .blocking(Op::Put, key, move || {
+                match rustix::fs::linkat(&*fd, temp_name.as_str(), &*fd, name.as_str(), AtFlags::empty()) {
+                    Ok(()) => {
+                        // Drop the temporary name before the folder's fsync, so both changes last.
+                        rustix::fs::unlinkat(&*fd, temp_name.as_str(), AtFlags::empty())?;
+                        rustix::fs::fsync(&*fd)?;
+                        Ok(PutOutcome::Created)
+                    }
+                    Err(Errno::EXIST) => refuse_link_at(fd.as_fd(), &name).map(|()| PutOutcome::AlreadyExists),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await;
+        drop(temp);
+        outcome
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
-        let path = self.path_of(key)?;
-        let file = tokio::fs::File::open(&path).await.map_err(|e| self.err(Op::Get, key, e))?.into_std().await;
+        validate_key(key)?;
+        let (this, owned) = (self.clone(), key.to_owned());
+        let file = self.blocking(Op::Get, key, move || this.open_object(&owned)).await?;
         let (location, owned_key) = (self.location(), key.to_owned());
         let map_err = move |e: io::Error| StorageError::from_io(Op::Get, &location, &owned_key, e);
         Ok(read_stream(file, range, map_err))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        let path = self.path_of(key)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta { key: key.to_owned(), size: meta.len() })),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err(Op::Head, key, e)),
-        }
+        validate_key(key)?;
+        let (this, owned) = (self.clone(), key.to_owned());
+        self.blocking(Op::Head, key, move || {
+            let (dir, name) = split_key(&owned);
+            let Some(dir) = this.open_dir(&dir)? else { return Ok(None) };
+            match stat_entry(dir.as_fd(), &name)? {
+                Some(st) => match FileType::from_raw_mode(st.st_mode) {
+                    FileType::RegularFile => Ok(Some(meta_of(owned, &st))),
+                    FileType::Symlink => Err(refused_link()),
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     fn list(&self, prefix: &str) -> MetaStream {
         if let Err(e) = validate_prefix(prefix) {
             return Box::pin(futures::stream::once(async move { Err(e) }));
         }
-        let (root, prefix, location) = (self.root.clone(), prefix.to_owned(), self.location());
-        let task = tokio::task::spawn_blocking(move || walk(&root, &prefix, &location));
+        let (this, prefix) = (self.clone(), prefix.to_owned());
+        let task = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let walked = this.walk(&prefix, false, |_, _, key, st| {
+                out.push(meta_of(key, st));
+                Ok(())
+            });
+            walked.map(|()| out).map_err(|e| this.err(Op::List, &prefix, e))
+        });
         Box::pin(
             futures::stream::once(async move {
                 let items = match task.await {
@@ -163,53 +525,36 @@ impl Storage for FsStorage {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let path = self.path_of(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.err(Op::Delete, key, e)),
-        }
+        validate_key(key)?;
+        let (this, owned) = (self.clone(), key.to_owned());
+        self.blocking(Op::Delete, key, move || {
+            let (dir, name) = split_key(&owned);
+            let Some(dir) = this.open_dir(&dir)? else { return Ok(()) };
+            // Deleting a link would be harmless, but a key that is a link is not an object.
+            if stat_entry(dir.as_fd(), &name)?.is_none() {
+                return Ok(());
+            }
+            refuse_link_at(dir.as_fd(), &name)?;
+            match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        validate_prefix(prefix)?;
+        let (this, owned) = (self.clone(), prefix.to_owned());
+        self.blocking(Op::Delete, prefix, move || this.sweep(&owned, older_than, dry_run)).await
     }
 }
 
-/// Lists files under `root` whose key starts with `prefix`, starting the walk at the
-/// deepest folder the prefix names so that listing `data/ab/` does not read all of `data/`.
-fn walk(root: &Path, prefix: &str, location: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-    let start_rel = match prefix.rfind('/') {
-        Some(i) => &prefix[..i],
-        None => "",
-    };
-    let mut out = Vec::new();
-    let mut pending = vec![(root.join(start_rel), start_rel.to_owned())];
-    while let Some((dir, rel)) = pending.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StorageError::from_io(Op::List, location, prefix, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::from_io(Op::List, location, prefix, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            if name.starts_with(TEMP_MARK) {
-                continue;
-            }
-            let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            let kind = entry.file_type().map_err(|e| StorageError::from_io(Op::List, location, &key, e))?;
-            if kind.is_dir() {
-                if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
-                    pending.push((entry.path(), key));
-                }
-            } else if kind.is_file() && key.starts_with(prefix) {
-                let size = entry.metadata().map_err(|e| StorageError::from_io(Op::List, location, &key, e))?.len();
-                out.push(ObjectMeta { key, size });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A temporary file that removes itself unless disarmed, so that an error or a dropped
-/// future (Ctrl-C) leaves no debris behind.
 /// Streams a file, or a range of it, read on a blocking thread in buffers of
 /// `READ_BUFFER` bytes, each filled by the kernel directly (no further copy).
 fn read_stream(
@@ -263,20 +608,17 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
 
+/// A temporary file that removes itself unless disarmed, so that an error or a dropped
+/// future (Ctrl-C) leaves no debris behind.
 struct TempFile {
-    path: PathBuf,
+    /// The folder it is in.
+    dir: Arc<OwnedFd>,
+    /// Its name there.
+    name: String,
     armed: bool,
 }
 
 impl TempFile {
-    fn new(dir: &Path) -> Self {
-        let mut rnd = [0u8; 8];
-        // SystemRandom only fails when the OS has no entropy source at all; a fixed
-        // suffix then still works because create_new refuses to reuse a name.
-        let _ = SystemRandom::new().fill(&mut rnd);
-        Self { path: dir.join(format!("{TEMP_MARK}{}", hex::encode(rnd))), armed: true }
-    }
-
     fn disarm(&mut self) {
         self.armed = false;
     }
@@ -285,7 +627,7 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if self.armed {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = rustix::fs::unlinkat(&*self.dir, self.name.as_str(), AtFlags::empty());
         }
     }
 }
@@ -362,6 +704,23 @@ mod tests {
             assert!(matches!(s.put_bytes(key, Bytes::new()).await.unwrap_err(), StorageError::InvalidKey { .. }));
             assert!(s.get(key, None).await.is_err());
         }
+    }
+
+    #[test]
+    fn the_component_walk_refuses_links_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("real/obj"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("obj", dir.path().join("real/l")).unwrap();
+        let root = rustix::fs::open(dir.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        assert!(open_walking(root.as_fd(), "real/obj", OFlags::RDONLY).is_ok());
+        for rel in ["link/obj", "real/l"] {
+            let err = open_walking(root.as_fd(), rel, OFlags::RDONLY).unwrap_err();
+            assert!(err.to_string().contains("symbolic link"), "{rel}: {err}");
+        }
+        let err = open_walking(root.as_fd(), "link", OFlags::RDONLY | OFlags::DIRECTORY).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 
     #[tokio::test]

@@ -77,6 +77,10 @@ pub struct ObjectMeta {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When the storage last wrote it, by the storage's own clock (a file's mtime, an
+    /// object's `Last-Modified`), when the backend reports it. Leases are judged by this
+    /// time rather than by the clock of whoever wrote the object.
+    pub modified: Option<SystemTime>,
 }
 
 /// The outcome of [`Storage::put_if_absent`].
@@ -221,6 +225,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         validate_key(key)?;
         Ok(None)
     }
+
+    /// The temporary debris that writes killed mid-way (`kill -9`, a power cut) left under
+    /// `prefix` and that was last modified more than `older_than` ago; removed unless
+    /// `dry_run`. Keys are relative to the storage root. Listings never show such debris,
+    /// so this is the only way to reclaim its space; callers must make sure no write that
+    /// old is still running (prune holds the exclusive lock). The default: none, for
+    /// backends whose interrupted writes leave nothing behind.
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        let _ = (prefix, older_than, dry_run);
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]
@@ -260,6 +280,14 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         (**self).retention(key).await
+    }
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        (**self).sweep_temp(prefix, older_than, dry_run).await
     }
 }
 

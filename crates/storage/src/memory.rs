@@ -76,7 +76,7 @@ impl Storage for MemoryStorage {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         validate_key(key)?;
-        Ok(self.map().get(key).map(|b| ObjectMeta { key: key.to_owned(), size: b.len() as u64 }))
+        Ok(self.map().get(key).map(|b| ObjectMeta { key: key.to_owned(), size: b.len() as u64, modified: None }))
     }
 
     fn list(&self, prefix: &str) -> MetaStream {
@@ -87,7 +87,7 @@ impl Storage for MemoryStorage {
             .map()
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| Ok(ObjectMeta { key: k.clone(), size: v.len() as u64 }))
+            .map(|(k, v)| Ok(ObjectMeta { key: k.clone(), size: v.len() as u64, modified: None }))
             .collect();
         Box::pin(futures::stream::iter(items))
     }

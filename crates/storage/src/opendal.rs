@@ -16,6 +16,7 @@
 //!   never from the URL.
 
 use std::ops::Range;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -425,7 +426,11 @@ impl Storage for OpendalStorage {
         validate_key(key)?;
         match self.op.stat(key).await {
             Ok(m) if m.is_dir() => Ok(None),
-            Ok(m) => Ok(Some(ObjectMeta { key: key.to_owned(), size: m.content_length() })),
+            Ok(m) => Ok(Some(ObjectMeta {
+                key: key.to_owned(),
+                size: m.content_length(),
+                modified: m.last_modified().map(SystemTime::from),
+            })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(Op::Head, key, e)),
         }
@@ -470,7 +475,12 @@ impl Storage for OpendalStorage {
                             {
                                 None
                             } else {
-                                Some(Ok(ObjectMeta { key: path.to_owned(), size: entry.metadata().content_length() }))
+                                let meta = entry.metadata();
+                                Some(Ok(ObjectMeta {
+                                    key: path.to_owned(),
+                                    size: meta.content_length(),
+                                    modified: meta.last_modified().map(SystemTime::from),
+                                }))
                             }
                         }
                     };

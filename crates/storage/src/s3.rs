@@ -925,11 +925,11 @@ impl Storage for S3Storage {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        Ok(self
-            .inner
-            .head_raw(key)
-            .await?
-            .map(|out| ObjectMeta { key: key.to_owned(), size: out.content_length().unwrap_or(0).max(0) as u64 }))
+        Ok(self.inner.head_raw(key).await?.map(|out| ObjectMeta {
+            key: key.to_owned(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            modified: out.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+        }))
     }
 
     fn list(&self, prefix: &str) -> MetaStream {
@@ -967,8 +967,11 @@ impl Storage for S3Storage {
                     if validate_key(rel).is_err() || rel.starts_with(PROBE_DIR) {
                         continue;
                     }
-                    items
-                        .push_back(Ok(ObjectMeta { key: rel.to_owned(), size: obj.size().unwrap_or(0).max(0) as u64 }));
+                    items.push_back(Ok(ObjectMeta {
+                        key: rel.to_owned(),
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                        modified: obj.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                    }));
                 }
                 let token = out.next_continuation_token().map(str::to_owned);
                 let done = !out.is_truncated().unwrap_or(false) || token.is_none();

@@ -150,6 +150,14 @@ impl<S: Storage> Storage for RateLimitLayer<S> {
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         self.inner.retention(key).await
     }
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        self.inner.sweep_temp(prefix, older_than, dry_run).await
+    }
 }
 
 #[cfg(test)]

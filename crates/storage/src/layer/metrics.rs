@@ -185,6 +185,17 @@ impl<S: Storage> Storage for MetricsLayer<S> {
         self.record("retention", start, &r);
         r
     }
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        let start = Instant::now();
+        let r = self.inner.sweep_temp(prefix, older_than, dry_run).await;
+        self.record("sweep_temp", start, &r);
+        r
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,14 @@ impl<S: Storage + 'static> Storage for RetryLayer<S> {
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         self.retry("retention", key, |_| self.inner.retention(key)).await
     }
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        self.retry("sweep_temp", prefix, |_| self.inner.sweep_temp(prefix, older_than, dry_run)).await
+    }
 }
 
 /// A download that reopens the object at the current offset after a transient failure.

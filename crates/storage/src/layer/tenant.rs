@@ -151,7 +151,7 @@ impl<S: Storage> Storage for TenantLayer<S> {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         let meta = self.inner.head(&self.map_key(key)?).await?;
-        Ok(meta.map(|m| ObjectMeta { key: key.to_owned(), size: m.size }))
+        Ok(meta.map(|m| ObjectMeta { key: key.to_owned(), ..m }))
     }
 
     fn list(&self, prefix: &str) -> MetaStream {
@@ -166,7 +166,7 @@ impl<S: Storage> Storage for TenantLayer<S> {
         Box::pin(self.inner.list(&format!("{own}{prefix}")).filter_map(move |item| {
             let out = match item {
                 // Defence in depth: anything not under our prefix is dropped, never shown.
-                Ok(m) => m.key.strip_prefix(&own).map(|k| Ok(ObjectMeta { key: k.to_owned(), size: m.size })),
+                Ok(m) => m.key.strip_prefix(&own).map(|k| Ok(ObjectMeta { key: k.to_owned(), ..m.clone() })),
                 Err(e) => Some(Err(e)),
             };
             futures::future::ready(out)
@@ -183,6 +183,20 @@ impl<S: Storage> Storage for TenantLayer<S> {
 
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         self.inner.retention(&self.map_key(key)?).await
+    }
+    async fn sweep_temp(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
+        // Only this tenant's debris, reported under this tenant's keys.
+        let own = &self.prefix;
+        let swept = self.inner.sweep_temp(&format!("{own}{prefix}"), older_than, dry_run).await?;
+        Ok(swept
+            .into_iter()
+            .filter_map(|m| m.key.strip_prefix(own.as_str()).map(|k| ObjectMeta { key: k.to_owned(), ..m.clone() }))
+            .collect())
     }
 }
 
