@@ -12,7 +12,8 @@
 #                     `cargo build --release -p lifeboat-cli`)
 #   BENCH_OUT         output directory (default bench-out/)
 #   LIFEBOAT_BENCH_KDF_MIB  Argon2id memory of the benchmark repository (default 64 = the
-#                     product default); every `lifeboat` run pays one key derivation to open it
+#                     product default; at least 19, the floor lifeboat accepts); every
+#                     `lifeboat` run pays one key derivation to open it
 #
 # Baselines (real):
 #   PostgreSQL  backup:  pg_dump -Fc -Z0 -d DB | zstd -3 -T0 > file

@@ -652,7 +652,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(m) => (vec![m], Vec::new()),
                     // A damaged manifest is damage found, not a failure to look.
                     Err(
-                        e @ (lifeboat_repo::RepoError::BadManifest { .. } | lifeboat_repo::RepoError::Object { .. }),
+                        e @ (lifeboat_repo::RepoError::BadManifest { .. }
+                        | lifeboat_repo::RepoError::Object { .. }
+                        | lifeboat_repo::RepoError::LatestUnknown { .. }),
                     ) => (Vec::new(), vec![e]),
                     Err(e) => return Err(e.into()),
                 },
@@ -666,12 +668,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let mut report = repo.verify(&manifests, deep).await?;
-            for e in unreadable {
-                report.damage.push(lifeboat_repo::Damage {
-                    backup: String::new(),
-                    object: String::new(),
-                    problem: e.to_string(),
-                });
+            for e in &unreadable {
+                report.add_unreadable(e);
             }
             if json {
                 print_json(&report)?;
@@ -776,6 +774,10 @@ async fn copy(
             output::human_bytes(report.bytes_sent),
             report.objects_present
         );
+        // A replica of the right size whose digest differed: say which were repaired.
+        for key in &report.objects_repaired {
+            println!("re-sent {key}: the destination's copy did not match its recorded BLAKE3 (corrupt replica)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -783,7 +785,7 @@ async fn copy(
 /// A manifest written by a write-only host for recipients whose identity this handle lacks:
 /// not damage, just not ours to read.
 fn sealed_for_others(e: &lifeboat_repo::RepoError) -> bool {
-    matches!(e, lifeboat_repo::RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. })
+    e.is_recipients_only()
 }
 
 /// RepoError is not Clone; re-create a displayable error for warnings.

@@ -237,10 +237,32 @@ fn recipients_allow_write_only_backups_read_with_the_identity() {
     let by_password = random_bytes(90_000, 5);
     let id_pw = env.backup_stdin("by-password", &by_password);
 
-    // A write-only host: no password at all, only the public key.
+    // A write-only host: no password at all, only the public key and its own writer key,
+    // which a master-key holder registered.
     let write_only = with_password(&env, None);
+    let writer_key = write_only.path("host.writer");
+    let writer_key = writer_key.to_str().expect("utf-8");
+    let out = write_only.run(&["key", "writer", "generate", "--output", writer_key], b"");
+    out.ok().no_panic();
+    let writer_public = out.text().trim().to_owned();
+    assert!(writer_public.starts_with("lbwp1"), "not a writer public key: {writer_public:?}");
+    assert!(!out.all().contains("lbws1"), "the writer's secret key was printed");
     let data = random_bytes(1_500_000, 6);
-    let out = write_only.run(&["backup", "stdin", "--name", "write-only", "--recipient", &public, "--json"], &data);
+    // Unregistered, the writer is refused before anything is stored.
+    let out = write_only.run(
+        &["backup", "stdin", "--name", "write-only", "--recipient", &public, "--writer-key-file", writer_key],
+        &data,
+    );
+    out.code(EXIT_FAILURE).stderr_has("not registered").stderr_has("key writer add");
+    // Without a writer key at all, too.
+    let out = write_only.run(&["backup", "stdin", "--name", "write-only", "--recipient", &public], &data);
+    out.code(EXIT_FAILURE).stderr_has("--writer-key-file");
+    env.run(&["key", "writer", "add", &writer_public, "--label", "backup host"], b"").ok().no_panic();
+    assert!(key_list(&env)["writers"].to_string().contains(&writer_public), "writer not listed");
+    let out = write_only.run(
+        &["backup", "stdin", "--name", "write-only", "--recipient", &public, "--writer-key-file", writer_key, "--json"],
+        &data,
+    );
     out.ok().no_panic();
     let id_wo = backup_id(&out);
 
@@ -327,4 +349,39 @@ fn copy_to_a_repository_with_another_password() {
     text.env("LIFEBOAT_TO_PASSWORD", OFFSITE);
     run(text, b"").ok().output_has("copied 0 backup(s)");
     assert_eq!(offsite.list_ids(), vec![id_stream, id_files]);
+}
+
+/// Issue 9, item 5: a config saved before `key rotate` and put back is refused, naming both
+/// generations and the flag; the flag accepts it on purpose.
+#[test]
+fn a_config_put_back_after_key_rotate_is_refused() {
+    let env = Env::init();
+    let config = env.repo.join("config");
+    let old = std::fs::read(&config).expect("config");
+    env.run(&["key", "rotate"], b"").ok().no_panic();
+    let rotated: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).expect("config")).expect("json");
+    let generation = rotated["generation"].as_u64().expect("generation");
+    assert!(generation > 1, "rotation did not advance the generation: {rotated}");
+    std::fs::write(&config, &old).expect("put the old config back");
+    env.run(&["list"], b"")
+        .code(EXIT_FAILURE)
+        .no_panic()
+        .stderr_has("generation 1")
+        .stderr_has(&format!("generation {generation}"))
+        .stderr_has("--accept-config-rollback");
+    env.run(&["list", "--accept-config-rollback"], b"").ok();
+}
+
+/// Issue 9, item 7: a setting changed in the config by someone without the master key is
+/// noticed by the next client that opens it.
+#[test]
+fn a_config_setting_changed_without_the_key_is_refused() {
+    let env = Env::init();
+    env.backup_stdin("before", b"some data");
+    let path = env.repo.join("config");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("json");
+    config["compression_level"] = 0.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
+    let out = env.run(&["backup", "stdin", "--name", "after"], b"more data");
+    out.code(EXIT_FAILURE).no_panic().stderr_has("MAC does not verify");
 }

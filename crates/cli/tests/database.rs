@@ -397,7 +397,7 @@ impl Env {
         let tmp = tempfile::Builder::new().prefix("lifeboat-cli-db-test-").tempdir().unwrap();
         let repo = tmp.path().join("repo");
         let env = Env { tmp, repo };
-        env.run(&["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1", "--kdf-parallelism", "1"]).ok();
+        env.run(&["init", "--kdf-memory-kib", "19456", "--kdf-iterations", "2", "--kdf-parallelism", "1"]).ok();
         env
     }
 
@@ -412,6 +412,7 @@ impl Env {
             .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
             .env("LIFEBOAT_REPO", &self.repo)
             .env("LIFEBOAT_PASSWORD", REPO_PASSWORD)
+            .env("LIFEBOAT_STATE_DIR", self.tmp.path().join("state"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

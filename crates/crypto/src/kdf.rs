@@ -24,19 +24,45 @@ impl Default for Argon2Params {
     }
 }
 
+/// Least Argon2id memory a slot may ask for: 19 MiB, the OWASP password-storage minimum
+/// (with at least [`MIN_ARGON2_ITERATIONS`] passes). Weaker slots are refused, never clamped:
+/// a config is untrusted input, and a decoy slot with 8 KiB and one pass would otherwise make
+/// a password cheap to guess from anything it leaks.
+pub const MIN_ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Most Argon2id memory a slot may ask for (4 GiB): more is an attack on the reader.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+/// Fewest Argon2id passes (OWASP: 2 passes at 19 MiB).
+pub const MIN_ARGON2_ITERATIONS: u32 = 2;
+/// Most Argon2id passes.
+pub const MAX_ARGON2_ITERATIONS: u32 = 32;
+/// Most Argon2id lanes.
+pub const MAX_ARGON2_PARALLELISM: u32 = 16;
+
 impl Argon2Params {
-    /// Rejects parameters too weak to protect a password, or absurd enough to be an
-    /// attack on the reader (a hostile config asking for terabytes of memory).
+    /// The cheapest parameters [`validate`](Self::validate) accepts (19 MiB, 2 passes, 1
+    /// lane): for tests and examples, never for production.
+    pub const MINIMUM: Argon2Params =
+        Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB, iterations: MIN_ARGON2_ITERATIONS, parallelism: 1 };
+
+    /// Rejects parameters too weak to protect a password (below 19 MiB or 2 passes), or
+    /// absurd enough to be an attack on the reader (a hostile config asking for terabytes of
+    /// memory or thousands of passes). Out-of-range values are refused, not clamped.
     pub fn validate(&self) -> Result<(), CryptoError> {
         let bad = |m: String| Err(CryptoError::Kdf(m));
-        if !(8..=4 * 1024 * 1024).contains(&self.memory_kib) {
-            return bad(format!("memory {} KiB outside 8 KiB..4 GiB", self.memory_kib));
+        if !(MIN_ARGON2_MEMORY_KIB..=MAX_ARGON2_MEMORY_KIB).contains(&self.memory_kib) {
+            return bad(format!(
+                "Argon2id memory {} KiB outside {MIN_ARGON2_MEMORY_KIB}..={MAX_ARGON2_MEMORY_KIB} KiB",
+                self.memory_kib
+            ));
         }
-        if !(1..=64).contains(&self.iterations) {
-            return bad(format!("{} iterations outside 1..=64", self.iterations));
+        if !(MIN_ARGON2_ITERATIONS..=MAX_ARGON2_ITERATIONS).contains(&self.iterations) {
+            return bad(format!(
+                "Argon2id passes {} outside {MIN_ARGON2_ITERATIONS}..={MAX_ARGON2_ITERATIONS}",
+                self.iterations
+            ));
         }
-        if !(1..=64).contains(&self.parallelism) || self.memory_kib < 8 * self.parallelism {
-            return bad(format!("parallelism {} invalid for {} KiB", self.parallelism, self.memory_kib));
+        if !(1..=MAX_ARGON2_PARALLELISM).contains(&self.parallelism) {
+            return bad(format!("Argon2id lanes {} outside 1..={MAX_ARGON2_PARALLELISM}", self.parallelism));
         }
         Ok(())
     }
@@ -46,6 +72,11 @@ impl Argon2Params {
 /// This is deliberately slow; call it off the async reactor.
 pub fn password_kek(password: &[u8], salt: &[u8], params: Argon2Params) -> Result<SecretKey, CryptoError> {
     params.validate()?;
+    argon2id(password, salt, params)
+}
+
+/// Argon2id without the range checks (the known-answer test uses tiny parameters).
+fn argon2id(password: &[u8], salt: &[u8], params: Argon2Params) -> Result<SecretKey, CryptoError> {
     let p = Params::new(params.memory_kib, params.iterations, params.parallelism, Some(KEY_LEN))
         .map_err(|e| CryptoError::Kdf(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
@@ -71,12 +102,9 @@ mod tests {
     fn argon2id_known_answer_matches_python_cryptography() {
         // cryptography's Argon2id(salt=b"0123456789abcdef", length=32, iterations=1, lanes=1,
         // memory_cost=64).derive(b"password")
-        let k = password_kek(
-            b"password",
-            b"0123456789abcdef",
-            Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 },
-        )
-        .unwrap();
+        let k =
+            argon2id(b"password", b"0123456789abcdef", Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 })
+                .unwrap();
         assert_eq!(hex::encode(k.expose()), KNOWN);
     }
     const KNOWN: &str = include_str!("../tests/argon2id-known-answer.txt");
@@ -87,9 +115,18 @@ mod tests {
             Argon2Params { memory_kib: 1 << 30, iterations: 1, parallelism: 1 },
             Argon2Params { memory_kib: 64, iterations: 0, parallelism: 1 },
             Argon2Params { memory_kib: 64, iterations: 1, parallelism: 100 },
+            // The decoy-slot downgrade of issue 9: 8 KiB, one pass.
+            Argon2Params { memory_kib: 8, iterations: 1, parallelism: 1 },
+            Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB - 1, iterations: 2, parallelism: 1 },
+            Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB, iterations: 1, parallelism: 1 },
+            Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB, iterations: 33, parallelism: 1 },
+            Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB, iterations: 2, parallelism: 0 },
+            Argon2Params { memory_kib: MIN_ARGON2_MEMORY_KIB, iterations: 2, parallelism: 17 },
         ] {
             assert!(password_kek(b"pw", b"saltsaltsaltsalt", p).is_err(), "{p:?}");
         }
+        assert!(Argon2Params::MINIMUM.validate().is_ok());
+        assert!(Argon2Params::default().validate().is_ok());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Key management: slots, password changes, recipients and master-key rotation
 //! (docs/FORMAT.md, section 7). None of these rewrite data objects.
 
-use lifeboat_crypto::{Argon2Params, RecipientPublicKey, SecretKey, random_bytes};
+use lifeboat_crypto::{Argon2Params, RecipientPublicKey, SecretKey, WriterPublicKey};
 
-use crate::config::{ConfigFile, SlotEntry, make_slot};
+use crate::config::{
+    ConfigFile, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, SlotEntry, WriterEntry, make_slot, master_key_id,
+};
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
 use crate::lock::{Lock, LockKind};
@@ -36,13 +38,18 @@ impl Repository {
     ) -> Result<String> {
         let (_, master) = self.master_or_err()?;
         let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key add").await?;
+        let mut config = self.reread_config(&master).await?;
+        if config.slots.len() >= MAX_KEY_SLOTS {
+            return Err(RepoError::Key(format!(
+                "the repository already has {MAX_KEY_SLOTS} key slots, the most allowed: remove one first"
+            )));
+        }
         let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
-        let slot =
-            blocking(move || make_slot(&repo_id, &master, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
+        let m = master.clone();
+        let slot = blocking(move || make_slot(&repo_id, &m, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
         let id = slot.id.clone();
-        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
         config.slots.push(slot);
-        self.write_config(&config).await?;
+        self.write_config(&mut config, &master).await?;
         self.config = config;
         lock.release().await;
         Ok(id)
@@ -62,9 +69,9 @@ impl Repository {
 
     /// Removes a slot by id; the last slot cannot be removed.
     pub async fn remove_slot(&mut self, id: &str) -> Result<()> {
-        self.master_or_err()?;
+        let (_, master) = self.master_or_err()?;
         let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key remove").await?;
-        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
+        let mut config = self.reread_config(&master).await?;
         let before = config.slots.len();
         config.slots.retain(|s| s.id != id);
         if config.slots.len() == before {
@@ -75,7 +82,7 @@ impl Repository {
                 "refusing to remove the last key slot: nothing could open the repository".into(),
             ));
         }
-        self.write_config(&config).await?;
+        self.write_config(&mut config, &master).await?;
         self.config = config;
         lock.release().await;
         Ok(())
@@ -90,14 +97,59 @@ impl Repository {
     pub async fn add_recipient(&mut self, public: RecipientPublicKey, label: Option<String>) -> Result<()> {
         let (_, master) = self.master_or_err()?;
         let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "recipient add").await?;
-        let mut config = crate::repository::read_config(self.storage.as_ref()).await?;
+        let mut config = self.reread_config(&master).await?;
         if config.recipients.iter().any(|r| r.public_key == public.to_string()) {
             return Err(RepoError::Key(format!("{public} is already a recipient")));
         }
-        config.recipients.push(config.recipient_entry(&master, &public, label).map_err(RepoError::Internal)?);
-        self.write_config(&config).await?;
+        if config.recipients.len() >= MAX_RECIPIENTS {
+            return Err(RepoError::Key(format!(
+                "the repository already has {MAX_RECIPIENTS} recipients, the most allowed"
+            )));
+        }
+        config.recipients.push(crate::config::RecipientEntry {
+            id: hex::encode(public.id()),
+            public_key: public.to_string(),
+            label,
+        });
+        self.write_config(&mut config, &master).await?;
         self.config = config;
         self.recipients.push(public);
+        lock.release().await;
+        Ok(())
+    }
+
+    /// Registers the Ed25519 key of a host that writes backups without the master key:
+    /// readers accept recipient manifests it signs. The registration is covered by the
+    /// config's MAC, so only a master-key holder can make it.
+    pub async fn add_writer(&mut self, public: WriterPublicKey, label: Option<String>) -> Result<()> {
+        let (_, master) = self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "writer add").await?;
+        let mut config = self.reread_config(&master).await?;
+        if config.writers.iter().any(|w| w.public_key == public.to_string()) {
+            return Err(RepoError::Key(format!("{public} is already a registered writer")));
+        }
+        if config.writers.len() >= MAX_WRITERS {
+            return Err(RepoError::Key(format!("the repository already has {MAX_WRITERS} writers, the most allowed")));
+        }
+        config.writers.push(WriterEntry { id: hex::encode(public.id()), public_key: public.to_string(), label });
+        self.write_config(&mut config, &master).await?;
+        self.config = config;
+        lock.release().await;
+        Ok(())
+    }
+
+    /// Unregisters a writer by id: manifests it signed are refused from then on.
+    pub async fn remove_writer(&mut self, id: &str) -> Result<()> {
+        let (_, master) = self.master_or_err()?;
+        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "writer remove").await?;
+        let mut config = self.reread_config(&master).await?;
+        let before = config.writers.len();
+        config.writers.retain(|w| w.id != id);
+        if config.writers.len() == before {
+            return Err(RepoError::Key(format!("no registered writer with id {id}")));
+        }
+        self.write_config(&mut config, &master).await?;
+        self.config = config;
         lock.release().await;
         Ok(())
     }
@@ -109,9 +161,9 @@ impl Repository {
     pub async fn rotate_master_key(&mut self) -> Result<RotationReport> {
         let (old_id, old_master) = self.master_or_err()?;
         let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key rotate").await?;
-        let config = crate::repository::read_config(self.storage.as_ref()).await?;
-        let new_id = random_bytes::<8>().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let config = self.reread_config(&old_master).await?;
         let new_master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let new_id = master_key_id(&new_master);
         let kdf = match self.config.slots.iter().find(|s| Some(&s.id) == self.unlocked_slot.as_ref()).map(|s| &s.kdf) {
             Some(crate::config::Kdf::Argon2id { memory_kib, iterations, parallelism, .. }) => {
                 Argon2Params { memory_kib: *memory_kib, iterations: *iterations, parallelism: *parallelism }
@@ -132,18 +184,13 @@ impl Repository {
         for (id, key) in self.retired_keys(&config)? {
             retired.push(config.retire(&new_master, id, &key).map_err(RepoError::Internal)?);
         }
-        let recipients = config.verified_recipients(&old_master).map_err(RepoError::Internal)?;
         let mut next = ConfigFile {
             master_key_id: hex::encode(new_id),
             slots: vec![slot.clone()],
             retired_master_keys: retired,
-            recipients: Vec::new(),
             ..config.clone()
         };
-        for public in &recipients {
-            next.recipients.push(next.recipient_entry(&new_master, public, None).map_err(RepoError::Internal)?);
-        }
-        self.write_config(&next).await?;
+        self.write_config(&mut next, &new_master).await?;
         self.keyring.add_master(new_id, new_master.clone());
         self.master = Some((new_id, new_master));
         self.unlocked_slot = Some(slot.id.clone());
@@ -166,7 +213,7 @@ impl Repository {
 
         // Step 3: forget the old keys.
         next.retired_master_keys.clear();
-        self.write_config(&next).await?;
+        self.write_config(&mut next, &current_master(&self.master)?).await?;
         self.config = next;
         lock.release().await;
         Ok(RotationReport { new_key_id: hex::encode(new_id), manifests_resealed: manifests.len(), slots_removed })
@@ -188,4 +235,8 @@ impl Repository {
             })
             .collect()
     }
+}
+
+fn current_master(master: &Option<([u8; 8], SecretKey)>) -> Result<SecretKey> {
+    master.as_ref().map(|(_, k)| k.clone()).ok_or_else(|| RepoError::Internal("the new master key is gone".into()))
 }

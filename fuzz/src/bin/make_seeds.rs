@@ -93,12 +93,14 @@ fn main() {
         "config.json",
         br#"{
   "format": "lifeboat-repository",
-  "version": 1,
+  "version": 2,
   "id": "00112233445566778899aabbccddeeff",
   "created": "2026-11-21T10:00:00+00:00",
+  "generation": 7,
   "segment_size": 1048576,
   "compression_level": 3,
   "master_key_id": "0011223344556677",
+  "signing_key": "lbwp10303030303030303030303030303030303030303030303030303030303030303",
   "slots": [
     {"id": "8899aabbccddeeff", "kind": "password", "label": "ops", "created": "2026-11-21T10:00:00+00:00",
      "kdf": {"algorithm": "argon2id", "version": 19, "memory_kib": 65536, "iterations": 3, "parallelism": 4,
@@ -108,8 +110,13 @@ fn main() {
      "kdf": {"algorithm": "hkdf-sha256", "salt": "000102030405060708090a0b0c0d0e0f"},
      "nonce": "000102030405060708090a0b", "wrapped": "00"}
   ],
-  "recipients": [{"id": "0011223344556677", "public_key": "lbpk1aa", "mac": "00"}],
-  "retired_master_keys": [{"id": "0011223344556677", "nonce": "00", "wrapped": "00"}]
+  "recipients": [{"id": "72cd6e8422c407fb",
+                  "public_key": "lbpk10101010101010101010101010101010101010101010101010101010101010101"}],
+  "writers": [{"id": "75877bb41d393b5f", "label": "nas",
+               "public_key": "lbwp10202020202020202020202020202020202020202020202020202020202020202"}],
+  "retired_master_keys": [{"id": "0011223344556677", "nonce": "00", "wrapped": "00"}],
+  "a_future_member": {"kept": [1, -2, "x"]},
+  "mac": "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"
 }"#,
     );
     write(

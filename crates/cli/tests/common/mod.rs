@@ -215,15 +215,22 @@ impl Env {
         Env::init_with(None)
     }
 
+    /// This test's known-state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
     /// A path inside the temporary directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
 
-    /// `lifeboat` with LIFEBOAT_REPO and (if set) LIFEBOAT_PASSWORD, and `args`.
+    /// `lifeboat` with LIFEBOAT_REPO, (if set) LIFEBOAT_PASSWORD, and `args`. Each Env has
+    /// its own known-state directory (LIFEBOAT_STATE_DIR), so tests share no rollback state.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = lifeboat();
         cmd.env("LIFEBOAT_REPO", &self.repo);
+        cmd.env("LIFEBOAT_STATE_DIR", self.state_dir());
         if let Some(p) = &self.password {
             cmd.env("LIFEBOAT_PASSWORD", p);
         }
@@ -281,7 +288,8 @@ impl Env {
 
 /// The `--kdf-*` flags that make Argon2id cheap enough for tests.
 pub fn cheap_kdf() -> [&'static str; 6] {
-    ["--kdf-memory-kib", "1024", "--kdf-iterations", "1", "--kdf-parallelism", "1"]
+    // The floor `lifeboat` accepts (Argon2Params::MINIMUM): 19 MiB, 2 passes, 1 lane.
+    ["--kdf-memory-kib", "19456", "--kdf-iterations", "2", "--kdf-parallelism", "1"]
 }
 
 /// The `id` member of a `backup --json` result.

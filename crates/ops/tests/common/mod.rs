@@ -542,11 +542,7 @@ pub struct TestRepo {
 }
 
 pub fn cheap_init() -> InitOptions {
-    InitOptions {
-        kdf: Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 },
-        segment_size: 64 * 1024,
-        ..Default::default()
-    }
+    InitOptions { kdf: Argon2Params::MINIMUM, segment_size: 64 * 1024, ..Default::default() }
 }
 
 impl TestRepo {
