@@ -166,7 +166,7 @@ pub fn print_verify(report: &VerifyReport) {
         if d.object.is_empty() {
             println!("DAMAGED {}", d.problem);
         } else {
-            println!("DAMAGED backup {} object {}: {}", &d.backup[..8.min(d.backup.len())], d.object, d.problem);
+            println!("DAMAGED backup {} object {}: {}", d.backup.get(..8).unwrap_or(&d.backup), d.object, d.problem);
         }
     }
     println!(

@@ -400,3 +400,64 @@ fn files_backup_with_bytes_after_the_final_segment_is_refused() {
     }
     problems.assert_none("files backup with bytes after the final segment");
 }
+
+/// Issue 9, item 10: one flipped bit in the newest manifest's master-slot key id used to make
+/// it "sealed for recipients only": `verify` exited 0 and `restore latest` returned the
+/// previous backup. It is damage, named, and `latest` refuses to guess.
+#[test]
+fn flipped_bit_in_a_master_slot_key_id_is_damage_and_latest_does_not_fall_back() {
+    let f = Fixture::new();
+    let key = format!("backups/{}", f.b_id);
+    let mut manifest = f.read(&key);
+    // Fixed header (72), slot count (2), the first slot's type (1) and length (2): key id.
+    manifest[77] ^= 0x01;
+    f.write(&key, &manifest);
+    let env = &f.env;
+    for args in [vec!["verify"], vec!["verify", "--deep"], vec!["verify", f.b_id.as_str()], vec!["verify", "--json"]] {
+        let out = env.run(&args, b"");
+        out.code(EXIT_DAMAGE).no_panic();
+        assert!(out.all().contains(&key), "`{}` does not name {key}:\n{}", out.what, out.all());
+        assert!(out.all().contains("master-key slot"), "`{}`:\n{}", out.what, out.all());
+        assert!(out.all().contains("does not open (damaged or forged"), "`{}`:\n{}", out.what, out.all());
+    }
+    let out = env.run(&["verify", "--json"], b"");
+    let damage = &out.json()["damage"][0];
+    assert_eq!((damage["backup"].as_str(), damage["object"].as_str()), (Some(f.b_id.as_str()), Some(key.as_str())));
+    // The older backup is not handed out as the latest.
+    let out = env.run(&["restore", "latest", "--stdout"], b"");
+    out.code(EXIT_FAILURE).no_panic().stderr_has(&key).stderr_has(&f.a_id);
+    assert!(out.stdout.is_empty(), "restore latest wrote {} bytes", out.stdout.len());
+    // By id, the intact older backup still restores, and the damaged one is refused.
+    assert_eq!(env.restore_stdout(&f.a_id), f.a_data);
+    env.run(&["restore", &f.b_id, "--stdout"], b"").code(EXIT_FAILURE).no_panic().stderr_has("master-key slot");
+    env.run(&["list"], b"").code(EXIT_FAILURE).no_panic().stderr_has(&key);
+}
+
+/// Issue 9, item 13: a replica of the right size but the wrong bytes (left by an interrupted
+/// copy, or rotted) used to count as copied. `sync` reads it back, sees the digest differ and
+/// sends it again.
+#[test]
+fn sync_sends_again_a_corrupt_replica_of_the_same_size() {
+    let f = Fixture::new();
+    let offsite = Env::init();
+    let to = offsite.repo.to_str().expect("utf-8").to_owned();
+    let sync = || {
+        let mut cmd = f.env.cmd(&["sync", "--to", &to]);
+        cmd.env("LIFEBOAT_TO_PASSWORD", PASSWORD);
+        run(cmd, b"")
+    };
+    sync().ok().no_panic();
+    // The copy of A's data object rots (same size), and A's manifest is gone there, as after
+    // an interrupted copy.
+    let replica = offsite.repo.join(&f.a_key);
+    let mut bytes = std::fs::read(&replica).expect("replica");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&replica, &bytes).expect("write replica");
+    std::fs::remove_file(offsite.repo.join(format!("backups/{}", f.a_id))).expect("remove manifest");
+    let out = sync();
+    out.ok().no_panic().output_has(&format!("re-sent {}", f.a_key)).output_has("copied 1 backup(s)");
+    assert_eq!(std::fs::read(&replica).expect("replica"), f.read(&f.a_key), "the replica was not repaired");
+    offsite.run(&["verify", "--deep"], b"").ok();
+    assert_eq!(offsite.restore_stdout(&f.a_id), f.a_data);
+}
