@@ -867,10 +867,11 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
                 if let Some(p) = &r.progress {
                     for i in &p.indices {
                         println!(
-                            "  {}: shards {}/{} done, {} failed, docs {}/{}{}",
+                            "  {}: shards {}/{} done, {} waiting for a recovery slot, {} failed, docs {}/{}{}",
                             i.target,
                             i.shards_done,
                             i.shards_total,
+                            i.shards_queued,
                             i.shards_failed,
                             i.docs,
                             opt(i.expected_docs),
@@ -973,12 +974,14 @@ async fn start_restore(es: &EsManager, g: &EsGlobal, s: RestoreStart) -> Result<
                 println!("skip {} (already restored as {} by {})", sk.source, sk.target, sk.restore_id);
             }
             println!(
-                "{} index(es), {}; cluster disk: {} used of {}, {} available; limit {:.0}%",
+                "{} index(es), {}; cluster disk: {} used of {}, {} available, {} still to come from restores in \
+                 progress; limit {:.0}%",
                 plan.index_count(),
                 human_bytes(plan.total_bytes),
                 human_bytes(plan.disk.used),
                 human_bytes(plan.disk.total),
                 human_bytes(plan.disk.available),
+                human_bytes(plan.in_flight_bytes),
                 plan.request.max_disk_usage * 100.0
             );
         }

@@ -1,8 +1,26 @@
 //! `lifeboat es` end to end against the Elasticsearch test double.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::Command;
+use std::time::Duration;
 
-use lifeboat_es::testing::{EsDouble, IndexSeed};
+use lifeboat_es::testing::{DoubleConfig, EsDouble, IndexSeed};
+
+/// `policy add` of a nightly policy over `logs-*` into `logs-repo`, with day-named indices.
+const NIGHTLY_POLICY: &[&str] = &[
+    "policy",
+    "add",
+    "nightly",
+    "--indices",
+    "logs-*",
+    "--repo",
+    "logs-repo",
+    "--snapshot-days",
+    "7",
+    "--time-pattern",
+    "logs-{YYYY.MM.DD}",
+];
 
 fn run(url: &str, state: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
@@ -43,23 +61,7 @@ async fn cli_end_to_end() {
     for (day, n) in [("2024-05-01", 100), ("2024-05-02", 200), ("2024-05-03", 300)] {
         d.create_index(&format!("logs-{}", day.replace('-', ".")), IndexSeed::daily(day, n));
     }
-    let (c, o, e) = run(
-        &url,
-        st,
-        &[
-            "policy",
-            "add",
-            "nightly",
-            "--indices",
-            "logs-*",
-            "--repo",
-            "logs-repo",
-            "--snapshot-days",
-            "7",
-            "--time-pattern",
-            "logs-{YYYY.MM.DD}",
-        ],
-    );
+    let (c, o, e) = run(&url, st, NIGHTLY_POLICY);
     assert_eq!(c, 0, "{o}{e}");
     let (c, o, e) = run(&url, st, &["policy", "list"]);
     assert_eq!(c, 0, "{e}");
@@ -143,5 +145,102 @@ async fn cli_end_to_end() {
     let (c, _, e) = run(&url, st, &["repo", "create", "x", "--type", "fs"]);
     assert_eq!(c, 1);
     assert!(e.contains("--location"), "{e}");
+    assert!(d.spec_violations().is_empty(), "{:?}", d.spec_violations());
+}
+
+/// A web server that is not Elasticsearch: answers every request with `content_type` and `body`.
+fn plain_web_server(content_type: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    url
+}
+
+const WELCOME: &str = "<!DOCTYPE html>\n<html>\n<head><title>Welcome to nginx!</title></head>\n<body>\n\
+                       <h1>Welcome to nginx!</h1>\n<p>If you see this page, the web server works.</p>\n</body>\n</html>\n";
+
+#[test]
+fn a_url_that_is_not_elasticsearch_is_named_in_one_line() {
+    let state = tempfile::tempdir().unwrap();
+    let url = plain_web_server("text/html; charset=utf-8", WELCOME);
+    let (c, o, e) = run(&url, state.path(), &["repo", "list"]);
+    assert_eq!(c, 1, "{o}{e}");
+    let expected = format!("{url} is not Elasticsearch: HTTP 200 text/html without the X-elastic-product header");
+    assert!(e.contains(&expected), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    assert!(!e.contains("<html") && !e.contains("nginx") && !o.contains("nginx"), "never the page: {e}");
+
+    // A JSON API that is not Elasticsearch either (no header, and `GET /` is not Elasticsearch's).
+    let url = plain_web_server("application/json", "{\"status\":\"ok\",\"service\":\"billing\"}");
+    let (c, o, e) = run(&url, state.path(), &["restore", "list"]);
+    assert_eq!(c, 0, "restore list reads local state only: {o}{e}");
+    let (c, _, e) = run(&url, state.path(), &["snapshot", "list", "--repo", "r"]);
+    assert_eq!(c, 1);
+    assert!(
+        e.contains(&format!("{url} is not Elasticsearch: HTTP 200 application/json without the X-elastic-product")),
+        "{e}"
+    );
+    assert!(!e.contains("billing"), "{e}");
+}
+
+/// Elasticsearch recovers at most 4 primaries per node at once; a restore whose primaries all wait
+/// behind another restore is in progress, and `--wait` follows it to success.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_restore_started_while_the_first_runs_succeeds() {
+    let d = EsDouble::start_with(DoubleConfig { shard_restore_time: Duration::from_secs(1), ..Default::default() })
+        .await
+        .unwrap();
+    let url = d.url();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let (c, o, e) = run(&url, st, &["repo", "create", "logs-repo", "--type", "fs", "--location", "/mnt/backups/logs"]);
+    assert_eq!(c, 0, "{o}{e}");
+    for (day, n) in [("2024-05-01", 10), ("2024-05-02", 20), ("2024-05-03", 30), ("2024-05-04", 40), ("2024-05-05", 50)]
+    {
+        d.create_index(&format!("logs-{}", day.replace('-', ".")), IndexSeed::daily(day, n));
+    }
+    let (c, o, e) = run(&url, st, NIGHTLY_POLICY);
+    assert_eq!(c, 0, "{o}{e}");
+    let (c, o, e) = run(&url, st, &["policy", "run", "nightly"]);
+    assert_eq!(c, 0, "{o}{e}");
+    for i in d.index_names() {
+        d.drop_index(&i);
+    }
+    // 6 primaries: 4 recover, 2 wait.
+    let (c, o, e) =
+        run(&url, st, &["restore", "--pattern", "logs-*", "--from", "2024-05-01", "--to", "2024-05-03", "--json"]);
+    assert_eq!(c, 0, "{o}{e}");
+    let first: serde_json::Value = serde_json::from_str(&o).unwrap();
+    // 4 more, all waiting behind the first restore.
+    let (c, o, e) = run(
+        &url,
+        st,
+        &["restore", "--pattern", "logs-*", "--from", "2024-05-04", "--to", "2024-05-05", "--wait", "--json"],
+    );
+    assert_eq!(c, 0, "{o}{e}");
+    let second: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(second["state"], "succeeded", "{o}");
+    assert_eq!(second["progress"]["docs_recovered"], 90, "{o}");
+    let (c, o, e) = run(&url, st, &["restore", "status", first["id"].as_str().unwrap()]);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(o.contains("succeeded"), "{o}");
     assert!(d.spec_violations().is_empty(), "{:?}", d.spec_violations());
 }

@@ -5,6 +5,7 @@
 //! own models ([`crate::models`]) so the underlying crate can be swapped without touching callers.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
@@ -90,11 +91,35 @@ pub struct RestoreBody {
 }
 
 /// A typed Elasticsearch client for snapshot and restore work.
+///
+/// Every response must come from Elasticsearch: 7.14 and later mark each one with
+/// `X-elastic-product: Elasticsearch`. A response without it is accepted only when its body is
+/// JSON and `GET /` shows an Elasticsearch that predates the header (7.10-7.13) or OpenSearch;
+/// anything else (a web server's HTML page, another JSON API) is [`EsError::NotElasticsearch`],
+/// and its body is never shown.
 #[derive(Clone)]
 pub struct EsClient {
     es: Elasticsearch,
     url: String,
     timeout: Duration,
+    /// Verdict of the `GET /` check made on the first JSON response without the product header.
+    headerless_ok: Arc<Mutex<Option<bool>>>,
+}
+
+/// The header Elasticsearch 7.14+ puts on every response.
+const PRODUCT_HEADER: &str = "x-elastic-product";
+
+/// What a response looked like, for [`EsError::NotElasticsearch`].
+struct Origin {
+    status: u16,
+    content_type: Option<String>,
+    product: Option<String>,
+}
+
+/// A header value fit for a one-line message: printable ASCII, at most 80 characters.
+fn header_text(v: &elasticsearch::http::headers::HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?.trim();
+    Some(s.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(80).collect())
 }
 
 impl std::fmt::Debug for EsClient {
@@ -162,7 +187,12 @@ impl EsClient {
     /// Builds a client. Reads the CA file if one is configured.
     pub fn new(cfg: &ClusterConfig) -> Result<Self> {
         let transport = build_transport(cfg)?;
-        Ok(EsClient { es: Elasticsearch::new(transport), url: cfg.url_string(), timeout: cfg.request_timeout })
+        Ok(EsClient {
+            es: Elasticsearch::new(transport),
+            url: cfg.url_string(),
+            timeout: cfg.request_timeout,
+            headerless_ok: Arc::new(Mutex::new(None)),
+        })
     }
 
     /// The cluster URL (without credentials).
@@ -184,15 +214,66 @@ impl EsClient {
             }
         };
         let status = resp.status_code().as_u16();
+        let origin = Origin {
+            status,
+            content_type: resp.headers().get(elasticsearch::http::headers::CONTENT_TYPE).and_then(header_text),
+            product: resp.headers().get(PRODUCT_HEADER).and_then(header_text),
+        };
         let body = resp
             .bytes()
             .await
             .map_err(|e| EsError::Unreachable { url: self.url.clone(), op: c.op.clone(), reason: error_chain(&e) })?
             .to_vec();
+        if origin.product.as_deref() != Some("Elasticsearch") {
+            self.check_headerless(c, origin, &body).await?;
+        }
         if status < 300 {
             return Ok((status, body));
         }
         Err(self.map_error(c, status, &body))
+    }
+
+    /// Decides whether a response without `X-elastic-product: Elasticsearch` may be used.
+    async fn check_headerless(&self, c: &Ctx<'_>, origin: Origin, body: &[u8]) -> Result<()> {
+        let not_es = |o: Origin| EsError::NotElasticsearch {
+            url: self.url.clone(),
+            op: c.op.clone(),
+            status: o.status,
+            content_type: o.content_type,
+            product: o.product,
+        };
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+        if origin.product.is_some() || !is_json {
+            return Err(not_es(origin));
+        }
+        // Security errors of an old cluster: GET / would be refused too; report them as such.
+        if origin.status == 401 || origin.status == 403 {
+            return Ok(());
+        }
+        let cached = *self.headerless_ok.lock().unwrap_or_else(|p| p.into_inner());
+        let verdict = match cached {
+            Some(v) => v,
+            None => {
+                let Some(v) = self.probe_headerless().await else { return Err(not_es(origin)) };
+                *self.headerless_ok.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+                v
+            }
+        };
+        if verdict { Ok(()) } else { Err(not_es(origin)) }
+    }
+
+    /// `GET /` without the product check: true for an Elasticsearch that predates the product
+    /// header (its tagline) or OpenSearch (its distribution); `None` when it cannot be asked.
+    async fn probe_headerless(&self) -> Option<bool> {
+        let resp = self.es.info().send().await.ok()?;
+        if resp.headers().get(PRODUCT_HEADER).and_then(header_text).as_deref() == Some("Elasticsearch") {
+            return Some(true);
+        }
+        let body = resp.bytes().await.ok()?;
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else { return Some(false) };
+        let tagline = v.get("tagline").and_then(Value::as_str) == Some("You Know, for Search");
+        let opensearch = v.pointer("/version/distribution").and_then(Value::as_str) == Some("opensearch");
+        Some(tagline || opensearch)
     }
 
     fn map_error(&self, c: &Ctx<'_>, status: u16, body: &[u8]) -> EsError {
@@ -454,12 +535,13 @@ impl EsClient {
         Ok(DiskUsage::from_nodes(&nodes))
     }
 
-    /// `GET /_cluster/health/{indices}?level=indices` (returns immediately; does not wait).
+    /// `GET /_cluster/health/{indices}?level=shards` (returns immediately; does not wait): the
+    /// health of each index and of each of its shards.
     pub async fn health_of(&self, indices: &[String]) -> Result<ClusterHealth> {
         let c = ctx(format!("get health of {} index(es)", indices.len()));
         let names: Vec<&str> = indices.iter().map(String::as_str).collect();
         let parts = if names.is_empty() { ClusterHealthParts::None } else { ClusterHealthParts::Index(&names) };
-        let res = self.es.cluster().health(parts).level(Level::Indices).send().await;
+        let res = self.es.cluster().health(parts).level(Level::Shards).send().await;
         // Cluster health answers 408 with a normal body when a wait condition times out.
         let (_, body) = match self.finish(&c, res).await {
             Err(EsError::Api { status: 408, .. }) => return self.health_of_timeout(&c),

@@ -23,6 +23,29 @@ impl std::fmt::Display for FailedShard {
     }
 }
 
+/// The media type of a `Content-Type` (without its parameters).
+fn media_type(content_type: &Option<String>) -> &str {
+    match content_type {
+        Some(c) => c.split(';').next().unwrap_or(c).trim(),
+        None => "without a content type",
+    }
+}
+
+fn product_text(product: &Option<String>) -> String {
+    match product {
+        Some(p) => format!("with X-elastic-product: {p}"),
+        None => "without the X-elastic-product header".into(),
+    }
+}
+
+fn in_flight_text(in_flight: u64) -> String {
+    if in_flight == 0 {
+        String::new()
+    } else {
+        format!(" and {} still to come from restores in progress", human_bytes(in_flight))
+    }
+}
+
 fn list_failed(failures: &[FailedShard]) -> String {
     failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
 }
@@ -61,6 +84,22 @@ pub enum EsError {
         op: String,
         /// The underlying cause.
         reason: String,
+    },
+    /// The server answered, but not as Elasticsearch: no `X-elastic-product: Elasticsearch` header
+    /// (and not an Elasticsearch older than 7.14 or OpenSearch), or a body that is not JSON. The
+    /// body is never shown: it may be a whole HTML page.
+    #[error("{url} is not Elasticsearch: HTTP {status} {} {} ({op})", media_type(content_type), product_text(product))]
+    NotElasticsearch {
+        /// Cluster URL without credentials.
+        url: String,
+        /// The operation that was attempted.
+        op: String,
+        /// HTTP status of the answer.
+        status: u16,
+        /// Its `Content-Type`, if any.
+        content_type: Option<String>,
+        /// Its `X-elastic-product` header, if any (not `Elasticsearch`).
+        product: Option<String>,
     },
     /// The cluster rejected the credentials (401) or the user lacks privileges (403).
     #[error("Elasticsearch at {url} refused {op}: HTTP {status} {error_type}: {reason}")]
@@ -132,16 +171,19 @@ pub enum EsError {
     },
     /// The target cluster has not enough disk for a restore.
     #[error(
-        "not enough disk to restore {what}: needs {}, cluster has {} used of {} ({} available); \
+        "not enough disk to restore {what}: needs {}, cluster has {} used of {} ({} available){}; \
          after the restore usage would be {:.1}% which exceeds the limit of {:.1}%",
         human_bytes(*needed), human_bytes(*used), human_bytes(*total), human_bytes(*available),
-        100.0 * (*used as f64 + *needed as f64) / (*total).max(1) as f64, 100.0 * limit
+        in_flight_text(*in_flight),
+        100.0 * (*used as f64 + *needed as f64 + *in_flight as f64) / (*total).max(1) as f64, 100.0 * limit
     )]
     InsufficientDisk {
         /// What was to be restored.
         what: String,
         /// Bytes the restore needs.
         needed: u64,
+        /// Bytes Lifeboat's restores still running on the cluster have yet to copy (not yet in `used`).
+        in_flight: u64,
         /// Bytes used on the data nodes.
         used: u64,
         /// Total bytes on the data nodes.

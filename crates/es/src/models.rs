@@ -540,6 +540,33 @@ pub struct IndexHealth {
     /// Unassigned shards.
     #[serde(default)]
     pub unassigned_shards: u32,
+    /// Per shard number (with `level=shards`).
+    #[serde(default)]
+    pub shards: BTreeMap<String, ShardHealth>,
+}
+
+/// Per-shard block of `_cluster/health?level=shards` (a primary and its replicas).
+///
+/// An inactive primary is `yellow` while it waits for or runs its first recovery from a snapshot
+/// (or an empty store) and `red` once an allocation of it failed or the allocation deciders refuse
+/// it (Elasticsearch's `ClusterShardHealth.getInactivePrimaryHealth`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShardHealth {
+    /// `green`, `yellow`, `red`.
+    #[serde(default)]
+    pub status: String,
+    /// Whether the primary is started.
+    #[serde(default)]
+    pub primary_active: bool,
+    /// Active copies.
+    #[serde(default)]
+    pub active_shards: u32,
+    /// Initializing copies.
+    #[serde(default)]
+    pub initializing_shards: u32,
+    /// Unassigned copies.
+    #[serde(default)]
+    pub unassigned_shards: u32,
 }
 
 /// `GET /_cluster/health` response.

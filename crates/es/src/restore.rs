@@ -2,11 +2,14 @@
 //! blocking, track progress, expire.
 //!
 //! Progress of a restored index comes from three declared APIs: `_cat/indices` (document count),
-//! `_cluster/health?level=indices` (primaries, initializing shards) and `/{index}/_recovery`
-//! (per-shard stage of the `SNAPSHOT` recovery). A primary that is neither recovering nor active
-//! while nothing in the index is initializing has failed (Elasticsearch leaves a primary whose
-//! restore failed unassigned and drops its recovery state). A restore is `Succeeded` only when every
-//! shard of every index is done and none failed.
+//! `_cluster/health?level=shards` (per-shard health) and `/{index}/_recovery` (per-shard stage of
+//! the `SNAPSHOT` recovery). Elasticsearch recovers only a few primaries per node at once
+//! (`cluster.routing.allocation.node_initial_primaries_recoveries`, default 4); the others wait
+//! unassigned with no recovery state, and their shard health stays yellow. Such a queued primary is
+//! in progress. A primary has failed only when it is unassigned and red: Elasticsearch turns an
+//! inactive restored primary red once its allocation failed (and drops its recovery state) or the
+//! allocation deciders refuse it. A restore is `Succeeded` only when every shard of every index is
+//! done and none failed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,6 +145,10 @@ pub struct RestorePlan {
     pub total_docs: Option<u64>,
     /// Disk usage of the target cluster before the restore.
     pub disk: DiskUsage,
+    /// Bytes Lifeboat's restores still running on the cluster have yet to copy: `disk.used` barely
+    /// shows a restore that is still copying, so the capacity check adds these.
+    #[serde(default)]
+    pub in_flight_bytes: u64,
 }
 
 impl RestorePlan {
@@ -219,6 +226,9 @@ pub struct IndexProgress {
     pub shards_done: u32,
     /// Primaries that failed.
     pub shards_failed: u32,
+    /// Primaries waiting for a recovery slot (unassigned, no recovery state yet): in progress.
+    #[serde(default)]
+    pub shards_queued: u32,
     /// Documents visible now.
     pub docs: u64,
     /// Documents expected from the catalog.
@@ -427,7 +437,11 @@ impl EsManager {
         }
         let total_bytes: u64 = all.iter().filter_map(|i| i.store_bytes).sum();
         let total_docs = all.iter().map(|i| i.expected_docs).sum::<Option<u64>>();
-        let disk = if all.is_empty() { DiskUsage::default() } else { self.client().disk_usage().await? };
+        let (disk, in_flight_bytes) = if all.is_empty() {
+            (DiskUsage::default(), 0)
+        } else {
+            (self.client().disk_usage().await?, self.in_flight_restore_bytes().await?)
+        };
         let plan = RestorePlan {
             request: request.clone(),
             groups,
@@ -436,11 +450,81 @@ impl EsManager {
             total_bytes,
             total_docs,
             disk,
+            in_flight_bytes,
         };
         if plan.index_count() > 0 {
             check_capacity(&plan)?;
         }
         Ok(plan)
+    }
+
+    /// Bytes that Lifeboat's restores still pending or running on this cluster, in every scope (the
+    /// disk is shared), have yet to copy: for each restored index its catalogued size minus what
+    /// its primaries recovered so far; the whole size for a group whose restore request is not sent
+    /// yet. Indices deleted meanwhile count nothing.
+    async fn in_flight_restore_bytes(&self) -> Result<u64> {
+        let mut keys = vec![crate::tenant::Scope::Admin.state_key()];
+        for t in self.store().tenants().await? {
+            keys.push(crate::tenant::Scope::Tenant(t).state_key());
+        }
+        let mut running = vec![];
+        for k in keys {
+            let st = self.store().load(&k).await?;
+            running.extend(
+                st.restores.into_values().filter(|r| matches!(r.state, RestoreState::Pending | RestoreState::Running)),
+            );
+        }
+        if running.is_empty() {
+            return Ok(0);
+        }
+        let uuid = self.client().info().await?.cluster_uuid;
+        running.retain(|r| r.cluster_uuid == uuid);
+        let prefixes: BTreeSet<&str> = running.iter().map(|r| r.prefix.as_str()).collect();
+        let mut existing = BTreeSet::new();
+        for p in prefixes {
+            existing.extend(self.client().cat_indices(Some(&format!("{p}*"))).await?.into_iter().map(|i| i.name));
+        }
+        let started: Vec<String> = running
+            .iter()
+            .flat_map(|r| r.targets())
+            .filter(|t| existing.contains(t))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut recovered: BTreeMap<String, u64> = BTreeMap::new();
+        for chunk in started.chunks(50) {
+            for (index, shards) in self.client().recovery(chunk).await? {
+                // A finished primary counts whole, even if its recovery record no longer says how
+                // much came from the snapshot.
+                let bytes = shards
+                    .iter()
+                    .filter(|s| s.primary)
+                    .map(|s| {
+                        let size = &s.index.size;
+                        if s.stage == "DONE" {
+                            size.total_in_bytes.max(size.recovered_in_bytes)
+                        } else {
+                            size.recovered_in_bytes
+                        }
+                    })
+                    .sum();
+                recovered.insert(index, bytes);
+            }
+        }
+        let mut total = 0u64;
+        for r in &running {
+            for g in r.groups.iter().filter(|g| g.error.is_none()) {
+                for i in &g.indices {
+                    let size = i.store_bytes.unwrap_or(0);
+                    if !g.started {
+                        total += size;
+                    } else if existing.contains(&i.target) {
+                        total += size.saturating_sub(recovered.get(&i.target).copied().unwrap_or(0));
+                    }
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// Plans and starts a restore (see [`EsManager::plan_restore`]). The record is persisted before
@@ -642,6 +726,7 @@ impl EsManager {
                         shards_total: 0,
                         shards_done: 0,
                         shards_failed: 0,
+                        shards_queued: 0,
                         docs: 0,
                         expected_docs: i.expected_docs,
                         bytes_recovered: 0,
@@ -655,13 +740,16 @@ impl EsManager {
                 let shards: Vec<&crate::models::ShardRecovery> =
                     recovery.get(&i.target).map(|v| v.iter().filter(|s| s.primary).collect()).unwrap_or_default();
                 let done = shards.iter().filter(|s| s.stage == "DONE").count() as u32;
-                let recovering = shards.len() as u32 - done;
-                let unassigned = total.saturating_sub(shards.len() as u32);
-                let failed =
-                    if unassigned > 0 && recovering == 0 && h.initializing_shards == 0 { unassigned } else { 0 };
+                let recovering: BTreeSet<u32> = shards.iter().map(|s| s.id).collect();
+                let failed = failed_primaries(&h, &recovering, total);
+                let queued = total.saturating_sub(recovering.len() as u32 + failed);
                 let docs = summary.docs_count.unwrap_or(0);
                 let problem = if failed > 0 {
-                    Some(format!("{failed} primary shard(s) failed to restore (index health {})", h.status))
+                    Some(format!(
+                        "{failed} primary shard(s) failed to restore (unassigned with shard health red: the \
+                         allocation failed or the cluster refuses it; index health {})",
+                        h.status
+                    ))
                 } else {
                     None
                 };
@@ -684,6 +772,7 @@ impl EsManager {
                     shards_total: total,
                     shards_done: done,
                     shards_failed: failed,
+                    shards_queued: queued,
                     docs,
                     expected_docs: i.expected_docs,
                     bytes_recovered: shards.iter().map(|s| s.index.size.recovered_in_bytes).sum(),
@@ -770,14 +859,39 @@ impl EsManager {
     }
 }
 
+/// Primaries of an index that failed to restore: unassigned (no recovery state) with shard health
+/// red. Elasticsearch keeps an inactive restored primary yellow while it waits for a recovery slot
+/// (`node_initial_primaries_recoveries` throttles them) or recovers, and turns it red only once an
+/// allocation failed or the deciders refuse it; so queued is never counted as failed. Without the
+/// shard level (an old or unusual cluster), an index that is red with nothing initializing counts
+/// its primaries without a recovery state as failed.
+fn failed_primaries(h: &crate::models::IndexHealth, recovering: &BTreeSet<u32>, total: u32) -> u32 {
+    if h.shards.is_empty() {
+        let without_state = total.saturating_sub(recovering.len() as u32);
+        return if h.status == "red" && h.initializing_shards == 0 { without_state } else { 0 };
+    }
+    h.shards
+        .iter()
+        .filter(|(id, sh)| {
+            let id: Option<u32> = id.parse().ok();
+            sh.status == "red"
+                && !sh.primary_active
+                && sh.initializing_shards == 0
+                && id.is_some_and(|id| !recovering.contains(&id))
+        })
+        .count() as u32
+}
+
 fn check_capacity(plan: &RestorePlan) -> Result<()> {
     let d = plan.disk;
     let limit = plan.request.max_disk_usage;
-    let after = d.used as f64 + plan.total_bytes as f64;
-    if plan.total_bytes > d.available || after > limit * d.total as f64 {
+    let coming = plan.total_bytes.saturating_add(plan.in_flight_bytes);
+    let after = d.used as f64 + coming as f64;
+    if coming > d.available || after > limit * d.total as f64 {
         return Err(EsError::InsufficientDisk {
             what: format!("{} index(es) matching {}", plan.index_count(), plan.request.pattern),
             needed: plan.total_bytes,
+            in_flight: plan.in_flight_bytes,
             used: d.used,
             total: d.total,
             available: d.available,

@@ -282,7 +282,8 @@ async fn restores_progress_over_time_and_respect_renames() {
     assert_eq!(rec["restored_index_1"]["shards"][0]["type"], "SNAPSHOT");
     assert_eq!(rec["restored_index_1"]["shards"][0]["stage"], "INDEX");
     let (_, cat) = call(&url, Method::Get, "/_cat/indices/restored_index_1?format=json", None).await;
-    assert_eq!(cat[0]["health"], "red");
+    // A primary recovering from a snapshot is yellow in Elasticsearch, not red.
+    assert_eq!(cat[0]["health"], "yellow");
     assert_eq!(cat[0]["docs.count"], Value::Null, "no started primary yet: {cat}");
     eventually(10, || d.index_names().contains(&"restored_index_1".to_string())).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -298,6 +299,115 @@ async fn restores_progress_over_time_and_respect_renames() {
     let (s, _) = call(&url, Method::Delete, "/restored_*", None).await;
     assert_eq!(s, 400);
     assert!(c.spec_violations().is_empty());
+}
+
+/// Shard numbers of `index` listed by `_recovery`, with their stage.
+fn recovering(rec: &Value, index: &str) -> Vec<(u64, String)> {
+    rec[index]["shards"]
+        .as_array()
+        .map(|a| a.iter().map(|s| (s["id"].as_u64().unwrap(), s["stage"].as_str().unwrap().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// Elasticsearch starts at most `node_initial_primaries_recoveries` (4) primary recoveries per node;
+/// the other restored primaries wait unassigned with no recovery state, and their health is yellow
+/// (an inactive primary restoring from a snapshot with no failed allocation). A primary whose
+/// recovery failed is unassigned, red, and has no recovery state either.
+#[tokio::test]
+async fn restored_primaries_are_throttled_yellow_while_queued_and_red_on_failure() {
+    let slot = Duration::from_millis(1500);
+    let c = TestCluster::double_with(DoubleConfig { shard_restore_time: slot, ..Default::default() }).await;
+    let d = c.as_double().unwrap();
+    let mut big = IndexSeed::daily("2024-05-01", 60);
+    big.shards = 6;
+    d.create_index("big", big);
+    d.create_index("small", IndexSeed::daily("2024-05-02", 10));
+    let url = c.url();
+    call(&url, Method::Put, "/_snapshot/r", Some(json!({"type": "fs", "settings": {"location": "loc"}}))).await;
+    call(&url, Method::Put, "/_snapshot/r/s?wait_for_completion=true", Some(json!({"indices": "big,small"}))).await;
+    d.inject_restore_shard_failure("small", 1);
+    let body = json!({"indices": "big,small", "rename_pattern": "(.+)", "rename_replacement": "r_$1"});
+    let (s, _) = call(&url, Method::Post, "/_snapshot/r/s/_restore", Some(body)).await;
+    assert_eq!(s, 200);
+
+    // 8 primaries, 4 recovery slots: big's shards 0-3 recover, the rest wait.
+    let (_, rec) = call(&url, Method::Get, "/r_big,r_small/_recovery", None).await;
+    let big_rec = recovering(&rec, "r_big");
+    assert_eq!(big_rec.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![0, 1, 2, 3], "{rec}");
+    assert!(big_rec.iter().all(|(_, st)| st == "INDEX"), "{rec}");
+    assert!(rec.get("r_small").is_none(), "a queued index has no recovery state: {rec}");
+    let (_, cat) = call(&url, Method::Get, "/_cat/recovery/r_big,r_small?format=json", None).await;
+    assert_eq!(cat.as_array().unwrap().len(), 4, "{cat}");
+    let (_, h) = call(&url, Method::Get, "/_cluster/health/r_big,r_small?level=shards", None).await;
+    assert_eq!(h["status"], "yellow", "queued restores are yellow, not red: {h}");
+    assert_eq!((h["initializing_shards"].as_u64(), h["unassigned_shards"].as_u64()), (Some(4), Some(4)), "{h}");
+    assert_eq!(h["indices"]["r_big"]["status"], "yellow");
+    assert_eq!(h["indices"]["r_small"]["status"], "yellow");
+    let queued = &h["indices"]["r_small"]["shards"]["1"];
+    assert_eq!(
+        (queued["status"].clone(), queued["primary_active"].clone(), queued["unassigned_shards"].clone()),
+        (json!("yellow"), json!(false), json!(1)),
+        "{h}"
+    );
+    assert_eq!(h["indices"]["r_big"]["shards"]["0"]["initializing_shards"], 1, "{h}");
+
+    // Second round: big 4-5 and small 0-1 recover; small's shard 1 then fails for good.
+    let (_, rec) = loop {
+        let (s, rec) = call(&url, Method::Get, "/r_small/_recovery", None).await;
+        if rec.get("r_small").is_some() {
+            break (s, rec);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(recovering(&rec, "r_small").len(), 2, "{rec}");
+    let (_, h) = call(&url, Method::Get, "/_cluster/health/r_small?level=shards", None).await;
+    assert_eq!(h["indices"]["r_small"]["status"], "yellow", "still recovering: {h}");
+    tokio::time::sleep(slot + Duration::from_millis(300)).await;
+    let (_, h) = call(&url, Method::Get, "/_cluster/health/r_big,r_small?level=shards", None).await;
+    assert_eq!(h["indices"]["r_big"]["status"], "green", "{h}");
+    assert_eq!(h["indices"]["r_small"]["status"], "red", "{h}");
+    assert_eq!(h["status"], "red");
+    let failed = &h["indices"]["r_small"]["shards"]["1"];
+    assert_eq!((failed["status"].clone(), failed["primary_active"].clone()), (json!("red"), json!(false)), "{h}");
+    assert_eq!(h["indices"]["r_small"]["shards"]["0"]["status"], "green", "{h}");
+    let (_, rec) = call(&url, Method::Get, "/r_small/_recovery", None).await;
+    assert_eq!(recovering(&rec, "r_small"), vec![(0, "DONE".to_string())], "the failed primary has no recovery: {rec}");
+    assert!(c.spec_violations().is_empty(), "{:?}", c.spec_violations());
+}
+
+/// `node_initial_primaries_recoveries` is a setting of the double.
+#[tokio::test]
+async fn the_recovery_throttle_is_configurable() {
+    let c = TestCluster::double_with(DoubleConfig {
+        shard_restore_time: Duration::from_secs(2),
+        node_initial_primaries_recoveries: 1,
+        ..Default::default()
+    })
+    .await;
+    c.as_double().unwrap().create_index("a", IndexSeed::daily("2024-05-01", 10));
+    let url = c.url();
+    call(&url, Method::Put, "/_snapshot/r", Some(json!({"type": "fs", "settings": {"location": "loc"}}))).await;
+    call(&url, Method::Put, "/_snapshot/r/s?wait_for_completion=true", Some(json!({"indices": "a"}))).await;
+    let body = json!({"indices": "a", "rename_pattern": "(.+)", "rename_replacement": "r_$1"});
+    call(&url, Method::Post, "/_snapshot/r/s/_restore", Some(body)).await;
+    let (_, rec) = call(&url, Method::Get, "/r_a/_recovery", None).await;
+    assert_eq!(recovering(&rec, "r_a"), vec![(0, "INDEX".to_string())], "{rec}");
+}
+
+/// Elasticsearch 7.14 and later mark every response, errors included, with
+/// `X-elastic-product: Elasticsearch`; 7.10-7.13 do not.
+#[tokio::test]
+async fn responses_carry_the_product_header_from_7_14() {
+    for (version, expected) in [("7.10.0", None), ("7.17.0", Some("Elasticsearch")), ("8.19.0", Some("Elasticsearch"))]
+    {
+        let c = seeded(version).await;
+        let es = Elasticsearch::new(Transport::single_node(&c.url()).unwrap());
+        for path in ["/", "/_snapshot/missing_1", "/_cat/indices"] {
+            let r = es.send(Method::Get, path, HeaderMap::new(), None::<&()>, None::<String>, None).await.unwrap();
+            let h = r.headers().get("x-elastic-product").map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(h.as_deref(), expected, "{version} {path}");
+        }
+    }
 }
 
 #[tokio::test]

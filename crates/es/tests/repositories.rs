@@ -215,3 +215,73 @@ async fn unreadable_ca_file_is_a_config_error() {
     let err = EsClient::new(&ClusterConfig::new("https://127.0.0.1:9200").unwrap().with_ca_file(&junk)).unwrap_err();
     assert!(err.to_string().contains("junk.pem"), "{err}");
 }
+
+/// A web server on loopback that answers every request with `status`, `content_type` and `body`.
+async fn web_server(status: &'static str, content_type: &'static str, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_elasticsearch_is_named_without_its_body() {
+    let page =
+        "<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1><p>secret-ish page</p></body></html>";
+    for (status, ct, body, shown) in [
+        ("404 Not Found", "text/html; charset=iso-8859-1", page, "HTTP 404 text/html"),
+        ("200 OK", "text/html", page, "HTTP 200 text/html"),
+        ("200 OK", "application/json", "{\"service\":\"billing\",\"ok\":true}", "HTTP 200 application/json"),
+    ] {
+        let url = web_server(status, ct, body).await;
+        let client = EsClient::new(&ClusterConfig::new(&url).unwrap()).unwrap();
+        let err = client.get_repositories(None).await.unwrap_err();
+        assert!(matches!(err, EsError::NotElasticsearch { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{url} is not Elasticsearch: {shown} without the X-elastic-product header")),
+            "{text}"
+        );
+        assert!(!text.contains("Not Found") && !text.contains("billing") && !text.contains('\n'), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn elasticsearch_before_7_14_needs_no_product_header() {
+    // 7.10 sends no X-elastic-product header: its `GET /` shows it is Elasticsearch.
+    let c = TestCluster::double_with(DoubleConfig { version: "7.10.0".into(), ..Default::default() }).await;
+    let client = c.client();
+    assert!(client.get_repositories(None).await.unwrap().is_empty());
+    assert_eq!(c.requests().iter().filter(|r| r.path == "/").count(), 1, "asked once: {:?}", c.requests());
+    assert!(client.get_repositories(None).await.unwrap().is_empty());
+    assert_eq!(c.requests().iter().filter(|r| r.path == "/").count(), 1, "the verdict is kept");
+    // Its security errors are still reported as such.
+    let cfg = DoubleConfig {
+        version: "7.10.0".into(),
+        auth: Some(DoubleAuth::Basic { username: "elastic".into(), password: "right".into() }),
+        ..Default::default()
+    };
+    let c = TestCluster::double_with(cfg).await;
+    let err = c.client().get_repositories(None).await.unwrap_err();
+    assert!(matches!(err, EsError::Auth { status: 401, .. }), "{err:?}");
+}

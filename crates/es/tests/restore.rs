@@ -19,26 +19,9 @@ fn range(from: &str, to: &str) -> TimeRange {
 
 /// Seeds three daily indices, snapshots them with a policy, and drops the live indices.
 async fn snapshot_three_days(c: &TestCluster, es: &lifeboat_es::EsManager) -> (String, Vec<String>) {
-    let repo = c.name("restore-repo");
-    es.create_repository(&repo, &fs_repo(c, "restore"), true).await.unwrap();
     let days = ["2024-05-01", "2024-05-02", "2024-05-03"];
-    let mut names = vec![];
-    for (i, d) in days.iter().enumerate() {
-        let name = c.name(&format!("logs-{}", d.replace('-', ".")));
-        c.seed_index(&name, IndexSeed::daily(d, 30 + i * 10)).await;
-        names.push(name);
-    }
-    let policy = SnapshotPolicy::new(&c.name("nightly"), &c.name("logs-*"), &repo, "@daily", 30)
-        .unwrap()
-        .with_time_source(TimeSource::IndexName { pattern: "*logs-{YYYY.MM.DD}".into() })
-        .unwrap();
-    es.add_policy(policy.clone()).await.unwrap();
-    let report = es.run_policy(&policy.name).await.unwrap();
-    assert_eq!(report.catalogued, 3, "{report:?}");
-    for n in &names {
-        c.drop_index(n).await;
-    }
-    (repo, names)
+    let seeds = days.iter().enumerate().map(|(i, d)| (*d, IndexSeed::daily(d, 30 + i * 10))).collect();
+    snapshot_days(c, es, "restore", seeds).await
 }
 
 #[tokio::test]
@@ -316,4 +299,125 @@ async fn planning_errors_are_clear() {
     assert!(es.plan_restore(&bad).await.unwrap_err().to_string().contains("restore prefix"));
     let err = es.restore_status("r-missing").await.unwrap_err();
     assert!(err.to_string().contains("restore \"r-missing\" not found"), "{err}");
+}
+
+/// Seeds one daily index per `(day, seed)`, snapshots them with a policy into repository
+/// `<sub>-repo` (so the catalog knows their time ranges and sizes), and drops the live indices.
+async fn snapshot_days(
+    c: &TestCluster,
+    es: &lifeboat_es::EsManager,
+    sub: &str,
+    days: Vec<(&str, IndexSeed)>,
+) -> (String, Vec<String>) {
+    let repo = c.name(&format!("{sub}-repo"));
+    es.create_repository(&repo, &fs_repo(c, sub), true).await.unwrap();
+    let mut names = vec![];
+    for (d, seed) in days {
+        let name = c.name(&format!("logs-{}", d.replace('-', ".")));
+        c.seed_index(&name, seed).await;
+        names.push(name);
+    }
+    let policy = SnapshotPolicy::new(&c.name("nightly"), &c.name("logs-*"), &repo, "@daily", 30)
+        .unwrap()
+        .with_time_source(TimeSource::IndexName { pattern: "*logs-{YYYY.MM.DD}".into() })
+        .unwrap();
+    es.add_policy(policy.clone()).await.unwrap();
+    let report = es.run_policy(&policy.name).await.unwrap();
+    assert_eq!(report.catalogued, names.len(), "{report:?}");
+    for n in &names {
+        c.drop_index(n).await;
+    }
+    (repo, names)
+}
+
+/// Daily index seeds: `(day, primaries, documents)`.
+fn seeds(days: &[(&'static str, u32, usize)]) -> Vec<(&'static str, IndexSeed)> {
+    days.iter()
+        .map(|(day, primaries, docs)| {
+            let mut s = IndexSeed::daily(day, *docs);
+            s.shards = *primaries;
+            (*day, s)
+        })
+        .collect()
+}
+
+/// Elasticsearch recovers at most 4 primaries per node at once; the others wait unassigned (yellow,
+/// no recovery state). Those are in progress, not failed, and a second restore started while the
+/// first one runs is tracked to completion as well.
+#[tokio::test]
+async fn queued_primaries_are_in_progress_and_back_to_back_restores_both_succeed() {
+    let c =
+        TestCluster::double_with(DoubleConfig { shard_restore_time: Duration::from_millis(600), ..Default::default() })
+            .await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    let days = seeds(&[("2024-05-01", 3, 30), ("2024-05-02", 3, 40), ("2024-05-03", 3, 50)]);
+    snapshot_days(&c, &es, "days", days).await;
+    // 6 primaries: 4 recover, 2 wait.
+    let (_, first) = es.start_restore(&RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-02"))).await.unwrap();
+    // 3 more primaries, all waiting behind the first restore.
+    let (_, second) =
+        es.start_restore(&RestoreRequest::new("logs-*", range("2024-05-03", "2024-05-03"))).await.unwrap();
+    let now = es.restore_status(&second.id).await.unwrap();
+    assert_eq!(now.state, RestoreState::Running, "queued is not failed: {now:?}");
+    let p = now.progress.clone().unwrap();
+    assert_eq!((p.shards_total, p.shards_done, p.shards_failed), (3, 0, 0), "{p:?}");
+    assert_eq!(p.indices[0].shards_queued, 3, "{p:?}");
+    assert!(p.indices[0].problem.is_none(), "{p:?}");
+    let now = es.restore_status(&first.id).await.unwrap();
+    assert_eq!(now.state, RestoreState::Running, "{now:?}");
+    assert_eq!(now.progress.unwrap().shards_failed, 0);
+
+    let mut seen = vec![];
+    let done2 = es.wait_restore(&second.id, Duration::from_secs(60), |r| seen.push(r.state)).await.unwrap();
+    let done1 = es.wait_restore(&first.id, Duration::from_secs(60), |r| seen.push(r.state)).await.unwrap();
+    assert!(!seen.contains(&RestoreState::Failed), "{seen:?}");
+    assert_eq!(done1.state, RestoreState::Succeeded, "{done1:?}");
+    assert_eq!(done2.state, RestoreState::Succeeded, "{done2:?}");
+    assert_eq!(done1.progress.unwrap().docs_recovered, 30 + 40);
+    assert_eq!(done2.progress.unwrap().docs_recovered, 50);
+    assert_spec_clean(&c);
+}
+
+/// `disk.used` barely shows a restore that is still copying; the capacity check adds the bytes
+/// Lifeboat's running restores have yet to copy, so two restores that together exceed
+/// `max_disk_usage` are not both admitted.
+#[tokio::test]
+async fn a_second_restore_is_refused_while_the_first_still_copies() {
+    const MIB: u64 = 1024 * 1024;
+    let c = TestCluster::double_with(DoubleConfig {
+        disk_total: 10 * MIB,
+        disk_used: 5 * MIB,
+        shard_restore_time: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    // Two indices of 2 MiB each: 5 + 2 fits under 85% of 10 MiB, 5 + 2 + 2 does not.
+    snapshot_days(&c, &es, "days", seeds(&[("2024-05-01", 2, 4096), ("2024-05-02", 2, 4096)])).await;
+    let (plan, first) =
+        es.start_restore(&RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-01"))).await.unwrap();
+    assert_eq!(plan.in_flight_bytes, 0);
+    let disk = es.client().disk_usage().await.unwrap();
+    assert!(disk.used < 5 * MIB + MIB / 2, "the copying restore barely shows in disk.used: {disk:?}");
+
+    let second = RestoreRequest::new("logs-*", range("2024-05-02", "2024-05-02"));
+    let err = es.start_restore(&second).await.unwrap_err();
+    match &err {
+        EsError::InsufficientDisk { in_flight, needed, .. } => {
+            assert!(*in_flight > 3 * MIB / 2 && *in_flight <= plan.total_bytes, "{err:?}");
+            assert_eq!(*needed, plan.total_bytes);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("still to come from restores in progress"), "{err}");
+    let restores = c.requests().iter().filter(|r| r.api.as_deref() == Some("snapshot.restore")).count();
+    assert_eq!(restores, 1, "the second restore must not be sent");
+
+    // Once the first restore is gone, the second fits.
+    es.delete_restore(&first.id).await.unwrap();
+    let (plan, _) = es.start_restore(&second).await.unwrap();
+    assert_eq!(plan.in_flight_bytes, 0);
+    assert_spec_clean(&c);
 }

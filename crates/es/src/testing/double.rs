@@ -13,6 +13,11 @@
 //! * It keeps state: repositories (snapshot data lives in a [`BlobStore`] that a second double can
 //!   share, to model a second cluster reading the same bucket), snapshots, indices with documents,
 //!   restores whose shards recover over time, disk usage.
+//! * Restores behave as in Elasticsearch (see `ShardState`): at most
+//!   `node_initial_primaries_recoveries` primaries recover at once, the others wait unassigned with
+//!   no recovery state and yellow health; a failed recovery leaves its primary unassigned and red;
+//!   disk usage grows only as bytes are copied. Every response of 7.14+ carries
+//!   `X-elastic-product: Elasticsearch`.
 //! * It injects failures: a shard that fails in a snapshot or a restore, a running snapshot that
 //!   blocks deletes, a full disk, a repository that fails verification, and authentication.
 
@@ -98,8 +103,12 @@ pub struct DoubleConfig {
     pub disk_total: u64,
     /// Disk bytes used by other things than indices.
     pub disk_used: u64,
-    /// How long one shard takes to restore.
+    /// How long one shard takes to restore once its recovery has started.
     pub shard_restore_time: Duration,
+    /// `cluster.routing.allocation.node_initial_primaries_recoveries` (Elasticsearch's default is 4):
+    /// how many primaries the single data node recovers at once. A restored primary beyond that
+    /// waits `UNASSIGNED` (reason `NEW_INDEX_RESTORED`) until a slot frees up.
+    pub node_initial_primaries_recoveries: u32,
     /// How long a snapshot started without `wait_for_completion` runs.
     pub snapshot_time: Duration,
     /// Required credentials.
@@ -119,6 +128,7 @@ impl Default for DoubleConfig {
             disk_total: 100 * 1024 * 1024 * 1024,
             disk_used: 40 * 1024 * 1024 * 1024,
             shard_restore_time: Duration::from_millis(150),
+            node_initial_primaries_recoveries: 4,
             snapshot_time: Duration::from_millis(200),
             auth: None,
             blob_store: BlobStore::default(),
@@ -199,16 +209,82 @@ struct Repo {
     key: String,
 }
 
+/// One restored primary on its way from the snapshot to `STARTED`.
+#[derive(Debug, Clone)]
+struct ShardRestore {
+    /// Position in the node's allocation queue (restores are queued in the order they arrive).
+    seq: u64,
+    /// When the restore created the shard (`UNASSIGNED`, reason `NEW_INDEX_RESTORED`).
+    enqueued: Instant,
+    /// When the allocator gave it a recovery slot (`INITIALIZING`); `None` while throttled.
+    started: Option<Instant>,
+    /// The recovery fails when it ends and is not retried (injected).
+    fails: bool,
+    /// The allocation deciders say NO (disk above the high watermark): it is never allocated.
+    refused: bool,
+}
+
 #[derive(Debug, Clone)]
 struct IndexRestore {
     repository: String,
     snapshot: String,
     source: String,
-    started: Instant,
     shard_time: Duration,
-    failed: BTreeSet<u32>,
+    shards: Vec<ShardRestore>,
     restore_uuid: String,
     version: String,
+}
+
+/// Where a primary of an index is. The model follows Elasticsearch 7.x-9.x:
+///
+/// * A restore creates every primary `UNASSIGNED` with recovery source `SNAPSHOT`. The allocator
+///   starts at most `node_initial_primaries_recoveries` primary recoveries per node at a time
+///   (`ThrottlingAllocationDecider`); the others stay unassigned and have no recovery state, so
+///   `_recovery` and `_cat/recovery` do not list them.
+/// * Health of an inactive primary (`ClusterShardHealth.getInactivePrimaryHealth`): YELLOW while
+///   its recovery source is `SNAPSHOT`, it has no failed allocation and the deciders did not say
+///   NO — queued or initializing restores are yellow, not red. RED once an allocation failed
+///   (`ALLOCATION_FAILED`) or the deciders refuse it (`DECIDERS_NO`, e.g. the disk watermark).
+/// * A failed restore recovery is modelled as failing for good (as Elasticsearch does for a
+///   corrupt snapshot: the restore marks the shard `FAILURE` and `RestoreInProgressAllocationDecider`
+///   answers NO), so the primary stays unassigned, red, with no recovery state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ShardState {
+    /// Unassigned, waiting for a recovery slot (yellow).
+    Queued,
+    /// Initializing: recovering from the snapshot, with the fraction copied (yellow).
+    Initializing(f64),
+    /// Active.
+    Started,
+    /// Unassigned after its recovery failed (red).
+    Failed,
+    /// Unassigned, the deciders refuse to allocate it (red).
+    Refused,
+}
+
+impl ShardState {
+    /// Whether the shard has a recovery state (listed by `_recovery`).
+    fn in_recovery(self) -> bool {
+        matches!(self, ShardState::Initializing(_) | ShardState::Started)
+    }
+
+    /// Unassigned with an allocation that failed or was refused: red.
+    fn is_red(self) -> bool {
+        matches!(self, ShardState::Failed | ShardState::Refused)
+    }
+
+    fn is_unassigned(self) -> bool {
+        matches!(self, ShardState::Queued | ShardState::Failed | ShardState::Refused)
+    }
+
+    /// Fraction of the shard's bytes present on the node.
+    fn fraction(self) -> f64 {
+        match self {
+            ShardState::Started => 1.0,
+            ShardState::Initializing(f) => f,
+            _ => 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -224,30 +300,31 @@ struct Index {
 }
 
 impl Index {
-    fn shard_failed(&self, k: u32) -> bool {
-        self.restore.as_ref().is_some_and(|r| r.failed.contains(&k))
+    fn shard_state(&self, k: u32, now: Instant) -> ShardState {
+        let Some(r) = &self.restore else { return ShardState::Started };
+        let Some(s) = r.shards.get(k as usize) else { return ShardState::Started };
+        if s.refused {
+            return ShardState::Refused;
+        }
+        let Some(start) = s.started else { return ShardState::Queued };
+        if now < start + r.shard_time {
+            let f = (now - start).as_secs_f64() / r.shard_time.as_secs_f64().max(1e-9);
+            return ShardState::Initializing(f.clamp(0.0, 1.0));
+        }
+        if s.fails { ShardState::Failed } else { ShardState::Started }
+    }
+
+    /// Unassigned primaries whose allocation failed or was refused (red, no recovery state).
+    fn red_primaries(&self, now: Instant) -> u32 {
+        (0..self.shards).filter(|k| self.shard_state(*k, now).is_red()).count() as u32
+    }
+
+    fn unassigned_primaries(&self, now: Instant) -> u32 {
+        (0..self.shards).filter(|k| self.shard_state(*k, now).is_unassigned()).count() as u32
     }
 
     fn shard_done(&self, k: u32, now: Instant) -> bool {
-        match &self.restore {
-            None => true,
-            Some(r) => !r.failed.contains(&k) && now >= r.started + r.shard_time * (k + 1),
-        }
-    }
-
-    fn shard_fraction(&self, k: u32, now: Instant) -> f64 {
-        match &self.restore {
-            None => 1.0,
-            Some(r) if r.failed.contains(&k) => 0.0,
-            Some(r) => {
-                let begin = r.started + r.shard_time * k;
-                if now <= begin {
-                    0.0
-                } else {
-                    ((now - begin).as_secs_f64() / r.shard_time.as_secs_f64().max(1e-9)).min(1.0)
-                }
-            }
-        }
+        self.shard_state(k, now) == ShardState::Started
     }
 
     fn docs_in_shard(&self, k: u32) -> u64 {
@@ -258,8 +335,15 @@ impl Index {
         EMPTY_SHARD_BYTES + self.docs_in_shard(k) * self.bytes_per_doc
     }
 
+    /// Size of the index's data (what a snapshot of it holds).
     fn store_bytes(&self) -> u64 {
         (0..self.shards).map(|k| self.shard_bytes(k)).sum()
+    }
+
+    /// Bytes on the node's disk now: a restoring shard only has the part copied so far, a queued
+    /// or failed one nothing.
+    fn disk_bytes(&self, now: Instant) -> u64 {
+        (0..self.shards).map(|k| (self.shard_bytes(k) as f64 * self.shard_state(k, now).fraction()) as u64).sum()
     }
 
     fn active_primaries(&self, now: Instant) -> u32 {
@@ -267,7 +351,7 @@ impl Index {
     }
 
     fn initializing(&self, now: Instant) -> u32 {
-        (0..self.shards).filter(|k| !self.shard_done(*k, now) && !self.shard_failed(*k)).count() as u32
+        (0..self.shards).filter(|k| matches!(self.shard_state(*k, now), ShardState::Initializing(_))).count() as u32
     }
 
     /// Visible docs: those of started primaries; `None` when no primary is started.
@@ -276,14 +360,26 @@ impl Index {
         if active.is_empty() { None } else { Some(active.iter().map(|k| self.docs_in_shard(*k)).sum()) }
     }
 
-    fn health(&self, now: Instant) -> &'static str {
-        if self.active_primaries(now) < self.shards {
-            "red"
-        } else if self.replicas > 0 {
-            "yellow"
-        } else {
-            "green"
+    /// Health of one shard group (primary and its replicas on the single node).
+    fn shard_health(&self, k: u32, now: Instant) -> &'static str {
+        match self.shard_state(k, now) {
+            ShardState::Failed | ShardState::Refused => "red",
+            ShardState::Queued | ShardState::Initializing(_) => "yellow",
+            ShardState::Started if self.replicas > 0 => "yellow",
+            ShardState::Started => "green",
         }
+    }
+
+    fn health(&self, now: Instant) -> &'static str {
+        let mut worst = "green";
+        for k in 0..self.shards {
+            match self.shard_health(k, now) {
+                "red" => return "red",
+                "yellow" => worst = "yellow",
+                _ => {}
+            }
+        }
+        worst
     }
 }
 
@@ -329,9 +425,47 @@ struct Cluster {
     requests: Vec<RecordedRequest>,
     violations: Vec<String>,
     rng: u64,
+    /// `node_initial_primaries_recoveries`.
+    primaries_limit: u32,
+    /// Next position in the allocation queue.
+    queue_seq: u64,
 }
 
 impl Cluster {
+    /// Gives queued restored primaries a recovery slot, in queue order, at the moment one became
+    /// free (at most `primaries_limit` primaries recover at once; a failing recovery holds its slot
+    /// until it fails). Runs whenever the state is read, so every answer sees the schedule as of now.
+    fn schedule(&mut self, now: Instant) {
+        let limit = self.primaries_limit.max(1) as usize;
+        let mut finishes: Vec<Instant> = vec![];
+        let mut queued: Vec<(u64, Instant, String, usize)> = vec![];
+        for (name, i) in &self.indices {
+            let Some(r) = &i.restore else { continue };
+            for (k, s) in r.shards.iter().enumerate() {
+                match s.started {
+                    _ if s.refused => {}
+                    Some(t) => finishes.push(t + r.shard_time),
+                    None => queued.push((s.seq, s.enqueued, name.clone(), k)),
+                }
+            }
+        }
+        queued.sort_by_key(|q| q.0);
+        for (_, enqueued, name, k) in queued {
+            // Recoveries still running when this shard was queued, by finish time: a slot is free
+            // once fewer than `limit` of them are left.
+            let mut running: Vec<Instant> = finishes.iter().copied().filter(|f| *f > enqueued).collect();
+            running.sort();
+            let start = if running.len() < limit { enqueued } else { running[running.len() - limit] };
+            if start > now {
+                break;
+            }
+            let Some(r) = self.indices.get_mut(&name).and_then(|i| i.restore.as_mut()) else { continue };
+            let Some(s) = r.shards.get_mut(k) else { continue };
+            s.started = Some(start);
+            finishes.push(start + r.shard_time);
+        }
+    }
+
     fn random_id(&mut self, len: usize, lowercase: bool) -> String {
         const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -356,7 +490,9 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Cluster> {
-        self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+        let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        c.schedule(Instant::now());
+        c
     }
 }
 
@@ -381,22 +517,32 @@ impl Drop for EsDouble {
 
 type Resp = Response<Full<Bytes>>;
 
-fn json_resp(status: u16, body: &Value, major: u32) -> Resp {
+/// Whether a version sends `X-elastic-product: Elasticsearch`: every response of 7.14 and later
+/// does (errors included); 7.10-7.13 send no such header.
+fn sends_product_header(version: &str) -> bool {
+    let mut p = version.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (p.next().unwrap_or(0), p.next().unwrap_or(0));
+    (major, minor) >= (7, 14)
+}
+
+fn json_resp(status: u16, body: &Value, product_header: bool) -> Resp {
     let mut b = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", "application/json");
-    if major >= 8 {
+    if product_header {
         b = b.header("x-elastic-product", "Elasticsearch");
     }
     b.body(Full::new(Bytes::from(body.to_string()))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-fn text_resp(status: u16, body: String) -> Resp {
-    Response::builder()
+fn text_resp(status: u16, body: String, product_header: bool) -> Resp {
+    let mut b = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-        .header("content-type", "text/plain; charset=UTF-8")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .header("content-type", "text/plain; charset=UTF-8");
+    if product_header {
+        b = b.header("x-elastic-product", "Elasticsearch");
+    }
+    b.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
 /// An error answer: status and the Elasticsearch error envelope.
@@ -702,6 +848,8 @@ impl EsDouble {
             requests: vec![],
             violations: vec![],
             rng: seed,
+            primaries_limit: cfg.node_initial_primaries_recoveries,
+            queue_seq: 0,
         };
         cluster.uuid = cluster.random_id(22, false);
         let shared = Arc::new(Shared { cfg, spec, major, cluster: Mutex::new(cluster) });
@@ -871,7 +1019,8 @@ impl EsDouble {
     pub fn fill_disk(&self) {
         let mut c = self.shared.lock();
         let total = c.disk_total;
-        let indices: u64 = c.indices.values().map(Index::store_bytes).sum();
+        let now = Instant::now();
+        let indices: u64 = c.indices.values().map(|i| i.disk_bytes(now)).sum();
         c.disk_used = (total as f64 * 0.97) as u64 - indices.min((total as f64 * 0.97) as u64);
     }
 
@@ -928,7 +1077,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let major = shared.major;
+    let product = sends_product_header(&shared.cfg.version);
     let decoded_path = super::spec::percent_decode(&path);
 
     // Authentication first, as the security layer does.
@@ -951,7 +1100,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             top["root_cause"] = json!([cause]);
             let mut c = shared.lock();
             c.requests.push(RecordedRequest { method, path, query, api: None, status: 401 });
-            return json_resp(401, &json!({"error": top, "status": 401}), major);
+            return json_resp(401, &json!({"error": top, "status": 401}), product);
         }
     }
 
@@ -967,7 +1116,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             let mut c = shared.lock();
             c.violations.push(format!("{method} {path}?{raw_query}: {message}"));
             c.requests.push(RecordedRequest { method, path, query, api: None, status });
-            return json_resp(status, &resp_body, major);
+            return json_resp(status, &resp_body, product);
         }
     };
     let qmap: BTreeMap<String, String> = query.iter().cloned().collect();
@@ -978,7 +1127,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                 let err = es_err(400, "x_content_parse_exception", format!("[1:1] failed to parse request body: {e}"));
                 let mut c = shared.lock();
                 c.requests.push(RecordedRequest { method, path, query, api: Some(m.api), status: 400 });
-                return json_resp(err.status, &err.body, major);
+                return json_resp(err.status, &err.body, product);
             }
         }
     } else {
@@ -988,9 +1137,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let api = m.api.clone();
     let result = dispatch(&shared, &api, &method, &m.parts, &qmap, body_json.as_ref()).await;
     let (status, resp) = match result {
-        Ok(Reply::Json(status, v)) => (status, json_resp(status, &v, major)),
-        Ok(Reply::Text(t)) => (200, text_resp(200, t)),
-        Err(e) => (e.status, json_resp(e.status, &e.body, major)),
+        Ok(Reply::Json(status, v)) => (status, json_resp(status, &v, product)),
+        Ok(Reply::Text(t)) => (200, text_resp(200, t, product)),
+        Err(e) => (e.status, json_resp(e.status, &e.body, product)),
     };
     shared.lock().requests.push(RecordedRequest { method, path, query, api: Some(api), status });
     resp
@@ -1059,7 +1208,7 @@ async fn dispatch(
                         if let Some(i) = c.indices.get(name) {
                             t += i.shards;
                             d += i.active_primaries(now);
-                            f += (0..i.shards).filter(|k| i.shard_failed(*k)).count() as u32;
+                            f += i.red_primaries(now);
                         }
                     }
                     (d, t, f)
@@ -1160,8 +1309,11 @@ fn expand_indices(
     Ok(out)
 }
 
+/// (total, used, available, used by indices) of the node. A restore shows only the bytes copied
+/// so far, as a node's filesystem stats do.
 fn disk(_shared: &Shared, c: &Cluster) -> (u64, u64, u64, u64) {
-    let indices: u64 = c.indices.values().map(Index::store_bytes).sum();
+    let now = Instant::now();
+    let indices: u64 = c.indices.values().map(|i| i.disk_bytes(now)).sum();
     let total = c.disk_total;
     let used = (c.disk_used + indices).min(total);
     (total, used, total - used, indices)
@@ -1739,8 +1891,20 @@ fn restore(shared: &Shared, repo: &str, snap_name: &str, body: Option<&Value>) -
     }
     c.inject.restore_shard_failures = unused;
     let restore_uuid = c.random_id(22, false);
+    let now = Instant::now();
     for (i, target) in plan {
-        let failed = if disk_full { (0..i.shards).collect() } else { fail_map.remove(&i.name).unwrap_or_default() };
+        let failing = fail_map.remove(&i.name).unwrap_or_default();
+        let mut shards = vec![];
+        for k in 0..i.shards {
+            c.queue_seq += 1;
+            shards.push(ShardRestore {
+                seq: c.queue_seq,
+                enqueued: now,
+                started: None,
+                fails: failing.contains(&k),
+                refused: disk_full,
+            });
+        }
         let uuid = c.random_id(22, false);
         c.indices.insert(
             target.clone(),
@@ -1756,9 +1920,8 @@ fn restore(shared: &Shared, repo: &str, snap_name: &str, body: Option<&Value>) -
                     repository: repo.to_string(),
                     snapshot: snap_name.to_string(),
                     source: i.name.clone(),
-                    started: Instant::now(),
                     shard_time: shared.cfg.shard_restore_time,
-                    failed,
+                    shards,
                     restore_uuid: restore_uuid.clone(),
                     version: snap.version.clone(),
                 }),
@@ -1790,16 +1953,19 @@ fn recovery(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -
     for n in names {
         let i = &c.indices[&n];
         let mut shards = vec![];
+        let mut has_state = false;
         for k in 0..i.shards {
-            if i.shard_failed(k) {
-                continue; // a failed primary is unassigned: no recovery state
+            let state = i.shard_state(k, now);
+            if !state.in_recovery() {
+                continue; // an unassigned primary (queued or failed) has no recovery state
             }
-            let done = i.shard_done(k, now);
+            has_state = true;
+            let done = state == ShardState::Started;
             if active_only && done {
                 continue;
             }
             let total = i.shard_bytes(k);
-            let frac = i.shard_fraction(k, now);
+            let frac = state.fraction();
             let recovered = (total as f64 * frac) as u64;
             let (ty, source) = match &i.restore {
                 Some(r) => (
@@ -1824,7 +1990,9 @@ fn recovery(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -
                 "verify_index": {"check_index_time_in_millis": 0, "total_time_in_millis": 0}
             }));
         }
-        if !shards.is_empty() || !active_only {
+        // Like TransportRecoveryAction: an index none of whose shards has a recovery state is left
+        // out; with active_only one whose recoveries are all done is listed with no shards.
+        if has_state {
             out.insert(n.clone(), json!({"shards": shards}));
         }
     }
@@ -1926,7 +2094,7 @@ fn cat_indices(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>
         .map(|n| {
             let i = &c.indices[n];
             let docs = i.visible_docs(now);
-            let bytes = i.store_bytes();
+            let bytes = i.disk_bytes(now);
             vec![
                 ("health", Some(i.health(now).to_string())),
                 ("status", Some(if i.open { "open" } else { "close" }.to_string())),
@@ -1950,14 +2118,8 @@ fn cat_allocation(shared: &Shared, q: &BTreeMap<String, String>) -> Result<Reply
     let c = shared.lock();
     let (total, used, avail, indices) = disk(shared, &c);
     let now = Instant::now();
-    let assigned: u32 =
-        c.indices.values().map(|i| i.shards - (0..i.shards).filter(|k| i.shard_failed(*k)).count() as u32).sum();
-    let unassigned: u32 = c
-        .indices
-        .values()
-        .map(|i| (0..i.shards).filter(|k| i.shard_failed(*k)).count() as u32 + i.shards * i.replicas)
-        .sum();
-    let _ = now;
+    let assigned: u32 = c.indices.values().map(|i| i.shards - i.unassigned_primaries(now)).sum();
+    let unassigned: u32 = c.indices.values().map(|i| i.unassigned_primaries(now) + i.shards * i.replicas).sum();
     let percent = (used * 100).checked_div(total).unwrap_or(0);
     let mut node = vec![("shards", Some(assigned.to_string()))];
     if shared.major >= 8 {
@@ -2053,10 +2215,11 @@ fn cat_recovery(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String
     for n in names {
         let i = &c.indices[&n];
         for k in 0..i.shards {
-            if i.shard_failed(k) {
+            let state = i.shard_state(k, now);
+            if !state.in_recovery() {
                 continue;
             }
-            let frac = i.shard_fraction(k, now);
+            let frac = state.fraction();
             let total = i.shard_bytes(k);
             let (ty, repo, snap) = match &i.restore {
                 Some(r) => ("snapshot", r.repository.clone(), r.snapshot.clone()),
@@ -2188,6 +2351,7 @@ fn health(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -> 
             ));
         }
     };
+    let level = q.get("level").map(String::as_str);
     let mut per = Map::new();
     let (mut ap, mut init, mut un, mut total) = (0u32, 0u32, 0u32, 0u32);
     let mut status = "green";
@@ -2195,7 +2359,7 @@ fn health(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -> 
         let i = &c.indices[n];
         let a = i.active_primaries(now);
         let ini = i.initializing(now);
-        let u = (0..i.shards).filter(|k| i.shard_failed(*k)).count() as u32 + i.shards * i.replicas;
+        let u = i.unassigned_primaries(now) + i.shards * i.replicas;
         let h = i.health(now);
         if h == "red" || (h == "yellow" && status == "green") {
             status = h;
@@ -2204,12 +2368,25 @@ fn health(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -> 
         init += ini;
         un += u;
         total += i.shards * (1 + i.replicas);
-        per.insert(
-            n.clone(),
-            json!({"status": h, "number_of_shards": i.shards, "number_of_replicas": i.replicas,
+        let mut block = json!({"status": h, "number_of_shards": i.shards, "number_of_replicas": i.replicas,
                 "active_primary_shards": a, "active_shards": a, "relocating_shards": 0,
-                "initializing_shards": ini, "unassigned_shards": u}),
-        );
+                "initializing_shards": ini, "unassigned_shards": u});
+        if level == Some("shards") {
+            let mut shards = Map::new();
+            for k in 0..i.shards {
+                let state = i.shard_state(k, now);
+                let active = state == ShardState::Started;
+                shards.insert(
+                    k.to_string(),
+                    json!({"status": i.shard_health(k, now), "primary_active": active,
+                        "active_shards": u32::from(active), "relocating_shards": 0,
+                        "initializing_shards": u32::from(matches!(state, ShardState::Initializing(_))),
+                        "unassigned_shards": u32::from(state.is_unassigned()) + i.replicas}),
+                );
+            }
+            block["shards"] = Value::Object(shards);
+        }
+        per.insert(n.clone(), block);
     }
     let mut body = json!({
         "cluster_name": shared.cfg.cluster_name, "status": status, "timed_out": false,
@@ -2220,17 +2397,10 @@ fn health(shared: &Shared, expr: Option<&str>, q: &BTreeMap<String, String>) -> 
         "active_shards_percent_as_number": if total == 0 { 100.0 } else { 100.0 * ap as f64 / total as f64 }
     });
     if shared.major >= 9 {
-        body["unassigned_primary_shards"] = json!(
-            names
-                .iter()
-                .map(|n| {
-                    let i = &c.indices[n];
-                    (0..i.shards).filter(|k| i.shard_failed(*k)).count() as u32
-                })
-                .sum::<u32>()
-        );
+        body["unassigned_primary_shards"] =
+            json!(names.iter().map(|n| c.indices[n].unassigned_primaries(now)).sum::<u32>());
     }
-    if matches!(q.get("level").map(String::as_str), Some("indices") | Some("shards")) {
+    if matches!(level, Some("indices") | Some("shards")) {
         body["indices"] = Value::Object(per);
     }
     ok(body)

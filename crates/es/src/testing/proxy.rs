@@ -93,12 +93,15 @@ impl SpecProxy {
     }
 }
 
-fn resp(status: u16, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
-    Response::builder()
+/// A response; `product` is the `X-elastic-product` header to pass on (the client checks it).
+fn resp(status: u16, content_type: &str, product: Option<&str>, body: Bytes) -> Response<Full<Bytes>> {
+    let mut b = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
-        .header("content-type", content_type)
-        .body(Full::new(body))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .header("content-type", content_type);
+    if let Some(p) = product {
+        b = b.header("x-elastic-product", p);
+    }
+    b.body(Full::new(body)).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
 async fn forward(shared: Arc<ProxyShared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -121,7 +124,8 @@ async fn forward(shared: Arc<ProxyShared>, req: Request<Incoming>) -> Response<F
             }
             record(v.status, None);
             let b = serde_json::json!({"error": v.message, "status": v.status}).to_string();
-            return resp(v.status, "application/json", Bytes::from(b));
+            // Answered in Elasticsearch's place, as Elasticsearch answers an undeclared request.
+            return resp(v.status, "application/json", Some("Elasticsearch"), Bytes::from(b));
         }
     };
     let es_method = match method.as_str() {
@@ -137,13 +141,14 @@ async fn forward(shared: Arc<ProxyShared>, req: Request<Incoming>) -> Response<F
         Ok(r) => {
             let status = r.status_code().as_u16();
             let ct = r.content_type().to_string();
+            let product = r.headers().get("x-elastic-product").and_then(|v| v.to_str().ok()).map(str::to_string);
             let bytes = r.bytes().await.unwrap_or_default();
             record(status, Some(m.api));
-            resp(status, &ct, bytes)
+            resp(status, &ct, product.as_deref(), bytes)
         }
         Err(e) => {
             record(502, Some(m.api));
-            resp(502, "text/plain", Bytes::from(format!("proxy could not reach upstream: {e}")))
+            resp(502, "text/plain", None, Bytes::from(format!("proxy could not reach upstream: {e}")))
         }
     }
 }
