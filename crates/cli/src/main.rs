@@ -481,12 +481,18 @@ fn main() -> ExitCode {
 /// Resolves on SIGINT (exit code 130) or SIGTERM (143), so both abandon the operation
 /// the same way: its locks and a restore's staging folder are removed.
 async fn interrupted() -> ExitCode {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            // Without a handler SIGTERM keeps its default action; only SIGINT is caught.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => ExitCode::from(EXIT_INTERRUPTED),
-        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
-            ExitCode::from(EXIT_TERMINATED)
-        }
+        () = terminate => ExitCode::from(EXIT_TERMINATED),
     }
 }
 

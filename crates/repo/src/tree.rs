@@ -434,11 +434,11 @@ pub struct RestoreReport {
 /// Staging folders not yet published or removed (see [`settle_restore_cleanup`]).
 static LIVE_STAGING: AtomicUsize = AtomicUsize::new(0);
 
-/// Waits (up to 30 seconds) until every abandoned restore's staging folder is removed. A
+/// Waits (up to 10 seconds) until every abandoned restore's staging folder is removed. A
 /// program interrupted during a restore calls this before it exits: the folder is removed
 /// by the thread still unpacking into it, once that thread has noticed the cancellation.
 pub async fn settle_restore_cleanup() {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while LIVE_STAGING.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -829,17 +829,20 @@ impl<'a> Unpacker<'a> {
                     .map_err(|e| walk_err("cannot set the mode of", &path, e))?,
             }
         }
-        if let Some(error) = &self.owner_error {
-            self.warnings.push(format!("could not restore the owners of restored entries (first: {error})"));
-        }
+        // One message says what happened to owners, and what that cost.
+        let owners = match &self.owner_error {
+            Some(error) => format!("owners could not be restored ({error})"),
+            None => "owners were not restored (that needs root)".to_owned(),
+        };
         if self.cleared > 0 {
-            let why = if self.same_owner { "their owner could not be restored" } else { "owners were not restored" };
             self.warnings.push(format!(
-                "setuid/setgid bits were cleared on {} entr{} because {why} (first: {})",
+                "{owners}: setuid/setgid bits were cleared on {} entr{} (first: {})",
                 self.cleared,
                 if self.cleared == 1 { "y" } else { "ies" },
                 self.first_cleared.as_deref().unwrap_or(Path::new("")).display()
             ));
+        } else if self.owner_error.is_some() {
+            self.warnings.push(owners);
         }
         Ok(self.warnings)
     }
