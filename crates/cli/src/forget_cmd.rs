@@ -78,7 +78,7 @@ pub async fn forget(
                 println!(
                     "  {} {}  {}",
                     if d.keep { "keep  " } else { "forget" },
-                    &d.id[..8.min(d.id.len())],
+                    d.id.get(..8).unwrap_or(&d.id),
                     d.reasons.join(", ")
                 );
             }

@@ -113,7 +113,7 @@ pub fn print_summaries(summaries: &[BackupSummary]) {
     for s in summaries {
         println!(
             "{:<10} {:<25} {:<8} {:<12} {:>10} {:>10}  {}{}",
-            &s.id[..8.min(s.id.len())],
+            s.id.get(..8).unwrap_or(&s.id),
             s.time.format("%Y-%m-%d %H:%M:%S %:z"),
             escape(&s.kind),
             escape(s.plan.as_deref().unwrap_or("-")),

@@ -416,7 +416,7 @@ where
             let last = !reader.fill(1).await?;
             let (c, i) = (cipher.clone(), index);
             inflight.push_back(tokio::task::spawn_blocking(move || {
-                let plain = c.open(i, last, &frame[4..])?;
+                let plain = c.open(i, last, frame.get(4..).unwrap_or_default())?;
                 let hash = per_segment.then(|| hash_segment(i, last, segment_size, &plain));
                 Ok::<_, CryptoError>(Done { bytes: plain.clone(), plain, hash, last })
             }));

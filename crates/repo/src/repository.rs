@@ -29,7 +29,9 @@ pub const MAX_MANIFEST: usize = 256 * 1024 * 1024;
 
 /// The storage key of a data object.
 pub fn data_key(object_id_hex: &str) -> String {
-    format!("{DATA_PREFIX}{}/{object_id_hex}", &object_id_hex[..2.min(object_id_hex.len())])
+    // `get`, not slicing: the id may come from storage, and a multibyte character at byte 1
+    // would make a slice panic (a manifest checks its ids on parse; this never relies on it).
+    format!("{DATA_PREFIX}{}/{object_id_hex}", object_id_hex.get(..2).unwrap_or(object_id_hex))
 }
 
 /// Options for `init`.
@@ -403,8 +405,13 @@ impl Repository {
             return Err(bad("its name is not a backup id (32 lowercase hex digits)".into()));
         }
         let bytes = self.storage.get_bytes(key).await?;
-        let plain = open_bytes(&bytes, &self.keyring, MAX_MANIFEST).map_err(|e| RepoError::object(key, &location, e));
-        let (header, plain) = plain?;
+        let (header, plain) = match open_bytes(&bytes, &self.keyring, MAX_MANIFEST) {
+            Ok(opened) => opened,
+            Err(lifeboat_crypto::CryptoError::NoMatchingSlot) if self.master.is_some() => {
+                return Err(self.without_master_slot(key, &bytes));
+            }
+            Err(e) => return Err(RepoError::object(key, &location, e)),
+        };
         if header.fixed.kind != ObjectKind::Manifest {
             return Err(bad("the object is not a manifest".into()));
         }
@@ -419,6 +426,44 @@ impl Repository {
                 .map_err(|reason| bad(format!("{reason}: refused as possibly forged")))?;
         }
         Manifest::parse(&plain, id, &self.config.id).map_err(bad)
+    }
+
+    /// Classifies, for a master-key holder, a manifest with no slot it can be meant to open
+    /// (no master-key slot). It is "sealed for recipients only" (not ours, not damage) only
+    /// when a writer the config registers signed it, as write-only hosts do. Manifests a
+    /// master-key holder writes carry a master-key slot and the signature of the master
+    /// key's signing key: one signed so without that slot lost it (damaged, or forged to
+    /// hide the backup), and one unsigned or signed by a stranger is what anybody with
+    /// storage write could have made. The signature itself is checked by whoever opens it.
+    fn without_master_slot(&self, key: &str, bytes: &[u8]) -> RepoError {
+        let location = self.location();
+        let bad = |reason: String| RepoError::BadManifest { key: key.to_owned(), location: location.clone(), reason };
+        let not_ours = || RepoError::object(key, &location, lifeboat_crypto::CryptoError::NoMatchingSlot);
+        let Ok((header, _)) = lifeboat_crypto::parse_complete_header(bytes) else { return not_ours() };
+        let signer = header.slots.iter().find_map(|slot| match slot {
+            lifeboat_crypto::Slot::Unknown { kind, body } if *kind == lifeboat_crypto::SIGNATURE_SLOT => body.get(..8),
+            _ => None,
+        });
+        let Some(signer) = signer else {
+            return bad("it has no master-key slot and no writer signature: neither the master key nor a registered \
+                        writer sealed it (damaged or forged)"
+                .into());
+        };
+        let master_signer = lifeboat_crypto::WriterPublicKey::parse(&self.config.signing_key).ok().map(|k| k.id());
+        if master_signer.is_some_and(|id| id[..] == *signer) {
+            return bad("it is signed with the master key's signing key but has no master-key slot: the slot was \
+                        removed (damaged or forged)"
+                .into());
+        }
+        match self.config.writer_keys() {
+            Ok(writers) if writers.iter().any(|w| w.id()[..] == *signer) => not_ours(),
+            Ok(_) => bad(format!(
+                "it has no master-key slot and is signed by writer {}, which the repository does not list (damaged \
+                 or forged)",
+                hex::encode(signer)
+            )),
+            Err(reason) => RepoError::CorruptConfig { location: location.clone(), reason },
+        }
     }
 
     /// Resolves `latest`, a full id, or a unique id prefix, optionally within one plan.

@@ -1157,3 +1157,46 @@ async fn copy_sends_again_a_corrupt_replica_of_the_same_size() {
     let again = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
     assert_eq!((again.objects_sent, again.objects_present, again.objects_repaired.len()), (0, 1, 0), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_stripped_of_its_master_slot_is_damage_not_recipients_only() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut owner = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let identity = Arc::new(Identity::generate().unwrap());
+    owner.add_recipient(identity.public(), Some("escrow".into())).await.unwrap();
+    let older = owner.backup_stream(&b"older"[..], request("a")).await.unwrap();
+    // A genuine recipients-only backup by a registered write-only host.
+    let writer = write_only(&storage, &mut owner, &identity).await;
+    let by_writer = writer.backup_stream(&b"from the writer"[..], request("w")).await.unwrap();
+    let owner = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let newest = owner.backup_stream(&b"newest"[..], request("b")).await.unwrap();
+    // Whoever can write the storage removes the newest manifest's master-key slot, so that
+    // the owner would take it for a recipients-only manifest and restore `older` as latest.
+    let key = format!("backups/{}", newest.id);
+    let bytes = storage.get_bytes(&key).await.unwrap().to_vec();
+    let (mut header, used) = lifeboat_crypto::parse_complete_header(&bytes).unwrap();
+    assert!(matches!(header.slots[0], lifeboat_crypto::Slot::Master { .. }));
+    header.slots.remove(0);
+    storage.put_bytes(&key, Bytes::from([header.encode(), bytes[used..].to_vec()].concat())).await.unwrap();
+
+    let (listed, unreadable) = owner.list().await.unwrap();
+    assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [older.id.as_str()]);
+    let writer_key = format!("backups/{}", by_writer.id);
+    let recipients_only: Vec<_> = unreadable.iter().filter(|e| e.is_recipients_only()).collect();
+    assert_eq!(recipients_only.len(), 1, "{unreadable:?}");
+    assert_eq!(recipients_only[0].object_key(), Some(writer_key.as_str()));
+    let damaged: Vec<_> = unreadable.iter().filter(|e| !e.is_recipients_only()).collect();
+    assert_eq!(damaged.len(), 1, "{unreadable:?}");
+    assert!(
+        damaged[0].to_string().contains(&key) && damaged[0].to_string().contains("no master-key slot"),
+        "{}",
+        damaged[0]
+    );
+    let err = owner.resolve("latest", None).await.unwrap_err();
+    assert!(matches!(err, RepoError::LatestUnknown { .. }) && err.to_string().contains(&key), "{err}");
+    // The identity holder sees the change through the slot section's hash.
+    let reader = Repository::open(storage, Credential::Identity(identity)).await.unwrap();
+    assert!(reader.load_manifest(&newest.id).await.is_err());
+    assert_eq!(restore(&reader, &by_writer.id).await, b"from the writer");
+}
