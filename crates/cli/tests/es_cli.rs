@@ -38,6 +38,24 @@ fn run(url: &str, state: &std::path::Path, args: &[&str]) -> (i32, String, Strin
     )
 }
 
+/// Registers `logs-repo`, seeds one daily index per `(day, documents)`, snapshots them with the
+/// nightly policy (so the catalog knows them) and drops the live indices.
+fn catalogue_days(d: &EsDouble, st: &std::path::Path, days: &[(&str, usize)]) {
+    let url = d.url();
+    let (c, o, e) = run(&url, st, &["repo", "create", "logs-repo", "--type", "fs", "--location", "/mnt/backups/logs"]);
+    assert_eq!(c, 0, "{o}{e}");
+    for (day, n) in days {
+        d.create_index(&format!("logs-{}", day.replace('-', ".")), IndexSeed::daily(day, *n));
+    }
+    for args in [NIGHTLY_POLICY, &["policy", "run", "nightly"]] {
+        let (c, o, e) = run(&url, st, args);
+        assert_eq!(c, 0, "{o}{e}");
+    }
+    for i in d.index_names() {
+        d.drop_index(&i);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_end_to_end() {
     let d = EsDouble::start().await.unwrap();
@@ -211,19 +229,8 @@ async fn a_second_restore_started_while_the_first_runs_succeeds() {
     let url = d.url();
     let state = tempfile::tempdir().unwrap();
     let st = state.path();
-    let (c, o, e) = run(&url, st, &["repo", "create", "logs-repo", "--type", "fs", "--location", "/mnt/backups/logs"]);
-    assert_eq!(c, 0, "{o}{e}");
-    for (day, n) in [("2024-05-01", 10), ("2024-05-02", 20), ("2024-05-03", 30), ("2024-05-04", 40), ("2024-05-05", 50)]
-    {
-        d.create_index(&format!("logs-{}", day.replace('-', ".")), IndexSeed::daily(day, n));
-    }
-    let (c, o, e) = run(&url, st, NIGHTLY_POLICY);
-    assert_eq!(c, 0, "{o}{e}");
-    let (c, o, e) = run(&url, st, &["policy", "run", "nightly"]);
-    assert_eq!(c, 0, "{o}{e}");
-    for i in d.index_names() {
-        d.drop_index(&i);
-    }
+    let days = [("2024-05-01", 10), ("2024-05-02", 20), ("2024-05-03", 30), ("2024-05-04", 40), ("2024-05-05", 50)];
+    catalogue_days(&d, st, &days);
     // 6 primaries: 4 recover, 2 wait.
     let (c, o, e) =
         run(&url, st, &["restore", "--pattern", "logs-*", "--from", "2024-05-01", "--to", "2024-05-03", "--json"]);
@@ -243,4 +250,54 @@ async fn a_second_restore_started_while_the_first_runs_succeeds() {
     assert_eq!(c, 0, "{o}{e}");
     assert!(o.contains("succeeded"), "{o}");
     assert!(d.spec_violations().is_empty(), "{:?}", d.spec_violations());
+}
+
+/// A restore still copying barely shows in `disk.used`: the second restore, which together with
+/// the first would exceed `--max-disk-usage`, is refused with the bytes still to come, exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_that_would_overfill_the_disk_with_a_running_one_is_refused() {
+    const MIB: u64 = 1024 * 1024;
+    let d = EsDouble::start_with(DoubleConfig {
+        disk_total: 10 * MIB,
+        disk_used: 5 * MIB,
+        shard_restore_time: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = d.url();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    // Two indices of 2 MiB: 5 + 2 MiB fits under 85% of 10 MiB, 5 + 2 + 2 does not.
+    catalogue_days(&d, st, &[("2024-05-01", 4096), ("2024-05-02", 4096)]);
+    let day = |d: &'static str| ["restore", "--pattern", "logs-*", "--from", d, "--to", d, "--max-disk-usage", "0.85"];
+    let (c, o, e) = run(&url, st, &day("2024-05-01"));
+    assert_eq!(c, 0, "{o}{e}");
+    let (c, o, e) = run(&url, st, &day("2024-05-02"));
+    assert_eq!(c, 1, "{o}{e}");
+    assert!(e.contains("not enough disk") && e.contains("still to come from restores in progress"), "{e}");
+    assert!(e.contains("exceeds the limit of 85.0%"), "{e}");
+    let restores = d.requests().iter().filter(|r| r.api.as_deref() == Some("snapshot.restore")).count();
+    assert_eq!(restores, 1, "the second restore is not sent");
+}
+
+/// A primary whose recovery failed for good (unassigned, red) fails the restore: exit 1, and
+/// `restore status` names the failed shard.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_with_a_failed_primary_exits_1() {
+    let d = EsDouble::start().await.unwrap();
+    let url = d.url();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    catalogue_days(&d, st, &[("2024-05-01", 10)]);
+    d.inject_restore_shard_failure("logs-2024.05.01", 1);
+    let args = ["restore", "--pattern", "logs-*", "--from", "2024-05-01", "--to", "2024-05-01", "--wait", "--json"];
+    let (c, o, e) = run(&url, st, &args);
+    assert_eq!(c, 1, "{o}{e}");
+    let rec: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(rec["state"], "failed", "{o}");
+    assert_eq!(rec["progress"]["shards_failed"], 1, "{o}");
+    let (c, o, e) = run(&url, st, &["restore", "status", rec["id"].as_str().unwrap()]);
+    assert_eq!(c, 1, "{o}{e}");
+    assert!(o.contains("1 primary shard(s) failed to restore"), "{o}");
 }
