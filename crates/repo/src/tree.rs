@@ -130,18 +130,36 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &Path, meta: &Met
     let name = archive_name(path);
     let kind = meta.file_type();
     if kind.is_dir() {
+        // Listed through its open descriptor, so a directory swapped for a symlink after
+        // the lstat is not followed either.
+        let dir = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(dir) => dir,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                walk.skip(format!("skipped {}: it stopped being a directory while being backed up", path.display()));
+                return Ok(());
+            }
+            Err(e) => return Err(walk_err("cannot list directory", path, e)),
+        };
+        let meta = dir.metadata().map_err(|e| walk_err("cannot list directory", path, e))?;
         if !name.as_os_str().is_empty() {
-            let header = header_for(meta, tar::EntryType::Directory, walk);
+            let header = header_for(&meta, tar::EntryType::Directory, walk);
             append_pax(builder, &header, path)?;
             let mut header = header.header;
             builder.append_data(&mut header, &name, io::empty()).map_err(|e| walk_err("cannot archive", path, e))?;
         }
         walk.bump("dirs", 1);
-        let mut entries: Vec<_> = fs::read_dir(path)
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+        let listing = if by_fd.is_dir() { fs::read_dir(&by_fd) } else { fs::read_dir(path) };
+        let mut entries: Vec<_> = listing
             .map_err(|e| walk_err("cannot list directory", path, e))?
-            .map(|e| e.map(|e| e.path()))
+            .map(|e| e.map(|e| path.join(e.file_name())))
             .collect::<io::Result<_>>()
             .map_err(|e| walk_err("cannot list directory", path, e))?;
+        drop(dir);
         entries.sort();
         for child in entries {
             append_path(builder, &child, walk)?;
@@ -976,6 +994,26 @@ mod tests {
             walk.summary.warnings
         );
         assert_eq!(walk.summary.stats.get("skipped"), Some(&1));
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_after_lstat_is_not_listed() {
+        let base = tempfile::tempdir().unwrap();
+        let private = base.path().join("private");
+        fs::create_dir(&private).unwrap();
+        fs::write(private.join("key"), b"the secret of another user").unwrap();
+        let path = base.path().join("dir");
+        fs::create_dir(&path).unwrap();
+        let seen = fs::symlink_metadata(&path).unwrap();
+        fs::remove_dir(&path).unwrap();
+        std::os::unix::fs::symlink(&private, &path).unwrap();
+
+        let mut walk = Walk::default();
+        let mut builder = tar::Builder::new(Vec::new());
+        append_entry(&mut builder, &path, &seen, &mut walk).unwrap();
+        let archive = builder.into_inner().unwrap();
+        assert!(!archive.windows(b"the secret".len()).any(|w| w == b"the secret"), "the symlink was followed");
+        assert!(walk.summary.warnings.iter().any(|w| w.contains("stopped being a directory")), "{:?}", walk.summary);
     }
 
     #[test]
