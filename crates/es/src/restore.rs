@@ -507,7 +507,7 @@ impl EsManager {
                             size.recovered_in_bytes
                         }
                     })
-                    .sum();
+                    .fold(0u64, u64::saturating_add);
                 recovered.insert(index, bytes);
             }
         }
@@ -516,10 +516,12 @@ impl EsManager {
             for g in r.groups.iter().filter(|g| g.error.is_none()) {
                 for i in &g.indices {
                     let size = i.store_bytes.unwrap_or(0);
+                    // Sizes come from the state file: never overflow on a bad one.
                     if !g.started {
-                        total += size;
+                        total = total.saturating_add(size);
                     } else if existing.contains(&i.target) {
-                        total += size.saturating_sub(recovered.get(&i.target).copied().unwrap_or(0));
+                        let done = recovered.get(&i.target).copied().unwrap_or(0);
+                        total = total.saturating_add(size.saturating_sub(done));
                     }
                 }
             }
