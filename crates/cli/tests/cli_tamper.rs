@@ -461,3 +461,59 @@ fn sync_sends_again_a_corrupt_replica_of_the_same_size() {
     offsite.run(&["verify", "--deep"], b"").ok();
     assert_eq!(offsite.restore_stdout(&f.a_id), f.a_data);
 }
+
+/// The repository's master key, unwrapped from its password slot as FORMAT.md 2.1 says, so
+/// that a test can seal a manifest a buggy or hostile writer could make.
+fn master_key(env: &Env) -> ([u8; 8], lifeboat_crypto::SecretKey) {
+    let unhex = |v: &serde_json::Value| -> Vec<u8> {
+        let s = v.as_str().expect("hex string");
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    };
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.repo.join("config")).expect("config")).expect("json");
+    let (slot, kdf) = (&config["slots"][0], &config["slots"][0]["kdf"]);
+    let num = |v: &serde_json::Value| u32::try_from(v.as_u64().expect("number")).expect("u32");
+    let params = lifeboat_crypto::Argon2Params {
+        memory_kib: num(&kdf["memory_kib"]),
+        iterations: num(&kdf["iterations"]),
+        parallelism: num(&kdf["parallelism"]),
+    };
+    let kek = lifeboat_crypto::password_kek(PASSWORD.as_bytes(), &unhex(&kdf["salt"]), params).expect("kek");
+    let aad = [b"lifeboat/v1/slot".as_slice(), &unhex(&config["id"]), &unhex(&slot["id"])].concat();
+    let nonce: [u8; 12] = unhex(&slot["nonce"]).try_into().expect("nonce");
+    let master = lifeboat_crypto::unwrap_key(&kek, &nonce, &aad, &unhex(&slot["wrapped"])).expect("slot opens");
+    (unhex(&config["master_key_id"]).try_into().expect("key id"), master)
+}
+
+/// Issue 9, item 11: an `object_id` with a multibyte character used to panic `list` (exit
+/// 101) where the manifest's ids were sliced. Ids are checked on parse: the manifest is
+/// reported by name, the other backups are listed, nothing panics.
+#[test]
+fn a_manifest_whose_object_id_is_not_hex_is_reported_not_a_panic() {
+    let f = Fixture::new();
+    let key = format!("backups/{}", f.a_id);
+    let (id, master) = master_key(&f.env);
+    let mut ring = lifeboat_crypto::Keyring::new();
+    ring.add_master(id, master.clone());
+    let (_, plain) = lifeboat_crypto::open_bytes(&f.read(&key), &ring, 1 << 20).expect("manifest opens");
+    let mut doc: serde_json::Value = serde_json::from_slice(&plain).expect("manifest json");
+    doc["objects"][0]["object_id"] = serde_json::json!(format!("aé{}", "0".repeat(29)));
+    let audience = lifeboat_crypto::Audience { master: Some((&id, &master)), recipients: &[] };
+    let options = lifeboat_crypto::PipelineOptions { segment_size: 4096, compression_level: 3, parallelism: 1 };
+    let object_id: [u8; 16] = (0..16)
+        .map(|i| u8::from_str_radix(&f.a_id[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("16 bytes");
+    let body = serde_json::to_vec(&doc).expect("json");
+    let sealed =
+        lifeboat_crypto::seal_bytes(&body, lifeboat_crypto::ObjectKind::Manifest, object_id, audience, options)
+            .expect("seal");
+    f.write(&key, &sealed);
+    let env = &f.env;
+    let out = env.run(&["list"], b"");
+    out.code(EXIT_FAILURE).no_panic().stderr_has(&key).stderr_has("object_id");
+    assert!(out.text().contains(&f.b_id[..8]), "the intact backup is still listed:\n{}", out.all());
+    env.run(&["verify"], b"").code(EXIT_DAMAGE).no_panic().output_has(&key);
+    env.run(&["restore", &f.a_id, "--stdout"], b"").code(EXIT_FAILURE).no_panic().stderr_has("object_id");
+}
