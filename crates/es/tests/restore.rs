@@ -346,9 +346,11 @@ fn seeds(days: &[(&'static str, u32, usize)]) -> Vec<(&'static str, IndexSeed)> 
 /// first one runs is tracked to completion as well.
 #[tokio::test]
 async fn queued_primaries_are_in_progress_and_back_to_back_restores_both_succeed() {
-    let c =
-        TestCluster::double_with(DoubleConfig { shard_restore_time: Duration::from_millis(600), ..Default::default() })
-            .await;
+    let c = TestCluster::double_with(DoubleConfig {
+        shard_restore_time: Duration::from_millis(1500),
+        ..Default::default()
+    })
+    .await;
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
     let days = seeds(&[("2024-05-01", 3, 30), ("2024-05-02", 3, 40), ("2024-05-03", 3, 50)]);
