@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference decoder for Lifeboat repositories (config 1, objects 2 and 1, manifests 2).
+"""Independent reference decoder for Lifeboat repositories (config 2, objects 2 and 1, manifests 2).
 
 Written from docs/FORMAT.md only (not from the Rust code), on the standard library plus
 the `cryptography`, `zstandard` and `blake3` packages. It unlocks a repository, decrypts a backup
@@ -29,6 +29,8 @@ import blake3
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -198,6 +200,40 @@ def read_identity_file(path):
     return X25519PrivateKey.from_private_bytes(bytes.fromhex(text[5:]))
 
 
+# FORMAT.md 2.1: what a reader accepts in a config (version 2).
+ARGON_MEMORY_KIB = (19456, 4194304)
+ARGON_ITERATIONS = (2, 32)
+ARGON_LANES = (1, 16)
+MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS = 32, 64, 64
+
+
+def canonical_config(cfg):
+    """FORMAT.md 2.5: the bytes the config MAC covers (every member but `mac`, sorted, compact)."""
+    def check(v, where):
+        if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool)
+                                    and not -(1 << 63) <= v < (1 << 64)):
+            raise DecodeError(f"config: {where}: number {v!r} is not an integer a config may hold")
+        if isinstance(v, dict):
+            for k, x in v.items():
+                check(x, f"{where}.{k}")
+        elif isinstance(v, list):
+            for n, x in enumerate(v):
+                check(x, f"{where}[{n}]")
+    doc = {k: v for k, v in cfg.items() if k != "mac"}
+    check(doc, "config")
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def master_key_id(mk):
+    return hkdf(mk, "lifeboat/v2/key-id")[:8]
+
+
+def parse_public(text, prefix, where):
+    if not isinstance(text, str) or not text.startswith(prefix):
+        raise DecodeError(f"{where}: not {prefix} + 64 hex")
+    return unhex(text[len(prefix):], 32, where)
+
+
 class Repo:
     """A repository stored in a local directory (the `fs` storage layout)."""
 
@@ -225,14 +261,41 @@ class Repo:
             raise DecodeError(f"config: not valid UTF-8 JSON ({e})") from None
         if not isinstance(cfg, dict) or cfg.get("format") != "lifeboat-repository":
             raise DecodeError("config: not a Lifeboat repository (format member)")
-        if cfg.get("version") != 1:
+        if cfg.get("version") != 2:
             raise DecodeError(f"config: unsupported repository version {cfg.get('version')!r}")
         self.repo_id = unhex(cfg.get("id"), 16, "config: id")
         self.master_key_id = unhex(cfg.get("master_key_id"), 8, "config: master_key_id")
-        for member in ("slots", "recipients", "retired_master_keys"):
+        for member in ("slots", "recipients", "writers", "retired_master_keys"):
             if not isinstance(cfg.get(member, []), list):
                 raise DecodeError(f"config: {member} is not a list")
+        gen = cfg.get("generation")
+        if not isinstance(gen, int) or isinstance(gen, bool) or gen < 1:
+            raise DecodeError("config: generation is not a positive integer")
+        self.canonical = canonical_config(cfg)
+        self.mac = unhex(cfg.get("mac"), 32, "config: mac")
+        for member, most in (("slots", MAX_KEY_SLOTS), ("recipients", MAX_RECIPIENTS), ("writers", MAX_WRITERS)):
+            if len(cfg.get(member, [])) > most:
+                raise DecodeError(f"config: {len(cfg[member])} {member} (at most {most})")
+        if not cfg.get("slots"):
+            raise DecodeError("config: no key slots")
+        # Every key whose signature vouches for a manifest opened through a recipient slot.
+        self.signers = {}
+        sk = parse_public(cfg.get("signing_key"), "lbwp1", "config: signing_key")
+        self.signers[hashlib.sha256(sk).digest()[:8]] = sk
+        for n, entry in enumerate(cfg.get("recipients", []) + cfg.get("writers", [])):
+            recipient = n < len(cfg.get("recipients", []))
+            where = f"config: {'recipients' if recipient else 'writers'}[{n if recipient else n - len(cfg.get('recipients', []))}]"
+            if not isinstance(entry, dict):
+                raise DecodeError(f"{where}: not an object")
+            pub = parse_public(entry.get("public_key"), "lbpk1" if recipient else "lbwp1", f"{where}.public_key")
+            if unhex(entry.get("id"), 8, f"{where}.id") != hashlib.sha256(pub).digest()[:8]:
+                raise DecodeError(f"{where}: id is not SHA-256(public key)[:8]")
+            if not recipient:
+                self.signers[hashlib.sha256(pub).digest()[:8]] = pub
         self.config = cfg
+        for n, slot in enumerate(cfg.get("slots", [])):
+            if isinstance(slot, dict) and slot.get("kind") == "password":
+                self._argon_params(slot, n)  # out-of-range slots are refused, even unused ones
 
     def unlock(self, creds):
         """Open the master key with any slot the credentials fit; returns True when unlocked."""
@@ -259,6 +322,10 @@ class Repo:
             wrapped = unhex(slot.get("wrapped"), 48, f"config: slots[{n}].wrapped")
             mk = aead_open(kek, nonce, wrapped, b"lifeboat/v1/slot" + self.repo_id + slot_id)
             if mk is not None:
+                if master_key_id(mk) != self.master_key_id:
+                    raise DecodeError(f"config: slots[{n}] (id {slot_id.hex()}) unwraps a key whose id is "
+                                      f"{master_key_id(mk).hex()}, not the master key {self.master_key_id.hex()}: "
+                                      "a decoy slot")
                 break
         if mk is None:
             if creds.password is None and creds.keyfile is None:
@@ -271,26 +338,35 @@ class Repo:
                 raise DecodeError(msg)
             warn(f"{msg}; trying the identity only")
             return False
+        expect = hmac.new(hkdf(mk, "lifeboat/v2/config-mac"), b"lifeboat/v2/config" + self.canonical,
+                          hashlib.sha256).digest()
+        if not hmac.compare_digest(expect, self.mac):
+            raise DecodeError("config: its MAC does not verify under the master key (a member was changed, added "
+                              "or removed by someone without the key)")
         self.master_keys[self.master_key_id] = mk
         self._open_retired(mk)
-        self._check_recipients(mk)
         return True
 
     @staticmethod
-    def _password_kek(slot, n, password):
+    def _argon_params(slot, n):
         kdf = slot.get("kdf")
         where = f"config: slots[{n}].kdf"
         if not isinstance(kdf, dict) or kdf.get("algorithm") != "argon2id" or kdf.get("version") != 19:
             raise DecodeError(f"{where}: password slot kdf must be argon2id version 19")
         params = []
-        for name in ("memory_kib", "iterations", "parallelism"):
+        for name, (low, high) in (("memory_kib", ARGON_MEMORY_KIB), ("iterations", ARGON_ITERATIONS),
+                                  ("parallelism", ARGON_LANES)):
             v = kdf.get(name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1 or v > 0xFFFFFFFF:
-                raise DecodeError(f"{where}: {name} is not a positive 32-bit integer")
+            if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+                raise DecodeError(f"{where}: {name} {v!r} outside {low}..{high} (refused, not clamped)")
             params.append(v)
-        m, t, p = params
-        if p > 0xFFFFFF or m < 8 * p:
-            raise DecodeError(f"{where}: invalid Argon2 parameters (need parallelism < 2^24, memory_kib >= 8 * parallelism)")
+        return params
+
+    @classmethod
+    def _password_kek(cls, slot, n, password):
+        m, t, p = cls._argon_params(slot, n)
+        where = f"config: slots[{n}].kdf"
+        kdf = slot["kdf"]
         salt = unhex(kdf.get("salt"), 16, f"{where}.salt")
         try:
             return Argon2id(salt=salt, length=32, iterations=t, lanes=p, memory_cost=m).derive(password)
@@ -307,32 +383,12 @@ class Repo:
             nonce = unhex(r.get("nonce"), 12, f"{where}.nonce")
             wrapped = unhex(r.get("wrapped"), 48, f"{where}.wrapped")
             old = aead_open(key, nonce, wrapped, b"lifeboat/v1/retired" + self.repo_id + old_id)
+            if old is not None and master_key_id(old) != old_id:
+                raise DecodeError(f"{where}: the key is not the one its id {old_id.hex()} names")
             if old is None:
                 warn(f"{where} (id {old_id.hex()}) does not authenticate under the current master key; ignored")
             else:
                 self.master_keys.setdefault(old_id, old)
-
-    def _check_recipients(self, mk):
-        """Verify recipients' MACs. A reader does not use recipients, so a bad one is only reported."""
-        mac_key = hkdf(mk, "lifeboat/v1/config-mac")
-        for n, r in enumerate(self.config.get("recipients", [])):
-            where = f"config: recipients[{n}]"
-            try:
-                if not isinstance(r, dict):
-                    raise DecodeError(f"{where}: not an object")
-                pk_text = r.get("public_key")
-                if not isinstance(pk_text, str) or not pk_text.startswith("lbpk1"):
-                    raise DecodeError(f"{where}: public_key is not lbpk1 + 64 hex")
-                pub = unhex(pk_text[5:], 32, f"{where}.public_key")
-                rid = unhex(r.get("id"), 8, f"{where}.id")
-                mac = unhex(r.get("mac"), 32, f"{where}.mac")
-                if rid != hashlib.sha256(pub).digest()[:8]:
-                    raise DecodeError(f"{where}: id is not SHA-256(public key)[:8]")
-                expect = hmac.new(mac_key, b"lifeboat/v1/recipient" + self.repo_id + pub, hashlib.sha256).digest()
-                if not hmac.compare_digest(expect, mac):
-                    raise DecodeError(f"{where} (id {rid.hex()}): mac does not verify; this recipient is not authentic")
-            except DecodeError as e:
-                warn(f"{e}; ignored")
 
 
 # ---------------------------------------------------------------- objects
@@ -380,6 +436,7 @@ class ObjectReader:
         self.header = self.r.read_exact(HEADER_LEN, f"{key}: fixed header")
         self._parse_header(expected_kind, expected_id)
         self.slots = self._parse_slots()
+        self.opened_by = None  # the slot type that gave the data key
         self.pk = None
 
     def close(self):
@@ -467,6 +524,7 @@ class ObjectReader:
                     continue
             else:
                 continue
+            self.opened_by = stype
             return dek
         if failed:
             raise DecodeError(f"{self.key}: {'; '.join(failed)}")
@@ -547,6 +605,8 @@ def read_manifest(repo, creds, backup_id_hex):
         plain = b"".join(obj.chunks())
     finally:
         obj.close()
+    if obj.opened_by == 2:
+        check_signature(repo, obj, plain)
     try:
         m = json.loads(plain.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
@@ -582,6 +642,27 @@ def read_manifest(repo, creds, backup_id_hex):
             if not isinstance(o.get(s), int) or isinstance(o.get(s), bool) or o[s] < 0:
                 raise DecodeError(f"{where}.{s}: not a non-negative integer")
     return m
+
+
+def check_signature(repo, obj, plain):
+    """FORMAT.md 3.2, slot type 3: a manifest opened through a recipient slot must be signed by
+    the master key's signing key or a registered writer (anyone can wrap a key for a recipient)."""
+    sigs = [body for stype, body in obj.slots if stype == 3]
+    if not sigs:
+        raise DecodeError(f"{obj.key}: opened with an identity, but it carries no writer signature (possibly forged)")
+    if len(sigs) > 1 or len(sigs[0]) != 72:
+        raise DecodeError(f"{obj.key}: malformed writer signature slot")
+    writer_id, signature = sigs[0][:8], sigs[0][8:]
+    public = repo.signers.get(writer_id)
+    if public is None:
+        raise DecodeError(f"{obj.key}: signed by writer {writer_id.hex()}, which the repository does not list "
+                          "(possibly forged)")
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(
+            signature, b"lifeboat/v2/manifest-signature" + obj.header + plain)
+    except (InvalidSignature, ValueError):
+        raise DecodeError(f"{obj.key}: its signature by writer {writer_id.hex()} does not verify (forged or altered)") \
+            from None
 
 
 def backup_ids(repo):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Test-vector ENCODER for the Lifeboat repository format (docs/FORMAT.md: config 1, objects 2, manifests 2).
+"""Test-vector ENCODER for the Lifeboat repository format (docs/FORMAT.md: config 2, objects 2, manifests 2).
 
 Written from FORMAT.md only, to exercise scripts/lifeboat_decode.py before (and besides)
 the Rust writer. It is a library for scripts/test_decoder_selftest.py, whose low-level
@@ -8,7 +8,7 @@ helpers can also build deliberately malformed objects, and a small CLI:
   lifeboat_encode_testvector.py --repo DIR --input FILE|- [--name t] [--segment-size N]
                                 [--compression 0|1]      (password from LIFEBOAT_PASSWORD)
 
-creates DIR as a repository with one password slot (cheap Argon2id m=1024, t=1, p=1)
+creates DIR as a repository with one password slot (the cheapest Argon2id allowed: m=19456, t=2, p=1)
 and one stream backup of the input, and prints the backup id. Not for real backups:
 it holds everything in memory.
 """
@@ -24,12 +24,13 @@ from datetime import datetime, timedelta, timezone
 import blake3
 import zstandard
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-CHEAP_ARGON = (1024, 1, 1)
+CHEAP_ARGON = (19456, 2, 1)  # the floor readers accept (FORMAT.md 2.1)
 
 
 def hkdf(ikm, info, salt=b""):
@@ -72,6 +73,32 @@ def master_slot(header, dek, mk, mk_id):
     nonce = os.urandom(12)
     wrapped = AESGCM(hkdf(mk, "lifeboat/v1/master-wrap")).encrypt(nonce, dek, header)
     return (1, mk_id + nonce + wrapped)
+
+
+def master_key_id(mk):
+    """FORMAT.md 2.1: derived from the key."""
+    return hkdf(mk, "lifeboat/v2/key-id")[:8]
+
+
+def signing_key(mk):
+    """FORMAT.md 2.4: the master key's Ed25519 signing key."""
+    return Ed25519PrivateKey.from_private_bytes(hkdf(mk, "lifeboat/v2/master-signing"))
+
+
+def ed25519_public(key):
+    return key.public_key().public_bytes_raw()
+
+
+def signature_slot(header, plain, key):
+    """FORMAT.md 3.2, type 3: writer_id || Ed25519(key, label || fixed header || plaintext)."""
+    sig = key.sign(b"lifeboat/v2/manifest-signature" + header + plain)
+    return (3, hashlib.sha256(ed25519_public(key)).digest()[:8] + sig)
+
+
+def canonical_config(cfg):
+    """FORMAT.md 2.5: what the config MAC covers."""
+    doc = {k: v for k, v in cfg.items() if k != "mac"}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def recipient_slot(header, dek, recipient_public):
@@ -144,7 +171,9 @@ class TestRepo:
         self.root = root
         self.repo_id = os.urandom(16)
         self.mk = os.urandom(32)
-        self.mk_id = os.urandom(8)
+        self.mk_id = master_key_id(self.mk)
+        self.generation = 0
+        self.writers = []  # config entries
         self.segment_size = segment_size
         self.slots = []
         self.recipients = []
@@ -173,19 +202,22 @@ class TestRepo:
         self._slot("keyfile", {"algorithm": "hkdf-sha256", "salt": salt.hex()},
                    hkdf(content, "lifeboat/v1/keyfile", salt), label)
 
-    def add_recipient(self, public, good_mac=True, label="reader"):
-        mac_key = hkdf(self.mk, "lifeboat/v1/config-mac")
-        mac = hmac.new(mac_key, b"lifeboat/v1/recipient" + self.repo_id + public, hashlib.sha256).digest()
-        if not good_mac:
-            mac = bytes([mac[0] ^ 1]) + mac[1:]
+    def add_recipient(self, public, label="reader"):
         self.recipients.append({"id": hashlib.sha256(public).digest()[:8].hex(), "public_key": "lbpk1" + public.hex(),
-                                "label": label, "mac": mac.hex()})
+                                "label": label})
         self.recipient_publics.append(public)
+
+    def add_writer(self, key, label="writer"):
+        """Register an Ed25519 writer key (FORMAT.md 2.4)."""
+        pub = ed25519_public(key)
+        self.writers.append({"id": hashlib.sha256(pub).digest()[:8].hex(), "public_key": "lbwp1" + pub.hex(),
+                             "label": label})
 
     def rotate_keep_retired(self, password, params=CHEAP_ARGON):
         """First half of a rotation (section 7): new MK, one slot, old MK retired."""
         old_mk, old_id = self.mk, self.mk_id
-        self.mk, self.mk_id = os.urandom(32), os.urandom(8)
+        self.mk = os.urandom(32)
+        self.mk_id = master_key_id(self.mk)
         nonce = os.urandom(12)
         wrapped = AESGCM(hkdf(self.mk, "lifeboat/v1/retired-wrap")).encrypt(
             nonce, old_mk, b"lifeboat/v1/retired" + self.repo_id + old_id)
@@ -194,12 +226,23 @@ class TestRepo:
         self.add_password_slot(password, params)
         return old_mk, old_id
 
-    def write_config(self):
-        cfg = {"format": "lifeboat-repository", "version": 1, "id": self.repo_id.hex(), "created": now_rfc3339(),
-               "segment_size": self.segment_size, "compression_level": 3, "master_key_id": self.mk_id.hex(),
-               "slots": self.slots, "recipients": self.recipients, "retired_master_keys": self.retired,
-               "some_future_member": {"readers": "ignore me"}}
-        self.put("config", json.dumps(cfg, indent=2).encode())
+    def config_doc(self):
+        """The config (FORMAT.md 2), next generation, authenticated under the master key."""
+        self.generation += 1
+        cfg = {"format": "lifeboat-repository", "version": 2, "id": self.repo_id.hex(), "created": now_rfc3339(),
+               "generation": self.generation, "segment_size": self.segment_size, "compression_level": 3,
+               "master_key_id": self.mk_id.hex(), "signing_key": "lbwp1" + ed25519_public(signing_key(self.mk)).hex(),
+               "slots": self.slots, "recipients": self.recipients, "writers": self.writers,
+               "retired_master_keys": self.retired, "some_future_member": {"readers": "keep me", "n": [1, -2]}}
+        return self.seal_config(cfg)
+
+    def seal_config(self, cfg):
+        mac = hmac.new(hkdf(self.mk, "lifeboat/v2/config-mac"), b"lifeboat/v2/config" + canonical_config(cfg),
+                       hashlib.sha256).digest()
+        return dict(cfg, mac=mac.hex())
+
+    def write_config(self, cfg=None):
+        self.put("config", json.dumps(cfg or self.config_doc(), indent=2).encode())
 
     def put(self, key, data):
         path = os.path.join(self.root, *key.split("/"))
@@ -228,18 +271,22 @@ class TestRepo:
         doc.update(overrides)
         return doc
 
-    def encode_manifest(self, backup_id, doc, *, mk=None, mk_id=None, extra_slots=(), master=True, **kw):
+    def encode_manifest(self, backup_id, doc, *, mk=None, mk_id=None, extra_slots=(), master=True, signer=None,
+                        signed=True, **kw):
+        """`signer`: an Ed25519 writer key (default: the master key's signing key)."""
         mk = mk or self.mk
         mk_id = mk_id or self.mk_id
+        plain = json.dumps(doc).encode() if isinstance(doc, dict) else doc
 
         def slots(header, dek):
             out = list(extra_slots)
             if master:
                 out.append(master_slot(header, dek, mk, mk_id))
             out += [recipient_slot(header, dek, pub) for pub in self.recipient_publics]
+            if signed:
+                out.append(signature_slot(header, plain, signer or signing_key(mk)))
             return out
 
-        plain = json.dumps(doc).encode() if isinstance(doc, dict) else doc
         return encode_object(2, plain, segment_size=kw.pop("segment_size", 4096), compression=1,
                              object_id=backup_id, slot_fn=slots, **kw)
 

@@ -42,6 +42,8 @@ finish() {
 }
 
 # The password goes through the environment only, never argv.
+# Known config generations stay inside this run (lifeboat refuses a config older than one seen).
+export LIFEBOAT_STATE_DIR="$work/state"
 export LIFEBOAT_PASSWORD="decoder-test $(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 repo="$work/repo"
 
@@ -262,7 +264,8 @@ fi
 # Done on a copy, before any recipient-only manifest exists (the master key cannot re-wrap those).
 if "$bin" key rotate --help >/dev/null 2>&1; then
     cp -a "$repo" "$work/repo6"
-    if "$bin" key rotate --repo "$work/repo6" >"$work/rotate.out" 2>&1; then
+    # The copy has the repository's id: its newer generations must not make the original look rolled back.
+    if LIFEBOAT_STATE_DIR="$work/state6" "$bin" key rotate --repo "$work/repo6" >"$work/rotate.out" 2>&1; then
         rm -f "$work/out.bin"
         if "$py" "$decoder" --repo "$work/repo6" --backup "${ids[mixed]}" --out "$work/out.bin" 2>"$work/dec.err" \
             && cmp -s "$work/mixed.bin" "$work/out.bin"; then
@@ -291,9 +294,15 @@ if "$bin" key recipient generate --help >/dev/null 2>&1; then
         else
             fail "decode with the X25519 identity only: $(cat "$work/dec.err")"
         fi
-        # A write-only host: no secret at all, only the recipient's public key.
+        # A write-only host: no password, only the recipient's public key and a registered writer key.
         before="$(data_files)"
-        if json="$(env -u LIFEBOAT_PASSWORD "$bin" backup stdin --name w --repo "$repo" --recipient "$pub" --json \
+        writer_pub=""
+        if "$bin" key writer generate --output "$work/host.writer" >"$work/writer.out" 2>&1; then
+            writer_pub="$(grep -o 'lbwp1[0-9a-f]\{64\}' "$work/writer.out" | head -n 1)"
+            "$bin" key writer add --repo "$repo" "$writer_pub" >>"$work/writer.out" 2>&1 || writer_pub=""
+        fi
+        if [[ -n "$writer_pub" ]] && json="$(env -u LIFEBOAT_PASSWORD "$bin" backup stdin --name w --repo "$repo" \
+            --recipient "$pub" --writer-key-file "$work/host.writer" --json \
             <"$work/mixed.bin" 2>"$work/backup.err")" \
             && wo_id="$(printf '%s' "$json" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["id"])')"; then
             rm -f "$work/out.bin"

@@ -245,14 +245,50 @@ def main():
     xb1, _, _ = X.stream_backup(data, segment_size=SS, header_kw={"version": 1})
     expect_ok("object format 1 manifest", X.root, xb1, data)
     expect_ok("object format 1 manifest, identity", X.root, xb1, data, "--identity-file", idf, password=None)
+    # Config 2: one MAC over every member; a recipient removed (or added) without the key is refused.
     Y = new_repo("badmac")
-    Y.add_recipient(pub, good_mac=False)
+    Y.add_recipient(pub)
     Y.write_config()
     yb, _, _ = Y.stream_backup(data, segment_size=SS)
-    err = expect_ok("recipient with a bad mac is reported, reading goes on", Y.root, yb, data)
-    result("bad recipient mac warning names the recipient", "recipients[0]" in err and "mac" in err, err)
-    err = expect_ok("good recipient mac: no warning", X.root, xb, data)
-    result("no warning for an authentic recipient", "warning" not in err, err)
+    expect_ok("config MAC verifies, unknown member kept", Y.root, yb, data)
+    ycfg = Y.config_doc()
+    for label, change in (("recipient removed", {"recipients": []}), ("compression_level", {"compression_level": 0}),
+                          ("unknown member", {"added_later": True})):
+        Y.write_config(dict(ycfg, **change))
+        expect_fail(f"config 2: {label} without the key", Y.root, yb, ["config", "MAC does not verify"])
+    Y.write_config(dict(ycfg, ratio=1.5))
+    expect_fail("config 2: a non-integer number", Y.root, yb, ["config", "not an integer"])
+    Y.write_config(ycfg)
+    # A decoy slot the password opens, wrapping a key that is not the master key.
+    Z = new_repo("decoy", password=None)
+    real_mk = Z.mk
+    Z.mk = os.urandom(32)
+    Z.add_password_slot(PW)
+    Z.mk = real_mk
+    Z.write_config()
+    zb, _, _ = Z.stream_backup(data, segment_size=SS)
+    expect_fail("decoy slot (key id does not derive)", Z.root, zb, ["config", "decoy"])
+    # Argon2id parameters below the floor are refused, even on a slot nobody uses.
+    W = new_repo("weakkdf")
+    W.slots.append(dict(W.slots[0], id=os.urandom(8).hex(), kdf=dict(W.slots[0]["kdf"], memory_kib=8, iterations=1)))
+    W.write_config()
+    wb, _, _ = W.stream_backup(data, segment_size=SS)
+    expect_fail("Argon2id 8 KiB / 1 pass slot", W.root, wb, ["config", "memory_kib 8"])
+    # Writer signatures (slot type 3) on manifests opened with an identity.
+    V = new_repo("writers")
+    V.add_recipient(pub)
+    writer = E.Ed25519PrivateKey.generate()
+    V.add_writer(writer)
+    V.write_config()
+    vb, _, _ = V.stream_backup(data, segment_size=SS, master=False, signer=writer)
+    expect_ok("identity, manifest signed by a registered writer", V.root, vb, data, "--identity-file", idf,
+              password=None)
+    vu, _, _ = V.stream_backup(data, segment_size=SS, master=False, signed=False)
+    expect_fail("identity, unsigned recipient manifest", V.root, vu, [f"backups/{vu}", "no writer signature"],
+                "--identity-file", idf, password=None)
+    vs, _, _ = V.stream_backup(data, segment_size=SS, master=False, signer=E.Ed25519PrivateKey.generate())
+    expect_fail("identity, manifest signed by an unknown writer", V.root, vs, [f"backups/{vs}", "does not list"],
+                "--identity-file", idf, password=None)
 
     # retired master key (an interrupted rotation)
     T = new_repo("rotated")
@@ -547,7 +583,7 @@ def main():
     with open(cfg_path) as f:
         cfg = json.load(f)
     for label, change, needle in (("format", {"format": "other"}, "not a Lifeboat repository"),
-                                  ("version", {"version": 2}, "unsupported repository version"),
+                                  ("version", {"version": 1}, "unsupported repository version"),
                                   ("id", {"id": os.urandom(16).hex()}, "wrong password"),
                                   ("slot kdf salt", None, "wrong password")):
         c2 = dict(cfg, **(change or {}))
@@ -628,14 +664,22 @@ def main():
 
     # ------------------------------------------------------------ sweeps
     small = mixed_data(SS + 300, 3)
-    S = new_repo("sweep")
+    # A key-file slot: thousands of decodes must not each pay Argon2id at its 19 MiB floor.
+    S = new_repo("sweep", password=None)
+    sweep_key = os.path.join(TMP, "sweep.key")
+    with open(sweep_key, "wb") as f:
+        f.write(os.urandom(32))
+    with open(sweep_key, "rb") as f:
+        S.add_keyfile_slot(f.read())
+    S.write_config()
+    sweep_cred = ("--keyfile", sweep_key)
     se = E.encode_object(1, small, segment_size=SS, compression=0)
     sbytes = se.bytes()
     bad = []
     for off in range(len(sbytes)):
         for mask in (0x01, 0x80) if off % 5 == 0 else (0x01,):
             b, _ = backup_of(S, se, flip(sbytes, off, mask))
-            rc, err, out, _ = decode(S.root, b)
+            rc, err, out, _ = decode(S.root, b, *sweep_cred, password=None)
             if rc != 1 or out is not None:
                 bad.append((off, mask, rc))
             os.unlink(os.path.join(S.root, "backups", b))
@@ -643,7 +687,7 @@ def main():
     bad = []
     for cut in range(len(sbytes)):
         b, _ = backup_of(S, se, sbytes[:cut])
-        rc, err, out, _ = decode(S.root, b)
+        rc, err, out, _ = decode(S.root, b, *sweep_cred, password=None)
         if rc != 1 or out is not None:
             bad.append((cut, rc))
         os.unlink(os.path.join(S.root, "backups", b))
@@ -654,13 +698,13 @@ def main():
     bad = []
     for off in range(len(mbytes)):
         S.put(f"backups/{sb.hex()}", flip(mbytes, off))
-        rc, err, out, _ = decode(S.root, sb.hex())
+        rc, err, out, _ = decode(S.root, sb.hex(), *sweep_cred, password=None)
         if rc != 1 or out is not None or f"backups/{sb.hex()}" not in err:
             bad.append((off, rc, err.strip()))
     # bytes of slot bodies that are not authenticated: none; every flip must fail
     result(f"every byte flip of a manifest fails naming it ({len(mbytes)} cases)", not bad, str(bad[:3]))
     S.put(f"backups/{sb.hex()}", mbytes)
-    expect_ok("sweep object restores when intact", S.root, sb.hex(), small)
+    expect_ok("sweep object restores when intact", S.root, sb.hex(), small, *sweep_cred, password=None)
 
     print(f"selftest: {passed} passed, {failed} failed")
     return 1 if failed else 0
