@@ -698,6 +698,7 @@ impl<'a> Unpacker<'a> {
                 .map_err(|e| walk_err("cannot read the link of", &path, e))?
                 .ok_or_else(|| refuse(&rel, "is a symlink without a target"))?;
             std::os::unix::fs::symlink(&target, &path).map_err(|e| walk_err("cannot create symlink", &path, e))?;
+            set_symlink_mtime(&path, meta.mtime).map_err(|e| walk_err("cannot set the mtime of", &path, e))?;
             if self.same_owner
                 && let Err(e) = std::os::unix::fs::lchown(&path, Some(meta.uid), Some(meta.gid))
             {
@@ -881,6 +882,18 @@ fn relative(path: &Path) -> Option<PathBuf> {
         }
     }
     Some(out)
+}
+
+/// Sets a symlink's own access and modification times (`utimensat` with
+/// `AT_SYMLINK_NOFOLLOW`; std has no call for it).
+fn set_symlink_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let time = libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: 0 };
+    let times = [time, time];
+    // SAFETY: a NUL-terminated path and an array of two timespecs, both live for the call.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Seconds since the epoch (negative before 1970) as a SystemTime.

@@ -895,6 +895,8 @@ async fn files_restore_keeps_directory_mtimes_and_hard_links() {
     std::fs::hard_link(src.join("a/first"), src.join("a/b/second")).unwrap();
     std::fs::hard_link(src.join("a/first"), src.join("third")).unwrap();
     std::os::unix::fs::symlink("b/one", src.join("a/link")).unwrap();
+    let touch = std::process::Command::new("touch").args(["-h", "-d", "@1150000000"]).arg(src.join("a/link")).status();
+    assert!(touch.unwrap().success(), "touch -h");
     let when = |secs: u64| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
     for (path, secs) in [("a/b", 1_100_000_000), ("a", 1_200_000_000), ("", 1_300_000_000)] {
         std::fs::File::open(src.join(path)).unwrap().set_modified(when(secs)).unwrap();
@@ -917,6 +919,7 @@ async fn files_restore_keeps_directory_mtimes_and_hard_links() {
     assert_eq!(first.nlink(), 3);
     assert_eq!(std::fs::read(root.join("third")).unwrap(), b"linked content");
     assert_eq!(std::fs::read_link(root.join("a/link")).unwrap(), std::path::Path::new("b/one"));
+    assert_eq!(std::fs::symlink_metadata(root.join("a/link")).unwrap().mtime(), 1_150_000_000, "symlink mtime");
 }
 
 // ---------------------------------------------------------------- object trust (issue 9, items 10-13)
