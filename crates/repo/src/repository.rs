@@ -476,6 +476,13 @@ impl Repository {
     pub async fn resolve(&self, selector: &str, plan: Option<&str>) -> Result<Manifest> {
         let selector = selector.trim();
         if selector == "latest" {
+            if !self.can_read() {
+                return Err(RepoError::NeedsCredential(
+                    "finding the latest backup needs the repository password, a key file or an identity (this handle \
+                     is write-only)"
+                        .into(),
+                ));
+            }
             let (all, unreadable) = self.list().await?;
             let newest = all.into_iter().rev().find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)));
             let damaged: Vec<String> =
