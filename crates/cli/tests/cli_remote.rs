@@ -133,6 +133,8 @@ impl Remote {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = lifeboat();
         cmd.env("LIFEBOAT_REPO", &self.url).env("LIFEBOAT_PASSWORD", PASSWORD);
+        // Known config generations stay inside this test (issue 9, item 5).
+        cmd.env("LIFEBOAT_STATE_DIR", self.tmp.path().join("state"));
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
