@@ -524,3 +524,69 @@ pub(crate) fn make_slot(
         wrapped: hex::encode(wrapped),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> serde_json::Value {
+        serde_json::json!({
+            "format": FORMAT_NAME, "version": CONFIG_VERSION, "id": "00112233445566778899aabbccddeeff",
+            "created": "2026-11-21T10:00:00+00:00", "generation": 4, "segment_size": 1048576,
+            "compression_level": 3, "master_key_id": "0011223344556677",
+            "signing_key": format!("lbwp1{}", "03".repeat(32)),
+            "slots": [{"id": "8899aabbccddeeff", "kind": "keyfile", "created": "2026-11-21T10:00:00+00:00",
+                       "kdf": {"algorithm": "hkdf-sha256", "salt": "000102030405060708090a0b0c0d0e0f"},
+                       "nonce": "000102030405060708090a0b", "wrapped": "00"}],
+            "a_later_member": {"z": [1, -2, "é\n"], "a": null},
+            "mac": "00".repeat(32)
+        })
+    }
+
+    #[test]
+    fn canonical_form_is_sorted_compact_and_refuses_fractions() {
+        let doc = serde_json::json!({"b": 1, "a": {"d": [true, "x\"\u{1}"], "c": -5}, "mac": "dropped"});
+        assert_eq!(
+            String::from_utf8(canonical_config(&doc).unwrap()).unwrap(),
+            r#"{"a":{"c":-5,"d":[true,"x\"\u0001"]},"b":1}"#
+        );
+        assert!(canonical_config(&serde_json::json!({"a": 1.5})).is_err());
+        assert!(canonical_config(&serde_json::json!([1])).is_err(), "a config is an object");
+    }
+
+    #[test]
+    fn unknown_members_survive_a_rewrite_and_stay_authenticated() {
+        let mut config = ConfigFile::parse(&serde_json::to_vec(&sample()).unwrap()).unwrap();
+        let master = SecretKey::from_bytes([5; 32]);
+        config.seal(&master, config.generation).unwrap();
+        assert_eq!(config.generation, 5);
+        let stored = serde_json::to_vec_pretty(&config).unwrap();
+        let again = ConfigFile::parse(&stored).unwrap();
+        again.verify_mac(&master).unwrap();
+        assert_eq!(again.extra.get("a_later_member"), sample().get("a_later_member"));
+        assert!(again.verify_mac(&SecretKey::from_bytes([6; 32])).is_err());
+        // Changing the member a newer version wrote is noticed like any other change.
+        let mut doc: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        doc["a_later_member"]["a"] = 1.into();
+        let changed = ConfigFile::parse(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert!(changed.verify_mac(&master).is_err());
+    }
+
+    #[test]
+    fn version_one_and_out_of_range_members_are_refused() {
+        let mut v1 = sample();
+        v1["version"] = 1.into();
+        let err = ConfigFile::parse(&serde_json::to_vec(&v1).unwrap()).unwrap_err();
+        assert!(err.contains("version 1"), "{err}");
+        let mut zero = sample();
+        zero["generation"] = 0.into();
+        assert!(ConfigFile::parse(&serde_json::to_vec(&zero).unwrap()).is_err());
+        let mut weak = sample();
+        weak["slots"][0] = serde_json::json!({"id": "8899aabbccddeeff", "kind": "password",
+            "created": "2026-11-21T10:00:00+00:00", "nonce": "000102030405060708090a0b", "wrapped": "00",
+            "kdf": {"algorithm": "argon2id", "version": 19, "memory_kib": 8, "iterations": 1, "parallelism": 1,
+                    "salt": "000102030405060708090a0b0c0d0e0f"}});
+        let err = ConfigFile::parse(&serde_json::to_vec(&weak).unwrap()).unwrap_err();
+        assert!(err.contains("slot 8899aabbccddeeff") && err.contains("8 KiB"), "{err}");
+    }
+}
