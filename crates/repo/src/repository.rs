@@ -410,6 +410,20 @@ impl Repository {
             Err(lifeboat_crypto::CryptoError::NoMatchingSlot) if self.master.is_some() => {
                 return Err(self.without_master_slot(key, &bytes));
             }
+            // A master-key slot for a key this handle does not hold is damage, unless the
+            // handle is stale: a `key rotate` finished since it opened the repository.
+            Err(e @ lifeboat_crypto::CryptoError::DamagedSlot { kind: "master-key", .. }) => {
+                if let Ok(config) = read_config(self.storage.as_ref()).await
+                    && config.master_key_id != self.config.master_key_id
+                {
+                    return Err(RepoError::Key(format!(
+                        "{key} is sealed for master key {}, which replaced {} after this handle opened the \
+                         repository (a `key rotate` ran meanwhile): open the repository again",
+                        config.master_key_id, self.config.master_key_id
+                    )));
+                }
+                return Err(RepoError::object(key, &location, e));
+            }
             Err(e) => return Err(RepoError::object(key, &location, e)),
         };
         if header.fixed.kind != ObjectKind::Manifest {

@@ -1203,3 +1203,16 @@ async fn a_manifest_stripped_of_its_master_slot_is_damage_not_recipients_only() 
     assert!(reader.load_manifest(&newest.id).await.is_err());
     assert_eq!(restore(&reader, &by_writer.id).await, b"from the writer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_opened_before_a_rotation_is_told_to_reopen_not_that_manifests_are_damaged() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let stale = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    let m = stale.backup_stream(&b"x"[..], request("x")).await.unwrap();
+    let mut rotating = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    rotating.rotate_master_key().await.unwrap();
+    let err = stale.load_manifest(&m.id).await.unwrap_err();
+    assert!(matches!(err, RepoError::Key(_)) && err.to_string().contains("open the repository again"), "{err}");
+    assert_eq!(restore(&Repository::open(storage, pw("pw")).await.unwrap(), &m.id).await, b"x");
+}
