@@ -90,6 +90,11 @@ pub struct LockInfo {
     /// another container on the same host cannot be checked from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_ns: Option<String>,
+    /// The holder host's machine id (`/etc/machine-id`): host names repeat across machines
+    /// (`localhost`, a pod name reused in two clusters), so a different boot id means "this
+    /// host rebooted" only when the machine id says it is the same machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
 }
 
 /// A lock as found in the repository.
@@ -130,21 +135,55 @@ struct Holder {
     host: String,
     boot_id: Option<String>,
     pid_ns: Option<String>,
+    machine_id: Option<String>,
+}
+
+/// What this host can tell about a lock's holder from the lock alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Same running kernel and PID namespace: its pid can be looked up here.
+    Process,
+    /// This very machine, booted again since: every holder of that boot is gone.
+    Rebooted,
+    /// Another machine, or one this host cannot tell apart from another: the lease decides.
+    Elsewhere,
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 impl Holder {
     fn current() -> Self {
         Holder {
             host: crate::repository::hostname(),
-            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_owned()),
+            boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
             pid_ns: std::fs::read_link("/proc/self/ns/pid").ok().map(|p| p.to_string_lossy().into_owned()),
+            machine_id: read_trimmed("/etc/machine-id"),
         }
     }
 
-    /// Whether the holder of `info` is a process this host can check: same host name, same
-    /// PID namespace (when both are known).
-    fn can_check(&self, info: &LockInfo) -> bool {
-        info.host == self.host && (info.pid_ns.is_none() || self.pid_ns.is_none() || info.pid_ns == self.pid_ns)
+    /// Where the holder of `info` runs, as far as this host can tell. A host name alone
+    /// proves nothing (names repeat across machines, and PID namespace ids repeat too:
+    /// every host's initial one is the same number), so a pid is only looked up when the
+    /// boot ids match, and a lock is only dead "because of a reboot" when the machine ids
+    /// match. A lock without boot id (a holder that could not read it) falls back to host
+    /// name and PID namespace, as older locks did.
+    fn reach(&self, info: &LockInfo) -> Reach {
+        let same_ns = info.pid_ns.is_none() || self.pid_ns.is_none() || info.pid_ns == self.pid_ns;
+        if info.host != self.host || !same_ns {
+            return Reach::Elsewhere;
+        }
+        let known = |a: &Option<String>, b: &Option<String>| a.is_some() && b.is_some();
+        if known(&info.machine_id, &self.machine_id) && info.machine_id != self.machine_id {
+            return Reach::Elsewhere;
+        }
+        match (&info.boot_id, &self.boot_id) {
+            (Some(theirs), Some(ours)) if theirs == ours => Reach::Process,
+            (Some(_), Some(_)) if known(&info.machine_id, &self.machine_id) => Reach::Rebooted,
+            (Some(_), Some(_)) => Reach::Elsewhere,
+            _ => Reach::Process,
+        }
     }
 }
 
@@ -176,16 +215,15 @@ impl ListedLock {
 
     fn state_for(&self, storage_now: Option<SystemTime>, me: &Holder) -> LockState {
         let info = &self.info;
-        if me.can_check(info) {
-            if info.boot_id.is_some() && me.boot_id.is_some() && info.boot_id != me.boot_id {
-                return LockState::Stale; // this host rebooted since
-            }
-            match process_start_time(info.pid) {
+        match me.reach(info) {
+            Reach::Rebooted => return LockState::Stale,
+            Reach::Elsewhere => {}
+            Reach::Process => match process_start_time(info.pid) {
                 Ok(None) => return LockState::Stale,
                 Ok(Some(started)) if info.start_time.is_some_and(|t| t != started) => return LockState::Stale,
                 Ok(Some(_)) => return LockState::Running,
                 Err(_) => {} // cannot tell: the lease decides
-            }
+            },
         }
         let expired = match (self.modified, storage_now) {
             (Some(modified), Some(now)) => now.duration_since(modified).is_ok_and(|age| age > LOCK_TTL),
@@ -475,6 +513,7 @@ fn new_info(id: &str, kind: LockKind, operation: &str, me: &Holder) -> LockInfo 
         start_time: process_start_time(pid).ok().flatten(),
         boot_id: me.boot_id.clone(),
         pid_ns: me.pid_ns.clone(),
+        machine_id: me.machine_id.clone(),
     }
 }
 

@@ -578,6 +578,41 @@ async fn a_lock_whose_process_on_this_host_is_gone_is_stale_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_of_another_machine_with_the_same_host_name_is_not_judged_by_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
+    let mine = lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Shared, "backup stream").await.unwrap();
+    let my_key = storage.list_all("locks/").await.unwrap()[0].key.clone();
+    let me: serde_json::Value = serde_json::from_slice(&storage.get_bytes(&my_key).await.unwrap()).unwrap();
+    assert!(me["machine_id"].is_string(), "the holder's machine is not identified: {me}");
+    mine.release().await;
+
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_here = child.id();
+    child.wait().unwrap();
+    // Same host name and (initial) PID namespace, other machine: its pid means nothing here.
+    let mut twin = me.clone();
+    twin["pid"] = dead_here.into();
+    twin["kind"] = "exclusive".into();
+    twin["boot_id"] = "11111111-1111-1111-1111-111111111111".into();
+    twin["machine_id"] = "0123456789abcdef0123456789abcdef".into();
+    let twin = plant_lock(dir.path(), storage.as_ref(), &"4".repeat(32), twin, std::time::SystemTime::now()).await;
+    // Same host name, no machine id recorded, another boot: cannot tell a reboot from a twin.
+    let mut unknown = me.clone();
+    unknown["pid"] = dead_here.into();
+    unknown["boot_id"] = "22222222-2222-2222-2222-222222222222".into();
+    unknown.as_object_mut().unwrap().remove("machine_id");
+    let unknown =
+        plant_lock(dir.path(), storage.as_ref(), &"5".repeat(32), unknown, std::time::SystemTime::now()).await;
+
+    let removed = lifeboat_repo::remove_locks(storage.as_ref(), false).await.unwrap();
+    assert!(removed.is_empty(), "live locks of other machines were removed: {removed:?}");
+    let err = lifeboat_repo::Lock::acquire(storage.clone(), LockKind::Exclusive, "prune").await.unwrap_err();
+    assert!(matches!(err, RepoError::Locked(_)), "{err}");
+    assert!(storage.head(&twin).await.unwrap().is_some() && storage.head(&unknown).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_removes_old_temporary_files_of_killed_writes() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path()));
