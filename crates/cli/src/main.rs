@@ -784,6 +784,9 @@ async fn copy(
         for key in &report.objects_repaired {
             println!("re-sent {key}: the destination's copy did not match its recorded BLAKE3 (corrupt replica)");
         }
+        for problem in &report.manifests_repaired {
+            println!("copied again {}", output::escape(problem));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

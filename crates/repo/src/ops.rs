@@ -70,6 +70,9 @@ pub struct CopyReport {
     /// Destination objects that had the right size but not the recorded digest (a corrupt
     /// replica): they were sent again.
     pub objects_repaired: Vec<String>,
+    /// Backups whose copy at the destination existed but did not open, named other objects,
+    /// or lacked one: each entry says which and why; they were copied again.
+    pub manifests_repaired: Vec<String>,
     /// Bytes sent.
     pub bytes_sent: u64,
 }
@@ -326,9 +329,19 @@ impl Repository {
         let mut report = CopyReport::default();
         for manifest in manifests {
             let key = format!("{}{}", crate::repository::BACKUPS_PREFIX, manifest.id);
+            let mut replace = false;
             if dest.storage.head(&key).await?.is_some() {
-                report.skipped.push(manifest.id.clone());
-                continue;
+                match dest.replica_problem(manifest).await? {
+                    None => {
+                        report.skipped.push(manifest.id.clone());
+                        continue;
+                    }
+                    Some(problem) => {
+                        tracing::warn!(manifest = %key, destination = %dest.location(), "{problem}: copying it again");
+                        report.manifests_repaired.push(format!("{key}: {problem}"));
+                        replace = true;
+                    }
+                }
             }
             for record in &manifest.objects {
                 if let Some(meta) = dest.storage.head(&record.key).await?
@@ -347,10 +360,45 @@ impl Repository {
             }
             let mut copied = manifest.clone();
             copied.repository = dest.id().to_owned();
-            dest.write_manifest(&copied, false).await?;
+            dest.write_manifest(&copied, replace).await?;
             report.copied.push(manifest.id.clone());
         }
         Ok(report)
+    }
+
+    /// What is wrong with this repository's copy of `source` (a backup of the repository
+    /// being copied from), or `None` when it opens, names the same objects, and
+    /// each of them is stored with its recorded size. A write-only destination cannot open
+    /// its manifests, so there the manifest's presence has to do. Object digests are not
+    /// re-read here (that would read the whole destination on every sync): `verify` does it.
+    async fn replica_problem(&self, source: &Manifest) -> Result<Option<String>> {
+        if !self.can_read() {
+            return Ok(None);
+        }
+        let replica = match self.load_manifest(&source.id).await {
+            Ok(replica) => replica,
+            // Sealed there for recipients only: not ours to judge, and not damage.
+            Err(e) if e.is_recipients_only() => return Ok(None),
+            Err(e @ (RepoError::BadManifest { .. } | RepoError::Object { .. })) => return Ok(Some(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let same = |a: &ObjectRecord, b: &ObjectRecord| {
+            (&a.name, &a.key, a.size, &a.blake3, a.plain_size, &a.plain_blake3)
+                == (&b.name, &b.key, b.size, &b.blake3, b.plain_size, &b.plain_blake3)
+        };
+        if replica.objects.len() != source.objects.len()
+            || !replica.objects.iter().zip(&source.objects).all(|(a, b)| same(a, b))
+        {
+            return Ok(Some("the copy names other objects than the source".into()));
+        }
+        for record in &replica.objects {
+            match self.storage.head(&record.key).await? {
+                Some(meta) if meta.size == record.size => {}
+                Some(meta) => return Ok(Some(format!("{} has {} bytes, not {}", record.key, meta.size, record.size))),
+                None => return Ok(Some(format!("{} is missing", record.key))),
+            }
+        }
+        Ok(None)
     }
 
     /// True when this repository holds `record`'s object with its recorded size and BLAKE3.

@@ -1197,6 +1197,43 @@ async fn copy_sends_again_a_corrupt_replica_of_the_same_size() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_does_not_count_a_damaged_or_incomplete_replica_backup_as_copied() {
+    let src_store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let dst_store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let src = Repository::init(src_store.clone(), pw("one"), cheap()).await.unwrap();
+    let dst = Repository::init(dst_store.clone(), pw("two"), cheap()).await.unwrap();
+    let m = src.backup_stream(std::io::Cursor::new(vec![7u8; 200_000]), request("x")).await.unwrap();
+    let first = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!(first.copied, vec![m.id.clone()]);
+    let manifest_key = format!("backups/{}", m.id);
+
+    // The destination's manifest was damaged: copying again repairs it instead of skipping.
+    let mut damaged = dst_store.get_bytes(&manifest_key).await.unwrap().to_vec();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x01;
+    dst_store.put_bytes(&manifest_key, Bytes::from(damaged)).await.unwrap();
+    assert!(dst.load_manifest(&m.id).await.is_err(), "the damage went unnoticed");
+    let again = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert!(again.skipped.is_empty(), "a damaged replica counted as copied: {again:?}");
+    assert_eq!(again.manifests_repaired.len(), 1, "{again:?}");
+    assert!(again.manifests_repaired[0].contains(&manifest_key), "{again:?}");
+    let repaired = dst.load_manifest(&m.id).await.unwrap();
+    assert!(dst.verify(std::slice::from_ref(&repaired), true).await.unwrap().is_ok());
+
+    // One of its objects went missing: sent again, not skipped.
+    let object = m.objects[0].key.clone();
+    dst_store.delete(&object).await.unwrap();
+    let third = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert!(third.manifests_repaired[0].contains("is missing"), "{third:?}");
+    assert_eq!(third.objects_sent, 1, "{third:?}");
+    assert!(dst.verify(std::slice::from_ref(&repaired), true).await.unwrap().is_ok());
+
+    // An intact replica is skipped.
+    let fourth = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!((fourth.skipped.len(), fourth.manifests_repaired.len(), fourth.objects_sent), (1, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_stripped_of_its_master_slot_is_damage_not_recipients_only() {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let mut owner = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
