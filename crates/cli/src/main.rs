@@ -64,6 +64,11 @@ struct Global {
     /// recipients), e.g. after restoring the config from a backup on purpose.
     #[arg(long, global = true)]
     accept_config_rollback: bool,
+    /// Trust the manifest signers the config lists now, although this host never saw them
+    /// in a config it could authenticate (a reader holding only an identity, after a new
+    /// writer was registered or the master key rotated). Check `lifeboat key list` first.
+    #[arg(long, global = true)]
+    trust_new_signers: bool,
     /// Keep this repository inside the tenant's prefix (tenants/NAME/) of the storage.
     #[arg(long, env = "LIFEBOAT_TENANT", global = true)]
     tenant: Option<String>,
@@ -598,6 +603,7 @@ fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
     Ok(lifeboat_repo::OpenOptions {
         state: state_dir.map(|d| Arc::new(lifeboat_repo::FileStateStore::new(d)) as _),
         accept_config_rollback: global.accept_config_rollback,
+        trust_new_signers: global.trust_new_signers,
         writer_key,
     })
 }

@@ -80,7 +80,7 @@ impl Future for DumpFinish {
 /// Names in use: `globals.sql` (pg_dumpall `--globals-only`), `db/<name>.pgdump` (pg_dump custom
 /// format), `db/<name>.sql` (mysqldump of one database), `all-databases.sql` (mysqldump of
 /// several databases with their `CREATE DATABASE`/`USE`), `dump.rdb` (Redis RDB snapshot),
-/// `redis.logical` (Lifeboat's Redis logical format, see [`crate::redis`]).
+/// `redis.logical` (Lifeboat's Redis logical format, specified in the `redis` module).
 pub struct DumpStream {
     /// The artifact's name: a relative path that restorers use to route the stream.
     pub name: String,

@@ -43,6 +43,7 @@
 mod config;
 mod credential;
 mod error;
+mod host;
 mod keys;
 mod lock;
 mod manifest;
@@ -73,4 +74,4 @@ pub use repository::{
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
 
-pub(crate) use repository::now;
+pub(crate) use host::now;

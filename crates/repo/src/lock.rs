@@ -156,7 +156,7 @@ fn read_trimmed(path: &str) -> Option<String> {
 impl Holder {
     fn current() -> Self {
         Holder {
-            host: crate::repository::hostname(),
+            host: crate::host::hostname(),
             boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
             pid_ns: std::fs::read_link("/proc/self/ns/pid").ok().map(|p| p.to_string_lossy().into_owned()),
             machine_id: read_trimmed("/etc/machine-id"),

@@ -1,5 +1,6 @@
 //! The repository: opening, backing up, listing, reading manifests.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use tokio::io::AsyncRead;
 use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot, master_key_id};
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
+use crate::host::{hostname, now};
 use crate::lock::{Lock, LockKind};
 use crate::manifest::{BackupSummary, MANIFEST_VERSION, Manifest, ObjectRecord};
 use crate::state::{KnownState, KnownStateStore};
@@ -67,6 +69,9 @@ pub struct OpenOptions {
     /// Accept a config older than the one remembered, or one that lost recipients: the
     /// CLI's `--accept-config-rollback`, for restoring an old config on purpose.
     pub accept_config_rollback: bool,
+    /// For handles without the master key: trust the signers the config lists now instead
+    /// of those this host pinned (the CLI's `--trust-new-signers`).
+    pub trust_new_signers: bool,
     /// The registered writer key a handle without the master key signs its manifests with
     /// (`lifeboat key writer add`); readers refuse recipient manifests nobody signed.
     pub writer_key: Option<Arc<WriterKey>>,
@@ -103,25 +108,15 @@ pub struct Repository {
     pub(crate) options: PipelineOptions,
     pub(crate) credential: Credential,
     pub(crate) trust: OpenOptions,
+    /// For a handle without the master key and with a state store: the signers this host
+    /// pinned (see [`KnownState::signers`]), trusted instead of the config's own list.
+    pub(crate) pinned_signers: Option<Vec<lifeboat_crypto::WriterPublicKey>>,
 }
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Repository").field("location", &self.location()).field("id", &self.config.id).finish()
     }
-}
-
-pub(crate) fn now() -> chrono::DateTime<chrono::FixedOffset> {
-    chrono::Local::now().fixed_offset()
-}
-
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -195,6 +190,7 @@ impl Repository {
             options,
             credential,
             trust,
+            pinned_signers: None,
         };
         repo.remember(&repo.config, true).await?;
         Ok(repo)
@@ -228,6 +224,7 @@ impl Repository {
             options,
             credential: credential.clone(),
             trust,
+            pinned_signers: None,
         };
         let verified = matches!(credential, Credential::Password(_) | Credential::KeyFile(_));
         match credential {
@@ -259,16 +256,32 @@ impl Repository {
                 repo.recipients = recipients;
             }
         }
-        repo.remember(&repo.config, verified).await?;
+        if let Some(pinned) = repo.remember_with_signers(&repo.config, verified).await? {
+            let location = repo.location();
+            let corrupt = |reason: String| RepoError::CorruptConfig { location, reason };
+            let keys =
+                pinned.iter().map(|text| lifeboat_crypto::WriterPublicKey::parse(text).map_err(|e| e.to_string()));
+            repo.pinned_signers = Some(keys.collect::<std::result::Result<_, _>>().map_err(corrupt)?);
+        }
         Ok(repo)
     }
 
     /// Checks `config` against the known state (refusing a rollback, or lost recipients when
     /// `verified` is false) and records it. Without a store, does nothing.
     pub(crate) async fn remember(&self, config: &ConfigFile, verified: bool) -> Result<()> {
-        let Some(store) = self.trust.state.clone() else { return Ok(()) };
-        let (config, accept, location) = (config.clone(), self.trust.accept_config_rollback, self.location());
-        blocking(move || check_known_state(store.as_ref(), &config, verified, accept, location)).await?
+        self.remember_with_signers(config, verified).await.map(drop)
+    }
+
+    /// [`Repository::remember`], returning for an unverified handle the signers it may trust.
+    async fn remember_with_signers(&self, config: &ConfigFile, verified: bool) -> Result<Option<BTreeSet<String>>> {
+        let Some(store) = self.trust.state.clone() else { return Ok(None) };
+        let trust = Trust {
+            verified,
+            accept_rollback: self.trust.accept_config_rollback,
+            new_signers: self.trust.trust_new_signers,
+        };
+        let (config, location) = (config.clone(), self.location());
+        blocking(move || check_known_state(store.as_ref(), &config, trust, location)).await?
     }
 
     /// Re-reads `config` (under a lock the caller holds) and checks it as [`open_with`]
@@ -435,9 +448,19 @@ impl Repository {
         if self.master.is_none() {
             // Opened through a recipient slot, which anyone with storage write can make: only a
             // signature by the master key's signing key or a registered writer vouches for it.
-            let trusted = self.config.trusted_signers().map_err(&bad)?;
-            lifeboat_crypto::verify_signature(&header, &plain, &trusted)
-                .map_err(|reason| bad(format!("{reason}: refused as possibly forged")))?;
+            let listed = self.config.trusted_signers().map_err(&bad)?;
+            let trusted = self.pinned_signers.as_ref().unwrap_or(&listed);
+            lifeboat_crypto::verify_signature(&header, &plain, trusted).map_err(|reason| {
+                let unpinned = listed.iter().any(|k| !trusted.contains(k));
+                let hint = if unpinned {
+                    "; the config lists signers this host never saw in a config it could authenticate: open the \
+                     repository once with the password or key file on this host, or trust them with \
+                     --trust-new-signers after checking `lifeboat key list`"
+                } else {
+                    ""
+                };
+                bad(format!("{reason}: refused as possibly forged{hint}"))
+            })?;
         }
         Manifest::parse(&plain, id, &self.config.id).map_err(bad)
     }
@@ -655,14 +678,34 @@ impl Repository {
     }
 }
 
-/// The rollback check of [`Repository::remember`], blocking (file I/O).
+/// How [`check_known_state`] may judge a config.
+#[derive(Debug, Clone, Copy)]
+struct Trust {
+    /// The config's MAC was checked under the master key.
+    verified: bool,
+    /// `--accept-config-rollback`.
+    accept_rollback: bool,
+    /// `--trust-new-signers`.
+    new_signers: bool,
+}
+
+/// The rollback check of [`Repository::remember`], blocking (file I/O). Returns, for a
+/// handle that could not check the MAC, the signers it may trust: those pinned on this
+/// host (from the last authenticated config, or from the first sight of the repository),
+/// never merely those the stored config lists now.
 fn check_known_state(
     store: &dyn KnownStateStore,
     config: &ConfigFile,
-    verified: bool,
-    accept: bool,
+    trust: Trust,
     location: String,
-) -> Result<()> {
+) -> Result<Option<BTreeSet<String>>> {
+    let (verified, accept) = (trust.verified, trust.accept_rollback);
+    let listed: BTreeSet<String> = config
+        .trusted_signers()
+        .map_err(|reason| RepoError::CorruptConfig { location: location.clone(), reason })?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let known = store.load(&config.id)?;
     let recipients: std::collections::BTreeSet<String> = config.recipients.iter().map(|r| r.id.clone()).collect();
     if let Some(known) = known.as_ref().filter(|_| !accept) {
@@ -687,12 +730,22 @@ fn check_known_state(
             });
         }
     }
-    let next = KnownState { generation: config.generation, master_key_id: config.master_key_id.clone(), recipients };
+    let pinned = known.as_ref().map(|k| &k.signers).filter(|s| !s.is_empty());
+    let signers = match pinned {
+        Some(pinned) if !verified && !trust.new_signers => pinned.clone(),
+        _ => listed,
+    };
+    let next = KnownState {
+        generation: config.generation,
+        master_key_id: config.master_key_id.clone(),
+        recipients,
+        signers: signers.clone(),
+    };
     let newer = known.as_ref().is_none_or(|k| accept || config.generation >= k.generation);
     if newer && known.as_ref() != Some(&next) {
         store.save(&config.id, &next)?;
     }
-    Ok(())
+    Ok((!verified).then_some(signers))
 }
 
 fn pipeline_options(config: &ConfigFile) -> PipelineOptions {

@@ -22,6 +22,14 @@ pub struct KnownState {
     /// Ids of the recipients the config listed (16 hex each).
     #[serde(default)]
     pub recipients: BTreeSet<String>,
+    /// The manifest signers (`lbwp1…`: the master key's signing key and the registered
+    /// writers) this host may trust when it reads without the master key: those of the
+    /// last config it authenticated, or, before it ever could, those it found the first
+    /// time it saw the repository. A reader holding only an identity cannot check the
+    /// config's MAC, so without this pin anyone with storage write could register a writer
+    /// of their own and forge backups it accepts.
+    #[serde(default)]
+    pub signers: BTreeSet<String>,
 }
 
 /// Where known states are kept. Implementations must make `save` atomic: a crash leaves the

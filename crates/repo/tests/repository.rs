@@ -835,6 +835,51 @@ async fn forged_recipient_manifests_are_refused() {
     }
 }
 
+/// Item 8 for readers that hold only an identity: they cannot check the config's MAC, so a
+/// writer that someone with storage write registers by editing the config must not be
+/// trusted; the signers pinned on this host are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_planted_in_the_config_does_not_fool_an_identity_reader() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let state = tempfile::tempdir().unwrap();
+    let mut owner = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let identity = Arc::new(Identity::generate().unwrap());
+    owner.add_recipient(identity.public(), None).await.unwrap();
+    let genuine = write_only(&storage, &mut owner, &identity).await;
+    let real = genuine.backup_stream(&b"genuine"[..], request("real")).await.unwrap();
+    let open_reader =
+        |trust: OpenOptions| Repository::open_with(storage.clone(), Credential::Identity(identity.clone()), trust);
+    let reader = open_reader(trust_in(state.path())).await.unwrap();
+    assert_eq!(restore(&reader, &real.id).await, b"genuine");
+
+    // The attacker registers a writer of their own by editing the config (its MAC no longer
+    // verifies, which only a master-key holder can tell) and writes a backup with it.
+    let attacker = Arc::new(WriterKey::generate().unwrap());
+    let mut doc: serde_json::Value = serde_json::from_slice(&storage.get_bytes("config").await.unwrap()).unwrap();
+    let planted =
+        serde_json::json!({"id": hex::encode(attacker.public().id()), "public_key": attacker.public().to_string()});
+    doc["writers"].as_array_mut().unwrap().push(planted);
+    storage.put_bytes("config", Bytes::from(serde_json::to_vec_pretty(&doc).unwrap())).await.unwrap();
+    let as_attacker = OpenOptions { writer_key: Some(attacker), ..Default::default() };
+    let forger = Repository::open_with(storage.clone(), Credential::WriteOnly(vec![identity.public()]), as_attacker)
+        .await
+        .unwrap();
+    let forged = forger.backup_stream(&b"forged"[..], request("forged")).await.unwrap();
+
+    let reader = open_reader(trust_in(state.path())).await.unwrap();
+    let err = reader.load_manifest(&forged.id).await.unwrap_err();
+    assert!(matches!(err, RepoError::BadManifest { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&forged.id) && text.contains("--trust-new-signers"), "{text}");
+    assert_eq!(restore(&reader, &real.id).await, b"genuine", "the genuine backup stopped opening");
+    // A master-key holder notices the edit outright.
+    assert!(Repository::open(storage.clone(), pw("pw")).await.is_err(), "the edited config was accepted");
+    // Trusting the listed signers on purpose (after checking `key list`) accepts it.
+    let trusting = OpenOptions { trust_new_signers: true, ..trust_in(state.path()) };
+    let reader = open_reader(trusting).await.unwrap();
+    assert_eq!(restore(&reader, &forged.id).await, b"forged");
+}
+
 /// Item 9: a backup that opened the repository before a `key rotate` finished is sealed
 /// for the new master key, or fails loudly when its credential cannot open that key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
