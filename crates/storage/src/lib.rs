@@ -18,6 +18,10 @@
 //! Cross-cutting behaviour comes from layers in [`layer`] that wrap any backend: tenant
 //! isolation, retries with backoff, bandwidth limits and metrics.
 //!
+//! Small helpers every Lifeboat crate shares, so that each exists once: [`redact_url`]
+//! (URLs in messages), [`units::human_bytes`] (sizes for people), [`fs::write_atomic`]
+//! (crash-safe local files) and [`clock::Clock`] (the time, injectable in tests).
+//!
 //! A URL picks and configures a backend: [`open_url`] understands `file:///abs/path`,
 //! plain paths, `memory://`, `s3://bucket/prefix?endpoint=...` and the opendal schemes.
 //!
@@ -32,16 +36,19 @@
 //! # }
 //! ```
 
+pub mod clock;
 mod drain;
 mod error;
-mod fs;
+pub mod fs;
 mod key;
 pub mod layer;
 mod memory;
 #[cfg(feature = "opendal-core")]
 mod opendal;
+mod redact;
 #[cfg(feature = "s3")]
 mod s3;
+pub mod units;
 mod url;
 
 pub use drain::{DrainError, drain_into};
@@ -51,6 +58,7 @@ pub use key::validate_key;
 pub use memory::MemoryStorage;
 #[cfg(feature = "opendal-core")]
 pub use opendal::OpendalStorage;
+pub use redact::redact_url;
 #[cfg(feature = "s3")]
 pub use s3::S3Storage;
 pub use url::{OpendalLocation, OpendalService, S3Options, StorageUrl, open_url};

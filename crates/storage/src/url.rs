@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{FsStorage, MemoryStorage, Storage, StorageError};
+use crate::{FsStorage, MemoryStorage, Storage, StorageError, redact_url};
 
 /// Default size of one multipart-upload part: 16 MiB.
 pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
@@ -139,7 +139,7 @@ impl StorageUrl {
 
     /// Parses a URL or a plain filesystem path.
     pub fn parse(input: &str) -> Result<Self, StorageError> {
-        let invalid = |reason: &str| StorageError::InvalidUrl { url: redact(input), reason: reason.to_owned() };
+        let invalid = |reason: &str| StorageError::InvalidUrl { url: redact_url(input), reason: reason.to_owned() };
         if input.trim().is_empty() {
             return Err(invalid("empty location"));
         }
@@ -336,7 +336,7 @@ pub fn open_url(input: &str) -> Result<Arc<dyn Storage>, StorageError> {
         StorageUrl::S3(opts) => Ok(Arc::new(crate::S3Storage::new(opts))),
         #[cfg(not(feature = "s3"))]
         StorageUrl::S3(_) => Err(StorageError::InvalidUrl {
-            url: redact(input),
+            url: redact_url(input),
             reason: "this build has no S3 support (cargo feature `s3` of lifeboat-storage)".into(),
         }),
         StorageUrl::Opendal(loc) => open_opendal(input, loc),
@@ -351,7 +351,7 @@ fn open_opendal(_input: &str, loc: OpendalLocation) -> Result<Arc<dyn Storage>, 
 #[cfg(not(feature = "opendal-core"))]
 fn open_opendal(input: &str, loc: OpendalLocation) -> Result<Arc<dyn Storage>, StorageError> {
     Err(StorageError::InvalidUrl {
-        url: redact(input),
+        url: redact_url(input),
         reason: format!(
             "this build has no {:?} support (cargo feature `{}` of lifeboat-storage)",
             loc.service,
@@ -362,18 +362,6 @@ fn open_opendal(input: &str, loc: OpendalLocation) -> Result<Arc<dyn Storage>, S
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     if path.is_absolute() { Ok(path.to_owned()) } else { Ok(std::env::current_dir()?.join(path)) }
-}
-
-/// Removes any `user:password@` part of a URL before it is shown.
-pub(crate) fn redact(input: &str) -> String {
-    match url::Url::parse(input) {
-        Ok(mut url) if url.password().is_some() || !url.username().is_empty() => {
-            let _ = url.set_password(None);
-            let _ = url.set_username("");
-            url.to_string()
-        }
-        _ => input.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -471,7 +459,7 @@ mod tests {
 
     #[test]
     fn redacts_credentials() {
-        let r = redact("s3://AKIA:secret@bucket/x");
+        let r = redact_url("s3://AKIA:secret@bucket/x");
         assert!(!r.contains("secret") && !r.contains("AKIA"), "{r}");
     }
 }

@@ -15,28 +15,34 @@
 //!
 //! Everything is created private (folders 0700, files 0600, whatever the umask), so that
 //! other local users cannot copy `config` and guess its password offline.
+//!
+//! [`write_atomic`] is the same crash-safe write for one whole file anywhere (state files,
+//! caches), so that the workspace has one such write, not one per crate.
+
+mod atomic;
+mod beneath;
+
+pub use atomic::write_atomic;
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use ring::rand::{SecureRandom, SystemRandom};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
+use self::atomic::{TEMP_MARK, TempFile};
+use self::beneath::{open_beneath, open_dir_component, refuse_link_at, refused_link, stat_entry};
 use crate::drain::{DrainError, drain_into};
 use crate::key::{validate_key, validate_prefix};
 use crate::{ByteStream, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
-/// Names of temporary files start with this; listings never show them.
-const TEMP_MARK: &str = ".lifeboat-tmp-";
 /// Bytes per read of a `get`: large, so that a reader's frames mostly lie within one
 /// buffer and can be sliced rather than copied.
 const READ_BUFFER: usize = 2 * 1024 * 1024;
@@ -45,12 +51,6 @@ const READ_BUFFER: usize = 2 * 1024 * 1024;
 const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 /// Mode of every folder this backend creates: the owner's only.
 const DIR_MODE: u32 = 0o700;
-/// Mode of every file this backend creates: the owner's only.
-const FILE_MODE: u32 = 0o600;
-
-/// Set once `openat2(2)` turned out to be unavailable (Linux before 5.6, or a seccomp
-/// filter that predates it), so the component walk is used from then on.
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// A directory holding one object per file, keys mapped to relative paths.
 #[derive(Debug, Clone)]
@@ -58,92 +58,10 @@ pub struct FsStorage {
     root: PathBuf,
 }
 
-/// The error for a symbolic link met below the root.
-fn refused_link() -> io::Error {
-    io::Error::other("a symbolic link inside the repository: refused (Lifeboat never follows links below its root)")
-}
-
-/// An error of opening a path below the root: a link met on the way is named as such.
-fn open_error(e: Errno) -> io::Error {
-    match e {
-        Errno::LOOP | Errno::XDEV => refused_link(),
-        e => e.into(),
-    }
-}
-
-/// Opens `rel` (a validated key or folder path) below `dir`, following no link on the way
-/// nor at the end. `flags` must not create (openat2 takes no mode otherwise).
-fn open_beneath(dir: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
-    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-        match rustix::fs::openat2(dir, rel, flags, Mode::empty(), resolve) {
-            Err(Errno::NOSYS | Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // A concurrent rename below the root; the walk has no such restriction.
-            Err(Errno::AGAIN) => {}
-            // A folder that is a link fails so too: the walk tells which it is.
-            Err(Errno::NOTDIR) if flags.contains(OFlags::DIRECTORY) => {}
-            other => return other.map_err(open_error),
-        }
-    }
-    open_walking(dir, rel, flags)
-}
-
-/// The fallback of [`open_beneath`]: one `O_NOFOLLOW` component at a time.
-fn open_walking(dir: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
-    let (parents, last) = rel.rsplit_once('/').map_or((None, rel), |(p, l)| (Some(p), l));
-    let mut held: Option<OwnedFd> = None;
-    for part in parents.into_iter().flat_map(|p| p.split('/')) {
-        let next = {
-            let base = held.as_ref().map_or(dir, |fd| fd.as_fd());
-            open_dir_component(base, part)?
-        };
-        held = Some(next);
-    }
-    let base = held.as_ref().map_or(dir, |fd| fd.as_fd());
-    match rustix::fs::openat(base, last, flags | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()) {
-        Err(Errno::NOTDIR) if flags.contains(OFlags::DIRECTORY) => {
-            refuse_link_at(base, last)?;
-            Err(Errno::NOTDIR.into())
-        }
-        other => other.map_err(open_error),
-    }
-}
-
-/// Opens the folder `name` in `dir`, refusing a link. (`O_DIRECTORY | O_NOFOLLOW` on a link
-/// fails with `ENOTDIR` rather than `ELOOP`, hence the look at what is there.)
-fn open_dir_component(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
-        Err(Errno::NOTDIR) => {
-            refuse_link_at(dir, name)?;
-            Err(Errno::NOTDIR.into())
-        }
-        other => other.map_err(open_error),
-    }
-}
-
 /// A key's folder (empty at the root) and name.
 fn split_key(key: &str) -> (String, String) {
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
     (dir.to_owned(), name.to_owned())
-}
-
-/// What sits at `name` in `dir`, without following a link; `None` when nothing does.
-fn stat_entry(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Stat>> {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Refuses when `name` in `dir` is a symbolic link.
-fn refuse_link_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
-    match stat_entry(dir, name)? {
-        Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Err(refused_link()),
-        _ => Ok(()),
-    }
 }
 
 /// The modification time of a stat result, by the filesystem's clock.
@@ -362,10 +280,7 @@ impl FsStorage {
         let (temp, file) = self
             .blocking(Op::Put, key, move || {
                 let dir = Arc::new(this.open_dir_creating(&dir)?);
-                let name = temp_name();
-                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-                let fd = rustix::fs::openat(&*dir, name.as_str(), flags, Mode::from_raw_mode(FILE_MODE))?;
-                Ok((TempFile { dir, name, armed: true }, std::fs::File::from(fd)))
+                TempFile::create_in(dir)
             })
             .await?;
         let mut synced = 0u64;
@@ -414,15 +329,6 @@ fn name_of(file: &str, id: u32) -> Option<String> {
     })
 }
 
-/// A fresh, unguessable temporary file name.
-fn temp_name() -> String {
-    let mut rnd = [0u8; 8];
-    // SystemRandom only fails when the OS has no entropy source at all; a fixed suffix
-    // then still works because O_EXCL refuses to reuse a name.
-    let _ = SystemRandom::new().fill(&mut rnd);
-    format!("{TEMP_MARK}{}", hex::encode(rnd))
-}
-
 #[async_trait]
 impl Storage for FsStorage {
     fn location(&self) -> String {
@@ -432,17 +338,12 @@ impl Storage for FsStorage {
     async fn put(&self, key: &str, body: ByteStream, _size_hint: Option<u64>) -> Result<(), StorageError> {
         validate_key(key)?;
         let (dir, name) = split_key(key);
-        let mut temp = self.write_temp(key, dir, body).await?;
-        let (fd, temp_name) = (temp.dir.clone(), temp.name.clone());
+        let temp = self.write_temp(key, dir, body).await?;
         self.blocking(Op::Put, key, move || {
-            refuse_link_at(fd.as_fd(), &name)?;
-            rustix::fs::renameat(&*fd, temp_name.as_str(), &*fd, name.as_str())?;
-            rustix::fs::fsync(&*fd)?;
-            Ok(())
+            refuse_link_at(temp.dir().as_fd(), &name)?;
+            temp.rename_over(name.as_ref())
         })
-        .await?;
-        temp.disarm();
-        Ok(())
+        .await
     }
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StorageError> {
@@ -450,7 +351,7 @@ impl Storage for FsStorage {
         let (dir, name) = split_key(key);
         let stream: ByteStream = Box::pin(futures::stream::once(async move { Ok(body) }));
         let temp = self.write_temp(key, dir, stream).await?;
-        let (fd, temp_name) = (temp.dir.clone(), temp.name.clone());
+        let (fd, temp_name) = (temp.dir().clone(), temp.name().to_owned());
         // link(2) fails with EEXIST instead of replacing: an atomic create-if-absent that
         // also publishes the complete, fsynced content in one step. It follows no link.
         let outcome = self
@@ -607,31 +508,6 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
-
-/// A temporary file that removes itself unless disarmed, so that an error or a dropped
-/// future (Ctrl-C) leaves no debris behind.
-struct TempFile {
-    /// The folder it is in.
-    dir: Arc<OwnedFd>,
-    /// Its name there.
-    name: String,
-    armed: bool,
-}
-
-impl TempFile {
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = rustix::fs::unlinkat(&*self.dir, self.name.as_str(), AtFlags::empty());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,23 +580,6 @@ mod tests {
             assert!(matches!(s.put_bytes(key, Bytes::new()).await.unwrap_err(), StorageError::InvalidKey { .. }));
             assert!(s.get(key, None).await.is_err());
         }
-    }
-
-    #[test]
-    fn the_component_walk_refuses_links_too() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("real")).unwrap();
-        std::fs::write(dir.path().join("real/obj"), b"x").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
-        std::os::unix::fs::symlink("obj", dir.path().join("real/l")).unwrap();
-        let root = rustix::fs::open(dir.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        assert!(open_walking(root.as_fd(), "real/obj", OFlags::RDONLY).is_ok());
-        for rel in ["link/obj", "real/l"] {
-            let err = open_walking(root.as_fd(), rel, OFlags::RDONLY).unwrap_err();
-            assert!(err.to_string().contains("symbolic link"), "{rel}: {err}");
-        }
-        let err = open_walking(root.as_fd(), "link", OFlags::RDONLY | OFlags::DIRECTORY).unwrap_err();
-        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 
     #[tokio::test]
