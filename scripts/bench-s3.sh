@@ -9,12 +9,14 @@
 # missing. Uses s3s-fs by default; BENCH_ENDPOINT=http://... points it elsewhere.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOG_TAG=bench-s3
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SIZE_MIB="${1:-1024}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-log() { printf '[bench-s3] %s\n' "$*" >&2; }
 
 "$ROOT/scripts/s3-server.sh" start
+# shellcheck disable=SC1090 # the env file s3-server.sh wrote
 set -a; . "${LIFEBOAT_TEST_S3_ENV:-$ROOT/target/test-s3.env}"; set +a
 ENDPOINT="${BENCH_ENDPOINT:-$LIFEBOAT_TEST_S3_ENDPOINT}"
 command -v aws >/dev/null || { log "pip install awscli"; python3 -m pip install -q awscli >&2; }

@@ -21,27 +21,13 @@
 #     AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION   throwaway test credentials
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HASH="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
-DIR="${LIFEBOAT_S3_DIR:-${TMPDIR:-/tmp}/lifeboat-s3-$HASH}"
+LOG_TAG=s3-server
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DIR="${LIFEBOAT_S3_DIR:-${TMPDIR:-/tmp}/lifeboat-s3-$ROOT_HASH}"
 ENV_FILE="${LIFEBOAT_TEST_S3_ENV:-$ROOT/target/test-s3.env}"
 S3S_VERSION=0.14.1
 
-log() { printf '[s3-server] %s\n' "$*" >&2; }
-die() { printf '[s3-server] ERROR: %s\n' "$*" >&2; exit 1; }
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if port_free "$p"; then echo "$p"; return; fi
-    done
-    die "no free loopback port found"
-}
-rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-state_get() { [[ -f "$DIR/$1" ]] && cat "$DIR/$1" || true; }
-state_set() { (umask 077; printf "%s" "$2" >"$DIR/$1"); }
 pid_alive() { local pid; pid="$(state_get "$1.pid")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
 http_up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/" ; }
 alive() { pid_alive "$1" && [[ -n "$(state_get "$1.port")" ]] && http_up "$(state_get "$1.port")"; }
@@ -103,14 +89,7 @@ ENV
     log "wrote $ENV_FILE"
 }
 
-stop_one() {
-    local pid; pid="$(state_get "$1.pid")"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-}
+stop_one() { stop_pid "$(state_get "$1.pid")" 50; }
 
 case "${1:-start}" in
     start)

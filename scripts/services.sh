@@ -21,14 +21,13 @@
 # Set LIFEBOAT_SERVICES="postgres mariadb" (space-separated) to start only some of them.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HASH="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
-DIR="${LIFEBOAT_SERVICES_DIR:-${TMPDIR:-/tmp}/lifeboat-services-$HASH}"
+LOG_TAG=services
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DIR="${LIFEBOAT_SERVICES_DIR:-${TMPDIR:-/tmp}/lifeboat-services-$ROOT_HASH}"
 ENV_FILE="${LIFEBOAT_TEST_ENV:-$ROOT/target/test-services.env}"
 WANT="${LIFEBOAT_SERVICES:-postgres mariadb redis}"
 
-log() { printf '[services] %s\n' "$*" >&2; }
-die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 wants() { [[ " $WANT " == *" $1 "* ]]; }
 
 as_root() {
@@ -44,6 +43,7 @@ as_user() {
 
 pg_bindir() {
     local d
+    # shellcheck disable=SC2012 # version directories have plain names; ls | sort -V picks the newest
     d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
     if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; return; fi
     d="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"
@@ -86,30 +86,7 @@ install_missing() {
     command -v zstd >/dev/null || apt_install zstd || true
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if port_free "$p"; then echo "$p"; return; fi
-    done
-    die "no free loopback port found"
-}
-rand_pw() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local secs="$1" what="$2"; shift 2
-    local i
-    for i in $(seq 1 $((secs * 10))); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# ---------- state ----------
-state_get() { [[ -f "$DIR/$1" ]] && cat "$DIR/$1" || true; }
-state_set() { (umask 077; printf "%s" "$2" >"$DIR/$1"); }
+rand_pw() { rand_hex 18; }
 
 pg_alive() {
     local port; port="$(state_get pg.port)"; [[ -n "$port" ]] || return 1
@@ -219,12 +196,7 @@ EOF
 
 stop_mariadb() {
     local pidf="$DIR/mariadb/mariadbd.pid"
-    if [[ -f "$pidf" ]]; then
-        local pid; pid="$(cat "$pidf")"
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
+    if [[ -f "$pidf" ]]; then stop_pid "$(cat "$pidf")" 100; fi
 }
 
 # ---------- Redis ----------
@@ -245,12 +217,7 @@ start_redis() {
 
 stop_redis() {
     local pidf="$DIR/redis/redis.pid"
-    if [[ -f "$pidf" ]]; then
-        local pid; pid="$(cat "$pidf")"
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
+    if [[ -f "$pidf" ]]; then stop_pid "$(cat "$pidf")" 50; fi
 }
 
 write_env() {

@@ -12,24 +12,12 @@
 #     LIFEBOAT_WEBDAV_PASSWORD   the throwaway password
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HASH="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
-DIR="${LIFEBOAT_WEBDAV_DIR:-${TMPDIR:-/tmp}/lifeboat-webdav-$HASH}"
+LOG_TAG=webdav-server
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DIR="${LIFEBOAT_WEBDAV_DIR:-${TMPDIR:-/tmp}/lifeboat-webdav-$ROOT_HASH}"
 ENV_FILE="${LIFEBOAT_TEST_WEBDAV_ENV:-$ROOT/target/test-webdav.env}"
 
-log() { printf '[webdav-server] %s\n' "$*" >&2; }
-die() { printf '[webdav-server] ERROR: %s\n' "$*" >&2; exit 1; }
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if port_free "$p"; then echo "$p"; return; fi
-    done
-    die "no free loopback port found"
-}
-state_get() { [[ -f "$DIR/$1" ]] && cat "$DIR/$1" || true; }
-state_set() { (umask 077; printf "%s" "$2" >"$DIR/$1"); }
 alive() {
     local pid port; pid="$(state_get pid)"; port="$(state_get port)"
     [[ -n "$pid" && -n "$port" ]] && kill -0 "$pid" 2>/dev/null \
@@ -53,7 +41,7 @@ case "${1:-start}" in
     start)
         install_missing
         mkdir -p "$DIR/data"; chmod 700 "$DIR"
-        [[ -n "$(state_get password)" ]] || state_set password "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        [[ -n "$(state_get password)" ]] || state_set password "$(rand_hex 16)"
         if alive; then
             log "rclone webdav already running on port $(state_get port)"
         else
@@ -72,8 +60,7 @@ case "${1:-start}" in
         log "wrote $ENV_FILE"
         ;;
     stop)
-        pid="$(state_get pid)"
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then kill "$pid" || true; fi
+        stop_pid "$(state_get pid)" 50
         rm -rf "$DIR" "$ENV_FILE"
         log "stopped"
         ;;
