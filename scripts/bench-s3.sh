@@ -16,8 +16,10 @@ SIZE_MIB="${1:-1024}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 "$ROOT/scripts/s3-server.sh" start
-# shellcheck disable=SC1090 # the env file s3-server.sh wrote
-set -a; . "${LIFEBOAT_TEST_S3_ENV:-$ROOT/target/test-s3.env}"; set +a
+set -a
+# shellcheck source=/dev/null # the env file s3-server.sh wrote
+. "${LIFEBOAT_TEST_S3_ENV:-$ROOT/target/test-s3.env}"
+set +a
 ENDPOINT="${BENCH_ENDPOINT:-$LIFEBOAT_TEST_S3_ENDPOINT}"
 command -v aws >/dev/null || { log "pip install awscli"; python3 -m pip install -q awscli >&2; }
 
