@@ -1,4 +1,4 @@
-//! `lifeboat forget` and `lifeboat prune`: apply a retention policy to a repository.
+//! `lifeboat forget`: apply a retention policy to a repository (and, with `--prune`, prune).
 
 use std::process::ExitCode;
 
@@ -7,11 +7,26 @@ use lifeboat_repo::Repository;
 use lifeboat_retention::chrono::Utc;
 use lifeboat_retention::{Policy, RetentionError, Snapshot, apply_grouped};
 
-use crate::output::{human_bytes, print_json};
-use crate::retention_cmd::PolicyArgs;
+use crate::flags::{Global, PolicyArgs};
+use crate::open::open_repo;
+use crate::render::{human_bytes, print_json};
+
+/// `lifeboat forget`: opens the repository and forgets what the policy does not keep.
+pub async fn run(
+    global: &Global,
+    plan: Option<String>,
+    policy: PolicyArgs,
+    dry_run: bool,
+    prune: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let configured = configured_policy(global.config.as_deref(), plan.as_deref())?;
+    forget(&repo, plan.as_deref(), &policy, configured, dry_run, prune, json).await
+}
 
 /// The retention the config file gives `plan`, when both are known.
-pub fn configured_policy(config: Option<&std::path::Path>, plan: Option<&str>) -> Result<Option<Policy>> {
+fn configured_policy(config: Option<&std::path::Path>, plan: Option<&str>) -> Result<Option<Policy>> {
     let (Some(path), Some(plan)) = (config, plan) else { return Ok(None) };
     let config = lifeboat_ops::Config::load(path)?;
     Ok(Some(config.plan(plan, &path.display().to_string())?.retention.clone()))
@@ -19,7 +34,7 @@ pub fn configured_policy(config: Option<&std::path::Path>, plan: Option<&str>) -
 
 /// Forgets what the policy does not keep; with `prune`, deletes the freed data too. Keep
 /// flags on the command line win; without any, the plan's configured retention applies.
-pub async fn forget(
+async fn forget(
     repo: &Repository,
     plan: Option<&str>,
     args: &PolicyArgs,
@@ -90,34 +105,6 @@ pub async fn forget(
                 "pruned {} unreferenced object(s), {} freed",
                 p.unreferenced.len(),
                 human_bytes(p.unreferenced_bytes)
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Deletes data no manifest references.
-pub async fn prune(repo: &Repository, dry_run: bool, json: bool) -> Result<ExitCode> {
-    let report = repo.prune(dry_run).await?;
-    if json {
-        print_json(&report)?;
-    } else {
-        let verb = if dry_run { "would delete" } else { "deleted" };
-        println!(
-            "{verb} {} unreferenced object(s) ({}); {} referenced object(s) kept",
-            report.unreferenced.len(),
-            human_bytes(report.unreferenced_bytes),
-            report.referenced
-        );
-        if !report.held_by_lock.is_empty() {
-            println!("{} unreferenced object(s) kept: still under object lock", report.held_by_lock.len());
-        }
-        if !report.temp_files.is_empty() {
-            let verb = if dry_run { "would remove" } else { "removed" };
-            println!(
-                "{verb} {} temporary file(s) of interrupted writes ({})",
-                report.temp_files.len(),
-                human_bytes(report.temp_bytes)
             );
         }
     }

@@ -1,0 +1,100 @@
+//! `lifeboat backup ...`: files, databases and standard input.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use lifeboat_repo::{BackupRequest, Manifest, Repository};
+
+use super::db_password;
+use crate::flags::{BackupCommand, BackupMeta, Global};
+use crate::open::open_repo;
+use crate::render::{self, print_json, progress};
+
+/// Runs one backup and prints its result.
+pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let started = std::time::Instant::now();
+    let (manifest, json) = match cmd {
+        BackupCommand::Files { paths, meta } => {
+            let request = meta_request(&meta);
+            let spinner = progress::spinner("backing up files");
+            let result = repo.backup_files(&paths, request).await;
+            progress::finish(spinner);
+            (result?, meta.json)
+        }
+        BackupCommand::Postgres { db, meta } | BackupCommand::Mysql { db, meta } => {
+            let options = lifeboat_dump::SourceOptions {
+                all: db.all,
+                tables: db.tables,
+                exclude_tables: db.exclude_tables,
+                schema_only: db.schema_only,
+                data_only: db.data_only,
+                password: db_password(db.db_password_file.as_deref())?,
+                ..Default::default()
+            };
+            let source = lifeboat_dump::Source::from_url(&db.url, &options)?;
+            (database_backup(&repo, &source, meta_request(&meta)).await?, meta.json)
+        }
+        BackupCommand::Redis { url, mode, pattern, db_password_file, meta } => {
+            let options = lifeboat_dump::SourceOptions {
+                redis_mode: mode.parse()?,
+                key_pattern: pattern,
+                password: db_password(db_password_file.as_deref())?,
+                ..Default::default()
+            };
+            let source = lifeboat_dump::Source::from_url(&url, &options)?;
+            (database_backup(&repo, &source, meta_request(&meta)).await?, meta.json)
+        }
+        BackupCommand::Stdin { name, meta } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let request = BackupRequest { kind: lifeboat_repo::BackupKind::Stream, name, ..meta_request(&meta) };
+            let (reader, bar) = progress::counting(tokio::io::stdin(), "backing up stdin", None);
+            let result = repo.backup_stream(reader, request).await;
+            progress::finish(bar);
+            (result?, meta.json)
+        }
+    };
+    for w in &manifest.warnings {
+        eprintln!("lifeboat: warning: {}", render::escape(w));
+    }
+    if json {
+        print_json(&render::backup_result(&manifest, started.elapsed()))?;
+    } else {
+        println!(
+            "backup {} done: {} read, {} stored, {:.1}s",
+            manifest.short_id(),
+            render::human_bytes(manifest.plain_size()),
+            render::human_bytes(manifest.stored_size()),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn meta_request(meta: &BackupMeta) -> BackupRequest {
+    let retention = meta.lock_days.map(|days| {
+        let mode = lifeboat_storage::RetentionMode::parse(&meta.lock_mode)
+            .unwrap_or(lifeboat_storage::RetentionMode::Governance);
+        lifeboat_storage::Retention::days_from_now(mode, days)
+    });
+    BackupRequest {
+        plan: meta.plan.clone(),
+        tags: meta.tags.clone(),
+        host: meta.host.clone(),
+        retention,
+        ..Default::default()
+    }
+}
+
+async fn database_backup(
+    repo: &Repository,
+    source: &lifeboat_dump::Source,
+    request: BackupRequest,
+) -> Result<Manifest> {
+    let spinner = progress::spinner("dumping");
+    let result = lifeboat_ops::backup_database(repo, source, request).await;
+    progress::finish(spinner);
+    Ok(result?)
+}

@@ -1,0 +1,73 @@
+//! `lifeboat copy` and `lifeboat sync`: backups into another repository.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use lifeboat_repo::{Credential, Manifest, Repository};
+
+use crate::flags::{Destination, Global};
+use crate::open::{open_options, open_repo, storage};
+use crate::render::{self, print_json};
+use crate::secrets::SecretSource;
+
+/// `lifeboat copy`: one backup, or all of them.
+pub async fn run(global: &Global, id: Option<String>, dest: Destination, json: bool) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let manifests = match id {
+        Some(id) => vec![repo.resolve(&id, None).await?],
+        None => all_backups(&repo).await?,
+    };
+    copy_backups(&repo, &manifests, dest, json, global).await
+}
+
+/// `lifeboat sync`: every backup.
+pub async fn sync(global: &Global, dest: Destination, json: bool) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let manifests = all_backups(&repo).await?;
+    copy_backups(&repo, &manifests, dest, json, global).await
+}
+
+/// Every backup, or an error when one cannot be read (copying around it would hide it).
+async fn all_backups(repo: &Repository) -> Result<Vec<Manifest>> {
+    let (all, unreadable) = repo.list().await?;
+    if let Some(e) = unreadable.into_iter().next() {
+        return Err(anyhow::Error::new(e).context("a backup of the source cannot be read"));
+    }
+    Ok(all)
+}
+
+async fn copy_backups(
+    repo: &Repository,
+    manifests: &[Manifest],
+    dest: Destination,
+    json: bool,
+    global: &Global,
+) -> Result<ExitCode> {
+    let Destination { to, to_password_file } = dest;
+    let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
+    let trust = lifeboat_repo::OpenOptions { writer_key: None, ..open_options(global)? };
+    let dest = Repository::open_with(storage(&to, global)?, Credential::Password(source.read()?), trust)
+        .await
+        .with_context(|| format!("opening destination {to}"))?;
+    let report = repo.copy_to(&dest, manifests).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "copied {} backup(s), {} already present; sent {} object(s) ({}), {} already there",
+            report.copied.len(),
+            report.skipped.len(),
+            report.objects_sent,
+            render::human_bytes(report.bytes_sent),
+            report.objects_present
+        );
+        // A replica of the right size whose digest differed: say which were repaired.
+        for key in &report.objects_repaired {
+            println!("re-sent {key}: the destination's copy did not match its recorded BLAKE3 (corrupt replica)");
+        }
+        for problem in &report.manifests_repaired {
+            println!("copied again {}", render::escape(problem));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

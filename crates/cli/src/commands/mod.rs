@@ -1,0 +1,35 @@
+//! One file per command: each opens what it needs, calls the libraries and hands the
+//! result to `crate::render`.
+
+pub mod backup;
+pub mod copy;
+pub mod forget;
+pub mod init;
+pub mod key;
+pub mod list;
+pub mod prune;
+pub mod restore;
+pub mod retention;
+pub mod show;
+pub mod unlock;
+pub mod verify;
+
+use anyhow::Result;
+
+/// A manifest written by a write-only host for recipients whose identity this handle lacks:
+/// not damage, just not ours to read.
+fn sealed_for_others(e: &lifeboat_repo::RepoError) -> bool {
+    e.is_recipients_only()
+}
+
+/// RepoError is not Clone; re-create a displayable error for warnings.
+fn clone_err(e: &lifeboat_repo::RepoError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn db_password(file: Option<&std::path::Path>) -> Result<Option<lifeboat_dump::Secret>> {
+    Ok(match file {
+        Some(path) => Some(lifeboat_dump::Secret::from_file(path)?),
+        None => None,
+    })
+}

@@ -1,0 +1,21 @@
+//! `lifeboat show`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::flags::Global;
+use crate::open::open_repo;
+use crate::render::{self, print_json, print_manifest};
+
+/// Prints one backup.
+pub async fn run(global: &Global, id: String, json: bool) -> Result<ExitCode> {
+    let repo = open_repo(global).await?;
+    let manifest = repo.resolve(&id, None).await?;
+    if json {
+        print_json(&render::manifest_view(&manifest)?)?
+    } else {
+        print_manifest(&manifest)
+    }
+    Ok(ExitCode::SUCCESS)
+}

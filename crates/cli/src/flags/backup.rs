@@ -1,0 +1,104 @@
+//! `lifeboat backup ...`: what to back up and what to record about it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Back up files and directory trees.
+    Files {
+        /// Files and directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up PostgreSQL with pg_dump (custom format, one stream per database).
+    Postgres {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up MySQL or MariaDB with mariadb-dump/mysqldump --single-transaction.
+    Mysql {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up Redis: an RDB snapshot, or a logical export that restores into a live server.
+    Redis {
+        /// Server URL, e.g. redis://host:6379/0 (password: REDISCLI_AUTH or --db-password-file).
+        #[arg(long)]
+        url: String,
+        /// `rdb` (exact snapshot of every database) or `logical` (SCAN + DUMP, TTLs kept).
+        #[arg(long, default_value = "rdb")]
+        mode: String,
+        /// Only keys matching this pattern (logical mode).
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Read the password from this file.
+        #[arg(long)]
+        db_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+    /// Back up standard input as one stream.
+    Stdin {
+        /// Name of the stream (e.g. `app.sql`).
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        meta: BackupMeta,
+    },
+}
+
+/// Which database and what of it.
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    /// Server URL, e.g. postgres://backup@db:5432/app (a password in the URL is never recorded).
+    #[arg(long)]
+    pub url: String,
+    /// Every database (PostgreSQL adds roles and tablespaces through pg_dumpall --globals-only).
+    #[arg(long)]
+    pub all: bool,
+    /// Only this table (repeatable).
+    #[arg(long = "table")]
+    pub tables: Vec<String>,
+    /// Leave out this table (repeatable).
+    #[arg(long = "exclude-table")]
+    pub exclude_tables: Vec<String>,
+    /// Schema only, no data.
+    #[arg(long, conflicts_with = "data_only")]
+    pub schema_only: bool,
+    /// Data only, no schema.
+    #[arg(long)]
+    pub data_only: bool,
+    /// Read the database password from this file (else the URL or PGPASSWORD/MYSQL_PWD).
+    #[arg(long)]
+    pub db_password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupMeta {
+    /// Plan the backup belongs to.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Keep the backup immutable for N days with object lock (bucket must have it enabled).
+    #[arg(long, value_name = "N")]
+    pub lock_days: Option<u32>,
+    /// Object-lock mode: `governance` (privileged users may lift it) or `compliance` (nobody can).
+    #[arg(long, default_value = "governance", value_parser = ["governance", "compliance"], requires = "lock_days")]
+    pub lock_mode: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,26 @@
+//! `lifeboat init`.
+
+use clap::Args;
+use lifeboat_crypto::Argon2Params;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Argon2id memory in KiB for the password slot.
+    #[arg(long, default_value_t = Argon2Params::default().memory_kib)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes.
+    #[arg(long, default_value_t = Argon2Params::default().iterations)]
+    pub kdf_iterations: u32,
+    /// Argon2id lanes.
+    #[arg(long, default_value_t = Argon2Params::default().parallelism)]
+    pub kdf_parallelism: u32,
+    /// Plaintext bytes per segment (4096..=16777216).
+    #[arg(long, default_value_t = lifeboat_crypto::DEFAULT_SEGMENT)]
+    pub segment_size: u32,
+    /// zstd level for new objects (0 = no compression).
+    #[arg(long, default_value_t = 3)]
+    pub compression_level: i32,
+    /// Label of the first key slot.
+    #[arg(long)]
+    pub label: Option<String>,
+}

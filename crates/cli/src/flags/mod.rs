@@ -1,0 +1,157 @@
+//! The command line: clap structs, one file per command group. Nothing here does any work;
+//! `crate::commands` runs what these describe.
+
+mod backup;
+mod copy;
+mod global;
+mod init;
+mod key;
+mod restore;
+mod retention;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use backup::{BackupCommand, BackupMeta};
+pub use copy::Destination;
+pub use global::Global;
+pub use init::InitArgs;
+pub use key::{KeyCommand, RecipientCommand, WriterCommand};
+pub use restore::RestoreDbArgs;
+pub use retention::{PolicyArgs, RetentionCommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files or a stream.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// List backups.
+    List {
+        /// Only backups of this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one backup.
+    Show {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that backups are intact (exit code 3 when damage is found).
+    Verify {
+        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        id: Option<String>,
+        /// Also decrypt and decompress everything and compare plaintext digests.
+        #[arg(long)]
+        deep: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a new directory, to standard output, or into a live database.
+    #[command(group = clap::ArgGroup::new("destination").required(true).args(["target", "stdout", "to"]))]
+    Restore {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// A new or empty directory to restore into (database backups: the raw dump files).
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// Write the backup's stream (or the tar stream of a files backup) to standard output.
+        #[arg(long)]
+        stdout: bool,
+        /// Which object of a multi-object backup to write to standard output.
+        #[arg(long, requires = "stdout")]
+        object: Option<String>,
+        /// Restore a database backup into this server: postgres://, mysql:// or redis:// URL.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        db: RestoreDbArgs,
+    },
+    /// Copy backups to another repository (keeps ids; data is not re-encrypted).
+    Copy {
+        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        id: Option<String>,
+        #[command(flatten)]
+        dest: Destination,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make another repository hold every backup this one holds (idempotent, resumable).
+    Sync {
+        #[command(flatten)]
+        dest: Destination,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage passwords, key files, recipients and the master key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Forget backups that a retention policy does not keep (restic's flags).
+    Forget {
+        /// Only backups of this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Show what would be forgotten without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete the data that is no longer referenced.
+        #[arg(long)]
+        prune: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete data that no backup references (left by forget or by interrupted backups).
+    Prune {
+        /// Show what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Elasticsearch: snapshot repositories, policies, catalog and time-range restores.
+    #[command(subcommand)]
+    Es(crate::es_cmd::EsCommand),
+    /// Audit retention policies on a list of backups (no repository needed).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Remove dead repository locks: expired ones, and those whose process on this host is gone.
+    Unlock {
+        /// Remove every lock, not only dead ones. Only when no other lifeboat runs.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+impl Command {
+    /// True when the command writes into a child process's standard input (`restore --to`
+    /// pipes the dump into pg_restore or mysql). Such a command must keep SIGPIPE ignored: a
+    /// child that stops reading (it failed) then gives us a write error we can report, with
+    /// the child's message and our locks cleaned up, instead of killing us silently.
+    pub fn feeds_a_child(&self) -> bool {
+        matches!(self, Command::Restore { to: Some(_), .. })
+    }
+}
