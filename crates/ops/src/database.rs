@@ -2,7 +2,7 @@
 
 use futures::TryStreamExt;
 use lifeboat_dump::{DumpError, DumpStream, RestoreReport, Restorer, Source, SourceMetadata};
-use lifeboat_repo::{BackupRequest, Manifest, RepoError, Repository};
+use lifeboat_repo::{BackupKind, BackupRequest, Manifest, RepoError, Repository};
 use tokio_util::io::StreamReader;
 
 /// Why a database backup or restore failed.
@@ -29,7 +29,11 @@ pub async fn backup_database(
     mut request: BackupRequest,
 ) -> Result<Manifest, OpsError> {
     let kind = source.kind();
-    request.kind = kind.to_string();
+    request.kind = match kind {
+        lifeboat_dump::SourceKind::Postgres => BackupKind::Postgres,
+        lifeboat_dump::SourceKind::Mysql => BackupKind::Mysql,
+        lifeboat_dump::SourceKind::Redis => BackupKind::Redis,
+    };
     let mut dumps = source.dump().await?;
     if request.name.is_empty() {
         request.name = dumps.names().join(" ");
@@ -77,7 +81,7 @@ pub async fn restore_database(
     manifest: &Manifest,
     restorer: &Restorer,
 ) -> Result<DatabaseRestore, OpsError> {
-    if matches!(manifest.kind.as_str(), "files" | "stream") {
+    if matches!(manifest.kind, BackupKind::Files | BackupKind::Stream) {
         return Err(OpsError::NotRestorable(format!(
             "backup {} is a {} backup, not a database dump; restore it with --target or --stdout",
             manifest.short_id(),

@@ -518,7 +518,7 @@ pub(crate) fn make_slot(
         id: hex::encode(slot_id),
         kind,
         label,
-        created: crate::now(),
+        created: crate::host::now(),
         kdf,
         nonce: hex::encode(nonce),
         wrapped: hex::encode(wrapped),

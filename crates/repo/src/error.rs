@@ -1,13 +1,45 @@
-//! Errors of repository operations.
+//! Errors of repository operations, and the [`ErrorKind`] a frontend maps them by.
+//!
+//! Messages say what failed and where, never what to type: a frontend adds its own hints
+//! (the CLI's are in `crates/cli/src/hints.rs`), matching on the variant or the kind.
 
 use lifeboat_crypto::CryptoError;
 use lifeboat_storage::StorageError;
+
+/// What sort of failure a [`RepoError`] is, for a frontend that answers by category: an
+/// HTTP API maps these to statuses (noted on each), a CLI to exit codes or hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The credential is wrong, missing, or cannot read this object (401).
+    Unauthorized,
+    /// No such repository, backup, key slot or writer (404).
+    NotFound,
+    /// The repository's state refuses the request: already initialised, a config rollback,
+    /// a concurrent key rotation, a duplicate (409).
+    Conflict,
+    /// A lock or an object-lock retention holds what the request needs (423).
+    Locked,
+    /// The storage cannot be reached or used now: I/O, a backend failure, no space, a
+    /// clock too far off (503).
+    Unavailable,
+    /// Stored data is damaged, forged or inconsistent (500, and alert: this is evidence).
+    Damaged,
+    /// The request itself is unusable: an ambiguous id, a bad target, an empty password (422).
+    InvalidInput,
+    /// The data being backed up could not be read (the source's fault, 502).
+    Source,
+    /// The storage cannot do what was asked safely (501).
+    Unsupported,
+    /// A bug or a failed worker inside Lifeboat (500).
+    Internal,
+}
 
 /// Why a repository operation failed. Each variant names the repository object involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// No `config` object at the location.
-    #[error("no Lifeboat repository at {location} (run `lifeboat init` first)")]
+    #[error("no Lifeboat repository at {location}")]
     NotFound {
         /// Where we looked.
         location: String,
@@ -29,8 +61,7 @@ pub enum RepoError {
     /// The config is older than one this host has already seen.
     #[error(
         "the repository config at {location} is generation {found}, but this host has already seen generation \
-         {known}: an older config was put back, which would undo a key rotation or a recipient change (pass \
-         --accept-config-rollback to accept it on purpose)"
+         {known}: an older config was put back, which would undo a key rotation or a recipient change"
     )]
     ConfigRollback {
         /// Where.
@@ -44,7 +75,7 @@ pub enum RepoError {
     #[error(
         "the repository config at {location} no longer lists recipient(s) {missing}, which generation {known} \
          listed when this host last saw it; without the master key the change cannot be authenticated, so it is \
-         refused (pass --accept-config-rollback to accept it on purpose)"
+         refused"
     )]
     RecipientsRemoved {
         /// Where.
@@ -63,6 +94,22 @@ pub enum RepoError {
     /// The operation needs a credential that was not given.
     #[error("{0}")]
     NeedsCredential(String),
+    /// A handle without the master key was asked to write a backup but holds no writer key.
+    #[error("writing a backup without the master key needs a writer key")]
+    NeedsWriterKey,
+    /// The writer key of a handle without the master key is not registered in the config.
+    #[error("writer {writer} (id {id}) is not registered in the repository at {location}")]
+    WriterNotRegistered {
+        /// The writer's public key (`lbwk1...`).
+        writer: String,
+        /// Its id (hex).
+        id: String,
+        /// Where.
+        location: String,
+    },
+    /// A password or key file that cannot protect a key slot (empty, wrong kind).
+    #[error("{0}")]
+    InvalidCredential(String),
     /// A storage operation failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -85,6 +132,17 @@ pub enum RepoError {
         /// Where.
         location: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// A manifest opened through a recipient slot is signed by a writer the config lists
+    /// now but that this host never saw in a config it could authenticate (pinned signers).
+    #[error("manifest {key} in {location} is invalid: {reason}: refused as possibly forged")]
+    SignerNotPinned {
+        /// Object key.
+        key: String,
+        /// Where.
+        location: String,
+        /// Why the signature check failed.
         reason: String,
     },
     /// The stream or files being backed up could not be read.
@@ -138,17 +196,48 @@ pub enum RepoError {
         source: std::io::Error,
     },
     /// Another process holds a conflicting lock.
-    #[error("the repository is locked: {0}")]
-    Locked(String),
+    #[error(
+        "the repository is locked: {holder}; {}",
+        match lapses_in_minutes {
+            Some(minutes) => format!(
+                "this host cannot check that process. Unless it renews the lock, it lapses in {minutes} min"
+            ),
+            None => "that process is running on this host: wait for it to finish, or stop it, and retry".to_owned(),
+        }
+    )]
+    Locked {
+        /// The lock and its holder: kind, key, pid, host, since when, for what.
+        holder: String,
+        /// `None` when the holder runs on this host; else the minutes left of its lease.
+        lapses_in_minutes: Option<u64>,
+    },
+    /// A backup is under an object-lock retention, so it cannot be deleted yet. (The text
+    /// keeps the prefix it had when this was a [`RepoError::Locked`].)
+    #[error("the repository is locked: backup {backup} is held by object lock until {until}; it is kept")]
+    ObjectLocked {
+        /// Backup id.
+        backup: String,
+        /// When the retention ends.
+        until: String,
+    },
     /// This host's clock disagrees with the storage's by more than leases allow.
     #[error("{0}")]
     ClockSkew(String),
     /// The storage is full and the operation cannot make room for what it must write.
     #[error("{0}")]
     NoSpace(String),
-    /// A key operation was refused.
+    /// A key operation was refused by the repository's state (a duplicate, a limit, the
+    /// last slot, a concurrent rotation).
     #[error("{0}")]
     Key(String),
+    /// No key slot, or no registered writer, has the id given.
+    #[error("no {what} with id {id}")]
+    NoSuchKey {
+        /// `key slot` or `registered writer`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
     /// The storage cannot do what was asked safely.
     #[error("{0}")]
     Unsupported(String),
@@ -158,6 +247,42 @@ pub enum RepoError {
 }
 
 impl RepoError {
+    /// The category of the failure, for a frontend that answers by category (an HTTP
+    /// status, an exit code). Storage and crypto failures are classified by their cause.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            RepoError::WrongCredential { .. }
+            | RepoError::NeedsCredential(_)
+            | RepoError::NeedsWriterKey
+            | RepoError::WriterNotRegistered { .. } => K::Unauthorized,
+            RepoError::NotFound { .. } | RepoError::NoSuchBackup(_) | RepoError::NoSuchKey { .. } => K::NotFound,
+            RepoError::AlreadyInitialized { .. }
+            | RepoError::ConfigRollback { .. }
+            | RepoError::RecipientsRemoved { .. }
+            | RepoError::Key(_) => K::Conflict,
+            RepoError::Locked { .. } | RepoError::ObjectLocked { .. } => K::Locked,
+            RepoError::ClockSkew(_) | RepoError::NoSpace(_) => K::Unavailable,
+            RepoError::CorruptConfig { .. }
+            | RepoError::BadManifest { .. }
+            | RepoError::SignerNotPinned { .. }
+            | RepoError::LatestUnknown { .. }
+            | RepoError::Integrity(_) => K::Damaged,
+            RepoError::InvalidCredential(_) | RepoError::AmbiguousId { .. } | RepoError::Target { .. } => {
+                K::InvalidInput
+            }
+            RepoError::Source(_) => K::Source,
+            RepoError::Unsupported(_) => K::Unsupported,
+            RepoError::LocalIo { .. } | RepoError::Internal(_) => K::Internal,
+            RepoError::Storage(e) => storage_kind(e),
+            RepoError::Object { source, .. } => match source {
+                CryptoError::NoMatchingSlot | CryptoError::WrongPassword => K::Unauthorized,
+                CryptoError::Source(_) | CryptoError::Input(_) => K::Source,
+                _ => K::Damaged,
+            },
+        }
+    }
+
     pub(crate) fn object(key: &str, location: &str, source: CryptoError) -> Self {
         RepoError::Object { key: key.to_owned(), location: location.to_owned(), source }
     }
@@ -178,5 +303,80 @@ impl RepoError {
     }
 }
 
+fn storage_kind(e: &StorageError) -> ErrorKind {
+    match e {
+        StorageError::NotFound { .. } => ErrorKind::NotFound,
+        StorageError::Retained { .. } => ErrorKind::Locked,
+        StorageError::InvalidKey { .. } | StorageError::InvalidUrl { .. } => ErrorKind::InvalidInput,
+        StorageError::Unsupported { .. } => ErrorKind::Unsupported,
+        StorageError::Source { .. } => ErrorKind::Source,
+        // No space, permission denied (the storage's own credentials), I/O, a backend failure.
+        _ => ErrorKind::Unavailable,
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(kind: std::io::ErrorKind) -> RepoError {
+        RepoError::Storage(StorageError::from_io(lifeboat_storage::Op::Get, "mem://", "k", kind.into()))
+    }
+
+    /// One case per kind: a wrong mapping would answer an API client with the wrong status
+    /// (a damaged backup as "try again later", a wrong password as "not found" ...).
+    #[test]
+    fn every_kind_has_its_variants() {
+        let l = || "file:///r".to_owned();
+        let cases: Vec<(RepoError, ErrorKind)> = vec![
+            (RepoError::WrongCredential { location: l() }, ErrorKind::Unauthorized),
+            (RepoError::NeedsWriterKey, ErrorKind::Unauthorized),
+            (RepoError::object("k", "l", CryptoError::NoMatchingSlot), ErrorKind::Unauthorized),
+            (RepoError::NotFound { location: l() }, ErrorKind::NotFound),
+            (RepoError::NoSuchBackup("latest".into()), ErrorKind::NotFound),
+            (RepoError::NoSuchKey { what: "key slot", id: "1".into() }, ErrorKind::NotFound),
+            (storage(std::io::ErrorKind::NotFound), ErrorKind::NotFound),
+            (RepoError::AlreadyInitialized { location: l() }, ErrorKind::Conflict),
+            (RepoError::ConfigRollback { location: l(), found: 1, known: 2 }, ErrorKind::Conflict),
+            (RepoError::Key("already a recipient".into()), ErrorKind::Conflict),
+            (RepoError::Locked { holder: "h".into(), lapses_in_minutes: None }, ErrorKind::Locked),
+            (RepoError::ObjectLocked { backup: "b".into(), until: "t".into() }, ErrorKind::Locked),
+            (storage(std::io::ErrorKind::ConnectionRefused), ErrorKind::Unavailable),
+            (storage(std::io::ErrorKind::StorageFull), ErrorKind::Unavailable),
+            (RepoError::ClockSkew("off".into()), ErrorKind::Unavailable),
+            (RepoError::BadManifest { key: "k".into(), location: l(), reason: "r".into() }, ErrorKind::Damaged),
+            (RepoError::SignerNotPinned { key: "k".into(), location: l(), reason: "r".into() }, ErrorKind::Damaged),
+            (RepoError::CorruptConfig { location: l(), reason: "r".into() }, ErrorKind::Damaged),
+            (RepoError::LatestUnknown { damaged: "d".into(), newest: None }, ErrorKind::Damaged),
+            (RepoError::object("k", "l", CryptoError::TrailingData), ErrorKind::Damaged),
+            (RepoError::AmbiguousId { prefix: "a".into(), candidates: "ab, ac".into() }, ErrorKind::InvalidInput),
+            (RepoError::InvalidCredential("the password is empty".into()), ErrorKind::InvalidInput),
+            (RepoError::Source("reading x".into()), ErrorKind::Source),
+            (RepoError::Unsupported("no If-None-Match".into()), ErrorKind::Unsupported),
+            (RepoError::Internal("bug".into()), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+    }
+
+    /// Library messages carry no CLI advice: hints are the frontend's.
+    #[test]
+    fn messages_name_no_command_or_flag() {
+        let messages = [
+            RepoError::NotFound { location: "l".into() }.to_string(),
+            RepoError::ConfigRollback { location: "l".into(), found: 1, known: 2 }.to_string(),
+            RepoError::RecipientsRemoved { location: "l".into(), missing: "r".into(), known: 2 }.to_string(),
+            RepoError::Locked { holder: "h".into(), lapses_in_minutes: Some(3) }.to_string(),
+            RepoError::NeedsWriterKey.to_string(),
+            RepoError::WriterNotRegistered { writer: "w".into(), id: "i".into(), location: "l".into() }.to_string(),
+            RepoError::SignerNotPinned { key: "k".into(), location: "l".into(), reason: "r".into() }.to_string(),
+        ];
+        for message in messages {
+            assert!(!message.contains("lifeboat ") && !message.contains(" --"), "{message}");
+        }
+    }
+}

@@ -46,7 +46,9 @@ impl Repository {
         }
         let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
         let m = master.clone();
-        let slot = blocking(move || make_slot(&repo_id, &m, &credential, kdf, label)).await?.map_err(RepoError::Key)?;
+        let slot = blocking(move || make_slot(&repo_id, &m, &credential, kdf, label))
+            .await?
+            .map_err(RepoError::InvalidCredential)?;
         let id = slot.id.clone();
         config.slots.push(slot);
         self.write_config(&mut config, &master).await?;
@@ -75,7 +77,7 @@ impl Repository {
         let before = config.slots.len();
         config.slots.retain(|s| s.id != id);
         if config.slots.len() == before {
-            return Err(RepoError::Key(format!("no key slot with id {id}")));
+            return Err(RepoError::NoSuchKey { what: "key slot", id: id.to_owned() });
         }
         if config.slots.is_empty() {
             return Err(RepoError::Key(
@@ -146,7 +148,7 @@ impl Repository {
         let before = config.writers.len();
         config.writers.retain(|w| w.id != id);
         if config.writers.len() == before {
-            return Err(RepoError::Key(format!("no registered writer with id {id}")));
+            return Err(RepoError::NoSuchKey { what: "registered writer", id: id.to_owned() });
         }
         self.write_config(&mut config, &master).await?;
         self.config = config;
@@ -174,7 +176,7 @@ impl Repository {
         let (cred, m) = (self.credential.clone(), new_master.clone());
         let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, Some("rotated".into())))
             .await?
-            .map_err(RepoError::Key)?;
+            .map_err(RepoError::InvalidCredential)?;
         // Every slot but the one that unlocked this handle (which the new slot replaces).
         let slots_removed: Vec<String> =
             config.slots.iter().filter(|s| Some(&s.id) != self.unlocked_slot.as_ref()).map(|s| s.id.clone()).collect();

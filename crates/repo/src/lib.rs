@@ -45,6 +45,7 @@ mod credential;
 mod error;
 mod host;
 mod keys;
+mod kind;
 mod lock;
 mod manifest;
 mod ops;
@@ -52,19 +53,21 @@ mod prune;
 mod repository;
 mod state;
 mod tree;
+mod view;
 
 pub use config::{
     CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
     SlotKind, WriterEntry, master_key_id,
 };
 pub use credential::Credential;
-pub use error::{RepoError, Result};
+pub use error::{ErrorKind, RepoError, Result};
 pub use keys::RotationReport;
+pub use kind::BackupKind;
 pub use lock::{
     LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockState, MAX_CLOCK_SKEW, RESERVE_KEY, list_locks,
     remove_locks, settle_lock_releases, storage_time,
 };
-pub use manifest::{BackupSummary, Manifest, ObjectRecord};
+pub use manifest::{Manifest, ObjectRecord};
 pub use ops::{CopyReport, Damage, VerifyReport};
 pub use prune::PruneReport;
 pub use repository::{
@@ -73,5 +76,4 @@ pub use repository::{
 };
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
-
-pub(crate) use host::now;
+pub use view::{BackupSummary, BackupView, ObjectView};

@@ -227,15 +227,16 @@ impl ListedLock {
         }
         let expired = match (self.modified, storage_now) {
             (Some(modified), Some(now)) => now.duration_since(modified).is_ok_and(|age| age > LOCK_TTL),
-            _ => info.expires < crate::now(),
+            _ => info.expires < crate::host::now(),
         };
         if expired { LockState::Expired } else { LockState::Live }
     }
 
-    /// How the lock reads in an error, and what will get past it.
-    fn describe(&self, state: LockState, storage_now: Option<SystemTime>) -> String {
+    /// The error a conflicting lock gives: who holds it, and whether that can be checked
+    /// here or the lease's end is what gets past it.
+    fn conflict_error(&self, state: LockState, storage_now: Option<SystemTime>) -> RepoError {
         let info = &self.info;
-        let what = format!(
+        let holder = format!(
             "{} lock ({}) held by pid {} on host {} since {} for {:?}",
             match info.kind {
                 LockKind::Shared => "a shared",
@@ -247,23 +248,17 @@ impl ListedLock {
             info.created.format("%Y-%m-%d %H:%M:%S %:z"),
             info.operation
         );
-        match state {
-            LockState::Running => {
-                format!("{what}; that process is running on this host: wait for it to finish, or stop it, and retry")
-            }
+        let lapses_in_minutes = match state {
+            LockState::Running => None,
             _ => {
                 let left = match (self.modified, storage_now) {
                     (Some(m), Some(now)) => LOCK_TTL.saturating_sub(now.duration_since(m).unwrap_or_default()),
-                    _ => (info.expires.to_utc() - crate::now().to_utc()).to_std().unwrap_or_default(),
+                    _ => (info.expires.to_utc() - crate::host::now().to_utc()).to_std().unwrap_or_default(),
                 };
-                format!(
-                    "{what}; this host cannot check that process. Unless it renews the lock, it lapses in {} min \
-                     and `lifeboat unlock` removes it then; if you know that no lifeboat process uses this \
-                     repository any more, `lifeboat unlock --all` removes it now",
-                    left.as_secs().div_ceil(60)
-                )
+                Some(left.as_secs().div_ceil(60))
             }
-        }
+        };
+        RepoError::Locked { holder, lapses_in_minutes }
     }
 }
 
@@ -435,7 +430,7 @@ impl Lock {
                 loop {
                     tokio::time::sleep(REFRESH_EVERY).await;
                     let mut fresh = info.clone();
-                    fresh.expires = crate::now() + LOCK_TTL;
+                    fresh.expires = crate::host::now() + LOCK_TTL;
                     if let Ok(body) = serde_json::to_vec(&fresh)
                         && let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await
                     {
@@ -481,7 +476,7 @@ impl Lock {
             }
             let state = other.state_for(storage_now, me);
             if conflicts(kind, &other, state) {
-                return Err(RepoError::Locked(other.describe(state, storage_now)));
+                return Err(other.conflict_error(state, storage_now));
             }
         }
         Ok(())
@@ -500,7 +495,7 @@ impl Lock {
 }
 
 fn new_info(id: &str, kind: LockKind, operation: &str, me: &Holder) -> LockInfo {
-    let created = crate::now();
+    let created = crate::host::now();
     let pid = std::process::id();
     LockInfo {
         id: id.to_owned(),

@@ -6,6 +6,8 @@ use chrono::{DateTime, FixedOffset};
 use lifeboat_crypto::SecretKey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::kind::BackupKind;
+
 /// The manifest format version this crate writes and reads. Version 1 recorded SHA-256
 /// digests; version 2 records BLAKE3 (docs/FORMAT.md, section 5).
 pub const MANIFEST_VERSION: u32 = 2;
@@ -26,7 +28,7 @@ pub struct Manifest {
     #[serde(deserialize_with = "de_repository_id")]
     pub repository: String,
     /// `stream`, `files`, or a database source kind.
-    pub kind: String,
+    pub kind: BackupKind,
     /// What was backed up.
     pub name: String,
     /// Plan the backup belongs to.
@@ -80,7 +82,7 @@ impl Manifest {
 
     /// True while the backup is held by object lock.
     pub fn is_locked(&self) -> bool {
-        self.locked_until.is_some_and(|until| until > crate::now())
+        self.locked_until.is_some_and(|until| until > crate::host::now())
     }
 
     /// The first 8 hex digits of the id (the whole id if it is shorter or not ASCII).
@@ -214,45 +216,6 @@ fn de_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 
 fn de_digest<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     de_hex(d, 64, "digest")
-}
-
-/// A short listing entry for tables.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupSummary {
-    /// Backup id.
-    pub id: String,
-    /// Kind.
-    pub kind: String,
-    /// Name.
-    pub name: String,
-    /// Plan.
-    pub plan: Option<String>,
-    /// Host.
-    pub host: String,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Finish time.
-    pub time: DateTime<FixedOffset>,
-    /// Plaintext bytes.
-    pub size: u64,
-    /// Stored bytes.
-    pub stored_size: u64,
-}
-
-impl From<&Manifest> for BackupSummary {
-    fn from(m: &Manifest) -> Self {
-        BackupSummary {
-            id: m.id.clone(),
-            kind: m.kind.clone(),
-            name: m.name.clone(),
-            plan: m.plan.clone(),
-            host: m.host.clone(),
-            tags: m.tags.clone(),
-            time: m.finished,
-            size: m.plain_size(),
-            stored_size: m.stored_size(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::error::{RepoError, Result};
+use crate::kind::BackupKind;
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::repository::{BackupRequest, Repository};
 use crate::tree::{RestoreOptions, RestoreReport, Staging, create_private_file, spawn_tree_producer, unpack};
@@ -80,7 +81,7 @@ pub struct CopyReport {
 impl Repository {
     /// Backs up directory trees and files (`kind = "files"`, object `tree`).
     pub async fn backup_files(&self, paths: &[PathBuf], mut request: BackupRequest) -> Result<Manifest> {
-        request.kind = "files".into();
+        request.kind = BackupKind::Files;
         if request.name.is_empty() {
             request.name = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
         }
@@ -215,7 +216,7 @@ impl Repository {
     ) -> Result<RestoreReport> {
         let staging = Staging::prepare(target)?;
         let mut warnings = Vec::new();
-        if manifest.kind == "files" {
+        if manifest.kind == BackupKind::Files {
             let record = pick_object(manifest, Some("tree"))?;
             let stream = self.open_object(record).await?;
             let key = record.key.clone();

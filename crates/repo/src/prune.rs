@@ -43,8 +43,8 @@ impl Repository {
             if self.storage.head(&key).await?.is_none() {
                 return Err(RepoError::NoSuchBackup(id.clone()));
             }
-            if let Some(until) = self.load_manifest(id).await?.locked_until.filter(|u| *u > crate::now()) {
-                return Err(RepoError::Locked(format!("backup {id} is held by object lock until {until}; it is kept")));
+            if let Some(until) = self.load_manifest(id).await?.locked_until.filter(|u| *u > crate::host::now()) {
+                return Err(RepoError::ObjectLocked { backup: id.clone(), until: until.to_string() });
             }
             self.storage.delete(&key).await?;
             tracing::info!(backup = %id, "forgot backup");

@@ -16,9 +16,11 @@ use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot, master_k
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
 use crate::host::{hostname, now};
+use crate::kind::BackupKind;
 use crate::lock::{Lock, LockKind};
-use crate::manifest::{BackupSummary, MANIFEST_VERSION, Manifest, ObjectRecord};
+use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
 use crate::state::{KnownState, KnownStateStore};
+use crate::view::BackupSummary;
 
 /// Key of the config object.
 pub const CONFIG_KEY: &str = "config";
@@ -80,8 +82,8 @@ pub struct OpenOptions {
 /// What a new backup is.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
-    /// `stream`, `files`, `postgres` ...
-    pub kind: String,
+    /// `stream` (the default), `files`, `postgres` ...
+    pub kind: BackupKind,
     /// What is backed up (a stream name, paths ...).
     pub name: String,
     /// Plan name.
@@ -144,7 +146,9 @@ impl Repository {
         let master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
         let master_id = master_key_id(&master);
         let (cred, m, kdf, label) = (credential.clone(), master.clone(), options.kdf, options.label.clone());
-        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label)).await?.map_err(RepoError::Key)?;
+        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label))
+            .await?
+            .map_err(RepoError::InvalidCredential)?;
         let mut config = ConfigFile {
             format: FORMAT_NAME.into(),
             version: CONFIG_VERSION,
@@ -363,14 +367,12 @@ impl Repository {
         })
     }
 
-    /// Backs up one byte stream (`kind = "stream"`, object `stream`).
-    pub async fn backup_stream<R>(&self, reader: R, mut request: BackupRequest) -> Result<Manifest>
+    /// Backs up one byte stream (object `stream`; the kind is the request's, `stream` by
+    /// default).
+    pub async fn backup_stream<R>(&self, reader: R, request: BackupRequest) -> Result<Manifest>
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        if request.kind.is_empty() {
-            request.kind = "stream".into();
-        }
         let mut writer = self.start_backup(request).await?;
         writer.add_stream("stream", reader).await?;
         writer.commit().await
@@ -451,15 +453,11 @@ impl Repository {
             let listed = self.config.trusted_signers().map_err(&bad)?;
             let trusted = self.pinned_signers.as_ref().unwrap_or(&listed);
             lifeboat_crypto::verify_signature(&header, &plain, trusted).map_err(|reason| {
-                let unpinned = listed.iter().any(|k| !trusted.contains(k));
-                let hint = if unpinned {
-                    "; the config lists signers this host never saw in a config it could authenticate: open the \
-                     repository once with the password or key file on this host, or trust them with \
-                     --trust-new-signers after checking `lifeboat key list`"
+                if listed.iter().any(|k| !trusted.contains(k)) {
+                    RepoError::SignerNotPinned { key: key.to_owned(), location: location.clone(), reason }
                 } else {
-                    ""
-                };
-                bad(format!("{reason}: refused as possibly forged{hint}"))
+                    bad(format!("{reason}: refused as possibly forged"))
+                }
             })?;
         }
         Manifest::parse(&plain, id, &self.config.id).map_err(bad)
@@ -620,25 +618,18 @@ impl Repository {
     /// A handle without the master key can write backups only with a writer key the config
     /// registers: readers refuse recipient manifests that are unsigned or signed by a stranger.
     fn check_writer_key(&self) -> Result<()> {
-        let Some(writer) = &self.trust.writer_key else {
-            return Err(RepoError::NeedsCredential(
-                "writing a backup without the master key needs a writer key (--writer-key-file; create one with \
-                 `lifeboat key writer generate` and have a master-key holder register it with `lifeboat key writer add`)"
-                    .into(),
-            ));
-        };
+        let Some(writer) = &self.trust.writer_key else { return Err(RepoError::NeedsWriterKey) };
         let public = writer.public();
         let registered = self
             .config
             .writer_keys()
             .map_err(|reason| RepoError::CorruptConfig { location: self.location(), reason })?;
         if !registered.contains(&public) {
-            return Err(RepoError::Key(format!(
-                "writer {public} (id {}) is not registered in the repository at {}: a master-key holder must run \
-                 `lifeboat key writer add {public}` first, or readers would refuse these backups",
-                hex::encode(public.id()),
-                self.location()
-            )));
+            return Err(RepoError::WriterNotRegistered {
+                writer: public.to_string(),
+                id: hex::encode(public.id()),
+                location: self.location(),
+            });
         }
         Ok(())
     }

@@ -1,0 +1,92 @@
+//! What to type next: the CLI's own hints for library errors.
+//!
+//! Library messages say what failed and where; which command or flag gets past it is this
+//! frontend's business (a service would answer with a status and its own advice). Each hint
+//! is the tail the message had before the hints moved here, so printing
+//! `message + hint` gives the same line as before.
+
+use lifeboat_repo::RepoError;
+
+/// The hint for the repository error inside `err`, if it has one. The error may be the
+/// top of the chain, under a context, or inside an [`lifeboat_ops::OpsError`] (whose
+/// transparent variant hides it from the chain).
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(repo_error).and_then(hint_for)
+}
+
+/// The hint for one repository error (a warning about an unreadable manifest, say).
+pub fn hint_for(err: &RepoError) -> Option<String> {
+    Some(match err {
+        RepoError::NotFound { .. } => " (run `lifeboat init` first)".into(),
+        RepoError::ConfigRollback { .. } => " (pass --accept-config-rollback to accept it on purpose)".into(),
+        RepoError::RecipientsRemoved { .. } => " (pass --accept-config-rollback to accept it on purpose)".into(),
+        RepoError::Locked { lapses_in_minutes: Some(_), .. } => {
+            " and `lifeboat unlock` removes it then; if you know that no lifeboat process uses this repository any \
+             more, `lifeboat unlock --all` removes it now"
+                .into()
+        }
+        RepoError::NeedsWriterKey => {
+            " (--writer-key-file; create one with `lifeboat key writer generate` and have a master-key holder register \
+             it with `lifeboat key writer add`)"
+                .into()
+        }
+        RepoError::WriterNotRegistered { writer, .. } => {
+            format!(
+                ": a master-key holder must run `lifeboat key writer add {writer}` first, or readers would refuse these backups"
+            )
+        }
+        RepoError::SignerNotPinned { .. } => {
+            "; the config lists signers this host never saw in a config it could authenticate: open the repository \
+             once with the password or key file on this host, or trust them with --trust-new-signers after checking \
+             `lifeboat key list`"
+                .into()
+        }
+        _ => return None,
+    })
+}
+
+fn repo_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e RepoError> {
+    cause.downcast_ref::<RepoError>().or_else(|| match cause.downcast_ref::<lifeboat_ops::OpsError>() {
+        Some(lifeboat_ops::OpsError::Repo(e)) => Some(e),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locked(lapses_in_minutes: Option<u64>) -> RepoError {
+        RepoError::Locked { holder: "a shared lock".into(), lapses_in_minutes }
+    }
+
+    #[test]
+    fn hints_complete_the_message_as_it_read_before() {
+        let err = anyhow::Error::new(RepoError::NotFound { location: "file:///r".into() });
+        assert_eq!(
+            format!("{err}{}", hint(&err).unwrap()),
+            "no Lifeboat repository at file:///r (run `lifeboat init` first)"
+        );
+        let line = format!("{}{}", locked(Some(3)), hint_for(&locked(Some(3))).unwrap());
+        assert!(line.ends_with("it lapses in 3 min and `lifeboat unlock` removes it then; if you know that no lifeboat process uses this repository any more, `lifeboat unlock --all` removes it now"), "{line}");
+        let rollback = RepoError::ConfigRollback { location: "l".into(), found: 1, known: 2 };
+        assert!(hint_for(&rollback).unwrap().contains("--accept-config-rollback"));
+        let unpinned = RepoError::SignerNotPinned { key: "k".into(), location: "l".into(), reason: "r".into() };
+        assert!(hint_for(&unpinned).unwrap().contains("--trust-new-signers"));
+        let stranger =
+            RepoError::WriterNotRegistered { writer: "lbwk1x".into(), id: "00".into(), location: "l".into() };
+        assert!(hint_for(&stranger).unwrap().contains("`lifeboat key writer add lbwk1x`"));
+        assert!(hint_for(&RepoError::NeedsWriterKey).unwrap().contains("--writer-key-file"));
+    }
+
+    #[test]
+    fn hints_are_found_under_a_context_and_inside_ops_errors_and_only_where_they_apply() {
+        let wrapped = anyhow::Error::new(RepoError::NotFound { location: "l".into() }).context("opening destination");
+        assert!(hint(&wrapped).is_some());
+        let ops = anyhow::Error::new(lifeboat_ops::OpsError::Repo(RepoError::NeedsWriterKey));
+        assert!(hint(&ops).is_some());
+        // A holder running on this host is waited for, not unlocked.
+        assert_eq!(hint_for(&locked(None)), None);
+        assert_eq!(hint(&anyhow::anyhow!("anything else")), None);
+    }
+}
