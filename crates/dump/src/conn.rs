@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::Path;
 
+use lifeboat_storage::redact_url;
 use zeroize::Zeroizing;
 
 use crate::error::{DumpError, Result};
@@ -69,18 +70,6 @@ pub(crate) fn scrub(secret: Option<&Secret>, text: &str) -> String {
     }
 }
 
-/// Replaces the password of a URL-looking string by `***`, even when the string does not parse.
-pub fn redact_url(raw: &str) -> String {
-    let Some(scheme_end) = raw.find("://") else { return raw.to_string() };
-    let rest = &raw[scheme_end + 3..];
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..auth_end];
-    let Some(at) = authority.rfind('@') else { return raw.to_string() };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else { return raw.to_string() };
-    format!("{}{}:***{}", &raw[..scheme_end + 3], &userinfo[..colon], &rest[at..])
-}
-
 fn percent_decode(s: &str, kind: &'static str, raw: &str) -> Result<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -105,6 +94,35 @@ fn percent_decode(s: &str, kind: &'static str, raw: &str) -> Result<String> {
         url: redact_url(raw),
         reason: "percent-encoded text is not UTF-8".into(),
     })
+}
+
+/// Writes `scheme://[user@][host][:port]`, the start every connection's `Display` shares (no
+/// password, ever). An IPv6 host gets brackets; a path (a PostgreSQL socket directory) none.
+fn write_authority(
+    f: &mut fmt::Formatter<'_>,
+    scheme: &str,
+    user: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> fmt::Result {
+    write!(f, "{scheme}://")?;
+    if let Some(u) = user {
+        write!(f, "{u}@")?;
+    }
+    match host {
+        Some(h) if h.contains(':') && !h.starts_with('/') => write!(f, "[{h}]")?,
+        Some(h) => f.write_str(h)?,
+        None => {}
+    }
+    if let Some(p) = port {
+        write!(f, ":{p}")?;
+    }
+    Ok(())
+}
+
+/// The `Debug` of a connection: its `Display` (no password) and whether it has a password.
+fn debug_conn(f: &mut fmt::Formatter<'_>, name: &str, conn: &dyn fmt::Display, has_password: bool) -> fmt::Result {
+    write!(f, "{name}({conn}, password: {})", if has_password { "***" } else { "none" })
 }
 
 struct Parsed {
@@ -222,18 +240,7 @@ impl PgConn {
 
 impl fmt::Display for PgConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("postgres://")?;
-        if let Some(u) = &self.user {
-            write!(f, "{u}@")?;
-        }
-        match &self.host {
-            Some(h) if h.contains(':') && !h.starts_with('/') => write!(f, "[{h}]")?,
-            Some(h) => f.write_str(h)?,
-            None => {}
-        }
-        if let Some(p) = self.port {
-            write!(f, ":{p}")?;
-        }
+        write_authority(f, "postgres", self.user.as_deref(), self.host.as_deref(), self.port)?;
         if let Some(d) = &self.database {
             write!(f, "/{d}")?;
         }
@@ -243,7 +250,7 @@ impl fmt::Display for PgConn {
 
 impl fmt::Debug for PgConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PgConn({self}, password: {})", if self.password.is_some() { "***" } else { "none" })
+        debug_conn(f, "PgConn", self, self.password.is_some())
     }
 }
 
@@ -360,18 +367,7 @@ impl MysqlConn {
 
 impl fmt::Display for MysqlConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("mysql://")?;
-        if let Some(u) = &self.user {
-            write!(f, "{u}@")?;
-        }
-        match &self.host {
-            Some(h) if h.contains(':') => write!(f, "[{h}]")?,
-            Some(h) => f.write_str(h)?,
-            None => {}
-        }
-        if let Some(p) = self.port {
-            write!(f, ":{p}")?;
-        }
+        write_authority(f, "mysql", self.user.as_deref(), self.host.as_deref(), self.port)?;
         f.write_str("/")?;
         if let Some(d) = &self.database {
             f.write_str(d)?;
@@ -385,7 +381,7 @@ impl fmt::Display for MysqlConn {
 
 impl fmt::Debug for MysqlConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MysqlConn({self}, password: {})", if self.password.is_some() { "***" } else { "none" })
+        debug_conn(f, "MysqlConn", self, self.password.is_some())
     }
 }
 
@@ -445,15 +441,7 @@ impl RedisConn {
 
 impl fmt::Display for RedisConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("redis://")?;
-        if let Some(u) = &self.user {
-            write!(f, "{u}@")?;
-        }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        write_authority(f, "redis", self.user.as_deref(), Some(&self.host), Some(self.port))?;
         if let Some(d) = self.db {
             write!(f, "/{d}")?;
         }
@@ -463,7 +451,7 @@ impl fmt::Display for RedisConn {
 
 impl fmt::Debug for RedisConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RedisConn({self}, password: {})", if self.password.is_some() { "***" } else { "none" })
+        debug_conn(f, "RedisConn", self, self.password.is_some())
     }
 }
 
@@ -522,6 +510,21 @@ mod tests {
         assert_eq!(c.to_string(), "redis://127.0.0.1:6380/3");
         assert!(RedisConn::parse("redis://h/x").is_err());
         assert!(RedisConn::parse("rediss://h/1").is_err());
+    }
+
+    #[test]
+    fn displays_bracket_ipv6_hosts_but_not_socket_directories() {
+        let pg = PgConn::parse("postgres://app:pw@[::1]:5432/shop").unwrap();
+        assert_eq!(pg.to_string(), "postgres://app@[::1]:5432/shop");
+        let socket = PgConn::parse("postgres://app@localhost/shop?host=/run/postgresql").unwrap();
+        assert_eq!(socket.to_string(), "postgres://app@/run/postgresql/shop");
+        let my = MysqlConn::parse("mysql://root:pw@[::1]:3306/app").unwrap();
+        assert_eq!(my.to_string(), "mysql://root@[::1]:3306/app");
+        let redis = RedisConn::parse("redis://:pw@[::1]:6379/2").unwrap();
+        assert_eq!(redis.to_string(), "redis://[::1]:6379/2");
+        assert_eq!(format!("{redis:?}"), "RedisConn(redis://[::1]:6379/2, password: ***)");
+        let no_pw = MysqlConn::parse("mysql://root@db/app").unwrap();
+        assert_eq!(format!("{no_pw:?}"), "MysqlConn(mysql://root@db/app, password: none)");
     }
 
     #[test]

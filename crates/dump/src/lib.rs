@@ -46,9 +46,10 @@ mod process;
 pub mod redis;
 mod stream;
 
+use lifeboat_storage::redact_url;
 use tokio::io::AsyncRead;
 
-pub use conn::{MysqlConn, PgConn, RedisConn, Secret, redact_url};
+pub use conn::{MysqlConn, PgConn, RedisConn, Secret};
 pub use error::{DumpError, Result};
 pub use metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 pub use mysql::{MysqlOptions, MysqlRestoreOptions, MysqlRestorer, MysqlSource};
