@@ -37,6 +37,7 @@
 //! ```
 
 pub mod clock;
+mod create;
 mod drain;
 mod error;
 pub mod fs;
@@ -51,6 +52,7 @@ mod s3;
 pub mod units;
 mod url;
 
+pub use create::create_new;
 pub use drain::{DrainError, drain_into};
 pub use error::{Op, StorageError};
 pub use fs::FsStorage;
@@ -101,7 +103,12 @@ pub enum PutOutcome {
 }
 
 /// What a backend can promise, so that callers can refuse what it cannot do safely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The default promises nothing: a backend claims a capability only by saying so in its
+/// [`Storage::capabilities`], so one that forgot cannot make callers rely on a guarantee it
+/// lacks (a WebDAV server taken for one with atomic conditional creates would let two
+/// hosts hold one exclusive lock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Capabilities {
     /// [`Storage::put_if_absent`] is a true conditional create: of two concurrent calls on
     /// one key exactly one gets [`PutOutcome::Created`]. Repository locks require this.
@@ -109,13 +116,6 @@ pub struct Capabilities {
     /// The backend can keep objects immutable until a date ([`PutOptions::retention`]),
     /// e.g. an S3 bucket with object lock enabled.
     pub object_lock: bool,
-}
-
-impl Default for Capabilities {
-    /// What the [`Storage`] contract promises by default: conditional create, no object lock.
-    fn default() -> Self {
-        Self { conditional_put: true, object_lock: false }
-    }
 }
 
 /// How an object-lock retention period is enforced (S3 semantics).
@@ -203,13 +203,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
 
     /// What this backend can promise. Remote backends may ask the server once (and cache
-    /// the answer), hence the `async`. The default is [`Capabilities::default`].
+    /// the answer), hence the `async`. The default claims nothing ([`Capabilities::default`]):
+    /// every backend states its own, and layers forward their inner storage's
+    /// ([`layer::StorageLayer`]).
     async fn capabilities(&self) -> Result<Capabilities, StorageError> {
         Ok(Capabilities::default())
     }
 
-    /// Like [`put`](Storage::put), with options such as an object-lock retention. The
-    /// default accepts empty options and refuses a retention it cannot enforce.
+    /// Like [`put`](Storage::put), with options such as an object-lock retention; with
+    /// empty options it does exactly what `put` does (layers rely on it: their `put` is this
+    /// with empty options). The default accepts empty options and refuses a retention it
+    /// cannot enforce.
     async fn put_with_options(
         &self,
         key: &str,

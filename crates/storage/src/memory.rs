@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::key::{validate_key, validate_prefix};
-use crate::{ByteStream, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
+use crate::{ByteStream, Capabilities, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
 /// Objects held in a shared map. Clones share the same objects.
 #[derive(Debug, Clone, Default)]
@@ -96,5 +96,10 @@ impl Storage for MemoryStorage {
         validate_key(key)?;
         self.map().remove(key);
         Ok(())
+    }
+
+    async fn capabilities(&self) -> Result<Capabilities, StorageError> {
+        // One mutex guards the check and the insert of put_if_absent; no object lock.
+        Ok(Capabilities { conditional_put: true, object_lock: false })
     }
 }

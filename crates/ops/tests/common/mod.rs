@@ -6,17 +6,15 @@
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, Read, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use lifeboat_crypto::Argon2Params;
 use lifeboat_repo::{Credential, InitOptions, Repository};
-use lifeboat_storage::{ByteStream, FsStorage, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
+use lifeboat_storage::{ByteStream, FsStorage, Op, PutOptions, Storage, StorageError};
 
 /// The repository password of every test repository.
 pub const REPO_PASSWORD: &str = "ops test repository password";
@@ -628,16 +626,24 @@ impl FailingStorage {
 }
 
 #[async_trait::async_trait]
-impl Storage for FailingStorage {
-    fn location(&self) -> String {
-        self.inner.location()
+impl lifeboat_storage::layer::StorageLayer for FailingStorage {
+    type Inner = FsStorage;
+
+    fn inner(&self) -> &FsStorage {
+        &self.inner
     }
 
-    async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
+    async fn put_with_options(
+        &self,
+        key: &str,
+        body: ByteStream,
+        size_hint: Option<u64>,
+        options: &PutOptions,
+    ) -> Result<(), StorageError> {
         if !key.starts_with("data/") {
-            return self.inner.put(key, body, size_hint).await;
+            return self.inner.put_with_options(key, body, size_hint, options).await;
         }
-        let (passed, limit, location, owned) = (self.passed.clone(), self.limit, self.location(), key.to_owned());
+        let (passed, limit, location, owned) = (self.passed.clone(), self.limit, self.inner.location(), key.to_owned());
         let mut tripped = false;
         let body: ByteStream = Box::pin(body.map(move |item| {
             if tripped {
@@ -662,31 +668,11 @@ impl Storage for FailingStorage {
             }
             Ok(chunk)
         }));
-        let result = self.inner.put(key, body, size_hint).await;
+        let result = self.inner.put_with_options(key, body, size_hint, options).await;
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::SeqCst);
         }
         result
-    }
-
-    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StorageError> {
-        self.inner.put_if_absent(key, body).await
-    }
-
-    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
-        self.inner.get(key, range).await
-    }
-
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.inner.head(key).await
-    }
-
-    fn list(&self, prefix: &str) -> MetaStream {
-        self.inner.list(prefix)
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
     }
 }
 

@@ -41,7 +41,7 @@ use self::atomic::{TEMP_MARK, TempFile};
 use self::beneath::{open_beneath, open_dir_component, refuse_link_at, refused_link, stat_entry};
 use crate::drain::{DrainError, drain_into};
 use crate::key::{validate_key, validate_prefix};
-use crate::{ByteStream, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
+use crate::{ByteStream, Capabilities, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
 /// Bytes per read of a `get`: large, so that a reader's frames mostly lie within one
 /// buffer and can be sliced rather than copied.
@@ -442,6 +442,12 @@ impl Storage for FsStorage {
             }
         })
         .await
+    }
+
+    async fn capabilities(&self) -> Result<Capabilities, StorageError> {
+        // put_if_absent publishes with link(2), which fails when the name exists: a true
+        // conditional create. No object lock.
+        Ok(Capabilities { conditional_put: true, object_lock: false })
     }
 
     async fn sweep_temp(

@@ -9,9 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use crate::{
-    ByteStream, Capabilities, MetaStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageError,
-};
+use crate::{ByteStream, PutOptions, PutOutcome, Storage, StorageError};
 
 /// Upload bodies are paced in slices of at most this many bytes, so that a limit is
 /// smooth rather than one long pause per multi-megabyte chunk.
@@ -91,13 +89,11 @@ impl<S: Storage> RateLimitLayer<S> {
 }
 
 #[async_trait]
-impl<S: Storage> Storage for RateLimitLayer<S> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
+impl<S: Storage> super::StorageLayer for RateLimitLayer<S> {
+    type Inner = S;
 
-    async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
-        self.inner.put(key, self.pace_upload(body), size_hint).await
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
     async fn put_with_options(
@@ -129,34 +125,6 @@ impl<S: Storage> Storage for RateLimitLayer<S> {
                 item
             }
         })))
-    }
-
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.inner.head(key).await
-    }
-
-    fn list(&self, prefix: &str) -> MetaStream {
-        self.inner.list(prefix)
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-
-    async fn capabilities(&self) -> Result<Capabilities, StorageError> {
-        self.inner.capabilities().await
-    }
-
-    async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
-        self.inner.retention(key).await
-    }
-    async fn sweep_temp(
-        &self,
-        prefix: &str,
-        older_than: std::time::Duration,
-        dry_run: bool,
-    ) -> Result<Vec<ObjectMeta>, StorageError> {
-        self.inner.sweep_temp(prefix, older_than, dry_run).await
     }
 }
 

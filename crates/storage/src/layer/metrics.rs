@@ -17,9 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::{
-    ByteStream, Capabilities, MetaStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageError,
-};
+use crate::{ByteStream, MetaStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageError};
 
 /// Counter of calls.
 pub const OPERATIONS: &str = "lifeboat_storage_operations_total";
@@ -77,16 +75,11 @@ fn record(backend: &str, op: &'static str, start: Instant, err: Option<&StorageE
 }
 
 #[async_trait]
-impl<S: Storage> Storage for MetricsLayer<S> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
+impl<S: Storage> super::StorageLayer for MetricsLayer<S> {
+    type Inner = S;
 
-    async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
-        let start = Instant::now();
-        let r = self.inner.put(key, self.count_bytes("upload", body), size_hint).await;
-        self.record("put", start, &r);
-        r
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
     async fn put_with_options(
@@ -175,16 +168,13 @@ impl<S: Storage> Storage for MetricsLayer<S> {
         r
     }
 
-    async fn capabilities(&self) -> Result<Capabilities, StorageError> {
-        self.inner.capabilities().await
-    }
-
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         let start = Instant::now();
         let r = self.inner.retention(key).await;
         self.record("retention", start, &r);
         r
     }
+
     async fn sweep_temp(
         &self,
         prefix: &str,

@@ -1,6 +1,9 @@
 //! Layers: [`Storage`](crate::Storage) decorators that add one behaviour to any backend.
 //!
-//! Each wraps an inner storage and is itself a storage, so they stack:
+//! Each wraps an inner storage and is itself a storage, so they stack. Each is built on
+//! [`StorageLayer`], the forwarding base: a layer overrides only what it changes and every
+//! other call, `capabilities` included, reaches the storage below unchanged.
+//!
 //!
 //! ```
 //! use std::time::Duration;
@@ -19,11 +22,13 @@
 //! # }
 //! ```
 
+mod forward;
 mod limit;
 mod metrics;
 mod retry;
 mod tenant;
 
+pub use forward::StorageLayer;
 pub use limit::RateLimitLayer;
 pub use metrics::MetricsLayer;
 pub use retry::{RetryLayer, RetryPolicy};

@@ -136,13 +136,11 @@ fn replay(chunks: &[Bytes]) -> ByteStream {
 }
 
 #[async_trait]
-impl<S: Storage + 'static> Storage for RetryLayer<S> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
+impl<S: Storage + 'static> super::StorageLayer for RetryLayer<S> {
+    type Inner = S;
 
-    async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
-        self.put_with_options(key, body, size_hint, &PutOptions::default()).await
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
     async fn put_with_options(
@@ -226,6 +224,7 @@ impl<S: Storage + 'static> Storage for RetryLayer<S> {
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         self.retry("retention", key, |_| self.inner.retention(key)).await
     }
+
     async fn sweep_temp(
         &self,
         prefix: &str,
@@ -386,13 +385,23 @@ mod tests {
     }
 
     #[async_trait]
-    impl Storage for Flaky {
+    impl crate::layer::StorageLayer for Flaky {
+        type Inner = MemoryStorage;
+        fn inner(&self) -> &MemoryStorage {
+            &self.store
+        }
         fn location(&self) -> String {
             "flaky://".into()
         }
-        async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
+        async fn put_with_options(
+            &self,
+            key: &str,
+            body: ByteStream,
+            size_hint: Option<u64>,
+            options: &PutOptions,
+        ) -> Result<(), StorageError> {
             self.check(key)?;
-            self.store.put(key, body, size_hint).await
+            self.store.put_with_options(key, body, size_hint, options).await
         }
         async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StorageError> {
             self.check(key)?;

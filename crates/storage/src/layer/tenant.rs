@@ -8,8 +8,7 @@ use futures::StreamExt;
 
 use crate::key::validate_prefix;
 use crate::{
-    ByteStream, Capabilities, MetaStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageError,
-    validate_key,
+    ByteStream, MetaStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageError, validate_key,
 };
 
 /// Checks a tenant name: 1 to 64 of `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -122,13 +121,15 @@ fn hex_val(c: u8) -> Option<u8> {
 }
 
 #[async_trait]
-impl<S: Storage> Storage for TenantLayer<S> {
-    fn location(&self) -> String {
-        format!("{} (tenant {})", self.inner.location(), self.tenant)
+impl<S: Storage> super::StorageLayer for TenantLayer<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
-    async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
-        self.inner.put(&self.map_key(key)?, body, size_hint).await
+    fn location(&self) -> String {
+        format!("{} (tenant {})", self.inner.location(), self.tenant)
     }
 
     async fn put_with_options(
@@ -177,13 +178,10 @@ impl<S: Storage> Storage for TenantLayer<S> {
         self.inner.delete(&self.map_key(key)?).await
     }
 
-    async fn capabilities(&self) -> Result<Capabilities, StorageError> {
-        self.inner.capabilities().await
-    }
-
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         self.inner.retention(&self.map_key(key)?).await
     }
+
     async fn sweep_temp(
         &self,
         prefix: &str,
