@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use lifeboat_es::error::human_bytes;
-use lifeboat_es::models::{SlmConfig, SlmPolicy, SlmRetention};
-use lifeboat_es::restore::{DEFAULT_MAX_DISK_USAGE, DEFAULT_PREFIX};
+use lifeboat_es::model::{DEFAULT_MAX_DISK_USAGE, DEFAULT_PREFIX};
+use lifeboat_es::model::{SlmConfig, SlmPolicy, SlmRetention};
 use lifeboat_es::{
     ClusterConfig, EsClient, EsManager, RepositorySpec, RestoreRecord, RestoreRequest, RestoreState, SnapshotPolicy,
     StateStore, Tenant, TimeRange, TimeSource, parse_duration, parse_instant,
@@ -515,7 +515,7 @@ async fn repo(a: RepoArgs) -> Result<ExitCode> {
                     }
                 }
             };
-            let info = es.create_repository(&name, &spec, !no_verify).await?;
+            let info = es.repositories().create(&name, &spec, !no_verify).await?;
             if g.json {
                 print_json!(info);
             } else {
@@ -523,7 +523,7 @@ async fn repo(a: RepoArgs) -> Result<ExitCode> {
             }
         }
         RepoCmd::List => {
-            let repos = es.list_repositories().await?;
+            let repos = es.repositories().list().await?;
             if g.json {
                 print_json!(repos);
             } else {
@@ -547,7 +547,7 @@ async fn repo(a: RepoArgs) -> Result<ExitCode> {
             }
         }
         RepoCmd::Verify { name } => {
-            let v = es.verify_repository(&name).await?;
+            let v = es.repositories().verify(&name).await?;
             if g.json {
                 print_json!(v);
             } else {
@@ -566,7 +566,7 @@ async fn repo(a: RepoArgs) -> Result<ExitCode> {
             if changes.is_empty() {
                 bail!("nothing to change: give KEY=VALUE settings or --unset KEY");
             }
-            let info = es.update_repository_settings(&name, &changes, !no_verify).await?;
+            let info = es.repositories().update_settings(&name, &changes, !no_verify).await?;
             if g.json {
                 print_json!(info);
             } else {
@@ -574,7 +574,7 @@ async fn repo(a: RepoArgs) -> Result<ExitCode> {
             }
         }
         RepoCmd::Delete { name } => {
-            es.delete_repository(&name).await?;
+            es.repositories().delete(&name).await?;
             if !g.json {
                 println!("unregistered repository {name} (its data was not deleted)");
             }
@@ -589,12 +589,12 @@ async fn snapshot(a: SnapshotArgs) -> Result<ExitCode> {
     match a.cmd {
         SnapshotCmd::Create { repo, name, indices, no_wait, time } => {
             if no_wait {
-                es.start_snapshot(&repo, &name, &indices).await?;
+                es.snapshots().start(&repo, &name, &indices).await?;
                 if !g.json {
                     println!("snapshot {repo}:{name} started");
                 }
             } else {
-                let taken = es.create_snapshot(&repo, &name, &indices, time.source()).await?;
+                let taken = es.snapshots().create(&repo, &name, &indices, time.source()).await?;
                 if g.json {
                     print_json!(taken.info);
                 } else {
@@ -609,7 +609,7 @@ async fn snapshot(a: SnapshotArgs) -> Result<ExitCode> {
             }
         }
         SnapshotCmd::List { repo } => {
-            let snaps = es.list_snapshots(&repo).await?;
+            let snaps = es.snapshots().list(&repo).await?;
             if g.json {
                 print_json!(snaps);
             } else {
@@ -631,7 +631,7 @@ async fn snapshot(a: SnapshotArgs) -> Result<ExitCode> {
             }
         }
         SnapshotCmd::Delete { repo, name } => {
-            es.delete_snapshot(&repo, &name).await?;
+            es.snapshots().delete(&repo, &name).await?;
             if !g.json {
                 println!("deleted snapshot {repo}:{name}");
             }
@@ -649,7 +649,7 @@ async fn policy(a: PolicyArgs) -> Result<ExitCode> {
             if let Some(ts) = time.source() {
                 p = p.with_time_source(ts)?;
             }
-            es.add_policy(p.clone()).await?;
+            es.policies().add(p.clone()).await?;
             if g.json {
                 print_json!(p);
             } else {
@@ -657,7 +657,7 @@ async fn policy(a: PolicyArgs) -> Result<ExitCode> {
             }
         }
         PolicyCmd::List => {
-            let list = es.list_policies().await?;
+            let list = es.policies().list().await?;
             if g.json {
                 print_json!(list);
             } else {
@@ -678,13 +678,13 @@ async fn policy(a: PolicyArgs) -> Result<ExitCode> {
             }
         }
         PolicyCmd::Remove { name } => {
-            es.remove_policy(&name).await?;
+            es.policies().remove(&name).await?;
             if !g.json {
                 println!("policy {name} removed (its snapshots stay)");
             }
         }
         PolicyCmd::Run { name } => {
-            let report = es.run_policy(&name).await?;
+            let report = es.policies().run(&name).await?;
             if g.json {
                 print_json!(report);
             } else {
@@ -736,13 +736,13 @@ async fn slm(a: SlmArgs) -> Result<ExitCode> {
                 }),
                 retention,
             };
-            es.slm_put(&id, &policy).await?;
+            es.slm().put(&id, &policy).await?;
             if !g.json {
                 println!("SLM policy {id} saved");
             }
         }
         SlmCmd::Get { id } => {
-            let list = es.slm_get(id.as_deref()).await?;
+            let list = es.slm().get(id.as_deref()).await?;
             if g.json {
                 print_json!(list);
             } else {
@@ -763,13 +763,13 @@ async fn slm(a: SlmArgs) -> Result<ExitCode> {
             }
         }
         SlmCmd::Delete { id } => {
-            es.slm_delete(&id).await?;
+            es.slm().delete(&id).await?;
             if !g.json {
                 println!("SLM policy {id} deleted");
             }
         }
         SlmCmd::Execute { id } => {
-            let snap = es.slm_execute(&id).await?;
+            let snap = es.slm().execute(&id).await?;
             if g.json {
                 print_json!(serde_json::json!({ "snapshot_name": snap }));
             } else {
@@ -785,7 +785,7 @@ async fn catalog(a: CatalogArgs) -> Result<ExitCode> {
     let es = connect(g).await?;
     match a.cmd {
         CatalogCmd::Scan { repo, time } => {
-            let report = es.scan_catalog(&repo, time.source()).await?;
+            let report = es.catalog().scan(&repo, time.source()).await?;
             if g.json {
                 print_json!(report);
             } else {
@@ -804,9 +804,10 @@ async fn catalog(a: CatalogArgs) -> Result<ExitCode> {
         CatalogCmd::List { index } => {
             let entries: Vec<_> = es
                 .catalog()
+                .list()
                 .await?
                 .into_iter()
-                .filter(|e| index.as_deref().is_none_or(|p| lifeboat_es::names::matches_any(p, &e.index)))
+                .filter(|e| index.as_deref().is_none_or(|p| lifeboat_es::model::names::matches_any(p, &e.index)))
                 .collect();
             if g.json {
                 print_json!(entries);
@@ -859,7 +860,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
     let es = connect(g).await?;
     match a.cmd {
         Some(RestoreCmd::Status { id }) => {
-            let r = es.restore_status(&id).await?;
+            let r = es.restores().status(&id).await?;
             if g.json {
                 print_json!(r);
             } else {
@@ -889,7 +890,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
             Ok(restore_exit(&r))
         }
         Some(RestoreCmd::List) => {
-            let list = es.list_restores().await?;
+            let list = es.restores().list().await?;
             if g.json {
                 print_json!(list);
             } else {
@@ -913,7 +914,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(RestoreCmd::Delete { id }) => {
-            let r = es.delete_restore(&id).await?;
+            let r = es.restores().delete(&id).await?;
             if g.json {
                 print_json!(r);
             } else {
@@ -922,7 +923,7 @@ async fn restore(a: RestoreArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(RestoreCmd::CleanExpired) => {
-            let (done, failed) = es.clean_expired().await?;
+            let (done, failed) = es.restores().clean_expired().await?;
             if g.json {
                 let failed: Vec<_> =
                     failed.iter().map(|(id, e)| serde_json::json!({"id": id, "error": e.to_string()})).collect();
@@ -954,7 +955,7 @@ async fn start_restore(es: &EsManager, g: &EsGlobal, s: RestoreStart) -> Result<
     req.expire_after = s.expire_after.as_deref().map(parse_duration).transpose()?;
     let wait_timeout: Duration = parse_duration(&s.wait_timeout)?.to_std().context("--wait-timeout")?;
     if s.dry_run {
-        let plan = es.plan_restore(&req).await?;
+        let plan = es.restores().plan(&req).await?;
         if g.json {
             print_json!(plan);
         } else {
@@ -987,7 +988,7 @@ async fn start_restore(es: &EsManager, g: &EsGlobal, s: RestoreStart) -> Result<
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (plan, record) = es.start_restore(&req).await?;
+    let (plan, record) = es.restores().start(&req).await?;
     if !g.json {
         println!(
             "restore {} started: {} index(es) from {} snapshot(s)",
@@ -1001,12 +1002,13 @@ async fn start_restore(es: &EsManager, g: &EsGlobal, s: RestoreStart) -> Result<
     }
     let record = if s.wait {
         let quiet = g.json;
-        es.wait_restore(&record.id, wait_timeout, |r| {
-            if !quiet {
-                eprintln!("{}", progress_line(r));
-            }
-        })
-        .await?
+        es.restores()
+            .wait(&record.id, wait_timeout, |r| {
+                if !quiet {
+                    eprintln!("{}", progress_line(r));
+                }
+            })
+            .await?
     } else {
         record
     };

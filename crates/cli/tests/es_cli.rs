@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use lifeboat_es::testing::{DoubleConfig, EsDouble, IndexSeed};
+use lifeboat_es_double::{DoubleConfig, EsDouble, IndexSeed};
 
 /// `policy add` of a nightly policy over `logs-*` into `logs-repo`, with day-named indices.
 const NIGHTLY_POLICY: &[&str] = &[

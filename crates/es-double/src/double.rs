@@ -39,7 +39,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
-use super::spec::{RestSpec, SpecViolation};
+use crate::spec::{RestSpec, SpecViolation, default_spec_root, percent_decode};
+use crate::wildcard::wildcard_match;
 
 /// Bytes of an empty shard on disk (`_cat/indices` shows `260b` for an empty one-shard index).
 const EMPTY_SHARD_BYTES: u64 = 260;
@@ -94,7 +95,7 @@ pub struct DoubleConfig {
     /// Version to impersonate, e.g. `8.19.0`, `9.1.0` or `7.10.0`.
     pub version: String,
     /// Spec directory (`.../api` or `.../api-8.19`). Default: chosen from the version under
-    /// [`super::default_spec_root`].
+    /// [`default_spec_root`].
     pub spec_dir: Option<PathBuf>,
     /// `path.repo`: allowed roots of `fs` repositories. Empty refuses every `fs` repository, as
     /// Elasticsearch does.
@@ -775,10 +776,6 @@ fn validate_index_name(name: &str) -> Result<(), EsErr> {
     Ok(())
 }
 
-fn wildcard(pattern: &str, name: &str) -> bool {
-    crate::names::wildcard_match(pattern, name)
-}
-
 fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
         Value::String(s) => Some(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
@@ -832,7 +829,7 @@ impl EsDouble {
         let spec_dir = cfg
             .spec_dir
             .clone()
-            .unwrap_or_else(|| super::default_spec_root().join(if major >= 9 { "api" } else { "api-8.19" }));
+            .unwrap_or_else(|| default_spec_root().join(if major >= 9 { "api" } else { "api-8.19" }));
         let spec = RestSpec::load(&spec_dir).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -1078,7 +1075,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         Err(_) => Bytes::new(),
     };
     let product = sends_product_header(&shared.cfg.version);
-    let decoded_path = super::spec::percent_decode(&path);
+    let decoded_path = percent_decode(&path);
 
     // Authentication first, as the security layer does.
     if let Some(auth) = &shared.cfg.auth {
@@ -1293,7 +1290,7 @@ fn expand_indices(
         if p == "_all" || p.contains('*') {
             let pat = if p == "_all" { "*" } else { p };
             for n in c.indices.keys() {
-                if wildcard(pat, n) && (include_hidden || !n.starts_with('.')) && !out.contains(n) {
+                if wildcard_match(pat, n) && (include_hidden || !n.starts_with('.')) && !out.contains(n) {
                     out.push(n.clone());
                 }
             }
@@ -1457,7 +1454,7 @@ fn get_repository(shared: &Shared, names: Option<&str>) -> HResult {
         if n == "_all" || n.contains('*') {
             let pat = if n == "_all" { "*" } else { n };
             for (k, r) in &c.repos {
-                if wildcard(pat, k) {
+                if wildcard_match(pat, k) {
                     out.insert(k.clone(), repo_json(r));
                 }
             }
@@ -1663,7 +1660,7 @@ fn get_snapshots(shared: &Shared, repo: &str, names: &str, q: &BTreeMap<String, 
         for n in names.split(',') {
             if n == "_all" || n.contains('*') {
                 let pat = if n == "_all" { "*" } else { n };
-                for s in list.iter().filter(|s| wildcard(pat, &s.name)) {
+                for s in list.iter().filter(|s| wildcard_match(pat, &s.name)) {
                     if !out.iter().any(|(_, x): &(String, StoredSnapshot)| x.name == s.name) {
                         out.push((rname.clone(), s.clone()));
                     }
@@ -1785,7 +1782,7 @@ fn delete_snapshots(shared: &Shared, repo: &str, names: &str) -> HResult {
     for n in names.split(',') {
         if n == "_all" || n.contains('*') {
             let pat = if n == "_all" { "*" } else { n };
-            targets.extend(list.iter().filter(|s| wildcard(pat, &s.name)).map(|s| s.name.clone()));
+            targets.extend(list.iter().filter(|s| wildcard_match(pat, &s.name)).map(|s| s.name.clone()));
         } else if list.iter().any(|s| s.name == n) {
             targets.push(n.to_string());
         } else {
@@ -1820,7 +1817,7 @@ fn restore(shared: &Shared, repo: &str, snap_name: &str, body: Option<&Value>) -
     for r in &requested {
         if r.contains('*') || r == "_all" {
             let pat = if r == "_all" { "*" } else { r.as_str() };
-            selected.extend(snap.indices.iter().filter(|i| wildcard(pat, &i.name)));
+            selected.extend(snap.indices.iter().filter(|i| wildcard_match(pat, &i.name)));
         } else {
             match snap.indices.iter().find(|i| &i.name == r) {
                 Some(i) => selected.push(i),

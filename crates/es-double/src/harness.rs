@@ -8,11 +8,12 @@ use elasticsearch::http::Method;
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::double::{DoubleConfig, EsDouble, IndexSeed, RecordedRequest};
-use super::proxy::SpecProxy;
-use super::spec::RestSpec;
-use crate::client::EsClient;
-use crate::config::{Auth, ClusterConfig};
+use elasticsearch::auth::Credentials;
+
+use crate::double::{DoubleConfig, EsDouble, IndexSeed, RecordedRequest};
+use crate::proxy::SpecProxy;
+use crate::spec::{RestSpec, default_spec_root};
+use crate::upstream::Upstream;
 
 /// URL of a real cluster to run every test against as well.
 pub const ENV_TEST_ES_URL: &str = "LIFEBOAT_TEST_ES_URL";
@@ -58,22 +59,28 @@ impl TestCluster {
     pub async fn real_from_env() -> Option<Self> {
         let url = std::env::var(ENV_TEST_ES_URL).ok().filter(|u| !u.is_empty())?;
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let mut cfg = ClusterConfig::new(&url).unwrap_or_else(|e| panic!("{ENV_TEST_ES_URL}: {e}"));
+        let mut upstream = Upstream::new(&url).unwrap_or_else(|e| panic!("{ENV_TEST_ES_URL}: {e}"));
         if let Some(key) = env("LIFEBOAT_TEST_ES_API_KEY") {
-            cfg.auth = Auth::ApiKey(key);
+            upstream = upstream.with_credentials(match key.split_once(':') {
+                Some((id, secret)) => Credentials::ApiKey(id.to_string(), secret.to_string()),
+                None => Credentials::EncodedApiKey(key),
+            });
         } else if let Some(username) = env("LIFEBOAT_TEST_ES_USERNAME") {
-            cfg.auth = Auth::Basic { username, password: env("LIFEBOAT_TEST_ES_PASSWORD").unwrap_or_default() };
+            upstream = upstream
+                .with_credentials(Credentials::Basic(username, env("LIFEBOAT_TEST_ES_PASSWORD").unwrap_or_default()));
         }
-        cfg.ca_file = env("LIFEBOAT_TEST_ES_CA_FILE").map(Into::into);
+        if let Some(ca) = env("LIFEBOAT_TEST_ES_CA_FILE") {
+            upstream = upstream.with_ca_file(ca);
+        }
         let repo_dir = env(ENV_TEST_ES_REPO_DIR).unwrap_or_else(|| {
             panic!("{ENV_TEST_ES_URL} is set but {ENV_TEST_ES_REPO_DIR} (a path.repo directory) is not")
         });
-        let client = EsClient::new(&cfg).unwrap_or_else(|e| panic!("{e}"));
-        let info = client.info().await.unwrap_or_else(|e| panic!("the real test cluster is not usable: {e}"));
-        let dir = super::default_spec_root().join(if info.major_version() >= 9 { "api" } else { "api-8.19" });
+        let admin = Elasticsearch::new(upstream.transport().unwrap_or_else(|e| panic!("{e}")));
+        let major = major_version(&admin).await;
+        let dir = default_spec_root().join(if major >= 9 { "api" } else { "api-8.19" });
         let spec = RestSpec::load(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let proxy = SpecProxy::start(spec, &cfg).await.unwrap_or_else(|e| panic!("cannot start the spec proxy: {e}"));
-        let admin = Elasticsearch::new(crate::client::build_transport(&cfg).unwrap_or_else(|e| panic!("{e}")));
+        let proxy =
+            SpecProxy::start(spec, &upstream).await.unwrap_or_else(|e| panic!("cannot start the spec proxy: {e}"));
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("lbt{}x{n}-", std::process::id());
         Some(TestCluster { backend: Backend::Real { proxy, admin, repo_dir }, prefix })
@@ -110,16 +117,6 @@ impl TestCluster {
             Backend::Double(d) => Some(d),
             Backend::Real { .. } => None,
         }
-    }
-
-    /// A client configuration pointing at [`TestCluster::url`].
-    pub fn client_config(&self) -> ClusterConfig {
-        ClusterConfig::new(&self.url()).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// A client.
-    pub fn client(&self) -> EsClient {
-        EsClient::new(&self.client_config()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A name made unique for this run (real clusters are shared; the double is not).
@@ -210,6 +207,21 @@ impl TestCluster {
             }
         }
     }
+}
+
+/// The major version of a real cluster (`GET /`); panics when it does not answer as Elasticsearch.
+async fn major_version(es: &Elasticsearch) -> u32 {
+    let r = es
+        .send(Method::Get, "/", HeaderMap::new(), None::<&()>, None::<String>, None)
+        .await
+        .unwrap_or_else(|e| panic!("the real test cluster is not usable: {e}"));
+    let status = r.status_code().as_u16();
+    let info: Value = r.json().await.unwrap_or(Value::Null);
+    if status >= 300 {
+        panic!("the real test cluster is not usable: GET / answered HTTP {status}: {info}");
+    }
+    let number = info.pointer("/version/number").and_then(Value::as_str).unwrap_or("");
+    number.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
 }
 
 async fn raw(es: &Elasticsearch, method: Method, path_and_query: &str, body: Option<String>, ct: &str) -> Value {

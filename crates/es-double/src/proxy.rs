@@ -18,9 +18,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::double::RecordedRequest;
-use super::spec::RestSpec;
-use crate::config::ClusterConfig;
+use crate::double::RecordedRequest;
+use crate::spec::RestSpec;
+use crate::upstream::Upstream;
 
 struct ProxyShared {
     spec: RestSpec,
@@ -50,8 +50,8 @@ impl std::fmt::Debug for SpecProxy {
 
 impl SpecProxy {
     /// Starts a proxy to `upstream`, checking requests against `spec`.
-    pub async fn start(spec: RestSpec, upstream: &ClusterConfig) -> std::io::Result<Self> {
-        let transport = crate::client::build_transport(upstream).map_err(|e| std::io::Error::other(e.to_string()))?;
+    pub async fn start(spec: RestSpec, upstream: &Upstream) -> std::io::Result<Self> {
+        let transport = upstream.transport().map_err(std::io::Error::other)?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(ProxyShared {

@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// Environment variable overriding where the REST spec lives.
+pub const ENV_SPEC_DIR: &str = "LIFEBOAT_ES_SPEC_DIR";
+
+/// The `es-rest-api-spec` directory: `$LIFEBOAT_ES_SPEC_DIR`, else `shared/es-rest-api-spec` beside
+/// the checkout (`<workspace>/../shared`).
+pub fn default_spec_root() -> PathBuf {
+    match std::env::var_os(ENV_SPEC_DIR).filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/es-rest-api-spec")),
+    }
+}
+
 /// One declared URL path.
 #[derive(Debug, Clone)]
 pub struct SpecPath {

@@ -1,7 +1,7 @@
 //! Plans and runs a time-range restore against the in-process Elasticsearch test double.
 //!
 //! ```text
-//! cargo run -p lifeboat-es --features test-support --example plan_restore
+//! cargo run -p lifeboat-es --example plan_restore
 //! ```
 //!
 //! It registers an `fs` repository, creates three daily indices, runs a snapshot policy (which
@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use lifeboat_es::testing::{EsDouble, IndexSeed};
 use lifeboat_es::{
     ClusterConfig, EsClient, EsManager, RepositorySpec, RestoreRequest, Scope, SnapshotPolicy, StateStore, TimeRange,
     TimeSource, parse_instant,
 };
+use lifeboat_es_double::{EsDouble, IndexSeed};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,11 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         EsManager::new(client, StateStore::new(&state), Scope::Admin).with_poll_interval(Duration::from_millis(100));
 
     let repo = RepositorySpec::Fs { location: "/mnt/backups/logs".into(), readonly: false, compress: None };
-    es.create_repository("logs-repo", &repo, true).await?;
+    es.repositories().create("logs-repo", &repo, true).await?;
     let policy = SnapshotPolicy::new("nightly", "logs-*", "logs-repo", "0 30 1 * * ?", 30)?
         .with_time_source(TimeSource::IndexName { pattern: "logs-{YYYY.MM.DD}".into() })?;
-    es.add_policy(policy).await?;
-    let report = es.run_policy("nightly").await?;
+    es.policies().add(policy).await?;
+    let report = es.policies().run("nightly").await?;
     println!("policy run: snapshot {} {} ({} indices catalogued)", report.snapshot, report.state, report.catalogued);
     for name in double.index_names() {
         double.drop_index(&name);
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let range = TimeRange::new(parse_instant("2024-05-02", false)?, parse_instant("2024-05-02", true)?)?;
     let mut request = RestoreRequest::new("logs-*", range);
     request.expire_after = Some(chrono::Duration::days(7));
-    let plan = es.plan_restore(&request).await?;
+    let plan = es.restores().plan(&request).await?;
     println!(
         "plan: {} index(es), {} bytes, {:?} docs; cluster disk {} of {} bytes used",
         plan.index_count(),
@@ -58,9 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let (_, record) = es.start_restore(&request).await?;
+    let (_, record) = es.restores().start(&request).await?;
     let done = es
-        .wait_restore(&record.id, Duration::from_secs(30), |r| {
+        .restores()
+        .wait(&record.id, Duration::from_secs(30), |r| {
             if let Some(p) = &r.progress {
                 println!(
                     "  {}: shards {}/{}, docs {}/{:?}",

@@ -5,17 +5,20 @@
 //! shared filesystem, drop the live indices after a few days, and restore a time range on demand
 //! under a prefix, for a limited time. This crate does that on top of the official `elasticsearch`
 //! crate, which is alpha: it is kept behind our own typed API ([`EsClient`]) and our own serde
-//! models ([`models`]), so it can be swapped without touching callers. It works with Elasticsearch
+//! models ([`model`]), so it can be swapped without touching callers. It works with Elasticsearch
 //! 7.10+, 8.x and 9.x (OpenSearch where the APIs match) and only uses the APIs declared in the REST
 //! contract kept in `shared/es-rest-api-spec`.
 //!
-//! * [`EsManager`] is the entry point: repositories (`fs`, `s3` with a per-tenant `base_path`),
-//!   snapshots, [`SnapshotPolicy`] runs with retention, Elasticsearch SLM policies, the catalog and
-//!   restores, all checked against the caller's [`Scope`] (admin or a [`Tenant`]).
+//! * [`EsManager`] is the entry point, with one handle per job ([`ops`]): `repositories()` (`fs`,
+//!   `s3` with a per-tenant `base_path`), `snapshots()`, `policies()` ([`SnapshotPolicy`] runs with
+//!   retention), `slm()` (Elasticsearch SLM policies), `catalog()` and `restores()`, all checked
+//!   against the caller's [`Scope`] (admin or a [`Tenant`]).
+//! * [`model`] holds the data (wire models and the records Lifeboat keeps) and imports nothing else
+//!   of the crate.
 //! * State (policies, catalog, restore records) is a JSON file per tenant in a [`StateStore`],
 //!   written atomically.
-//! * With the `test-support` feature, [`testing`] provides a wire-level Elasticsearch test double
-//!   that answers only what the REST spec declares.
+//! * The wire-level Elasticsearch test double lives in its own crate, `lifeboat-es-double`
+//!   (`publish = false`), so it shares no code with what it tests.
 //!
 //! ```no_run
 //! # async fn demo() -> lifeboat_es::Result<()> {
@@ -23,37 +26,29 @@
 //! let client = EsClient::new(&ClusterConfig::from_env(None, None)?)?;
 //! let es = EsManager::new(client, StateStore::new(StateStore::default_dir()?), Scope::Admin);
 //! let range = TimeRange::new(parse_instant("2024-05-01", false)?, parse_instant("2024-05-03", true)?)?;
-//! let (plan, record) = es.start_restore(&RestoreRequest::new("logs-*", range)).await?;
+//! let (plan, record) = es.restores().start(&RestoreRequest::new("logs-*", range)).await?;
 //! println!("restoring {} indices as restore {}", plan.index_count(), record.id);
 //! # Ok(()) }
 //! ```
 
 #![warn(missing_docs)]
 
-pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod manager;
-pub mod models;
-pub mod names;
-pub mod policy;
-pub mod restore;
-pub mod retention;
-pub mod state;
-pub mod tenant;
-pub mod time;
+pub mod model;
+pub mod ops;
+pub mod store;
 
-#[cfg(feature = "test-support")]
-pub mod testing;
-
-pub use catalog::CatalogEntry;
-pub use client::{CreateOutcome, EsClient, RepositoryDefinition};
+pub use client::EsClient;
 pub use config::{Auth, ClusterConfig};
 pub use error::{EsError, FailedShard, Result};
-pub use manager::{Clock, EsManager, RepositorySpec, RetryConfig, ScanReport, TakenSnapshot};
-pub use policy::{PolicyRunReport, SnapshotPolicy};
-pub use restore::{RestorePlan, RestoreRecord, RestoreRequest, RestoreState};
-pub use state::StateStore;
-pub use tenant::{Scope, Tenant};
-pub use time::{NamePattern, TimeRange, TimeSource, parse_duration, parse_instant};
+pub use manager::{Clock, EsManager, RetryConfig};
+pub use model::{
+    CatalogEntry, CreateOutcome, NamePattern, PolicyRunReport, RepositoryDefinition, RepositorySpec, RestorePlan,
+    RestoreRecord, RestoreRequest, RestoreState, ScanReport, Scope, SnapshotPolicy, TakenSnapshot, Tenant, TimeRange,
+    TimeSource, parse_duration, parse_instant,
+};
+pub use ops::{Catalog, Policies, Repositories, Restores, Slm, Snapshots};
+pub use store::StateStore;

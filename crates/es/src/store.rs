@@ -6,45 +6,18 @@
 //! temporary file, fsynced, renamed over the old file and the directory is fsynced, so a crash
 //! never leaves a half-written state file. All file I/O runs on the blocking thread pool.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::CatalogEntry;
 use crate::error::{EsError, Result};
-use crate::policy::SnapshotPolicy;
-use crate::restore::RestoreRecord;
-use crate::tenant::Tenant;
+use crate::model::tenant::parse_tenant_id;
+use crate::model::{Tenant, TenantState};
 
 /// Environment variable naming the state directory.
 pub const ENV_STATE_DIR: &str = "LIFEBOAT_STATE_DIR";
-
-const FORMAT_VERSION: u32 = 1;
-
-/// Everything persisted for one tenant (or the admin scope).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TenantState {
-    /// File format version.
-    pub version: u32,
-    /// Snapshot policies by name.
-    #[serde(default)]
-    pub policies: BTreeMap<String, SnapshotPolicy>,
-    /// Which index lives in which snapshot.
-    #[serde(default)]
-    pub catalog: Vec<CatalogEntry>,
-    /// Restores by id.
-    #[serde(default)]
-    pub restores: BTreeMap<String, RestoreRecord>,
-}
-
-impl Default for TenantState {
-    fn default() -> Self {
-        TenantState { version: FORMAT_VERSION, policies: BTreeMap::new(), catalog: vec![], restores: BTreeMap::new() }
-    }
-}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct TenantRegistry {
@@ -125,7 +98,7 @@ impl StateStore {
 
     /// A registered tenant by `org/namespace`.
     pub async fn tenant(&self, id: &str) -> Result<Tenant> {
-        crate::tenant::parse_tenant_id(id)?;
+        parse_tenant_id(id)?;
         self.tenants().await?.into_iter().find(|t| t.id() == id).ok_or_else(|| EsError::NotFound {
             what: "tenant",
             name: id.to_string(),
@@ -252,6 +225,7 @@ fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SnapshotPolicy;
 
     #[tokio::test]
     async fn update_persists_and_failed_update_writes_nothing() {

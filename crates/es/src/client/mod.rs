@@ -2,7 +2,7 @@
 //!
 //! Only the APIs declared in the REST contract (`shared/es-rest-api-spec/api`) are used, and only
 //! with parameters that exist in Elasticsearch 7.10 through 9.x. Every response is decoded into our
-//! own models ([`crate::models`]) so the underlying crate can be swapped without touching callers.
+//! own models ([`crate::model`]) so the underlying crate can be swapped without touching callers.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -28,67 +28,20 @@ use elasticsearch::{CountParts, Elasticsearch};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+mod wire;
+
 use crate::config::{Auth, ClusterConfig};
 use crate::error::{EsError, Result};
-use crate::models::*;
-
-/// What a repository registration sends: a type and its settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RepositoryDefinition {
-    /// Repository type: `fs` or `s3` (others are passed through).
-    #[serde(rename = "type")]
-    pub repo_type: String,
-    /// Settings.
-    pub settings: BTreeMap<String, Value>,
-}
-
-/// The body of a snapshot create request.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct CreateSnapshotBody {
-    /// Comma-separated index names or patterns.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub indices: Option<String>,
-    /// Ignore missing indices.
-    pub ignore_unavailable: bool,
-    /// Include the cluster state.
-    pub include_global_state: bool,
-    /// Allow partial snapshots when primaries are unavailable.
-    pub partial: bool,
-    /// User metadata stored with the snapshot.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, Value>,
-}
-
-/// The result of a snapshot create request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CreateOutcome {
-    /// `wait_for_completion=true`: the finished snapshot.
-    Completed(Box<SnapshotInfo>),
-    /// `wait_for_completion=false`: the snapshot was accepted and runs in the background.
-    Accepted,
-}
-
-/// The body of a restore request.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct RestoreBody {
-    /// Comma-separated index names to restore.
-    pub indices: String,
-    /// Ignore indices missing from the snapshot.
-    pub ignore_unavailable: bool,
-    /// Restore the cluster state (always false for lifeboat).
-    pub include_global_state: bool,
-    /// Regex applied to index names.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rename_pattern: Option<String>,
-    /// Replacement for `rename_pattern`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rename_replacement: Option<String>,
-    /// Restore aliases.
-    pub include_aliases: bool,
-    /// Index settings to override on the restored indices.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub index_settings: BTreeMap<String, Value>,
-}
+use crate::model::names::validate_index_name;
+use crate::model::{
+    ClusterHealth, ClusterInfo, CreateOutcome, CreateSnapshotBody, DiskUsage, IndexSummary, NodeDisk,
+    RepositoryDefinition, RepositoryInfo, RestoreBody, ShardRecovery, SlmPolicy, SlmPolicyInfo, SnapshotInfo,
+    SnapshotStatus, VerifyResponse,
+};
+use wire::{
+    CatAllocationRow, CatIndexRow, CountResponse, CreateSnapshotResponse, ErrorEnvelope, IndexRecovery, RepositoryDef,
+    RestoreResponse, SlmExecuteResponse, SnapshotList, SnapshotStatusList,
+};
 
 /// A typed Elasticsearch client for snapshot and restore work.
 ///
@@ -158,7 +111,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Builds the underlying HTTP transport (credentials, CA trust, timeout) for a configuration.
-pub(crate) fn build_transport(cfg: &ClusterConfig) -> Result<elasticsearch::http::transport::Transport> {
+fn build_transport(cfg: &ClusterConfig) -> Result<elasticsearch::http::transport::Transport> {
     let pool = SingleNodeConnectionPool::new(cfg.url.clone());
     let mut builder = TransportBuilder::new(pool).timeout(cfg.request_timeout);
     match &cfg.auth {
@@ -571,7 +524,7 @@ impl EsClient {
             return Ok(());
         }
         for i in indices {
-            crate::names::validate_index_name(i)?;
+            validate_index_name(i)?;
         }
         let c = ctx(format!("delete index(es) [{}]", indices.join(",")));
         let names: Vec<&str> = indices.iter().map(String::as_str).collect();

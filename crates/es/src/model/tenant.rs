@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EsError, Result};
-use crate::models::RepositoryInfo;
-use crate::names::validate_index_name;
+use crate::model::names::validate_index_name;
+use crate::model::repository::RepositoryInfo;
 
 /// A registered tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

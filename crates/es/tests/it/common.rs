@@ -1,12 +1,30 @@
 //! Shared helpers of the integration tests.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lifeboat_es::testing::{RestSpec, TestCluster, default_spec_root};
-use lifeboat_es::{EsManager, RepositorySpec, RetryConfig, Scope, StateStore};
+use lifeboat_es::{ClusterConfig, EsClient, EsManager, RepositorySpec, RetryConfig, Scope, StateStore};
+use lifeboat_es_double::{RestSpec, TestCluster, default_spec_root};
+
+/// Our client for a test cluster. The double knows nothing of `lifeboat-es`, so the tests build
+/// the client under test themselves.
+pub trait ClusterClient {
+    /// A client configuration pointing at [`TestCluster::url`].
+    fn client_config(&self) -> ClusterConfig;
+    /// A client.
+    fn client(&self) -> EsClient;
+}
+
+impl ClusterClient for TestCluster {
+    fn client_config(&self) -> ClusterConfig {
+        ClusterConfig::new(&self.url()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn client(&self) -> EsClient {
+        EsClient::new(&self.client_config()).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
 
 /// A manager over `cluster` with a fresh state directory, fast polling and fast retries.
 pub fn manager(cluster: &TestCluster, state: &tempfile::TempDir) -> EsManager {

@@ -1,18 +1,16 @@
 //! Keeps the test double honest: it refuses what the spec does not declare, and its bodies have
 //! the shapes of the recorded examples in `shared/es-rest-api-spec/examples`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
 use elasticsearch::http::transport::Transport;
-use lifeboat_es::testing::{DoubleConfig, IndexSeed, TestCluster, default_spec_root};
+use lifeboat_es_double::{DoubleConfig, IndexSeed, TestCluster, default_spec_root};
 use serde_json::{Value, json};
 
 fn example(name: &str) -> Value {
@@ -412,8 +410,9 @@ async fn responses_carry_the_product_header_from_7_14() {
 
 #[tokio::test]
 async fn spec_proxy_forwards_conforming_requests_with_upstream_credentials() {
-    use lifeboat_es::testing::{DoubleAuth, EsDouble, RestSpec, SpecProxy};
-    use lifeboat_es::{Auth, ClusterConfig, EsClient, EsError};
+    use elasticsearch::auth::Credentials;
+    use lifeboat_es::{ClusterConfig, EsClient, EsError};
+    use lifeboat_es_double::{DoubleAuth, EsDouble, RestSpec, SpecProxy, Upstream};
     let upstream = EsDouble::start_with(DoubleConfig {
         auth: Some(DoubleAuth::Basic { username: "elastic".into(), password: "pw".into() }),
         ..Default::default()
@@ -421,9 +420,8 @@ async fn spec_proxy_forwards_conforming_requests_with_upstream_credentials() {
     .await
     .unwrap();
     let spec = RestSpec::load(default_spec_root().join("api-8.19")).unwrap();
-    let up_cfg = ClusterConfig::new(&upstream.url())
-        .unwrap()
-        .with_auth(Auth::Basic { username: "elastic".into(), password: "pw".into() });
+    let up_cfg =
+        Upstream::new(&upstream.url()).unwrap().with_credentials(Credentials::Basic("elastic".into(), "pw".into()));
     let proxy = SpecProxy::start(spec, &up_cfg).await.unwrap();
     let client = EsClient::new(&ClusterConfig::new(&proxy.url()).unwrap()).unwrap();
     assert_eq!(client.info().await.unwrap().cluster_uuid, upstream.cluster_uuid());

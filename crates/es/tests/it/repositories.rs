@@ -1,12 +1,10 @@
 //! Repositories, and the clear errors for bad input, an unreachable cluster and bad credentials.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
-use lifeboat_es::testing::{DoubleAuth, DoubleConfig, TestCluster};
+use crate::common::*;
 use lifeboat_es::{Auth, ClusterConfig, EsClient, EsError, EsManager, RepositorySpec, Scope, StateStore};
+use lifeboat_es_double::{DoubleAuth, DoubleConfig, TestCluster};
 
 #[tokio::test]
 async fn fs_repository_lifecycle() {
@@ -14,24 +12,24 @@ async fn fs_repository_lifecycle() {
         let state = tempfile::tempdir().unwrap();
         let es = manager(&c, &state);
         let name = c.name("lifecycle");
-        let info = es.create_repository(&name, &fs_repo(&c, "lifecycle"), true).await.unwrap();
+        let info = es.repositories().create(&name, &fs_repo(&c, "lifecycle"), true).await.unwrap();
         assert_eq!(info.repo_type, "fs");
         assert_eq!(info.setting("location").unwrap(), c.fs_location("lifecycle"));
 
-        let listed = es.list_repositories().await.unwrap();
+        let listed = es.repositories().list().await.unwrap();
         assert!(listed.iter().any(|r| r.name == name), "[{}] {listed:?}", c.kind());
 
-        let verified = es.verify_repository(&name).await.unwrap();
+        let verified = es.repositories().verify(&name).await.unwrap();
         assert!(!verified.nodes.is_empty(), "[{}] verification lists the nodes", c.kind());
 
         let mut changes = BTreeMap::new();
         changes.insert("compress".to_string(), Some("true".to_string()));
-        let updated = es.update_repository_settings(&name, &changes, true).await.unwrap();
+        let updated = es.repositories().update_settings(&name, &changes, true).await.unwrap();
         assert_eq!(updated.setting("compress").as_deref(), Some("true"));
         assert_eq!(updated.setting("location").unwrap(), c.fs_location("lifecycle"), "other settings are kept");
 
-        es.delete_repository(&name).await.unwrap();
-        let err = es.verify_repository(&name).await.unwrap_err();
+        es.repositories().delete(&name).await.unwrap();
+        let err = es.repositories().verify(&name).await.unwrap_err();
         assert!(matches!(err, EsError::RepositoryMissing { .. }), "[{}] {err:?}", c.kind());
         assert!(err.to_string().contains(&format!("[{name}] does not exist")), "{err}");
         assert_spec_clean(&c);
@@ -53,7 +51,7 @@ async fn s3_repository_settings_reach_the_cluster() {
         readonly: false,
         compress: Some(true),
     };
-    let info = es.create_repository("s3repo", &spec, true).await.unwrap();
+    let info = es.repositories().create("s3repo", &spec, true).await.unwrap();
     assert_eq!(info.repo_type, "s3");
     // Elasticsearch returns every setting as a string.
     assert_eq!(info.settings["bucket"], "backups");
@@ -64,7 +62,7 @@ async fn s3_repository_settings_reach_the_cluster() {
     assert!(!info.readonly());
 
     // Read-only registration (the second-cluster case).
-    let ro = es.create_repository("s3ro", &spec.clone().readonly(), false).await.unwrap();
+    let ro = es.repositories().create("s3ro", &spec.clone().readonly(), false).await.unwrap();
     assert!(ro.readonly());
     assert_spec_clean(&c);
 }
@@ -75,15 +73,16 @@ async fn bad_input_gets_one_clear_error_before_any_request() {
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
     for bad in ["bad#name", "_hidden", "has space", ""] {
-        let err = es.create_repository(bad, &fs_repo(&c, "x"), true).await.unwrap_err();
+        let err = es.repositories().create(bad, &fs_repo(&c, "x"), true).await.unwrap_err();
         assert!(matches!(err, EsError::InvalidInput { what: "repository name", .. }), "{bad:?}: {err:?}");
     }
-    let err = es.create_snapshot("repo", "UPPER", "logs-*", None).await.unwrap_err();
+    let err = es.snapshots().create("repo", "UPPER", "logs-*", None).await.unwrap_err();
     assert!(err.to_string().contains("snapshot name") && err.to_string().contains("lowercase"), "{err}");
-    let err = es.create_snapshot("repo", "snap", "*", None).await.unwrap_err();
+    let err = es.snapshots().create("repo", "snap", "*", None).await.unwrap_err();
     assert!(err.to_string().contains("index pattern"), "{err}");
     let err = es
-        .create_repository(
+        .repositories()
+        .create(
             "r",
             &RepositorySpec::Fs { location: "/mnt/backups/../etc".into(), readonly: false, compress: None },
             true,
@@ -100,9 +99,9 @@ async fn unknown_repository_is_named_in_the_error() {
         let state = tempfile::tempdir().unwrap();
         let es = manager(&c, &state);
         let name = c.name("no-such-repo");
-        let err = es.list_snapshots(&name).await.unwrap_err();
+        let err = es.snapshots().list(&name).await.unwrap_err();
         assert!(matches!(&err, EsError::RepositoryMissing { repository, .. } if *repository == name), "{err:?}");
-        let err = es.delete_snapshot(&name, "snap-1").await.unwrap_err();
+        let err = es.snapshots().delete(&name, "snap-1").await.unwrap_err();
         assert!(err.to_string().contains(&name), "{err}");
         assert_spec_clean(&c);
         c.cleanup().await;
@@ -116,7 +115,7 @@ async fn fs_location_outside_path_repo_is_refused_by_the_cluster() {
         let es = manager(&c, &state);
         let spec =
             RepositorySpec::Fs { location: "/definitely/not/in/path/repo".into(), readonly: false, compress: None };
-        let err = es.create_repository(&c.name("outside"), &spec, true).await.unwrap_err();
+        let err = es.repositories().create(&c.name("outside"), &spec, true).await.unwrap_err();
         match &err {
             EsError::Api { status: 500, error_type, reason, .. } => {
                 assert_eq!(error_type, "repository_exception");
@@ -135,9 +134,9 @@ async fn verification_failure_is_reported() {
     let d = c.as_double().unwrap();
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("flaky", &fs_repo(&c, "flaky"), true).await.unwrap();
+    es.repositories().create("flaky", &fs_repo(&c, "flaky"), true).await.unwrap();
     d.inject_verify_failure("flaky");
-    let err = es.verify_repository("flaky").await.unwrap_err();
+    let err = es.repositories().verify("flaky").await.unwrap_err();
     assert_eq!(err.es_error_type(), Some("repository_verification_exception"), "{err:?}");
     assert!(err.to_string().contains("verify repository [flaky]"), "{err}");
 }
@@ -148,7 +147,7 @@ async fn unreachable_cluster_is_one_clear_error() {
     let client = EsClient::new(&ClusterConfig::new("http://127.0.0.1:1").unwrap()).unwrap();
     let state = tempfile::tempdir().unwrap();
     let es = EsManager::new(client, StateStore::new(state.path()), Scope::Admin);
-    let err = es.list_repositories().await.unwrap_err();
+    let err = es.repositories().list().await.unwrap_err();
     assert!(matches!(err, EsError::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.starts_with("cannot reach Elasticsearch at http://127.0.0.1:1"), "{text}");

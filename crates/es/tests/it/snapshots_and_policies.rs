@@ -1,14 +1,12 @@
 //! Snapshots, lifeboat policies (PARTIAL handling, retention, blocked deletes) and SLM.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{Duration as CDuration, Utc};
-use common::*;
-use lifeboat_es::models::{SlmConfig, SlmPolicy, SlmRetention, SnapshotState};
-use lifeboat_es::testing::{IndexSeed, TestCluster};
+use lifeboat_es::model::{SlmConfig, SlmPolicy, SlmRetention, SnapshotState};
 use lifeboat_es::{EsError, RetryConfig, SnapshotPolicy, TimeSource};
+use lifeboat_es_double::{IndexSeed, TestCluster};
 
 fn day_pattern() -> TimeSource {
     TimeSource::IndexName { pattern: "*logs-{YYYY.MM.DD}".into() }
@@ -20,23 +18,23 @@ async fn snapshot_create_list_delete_updates_the_catalog() {
         let state = tempfile::tempdir().unwrap();
         let es = manager(&c, &state);
         let repo = c.name("snaps");
-        es.create_repository(&repo, &fs_repo(&c, "snaps"), true).await.unwrap();
+        es.repositories().create(&repo, &fs_repo(&c, "snaps"), true).await.unwrap();
         let a = c.name("logs-2024.05.01");
         let b = c.name("logs-2024.05.02");
         c.seed_index(&a, IndexSeed::daily("2024-05-01", 40)).await;
         c.seed_index(&b, IndexSeed::daily("2024-05-02", 25)).await;
 
-        let taken = es.create_snapshot(&repo, "manual-1", &c.name("logs-*"), Some(day_pattern())).await.unwrap();
+        let taken = es.snapshots().create(&repo, "manual-1", &c.name("logs-*"), Some(day_pattern())).await.unwrap();
         assert_eq!(taken.info.state, SnapshotState::Success);
         let mut indices = taken.info.indices.clone();
         indices.sort();
         assert_eq!(indices, vec![a.clone(), b.clone()]);
         assert_eq!(taken.catalogued, 2);
 
-        let listed = es.list_snapshots(&repo).await.unwrap();
+        let listed = es.snapshots().list(&repo).await.unwrap();
         assert_eq!(listed.iter().map(|s| s.snapshot.as_str()).collect::<Vec<_>>(), vec!["manual-1"]);
 
-        let catalog = es.catalog().await.unwrap();
+        let catalog = es.catalog().list().await.unwrap();
         let ea = catalog.iter().find(|e| e.index == a).expect("index a catalogued");
         assert_eq!(ea.doc_count, Some(40));
         assert!(ea.store_bytes.unwrap() > 0);
@@ -45,13 +43,13 @@ async fn snapshot_create_list_delete_updates_the_catalog() {
         assert_eq!(r.end.to_rfc3339(), "2024-05-02T00:00:00+00:00");
 
         // A duplicate manual snapshot is an error, not silently reused.
-        let err = es.create_snapshot(&repo, "manual-1", &c.name("logs-*"), None).await.unwrap_err();
+        let err = es.snapshots().create(&repo, "manual-1", &c.name("logs-*"), None).await.unwrap_err();
         assert_eq!(err.es_error_type(), Some("invalid_snapshot_name_exception"), "{err:?}");
 
-        es.delete_snapshot(&repo, "manual-1").await.unwrap();
-        assert!(es.list_snapshots(&repo).await.unwrap().is_empty());
-        assert!(es.catalog().await.unwrap().is_empty(), "deleted snapshots leave the catalog");
-        let err = es.delete_snapshot(&repo, "manual-1").await.unwrap_err();
+        es.snapshots().delete(&repo, "manual-1").await.unwrap();
+        assert!(es.snapshots().list(&repo).await.unwrap().is_empty());
+        assert!(es.catalog().list().await.unwrap().is_empty(), "deleted snapshots leave the catalog");
+        let err = es.snapshots().delete(&repo, "manual-1").await.unwrap_err();
         assert!(matches!(err, EsError::SnapshotMissing { .. }), "{err:?}");
         assert_spec_clean(&c);
         c.cleanup().await;
@@ -64,36 +62,36 @@ async fn policy_run_snapshots_today_and_reuses_it_on_a_second_run() {
         let state = tempfile::tempdir().unwrap();
         let es = manager(&c, &state);
         let repo = c.name("policy");
-        es.create_repository(&repo, &fs_repo(&c, "policy"), true).await.unwrap();
+        es.repositories().create(&repo, &fs_repo(&c, "policy"), true).await.unwrap();
         c.seed_index(&c.name("logs-2024.05.01"), IndexSeed::daily("2024-05-01", 10)).await;
         let pname = c.name("nightly");
         let policy = SnapshotPolicy::new(&pname, &c.name("logs-*"), &repo, "0 30 1 * * ?", 7)
             .unwrap()
             .with_time_source(day_pattern())
             .unwrap();
-        es.add_policy(policy.clone()).await.unwrap();
-        assert_eq!(es.list_policies().await.unwrap(), vec![policy.clone()]);
+        es.policies().add(policy.clone()).await.unwrap();
+        assert_eq!(es.policies().list().await.unwrap(), vec![policy.clone()]);
 
-        let report = es.run_policy(&pname).await.unwrap();
+        let report = es.policies().run(&pname).await.unwrap();
         assert!(report.is_success(), "{report:?}");
         assert!(!report.already_existed);
         assert_eq!(report.snapshot, policy.snapshot_name_for(Utc::now().date_naive()), "date math resolved to today");
         assert_eq!(report.catalogued, 1);
         assert!(report.deleted.is_empty());
 
-        let again = es.run_policy(&pname).await.unwrap();
+        let again = es.policies().run(&pname).await.unwrap();
         assert!(again.already_existed, "{again:?}");
         assert_eq!(again.snapshot, report.snapshot);
-        assert_eq!(es.list_snapshots(&repo).await.unwrap().len(), 1);
+        assert_eq!(es.snapshots().list(&repo).await.unwrap().len(), 1);
 
         // Far in the future everything is expired, but the newest successful snapshot stays.
         let later = manager(&c, &state).with_clock(clock_at(Utc::now() + CDuration::days(30)));
-        let r = later.run_policy(&pname).await.unwrap();
+        let r = later.policies().run(&pname).await.unwrap();
         assert!(r.deleted.is_empty(), "{r:?}");
         assert_eq!(r.kept, vec![report.snapshot.clone()]);
 
-        es.remove_policy(&pname).await.unwrap();
-        assert!(matches!(es.run_policy(&pname).await.unwrap_err(), EsError::NotFound { .. }));
+        es.policies().remove(&pname).await.unwrap();
+        assert!(matches!(es.policies().run(&pname).await.unwrap_err(), EsError::NotFound { .. }));
         assert_spec_clean(&c);
         c.cleanup().await;
     }
@@ -105,7 +103,7 @@ async fn retention_deletes_expired_policy_snapshots_only() {
     let d = c.as_double().unwrap();
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("repo", &fs_repo(&c, "ret"), true).await.unwrap();
+    es.repositories().create("repo", &fs_repo(&c, "ret"), true).await.unwrap();
     d.create_index("logs-2024.05.01", IndexSeed::daily("2024-05-01", 10));
     let now = Utc::now();
     for days in [10, 9, 8, 2] {
@@ -115,21 +113,21 @@ async fn retention_deletes_expired_policy_snapshots_only() {
     // Not this policy's: another policy's and a manual snapshot, both old.
     d.seed_snapshot("repo", "nightly-extra-2020.01.01", now - CDuration::days(400), &["logs-2024.05.01"]).unwrap();
     d.seed_snapshot("repo", "manual", now - CDuration::days(400), &["logs-2024.05.01"]).unwrap();
-    es.add_policy(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 5).unwrap()).await.unwrap();
-    let report = es.run_policy("nightly").await.unwrap();
+    es.policies().add(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 5).unwrap()).await.unwrap();
+    let report = es.policies().run("nightly").await.unwrap();
     assert!(report.is_success(), "{report:?}");
     let expected: Vec<String> =
         [10, 9, 8].iter().map(|d| format!("nightly-{}", (now - CDuration::days(*d)).format("%Y.%m.%d"))).collect();
     assert_eq!(report.deleted, expected);
-    let left: Vec<String> = es.list_snapshots("repo").await.unwrap().into_iter().map(|s| s.snapshot).collect();
+    let left: Vec<String> = es.snapshots().list("repo").await.unwrap().into_iter().map(|s| s.snapshot).collect();
     assert!(left.contains(&"nightly-extra-2020.01.01".to_string()) && left.contains(&"manual".to_string()));
     assert!(left.contains(&report.snapshot));
     assert_eq!(left.len(), 4, "{left:?}");
 
     // snapshot_days = 0 keeps everything.
-    es.add_policy(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 0).unwrap()).await.unwrap();
+    es.policies().add(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 0).unwrap()).await.unwrap();
     let far = manager(&c, &state).with_clock(clock_at(now + CDuration::days(3650)));
-    assert!(far.run_policy("nightly").await.unwrap().deleted.is_empty());
+    assert!(far.policies().run("nightly").await.unwrap().deleted.is_empty());
     assert_spec_clean(&c);
 }
 
@@ -139,16 +137,16 @@ async fn partial_snapshot_fails_the_run_and_lists_the_failed_shards() {
     let d = c.as_double().unwrap();
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("repo", &fs_repo(&c, "partial"), true).await.unwrap();
+    es.repositories().create("repo", &fs_repo(&c, "partial"), true).await.unwrap();
     d.create_index("logs-2024.05.01", IndexSeed::daily("2024-05-01", 10));
     d.create_index("logs-2024.05.02", IndexSeed::daily("2024-05-02", 10));
     let old = Utc::now() - CDuration::days(30);
     d.seed_snapshot("repo", &format!("nightly-{}", old.format("%Y.%m.%d")), old, &["logs-2024.05.01"]).unwrap();
     d.seed_snapshot("repo", "nightly-2000.01.01", old - CDuration::days(1), &["logs-2024.05.01"]).unwrap();
     d.inject_snapshot_shard_failure("logs-2024.05.02", 1);
-    es.add_policy(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 3).unwrap()).await.unwrap();
+    es.policies().add(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 3).unwrap()).await.unwrap();
 
-    let err = es.run_policy("nightly").await.unwrap_err();
+    let err = es.policies().run("nightly").await.unwrap_err();
     match &err {
         EsError::SnapshotFailed { state, failures, .. } => {
             assert_eq!(state, "PARTIAL");
@@ -163,8 +161,8 @@ async fn partial_snapshot_fails_the_run_and_lists_the_failed_shards() {
     let create = c.requests().into_iter().find(|r| r.api.as_deref() == Some("snapshot.create")).unwrap();
     assert_eq!(create.status, 200);
     // Nothing catalogued, nothing deleted when the snapshot failed.
-    assert!(es.catalog().await.unwrap().is_empty());
-    assert_eq!(es.list_snapshots("repo").await.unwrap().len(), 3);
+    assert!(es.catalog().list().await.unwrap().is_empty());
+    assert_eq!(es.snapshots().list("repo").await.unwrap().len(), 3);
     assert_spec_clean(&c);
 }
 
@@ -174,14 +172,14 @@ async fn deletes_blocked_by_a_running_snapshot_are_retried() {
     let d = c.as_double().unwrap();
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("repo", &fs_repo(&c, "blocked"), true).await.unwrap();
+    es.repositories().create("repo", &fs_repo(&c, "blocked"), true).await.unwrap();
     d.create_index("logs-2024.05.01", IndexSeed::daily("2024-05-01", 10));
     let old = Utc::now() - CDuration::days(20);
     d.seed_snapshot("repo", &format!("nightly-{}", old.format("%Y.%m.%d")), old, &["logs-2024.05.01"]).unwrap();
-    es.add_policy(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 7).unwrap()).await.unwrap();
+    es.policies().add(SnapshotPolicy::new("nightly", "logs-*", "repo", "@daily", 7).unwrap()).await.unwrap();
     d.start_blocking_snapshot("repo", "someone-elses", Duration::from_millis(700)).unwrap();
 
-    let report = es.run_policy("nightly").await.unwrap();
+    let report = es.policies().run("nightly").await.unwrap();
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.deleted.len(), 1);
     let deletes: Vec<u16> =
@@ -197,7 +195,7 @@ async fn deletes_blocked_by_a_running_snapshot_are_retried() {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(10),
     });
-    let report = impatient.run_policy("nightly").await.unwrap();
+    let report = impatient.policies().run("nightly").await.unwrap();
     assert!(!report.is_success());
     assert_eq!(report.delete_failures.len(), 1);
     assert!(report.delete_failures[0].error.contains("concurrent_snapshot_execution_exception"), "{report:?}");
@@ -209,13 +207,13 @@ async fn policy_on_a_readonly_repository_is_refused() {
     let c = TestCluster::double().await;
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("ro", &fs_repo(&c, "ro").readonly(), true).await.unwrap();
+    es.repositories().create("ro", &fs_repo(&c, "ro").readonly(), true).await.unwrap();
     c.as_double().unwrap().create_index("logs-1", IndexSeed::daily("2024-05-01", 1));
-    es.add_policy(SnapshotPolicy::new("p", "logs-*", "ro", "@daily", 1).unwrap()).await.unwrap();
-    let err = es.run_policy("p").await.unwrap_err();
+    es.policies().add(SnapshotPolicy::new("p", "logs-*", "ro", "@daily", 1).unwrap()).await.unwrap();
+    let err = es.policies().run("p").await.unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     // And the cluster itself refuses snapshots into it.
-    let err = es.create_snapshot("ro", "x", "logs-*", None).await.unwrap_err();
+    let err = es.snapshots().create("ro", "x", "logs-*", None).await.unwrap_err();
     assert_eq!(err.es_error_type(), Some("repository_exception"), "{err:?}");
 }
 
@@ -224,11 +222,12 @@ async fn policy_with_no_matching_index_is_an_error() {
     let c = TestCluster::double().await;
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
-    es.create_repository("repo", &fs_repo(&c, "empty"), true).await.unwrap();
-    es.add_policy(SnapshotPolicy::new("p", "nothing-*", "repo", "@daily", 1).unwrap()).await.unwrap();
-    let err = es.run_policy("p").await.unwrap_err();
+    es.repositories().create("repo", &fs_repo(&c, "empty"), true).await.unwrap();
+    es.policies().add(SnapshotPolicy::new("p", "nothing-*", "repo", "@daily", 1).unwrap()).await.unwrap();
+    let err = es.policies().run("p").await.unwrap_err();
     assert!(err.to_string().contains("nothing-*"), "{err}");
-    let err = es.add_policy(SnapshotPolicy::new("q", "x-*", "missing-repo", "@daily", 1).unwrap()).await.unwrap_err();
+    let err =
+        es.policies().add(SnapshotPolicy::new("q", "x-*", "missing-repo", "@daily", 1).unwrap()).await.unwrap_err();
     assert!(matches!(err, EsError::RepositoryMissing { .. }), "{err:?}");
 }
 
@@ -238,7 +237,7 @@ async fn slm_policies_round_trip() {
         let state = tempfile::tempdir().unwrap();
         let es = manager(&c, &state);
         let repo = c.name("slm");
-        es.create_repository(&repo, &fs_repo(&c, "slm"), true).await.unwrap();
+        es.repositories().create(&repo, &fs_repo(&c, "slm"), true).await.unwrap();
         c.seed_index(&c.name("slm-data"), IndexSeed::daily("2024-05-01", 5)).await;
         let id = c.name("daily-snapshots");
         let policy = SlmPolicy {
@@ -253,23 +252,23 @@ async fn slm_policies_round_trip() {
             }),
             retention: Some(SlmRetention { expire_after: Some("30d".into()), min_count: Some(5), max_count: Some(50) }),
         };
-        es.slm_put(&id, &policy).await.unwrap();
-        let got = es.slm_get(Some(&id)).await.unwrap();
+        es.slm().put(&id, &policy).await.unwrap();
+        let got = es.slm().get(Some(&id)).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].id, id);
         assert_eq!(got[0].policy.repository, repo);
         assert_eq!(got[0].policy.retention, policy.retention);
-        let snap = es.slm_execute(&id).await.unwrap();
+        let snap = es.slm().execute(&id).await.unwrap();
         assert!(snap.starts_with("daily-snap-"), "{snap}");
         let taken = es.client().get_snapshot(&repo, &snap).await;
         assert!(taken.is_ok(), "the executed SLM snapshot exists: {taken:?}");
-        es.slm_delete(&id).await.unwrap();
-        let err = es.slm_get(Some(&id)).await.unwrap_err();
+        es.slm().delete(&id).await.unwrap();
+        let err = es.slm().get(Some(&id)).await.unwrap_err();
         assert!(matches!(err, EsError::NotFound { what: "SLM policy", .. }), "{err:?}");
-        let err = es.slm_execute(&id).await.unwrap_err();
+        let err = es.slm().execute(&id).await.unwrap_err();
         assert!(matches!(err, EsError::NotFound { .. }), "{err:?}");
         // Give an SLM snapshot time to finish before cleanup deletes it.
-        let _ = es.wait_for_snapshot(&repo, &snap).await;
+        let _ = es.snapshots().wait(&repo, &snap).await;
         assert_spec_clean(&c);
         c.cleanup().await;
     }
