@@ -16,7 +16,8 @@
 //!   the long tail of services through Apache OpenDAL.
 //!
 //! Cross-cutting behaviour comes from layers in [`layer`] that wrap any backend: tenant
-//! isolation, retries with backoff, bandwidth limits and metrics.
+//! isolation, retries with backoff, bandwidth limits and metrics. [`StorageBuilder`] stacks
+//! them on a URL's backend in the one order every frontend uses.
 //!
 //! Small helpers every Lifeboat crate shares, so that each exists once: [`redact_url`]
 //! (URLs in messages), [`units::human_bytes`] (sizes for people), [`fs::write_atomic`]
@@ -36,6 +37,7 @@
 //! # }
 //! ```
 
+mod builder;
 pub mod clock;
 mod create;
 mod drain;
@@ -44,6 +46,7 @@ pub mod fs;
 mod key;
 pub mod layer;
 mod memory;
+mod open;
 #[cfg(feature = "opendal-core")]
 mod opendal;
 mod redact;
@@ -52,18 +55,20 @@ mod s3;
 pub mod units;
 mod url;
 
+pub use builder::StorageBuilder;
 pub use create::create_new;
 pub use drain::{DrainError, drain_into};
 pub use error::{Op, StorageError};
 pub use fs::FsStorage;
 pub use key::validate_key;
 pub use memory::MemoryStorage;
+pub use open::open_url;
 #[cfg(feature = "opendal-core")]
 pub use opendal::OpendalStorage;
 pub use redact::redact_url;
 #[cfg(feature = "s3")]
 pub use s3::S3Storage;
-pub use url::{OpendalLocation, OpendalService, S3Options, StorageUrl, open_url};
+pub use url::{OpendalLocation, OpendalService, S3Options, StorageUrl};
 
 use std::ops::Range;
 use std::pin::Pin;

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{FsStorage, MemoryStorage, Storage, StorageError, redact_url};
+use crate::{StorageError, redact_url};
 
 /// Default size of one multipart-upload part: 16 MiB.
 pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
@@ -323,41 +322,6 @@ pub(crate) fn parse_size(v: &str) -> Option<usize> {
 
 fn is_ip_or_localhost(host: &str) -> bool {
     host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
-}
-
-/// Opens the backend a URL names. For `file://` the directory need not exist yet:
-/// creating it is the repository's decision (`init`), not the backend's. Remote backends
-/// connect lazily: a wrong endpoint or missing credentials surface on the first operation.
-pub fn open_url(input: &str) -> Result<Arc<dyn Storage>, StorageError> {
-    match StorageUrl::parse(input)? {
-        StorageUrl::File(path) => Ok(Arc::new(FsStorage::new(path))),
-        StorageUrl::Memory => Ok(Arc::new(MemoryStorage::new())),
-        #[cfg(feature = "s3")]
-        StorageUrl::S3(opts) => Ok(Arc::new(crate::S3Storage::new(opts))),
-        #[cfg(not(feature = "s3"))]
-        StorageUrl::S3(_) => Err(StorageError::InvalidUrl {
-            url: redact_url(input),
-            reason: "this build has no S3 support (cargo feature `s3` of lifeboat-storage)".into(),
-        }),
-        StorageUrl::Opendal(loc) => open_opendal(input, loc),
-    }
-}
-
-#[cfg(feature = "opendal-core")]
-fn open_opendal(_input: &str, loc: OpendalLocation) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(Arc::new(crate::OpendalStorage::from_location(&loc)?))
-}
-
-#[cfg(not(feature = "opendal-core"))]
-fn open_opendal(input: &str, loc: OpendalLocation) -> Result<Arc<dyn Storage>, StorageError> {
-    Err(StorageError::InvalidUrl {
-        url: redact_url(input),
-        reason: format!(
-            "this build has no {:?} support (cargo feature `{}` of lifeboat-storage)",
-            loc.service,
-            loc.service.feature()
-        ),
-    })
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {
