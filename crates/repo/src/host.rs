@@ -2,9 +2,17 @@
 //! A leaf module (it imports nothing of the crate), so locks, manifests and the config
 //! can all use it without depending on each other.
 
-/// The local time with its UTC offset, as records store it.
+use lifeboat_storage::clock::{Clock, SystemClock};
+
+/// `clock`'s time in this host's time zone, with its UTC offset, as records store it.
+pub(crate) fn local_time(clock: &dyn Clock) -> chrono::DateTime<chrono::FixedOffset> {
+    clock.now().with_timezone(&chrono::Local).fixed_offset()
+}
+
+/// The system clock's [`local_time`], for code no clock was given to (lock judgement of
+/// the free functions, a manifest's own object-lock check).
 pub(crate) fn now() -> chrono::DateTime<chrono::FixedOffset> {
-    chrono::Local::now().fixed_offset()
+    local_time(&SystemClock)
 }
 
 /// This host's name as the kernel reports it (`HOSTNAME`, then `localhost`, when it cannot

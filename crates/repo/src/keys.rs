@@ -8,7 +8,7 @@ use crate::config::{
 };
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
-use crate::lock::{Lock, LockKind};
+use crate::lock::LockKind;
 use crate::repository::{Repository, blocking};
 
 /// What a rotation did.
@@ -37,7 +37,7 @@ impl Repository {
         label: Option<String>,
     ) -> Result<String> {
         let (_, master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key add").await?;
+        let lock = self.lock(LockKind::Exclusive, "key add").await?;
         let mut config = self.reread_config(&master).await?;
         if config.slots.len() >= MAX_KEY_SLOTS {
             return Err(RepoError::Key(format!(
@@ -72,7 +72,7 @@ impl Repository {
     /// Removes a slot by id; the last slot cannot be removed.
     pub async fn remove_slot(&mut self, id: &str) -> Result<()> {
         let (_, master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key remove").await?;
+        let lock = self.lock(LockKind::Exclusive, "key remove").await?;
         let mut config = self.reread_config(&master).await?;
         let before = config.slots.len();
         config.slots.retain(|s| s.id != id);
@@ -98,7 +98,7 @@ impl Repository {
     /// Adds an X25519 recipient: every manifest written from now on is also sealed for it.
     pub async fn add_recipient(&mut self, public: RecipientPublicKey, label: Option<String>) -> Result<()> {
         let (_, master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "recipient add").await?;
+        let lock = self.lock(LockKind::Exclusive, "recipient add").await?;
         let mut config = self.reread_config(&master).await?;
         if config.recipients.iter().any(|r| r.public_key == public.to_string()) {
             return Err(RepoError::Key(format!("{public} is already a recipient")));
@@ -125,7 +125,7 @@ impl Repository {
     /// config's MAC, so only a master-key holder can make it.
     pub async fn add_writer(&mut self, public: WriterPublicKey, label: Option<String>) -> Result<()> {
         let (_, master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "writer add").await?;
+        let lock = self.lock(LockKind::Exclusive, "writer add").await?;
         let mut config = self.reread_config(&master).await?;
         if config.writers.iter().any(|w| w.public_key == public.to_string()) {
             return Err(RepoError::Key(format!("{public} is already a registered writer")));
@@ -143,7 +143,7 @@ impl Repository {
     /// Unregisters a writer by id: manifests it signed are refused from then on.
     pub async fn remove_writer(&mut self, id: &str) -> Result<()> {
         let (_, master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "writer remove").await?;
+        let lock = self.lock(LockKind::Exclusive, "writer remove").await?;
         let mut config = self.reread_config(&master).await?;
         let before = config.writers.len();
         config.writers.retain(|w| w.id != id);
@@ -162,7 +162,7 @@ impl Repository {
     /// An interrupted rotation is finished by running it again.
     pub async fn rotate_master_key(&mut self) -> Result<RotationReport> {
         let (old_id, old_master) = self.master_or_err()?;
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "key rotate").await?;
+        let lock = self.lock(LockKind::Exclusive, "key rotate").await?;
         let config = self.reread_config(&old_master).await?;
         let new_master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
         let new_id = master_key_id(&new_master);

@@ -46,10 +46,12 @@ mod error;
 mod host;
 mod keys;
 mod kind;
+mod layout;
 mod lock;
 mod manifest;
 mod ops;
 mod prune;
+mod release;
 mod repository;
 mod state;
 mod tree;
@@ -63,17 +65,16 @@ pub use credential::Credential;
 pub use error::{ErrorKind, RepoError, Result};
 pub use keys::RotationReport;
 pub use kind::BackupKind;
+pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, data_key};
 pub use lock::{
-    LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockState, MAX_CLOCK_SKEW, RESERVE_KEY, list_locks,
-    remove_locks, settle_lock_releases, storage_time,
+    LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW, RESERVE_KEY,
+    list_locks, remove_locks, storage_time,
 };
 pub use manifest::{Manifest, ObjectRecord};
 pub use ops::{CopyReport, Damage, VerifyReport};
 pub use prune::PruneReport;
-pub use repository::{
-    BACKUPS_PREFIX, BackupRequest, BackupWriter, CONFIG_KEY, DATA_PREFIX, InitOptions, MAX_MANIFEST, OpenOptions,
-    Repository, data_key, read_config,
-};
+pub use release::LockReleases;
+pub use repository::{BackupRequest, BackupWriter, InitOptions, OpenOptions, Repository, read_config};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
 pub use view::{BackupSummary, BackupView, ObjectView};

@@ -28,10 +28,12 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
 use lifeboat_crypto::random_bytes;
-use lifeboat_storage::{PutOutcome, Storage, StorageError, StorageExt};
+use lifeboat_storage::clock::{Clock, SystemClock};
+use lifeboat_storage::{PutOutcome, Storage, StorageError, StorageExt, create_new};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, Result};
+use crate::release::LockReleases;
 
 /// Prefix of lock objects.
 pub const LOCKS_PREFIX: &str = "locks/";
@@ -321,21 +323,6 @@ pub async fn remove_locks(storage: &dyn Storage, all: bool) -> Result<Vec<(Liste
     Ok(removed)
 }
 
-/// Creates `key` unless it exists. On storage with a true conditional create this is
-/// atomic; elsewhere it is a check followed by a put, which is only safe for keys that are
-/// unique by construction (random lock and backup ids), the only keys it is used for
-/// after a repository exists.
-pub(crate) async fn create_new(storage: &dyn Storage, key: &str, body: Bytes) -> Result<PutOutcome> {
-    if storage.capabilities().await?.conditional_put {
-        return Ok(storage.put_if_absent(key, body).await?);
-    }
-    if storage.head(key).await?.is_some() {
-        return Ok(PutOutcome::AlreadyExists);
-    }
-    storage.put_bytes(key, body).await?;
-    Ok(PutOutcome::Created)
-}
-
 /// Writes the space reserve unless it is there. Best effort: a storage that is full or
 /// forbids the key simply has no reserve.
 pub(crate) async fn ensure_reserve(storage: &dyn Storage) {
@@ -355,7 +342,7 @@ pub(crate) async fn ensure_reserve(storage: &dyn Storage) {
 /// Writes a lock object; an exclusive lock on a full storage gives up the space reserve
 /// for it.
 async fn write_lock(storage: &dyn Storage, key: &str, body: Bytes, kind: LockKind, operation: &str) -> Result<()> {
-    let outcome = match create_new(storage, key, body.clone()).await {
+    let outcome = match create_new(storage, key, body.clone()).await.map_err(RepoError::from) {
         Err(RepoError::Storage(StorageError::NoSpace { .. })) if kind == LockKind::Exclusive => {
             if storage.head(RESERVE_KEY).await?.is_none() {
                 return Err(RepoError::NoSpace(format!(
@@ -380,11 +367,29 @@ async fn write_lock(storage: &dyn Storage, key: &str, body: Bytes, kind: LockKin
     Ok(())
 }
 
-/// A held lock. Release it with [`Lock::release`]; dropping it removes it in the background.
+/// A held lock. Release it with [`Lock::release`]; dropping it removes it in the background,
+/// a removal its owner's [`LockReleases`] tracks.
 pub struct Lock {
     storage: Arc<dyn Storage>,
     key: String,
     refresher: Option<tokio::task::JoinHandle<()>>,
+    releases: LockReleases,
+}
+
+/// Who takes a lock: the clock its lease times are written by, and where a lock dropped
+/// without [`Lock::release`] hands its removal.
+#[derive(Debug, Clone)]
+pub struct LockOwner {
+    /// Writes `created` and `expires`.
+    pub clock: Arc<dyn Clock>,
+    /// Tracks removals of dropped locks.
+    pub releases: LockReleases,
+}
+
+impl Default for LockOwner {
+    fn default() -> Self {
+        LockOwner { clock: Arc::new(SystemClock), releases: LockReleases::default() }
+    }
 }
 
 impl std::fmt::Debug for Lock {
@@ -398,8 +403,20 @@ fn conflicts(mine: LockKind, other: &ListedLock, state: LockState) -> bool {
 }
 
 impl Lock {
-    /// Takes a lock, or fails naming the holder of a conflicting one and what will get past it.
+    /// Takes a lock with the system clock and a tracker of its own: a lock that is dropped
+    /// rather than released is removed in the background, untracked. Owners that must know
+    /// when that is done use [`Lock::acquire_for`].
     pub async fn acquire(storage: Arc<dyn Storage>, kind: LockKind, operation: &str) -> Result<Lock> {
+        Self::acquire_for(storage, kind, operation, &LockOwner::default()).await
+    }
+
+    /// Takes a lock for `owner`, or fails naming the holder of a conflicting one.
+    pub async fn acquire_for(
+        storage: Arc<dyn Storage>,
+        kind: LockKind,
+        operation: &str,
+        owner: &LockOwner,
+    ) -> Result<Lock> {
         if kind == LockKind::Exclusive && !storage.capabilities().await?.conditional_put {
             return Err(RepoError::Unsupported(format!(
                 "{} cannot create objects conditionally (no If-None-Match support), so {operation} cannot take the \
@@ -411,11 +428,12 @@ impl Lock {
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
         let key = format!("{LOCKS_PREFIX}{id}");
         let me = Holder::current();
-        let info = new_info(&id, kind, operation, &me);
+        let info = new_info(&id, kind, operation, &me, crate::host::local_time(owner.clock.as_ref()));
         let body = Bytes::from(serde_json::to_vec(&info).map_err(|e| RepoError::Internal(e.to_string()))?);
         write_lock(storage.as_ref(), &key, body, kind, operation).await?;
         // From here on our lease exists: every failure below removes it again.
-        let lock = Lock { storage: storage.clone(), key: key.clone(), refresher: None };
+        let lock =
+            Lock { storage: storage.clone(), key: key.clone(), refresher: None, releases: owner.releases.clone() };
         match Self::check(storage.as_ref(), &key, kind, operation, &me).await {
             Ok(()) => {}
             Err(e) => {
@@ -425,12 +443,12 @@ impl Lock {
         }
         ensure_reserve(storage.as_ref()).await;
         let refresher = {
-            let (storage, key) = (storage.clone(), key.clone());
+            let (storage, key, clock) = (storage.clone(), key.clone(), owner.clock.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(REFRESH_EVERY).await;
                     let mut fresh = info.clone();
-                    fresh.expires = crate::host::now() + LOCK_TTL;
+                    fresh.expires = crate::host::local_time(clock.as_ref()) + LOCK_TTL;
                     if let Ok(body) = serde_json::to_vec(&fresh)
                         && let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await
                     {
@@ -494,8 +512,7 @@ impl Lock {
     }
 }
 
-fn new_info(id: &str, kind: LockKind, operation: &str, me: &Holder) -> LockInfo {
-    let created = crate::host::now();
+fn new_info(id: &str, kind: LockKind, operation: &str, me: &Holder, created: DateTime<FixedOffset>) -> LockInfo {
     let pid = std::process::id();
     LockInfo {
         id: id.to_owned(),
@@ -509,24 +526,6 @@ fn new_info(id: &str, kind: LockKind, operation: &str, me: &Holder) -> LockInfo 
         boot_id: me.boot_id.clone(),
         pid_ns: me.pid_ns.clone(),
         machine_id: me.machine_id.clone(),
-    }
-}
-
-/// Lock removals started by `Drop` that have not finished yet.
-static PENDING_RELEASES: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
-
-/// Waits until every lock dropped without [`Lock::release`] (an operation that failed or
-/// was cancelled) has been removed. A program should call this before it exits, or a
-/// failed operation may leave its lock behind until the lock expires.
-pub async fn settle_lock_releases() {
-    loop {
-        let pending: Vec<_> = std::mem::take(&mut *PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()));
-        if pending.is_empty() {
-            return;
-        }
-        for handle in pending {
-            let _ = handle.await;
-        }
     }
 }
 
@@ -544,7 +543,7 @@ impl Drop for Lock {
                     tracing::warn!(lock = %key, "could not remove lock: {e}");
                 }
             });
-            PENDING_RELEASES.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+            self.releases.track(task);
         }
     }
 }

@@ -118,7 +118,7 @@ impl Manifest {
         }
         let mut names = std::collections::BTreeSet::new();
         for o in &self.objects {
-            let expected = crate::data_key(&o.object_id);
+            let expected = crate::layout::data_key(&o.object_id);
             if o.key != expected {
                 return Err(format!("object {:?} is stored at {:?}, expected {expected}", o.name, o.key));
             }

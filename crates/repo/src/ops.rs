@@ -52,7 +52,7 @@ impl VerifyReport {
     /// damage, naming the backup and its manifest when the error does.
     pub fn add_unreadable(&mut self, error: &RepoError) {
         let object = error.object_key().unwrap_or_default().to_owned();
-        let backup = object.strip_prefix(crate::repository::BACKUPS_PREFIX).unwrap_or_default().to_owned();
+        let backup = object.strip_prefix(crate::layout::BACKUPS_PREFIX).unwrap_or_default().to_owned();
         self.damage.push(Damage { backup, object, problem: error.to_string() });
     }
 }
@@ -320,7 +320,7 @@ impl Repository {
         }
         // A shared lock on the destination, as for a backup: a prune running there must not
         // take the objects copied so far for garbage before their manifest is written.
-        let lock = crate::lock::Lock::acquire(dest.storage.clone(), crate::lock::LockKind::Shared, "copy").await?;
+        let lock = dest.lock(crate::lock::LockKind::Shared, "copy").await?;
         let result = self.copy_each(dest, manifests).await;
         lock.release().await;
         result
@@ -329,7 +329,7 @@ impl Repository {
     async fn copy_each(&self, dest: &Repository, manifests: &[Manifest]) -> Result<CopyReport> {
         let mut report = CopyReport::default();
         for manifest in manifests {
-            let key = format!("{}{}", crate::repository::BACKUPS_PREFIX, manifest.id);
+            let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
             let mut replace = false;
             if dest.storage.head(&key).await?.is_some() {
                 match dest.replica_problem(manifest).await? {

@@ -8,8 +8,9 @@ use lifeboat_storage::StorageExt;
 use serde::Serialize;
 
 use crate::error::{RepoError, Result};
-use crate::lock::{LOCK_TTL, Lock, LockKind, ensure_reserve};
-use crate::repository::{BACKUPS_PREFIX, DATA_PREFIX, Repository};
+use crate::layout::{BACKUPS_PREFIX, DATA_PREFIX};
+use crate::lock::{LOCK_TTL, LockKind, ensure_reserve};
+use crate::repository::Repository;
 
 /// What `prune` found (and, unless a dry run, deleted).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -37,13 +38,13 @@ impl Repository {
         if ids.is_empty() {
             return Ok(());
         }
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "forget").await?;
+        let lock = self.lock(LockKind::Exclusive, "forget").await?;
         for id in ids {
             let key = format!("{BACKUPS_PREFIX}{id}");
             if self.storage.head(&key).await?.is_none() {
                 return Err(RepoError::NoSuchBackup(id.clone()));
             }
-            if let Some(until) = self.load_manifest(id).await?.locked_until.filter(|u| *u > crate::host::now()) {
+            if let Some(until) = self.load_manifest(id).await?.locked_until.filter(|u| *u > self.now()) {
                 return Err(RepoError::ObjectLocked { backup: id.clone(), until: until.to_string() });
             }
             self.storage.delete(&key).await?;
@@ -56,7 +57,7 @@ impl Repository {
     /// Finds data objects that no manifest references and deletes them (unless `dry_run`).
     /// Refuses when any manifest cannot be read: its data must not be mistaken for garbage.
     pub async fn prune(&self, dry_run: bool) -> Result<PruneReport> {
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Exclusive, "prune").await?;
+        let lock = self.lock(LockKind::Exclusive, "prune").await?;
         let (manifests, unreadable) = self.list().await?;
         if let Some(e) = unreadable.into_iter().next() {
             return Err(RepoError::Integrity(format!(

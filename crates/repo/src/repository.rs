@@ -9,34 +9,21 @@ use lifeboat_crypto::{
     Argon2Params, Audience, Keyring, ObjectKind, PipelineOptions, RecipientPublicKey, SecretKey, WriterKey, open_bytes,
     random_bytes, seal_bytes_signed, seal_data_stream,
 };
+use lifeboat_storage::clock::{Clock, SystemClock};
 use lifeboat_storage::{ByteStream, PutOptions, PutOutcome, Retention, Storage, StorageError, StorageExt};
 use tokio::io::AsyncRead;
 
 use crate::config::{CONFIG_VERSION, ConfigFile, FORMAT_NAME, make_slot, master_key_id};
 use crate::credential::Credential;
 use crate::error::{RepoError, Result};
-use crate::host::{hostname, now};
+use crate::host::hostname;
 use crate::kind::BackupKind;
-use crate::lock::{Lock, LockKind};
+use crate::layout::{BACKUPS_PREFIX, CONFIG_KEY, MAX_MANIFEST, data_key};
+use crate::lock::{Lock, LockKind, LockOwner};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
+use crate::release::LockReleases;
 use crate::state::{KnownState, KnownStateStore};
 use crate::view::BackupSummary;
-
-/// Key of the config object.
-pub const CONFIG_KEY: &str = "config";
-/// Prefix of manifests.
-pub const BACKUPS_PREFIX: &str = "backups/";
-/// Prefix of data objects.
-pub const DATA_PREFIX: &str = "data/";
-/// Largest manifest plaintext accepted (a hostile manifest cannot exhaust memory).
-pub const MAX_MANIFEST: usize = 256 * 1024 * 1024;
-
-/// The storage key of a data object.
-pub fn data_key(object_id_hex: &str) -> String {
-    // `get`, not slicing: the id may come from storage, and a multibyte character at byte 1
-    // would make a slice panic (a manifest checks its ids on parse; this never relies on it).
-    format!("{DATA_PREFIX}{}/{object_id_hex}", object_id_hex.get(..2).unwrap_or(object_id_hex))
-}
 
 /// Options for `init`.
 #[derive(Debug, Clone)]
@@ -77,6 +64,13 @@ pub struct OpenOptions {
     /// The registered writer key a handle without the master key signs its manifests with
     /// (`lifeboat key writer add`); readers refuse recipient manifests nobody signed.
     pub writer_key: Option<Arc<WriterKey>>,
+    /// The clock manifests, the config and lock leases are dated by (shown in this host's
+    /// time zone); `None` is the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where the handle's dropped locks hand their removal: share one among the
+    /// repositories a program opens and [`settle`](LockReleases::settle) it before exiting.
+    /// The default is a set of the handle's own ([`Repository::settle`]).
+    pub releases: LockReleases,
 }
 
 /// What a new backup is.
@@ -113,6 +107,8 @@ pub struct Repository {
     /// For a handle without the master key and with a state store: the signers this host
     /// pinned (see [`KnownState::signers`]), trusted instead of the config's own list.
     pub(crate) pinned_signers: Option<Vec<lifeboat_crypto::WriterPublicKey>>,
+    /// The clock and the release tracker of the locks this handle takes.
+    pub(crate) owner: LockOwner,
 }
 
 impl std::fmt::Debug for Repository {
@@ -153,7 +149,7 @@ impl Repository {
             format: FORMAT_NAME.into(),
             version: CONFIG_VERSION,
             id: hex::encode(repo_id),
-            created: now(),
+            created: crate::host::local_time(lock_owner(&trust).clock.as_ref()),
             generation: 0,
             segment_size: options.segment_size,
             compression_level: options.compression_level,
@@ -169,7 +165,8 @@ impl Repository {
         };
         config.seal(&master, 0).map_err(RepoError::Internal)?;
         let body = Bytes::from(serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Internal(e.to_string()))?);
-        if crate::lock::create_new(storage.as_ref(), CONFIG_KEY, body.clone()).await? == PutOutcome::AlreadyExists {
+        if lifeboat_storage::create_new(storage.as_ref(), CONFIG_KEY, body.clone()).await? == PutOutcome::AlreadyExists
+        {
             return Err(RepoError::AlreadyInitialized { location });
         }
         // Without a conditional create, two racing inits could both think they won: read the
@@ -193,6 +190,7 @@ impl Repository {
             unlocked_slot,
             options,
             credential,
+            owner: lock_owner(&trust),
             trust,
             pinned_signers: None,
         };
@@ -227,6 +225,7 @@ impl Repository {
             unlocked_slot: None,
             options,
             credential: credential.clone(),
+            owner: lock_owner(&trust),
             trust,
             pinned_signers: None,
         };
@@ -306,6 +305,28 @@ impl Repository {
         Ok(config)
     }
 
+    /// The time by this handle's clock, in this host's time zone.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        crate::host::local_time(self.owner.clock.as_ref())
+    }
+
+    /// Takes a lock on this repository for this handle (its clock, its release tracker).
+    pub(crate) async fn lock(&self, kind: LockKind, operation: &str) -> Result<Lock> {
+        Lock::acquire_for(self.storage.clone(), kind, operation, &self.owner).await
+    }
+
+    /// The removals of this handle's dropped locks (those of an operation that failed or
+    /// was cancelled) still under way.
+    pub fn lock_releases(&self) -> &LockReleases {
+        &self.owner.releases
+    }
+
+    /// Waits until every lock this handle dropped has been removed: call it before the
+    /// handle goes away when nothing else settles [`OpenOptions::releases`].
+    pub async fn settle(&self) {
+        self.owner.releases.settle().await;
+    }
+
     /// Where the repository lives.
     pub fn location(&self) -> String {
         self.storage.location()
@@ -352,13 +373,13 @@ impl Repository {
         if self.master.is_none() {
             self.check_writer_key()?;
         }
-        let lock = Lock::acquire(self.storage.clone(), LockKind::Shared, &format!("backup {}", request.kind)).await?;
+        let lock = self.lock(LockKind::Shared, &format!("backup {}", request.kind)).await?;
         let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
         Ok(BackupWriter {
             repo: self,
             id,
             request,
-            started: now(),
+            started: self.now(),
             objects: Vec::new(),
             warnings: Vec::new(),
             stats: Default::default(),
@@ -599,7 +620,7 @@ impl Repository {
             self.storage.put_with_options(&key, body, None, &PutOptions { retention: Some(retention) }).await?;
         } else if replace {
             self.storage.put_bytes(&key, Bytes::from(sealed)).await?;
-        } else if crate::lock::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?
+        } else if lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?
             == PutOutcome::AlreadyExists
         {
             return Err(RepoError::Internal(format!("manifest {key} already exists")));
@@ -739,6 +760,10 @@ fn check_known_state(
     Ok((!verified).then_some(signers))
 }
 
+fn lock_owner(trust: &OpenOptions) -> LockOwner {
+    LockOwner { clock: trust.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)), releases: trust.releases.clone() }
+}
+
 fn pipeline_options(config: &ConfigFile) -> PipelineOptions {
     PipelineOptions {
         segment_size: config.segment_size,
@@ -870,7 +895,7 @@ impl BackupWriter<'_> {
             host: self.request.host.clone().unwrap_or_else(hostname),
             tags: self.request.tags.clone(),
             started: self.started,
-            finished: now(),
+            finished: self.repo.now(),
             tool: concat!("lifeboat ", env!("CARGO_PKG_VERSION")).to_owned(),
             parent: self.request.parent.clone(),
             source: std::mem::take(&mut self.source),

@@ -1289,3 +1289,50 @@ async fn a_handle_opened_before_a_rotation_is_told_to_reopen_not_that_manifests_
     assert!(matches!(err, RepoError::Key(_)) && err.to_string().contains("open the repository again"), "{err}");
     assert_eq!(restore(&Repository::open(storage, pw("pw")).await.unwrap(), &m.id).await, b"x");
 }
+
+/// Locks dropped without a release (failed or cancelled operations) are removed by tasks
+/// their repository tracks: finished ones are forgotten, so a long-lived process does not
+/// collect them, and `settle` waits for the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_locks_are_settled_by_their_repository_and_do_not_pile_up() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let repo = Repository::init(storage.clone(), pw("pw"), cheap()).await.unwrap();
+    let mut most = 0;
+    for i in 0..60 {
+        let writer = repo.start_backup(request(&format!("abandoned {i}"))).await.unwrap();
+        drop(writer);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        most = most.max(repo.lock_releases().outstanding());
+    }
+    assert!(most < 60, "finished removals were kept: {most}");
+    repo.settle().await;
+    assert_eq!(repo.lock_releases().outstanding(), 0);
+    assert!(storage.list_all("locks/").await.unwrap().is_empty(), "a dropped lock was left behind");
+}
+
+/// A clock given at open dates what the handle writes (in this host's time zone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_injected_clock_dates_backups_and_locks() {
+    #[derive(Debug)]
+    struct Fixed(chrono::DateTime<chrono::Utc>);
+    impl lifeboat_storage::clock::Clock for Fixed {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.0
+        }
+    }
+    let when = chrono::DateTime::parse_from_rfc3339("2030-05-06T07:08:09Z").unwrap().to_utc();
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let options = OpenOptions { clock: Some(Arc::new(Fixed(when))), ..Default::default() };
+    let repo = Repository::init_with(storage.clone(), pw("pw"), cheap(), options.clone()).await.unwrap();
+    assert_eq!(repo.config().created.to_utc(), when);
+    let writer = repo.start_backup(request("dated")).await.unwrap();
+    let lock = storage.list_all("locks/").await.unwrap().into_iter().find(|m| m.key.len() == 38).unwrap();
+    let info: lifeboat_repo::LockInfo = serde_json::from_slice(&storage.get_bytes(&lock.key).await.unwrap()).unwrap();
+    assert_eq!(info.created.to_utc(), when);
+    let local = when.with_timezone(&chrono::Local).fixed_offset();
+    assert_eq!(info.created.offset(), local.offset(), "not this host's time zone");
+    drop(writer);
+    let manifest = repo.backup_stream(&b"x"[..], request("dated")).await.unwrap();
+    assert_eq!((manifest.started.to_utc(), manifest.finished.to_utc()), (when, when));
+    repo.settle().await;
+}
