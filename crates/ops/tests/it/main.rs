@@ -1,0 +1,6 @@
+//! The integration tests of lifeboat-ops: one test binary, one module per subject (as ripgrep
+//! does), so the dependency tree is linked once. Helpers shared with other crates' tests come
+//! from lifeboat-testkit; `common` holds what only these tests need.
+
+mod common;
+mod database;
