@@ -242,7 +242,7 @@ def main() -> int:
                 findings.append(f"{pkg}: depends on {d}, which is not below it (DESIGN.md's order)")
         # 2. test code in src
         if not is_test_crate and (src / "lib.rs").exists():
-            if (src / "testing").exists() or (src / "testing.rs").exists():
+            if any((src / "testing").rglob("*.rs")) or (src / "testing.rs").exists():
                 findings.append(f"{pkg}: test support compiled into the library ({src / 'testing'})")
             for feat in meta.get("features", {}):
                 if "test" in feat:
