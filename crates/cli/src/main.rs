@@ -6,7 +6,7 @@
 //! logging, the runtime) and dispatches.
 
 mod commands;
-mod es_cmd;
+mod es;
 mod flags;
 mod hints;
 mod open;
@@ -128,7 +128,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { dest, json } => commands::copy::sync(&global, dest, json).await,
         Command::Key(cmd) => commands::key::run(&global, cmd).await,
         Command::Retention(cmd) => commands::retention::run(cmd),
-        Command::Es(cmd) => es_cmd::run(cmd).await,
+        Command::Es(cmd) => es::run(cmd).await,
         Command::Forget { plan, policy, dry_run, prune, json } => {
             commands::forget::run(&global, plan, policy, dry_run, prune, json).await
         }

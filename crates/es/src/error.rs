@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use lifeboat_storage::units::human_bytes;
+
 /// One shard that failed in a snapshot (from the `failures` array of a snapshot response).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailedShard {
@@ -42,7 +44,7 @@ fn in_flight_text(in_flight: u64) -> String {
     if in_flight == 0 {
         String::new()
     } else {
-        format!(" and {} still to come from restores in progress", human_bytes(in_flight))
+        format!(" and {} still to come from restores in progress", exact_bytes(in_flight))
     }
 }
 
@@ -50,16 +52,12 @@ fn list_failed(failures: &[FailedShard]) -> String {
     failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
 }
 
-/// Formats a byte count as `<bytes> B (<human>)`, e.g. `1536 B (1.5 KiB)`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{bytes} B ({value:.1} {})", UNITS[unit]) }
+/// A byte count for messages and plans: the exact count, and the human one when it differs
+/// (`512 B`, `1536 B (1.5 KiB)`), so an operator comparing with `_cat` output sees the bytes.
+/// The human part is the workspace's one formatter, [`lifeboat_storage::units::human_bytes`].
+pub fn exact_bytes(bytes: u64) -> String {
+    let human = human_bytes(bytes);
+    if human == format!("{bytes} B") { human } else { format!("{bytes} B ({human})") }
 }
 
 /// Errors returned by `lifeboat-es`.
@@ -173,7 +171,7 @@ pub enum EsError {
     #[error(
         "not enough disk to restore {what}: needs {}, cluster has {} used of {} ({} available){}; \
          after the restore usage would be {:.1}% which exceeds the limit of {:.1}%",
-        human_bytes(*needed), human_bytes(*used), human_bytes(*total), human_bytes(*available),
+        exact_bytes(*needed), exact_bytes(*used), exact_bytes(*total), exact_bytes(*available),
         in_flight_text(*in_flight),
         100.0 * (*used as f64 + *needed as f64 + *in_flight as f64) / (*total).max(1) as f64, 100.0 * limit
     )]
@@ -279,5 +277,19 @@ impl EsError {
             EsError::RepositoryMissing { .. } | EsError::SnapshotMissing { .. } => Some(404),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The format the CLI and the disk error printed before the workspace had one formatter.
+    #[test]
+    fn exact_bytes_adds_the_human_size_only_above_a_kib() {
+        assert_eq!(exact_bytes(0), "0 B");
+        assert_eq!(exact_bytes(1023), "1023 B");
+        assert_eq!(exact_bytes(1536), "1536 B (1.5 KiB)");
+        assert_eq!(exact_bytes(3 << 30), "3221225472 B (3.0 GiB)");
     }
 }

@@ -44,7 +44,8 @@ pub mod store;
 pub use client::EsClient;
 pub use config::{Auth, ClusterConfig};
 pub use error::{EsError, FailedShard, Result};
-pub use manager::{Clock, EsManager, RetryConfig};
+pub use lifeboat_storage::clock::{Clock, SystemClock};
+pub use manager::{EsManager, RetryConfig};
 pub use model::{
     CatalogEntry, CreateOutcome, NamePattern, PolicyRunReport, RepositoryDefinition, RepositorySpec, RestorePlan,
     RestoreRecord, RestoreRequest, RestoreState, ScanReport, Scope, SnapshotPolicy, TakenSnapshot, Tenant, TimeRange,

@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lifeboat_storage::clock::{Clock, SystemClock};
 
 use crate::client::EsClient;
 use crate::error::Result;
 use crate::model::Scope;
 use crate::store::StateStore;
-
-/// A source of "now", replaceable in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// How deletes blocked by a running snapshot are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +37,7 @@ pub struct EsManager {
     client: EsClient,
     store: StateStore,
     scope: Scope,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     retry: RetryConfig,
     poll_interval: Duration,
     snapshot_timeout: Duration,
@@ -62,7 +60,7 @@ impl EsManager {
             client,
             store,
             scope,
-            clock: Arc::new(Utc::now),
+            clock: Arc::new(SystemClock),
             retry: RetryConfig::default(),
             poll_interval: Duration::from_secs(2),
             snapshot_timeout: Duration::from_secs(6 * 3600),
@@ -79,7 +77,7 @@ impl EsManager {
     }
 
     /// Replaces the clock.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -104,7 +102,7 @@ impl EsManager {
 
     /// The current time according to the clock.
     pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// The typed client.

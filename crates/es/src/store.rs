@@ -7,9 +7,9 @@
 //! never leaves a half-written state file. All file I/O runs on the blocking thread pool.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use lifeboat_storage::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EsError, Result};
@@ -189,37 +189,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// Serialises `value` and replaces `path` with it through the workspace's one atomic write
+/// (temporary file, fsync, rename, fsync of the folder; mode 0600).
 fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| EsError::StateCorrupt { path: path.to_path_buf(), reason: format!("cannot serialise: {e}") })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io_err(&tmp, "create temporary file"))?;
-        f.write_all(&bytes).map_err(io_err(&tmp, "write"))?;
-        f.sync_all().map_err(io_err(&tmp, "fsync"))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io_err(path, "rename"))?;
-        if let Ok(d) = File::open(dir) {
-            d.sync_all().map_err(io_err(dir, "fsync directory"))?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    write_atomic(path, &bytes).map_err(io_err(path, "write"))
 }
 
 #[cfg(test)]
@@ -255,7 +230,7 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("st"))
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .filter(|e| e.file_name().to_string_lossy().contains("tmp-"))
             .collect();
         assert!(leftovers.is_empty());
     }

@@ -134,7 +134,7 @@ pub enum Command {
     },
     /// Elasticsearch: snapshot repositories, policies, catalog and time-range restores.
     #[command(subcommand)]
-    Es(crate::es_cmd::EsCommand),
+    Es(crate::es::EsCommand),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(RetentionCommand),

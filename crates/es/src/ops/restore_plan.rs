@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{EsError, Result, human_bytes};
+use crate::error::{EsError, Result, exact_bytes};
 use crate::manager::EsManager;
 use crate::model::names::{matches_any, validate_index_name};
 use crate::model::{
@@ -226,6 +226,6 @@ fn check_capacity(plan: &RestorePlan) -> Result<()> {
             limit,
         });
     }
-    tracing::debug!(needed = %human_bytes(plan.total_bytes), "capacity check passed");
+    tracing::debug!(needed = %exact_bytes(plan.total_bytes), "capacity check passed");
     Ok(())
 }

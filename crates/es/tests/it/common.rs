@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lifeboat_es::{ClusterConfig, EsClient, EsManager, RepositorySpec, RetryConfig, Scope, StateStore};
+use lifeboat_es::{Clock, ClusterConfig, EsClient, EsManager, RepositorySpec, RetryConfig, Scope, StateStore};
 use lifeboat_es_double::{RestSpec, TestCluster, default_spec_root};
 
 /// Our client for a test cluster. The double knows nothing of `lifeboat-es`, so the tests build
@@ -43,9 +43,19 @@ pub fn manager_scoped(cluster: &TestCluster, state: &tempfile::TempDir, scope: S
         .with_snapshot_timeout(Duration::from_secs(120))
 }
 
+/// A clock that always tells the same instant.
+#[derive(Debug)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
 /// A fixed clock.
-pub fn clock_at(t: DateTime<Utc>) -> lifeboat_es::Clock {
-    Arc::new(move || t)
+pub fn clock_at(t: DateTime<Utc>) -> Arc<dyn Clock> {
+    Arc::new(FixedClock(t))
 }
 
 /// An `fs` repository spec at the cluster's scratch location.
