@@ -40,7 +40,10 @@
 //! # }
 //! ```
 
+mod backup;
+mod catalog;
 mod config;
+mod copy;
 mod credential;
 mod error;
 mod host;
@@ -49,18 +52,22 @@ mod kind;
 mod layout;
 mod lock;
 mod manifest;
-mod ops;
 mod prune;
 mod release;
 mod repository;
+mod restore;
 mod state;
 mod tree;
+mod verify;
 mod view;
 
+pub use backup::{BackupRequest, BackupWriter};
+pub use catalog::BackupListing;
 pub use config::{
     CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
     SlotKind, WriterEntry, master_key_id,
 };
+pub use copy::CopyReport;
 pub use credential::Credential;
 pub use error::{ErrorKind, RepoError, Result};
 pub use keys::RotationReport;
@@ -71,10 +78,10 @@ pub use lock::{
     list_locks, remove_locks, storage_time,
 };
 pub use manifest::{Manifest, ObjectRecord};
-pub use ops::{CopyReport, Damage, VerifyReport};
 pub use prune::PruneReport;
 pub use release::LockReleases;
-pub use repository::{BackupRequest, BackupWriter, InitOptions, OpenOptions, Repository, read_config};
+pub use repository::{InitOptions, OpenOptions, Repository, read_config};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
+pub use verify::{Damage, VerifyOutcome, VerifyReport};
 pub use view::{BackupSummary, BackupView, ObjectView};

@@ -16,12 +16,6 @@ pub mod verify;
 
 use anyhow::Result;
 
-/// A manifest written by a write-only host for recipients whose identity this handle lacks:
-/// not damage, just not ours to read.
-fn sealed_for_others(e: &lifeboat_repo::RepoError) -> bool {
-    e.is_recipients_only()
-}
-
 /// RepoError is not Clone; re-create a displayable error for warnings.
 fn clone_err(e: &lifeboat_repo::RepoError) -> std::io::Error {
     std::io::Error::other(e.to_string())

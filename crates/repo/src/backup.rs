@@ -1,0 +1,361 @@
+//! Writing backups: a [`BackupRequest`] becomes a [`BackupWriter`], whose data objects are
+//! stored first and whose manifest, sealed and signed, is written last by
+//! [`BackupWriter::commit`] (so an interrupted backup is never listed).
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use lifeboat_crypto::{
+    Audience, ObjectKind, RecipientPublicKey, SecretKey, WriterKey, random_bytes, seal_bytes_signed, seal_data_stream,
+};
+use lifeboat_storage::{ByteStream, PutOptions, PutOutcome, Retention, StorageError, StorageExt};
+use tokio::io::AsyncRead;
+
+use crate::error::{RepoError, Result};
+use crate::host::hostname;
+use crate::kind::BackupKind;
+use crate::layout::{BACKUPS_PREFIX, data_key};
+use crate::lock::{Lock, LockKind};
+use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
+use crate::repository::{Repository, blocking, read_config};
+use crate::tree::spawn_tree_producer;
+
+/// What a new backup is.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    /// `stream` (the default), `files`, `postgres` ...
+    pub kind: BackupKind,
+    /// What is backed up (a stream name, paths ...).
+    pub name: String,
+    /// Plan name.
+    pub plan: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Host name; the local one when `None`.
+    pub host: Option<String>,
+    /// Parent backup (incrementals).
+    pub parent: Option<String>,
+    /// Write every object of the backup under this object-lock retention (needs a bucket
+    /// with object lock); the backup cannot be deleted before it ends.
+    pub retention: Option<Retention>,
+}
+
+impl Repository {
+    /// Starts a backup. Objects are added with [`BackupWriter::add_stream`]; nothing is
+    /// listed until [`BackupWriter::commit`] writes the manifest.
+    pub async fn start_backup(&self, request: BackupRequest) -> Result<BackupWriter<'_>> {
+        if request.retention.is_some() && !self.storage.capabilities().await?.object_lock {
+            return Err(RepoError::Unsupported(format!(
+                "{} has no object lock: a locked backup needs a bucket created with object lock enabled",
+                self.location()
+            )));
+        }
+        if self.master.is_none() {
+            self.check_writer_key()?;
+        }
+        let lock = self.lock(LockKind::Shared, &format!("backup {}", request.kind)).await?;
+        let id = hex::encode(random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?);
+        Ok(BackupWriter {
+            repo: self,
+            id,
+            request,
+            started: self.now(),
+            objects: Vec::new(),
+            warnings: Vec::new(),
+            stats: Default::default(),
+            source: serde_json::Value::Null,
+            lock: Some(lock),
+        })
+    }
+
+    /// Backs up one byte stream (object `stream`; the kind is the request's, `stream` by
+    /// default).
+    pub async fn backup_stream<R>(&self, reader: R, request: BackupRequest) -> Result<Manifest>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let mut writer = self.start_backup(request).await?;
+        writer.add_stream("stream", reader).await?;
+        writer.commit().await
+    }
+
+    /// Seals and stores a manifest (never overwriting one).
+    pub(crate) async fn write_manifest(&self, manifest: &Manifest, replace: bool) -> Result<()> {
+        self.write_manifest_with(manifest, replace, None).await
+    }
+
+    pub(crate) async fn write_manifest_with(
+        &self,
+        manifest: &Manifest,
+        replace: bool,
+        retention: Option<Retention>,
+    ) -> Result<()> {
+        self.write_manifest_for(manifest, replace, retention, self.audience()).await
+    }
+
+    /// Seals `manifest` for `audience` and stores it. Manifests are always signed: with the
+    /// signing key derived from the master key when the audience has it, else with this
+    /// handle's writer key (readers who open it through a recipient slot check the signature).
+    async fn write_manifest_for(
+        &self,
+        manifest: &Manifest,
+        replace: bool,
+        retention: Option<Retention>,
+        audience: Audience<'_>,
+    ) -> Result<()> {
+        let key = format!("{BACKUPS_PREFIX}{}", manifest.id);
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(manifest).map_err(|e| RepoError::Internal(e.to_string()))?);
+        let object_id = crate::config::decode_hex::<16>(&manifest.id, "backup id").map_err(RepoError::Internal)?;
+        let derived;
+        let signer: &WriterKey = match (audience.master, &self.trust.writer_key) {
+            (Some((_, master)), _) => {
+                derived = WriterKey::derive_from(master).map_err(|e| RepoError::Internal(e.to_string()))?;
+                &derived
+            }
+            (None, Some(writer)) => writer,
+            (None, None) => {
+                return Err(self
+                    .check_writer_key()
+                    .err()
+                    .unwrap_or_else(|| RepoError::Internal("no writer key".into())));
+            }
+        };
+        let sealed = seal_bytes_signed(&plain, ObjectKind::Manifest, object_id, audience, self.options, signer)
+            .map_err(|e| RepoError::object(&key, &self.location(), e))?;
+        if let Some(retention) = retention {
+            // Conditional create cannot carry a retention; ids are random, so a check first suffices.
+            if !replace && self.storage.head(&key).await?.is_some() {
+                return Err(RepoError::Internal(format!("manifest {key} already exists")));
+            }
+            let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(Bytes::from(sealed)) }));
+            self.storage.put_with_options(&key, body, None, &PutOptions { retention: Some(retention) }).await?;
+        } else if replace {
+            self.storage.put_bytes(&key, Bytes::from(sealed)).await?;
+        } else if lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?
+            == PutOutcome::AlreadyExists
+        {
+            return Err(RepoError::Internal(format!("manifest {key} already exists")));
+        }
+        Ok(())
+    }
+
+    /// A handle without the master key can write backups only with a writer key the config
+    /// registers: readers refuse recipient manifests that are unsigned or signed by a stranger.
+    fn check_writer_key(&self) -> Result<()> {
+        let Some(writer) = &self.trust.writer_key else { return Err(RepoError::NeedsWriterKey) };
+        let public = writer.public();
+        let registered = self
+            .config
+            .writer_keys()
+            .map_err(|reason| RepoError::CorruptConfig { location: self.location(), reason })?;
+        if !registered.contains(&public) {
+            return Err(RepoError::WriterNotRegistered {
+                writer: public.to_string(),
+                id: hex::encode(public.id()),
+                location: self.location(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Item 9 of issue 9: the master key the manifest of a backup must be sealed for, read
+    /// again under the backup's lock. `None` when it is still the one this handle opened
+    /// (or the handle has no master key: its manifests do not depend on it).
+    async fn master_for_commit(&self, backup: &str) -> Result<Option<(([u8; 8], SecretKey), Vec<RecipientPublicKey>)>> {
+        let Some((id, master)) = &self.master else { return Ok(None) };
+        let config = read_config(self.storage.as_ref()).await?;
+        let corrupt = |reason: String| RepoError::CorruptConfig { location: self.location(), reason };
+        if config.master_key_id == hex::encode(id) {
+            config.verify_mac(master).map_err(corrupt)?;
+            self.remember(&config, true).await?;
+            return Ok(None);
+        }
+        let (cred, candidate) = (self.credential.clone(), config.clone());
+        let unlocked = blocking(move || candidate.unlock(&cred)).await?.map_err(corrupt)?;
+        let Some(unlocked) = unlocked else {
+            return Err(RepoError::Key(format!(
+                "the master key changed from {} to {} while backup {backup} ran (a `key rotate` finished \
+                 meanwhile), and this password or key file does not open the new key: the backup was NOT committed \
+                 (its data objects are left for `prune`); run it again with the current credential",
+                hex::encode(id),
+                config.master_key_id
+            )));
+        };
+        self.remember(&config, true).await?;
+        let recipients = config.recipient_keys().map_err(corrupt)?;
+        tracing::warn!(
+            backup,
+            old = %hex::encode(id),
+            new = %config.master_key_id,
+            "the master key was rotated while the backup ran; its manifest is sealed for the new key"
+        );
+        Ok(Some(((unlocked.master_id, unlocked.master), recipients)))
+    }
+}
+
+/// A backup being written. Dropping it without [`commit`](BackupWriter::commit) leaves
+/// only unreferenced data objects, which are never listed and which `prune` removes.
+pub struct BackupWriter<'r> {
+    repo: &'r Repository,
+    id: String,
+    request: BackupRequest,
+    started: chrono::DateTime<chrono::FixedOffset>,
+    objects: Vec<ObjectRecord>,
+    warnings: Vec<String>,
+    stats: std::collections::BTreeMap<String, u64>,
+    source: serde_json::Value,
+    lock: Option<Lock>,
+}
+
+impl BackupWriter<'_> {
+    /// The id the backup will have.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Streams `reader` into a new data object called `name`.
+    pub async fn add_stream<R>(&mut self, name: &str, reader: R) -> Result<&ObjectRecord>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        if self.objects.iter().any(|o| o.name == name) {
+            return Err(RepoError::Internal(format!("object name {name:?} used twice in one backup")));
+        }
+        let location = self.repo.location();
+        let (running, object_id, dek) =
+            seal_data_stream(reader, self.repo.options).map_err(|e| RepoError::object(name, &location, e))?;
+        let object_id = hex::encode(object_id);
+        let key = data_key(&object_id);
+        let (stream, completion) = running.into_parts();
+        let body: ByteStream = Box::pin(stream.map_err(StorageError::source));
+        let put = match self.request.retention {
+            None => self.repo.storage.put(&key, body, None).await,
+            Some(retention) => {
+                let options = PutOptions { retention: Some(retention) };
+                self.repo.storage.put_with_options(&key, body, None, &options).await
+            }
+        };
+        let sealed = completion.finish().await;
+        let digests = match (put, sealed) {
+            (Ok(()), Ok(d)) => d,
+            // The pipeline failed first (unreadable source ...): its error is the cause.
+            (Ok(()) | Err(StorageError::Source { .. }), Err(e)) => {
+                self.repo.storage.delete(&key).await.ok();
+                return Err(match e {
+                    lifeboat_crypto::CryptoError::Source(io) => {
+                        RepoError::Source(format!("reading {name} for backup: {io}"))
+                    }
+                    other => RepoError::object(&key, &location, other),
+                });
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        self.objects.push(ObjectRecord {
+            name: name.to_owned(),
+            key,
+            object_id,
+            dek,
+            size: digests.size,
+            blake3: hex::encode(
+                digests.blake3.ok_or_else(|| RepoError::Internal("sealing produced no stored digest".into()))?,
+            ),
+            plain_size: digests.plain_size,
+            plain_blake3: hex::encode(digests.plain_blake3),
+        });
+        Ok(self.objects.last().expect("just pushed"))
+    }
+
+    /// Records something noticed during the backup.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+
+    /// Sets a counter.
+    pub fn stat(&mut self, name: &str, value: u64) {
+        self.stats.insert(name.to_owned(), value);
+    }
+
+    /// Describes the source (never put secrets here).
+    pub fn set_source(&mut self, source: serde_json::Value) {
+        self.source = source;
+    }
+
+    /// Gives the backup up: deletes the objects stored so far and releases the lock.
+    /// Nothing was listed, and nothing is left for `prune`.
+    pub async fn abort(mut self) {
+        for record in std::mem::take(&mut self.objects) {
+            if let Err(e) = self.repo.storage.delete(&record.key).await {
+                tracing::warn!(object = %record.key, "could not delete object of an abandoned backup: {e}");
+            }
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
+    }
+
+    /// Writes the manifest: from now on the backup is listed.
+    pub async fn commit(mut self) -> Result<Manifest> {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            id: self.id.clone(),
+            repository: self.repo.config.id.clone(),
+            kind: self.request.kind.clone(),
+            name: self.request.name.clone(),
+            plan: self.request.plan.clone(),
+            host: self.request.host.clone().unwrap_or_else(hostname),
+            tags: self.request.tags.clone(),
+            started: self.started,
+            finished: self.repo.now(),
+            tool: concat!("lifeboat ", env!("CARGO_PKG_VERSION")).to_owned(),
+            parent: self.request.parent.clone(),
+            source: std::mem::take(&mut self.source),
+            objects: std::mem::take(&mut self.objects),
+            warnings: std::mem::take(&mut self.warnings),
+            stats: std::mem::take(&mut self.stats),
+            locked_until: self.request.retention.map(|r| chrono::DateTime::<chrono::Utc>::from(r.until).fixed_offset()),
+        };
+        match self.repo.master_for_commit(&manifest.id).await? {
+            None => self.repo.write_manifest_with(&manifest, false, self.request.retention).await?,
+            Some(((id, master), recipients)) => {
+                let audience = Audience { master: Some((&id, &master)), recipients: &recipients };
+                self.repo.write_manifest_for(&manifest, false, self.request.retention, audience).await?
+            }
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
+        tracing::info!(backup = %manifest.id, kind = %manifest.kind, "backup committed");
+        Ok(manifest)
+    }
+}
+
+impl Repository {
+    /// Backs up directory trees and files (`kind = "files"`, object `tree`).
+    pub async fn backup_files(&self, paths: &[PathBuf], mut request: BackupRequest) -> Result<Manifest> {
+        request.kind = BackupKind::Files;
+        if request.name.is_empty() {
+            request.name = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
+        }
+        let (reader, walker) = spawn_tree_producer(paths)?;
+        let mut writer = self.start_backup(request).await?;
+        let added = writer.add_stream("tree", reader).await.map(|_| ());
+        let summary = walker.await.map_err(|e| RepoError::Internal(e.to_string()))?;
+        // A storage failure (no space, permission denied) stops the walker, which then
+        // fails too, but only because nobody reads any more: the storage error is the cause.
+        if let Err(e @ RepoError::Storage(_)) = added {
+            return Err(e);
+        }
+        // Otherwise the walker's own error (naming the file) explains a failed stream best.
+        let summary = summary?;
+        added?;
+        for w in summary.warnings {
+            writer.warn(w);
+        }
+        for (k, v) in summary.stats {
+            writer.stat(&k, v);
+        }
+        writer.commit().await
+    }
+}

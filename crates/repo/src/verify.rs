@@ -1,0 +1,134 @@
+//! Checking backups: quick (every object present with its recorded size and digest) or
+//! deep (decrypted and compared), with manifests that cannot be read sorted into damage
+//! and "sealed for others".
+
+use futures::StreamExt;
+use lifeboat_crypto::digest_stream;
+use serde::Serialize;
+
+use crate::error::{RepoError, Result};
+use crate::manifest::{Manifest, ObjectRecord};
+use crate::repository::Repository;
+
+/// One problem found by `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Damage {
+    /// Backup id.
+    pub backup: String,
+    /// Object key (or the manifest's).
+    pub object: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What `verify` checked and found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Backups checked.
+    pub backups: usize,
+    /// Objects checked.
+    pub objects: usize,
+    /// Stored bytes read.
+    pub bytes_read: u64,
+    /// Whether plaintext was decrypted and compared.
+    pub deep: bool,
+    /// Everything wrong.
+    pub damage: Vec<Damage>,
+}
+
+impl VerifyReport {
+    /// True when nothing is damaged.
+    pub fn is_ok(&self) -> bool {
+        self.damage.is_empty()
+    }
+
+    /// Records a manifest that could not be read (damaged, forged, unreadable storage) as
+    /// damage, naming the backup and its manifest when the error does.
+    pub fn add_unreadable(&mut self, error: &RepoError) {
+        let object = error.object_key().unwrap_or_default().to_owned();
+        let backup = object.strip_prefix(crate::layout::BACKUPS_PREFIX).unwrap_or_default().to_owned();
+        self.damage.push(Damage { backup, object, problem: error.to_string() });
+    }
+}
+
+/// What [`Repository::verify_backups`] found: the report (unreadable manifests counted as
+/// damage) and the manifests it could not check because they are sealed for others.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOutcome {
+    /// Everything checked and every problem found.
+    pub report: VerifyReport,
+    /// Storage keys of the manifests sealed for recipients whose identity this handle lacks:
+    /// not checked, and not damage.
+    pub sealed_for_others: Vec<String>,
+}
+
+impl Repository {
+    /// Verifies the backup `selector` names (`latest`, an id or a prefix), or every backup
+    /// for `None`. A manifest that cannot be read is damage found, not a failure to look,
+    /// except one merely sealed for others, which is listed apart; any other failure (no
+    /// such backup, an unreachable storage) is an error.
+    pub async fn verify_backups(&self, selector: Option<&str>, deep: bool) -> Result<VerifyOutcome> {
+        let (manifests, errors) = match selector {
+            Some(selector) => match self.resolve(selector, None).await {
+                Ok(m) => (vec![m], Vec::new()),
+                Err(
+                    e @ (RepoError::BadManifest { .. }
+                    | RepoError::SignerNotPinned { .. }
+                    | RepoError::Object { .. }
+                    | RepoError::LatestUnknown { .. }),
+                ) => (Vec::new(), vec![e]),
+                Err(e) => return Err(e),
+            },
+            None => self.list().await?,
+        };
+        let (sealed_for_others, unreadable) = crate::catalog::triage(errors);
+        let mut report = self.verify(&manifests, deep).await?;
+        for e in &unreadable {
+            report.add_unreadable(e);
+        }
+        Ok(VerifyOutcome { report, sealed_for_others })
+    }
+
+    /// Checks backups: every object present with its recorded size and digest; with `deep`,
+    /// also decrypted, decompressed and compared with the recorded plaintext digest (both
+    /// digests from one read).
+    pub async fn verify(&self, manifests: &[Manifest], deep: bool) -> Result<VerifyReport> {
+        let mut report = VerifyReport { deep, ..Default::default() };
+        for manifest in manifests {
+            report.backups += 1;
+            for record in &manifest.objects {
+                report.objects += 1;
+                let problem = if deep { self.verify_deep(record).await } else { self.verify_quick(record).await };
+                match problem {
+                    Ok(read) => report.bytes_read += read,
+                    Err(problem) => {
+                        report.damage.push(Damage { backup: manifest.id.clone(), object: record.key.clone(), problem })
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn verify_quick(&self, record: &ObjectRecord) -> std::result::Result<u64, String> {
+        let meta = self.storage.head(&record.key).await.map_err(|e| e.to_string())?;
+        let meta = meta.ok_or_else(|| "missing".to_owned())?;
+        if meta.size != record.size {
+            return Err(format!("size {} differs from the recorded {}", meta.size, record.size));
+        }
+        let stream = self.storage.get(&record.key, None).await.map_err(|e| e.to_string())?;
+        let (size, digest) = digest_stream(stream).await.map_err(|e| e.to_string())?;
+        if hex::encode(digest) != record.blake3 {
+            return Err(format!("BLAKE3 {} differs from the recorded {}", hex::encode(digest), record.blake3));
+        }
+        Ok(size)
+    }
+
+    async fn verify_deep(&self, record: &ObjectRecord) -> std::result::Result<u64, String> {
+        let mut stream = self.open_checked(record, true).await.map_err(|e| e.to_string())?;
+        while let Some(chunk) = stream.next().await {
+            chunk.map_err(|e| e.to_string())?;
+        }
+        Ok(record.size)
+    }
+}
