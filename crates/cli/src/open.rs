@@ -4,87 +4,62 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use lifeboat_crypto::{Identity, RecipientPublicKey};
+use lifeboat_ops::credentials::{self, CredentialError, CredentialSource, OpenSettings};
 use lifeboat_repo::{Credential, Repository};
+use lifeboat_storage::StorageBuilder;
 
 use crate::flags::Global;
 use crate::secrets::SecretSource;
 
+/// The repository URL, which every command but `retention` and `es` needs.
 pub fn repo_url(global: &Global) -> Result<String> {
     global.repo.clone().context("no repository given: pass --repo URL or set LIFEBOAT_REPO")
 }
 
-/// Opens a storage URL with the layers every repository gets: retries with backoff on
-/// transient failures (remote backends only), the bandwidth limits, and the tenant prefix
-/// when one is given.
+/// Opens a storage URL with the layers every repository gets, in lifeboat-storage's order:
+/// retries on transient failures (remote backends only), the bandwidth limits, and the
+/// tenant prefix when one is given.
 pub fn storage(url: &str, global: &Global) -> Result<Arc<dyn lifeboat_storage::Storage>> {
-    use lifeboat_storage::layer::{RateLimitLayer, RetryLayer, TenantLayer};
-    let opened = lifeboat_storage::open_url(url)?;
-    let base: Arc<dyn lifeboat_storage::Storage> =
-        if lifeboat_storage::StorageUrl::parse(url)?.is_remote() { Arc::new(RetryLayer::new(opened)) } else { opened };
-    let limited = RateLimitLayer::new(base, global.limit_upload, global.limit_download);
-    Ok(match &global.tenant {
-        Some(tenant) => Arc::new(TenantLayer::new(limited, tenant)?),
-        None => Arc::new(limited),
-    })
+    Ok(StorageBuilder::new(url)
+        .limits(global.limit_upload, global.limit_download)
+        .maybe_tenant(global.tenant.as_deref())
+        .build()?)
 }
 
-/// The credential for the main repository, from the flags and environment.
+/// The credential for the main repository: the flags' files, then `$LIFEBOAT_PASSWORD`,
+/// then write-only recipients, then a prompt (the order is lifeboat-ops').
 pub fn credential(global: &Global) -> Result<Credential> {
-    if let Some(path) = &global.key_file {
-        let content = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-        return Ok(Credential::KeyFile(zeroize::Zeroizing::new(content)));
+    let source = CredentialSource {
+        key_file: global.key_file.clone(),
+        identity_file: global.identity_file.clone(),
+        password_file: global.password_file.clone(),
+        recipients: global.recipients.clone(),
+    };
+    let mut password = SecretSource { file: None, env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
+    match credentials::resolve(&source, &mut password) {
+        Ok(credential) => Ok(credential),
+        // The flag's name is the hint a CLI user needs.
+        Err(CredentialError::BadRecipient { source, .. }) => Err(anyhow::Error::new(source).context("--recipient")),
+        Err(CredentialError::NoPassword) => Err(anyhow::anyhow!(
+            "no repository password given: set $LIFEBOAT_PASSWORD or pass a password file (no terminal to ask on)"
+        )),
+        Err(e) => Err(e.into()),
     }
-    if let Some(path) = &global.identity_file {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path).with_context(|| format!("cannot read identity file {}", path.display()))?,
-        );
-        let identity = Identity::parse(&text).with_context(|| format!("identity file {}", path.display()))?;
-        return Ok(Credential::Identity(Arc::new(identity)));
-    }
-    let source =
-        SecretSource { file: global.password_file.clone(), env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
-    if global.password_file.is_none()
-        && std::env::var_os("LIFEBOAT_PASSWORD").is_none()
-        && !global.recipients.is_empty()
-    {
-        let recipients = global
-            .recipients
-            .iter()
-            .map(|r| RecipientPublicKey::parse(r))
-            .collect::<Result<Vec<_>, _>>()
-            .context("--recipient")?;
-        return Ok(Credential::WriteOnly(recipients));
-    }
-    Ok(Credential::Password(source.read()?))
 }
 
 /// The known-state store, the rollback override and the writer key, from the flags.
 pub fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
-    let state_dir = global.state_dir.clone().or_else(lifeboat_repo::FileStateStore::default_dir);
-    if state_dir.is_none() {
-        tracing::info!("no state directory (set LIFEBOAT_STATE_DIR or HOME): config rollbacks cannot be detected");
-    }
-    let writer_key = match &global.writer_key_file {
-        Some(path) => {
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read writer key file {}", path.display()))?,
-            );
-            let key = lifeboat_crypto::WriterKey::parse(&text)
-                .with_context(|| format!("writer key file {}", path.display()))?;
-            Some(Arc::new(key))
-        }
-        None => None,
-    };
-    Ok(lifeboat_repo::OpenOptions {
-        state: state_dir.map(|d| Arc::new(lifeboat_repo::FileStateStore::new(d)) as _),
+    let settings = OpenSettings {
+        state_dir: global.state_dir.clone(),
+        writer_key_file: global.writer_key_file.clone(),
         accept_config_rollback: global.accept_config_rollback,
         trust_new_signers: global.trust_new_signers,
-        writer_key,
-    })
+    };
+    // Dropped locks of every repository opened are settled by `main` before exiting.
+    Ok(lifeboat_repo::OpenOptions { releases: crate::LOCK_RELEASES.clone(), ..settings.open_options()? })
 }
 
+/// Opens the repository the flags name.
 pub async fn open_repo(global: &Global) -> Result<Repository> {
     let url = repo_url(global)?;
     let mut repo = Repository::open_with(storage(&url, global)?, credential(global)?, open_options(global)?).await?;

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use lifeboat_ops::credentials::{PasswordError, PasswordSource};
 use zeroize::Zeroizing;
 
 /// Where one secret may come from.
@@ -21,26 +22,43 @@ impl SecretSource {
     /// Reads the secret.
     pub fn read(&self) -> Result<Zeroizing<String>> {
         if let Some(path) = &self.file {
-            return read_first_line(path);
+            return Ok(lifeboat_ops::credentials::read_password_file(path)?);
         }
-        if let Some(value) = std::env::var_os(self.env) {
-            let value = Zeroizing::new(value.into_string().map_err(|_| anyhow::anyhow!("${} is not UTF-8", self.env))?);
-            if value.is_empty() {
-                bail!("${} is set but empty", self.env);
+        // The environment and the terminal, as the library's resolution would consult them.
+        let mut source = SecretSource { file: None, env: self.env, prompt: self.prompt };
+        if let Some(offered) = source.offered() {
+            return offered.map_err(anyhow::Error::from_boxed);
+        }
+        match source.ask() {
+            Some(asked) => asked.map_err(anyhow::Error::from_boxed),
+            None => {
+                bail!("no {} given: set ${} or pass a password file (no terminal to ask on)", self.prompt, self.env)
             }
-            return Ok(value);
         }
-        if std::io::stderr().is_terminal() {
-            let answer = Zeroizing::new(
-                rpassword::prompt_password(format!("{}: ", self.prompt))
-                    .context("cannot read the password from the terminal")?,
-            );
-            if answer.is_empty() {
-                bail!("empty {}", self.prompt);
-            }
-            return Ok(answer);
+    }
+}
+
+/// The environment variable, then the terminal: what the CLI offers and asks when the
+/// library's credential resolution gets that far (the library never reads a terminal).
+impl PasswordSource for SecretSource {
+    fn offered(&mut self) -> Option<Result<Zeroizing<String>, PasswordError>> {
+        let value = std::env::var_os(self.env)?;
+        Some(match value.into_string() {
+            Err(_) => Err(format!("${} is not UTF-8", self.env).into()),
+            Ok(value) if value.is_empty() => Err(format!("${} is set but empty", self.env).into()),
+            Ok(value) => Ok(Zeroizing::new(value)),
+        })
+    }
+
+    fn ask(&mut self) -> Option<Result<Zeroizing<String>, PasswordError>> {
+        if !std::io::stderr().is_terminal() {
+            return None;
         }
-        bail!("no {} given: set ${} or pass a password file (no terminal to ask on)", self.prompt, self.env)
+        Some(match rpassword::prompt_password(format!("{}: ", self.prompt)) {
+            Err(e) => Err(anyhow::Error::new(e).context("cannot read the password from the terminal").into()),
+            Ok(answer) if answer.is_empty() => Err(format!("empty {}", self.prompt).into()),
+            Ok(answer) => Ok(Zeroizing::new(answer)),
+        })
     }
 }
 
@@ -57,17 +75,6 @@ pub fn new_password(file: Option<PathBuf>, env: &'static str) -> Result<Zeroizin
         bail!("the passwords differ");
     }
     Ok(first)
-}
-
-fn read_first_line(path: &Path) -> Result<Zeroizing<String>> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read password file {}", path.display()))?,
-    );
-    let line = text.lines().next().unwrap_or("");
-    if line.is_empty() {
-        bail!("password file {} is empty", path.display());
-    }
-    Ok(Zeroizing::new(line.to_owned()))
 }
 
 /// Creates a file readable only by its owner, refusing to overwrite one.

@@ -1,10 +1,62 @@
 //! # lifeboat-ops
 //!
-//! Operations that combine the lower crates. Today: backing up a database
-//! ([`lifeboat_dump::Source`]) into a [`Repository`], streaming each dump straight into the
-//! encrypted pipeline with no temporary file, and restoring a database backup into a live
-//! server; and the TOML [`Config`] of plans with their retention. The scheduler, drills and
-//! alerts will live here too (see DESIGN.md).
+//! What a frontend does, as library calls: the CLI and the coming service (scheduler and
+//! HTTP API) are two frontends over these, so neither copies the other's logic.
+//!
+//! - [`credentials`]: which credential opens a repository (key file, identity, password
+//!   file, an offered password, write-only recipients, a prompt the frontend owns) and the
+//!   open options from the host (known-state store, writer key, trust overrides).
+//! - [`plans`]: the plan a command names, looked up in the TOML [`Config`].
+//! - [`policy`]: which retention policy applies (the caller's rules, else the plan's).
+//! - [`forget`]: retention as plan-then-apply; the [`forget::ForgetPlan`] is the value a
+//!   frontend prints or returns, and [`forget::apply`] removes exactly what it lists.
+//! - [`backup_database`] / [`restore_database`]: a database ([`lifeboat_dump::Source`]) into
+//!   a [`Repository`](lifeboat_repo::Repository), streaming each dump straight into the
+//!   encrypted pipeline with no temporary file, and a database backup back into a server.
+//!
+//! The scheduler, drills and alerts will live here too (see DESIGN.md).
+//!
+//! Forgetting by a plan's retention, shown first and then carried out:
+//!
+//! ```
+//! use lifeboat_ops::credentials::{CredentialSource, GivenPassword, OpenSettings, resolve};
+//! use lifeboat_ops::forget::{self, ForgetRequest};
+//! use lifeboat_ops::policy::{RequestedPolicy, choose_policy};
+//! use lifeboat_ops::{Config, plans::ResolvedPlan};
+//! use lifeboat_repo::{BackupRequest, InitOptions, Repository};
+//! use lifeboat_storage::{MemoryStorage, clock::SystemClock};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let storage = std::sync::Arc::new(MemoryStorage::new());
+//! let source = CredentialSource::default(); // no files: the password is handed over
+//! let mut password = GivenPassword(Some("correct horse".to_owned().into()));
+//! let state = tempfile::tempdir()?; // where this host remembers each repository's config
+//! let settings = OpenSettings { state_dir: Some(state.path().into()), ..Default::default() };
+//! let credential = resolve(&source, &mut password)?;
+//! let fast = InitOptions { kdf: lifeboat_crypto::Argon2Params::MINIMUM, ..Default::default() };
+//! let repo = Repository::init_with(storage, credential, fast, settings.open_options()?).await?;
+//! for _ in 0..3 {
+//!     let request = BackupRequest { plan: Some("web".into()), name: "app.sql".into(), ..Default::default() };
+//!     repo.backup_stream(&b"data"[..], request).await?;
+//! }
+//!
+//! let config = Config::parse("[plans.web.retention]\nkeep-last = 1\n", "lifeboat.toml")?;
+//! let web = ResolvedPlan { name: "web".into(), origin: "lifeboat.toml".into(), config: config.plan("web", "lifeboat.toml")?.clone() };
+//! let chosen = choose_policy(&RequestedPolicy::default(), Some(&web))?; // no rules given: the plan's
+//! let request = ForgetRequest {
+//!     plan: Some("web".into()),
+//!     policy: chosen.policy,
+//!     group_by: Default::default(),
+//!     allow_empty: false,
+//! };
+//! let plan = forget::plan(&repo, &request, &SystemClock).await?;
+//! println!("{}", serde_json::to_string_pretty(&plan)?); // what `forget --dry-run` shows
+//! assert_eq!(plan.remove.len(), 2);
+//! assert_eq!(forget::apply(&repo, &plan).await?, plan.remove);
+//! # Ok(()) }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
+//! Backing up a database (needs a server, so not run here):
 //!
 //! ```no_run
 //! use lifeboat_dump::{Source, SourceOptions};
@@ -19,7 +71,11 @@
 //! ```
 
 mod config;
+pub mod credentials;
 mod database;
+pub mod forget;
+pub mod plans;
+pub mod policy;
 
 pub use config::{Config, ConfigError, PlanConfig};
 pub use database::{DatabaseRestore, OpsError, backup_database, restore_database};

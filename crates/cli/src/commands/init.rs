@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lifeboat_crypto::Argon2Params;
 use lifeboat_repo::{Credential, InitOptions, Repository};
 
@@ -14,9 +14,7 @@ use crate::secrets::new_password;
 pub async fn run(global: &Global, args: InitArgs) -> Result<ExitCode> {
     let url = repo_url(global)?;
     let credential = match &global.key_file {
-        Some(path) => Credential::KeyFile(zeroize::Zeroizing::new(
-            std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
-        )),
+        Some(path) => lifeboat_ops::credentials::read_key_file(path)?,
         None => Credential::Password(new_password(global.password_file.clone(), "LIFEBOAT_PASSWORD")?),
     };
     let options = InitOptions {

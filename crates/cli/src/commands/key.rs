@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lifeboat_crypto::{Argon2Params, Identity, RecipientPublicKey};
 use lifeboat_repo::Credential;
 
@@ -75,9 +75,7 @@ pub async fn run(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
                         let bytes = lifeboat_crypto::random_bytes::<32>()?;
                         secrets::write_secret_file(&path, &bytes)?;
                     }
-                    let content =
-                        std::fs::read(&path).with_context(|| format!("cannot read key file {}", path.display()))?;
-                    Credential::KeyFile(zeroize::Zeroizing::new(content))
+                    lifeboat_ops::credentials::read_key_file(&path)?
                 }
                 None => Credential::Password(new_password(new_password_file, "LIFEBOAT_NEW_PASSWORD")?),
             };

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use lifeboat_retention::{Duration, GroupBy, KeepCount, Policy, RetentionError, TagList};
+use lifeboat_ops::policy::{RequestedPolicy, choose_policy};
+use lifeboat_retention::{Duration, GroupBy, KeepCount, Policy, TagList};
 
 /// Retention-policy flags (restic's `forget` names). Used by `lifeboat forget` and
 /// `lifeboat retention plan`.
@@ -80,12 +81,22 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// The keep rules as given, perhaps none, for lifeboat-ops to choose from
+    /// (`lifeboat forget`, where a plan's retention may fill in).
+    pub fn requested(&self) -> RequestedPolicy {
+        RequestedPolicy { rules: self.rules(), allow_empty: self.allow_empty }
+    }
+
     /// The policy these flags describe.
     ///
     /// Fails with one clear error when no keep rule is given and `--allow-empty` is not
     /// set (restic's "no policy was specified"), or when a `--keep-tag` is unusable.
     pub fn to_policy(&self) -> Result<Policy> {
-        let policy = Policy {
+        Ok(choose_policy(&self.requested(), None)?.policy)
+    }
+
+    fn rules(&self) -> Policy {
+        Policy {
             keep_last: self.keep_last.unwrap_or(KeepCount::OFF),
             keep_hourly: self.keep_hourly.unwrap_or(KeepCount::OFF),
             keep_daily: self.keep_daily.unwrap_or(KeepCount::OFF),
@@ -99,12 +110,7 @@ impl PolicyArgs {
             keep_within_monthly: self.keep_within_monthly,
             keep_within_yearly: self.keep_within_yearly,
             keep_tags: self.keep_tag.clone(),
-        };
-        policy.validate()?;
-        if policy.is_empty() && !self.allow_empty {
-            return Err(RetentionError::EmptyPolicy.into());
         }
-        Ok(policy)
     }
 }
 

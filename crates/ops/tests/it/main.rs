@@ -3,4 +3,7 @@
 //! from lifeboat-testkit; `common` holds what only these tests need.
 
 mod common;
+mod credentials;
 mod database;
+mod forget;
+mod policy;
