@@ -52,6 +52,7 @@ mod opendal;
 mod redact;
 #[cfg(feature = "s3")]
 mod s3;
+mod temp;
 pub mod units;
 mod url;
 

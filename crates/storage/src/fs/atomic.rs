@@ -8,12 +8,10 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
-/// Names of temporary files start with this; the backend's listings never show them and
-/// its sweep finds them by it.
-pub(super) const TEMP_MARK: &str = ".lifeboat-tmp-";
+use crate::temp::temp_name;
+
 /// Mode of every file created here: the owner's only, whatever the umask.
 const FILE_MODE: u32 = 0o600;
 
@@ -62,15 +60,6 @@ impl Drop for TempFile {
             let _ = rustix::fs::unlinkat(&*self.dir, self.name.as_str(), AtFlags::empty());
         }
     }
-}
-
-/// A fresh, unguessable temporary file name.
-fn temp_name() -> String {
-    let mut rnd = [0u8; 8];
-    // SystemRandom only fails when the OS has no entropy source at all; a fixed suffix
-    // then still works because O_EXCL refuses to reuse a name.
-    let _ = SystemRandom::new().fill(&mut rnd);
-    format!("{TEMP_MARK}{}", hex::encode(rnd))
 }
 
 /// Replaces the file at `path` with `bytes`, crash-safely: a reader (or a restart after a

@@ -37,10 +37,11 @@ use futures::StreamExt;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use self::atomic::{TEMP_MARK, TempFile};
+use self::atomic::TempFile;
 use self::beneath::{open_beneath, open_dir_component, refuse_link_at, refused_link, stat_entry};
 use crate::drain::{DrainError, drain_into};
 use crate::key::{validate_key, validate_prefix};
+use crate::temp::TEMP_MARK;
 use crate::{ByteStream, Capabilities, MetaStream, ObjectMeta, Op, PutOutcome, Storage, StorageError};
 
 /// Bytes per read of a `get`: large, so that a reader's frames mostly lie within one

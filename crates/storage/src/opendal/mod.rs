@@ -14,6 +14,13 @@
 //!   racing.
 //! - Credentials come from the environment (see [`OpendalStorage::from_location`]),
 //!   never from the URL.
+//!
+//! `services` builds an operator from a URL, `transport` gives it its HTTP client,
+//! `errors` maps opendal's errors; this file is the [`Storage`] implementation.
+
+mod errors;
+mod services;
+mod transport;
 
 use std::ops::Range;
 use std::time::SystemTime;
@@ -22,16 +29,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Operator};
-use ring::rand::{SecureRandom, SystemRandom};
 
+use self::errors::{is_exists, map_error};
+use self::services::operator_for;
+use self::transport::{install_http_transport, with_own_http_client};
 use crate::key::{validate_key, validate_prefix};
-use crate::{
-    ByteStream, Capabilities, MetaStream, ObjectMeta, Op, OpendalLocation, OpendalService, PutOutcome, Storage,
-    StorageError,
-};
+use crate::temp::{TEMP_MARK, temp_name};
+use crate::{ByteStream, Capabilities, MetaStream, ObjectMeta, Op, OpendalLocation, PutOutcome, Storage, StorageError};
 
-/// Temporary names of in-progress atomic writes start with this; listings hide them.
-const TEMP_MARK: &str = ".lifeboat-tmp-";
 /// Chunk size of parallel uploads to object stores.
 const CHUNK: usize = 16 * 1024 * 1024;
 /// Chunks in flight.
@@ -52,30 +57,7 @@ impl std::fmt::Debug for OpendalStorage {
     }
 }
 
-/// Installs opendal's process-wide HTTP transport (reqwest on rustls with ring, as the
-/// rest of Lifeboat uses ring). Safe to call many times: the first install wins.
-fn install_http_transport() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    opendal_http_transport_reqwest::install_default();
-}
-
-/// Gives an operator an HTTP client of its own. opendal's default transport is one
-/// process-wide reqwest client whose pooled connections belong to the tokio runtime that
-/// opened them: a second runtime in the same process (a service embedding Lifeboat, or a
-/// test harness) would pick up a connection whose runtime is gone and fail with "error
-/// sending request". When no client can be built, the shared default stays.
-fn with_own_http_client(op: Operator) -> Operator {
-    match reqwest::Client::builder().build() {
-        Ok(client) => {
-            let transport =
-                opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(client));
-            let context = op.base_context().with_http_transport(transport);
-            op.with_context(context)
-        }
-        Err(_) => op,
-    }
-}
-
+/// A variable of the process environment, unless unset or empty.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -112,154 +94,8 @@ impl OpendalStorage {
         loc: &OpendalLocation,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, StorageError> {
-        let env = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        install_http_transport();
-        let root = format!("/{}", loc.root);
-        let scheme = match loc.service {
-            OpendalService::Webdav if loc.tls => "webdavs",
-            OpendalService::Webdav => "webdav",
-            s => s.feature(),
-        };
-        let location = format!("{scheme}://{}/{}", loc.authority, loc.root);
-        let invalid = |reason: String| StorageError::InvalidUrl { url: location.clone(), reason };
-        let not_built = || {
-            invalid(format!(
-                "this build has no {scheme} support (cargo feature `{}` of lifeboat-storage)",
-                loc.service.feature()
-            ))
-        };
-        let endpoint = loc.params.get("endpoint").cloned();
-        let map = |e: opendal::Error| invalid(e.to_string());
-        let (op, atomic) = match loc.service {
-            OpendalService::Webdav => {
-                #[cfg(feature = "webdav")]
-                {
-                    let proto = if loc.tls { "https" } else { "http" };
-                    let mut b = opendal::services::Webdav::default()
-                        .endpoint(&format!("{proto}://{}", loc.authority))
-                        .root(&root);
-                    if let Some(u) = &loc.user {
-                        b = b.username(u);
-                    }
-                    if let Some(pw) = env("LIFEBOAT_WEBDAV_PASSWORD") {
-                        b = b.password(&pw);
-                    }
-                    (Operator::new(b).map_err(map)?, false)
-                }
-                #[cfg(not(feature = "webdav"))]
-                return Err(not_built());
-            }
-            OpendalService::Sftp => {
-                #[cfg(feature = "sftp")]
-                {
-                    let mut b = opendal::services::Sftp::default()
-                        .endpoint(&format!("ssh://{}", loc.authority))
-                        .root(&root)
-                        .known_hosts_strategy(loc.params.get("known_hosts").map_or("strict", String::as_str));
-                    if let Some(u) = &loc.user {
-                        b = b.user(u);
-                    }
-                    if let Some(k) = loc.params.get("key") {
-                        b = b.key(k);
-                    }
-                    (Operator::new(b).map_err(map)?, false)
-                }
-                #[cfg(not(feature = "sftp"))]
-                return Err(not_built());
-            }
-            OpendalService::Cos => {
-                #[cfg(feature = "cos")]
-                {
-                    let mut b = opendal::services::Cos::default().bucket(&loc.authority).root(&root);
-                    if let Some(ep) = &endpoint {
-                        b = b.endpoint(ep);
-                    }
-                    if let (Some(id), Some(key)) = (env("TENCENTCLOUD_SECRET_ID"), env("TENCENTCLOUD_SECRET_KEY")) {
-                        b = b.secret_id(&id).secret_key(&key);
-                    }
-                    (Operator::new(b).map_err(map)?, true)
-                }
-                #[cfg(not(feature = "cos"))]
-                return Err(not_built());
-            }
-            OpendalService::Obs => {
-                #[cfg(feature = "obs")]
-                {
-                    let mut b = opendal::services::Obs::default().bucket(&loc.authority).root(&root);
-                    if let Some(ep) = &endpoint {
-                        b = b.endpoint(ep);
-                    }
-                    if let (Some(id), Some(key)) = (env("OBS_ACCESS_KEY_ID"), env("OBS_SECRET_ACCESS_KEY")) {
-                        b = b.access_key_id(&id).secret_access_key(&key);
-                    }
-                    (Operator::new(b).map_err(map)?, true)
-                }
-                #[cfg(not(feature = "obs"))]
-                return Err(not_built());
-            }
-            OpendalService::Oss => {
-                #[cfg(feature = "oss")]
-                {
-                    let mut b = opendal::services::Oss::default().bucket(&loc.authority).root(&root);
-                    if let Some(ep) = &endpoint {
-                        b = b.endpoint(ep);
-                    }
-                    if let (Some(id), Some(key)) =
-                        (env("ALIBABA_CLOUD_ACCESS_KEY_ID"), env("ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
-                    {
-                        b = b.access_key_id(&id).access_key_secret(&key);
-                    }
-                    (Operator::new(b).map_err(map)?, true)
-                }
-                #[cfg(not(feature = "oss"))]
-                return Err(not_built());
-            }
-            OpendalService::Gcs => {
-                #[cfg(feature = "gcs")]
-                {
-                    let mut b = opendal::services::Gcs::default().bucket(&loc.authority).root(&root);
-                    if let Some(ep) = &endpoint {
-                        b = b.endpoint(ep);
-                    }
-                    if let Some(path) =
-                        loc.params.get("credential_path").cloned().or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS"))
-                    {
-                        b = b.credential_path(&path);
-                    }
-                    (Operator::new(b).map_err(map)?, true)
-                }
-                #[cfg(not(feature = "gcs"))]
-                return Err(not_built());
-            }
-            OpendalService::Azblob => {
-                #[cfg(feature = "azblob")]
-                {
-                    let account = env("AZURE_STORAGE_ACCOUNT");
-                    let mut b = opendal::services::Azblob::default().container(&loc.authority).root(&root);
-                    match (&endpoint, &account) {
-                        (Some(ep), _) => b = b.endpoint(ep),
-                        (None, Some(a)) => b = b.endpoint(&format!("https://{a}.blob.core.windows.net")),
-                        (None, None) => {
-                            return Err(invalid("set ?endpoint= or AZURE_STORAGE_ACCOUNT".into()));
-                        }
-                    }
-                    if let Some(a) = &account {
-                        b = b.account_name(a);
-                    }
-                    if let Some(k) = env("AZURE_STORAGE_KEY") {
-                        b = b.account_key(&k);
-                    }
-                    (Operator::new(b).map_err(map)?, true)
-                }
-                #[cfg(not(feature = "azblob"))]
-                return Err(not_built());
-            }
-        };
-        #[allow(unreachable_code)]
-        {
-            let _ = (&endpoint, &not_built);
-            Ok(Self::new(op, location, atomic))
-        }
+        let built = operator_for(loc, lookup)?;
+        Ok(Self::new(built.op, built.location, built.atomic))
     }
 
     fn err(&self, op: Op, key: &str, e: opendal::Error) -> StorageError {
@@ -316,32 +152,9 @@ impl OpendalStorage {
     }
 }
 
-fn is_exists(e: &opendal::Error) -> bool {
-    matches!(e.kind(), ErrorKind::ConditionNotMatch | ErrorKind::AlreadyExists)
-}
-
-fn map_error(location: &str, op: Op, key: &str, e: opendal::Error) -> StorageError {
-    let (location, key) = (location.to_owned(), key.to_owned());
-    match e.kind() {
-        ErrorKind::NotFound => StorageError::NotFound { op, location, key },
-        ErrorKind::PermissionDenied => StorageError::Backend {
-            op,
-            location,
-            key,
-            message: format!("permission denied — check the service credentials: {e}"),
-            transient: false,
-        },
-        ErrorKind::RateLimited => {
-            StorageError::Backend { op, location, key, message: format!("rate limited: {e}"), transient: true }
-        }
-        _ => StorageError::Backend { op, location, key, message: e.to_string(), transient: e.is_temporary() },
-    }
-}
-
-fn temp_name(path: &str) -> String {
-    let mut rnd = [0u8; 8];
-    let _ = SystemRandom::new().fill(&mut rnd);
-    let name = format!("{TEMP_MARK}{}", hex::encode(rnd));
+/// A fresh temporary name beside `path`, in the same folder.
+fn temp_name_beside(path: &str) -> String {
+    let name = temp_name();
     match path.rfind('/') {
         Some(i) => format!("{}/{name}", &path[..i]),
         None => name,
@@ -360,7 +173,7 @@ impl Storage for OpendalStorage {
             self.write_to(key, key, body, false).await?;
             return Ok(());
         }
-        let temp = temp_name(key);
+        let temp = temp_name_beside(key);
         let result = async {
             self.write_to(key, &temp, body, false).await?;
             self.op.rename(&temp, key).await.map_err(|e| self.err(Op::Put, key, e))
