@@ -22,7 +22,6 @@
 //!   blocks deletes, a full disk, a repository that fails verification, and authentication.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,13 +31,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::serve::spawn_server;
 use crate::spec::{RestSpec, SpecViolation, default_spec_root, percent_decode};
 use crate::wildcard::wildcard_match;
 
@@ -850,20 +847,7 @@ impl EsDouble {
         };
         cluster.uuid = cluster.random_id(22, false);
         let shared = Arc::new(Shared { cfg, spec, major, cluster: Mutex::new(cluster) });
-        let s2 = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let s3 = s2.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let s4 = s3.clone();
-                        async move { Ok::<_, Infallible>(handle(s4, req).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        });
+        let task = spawn_server(listener, shared.clone(), handle);
         Ok(EsDouble { addr, shared, task })
     }
 

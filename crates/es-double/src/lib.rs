@@ -13,6 +13,7 @@
 mod double;
 mod harness;
 mod proxy;
+mod serve;
 pub mod spec;
 mod upstream;
 mod wildcard;

@@ -2,7 +2,6 @@
 //! REST spec (violations are recorded and answered like Elasticsearch would, without forwarding),
 //! conforming requests are forwarded with the upstream credentials.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -12,13 +11,11 @@ use elasticsearch::http::headers::HeaderMap;
 use elasticsearch::http::transport::Transport;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::double::RecordedRequest;
+use crate::serve::spawn_server;
 use crate::spec::RestSpec;
 use crate::upstream::Upstream;
 
@@ -60,20 +57,7 @@ impl SpecProxy {
             requests: Mutex::new(vec![]),
             violations: Mutex::new(vec![]),
         });
-        let s2 = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let s3 = s2.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let s4 = s3.clone();
-                        async move { Ok::<_, Infallible>(forward(s4, req).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        });
+        let task = spawn_server(listener, shared.clone(), forward);
         Ok(SpecProxy { addr, shared, task })
     }
 

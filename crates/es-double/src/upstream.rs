@@ -73,3 +73,22 @@ impl Upstream {
         builder.build().map_err(|e| format!("cannot build the upstream transport: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Credentials in the URL must leave it (a proxy's URL reaches logs and panics) and never
+    /// show in `Debug`.
+    #[test]
+    fn url_credentials_become_basic_auth_and_stay_out_of_debug() {
+        let up = Upstream::new("https://elastic:s3cr%40t@es.example:9200/").unwrap();
+        assert_eq!(up.url.as_str(), "https://es.example:9200/");
+        assert!(matches!(&up.credentials, Some(Credentials::Basic(u, p)) if u == "elastic" && p == "s3cr@t"));
+        let shown = format!("{up:?}");
+        assert!(!shown.contains("s3cr") && shown.contains("<redacted>"), "{shown}");
+        let plain = Upstream::new("http://127.0.0.1:9200").unwrap();
+        assert!(plain.credentials.is_none());
+        assert!(Upstream::new("not a url").is_err());
+    }
+}

@@ -34,7 +34,7 @@ impl Restores<'_> {
         restore_plan::plan(self.es, request).await
     }
 
-    /// Plans and starts a restore (see [`EsManager::plan_restore`]). The record is persisted before
+    /// Plans and starts a restore (see [`Restores::plan`]). The record is persisted before
     /// the first restore request and after each one, so it survives a crash or restart.
     pub async fn start(&self, request: &RestoreRequest) -> Result<(RestorePlan, RestoreRecord)> {
         let plan = self.plan(request).await?;
