@@ -20,7 +20,7 @@ pub fn digest(text: &str) -> String {
 /// view, an index and `rows` rows of a wide table (`z_big`, about 230 bytes a row, half of it
 /// hex digests that compress about 2:1). pg_dump writes `a_small`'s data before `z_big`'s.
 pub fn pg_dataset(url: &str, db: &str, rows: u32) {
-    psql(url, "postgres", &format!("CREATE DATABASE {db};"));
+    pg_create_db(url, db);
     psql(
         url,
         db,
@@ -97,6 +97,11 @@ pub fn pg_tables(url: &str, db: &str) -> String {
     )
 }
 
+/// Creates the empty database `db` on the PostgreSQL server.
+pub fn pg_create_db(url: &str, db: &str) {
+    psql(url, "postgres", &format!("CREATE DATABASE {db};"));
+}
+
 /// Whether database `db` exists on the PostgreSQL server.
 pub fn pg_db_exists(url: &str, db: &str) -> bool {
     psql(url, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}';")) == "1"
@@ -112,7 +117,7 @@ pub fn pg_drop(url: &str, db: &str) {
 /// Creates database `db` with a small table in several scripts, `rows` rows of a wide table
 /// (`z_big`), a view, a trigger and a stored function.
 pub fn mysql_dataset(url: &str, db: &str, rows: u32) {
-    mysql(url, None, &format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4;"));
+    mysql_create_db(url, db);
     mysql(
         url,
         Some(db),
@@ -176,6 +181,11 @@ pub fn mysql_fingerprint(url: &str, db: &str) -> String {
         parts.push(format!("{what}: {}", mysql(url, None, &q).replace('\n', ", ")));
     }
     parts.join("\n")
+}
+
+/// Creates the empty database `db` (utf8mb4) on the MariaDB server.
+pub fn mysql_create_db(url: &str, db: &str) {
+    mysql(url, None, &format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4;"));
 }
 
 /// Drops database `db` of the MariaDB server.

@@ -1,27 +1,19 @@
 //! PostgreSQL dump/restore against the real server started by scripts/services.sh.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use lifeboat_dump::{
     DumpError, PgConn, Position, PostgresOptions, PostgresRestoreOptions, PostgresRestorer, PostgresSource,
     RestoreOptions, Restorer, Source, SourceOptions,
 };
+use lifeboat_testkit::datasets::{pg_create_db, pg_drop, pg_table_digests};
+use lifeboat_testkit::failing::FailingWriter;
+use lifeboat_testkit::process::{alive, children_of, processes_exposing, wait_gone};
+use lifeboat_testkit::sql::{psql, psql_spawn};
+use lifeboat_testkit::{parse, pg_url, unique, with_path};
 use tokio::io::AsyncReadExt;
 
-fn pg_url() -> String {
-    service_url("LIFEBOAT_TEST_PG_URL")
-}
-
-fn create_db(name: &str) {
-    psql(&pg_url(), "postgres", &format!("CREATE DATABASE {name};"));
-}
-
-fn drop_db(name: &str) {
-    psql(&pg_url(), "postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
-}
+use crate::common::{assert_connection_errors_are_clear, assert_dump_consistent_under_writer, servers_shared};
 
 const FIDELITY_SCHEMA: &str = r#"
 CREATE EXTENSION IF NOT EXISTS hstore;
@@ -69,18 +61,7 @@ COMMENT ON TABLE everything IS 'every common type';
 /// A digest of the content and schema objects of a database.
 fn fingerprint(db: &str) -> String {
     let url = pg_url();
-    let tables = psql(
-        &url,
-        db,
-        "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public';",
-    );
-    let mut parts = vec![format!("tables: {tables}")];
-    for t in tables.split_whitespace() {
-        parts.push(format!(
-            "{t}: {}",
-            psql(&url, db, &format!("SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM {t} x;"))
-        ));
-    }
+    let mut parts = pg_table_digests(&url, db);
     for (what, q) in [
         (
             "views",
@@ -116,10 +97,11 @@ fn fingerprint(db: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_keeps_every_type_and_object() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = unique("lbsrc");
     let dst = unique("lbdst");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(&url, &src, FIDELITY_SCHEMA);
     let before = fingerprint(&src);
     assert!(before.contains("blobs: 3:"), "{before}");
@@ -165,15 +147,16 @@ async fn round_trip_keeps_every_type_and_object() {
         psql(&url, &dst, "SELECT max(at_no) FROM audit;"),
         psql(&url, &dst, "SELECT last_value FROM invoice_no;")
     );
-    drop_db(&src);
-    drop_db(&dst);
+    pg_drop(&pg_url(), &src);
+    pg_drop(&pg_url(), &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_from_file_runs_parallel_jobs() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = unique("lbpar");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(
         &url,
         &src,
@@ -193,15 +176,16 @@ async fn restore_from_file_runs_parallel_jobs() {
     );
     r.restore_file("db/x.pgdump", &file).await.unwrap();
     assert_eq!(before, fingerprint(&dst));
-    drop_db(&src);
-    drop_db(&dst);
+    pg_drop(&pg_url(), &src);
+    pg_drop(&pg_url(), &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_selection_schema_only_and_data_only() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = unique("lbsel");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(
         &url,
         &src,
@@ -233,12 +217,12 @@ async fn table_selection_schema_only_and_data_only() {
     assert_eq!(meta.tables, vec!["keep"]);
     let d = restore(bytes).await;
     assert_eq!(tables(&d), "keep");
-    drop_db(&d);
+    pg_drop(&pg_url(), &d);
 
     let (_, bytes, _) = dump(PostgresOptions { exclude_tables: vec!["skip".into()], ..Default::default() }).await;
     let d = restore(bytes).await;
     assert_eq!(tables(&d), "keep,other");
-    drop_db(&d);
+    pg_drop(&pg_url(), &d);
 
     let (_, bytes, meta) = dump(PostgresOptions { schema_only: true, ..Default::default() }).await;
     assert_eq!(meta.options, vec!["schema-only"]);
@@ -252,7 +236,7 @@ async fn table_selection_schema_only_and_data_only() {
         .await
         .unwrap();
     assert_eq!(psql(&url, &d, "SELECT (SELECT x FROM keep) + (SELECT y FROM other);"), "3");
-    drop_db(&d);
+    pg_drop(&pg_url(), &d);
 
     // A table that does not exist is an error, not an empty dump.
     let e = PostgresSource::new(conn.clone(), PostgresOptions { tables: vec!["nope".into()], ..Default::default() })
@@ -264,14 +248,15 @@ async fn table_selection_schema_only_and_data_only() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
-    drop_db(&src);
+    pg_drop(&pg_url(), &src);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dump_is_consistent_under_a_concurrent_writer() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = unique("lbcons");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(
         &url,
         &src,
@@ -281,7 +266,7 @@ async fn dump_is_consistent_under_a_concurrent_writer() {
          CREATE TABLE ticks (n bigint); INSERT INTO ticks VALUES (0);",
     );
     // Transfers between random accounts, each in its own transaction, for up to 60 s.
-    let mut writer = psql_spawn(
+    let writer = psql_spawn(
         &url,
         &src,
         "DO $$
@@ -296,80 +281,31 @@ async fn dump_is_consistent_under_a_concurrent_writer() {
           END LOOP;
         END $$;",
     );
-    // Wait until the writer runs.
-    let start = std::time::Instant::now();
-    while psql(&url, &src, "SELECT n FROM ticks;") == "0" {
-        assert!(start.elapsed() < Duration::from_secs(20), "writer did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ticks_before = psql(&url, &src, "SELECT n FROM ticks;").parse::<i64>().unwrap();
-    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
-    let mut dumps = source.dump().await.unwrap();
-    let stream = dumps.next().await.unwrap().unwrap();
-    // Read slowly so that the writer commits while the dump runs.
-    let mut reader = stream.reader;
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stream.finish.await.unwrap();
-    let ticks_after = psql(&url, &src, "SELECT n FROM ticks;").parse::<i64>().unwrap();
-    assert!(ticks_after > ticks_before, "the writer made no progress during the dump");
-    let _ = writer.kill();
-    let _ = writer.wait();
-
     let dst = unique("lbcons_dst");
-    Restorer::from_url(&with_path(&url, &dst), &RestoreOptions { create: true, ..Default::default() })
-        .unwrap()
-        .restore("db/x.pgdump", &mut &bytes[..])
-        .await
-        .unwrap();
-    assert_eq!(psql(&url, &dst, "SELECT sum(balance) FROM accounts;"), "200000");
-    let restored_ticks = psql(&url, &dst, "SELECT n FROM ticks;").parse::<i64>().unwrap();
-    assert!(restored_ticks >= ticks_before && restored_ticks <= ticks_after);
-    drop_db(&src);
-    drop_db(&dst);
+    let query = |db: &str, sql: &str| psql(&url, db, sql);
+    assert_dump_consistent_under_writer(
+        &url,
+        &src,
+        &dst,
+        "db/x.pgdump",
+        writer,
+        query,
+        "SELECT sum(balance) FROM accounts;",
+    )
+    .await;
+    pg_drop(&pg_url(), &src);
+    pg_drop(&pg_url(), &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_database_and_address_give_clear_errors() {
+    let _servers = servers_shared().await;
     let url = pg_url();
-    let pw = parse(&url).password;
-    // Wrong password: AuthFailed, and neither the right nor the wrong password in the message.
-    let wrong = with_password(&with_path(&url, "postgres"), "not-the-password-123");
-    let e = Source::from_url(&wrong, &SourceOptions::default()).unwrap().dump().await.unwrap_err();
-    assert!(matches!(e, DumpError::AuthFailed { .. }), "{e}");
-    let msg = format!("{e} {e:?}");
-    assert!(!msg.contains("not-the-password-123") && !msg.contains(&pw), "{msg}");
-
-    let e = Source::from_url(&with_path(&url, "no_such_db_xyz"), &SourceOptions::default())
-        .unwrap()
-        .dump()
-        .await
-        .unwrap_err();
-    assert!(matches!(e, DumpError::DatabaseMissing { ref database, .. } if database == "no_such_db_xyz"), "{e}");
-
-    let refused = format!("postgres://lifeboat:{pw}@127.0.0.1:{}/postgres", closed_port());
-    let e = Source::from_url(&refused, &SourceOptions::default()).unwrap().dump().await.unwrap_err();
-    assert!(matches!(e, DumpError::ConnectFailed { .. }), "{e}");
-    assert!(!e.to_string().contains(&pw));
-
-    let e = Restorer::from_url(&refused, &RestoreOptions::default())
-        .unwrap()
-        .restore("db/x.pgdump", &mut &b""[..])
-        .await
-        .unwrap_err();
-    assert!(matches!(e, DumpError::ConnectFailed { .. }), "{e}");
+    assert_connection_errors_are_clear(&url, "postgres", "postgres", "db/x.pgdump").await;
 
     // A truncated dump fails the restore and leaves nothing behind (single transaction).
     let src = unique("lbtrunc");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(&url, &src, "CREATE TABLE t AS SELECT i FROM generate_series(1, 50000) i;");
     let (_, bytes, _) = Source::from_url(&with_path(&url, &src), &SourceOptions::default())
         .unwrap()
@@ -388,14 +324,14 @@ async fn bad_credentials_database_and_address_give_clear_errors() {
         .unwrap_err();
     assert!(matches!(e, DumpError::ToolFailed { .. }), "{e}");
     assert_eq!(psql(&url, &dst, "SELECT count(*) FROM pg_tables WHERE schemaname='public';"), "0");
-    drop_db(&src);
-    drop_db(&dst);
+    pg_drop(&pg_url(), &src);
+    pg_drop(&pg_url(), &dst);
 }
 
 async fn big_database() -> String {
     let url = pg_url();
     let src = unique("lbbig");
-    create_db(&src);
+    pg_create_db(&pg_url(), &src);
     psql(
         &url,
         &src,
@@ -406,6 +342,7 @@ async fn big_database() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_kill_mid_dump_fails_the_dump() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = big_database().await;
     let mut dumps = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap().dump().await.unwrap();
@@ -425,11 +362,12 @@ async fn server_side_kill_mid_dump_fails_the_dump() {
     let e = stream.copy_to(&mut tokio::io::sink()).await.unwrap_err();
     assert!(matches!(e, DumpError::ToolFailed { ref tool, .. } if tool == "pg_dump"), "{e}");
     assert!(wait_gone(pid, 5), "pg_dump left behind");
-    drop_db(&src);
+    pg_drop(&pg_url(), &src);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stream_or_failing_its_writer_kills_the_tool() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     let src = big_database().await;
     let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
@@ -482,11 +420,12 @@ async fn dropping_a_stream_or_failing_its_writer_kills_the_tool() {
     let e = stream.finish.await.unwrap_err();
     assert!(matches!(e, DumpError::Incomplete { .. } | DumpError::ToolFailed { .. }), "{e}");
     assert!(wait_gone(pid, 5));
-    drop_db(&src);
+    pg_drop(&pg_url(), &src);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_is_never_on_a_command_line_or_in_the_environment() {
+    let _servers = servers_shared().await;
     let url = pg_url();
     // A role with a password full of URL and pgpass special characters.
     let role = unique("lbpw");
@@ -547,8 +486,8 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
     restorer.restore("db/x.pgdump", &mut &all[0].1[..]).await.unwrap();
     assert!(watcher.await.unwrap().is_empty());
     assert!(!format!("{restorer:?}").contains(&password));
-    drop_db(&src);
-    drop_db(&dst);
+    pg_drop(&pg_url(), &src);
+    pg_drop(&pg_url(), &dst);
     psql(&url, "postgres", &format!("DROP ROLE {role};"));
 }
 
@@ -557,7 +496,7 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
 fn missing_client_tool_names_the_debian_package() {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
-        .args(["--ignored", "--exact", "missing_tool_child", "--nocapture"])
+        .args(["--ignored", "--exact", "postgres::missing_tool_child", "--nocapture"])
         .env("PATH", "/nonexistent")
         .output()
         .unwrap();

@@ -1,32 +1,23 @@
-//! `--all` dumps of PostgreSQL and MariaDB. They live in their own test binary because they dump
-//! every database of the shared servers: tests creating and dropping databases concurrently
-//! (the other test binaries) would race with them.
+//! `--all` dumps of PostgreSQL and MariaDB. They dump every database of the shared servers, so
+//! tests creating and dropping databases concurrently would race with them: each holds the
+//! servers exclusively ([`servers_exclusive`]), the other database tests hold them shared.
 
-mod common;
-
-use common::*;
 use lifeboat_dump::{Position, RestoreOptions, Restorer, Source, SourceOptions};
+use lifeboat_testkit::datasets::{pg_create_db, pg_drop};
+use lifeboat_testkit::sql::{mysql, psql};
+use lifeboat_testkit::{pg_url, service_url, unique, with_path};
 
-fn pg_url() -> String {
-    service_url("LIFEBOAT_TEST_PG_URL")
-}
-
-fn create_db(name: &str) {
-    psql(&pg_url(), "postgres", &format!("CREATE DATABASE {name};"));
-}
-
-fn drop_db(name: &str) {
-    psql(&pg_url(), "postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
-}
+use crate::common::servers_exclusive;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_all_dumps_globals_and_every_database() {
+    let _servers = servers_exclusive().await;
     let url = pg_url();
     let a = unique("lball_a");
     let b = unique("lball_b");
     let role = unique("lbrole");
-    create_db(&a);
-    create_db(&b);
+    pg_create_db(&pg_url(), &a);
+    pg_create_db(&pg_url(), &b);
     psql(&url, "postgres", &format!("CREATE ROLE {role} LOGIN PASSWORD 'role-pw';"));
     psql(&url, &a, &format!("CREATE TABLE t (x int); INSERT INTO t VALUES (1),(2); ALTER TABLE t OWNER TO {role};"));
     psql(&url, &b, "CREATE TABLE u (y text); INSERT INTO u VALUES ('b');");
@@ -45,8 +36,8 @@ async fn postgres_all_dumps_globals_and_every_database() {
     }
 
     // Drop the originals, then restore globals and the two databases under their own names.
-    drop_db(&a);
-    drop_db(&b);
+    pg_drop(&pg_url(), &a);
+    pg_drop(&pg_url(), &b);
     psql(&url, "postgres", &format!("DROP ROLE {role};"));
     let restorer =
         Restorer::from_url(&with_path(&url, ""), &RestoreOptions { create: true, ..Default::default() }).unwrap();
@@ -66,13 +57,14 @@ async fn postgres_all_dumps_globals_and_every_database() {
         format!("1,2 {role}")
     );
     assert_eq!(psql(&url, &b, "SELECT y FROM u;"), "b");
-    drop_db(&a);
-    drop_db(&b);
+    pg_drop(&pg_url(), &a);
+    pg_drop(&pg_url(), &b);
     psql(&url, "postgres", &format!("DROP ROLE {role};"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_all_recreates_every_database() {
+    let _servers = servers_exclusive().await;
     let url = service_url("LIFEBOAT_TEST_MYSQL_URL");
     let a = unique("lbmall_a");
     let b = unique("lbmall_b");

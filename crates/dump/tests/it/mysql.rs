@@ -1,26 +1,16 @@
 //! MariaDB dump/restore against the real server started by scripts/services.sh.
 
-mod common;
-
-use std::time::Duration;
-
-use common::*;
 use lifeboat_dump::{
     DumpError, MysqlConn, MysqlOptions, MysqlSource, Position, RestoreOptions, Restorer, Source, SourceOptions,
 };
+use lifeboat_testkit::datasets::{mysql_create_db, mysql_drop};
+use lifeboat_testkit::failing::FailingWriter;
+use lifeboat_testkit::process::{alive, processes_exposing, wait_gone};
+use lifeboat_testkit::sql::{mysql, mysql_spawn};
+use lifeboat_testkit::{mysql_url as my_url, parse, unique, with_path};
 use tokio::io::AsyncReadExt;
 
-fn my_url() -> String {
-    service_url("LIFEBOAT_TEST_MYSQL_URL")
-}
-
-fn create_db(name: &str) {
-    mysql(&my_url(), None, &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4;"));
-}
-
-fn drop_db(name: &str) {
-    mysql(&my_url(), None, &format!("DROP DATABASE IF EXISTS `{name}`;"));
-}
+use crate::common::{assert_connection_errors_are_clear, assert_dump_consistent_under_writer, servers_shared};
 
 const FIDELITY_SCHEMA: &str = r#"
 CREATE TABLE everything (
@@ -114,10 +104,11 @@ fn fingerprint(db: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_keeps_every_type_and_object() {
+    let _servers = servers_shared().await;
     let url = my_url();
     let src = unique("lbsrc");
     let dst = unique("lbdst");
-    create_db(&src);
+    mysql_create_db(&my_url(), &src);
     mysql(&url, Some(&src), FIDELITY_SCHEMA);
     let before = fingerprint(&src);
     assert!(before.contains("blobs: 3:") && before.contains("nightly="), "{before}");
@@ -153,17 +144,18 @@ async fn round_trip_keeps_every_type_and_object() {
     // The trigger works in the copy.
     mysql(&url, Some(&dst), "INSERT INTO everything (vc) VALUES ('after');");
     assert_eq!(mysql(&url, Some(&dst), "SELECT what FROM audit ORDER BY id DESC LIMIT 1;"), "insert 4");
-    drop_db(&src);
-    drop_db(&dst);
+    mysql_drop(&my_url(), &src);
+    mysql_drop(&my_url(), &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_selection_and_schema_only() {
+    let _servers = servers_shared().await;
     let url = my_url();
     let a = unique("lbmall_a");
     let b = unique("lbmall_b");
-    create_db(&a);
-    create_db(&b);
+    mysql_create_db(&my_url(), &a);
+    mysql_create_db(&my_url(), &b);
     mysql(
         &url,
         Some(&a),
@@ -190,15 +182,16 @@ async fn table_selection_and_schema_only() {
     let e = missing.dump().await.unwrap().collect_all().await.unwrap_err();
     assert!(matches!(e, DumpError::ToolFailed { .. }) && e.to_string().contains("nope"), "{e}");
 
-    drop_db(&a);
-    drop_db(&b);
+    mysql_drop(&my_url(), &a);
+    mysql_drop(&my_url(), &b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dump_is_consistent_under_a_concurrent_writer() {
+    let _servers = servers_shared().await;
     let url = my_url();
     let src = unique("lbmcons");
-    create_db(&src);
+    mysql_create_db(&my_url(), &src);
     mysql(
         &url,
         Some(&src),
@@ -207,7 +200,7 @@ async fn dump_is_consistent_under_a_concurrent_writer() {
         CREATE TABLE filler ENGINE=InnoDB AS SELECT seq AS i, REPEAT(MD5(seq), 20) AS pad FROM seq_1_to_60000;
         CREATE TABLE ticks (n BIGINT) ENGINE=InnoDB; INSERT INTO ticks VALUES (0);",
     );
-    let mut writer = mysql_spawn(
+    let writer = mysql_spawn(
         &url,
         &src,
         "DELIMITER //
@@ -225,71 +218,27 @@ async fn dump_is_consistent_under_a_concurrent_writer() {
         DELIMITER ;
         CALL mover();",
     );
-    let start = std::time::Instant::now();
-    while mysql(&url, Some(&src), "SELECT n FROM ticks;") == "0" {
-        assert!(start.elapsed() < Duration::from_secs(20), "writer did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ticks_before: i64 = mysql(&url, Some(&src), "SELECT n FROM ticks;").parse().unwrap();
-    let mut dumps = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap().dump().await.unwrap();
-    let stream = dumps.next().await.unwrap().unwrap();
-    let mut reader = stream.reader;
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stream.finish.await.unwrap();
-    let ticks_after: i64 = mysql(&url, Some(&src), "SELECT n FROM ticks;").parse().unwrap();
-    assert!(ticks_after > ticks_before, "the writer made no progress during the dump");
-    let _ = writer.kill();
-    let _ = writer.wait();
-
     let dst = unique("lbmcons_dst");
-    Restorer::from_url(&with_path(&url, &dst), &RestoreOptions { create: true, ..Default::default() })
-        .unwrap()
-        .restore("db/x.sql", &mut &bytes[..])
-        .await
-        .unwrap();
-    assert_eq!(mysql(&url, Some(&dst), "SELECT SUM(balance) FROM accounts;"), "200000");
-    let restored: i64 = mysql(&url, Some(&dst), "SELECT n FROM ticks;").parse().unwrap();
-    assert!(restored >= ticks_before && restored <= ticks_after);
-    drop_db(&src);
-    drop_db(&dst);
+    let query = |db: &str, sql: &str| mysql(&url, Some(db), sql);
+    assert_dump_consistent_under_writer(
+        &url,
+        &src,
+        &dst,
+        "db/x.sql",
+        writer,
+        query,
+        "SELECT SUM(balance) FROM accounts;",
+    )
+    .await;
+    mysql_drop(&my_url(), &src);
+    mysql_drop(&my_url(), &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_database_and_address_give_clear_errors() {
+    let _servers = servers_shared().await;
     let url = my_url();
-    let pw = parse(&url).password;
-    let wrong = with_password(&with_path(&url, "mysql"), "not-the-password-123");
-    let e = Source::from_url(&wrong, &SourceOptions::default()).unwrap().dump().await.unwrap_err();
-    assert!(matches!(e, DumpError::AuthFailed { .. }), "{e}");
-    let msg = format!("{e} {e:?}");
-    assert!(!msg.contains("not-the-password-123") && !msg.contains(&pw), "{msg}");
-
-    let e = Source::from_url(&with_path(&url, "no_such_db_xyz"), &SourceOptions::default())
-        .unwrap()
-        .dump()
-        .await
-        .unwrap_err();
-    assert!(matches!(e, DumpError::DatabaseMissing { ref database, .. } if database == "no_such_db_xyz"), "{e}");
-
-    let refused = format!("mysql://lifeboat:{pw}@127.0.0.1:{}/x", closed_port());
-    let e = Source::from_url(&refused, &SourceOptions::default()).unwrap().dump().await.unwrap_err();
-    assert!(matches!(e, DumpError::ConnectFailed { .. }), "{e}");
-    assert!(!e.to_string().contains(&pw));
-    let e = Restorer::from_url(&refused, &RestoreOptions::default())
-        .unwrap()
-        .restore("db/x.sql", &mut &b""[..])
-        .await
-        .unwrap_err();
-    assert!(matches!(e, DumpError::ConnectFailed { .. }), "{e}");
+    assert_connection_errors_are_clear(&url, "mysql", "x", "db/x.sql").await;
 
     // Garbage into the client is one clear error from the client.
     let dst = unique("lbmbad");
@@ -299,13 +248,13 @@ async fn bad_credentials_database_and_address_give_clear_errors() {
         .await
         .unwrap_err();
     assert!(matches!(e, DumpError::ToolFailed { .. }) && e.to_string().contains("syntax"), "{e}");
-    drop_db(&dst);
+    mysql_drop(&my_url(), &dst);
 }
 
 async fn big_database() -> String {
     let url = my_url();
     let src = unique("lbmbig");
-    create_db(&src);
+    mysql_create_db(&my_url(), &src);
     mysql(
         &url,
         Some(&src),
@@ -316,6 +265,7 @@ async fn big_database() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connection_mid_dump_fails_and_dropping_kills_the_tool() {
+    let _servers = servers_shared().await;
     let url = my_url();
     let src = big_database().await;
     let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
@@ -354,11 +304,12 @@ async fn killed_connection_mid_dump_fails_and_dropping_kills_the_tool() {
     let e = stream.copy_to(&mut FailingWriter { written: 0, limit: 1 << 20 }).await.unwrap_err();
     assert!(e.to_string().contains("injected"), "{e}");
     assert!(wait_gone(pid, 5));
-    drop_db(&src);
+    mysql_drop(&my_url(), &src);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_is_never_on_a_command_line_or_in_the_environment() {
+    let _servers = servers_shared().await;
     let url = my_url();
     let user = unique("lbpw");
     let password = format!("p@ss:w/o\\rd'x\"#{}", std::process::id());
@@ -390,5 +341,5 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
     assert!(!serde_json::to_string(&meta).unwrap().contains(&password));
     assert!(!std::path::Path::new(&optfile).exists(), "option file left behind");
     mysql(&url, None, &format!("DROP USER '{user}'@'%';"));
-    drop_db(&src);
+    mysql_drop(&my_url(), &src);
 }

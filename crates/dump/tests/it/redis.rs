@@ -1,18 +1,14 @@
 //! Redis RDB and logical dumps against real servers: the shared one from scripts/services.sh
 //! and private redis-server instances (fresh targets, and servers to kill).
 
-mod common;
-
-use common::*;
 use lifeboat_dump::{
     DumpError, Position, RedisConn, RedisMode, RedisRestoreOptions, RedisRestorer, RestoreOptions, Restorer, Source,
     SourceOptions,
 };
+use lifeboat_testkit::redis_server::PrivateRedis;
+use lifeboat_testkit::resp::KeyDump;
+use lifeboat_testkit::{R, Redis, closed_port, parse, redis_url, unique, with_password, with_path};
 use tokio::io::AsyncReadExt;
-
-fn redis_url() -> String {
-    service_url("LIFEBOAT_TEST_REDIS_URL")
-}
 
 /// Fills the current database with every type under `prefix`, including a 17 MiB binary value,
 /// binary and unicode keys, and TTLs.
@@ -49,7 +45,7 @@ fn fill(r: &mut Redis, prefix: &str) {
     r.cmd_str(&["EXPIRE", &p("ttlhash"), "7200"]);
 }
 
-fn compare(a: &[(Vec<u8>, String, Vec<u8>, i64)], b: &[(Vec<u8>, String, Vec<u8>, i64)]) {
+fn compare(a: &[KeyDump], b: &[KeyDump]) {
     assert_eq!(a.len(), b.len(), "key count");
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x.0, y.0, "key");
