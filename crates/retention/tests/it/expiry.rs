@@ -1,8 +1,6 @@
 //! "Keep for N days" expiry for Elasticsearch snapshots, restored indices and exports.
 
-mod common;
-
-use common::{at, utc};
+use crate::common::{at, utc};
 use lifeboat_retention::{Expiry, Snapshot, expire};
 
 #[test]

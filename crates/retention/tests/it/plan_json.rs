@@ -1,8 +1,6 @@
 //! The `retention plan` document formats: exact output and one clear error per bad input.
 
-mod common;
-
-use common::utc;
+use crate::common::utc;
 use lifeboat_retention::{
     GroupBy, KeepCount, Policy, RetentionError, parse_plan_input, plan_from_json, plan_from_json_at,
 };

@@ -1,8 +1,6 @@
 //! Table tests of each keep rule and their combinations, with restic's semantics.
 
-mod common;
-
-use common::{at, kept, reasons, snaps, utc};
+use crate::common::{at, kept, reasons, snaps, utc};
 use lifeboat_retention::{Duration, GroupBy, KeepCount, Policy, Snapshot, TagList, apply};
 
 fn run(policy: &Policy, list: &[Snapshot]) -> Vec<lifeboat_retention::Decision> {

@@ -1,8 +1,6 @@
 //! Safety rules: empty policies, emptied groups, backups in progress, object locks.
 
-mod common;
-
-use common::{at, kept, reasons, snaps, utc};
+use crate::common::{at, kept, reasons, snaps, utc};
 use lifeboat_retention::{GroupBy, KeepCount, Policy, RetentionError, Snapshot, apply, apply_at};
 
 fn keep_last(n: u32) -> Policy {
