@@ -27,7 +27,7 @@ pub struct BackupListing {
 
 impl BackupListing {
     /// The readable backups of `plan` (all of them for `None`), oldest first.
-    pub fn in_plan<'l>(&'l self, plan: Option<&'l str>) -> impl Iterator<Item = &'l Manifest> + 'l {
+    pub fn in_plan<'l>(&'l self, plan: Option<&'l str>) -> impl DoubleEndedIterator<Item = &'l Manifest> + 'l {
         self.readable.iter().filter(move |m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)))
     }
 
@@ -197,12 +197,10 @@ impl Repository {
                         .into(),
                 ));
             }
-            let (all, unreadable) = self.list().await?;
-            let newest = all.into_iter().rev().find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)));
-            let damaged: Vec<String> =
-                unreadable.iter().filter(|e| !e.is_recipients_only()).map(ToString::to_string).collect();
-            if !damaged.is_empty() {
-                return Err(RepoError::LatestUnknown { damaged: damaged.join("; "), newest: newest.map(|m| m.id) });
+            let BackupListing { readable, unreadable, .. } = self.list_backups().await?;
+            let newest = readable.into_iter().rev().find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)));
+            if !unreadable.is_empty() {
+                return Err(RepoError::LatestUnknown { damaged: unreadable, newest: newest.map(|m| m.id) });
             }
             return newest.ok_or_else(|| RepoError::NoSuchBackup("latest".into()));
         }

@@ -153,15 +153,16 @@ pub enum RepoError {
     NoSuchBackup(String),
     /// `latest` cannot be decided: a manifest that cannot be read might be the newest.
     #[error(
-        "cannot tell which backup is the latest, since a manifest that cannot be read may be newer: {damaged}; {}",
+        "cannot tell which backup is the latest, since a manifest that cannot be read may be newer: {}; {}",
+        damaged.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
         match newest {
             Some(id) => format!("name a backup by id to use it anyway (the newest readable one is {id})"),
             None => "no other backup can be read either".to_owned(),
         }
     )]
     LatestUnknown {
-        /// Each unreadable manifest with its error.
-        damaged: String,
+        /// The error of each manifest that could not be read (none is merely sealed for others).
+        damaged: Vec<RepoError>,
         /// The newest backup that could be read (within the plan asked for).
         newest: Option<String>,
     },
@@ -350,7 +351,7 @@ mod tests {
             (RepoError::BadManifest { key: "k".into(), location: l(), reason: "r".into() }, ErrorKind::Damaged),
             (RepoError::SignerNotPinned { key: "k".into(), location: l(), reason: "r".into() }, ErrorKind::Damaged),
             (RepoError::CorruptConfig { location: l(), reason: "r".into() }, ErrorKind::Damaged),
-            (RepoError::LatestUnknown { damaged: "d".into(), newest: None }, ErrorKind::Damaged),
+            (RepoError::LatestUnknown { damaged: Vec::new(), newest: None }, ErrorKind::Damaged),
             (RepoError::object("k", "l", CryptoError::TrailingData), ErrorKind::Damaged),
             (RepoError::AmbiguousId { prefix: "a".into(), candidates: "ab, ac".into() }, ErrorKind::InvalidInput),
             (RepoError::InvalidCredential("the password is empty".into()), ErrorKind::InvalidInput),

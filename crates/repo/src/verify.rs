@@ -68,6 +68,17 @@ impl Repository {
     /// except one merely sealed for others, which is listed apart; any other failure (no
     /// such backup, an unreachable storage) is an error.
     pub async fn verify_backups(&self, selector: Option<&str>, deep: bool) -> Result<VerifyOutcome> {
+        self.verify_backups_with_advice(selector, deep, |_| None).await
+    }
+
+    /// [`Repository::verify_backups`], with a frontend's advice for a manifest that cannot
+    /// be read appended to its damage entry (the CLI names the flag that gets past it).
+    pub async fn verify_backups_with_advice(
+        &self,
+        selector: Option<&str>,
+        deep: bool,
+        advice: impl Fn(&RepoError) -> Option<String>,
+    ) -> Result<VerifyOutcome> {
         let (manifests, errors) = match selector {
             Some(selector) => match self.resolve(selector, None).await {
                 Ok(m) => (vec![m], Vec::new()),
@@ -85,6 +96,9 @@ impl Repository {
         let mut report = self.verify(&manifests, deep).await?;
         for e in &unreadable {
             report.add_unreadable(e);
+            if let (Some(note), Some(entry)) = (advice(e), report.damage.last_mut()) {
+                entry.problem.push_str(&note);
+            }
         }
         Ok(VerifyOutcome { report, sealed_for_others })
     }

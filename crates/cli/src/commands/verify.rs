@@ -14,7 +14,7 @@ const EXIT_DAMAGE: u8 = 3;
 /// Verifies one backup or all of them; exits [`EXIT_DAMAGE`] when damage is found.
 pub async fn run(global: &Global, id: Option<String>, deep: bool, json: bool) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
-    let outcome = repo.verify_backups(id.as_deref(), deep).await?;
+    let outcome = repo.verify_backups_with_advice(id.as_deref(), deep, crate::hints::hint_for).await?;
     if !outcome.sealed_for_others.is_empty() {
         eprintln!(
             "lifeboat: note: {} backup(s) are sealed for recipients only and were not checked (pass --identity-file)",

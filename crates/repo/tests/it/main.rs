@@ -1336,3 +1336,49 @@ async fn the_injected_clock_dates_backups_and_locks() {
     assert_eq!((manifest.started.to_utc(), manifest.finished.to_utc()), (when, when));
     repo.settle().await;
 }
+
+/// `list_backups` and `verify_backups` sort what cannot be read: a backup sealed for a
+/// recipient is someone else's (listed apart, never damage), a swapped manifest is damage
+/// (with a frontend's advice appended when it gives one), and `latest` names the damage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_and_verify_triage_what_cannot_be_read() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let mut owner = Repository::init(storage.clone(), pw("owner"), cheap()).await.unwrap();
+    let identity = Arc::new(Identity::generate().unwrap());
+    let writer = write_only(&storage, &mut owner, &identity).await;
+    let theirs = writer.backup_stream(&b"for the escrow"[..], request("escrow")).await.unwrap();
+    let good = owner.backup_stream(&b"good"[..], request("good")).await.unwrap();
+    let other =
+        owner.backup_stream(&b"other"[..], BackupRequest { plan: Some("other".into()), ..request("o") }).await.unwrap();
+    let damaged = owner.backup_stream(&b"damaged"[..], request("damaged")).await.unwrap();
+    let good_bytes = storage.get_bytes(&format!("backups/{}", good.id)).await.unwrap();
+    storage.put_bytes(&format!("backups/{}", damaged.id), good_bytes).await.unwrap();
+
+    let listing = owner.list_backups().await.unwrap();
+    let ids = |ms: Vec<&lifeboat_repo::Manifest>| ms.into_iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(listing.readable.iter().collect()), [good.id.clone(), other.id.clone()]);
+    assert_eq!(ids(listing.in_plan(Some("test")).collect()), vec![good.id.clone()]);
+    assert_eq!(listing.summaries(Some("other")).len(), 1);
+    assert_eq!(listing.sealed_for_others, [format!("backups/{}", theirs.id)]);
+    assert_eq!(listing.unreadable.len(), 1);
+    assert_eq!(listing.unreadable[0].object_key(), Some(format!("backups/{}", damaged.id).as_str()));
+    assert!(!listing.is_complete());
+
+    let outcome = owner.verify_backups_with_advice(None, false, |_| Some(" [advice]".into())).await.unwrap();
+    assert_eq!(outcome.sealed_for_others, listing.sealed_for_others);
+    assert_eq!((outcome.report.backups, outcome.report.damage.len()), (2, 1));
+    let damage = &outcome.report.damage[0];
+    assert_eq!(damage.backup, damaged.id);
+    assert!(damage.problem.ends_with(" [advice]"), "{}", damage.problem);
+    // One backup by id: the damaged one is damage found, not an error; "latest" is unsure.
+    let one = owner.verify_backups(Some(&damaged.id), false).await.unwrap();
+    assert_eq!((one.report.backups, one.report.damage.len()), (0, 1));
+    let err = owner.resolve("latest", None).await.unwrap_err();
+    assert!(
+        matches!(&err, RepoError::LatestUnknown { damaged: d, newest: Some(n) } if d.len() == 1 && *n == other.id),
+        "{err}"
+    );
+    // Someone else's backup alone is neither damage nor an error.
+    let theirs_only = owner.verify_backups(Some(&theirs.id), false).await.unwrap();
+    assert!(theirs_only.report.is_ok() && theirs_only.sealed_for_others.len() == 1);
+}
