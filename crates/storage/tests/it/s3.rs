@@ -2,20 +2,22 @@
 //! disk) and moto_server (versioning, object lock). Start them with
 //! `scripts/s3-server.sh`; without them these tests fail, they never skip.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use common::{Suite, chunked, conformance, pattern, server_env, unique};
 use futures::StreamExt;
 use lifeboat_storage::layer::{RetryLayer, TenantLayer};
 use lifeboat_storage::{
     ByteStream, PutOptions, Retention, RetentionMode, S3Options, S3Storage, Storage, StorageError, StorageExt,
     StorageUrl,
 };
+use lifeboat_testkit::files::random_bytes as pattern;
+use lifeboat_testkit::names::unique_dashed as unique;
+use lifeboat_testkit::server_env;
+
+use crate::common::{Suite, chunked, conformance};
 
 const VARS: &[&str] = &[
     "LIFEBOAT_TEST_S3_ENDPOINT",

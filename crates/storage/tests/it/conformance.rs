@@ -1,10 +1,8 @@
 //! The storage contract on the backends and layers that need no server.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Suite, conformance};
+use crate::common::{Suite, conformance};
 use lifeboat_storage::layer::{MetricsLayer, RateLimitLayer, RetryLayer, TenantLayer};
 use lifeboat_storage::{FsStorage, MemoryStorage, open_url};
 

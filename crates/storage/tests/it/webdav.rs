@@ -1,15 +1,16 @@
 //! The opendal backend against a real WebDAV server (rclone serve webdav) on loopback.
 //! Start it with `scripts/webdav-server.sh`; without it these tests fail, they never skip.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Suite, conformance, server_env, unique};
 use lifeboat_storage::layer::TenantLayer;
 use lifeboat_storage::{OpendalStorage, Storage, StorageError, StorageExt, StorageUrl};
+use lifeboat_testkit::names::unique_dashed as unique;
+use lifeboat_testkit::server_env;
+
+use crate::common::{Suite, conformance};
 
 fn env() -> HashMap<String, String> {
     server_env("test-webdav.env", "scripts/webdav-server.sh", &["LIFEBOAT_TEST_WEBDAV_URL", "LIFEBOAT_WEBDAV_PASSWORD"])

@@ -1,64 +1,14 @@
-//! Shared test helpers: the conformance suite every backend must pass, and the
-//! environment of the test servers started by the project's scripts.
-#![allow(dead_code)]
+//! The conformance suite every backend must pass, and the body helpers it and the backend
+//! tests share. (Where the test servers are, unique names and test data come from
+//! lifeboat-testkit.)
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use lifeboat_storage::{ByteStream, PutOutcome, Storage, StorageError, StorageExt};
+use lifeboat_testkit::files::random_bytes as pattern;
 use ring::digest::{SHA256, digest};
-
-/// Reads the env file a server script wrote (`target/<name>`), overlaid by the process
-/// environment. Panics with instructions when the file is missing: these tests never skip.
-pub fn server_env(file: &str, script: &str, required: &[&str]) -> HashMap<String, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = std::env::var("LIFEBOAT_TEST_ENV_DIR").map(PathBuf::from).unwrap_or(root.join("target")).join(file);
-    let mut vars = HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=') {
-                vars.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-        }
-    }
-    for k in required {
-        if let Ok(v) = std::env::var(k) {
-            vars.insert((*k).to_owned(), v);
-        }
-    }
-    let missing: Vec<_> = required.iter().filter(|k| !vars.contains_key(**k)).collect();
-    assert!(
-        missing.is_empty(),
-        "test servers are not running: {missing:?} missing from {} and the environment. Start them with \
-         `{script}` (it installs and starts the servers on loopback and writes that file).",
-        path.display()
-    );
-    vars
-}
-
-/// A unique name for buckets and prefixes, so tests never see each other's objects.
-pub fn unique(prefix: &str) -> String {
-    let mut rnd = [0u8; 6];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd).unwrap();
-    format!("{prefix}-{}", hex::encode(rnd))
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so large bodies need no fixture files.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// A body that yields `data` in chunks of `chunk` bytes.
 pub fn chunked(data: Vec<u8>, chunk: usize) -> ByteStream {
