@@ -180,7 +180,7 @@ impl OpenSettings {
     pub fn open_options(&self) -> Result<OpenOptions, CredentialError> {
         let state_dir = self.state_dir.clone().or_else(FileStateStore::default_dir);
         if state_dir.is_none() {
-            tracing::info!("no state directory (set LIFEBOAT_STATE_DIR or HOME): config rollbacks cannot be detected");
+            tracing::info!("no state directory given and no default (HOME unset): config rollbacks cannot be detected");
         }
         let writer_key = match &self.writer_key_file {
             Some(path) => {

@@ -62,13 +62,7 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
     if json {
         print_json(&render::backup_result(&manifest, started.elapsed()))?;
     } else {
-        println!(
-            "backup {} done: {} read, {} stored, {:.1}s",
-            manifest.short_id(),
-            render::human_bytes(manifest.plain_size()),
-            render::human_bytes(manifest.stored_size()),
-            started.elapsed().as_secs_f64()
-        );
+        render::print_backup_done(&manifest, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }

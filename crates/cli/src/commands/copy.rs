@@ -7,7 +7,7 @@ use lifeboat_repo::{Credential, Manifest, Repository};
 
 use crate::flags::{Destination, Global};
 use crate::open::{open_options, open_repo, storage};
-use crate::render::{self, print_json};
+use crate::render::{print_copy, print_json};
 use crate::secrets::SecretSource;
 
 /// `lifeboat copy`: one backup, or all of them.
@@ -53,21 +53,7 @@ async fn copy_backups(
     if json {
         print_json(&report)?;
     } else {
-        println!(
-            "copied {} backup(s), {} already present; sent {} object(s) ({}), {} already there",
-            report.copied.len(),
-            report.skipped.len(),
-            report.objects_sent,
-            render::human_bytes(report.bytes_sent),
-            report.objects_present
-        );
-        // A replica of the right size whose digest differed: say which were repaired.
-        for key in &report.objects_repaired {
-            println!("re-sent {key}: the destination's copy did not match its recorded BLAKE3 (corrupt replica)");
-        }
-        for problem in &report.manifests_repaired {
-            println!("copied again {}", render::escape(problem));
-        }
+        print_copy(&report);
     }
     Ok(ExitCode::SUCCESS)
 }

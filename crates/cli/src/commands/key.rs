@@ -1,5 +1,6 @@
 //! `lifeboat key ...`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,64 +9,28 @@ use lifeboat_repo::Credential;
 
 use crate::flags::{Global, KeyCommand, RecipientCommand, WriterCommand};
 use crate::open::open_repo;
-use crate::render::print_json;
+use crate::render::{KeyListing, print_json, print_keys};
 use crate::secrets::{self, new_password};
 
 /// Manages key slots, recipients, writers and the master key.
 pub async fn run(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
     if let KeyCommand::Writer(WriterCommand::Generate { output }) = &cmd {
         let key = lifeboat_crypto::WriterKey::generate()?;
-        secrets::write_secret_file(
-            output,
-            format!("# lifeboat writer key; public key {}\n{}\n", key.public(), *key.to_text()).as_bytes(),
-        )?;
-        println!("{}", key.public());
-        eprintln!("writer key written to {}; register it with `lifeboat key writer add`", output.display());
-        return Ok(ExitCode::SUCCESS);
+        let advice = "register it with `lifeboat key writer add`";
+        return write_generated(output, "writer key", &key.public().to_string(), &key.to_text(), advice);
     }
     if let KeyCommand::Recipient(RecipientCommand::Generate { output }) = &cmd {
         let identity = Identity::generate()?;
-        secrets::write_secret_file(
-            output,
-            format!("# lifeboat identity; public key {}\n{}\n", identity.public(), *identity.to_text()).as_bytes(),
-        )?;
-        println!("{}", identity.public());
-        eprintln!("identity written to {}; keep it offline and safe", output.display());
-        return Ok(ExitCode::SUCCESS);
+        let advice = "keep it offline and safe";
+        return write_generated(output, "identity", &identity.public().to_string(), &identity.to_text(), advice);
     }
     let mut repo = open_repo(global).await?;
     match cmd {
         KeyCommand::List { json } => {
-            #[derive(serde::Serialize)]
-            struct Listing<'a> {
-                slots: &'a [lifeboat_repo::SlotEntry],
-                recipients: &'a [lifeboat_repo::RecipientEntry],
-                writers: &'a [lifeboat_repo::WriterEntry],
-            }
-            let config = repo.config();
             if json {
-                // Slots carry only wrapped keys and salts; nothing here is secret.
-                print_json(&Listing {
-                    slots: &config.slots,
-                    recipients: &config.recipients,
-                    writers: &config.writers,
-                })?;
+                print_json(&KeyListing::of(repo.config()))?;
             } else {
-                for s in &config.slots {
-                    println!(
-                        "slot {}  {:?}  {}  {}",
-                        s.id,
-                        s.kind,
-                        s.created.format("%Y-%m-%d %H:%M"),
-                        s.label.as_deref().unwrap_or("")
-                    );
-                }
-                for r in &config.recipients {
-                    println!("recipient {}  {}  {}", r.id, r.public_key, r.label.as_deref().unwrap_or(""));
-                }
-                for w in &config.writers {
-                    println!("writer {}  {}  {}", w.id, w.public_key, w.label.as_deref().unwrap_or(""));
-                }
+                print_keys(repo.config());
             }
         }
         KeyCommand::Add { new_password_file, new_key_file, generate, label } => {
@@ -121,5 +86,14 @@ pub async fn run(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
             unreachable!("handled above")
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a freshly generated secret key to `output` (owner-only, never over a file),
+/// headed by a comment naming its public key, and prints the public key.
+fn write_generated(output: &Path, what: &str, public: &str, secret: &str, advice: &str) -> Result<ExitCode> {
+    secrets::write_secret_file(output, format!("# lifeboat {what}; public key {public}\n{secret}\n").as_bytes())?;
+    println!("{public}");
+    eprintln!("{what} written to {}; {advice}", output.display());
     Ok(ExitCode::SUCCESS)
 }

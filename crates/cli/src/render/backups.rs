@@ -4,6 +4,17 @@ use lifeboat_repo::{BackupSummary, Manifest};
 
 use super::{escape, human_bytes};
 
+/// The line `backup` ends with.
+pub fn print_backup_done(manifest: &Manifest, elapsed: std::time::Duration) {
+    println!(
+        "backup {} done: {} read, {} stored, {:.1}s",
+        manifest.short_id(),
+        human_bytes(manifest.plain_size()),
+        human_bytes(manifest.stored_size()),
+        elapsed.as_secs_f64()
+    );
+}
+
 /// A table of backups.
 pub fn print_summaries(summaries: &[BackupSummary]) {
     if summaries.is_empty() {
