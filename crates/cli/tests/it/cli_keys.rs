@@ -2,13 +2,11 @@
 //! changes, master-key rotation, X25519 recipients and write-only backups, and copies to a
 //! repository with other keys.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const SECOND: &str = "a second, much longer password";
 

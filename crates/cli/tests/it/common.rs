@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use lifeboat_testkit::files::{all_files, random_bytes};
+
 /// The password of every test repository.
 pub const PASSWORD: &str = "correct horse battery staple";
 /// How long any single `lifeboat` run may take before the test fails.
@@ -310,45 +312,12 @@ pub fn ids_of(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*), incompressible for zstd.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Every file under `dir` whose name starts with `.lifeboat-tmp-`.
 pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
     all_files(dir)
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".lifeboat-tmp-")))
         .collect()
-}
-
-/// Every non-directory entry under `dir`, recursively (empty when `dir` is absent).
-pub fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(d) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pending.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Relative path -> content of every file under `dir`.

@@ -3,15 +3,14 @@
 //! opendal scheme). The servers are real and run on loopback; `scripts/s3-server.sh` and
 //! `scripts/webdav-server.sh` start them. Without them these tests fail; they never skip.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use lifeboat_testkit::names::unique_dashed;
+use lifeboat_testkit::server_env;
 
 const S3_VARS: &[&str] = &[
     "LIFEBOAT_TEST_S3_ENDPOINT",
@@ -22,40 +21,8 @@ const S3_VARS: &[&str] = &[
 ];
 const WEBDAV_VARS: &[&str] = &["LIFEBOAT_TEST_WEBDAV_URL", "LIFEBOAT_WEBDAV_PASSWORD"];
 
-/// Reads `target/<file>` (written by the server script) and lets the environment override it.
-fn server_env(file: &str, script: &str, required: &[&str]) -> HashMap<String, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target").join(file);
-    let mut vars = HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=') {
-                vars.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-        }
-    }
-    for k in required {
-        if let Ok(v) = std::env::var(k) {
-            vars.insert((*k).to_owned(), v);
-        }
-    }
-    let missing: Vec<_> = required.iter().filter(|k| !vars.contains_key(**k)).collect();
-    assert!(
-        missing.is_empty(),
-        "test servers are not running: {missing:?} missing from {} and the environment; start them with `{script}`",
-        path.display()
-    );
-    vars
-}
-
 fn s3_env() -> HashMap<String, String> {
     server_env("test-s3.env", "bash scripts/s3-server.sh start", S3_VARS)
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A bucket name no other test uses.
-fn unique_bucket(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 fn s3_url(endpoint: &str, bucket: &str, prefix: &str) -> String {
@@ -186,7 +153,7 @@ fn make_tree(base: &std::path::Path) {
 fn every_repository_command_works_on_s3_with_conditional_create() {
     let env = s3_env();
     let endpoint = env["LIFEBOAT_TEST_MOTO_ENDPOINT"].clone();
-    let bucket = unique_bucket("lb-cli");
+    let bucket = unique_dashed("lb-cli");
     create_bucket(&env, &endpoint, &bucket, false);
     let repo = Remote::s3(&env, &endpoint, &bucket, "tenants/acme/repo");
     repo.init();
@@ -241,7 +208,7 @@ fn every_repository_command_works_on_s3_with_conditional_create() {
 fn copy_fs_to_s3_and_back_and_sync_resumes_without_resending() {
     let env = s3_env();
     let endpoint = env["LIFEBOAT_TEST_S3_ENDPOINT"].clone();
-    let bucket = unique_bucket("lb-sync");
+    let bucket = unique_dashed("lb-sync");
     create_bucket(&env, &endpoint, &bucket, false);
     let local = Env::init();
     let payloads: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(3 * 1024 * 1024 + i, 100 + i as u64)).collect();
@@ -340,7 +307,7 @@ fn without_conditional_create_backups_work_and_prune_is_refused() {
     // s3s-fs 0.14 does not honour If-None-Match atomically.
     let env = s3_env();
     let endpoint = env["LIFEBOAT_TEST_S3_ENDPOINT"].clone();
-    let bucket = unique_bucket("lb-nocond");
+    let bucket = unique_dashed("lb-nocond");
     create_bucket(&env, &endpoint, &bucket, false);
     let mut repo = Remote::s3(&env, &endpoint, &bucket, "");
     // Declared rather than probed: the probe can miss s3s-fs's race under unlucky timing.
@@ -360,7 +327,7 @@ fn without_conditional_create_backups_work_and_prune_is_refused() {
 fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
     let env = s3_env();
     let endpoint = env["LIFEBOAT_TEST_MOTO_ENDPOINT"].clone();
-    let bucket = unique_bucket("lb-lock");
+    let bucket = unique_dashed("lb-lock");
     create_bucket(&env, &endpoint, &bucket, true);
     let repo = Remote::s3(&env, &endpoint, &bucket, "repo");
     repo.init();
@@ -395,7 +362,7 @@ fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
     assert_eq!(repo.restore_stdout(&locked), b"immutable for a day");
 
     // On a bucket without object lock the request is refused before anything is written.
-    let plain_bucket = unique_bucket("lb-nolock");
+    let plain_bucket = unique_dashed("lb-nolock");
     create_bucket(&env, &endpoint, &plain_bucket, false);
     let unlocked = Remote::s3(&env, &endpoint, &plain_bucket, "repo");
     unlocked.init();
@@ -411,7 +378,7 @@ fn wrong_credentials_and_a_missing_bucket_are_clear_errors() {
     // s3s-fs checks SigV4 signatures (moto accepts any).
     let env = s3_env();
     let endpoint = env["LIFEBOAT_TEST_S3_ENDPOINT"].clone();
-    let bucket = unique_bucket("lb-auth");
+    let bucket = unique_dashed("lb-auth");
     create_bucket(&env, &endpoint, &bucket, false);
     let good = Remote::s3(&env, &endpoint, &bucket, "r");
     good.init();
@@ -519,7 +486,7 @@ fn webdav_repository_round_trip() {
     let env = server_env("test-webdav.env", "bash scripts/webdav-server.sh start", WEBDAV_VARS);
     let repo = Remote {
         tmp: tempfile::tempdir().expect("tempdir"),
-        url: format!("{}/{}", env["LIFEBOAT_TEST_WEBDAV_URL"], unique_bucket("cli")),
+        url: format!("{}/{}", env["LIFEBOAT_TEST_WEBDAV_URL"], unique_dashed("cli")),
         vars: vec![("LIFEBOAT_WEBDAV_PASSWORD".into(), env["LIFEBOAT_WEBDAV_PASSWORD"].clone())],
     };
     repo.init();

@@ -3,11 +3,9 @@
 //! `restore --stdout` fails after writing only a prefix of the true plaintext, and that
 //! `restore --target` fails without creating the target.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const SEGMENT: usize = 65_536;
 /// Four full segments and a partial fifth.

@@ -1,14 +1,12 @@
 //! End-to-end round trips through the `lifeboat` binary: streams at segment boundaries,
 //! JSON output, id resolution, and directory trees with every kind of entry.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 const MIB: usize = 1024 * 1024;
 

@@ -1,14 +1,12 @@
 //! End-to-end failures of the `lifeboat` binary: each gives one clear message naming what
 //! and where, the documented exit code, and leaves nothing that looks complete.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Asserts that a failed operation left no listed backup, no temporary file and no lock.
 #[track_caller]

@@ -1,0 +1,12 @@
+//! End-to-end tests of the `lifeboat` binary: one test binary, one module per subject (as
+//! ripgrep does), so the dependency tree is linked once. `common` holds the runner and the
+//! repository helpers; service URLs and server helpers come from lifeboat-testkit.
+
+mod cli_errors;
+mod cli_keys;
+mod cli_remote;
+mod cli_roundtrip;
+mod cli_tamper;
+mod common;
+mod database;
+mod es_cli;
