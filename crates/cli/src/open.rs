@@ -48,15 +48,28 @@ pub fn credential(global: &Global) -> Result<Credential> {
 }
 
 /// The known-state store, the rollback override and the writer key, from the flags.
-pub fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
-    let settings = OpenSettings {
+fn open_settings(global: &Global) -> OpenSettings {
+    OpenSettings {
         state_dir: global.state_dir.clone(),
         writer_key_file: global.writer_key_file.clone(),
         accept_config_rollback: global.accept_config_rollback,
         trust_new_signers: global.trust_new_signers,
-    };
-    // Dropped locks of every repository opened are settled by `main` before exiting.
-    Ok(lifeboat_repo::OpenOptions { releases: crate::LOCK_RELEASES.clone(), ..settings.open_options()? })
+    }
+}
+
+/// The open options of the repository the flags name.
+pub fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
+    Ok(with_releases(open_settings(global).open_options()?))
+}
+
+/// The open options of a copy's destination (see lifeboat-ops: no writer key).
+pub fn copy_destination_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
+    Ok(with_releases(open_settings(global).copy_destination_options()?))
+}
+
+/// Dropped locks of every repository opened are settled by `main` before exiting.
+fn with_releases(options: lifeboat_repo::OpenOptions) -> lifeboat_repo::OpenOptions {
+    lifeboat_repo::OpenOptions { releases: crate::LOCK_RELEASES.clone(), ..options }
 }
 
 /// Opens the repository the flags name.

@@ -202,6 +202,13 @@ impl OpenSettings {
             ..Default::default()
         })
     }
+
+    /// The options for the destination of a copy or sync: this host's known-state store
+    /// and trust overrides, but no writer key. The destination is opened with its own
+    /// password and written with its master key; the source's writer key means nothing there.
+    pub fn copy_destination_options(&self) -> Result<OpenOptions, CredentialError> {
+        Ok(OpenOptions { writer_key: None, ..self.open_options()? })
+    }
 }
 
 fn read_text(path: &Path, what: &'static str) -> Result<Zeroizing<String>, CredentialError> {

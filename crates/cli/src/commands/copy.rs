@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use lifeboat_repo::{Credential, Manifest, Repository};
 
 use crate::flags::{Destination, Global};
-use crate::open::{open_options, open_repo, storage};
+use crate::open::{copy_destination_options, open_repo, storage};
 use crate::render::{print_copy, print_json};
 use crate::secrets::SecretSource;
 
@@ -45,7 +45,7 @@ async fn copy_backups(
 ) -> Result<ExitCode> {
     let Destination { to, to_password_file } = dest;
     let source = SecretSource { file: to_password_file, env: "LIFEBOAT_TO_PASSWORD", prompt: "destination password" };
-    let trust = lifeboat_repo::OpenOptions { writer_key: None, ..open_options(global)? };
+    let trust = copy_destination_options(global)?;
     let dest = Repository::open_with(storage(&to, global)?, Credential::Password(source.read()?), trust)
         .await
         .with_context(|| format!("opening destination {to}"))?;

@@ -210,6 +210,10 @@ fn open_settings_carry_the_writer_key_the_state_dir_and_the_trust_flags() {
     assert_eq!(options.writer_key.map(|k| k.public().to_string()), Some(key.public().to_string()));
     assert!(options.state.is_some());
 
+    let destination = settings.copy_destination_options().unwrap();
+    assert!(destination.writer_key.is_none(), "a copy's destination got the source's writer key");
+    assert!(destination.accept_config_rollback && destination.trust_new_signers && destination.state.is_some());
+
     let bad = OpenSettings { writer_key_file: Some(files.write("bad-writer", b"not a key")), ..Default::default() };
     let err = bad.open_options().unwrap_err();
     assert!(matches!(err, CredentialError::Parse { what: "writer key file", .. }), "{err:?}");
