@@ -304,6 +304,11 @@ impl RepoError {
     }
 }
 
+/// A local file operation (`what`, e.g. "cannot create") on `path` failed.
+pub(crate) fn local_io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> RepoError {
+    RepoError::LocalIo { what, path: path.display().to_string(), source }
+}
+
 fn storage_kind(e: &StorageError) -> ErrorKind {
     match e {
         StorageError::NotFound { .. } => ErrorKind::NotFound,

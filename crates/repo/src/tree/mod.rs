@@ -1,0 +1,14 @@
+//! Directory trees as a tar stream: the producer that walks paths on a blocking thread,
+//! and the restore that unpacks into a private staging folder and publishes it only when
+//! the whole backup has been authenticated.
+
+mod accounts;
+mod pack;
+mod staging;
+mod unpack;
+
+pub use pack::{TreeSummary, spawn_tree_producer};
+pub use staging::{RestoreReport, settle_restore_cleanup};
+pub(crate) use staging::{Staging, create_private_file};
+pub use unpack::RestoreOptions;
+pub(crate) use unpack::unpack;

@@ -1,0 +1,427 @@
+//! The producer: walks paths on a blocking thread and streams them as a tar archive (PAX
+//! records for what ustar cannot hold), never following a symlink swapped in mid-walk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
+
+use super::accounts::{group_name, user_name};
+use crate::error::{RepoError, Result, local_io};
+
+/// What a tree walk saw.
+#[derive(Debug, Default, Clone)]
+pub struct TreeSummary {
+    /// Counters: files, dirs, symlinks, hardlinks, bytes, skipped.
+    pub stats: BTreeMap<String, u64>,
+    /// Skipped entries and changes noticed while reading.
+    pub warnings: Vec<String>,
+}
+
+/// An `AsyncRead` of the tar stream, fed by a blocking walker thread.
+pub type TreeReader = StreamReader<ChunkStream, Bytes>;
+
+/// The chunk stream behind a [`TreeReader`].
+pub type ChunkStream = futures::stream::BoxStream<'static, io::Result<Bytes>>;
+
+/// Checks the paths and starts the walker. The returned reader yields the tar stream;
+/// when the walk fails (an unreadable file ...) the reader fails with the error naming the
+/// path, so a broken tree never becomes a complete-looking backup.
+pub fn spawn_tree_producer(paths: &[PathBuf]) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
+    if paths.is_empty() {
+        return Err(RepoError::Source("no paths to back up".into()));
+    }
+    let mut roots = Vec::new();
+    for path in paths {
+        fs::symlink_metadata(path).map_err(|e| RepoError::LocalIo {
+            what: "cannot read source path",
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        roots.push(absolute_path(path)?);
+    }
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut walk = Walk::default();
+        let writer = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let mut builder = tar::Builder::new(writer);
+        builder.follow_symlinks(false);
+        let result = roots.iter().try_for_each(|root| append_path(&mut builder, root, &mut walk)).and_then(|()| {
+            let mut writer = builder.into_inner().map_err(|e| local_io("finishing the archive", Path::new(""), e))?;
+            writer.flush().map_err(|e| local_io("finishing the archive", Path::new(""), e))
+        });
+        if let Err(e) = &result {
+            // Surface the failure through the stream, so the pipeline never sees a clean end.
+            let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+        }
+        result.map(|()| walk.summary)
+    });
+    let stream: ChunkStream =
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
+    Ok((StreamReader::new(stream), handle))
+}
+
+const CHUNK: usize = 256 * 1024;
+
+fn absolute_path(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path).map_err(|e| local_io("cannot resolve source path", path, e))?;
+    // Resolve `..` and symlinks in the parent, but keep the last component itself, so that
+    // backing up a symlink stores the link, as tar and restic do.
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => {
+            Ok(fs::canonicalize(parent).map_err(|e| local_io("cannot resolve source path", path, e))?.join(name))
+        }
+        _ => Ok(abs),
+    }
+}
+
+/// The name inside the archive: the absolute path without its root.
+fn archive_name(path: &Path) -> PathBuf {
+    path.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// What the walker remembers from one entry to the next.
+#[derive(Default)]
+struct Walk {
+    summary: TreeSummary,
+    /// Archive name of the first occurrence of every file with more than one link, by
+    /// (device, inode): later names of the same file become tar hard links to it.
+    links: HashMap<(u64, u64), PathBuf>,
+    /// User names by uid (None: the uid has no name here).
+    users: HashMap<u32, Option<String>>,
+    /// Group names by gid.
+    groups: HashMap<u32, Option<String>>,
+}
+
+impl Walk {
+    fn bump(&mut self, key: &str, by: u64) {
+        *self.summary.stats.entry(key.to_owned()).or_default() += by;
+    }
+
+    fn skip(&mut self, message: String) {
+        tracing::info!("{message}");
+        self.summary.warnings.push(message);
+        self.bump("skipped", 1);
+    }
+}
+
+fn append_path<W: Write>(builder: &mut tar::Builder<W>, path: &Path, walk: &mut Walk) -> Result<()> {
+    let meta = fs::symlink_metadata(path).map_err(|e| local_io("cannot read", path, e))?;
+    append_entry(builder, path, &meta, walk)
+}
+
+/// Archives `path`, which `lstat` described as `meta`. A regular file is opened without
+/// following symlinks and described by its open descriptor, so one swapped for a symlink
+/// (or anything else) after the `lstat` is never followed.
+fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &Path, meta: &Metadata, walk: &mut Walk) -> Result<()> {
+    let name = archive_name(path);
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        // Listed through its open descriptor, so a directory swapped for a symlink after
+        // the lstat is not followed either.
+        let dir = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(dir) => dir,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                walk.skip(format!("skipped {}: it stopped being a directory while being backed up", path.display()));
+                return Ok(());
+            }
+            Err(e) => return Err(local_io("cannot list directory", path, e)),
+        };
+        let meta = dir.metadata().map_err(|e| local_io("cannot list directory", path, e))?;
+        if !name.as_os_str().is_empty() {
+            let header = header_for(&meta, tar::EntryType::Directory, walk);
+            append_pax(builder, &header, path)?;
+            let mut header = header.header;
+            builder.append_data(&mut header, &name, io::empty()).map_err(|e| local_io("cannot archive", path, e))?;
+        }
+        walk.bump("dirs", 1);
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+        let listing = if by_fd.is_dir() { fs::read_dir(&by_fd) } else { fs::read_dir(path) };
+        let mut entries: Vec<_> = listing
+            .map_err(|e| local_io("cannot list directory", path, e))?
+            .map(|e| e.map(|e| path.join(e.file_name())))
+            .collect::<io::Result<_>>()
+            .map_err(|e| local_io("cannot list directory", path, e))?;
+        drop(dir);
+        entries.sort();
+        for child in entries {
+            append_path(builder, &child, walk)?;
+        }
+    } else if kind.is_file() {
+        append_file(builder, path, &name, walk)?;
+    } else if kind.is_symlink() {
+        let target = fs::read_link(path).map_err(|e| local_io("cannot read symlink", path, e))?;
+        let header = header_for(meta, tar::EntryType::Symlink, walk);
+        append_pax(builder, &header, path)?;
+        let mut header = header.header;
+        builder.append_link(&mut header, &name, &target).map_err(|e| local_io("cannot archive", path, e))?;
+        walk.bump("symlinks", 1);
+    } else {
+        walk.skip(format!("skipped {} {}", special_kind(meta), path.display()));
+    }
+    Ok(())
+}
+
+fn special_kind(meta: &Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        "socket"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "device"
+    } else if kind.is_dir() {
+        "directory"
+    } else if kind.is_symlink() {
+        "symlink"
+    } else {
+        "special file"
+    }
+}
+
+/// Opens a file for reading without following a symlink in its last component, and
+/// without blocking should it have become a FIFO.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
+}
+
+fn append_file<W: Write>(builder: &mut tar::Builder<W>, path: &Path, name: &Path, walk: &mut Walk) -> Result<()> {
+    let file = match open_no_follow(path) {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            walk.skip(format!("skipped {}: it became a symlink while being backed up", path.display()));
+            return Ok(());
+        }
+        Err(e) => return Err(local_io("cannot read file", path, e)),
+    };
+    // Everything recorded comes from the descriptor that is read (fstat), not from the lstat.
+    let meta = file.metadata().map_err(|e| local_io("cannot read file", path, e))?;
+    if !meta.is_file() {
+        walk.skip(format!("skipped {}: it became a {} while being backed up", path.display(), special_kind(&meta)));
+        return Ok(());
+    }
+    if meta.nlink() > 1 {
+        if let Some(first) = walk.links.get(&(meta.dev(), meta.ino())).cloned() {
+            let header = header_for(&meta, tar::EntryType::Link, walk);
+            append_pax(builder, &header, path)?;
+            let mut header = header.header;
+            builder.append_link(&mut header, name, &first).map_err(|e| local_io("cannot archive", path, e))?;
+            walk.bump("hardlinks", 1);
+            return Ok(());
+        }
+        walk.links.insert((meta.dev(), meta.ino()), name.to_owned());
+    }
+    let header = header_for(&meta, tar::EntryType::Regular, walk);
+    append_pax(builder, &header, path)?;
+    let mut header = header.header;
+    let mut reader = ExactReader { inner: file.take(meta.len()), remaining: meta.len(), padded: false, path };
+    builder.append_data(&mut header, name, &mut reader).map_err(|e| local_io("cannot read file", path, e))?;
+    if reader.padded {
+        walk.summary
+            .warnings
+            .push(format!("{} shrank while being read; the missing tail was stored as zeros", path.display()));
+    }
+    walk.bump("files", 1);
+    walk.bump("bytes", meta.len());
+    Ok(())
+}
+
+/// A header and the PAX records that must precede it for values its fields cannot hold.
+struct EntryHeader {
+    header: tar::Header,
+    pax: Vec<(&'static str, String)>,
+}
+
+/// The GNU header of an entry: permission bits only in `mode` (as GNU tar and POSIX
+/// write it), numeric owners plus their names where they resolve, whole-second mtime.
+/// A pre-1970 mtime goes into a PAX `mtime` record (the numeric field says 0), since GNU
+/// tar and Python's tarfile read no negative number from a GNU header written this way.
+fn header_for(meta: &Metadata, kind: tar::EntryType, walk: &mut Walk) -> EntryHeader {
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    header.set_mode(meta.mode() & 0o7777);
+    header.set_entry_type(kind);
+    if kind != tar::EntryType::Regular {
+        header.set_size(0);
+    }
+    let mut pax = Vec::new();
+    if meta.mtime() < 0 {
+        header.set_mtime(0);
+        pax.push(("mtime", meta.mtime().to_string()));
+    }
+    let user = walk.users.entry(meta.uid()).or_insert_with(|| user_name(meta.uid())).clone();
+    if let Some(user) = user
+        && header.set_username(&user).is_err()
+    {
+        pax.push(("uname", user));
+    }
+    let group = walk.groups.entry(meta.gid()).or_insert_with(|| group_name(meta.gid())).clone();
+    if let Some(group) = group
+        && header.set_groupname(&group).is_err()
+    {
+        pax.push(("gname", group));
+    }
+    EntryHeader { header, pax }
+}
+
+/// Writes the PAX extended header (type `x`) an entry needs, if any.
+fn append_pax<W: Write>(builder: &mut tar::Builder<W>, entry: &EntryHeader, path: &Path) -> Result<()> {
+    if entry.pax.is_empty() {
+        return Ok(());
+    }
+    let mut data = Vec::new();
+    for (key, value) in &entry.pax {
+        data.extend_from_slice(&pax_record(key, value));
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_mode(0o644);
+    header.set_size(data.len() as u64);
+    header.set_mtime(0);
+    header.set_path("././@PaxHeader").map_err(|e| local_io("cannot archive", path, e))?;
+    header.set_cksum();
+    builder.append(&header, data.as_slice()).map_err(|e| local_io("cannot archive", path, e))
+}
+
+/// One PAX record: `"<length> <key>=<value>\n"`, the length counting itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3;
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    format!("{len} {key}={value}\n").into_bytes()
+}
+
+/// Reads exactly the size recorded in the tar header: a file that shrinks while being read
+/// is padded with zeros (and reported), one that grows is cut, so the archive stays valid.
+struct ExactReader<'a> {
+    inner: io::Take<File>,
+    remaining: u64,
+    padded: bool,
+    path: &'a Path,
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match self.inner.read(buf) {
+            Ok(0) => {
+                self.padded = true;
+                let n = buf.len().min(self.remaining as usize);
+                buf[..n].fill(0);
+                n
+            }
+            Ok(n) => n,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))),
+        };
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// `Write` that forwards the tar stream in chunks through a bounded channel.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "backup cancelled"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_after_lstat_is_not_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let secret = base.path().join("secret");
+        fs::write(&secret, b"the secret of another user").unwrap();
+        let path = base.path().join("innocent");
+        fs::write(&path, b"plain").unwrap();
+        // What the walk's lstat saw...
+        let seen = fs::symlink_metadata(&path).unwrap();
+        // ...and what is there when the file is opened.
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&secret, &path).unwrap();
+
+        let mut walk = Walk::default();
+        let mut builder = tar::Builder::new(Vec::new());
+        append_entry(&mut builder, &path, &seen, &mut walk).unwrap();
+        let archive = builder.into_inner().unwrap();
+        assert!(
+            !archive.windows(b"the secret".len()).any(|w| w == b"the secret"),
+            "the symlink was followed into the archive"
+        );
+        assert!(
+            walk.summary.warnings.iter().any(|w| w.contains("innocent") && w.contains("became a symlink")),
+            "{:?}",
+            walk.summary.warnings
+        );
+        assert_eq!(walk.summary.stats.get("skipped"), Some(&1));
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_after_lstat_is_not_listed() {
+        let base = tempfile::tempdir().unwrap();
+        let private = base.path().join("private");
+        fs::create_dir(&private).unwrap();
+        fs::write(private.join("key"), b"the secret of another user").unwrap();
+        let path = base.path().join("dir");
+        fs::create_dir(&path).unwrap();
+        let seen = fs::symlink_metadata(&path).unwrap();
+        fs::remove_dir(&path).unwrap();
+        std::os::unix::fs::symlink(&private, &path).unwrap();
+
+        let mut walk = Walk::default();
+        let mut builder = tar::Builder::new(Vec::new());
+        append_entry(&mut builder, &path, &seen, &mut walk).unwrap();
+        let archive = builder.into_inner().unwrap();
+        assert!(!archive.windows(b"the secret".len()).any(|w| w == b"the secret"), "the symlink was followed");
+        assert!(walk.summary.warnings.iter().any(|w| w.contains("stopped being a directory")), "{:?}", walk.summary);
+    }
+
+    #[test]
+    fn pax_records_count_their_own_length() {
+        assert_eq!(pax_record("mtime", "-315619200"), b"20 mtime=-315619200\n");
+        // 9 + 1 digit would be 10, which has two digits: the length must be 11.
+        assert_eq!(pax_record("a", "12345"), b"11 a=12345\n");
+        let long = "x".repeat(95);
+        let record = pax_record("k", &long);
+        assert_eq!(record.len(), 102);
+        assert!(record.starts_with(b"102 k="));
+    }
+}
