@@ -240,6 +240,8 @@ impl Snapshots<'_> {
             .await
     }
 
+    /// Deletes a snapshot, retrying with back-off while a running snapshot blocks the delete; the
+    /// catalog is left to the caller (a policy run drops all its deleted snapshots in one update).
     pub(crate) async fn delete_with_retry(&self, repository: &str, name: &str) -> Result<()> {
         let mut backoff = self.es.retry().initial_backoff;
         let attempts = self.es.retry().attempts.max(1);
