@@ -20,10 +20,6 @@ use clap::Parser;
 
 use crate::flags::{Cli, Command};
 
-/// The removals of the locks this process dropped (a failed or cancelled command): every
-/// repository the CLI opens hands them here, and `main` waits for them before exiting.
-static LOCK_RELEASES: std::sync::LazyLock<lifeboat_repo::LockReleases> = std::sync::LazyLock::new(Default::default);
-
 /// Exit code after Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code after SIGTERM.
@@ -65,7 +61,7 @@ fn main() -> ExitCode {
         };
         // Whatever ended the command, remove the locks it held and the staging folder of
         // an abandoned restore before the process exits.
-        LOCK_RELEASES.settle().await;
+        open::LOCK_RELEASES.settle().await;
         lifeboat_repo::settle_restore_cleanup().await;
         code
     });

@@ -11,6 +11,10 @@ use lifeboat_storage::StorageBuilder;
 use crate::flags::Global;
 use crate::secrets::SecretSource;
 
+/// The removals of the locks this process dropped (a failed or cancelled command): every
+/// repository the CLI opens hands them here, and `main` waits for them before exiting.
+pub static LOCK_RELEASES: std::sync::LazyLock<lifeboat_repo::LockReleases> = std::sync::LazyLock::new(Default::default);
+
 /// The repository URL, which every command but `retention` and `es` needs.
 pub fn repo_url(global: &Global) -> Result<String> {
     global.repo.clone().context("no repository given: pass --repo URL or set LIFEBOAT_REPO")
@@ -69,7 +73,7 @@ pub fn copy_destination_options(global: &Global) -> Result<lifeboat_repo::OpenOp
 
 /// Dropped locks of every repository opened are settled by `main` before exiting.
 fn with_releases(options: lifeboat_repo::OpenOptions) -> lifeboat_repo::OpenOptions {
-    lifeboat_repo::OpenOptions { releases: crate::LOCK_RELEASES.clone(), ..options }
+    lifeboat_repo::OpenOptions { releases: LOCK_RELEASES.clone(), ..options }
 }
 
 /// Opens the repository the flags name.
