@@ -13,6 +13,7 @@
 mod double;
 mod harness;
 mod proxy;
+mod raw;
 mod serve;
 pub mod spec;
 mod upstream;
@@ -21,5 +22,6 @@ mod wildcard;
 pub use double::{BlobStore, DoubleAuth, DoubleConfig, EsDouble, IndexSeed, RecordedRequest, StoredSnapshot};
 pub use harness::{ENV_TEST_ES_REPO_DIR, ENV_TEST_ES_URL, TestCluster};
 pub use proxy::SpecProxy;
+pub use raw::send_raw;
 pub use spec::{ENV_SPEC_DIR, RestSpec, default_spec_root};
 pub use upstream::Upstream;

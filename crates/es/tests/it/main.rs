@@ -3,8 +3,8 @@
 //! `LIFEBOAT_TEST_ES_URL` is set, against a real cluster too.
 
 mod common;
-mod double_contract;
 mod repositories;
 mod restore;
 mod snapshots_and_policies;
+mod spec_proxy;
 mod tenants;
