@@ -10,6 +10,7 @@ mod keys;
 mod locks;
 pub mod progress;
 mod prune;
+mod retention;
 mod verify;
 
 pub use backups::{print_backup_done, print_manifest, print_summaries};
@@ -21,4 +22,5 @@ pub use keys::{KeyListing, print_keys};
 pub use lifeboat_storage::units::human_bytes;
 pub use locks::print_unlocked;
 pub use prune::print_prune;
+pub use retention::retention_table;
 pub use verify::print_verify;
