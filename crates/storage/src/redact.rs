@@ -23,12 +23,22 @@ pub fn redact_url(raw: &str) -> String {
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let Some((authority, tail)) = rest.split_at_checked(authority_end) else { return raw.to_owned() };
     // The last `@` ends the user part: a password may itself hold an unescaped `@`.
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return raw.to_owned() };
+    let (userinfo, host_and_tail) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (userinfo, format!("{host}{tail}")),
+        // `user:pa/ss@host`: a password with an unescaped `/`, `?` or `#` ends the authority
+        // early. A `:` before the first `/` and an `@` after it are read as that; an odd URL
+        // such as `http://host:9200/a@b` is then masked more than needed, never less.
+        None if authority.contains(':') => match rest.rsplit_once('@') {
+            Some((userinfo, host_and_tail)) => (userinfo, host_and_tail.to_owned()),
+            None => return raw.to_owned(),
+        },
+        None => return raw.to_owned(),
+    };
     if KEY_ONLY_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
-        return format!("{scheme}://***@{host}{tail}");
+        return format!("{scheme}://***@{host_and_tail}");
     }
     match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host_and_tail}"),
         None => raw.to_owned(),
     }
 }
@@ -59,6 +69,15 @@ mod tests {
             assert!(!r.contains("secret") && !r.contains("AKIA"), "{url}: {r}");
             assert!(r.contains("***@b"), "{url}: {r}");
         }
+    }
+
+    #[test]
+    fn a_password_with_an_unescaped_slash_question_mark_or_hash_is_masked() {
+        assert_eq!(redact_url("postgres://u:pa/ss@h/d"), "postgres://u:***@h/d");
+        assert_eq!(redact_url("redis://:pa?ss@h/0"), "redis://:***@h/0");
+        assert_eq!(redact_url("mysql://u:p#w@h:3306/x"), "mysql://u:***@h:3306/x");
+        let r = redact_url("s3://AKIA:se/cret@bucket/x");
+        assert!(!r.contains("AKIA") && !r.contains("cret"), "{r}");
     }
 
     #[test]
