@@ -487,6 +487,7 @@ pub(crate) fn make_slot(
     credential: &Credential,
     kdf_params: Argon2Params,
     label: Option<String>,
+    created: chrono::DateTime<chrono::FixedOffset>,
 ) -> Result<SlotEntry, String> {
     let slot_id = random_bytes::<8>().map_err(|e| e.to_string())?;
     let salt = random_bytes::<16>().map_err(|e| e.to_string())?;
@@ -518,7 +519,7 @@ pub(crate) fn make_slot(
         id: hex::encode(slot_id),
         kind,
         label,
-        created: crate::host::now(),
+        created,
         kdf,
         nonce: hex::encode(nonce),
         wrapped: hex::encode(wrapped),

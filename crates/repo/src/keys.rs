@@ -45,8 +45,8 @@ impl Repository {
             )));
         }
         let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
-        let m = master.clone();
-        let slot = blocking(move || make_slot(&repo_id, &m, &credential, kdf, label))
+        let (m, now) = (master.clone(), self.now());
+        let slot = blocking(move || make_slot(&repo_id, &m, &credential, kdf, label, now))
             .await?
             .map_err(RepoError::InvalidCredential)?;
         let id = slot.id.clone();
@@ -173,8 +173,8 @@ impl Repository {
             _ => Argon2Params::default(),
         };
         let repo_id = config.repo_id().map_err(RepoError::Internal)?;
-        let (cred, m) = (self.credential.clone(), new_master.clone());
-        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, Some("rotated".into())))
+        let (cred, m, now) = (self.credential.clone(), new_master.clone(), self.now());
+        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, Some("rotated".into()), now))
             .await?
             .map_err(RepoError::InvalidCredential)?;
         // Every slot but the one that unlocked this handle (which the new slot replaces).

@@ -17,6 +17,13 @@
 //! [`Repository::change_credential`], [`Repository::rotate_master_key`],
 //! [`Repository::add_recipient`]).
 //!
+//! For frontends (the CLI, a service): [`Repository::list_backups`] and
+//! [`Repository::verify_backups`] return typed results that sort out manifests sealed for
+//! others from damaged ones; [`BackupView`] is what may be shown of a backup (no data keys);
+//! [`RepoError::kind`] classifies a failure ([`ErrorKind`], e.g. for an HTTP status), and
+//! messages carry no frontend advice; [`OpenOptions`] injects the clock and the
+//! [`LockReleases`] that a long-running owner settles.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use lifeboat_repo::{BackupRequest, Credential, InitOptions, Repository};

@@ -212,10 +212,10 @@ impl ListedLock {
     /// wrote), when known; without it, or without a modification time, the holder's
     /// `expires` is compared with this host's clock.
     pub fn state(&self, storage_now: Option<SystemTime>) -> LockState {
-        self.state_for(storage_now, &Holder::current())
+        self.state_for(storage_now, &Holder::current(), &SystemClock)
     }
 
-    fn state_for(&self, storage_now: Option<SystemTime>, me: &Holder) -> LockState {
+    fn state_for(&self, storage_now: Option<SystemTime>, me: &Holder, clock: &dyn Clock) -> LockState {
         let info = &self.info;
         match me.reach(info) {
             Reach::Rebooted => return LockState::Stale,
@@ -229,14 +229,14 @@ impl ListedLock {
         }
         let expired = match (self.modified, storage_now) {
             (Some(modified), Some(now)) => now.duration_since(modified).is_ok_and(|age| age > LOCK_TTL),
-            _ => info.expires < crate::host::now(),
+            _ => info.expires < clock.now(),
         };
         if expired { LockState::Expired } else { LockState::Live }
     }
 
     /// The error a conflicting lock gives: who holds it, and whether that can be checked
     /// here or the lease's end is what gets past it.
-    fn conflict_error(&self, state: LockState, storage_now: Option<SystemTime>) -> RepoError {
+    fn conflict_error(&self, state: LockState, storage_now: Option<SystemTime>, clock: &dyn Clock) -> RepoError {
         let info = &self.info;
         let holder = format!(
             "{} lock ({}) held by pid {} on host {} since {} for {:?}",
@@ -255,7 +255,7 @@ impl ListedLock {
             _ => {
                 let left = match (self.modified, storage_now) {
                     (Some(m), Some(now)) => LOCK_TTL.saturating_sub(now.duration_since(m).unwrap_or_default()),
-                    _ => (info.expires.to_utc() - crate::host::now().to_utc()).to_std().unwrap_or_default(),
+                    _ => (info.expires.to_utc() - clock.now()).to_std().unwrap_or_default(),
                 };
                 Some(left.as_secs().div_ceil(60))
             }
@@ -314,7 +314,7 @@ pub async fn remove_locks(storage: &dyn Storage, all: bool) -> Result<Vec<(Liste
     let me = Holder::current();
     let mut removed = Vec::new();
     for lock in list_locks(storage).await? {
-        let state = lock.state_for(now, &me);
+        let state = lock.state_for(now, &me, &SystemClock);
         if all || state.is_dead() {
             storage.delete(&lock.key).await?;
             removed.push((lock, state));
@@ -434,7 +434,7 @@ impl Lock {
         // From here on our lease exists: every failure below removes it again.
         let lock =
             Lock { storage: storage.clone(), key: key.clone(), refresher: None, releases: owner.releases.clone() };
-        match Self::check(storage.as_ref(), &key, kind, operation, &me).await {
+        match Self::check(storage.as_ref(), &key, kind, operation, (&me, owner.clock.as_ref())).await {
             Ok(()) => {}
             Err(e) => {
                 lock.release().await;
@@ -466,10 +466,16 @@ impl Lock {
     /// lock while this host's clock is too far off, and looks for a conflicting live lock.
     /// Someone may have locked between our check and our write; two racing lockers may
     /// both back off, they never both proceed.
-    async fn check(storage: &dyn Storage, own: &str, kind: LockKind, operation: &str, me: &Holder) -> Result<()> {
+    async fn check(
+        storage: &dyn Storage,
+        own: &str,
+        kind: LockKind,
+        operation: &str,
+        (me, clock): (&Holder, &dyn Clock),
+    ) -> Result<()> {
         let storage_now = storage.head(own).await?.and_then(|m| m.modified);
         if let Some(theirs) = storage_now {
-            let ours = SystemTime::now();
+            let ours = SystemTime::from(clock.now());
             let skew = ours.duration_since(theirs).unwrap_or_else(|e| e.duration());
             if skew > MAX_CLOCK_SKEW {
                 let ahead = if ours > theirs { "ahead of" } else { "behind" };
@@ -492,9 +498,9 @@ impl Lock {
             if other.key == own {
                 continue;
             }
-            let state = other.state_for(storage_now, me);
+            let state = other.state_for(storage_now, me, clock);
             if conflicts(kind, &other, state) {
-                return Err(other.conflict_error(state, storage_now));
+                return Err(other.conflict_error(state, storage_now, clock));
             }
         }
         Ok(())

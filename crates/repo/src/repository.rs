@@ -115,15 +115,16 @@ impl Repository {
         let repo_id = random_bytes::<16>().map_err(|e| RepoError::Internal(e.to_string()))?;
         let master = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
         let master_id = master_key_id(&master);
+        let created = crate::host::local_time(lock_owner(&trust).clock.as_ref());
         let (cred, m, kdf, label) = (credential.clone(), master.clone(), options.kdf, options.label.clone());
-        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label))
+        let slot = blocking(move || make_slot(&repo_id, &m, &cred, kdf, label, created))
             .await?
             .map_err(RepoError::InvalidCredential)?;
         let mut config = ConfigFile {
             format: FORMAT_NAME.into(),
             version: CONFIG_VERSION,
             id: hex::encode(repo_id),
-            created: crate::host::local_time(lock_owner(&trust).clock.as_ref()),
+            created,
             generation: 0,
             segment_size: options.segment_size,
             compression_level: options.compression_level,

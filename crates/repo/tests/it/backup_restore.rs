@@ -213,6 +213,7 @@ async fn the_injected_clock_dates_backups_and_locks() {
     let options = OpenOptions { clock: Some(Arc::new(Fixed(when))), ..Default::default() };
     let repo = Repository::init_with(storage.clone(), pw("pw"), cheap(), options.clone()).await.unwrap();
     assert_eq!(repo.config().created.to_utc(), when);
+    assert_eq!(repo.config().slots[0].created.to_utc(), when, "the key slot's date");
     let writer = repo.start_backup(request("dated")).await.unwrap();
     let lock = storage.list_all("locks/").await.unwrap().into_iter().find(|m| m.key.len() == 38).unwrap();
     let info: lifeboat_repo::LockInfo = serde_json::from_slice(&storage.get_bytes(&lock.key).await.unwrap()).unwrap();
