@@ -5,7 +5,7 @@ use std::path::Path;
 
 use lifeboat_crypto::{
     Audience, Compression, DEFAULT_SEGMENT, FixedHeader, Identity, ObjectHeader, ObjectKind, PipelineOptions,
-    SecretKey, Slot, seal_bytes,
+    SecretKey, Slot, parse_complete_header, seal_bytes,
 };
 use lifeboat_fuzz::{IDENTITY, MASTER, MASTER_ID, SEGMENT, flag, forge, option};
 
@@ -22,33 +22,29 @@ fn record(out: &mut Vec<u8>, flags: u8, body: &[u8]) {
 }
 
 fn main() {
+    let master = SecretKey::from_bytes(MASTER);
+    let public = [Identity::parse(IDENTITY).expect("identity").public()];
+
+    // object_header: a data header without slots, the header of a manifest the library sealed
+    // for the fixed keyring (a master-key slot and a recipient slot), and that header with a
+    // slot of a kind this version does not know.
     let dek = SecretKey::from_bytes([9; 32]);
-    let manifest =
-        FixedHeader::new(ObjectKind::Manifest, Compression::Zstd, DEFAULT_SEGMENT, [1; 16], &dek).expect("h");
     let data = FixedHeader::new(ObjectKind::Data, Compression::None, 4096, [2; 16], &dek).expect("header");
-    let headers = [
-        ObjectHeader { fixed: data.clone(), slots: vec![] },
-        ObjectHeader {
-            fixed: manifest.clone(),
-            slots: vec![
-                Slot::Master { key_id: [1; 8], nonce: [2; 12], wrapped: vec![3; 48] },
-                Slot::Recipient {
-                    recipient_id: [4; 8],
-                    ephemeral_public: [5; 32],
-                    nonce: [6; 12],
-                    wrapped: vec![7; 48],
-                },
-                Slot::Unknown { kind: 9, body: vec![1, 2, 3] },
-            ],
-        },
-    ];
+    let both = Audience { master: Some((&MASTER_ID, &master)), recipients: &public };
+    let options = PipelineOptions { segment_size: DEFAULT_SEGMENT, compression_level: 3, parallelism: 1 };
+    let sealed = seal_bytes(b"{}", ObjectKind::Manifest, [1; 16], both, options).expect("seal");
+    let (manifest, _) = parse_complete_header(&sealed).expect("the library's own header parses");
+    let mut unknown_slot = manifest.clone();
+    unknown_slot.slots.push(Slot::Unknown { kind: 9, body: vec![1, 2, 3] });
+    let headers = [ObjectHeader { fixed: data, slots: vec![] }, manifest, unknown_slot];
     for (i, h) in headers.iter().enumerate() {
-        write("object_header", &format!("header-{i}"), &h.encode());
+        let bytes = h.encode();
+        let (parsed, used) = parse_complete_header(&bytes).expect("header seed parses");
+        assert!(parsed == *h && used == bytes.len(), "header seed {i} does not parse back to itself");
+        write("object_header", &format!("header-{i}"), &bytes);
     }
 
     // open_object, mode 0: real objects sealed by the library for the fixed keyring.
-    let master = SecretKey::from_bytes(MASTER);
-    let public = [Identity::parse(IDENTITY).expect("identity").public()];
     let audiences = [
         Audience { master: Some((&MASTER_ID, &master)), recipients: &[] },
         Audience { master: None, recipients: &public },
