@@ -238,22 +238,8 @@ fn disk_full_fails_cleanly() {
     assert!(is_root(), "this test mounts a 2 MiB tmpfs to fill the disk and needs root (CI runs the suite as root)");
     let env_base = Env::new();
     let small = env_base.path("small");
-    std::fs::create_dir(&small).expect("mkdir");
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .expect("run mount");
-    assert!(status.success(), "mount -t tmpfs failed");
-    let _mount = Mount(small.clone());
-    let env = Env {
-        tmp: tempfile::tempdir_in(env_base.tmp.path()).expect("tmp"),
-        repo: small.join("repo"),
-        password: Some(PASSWORD.into()),
-    };
-    let mut args = vec!["init"];
-    args.extend(cheap_kdf());
-    env.run(&args, b"").ok();
+    let _mount = mount_tmpfs(&small, "2m");
+    let env = init_repository_at(&env_base, small.join("repo"));
 
     let out = env.run(&["backup", "stdin", "--name", "too-big"], &random_bytes(5 * 1024 * 1024, 51));
     out.code(EXIT_FAILURE).no_panic().stderr_has("no space").stderr_has(env.repo.to_str().expect("utf-8"));
@@ -394,22 +380,8 @@ fn forget_with_prune_frees_space_on_a_full_disk() {
     assert!(is_root(), "this test mounts a 2 MiB tmpfs to fill the disk and needs root (CI runs the suite as root)");
     let env_base = Env::new();
     let small = env_base.path("small");
-    std::fs::create_dir(&small).expect("mkdir");
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .expect("run mount");
-    assert!(status.success(), "mount -t tmpfs failed");
-    let _mount = Mount(small.clone());
-    let env = Env {
-        tmp: tempfile::tempdir_in(env_base.tmp.path()).expect("tmp"),
-        repo: small.join("repo"),
-        password: Some(PASSWORD.into()),
-    };
-    let mut args = vec!["init"];
-    args.extend(cheap_kdf());
-    env.run(&args, b"").ok();
+    let _mount = mount_tmpfs(&small, "2m");
+    let env = init_repository_at(&env_base, small.join("repo"));
     let old = env.backup_stdin("db", &random_bytes(500_000, 81));
     let new = env.backup_stdin("db", &random_bytes(500_000, 82));
     // Fill the filesystem to the last byte.
@@ -432,6 +404,16 @@ fn forget_with_prune_frees_space_on_a_full_disk() {
     wait_for_no_locks(&env.repo);
 }
 
+/// A repository initialised (cheap KDF) at `repo`, a place of the test's choosing (a small
+/// tmpfs), with the rest of its environment in a new directory inside `base`.
+fn init_repository_at(base: &Env, repo: PathBuf) -> Env {
+    let env = Env { tmp: tempfile::tempdir_in(base.tmp.path()).expect("tmp"), repo, password: Some(PASSWORD.into()) };
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    env.run(&args, b"").ok();
+    env
+}
+
 /// Mounts a tmpfs of `size` at `dir` (root only); unmounted when the guard drops.
 fn mount_tmpfs(dir: &Path, size: &str) -> Mount {
     std::fs::create_dir_all(dir).expect("mkdir");
@@ -452,14 +434,7 @@ fn backup_files_names_the_storage_error_of_a_full_or_read_only_repository() {
     let base = Env::new();
     let small = base.path("small");
     let _mount = mount_tmpfs(&small, "2m");
-    let env = Env {
-        tmp: tempfile::tempdir_in(base.tmp.path()).expect("tmp"),
-        repo: small.join("repo"),
-        password: Some(PASSWORD.into()),
-    };
-    let mut args = vec!["init"];
-    args.extend(cheap_kdf());
-    env.run(&args, b"").ok();
+    let env = init_repository_at(&base, small.join("repo"));
     let src = env.path("src");
     std::fs::create_dir(&src).expect("mkdir");
     std::fs::write(src.join("big.bin"), random_bytes(5 * 1024 * 1024, 81)).expect("write");

@@ -132,6 +132,21 @@ impl Problems {
     }
 }
 
+/// `restore ID --target` of a files backup whose object `key` is damaged fails naming the
+/// object, publishes no tree and leaves no staging folder.
+fn expect_restore_target_refused(env: &Env, id: &str, key: &str, case: &str, problems: &mut Problems) {
+    let target = env.path(&format!("restored-{case}"));
+    let out = env.run(&["restore", id, "--target", target.to_str().expect("utf-8")], b"");
+    out.no_panic();
+    problems.expect(out.code == EXIT_FAILURE, || {
+        format!("{case}: restore --target of a damaged object exited {}:\n{}", out.code, out.stderr)
+    });
+    problems.expect(out.stderr.contains(key), || format!("{case}: restore --target does not name {key}"));
+    problems
+        .expect(!target.exists(), || format!("{case}: a damaged files backup was restored into {}", target.display()));
+    assert_no_staging(env.tmp.path(), case);
+}
+
 fn assert_no_staging(dir: &Path, case: &str) {
     let left: Vec<String> = std::fs::read_dir(dir)
         .expect("ls")
@@ -340,17 +355,7 @@ fn files_backup_damaged_in_a_trailing_zero_block_segment_is_refused() {
         problems.expect(out.code == EXIT_DAMAGE && out.all().contains(&key), || {
             format!("{case}: verify --deep exited {} without naming {key}:\n{}", out.code, out.all())
         });
-        let target = env.path(&format!("restored-{case}"));
-        let out = env.run(&["restore", &id, "--target", target.to_str().expect("utf-8")], b"");
-        out.no_panic();
-        problems.expect(out.code == EXIT_FAILURE, || {
-            format!("{case}: restore --target of a damaged object exited {}:\n{}", out.code, out.stderr)
-        });
-        problems.expect(out.stderr.contains(&key), || format!("{case}: restore --target does not name {key}"));
-        problems.expect(!target.exists(), || {
-            format!("{case}: a damaged files backup was restored into {}", target.display())
-        });
-        assert_no_staging(env.tmp.path(), case);
+        expect_restore_target_refused(&env, &id, &key, case, &mut problems);
     }
     problems.assert_none("files backup, damage in the trailing segment");
 }
@@ -384,17 +389,7 @@ fn files_backup_with_bytes_after_the_final_segment_is_refused() {
         }
         let out = env.run(&["restore", &id, "--stdout"], b"");
         problems.expect(out.code == EXIT_FAILURE, || format!("{case}: restore --stdout exited {}", out.code));
-        let target = env.path(&format!("restored-{case}"));
-        let out = env.run(&["restore", &id, "--target", target.to_str().expect("utf-8")], b"");
-        out.no_panic();
-        problems.expect(out.code == EXIT_FAILURE, || {
-            format!("{case}: restore --target of a damaged object exited {}:\n{}", out.code, out.stderr)
-        });
-        problems.expect(out.stderr.contains(&key), || format!("{case}: restore --target does not name {key}"));
-        problems.expect(!target.exists(), || {
-            format!("{case}: a damaged files backup was restored into {}", target.display())
-        });
-        assert_no_staging(env.tmp.path(), case);
+        expect_restore_target_refused(&env, &id, &key, case, &mut problems);
     }
     problems.assert_none("files backup with bytes after the final segment");
 }
