@@ -54,6 +54,14 @@ pub fn without_password(url: &str) -> String {
     u.to_string()
 }
 
+/// The URL with another user and password (a role made for the test).
+pub fn with_user(url: &str, user: &str, pw: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_username(user).unwrap();
+    u.set_password(Some(pw)).unwrap();
+    u.to_string()
+}
+
 /// The URL with its port replaced.
 pub fn with_port(url: &str, port: u16) -> String {
     let mut u = url::Url::parse(url).unwrap();
@@ -85,6 +93,7 @@ mod tests {
         assert_eq!(with_password(url, "other"), "postgres://lifeboat:other@127.0.0.1:5432/postgres");
         assert_eq!(without_password(url), "postgres://lifeboat@127.0.0.1:5432/postgres");
         assert_eq!(with_port(url, 1), "postgres://lifeboat:secret-pw@127.0.0.1:1/postgres");
+        assert_eq!(with_user(url, "role", "p@ss:w/o"), "postgres://role:p%40ss%3Aw%2Fo@127.0.0.1:5432/postgres");
         assert_eq!(password_of(url), "secret-pw");
     }
 }

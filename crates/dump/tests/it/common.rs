@@ -6,7 +6,8 @@ use std::process::Child;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use lifeboat_dump::{DumpError, DumpStream, RestoreOptions, Restorer, Source, SourceOptions};
+use lifeboat_dump::{DumpError, DumpStream, Dumps, RestoreOptions, Restorer, Source, SourceOptions};
+use lifeboat_testkit::process::{alive, processes_exposing};
 use lifeboat_testkit::{closed_port, parse, with_password, with_path};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -119,4 +120,36 @@ pub async fn assert_dump_consistent_under_writer(
     assert_eq!(query(dst, sum_sql), "200000");
     let restored_ticks = query(dst, "SELECT n FROM ticks;").parse::<i64>().unwrap();
     assert!(restored_ticks >= ticks_before && restored_ticks <= ticks_after);
+}
+
+/// Starts a dump of `url`, which logs in with `password`, and reads its first 64 KiB so that
+/// the dump tool runs: it is alive, and no process shows the password on its command line or
+/// in its environment. Returns the dumps (keep them until the stream is done), the stream and
+/// the tool's pid.
+pub async fn start_dump_unseen(url: &str, password: &str) -> (Dumps, DumpStream, u32) {
+    let mut dumps = Source::from_url(url, &SourceOptions::default()).unwrap().dump().await.unwrap();
+    let mut stream = dumps.next().await.unwrap().unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    stream.reader.read_exact(&mut buf).await.unwrap();
+    let pid = stream.pid.unwrap();
+    assert!(alive(pid));
+    let exposing = processes_exposing(password);
+    assert!(exposing.is_empty(), "password visible in: {exposing:?}");
+    (dumps, stream, pid)
+}
+
+/// The file through which a dump tool got its credentials (a pgpass or option file) is
+/// readable by its owner only.
+pub fn assert_private_credentials_file(file: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// Finishes a dump started by [`start_dump_unseen`]: its metadata does not record `password`,
+/// and the credentials `file` is gone afterwards (`what` names it in the failure).
+pub async fn finish_dump_unrecorded(dumps: Dumps, stream: DumpStream, password: &str, file: &str, what: &str) {
+    let (_, meta) = stream.copy_to(&mut tokio::io::sink()).await.unwrap();
+    drop(dumps);
+    assert!(!serde_json::to_string(&meta).unwrap().contains(password));
+    assert!(!std::path::Path::new(file).exists(), "{what} left behind");
 }

@@ -5,12 +5,15 @@ use lifeboat_dump::{
 };
 use lifeboat_testkit::datasets::{mysql_create_db, mysql_drop};
 use lifeboat_testkit::failing::FailingWriter;
-use lifeboat_testkit::process::{alive, processes_exposing, wait_gone};
+use lifeboat_testkit::process::{alive, wait_gone};
 use lifeboat_testkit::sql::{mysql, mysql_spawn};
-use lifeboat_testkit::{mysql_url as my_url, parse, unique, with_path};
+use lifeboat_testkit::{mysql_url as my_url, parse, unique, with_path, with_user};
 use tokio::io::AsyncReadExt;
 
-use crate::common::{assert_connection_errors_are_clear, assert_dump_consistent_under_writer, servers_shared};
+use crate::common::{
+    assert_connection_errors_are_clear, assert_dump_consistent_under_writer, assert_private_credentials_file,
+    finish_dump_unrecorded, servers_shared, start_dump_unseen,
+};
 
 const FIDELITY_SCHEMA: &str = r#"
 CREATE TABLE everything (
@@ -316,30 +319,17 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
     let sql_pw = password.replace('\\', "\\\\").replace('\'', "\\'");
     mysql(&url, None, &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{sql_pw}'; GRANT ALL ON *.* TO '{user}'@'%';"));
     let src = big_database().await;
-    let mut u = url::Url::parse(&with_path(&url, &src)).unwrap();
-    u.set_username(&user).unwrap();
-    u.set_password(Some(&password)).unwrap();
+    let user_url = with_user(&with_path(&url, &src), &user, &password);
 
-    let mut dumps = Source::from_url(u.as_str(), &SourceOptions::default()).unwrap().dump().await.unwrap();
-    let mut stream = dumps.next().await.unwrap().unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    stream.reader.read_exact(&mut buf).await.unwrap();
-    let pid = stream.pid.unwrap();
-    assert!(alive(pid));
-    let exposing = processes_exposing(&password);
-    assert!(exposing.is_empty(), "password visible in: {exposing:?}");
+    let (dumps, stream, pid) = start_dump_unseen(&user_url, &password).await;
     let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).replace('\0', " ");
     let optfile = cmdline
         .split_whitespace()
         .find_map(|a| a.strip_prefix("--defaults-extra-file="))
         .expect("option file on the command line")
         .to_string();
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&optfile).unwrap().permissions().mode() & 0o777, 0o600);
-    let (_, meta) = stream.copy_to(&mut tokio::io::sink()).await.unwrap();
-    drop(dumps);
-    assert!(!serde_json::to_string(&meta).unwrap().contains(&password));
-    assert!(!std::path::Path::new(&optfile).exists(), "option file left behind");
+    assert_private_credentials_file(&optfile);
+    finish_dump_unrecorded(dumps, stream, &password, &optfile, "option file").await;
     mysql(&url, None, &format!("DROP USER '{user}'@'%';"));
     mysql_drop(&my_url(), &src);
 }

@@ -10,10 +10,13 @@ use lifeboat_testkit::datasets::{pg_create_db, pg_drop, pg_table_digests};
 use lifeboat_testkit::failing::FailingWriter;
 use lifeboat_testkit::process::{alive, children_of, processes_exposing, wait_gone};
 use lifeboat_testkit::sql::{psql, psql_spawn};
-use lifeboat_testkit::{parse, pg_url, unique, with_path};
+use lifeboat_testkit::{parse, pg_url, unique, with_path, with_user};
 use tokio::io::AsyncReadExt;
 
-use crate::common::{assert_connection_errors_are_clear, assert_dump_consistent_under_writer, servers_shared};
+use crate::common::{
+    assert_connection_errors_are_clear, assert_dump_consistent_under_writer, assert_private_credentials_file,
+    finish_dump_unrecorded, servers_shared, start_dump_unseen,
+};
 
 const FIDELITY_SCHEMA: &str = r#"
 CREATE EXTENSION IF NOT EXISTS hstore;
@@ -432,32 +435,17 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
     let password = format!("p@ss:w/o\\rd'x#{}", std::process::id());
     psql(&url, "postgres", &format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{}';", password.replace('\'', "''")));
     let src = big_database().await;
-    let mut u = url::Url::parse(&with_path(&url, &src)).unwrap();
-    u.set_username(&role).unwrap();
-    u.set_password(Some(&password)).unwrap();
-    let role_url = u.to_string();
+    let role_url = with_user(&with_path(&url, &src), &role, &password);
 
-    let mut dumps = Source::from_url(&role_url, &SourceOptions::default()).unwrap().dump().await.unwrap();
-    let mut stream = dumps.next().await.unwrap().unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    stream.reader.read_exact(&mut buf).await.unwrap();
-    // pg_dump and the snapshot psql are running now.
-    let pid = stream.pid.unwrap();
-    assert!(alive(pid));
-    let exposing = processes_exposing(&password);
-    assert!(exposing.is_empty(), "password visible in: {exposing:?}");
+    // pg_dump and the snapshot psql are running once this returns.
+    let (dumps, stream, pid) = start_dump_unseen(&role_url, &password).await;
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let passfile = String::from_utf8_lossy(&environ)
         .split('\0')
         .find_map(|v| v.strip_prefix("PGPASSFILE=").map(str::to_string))
         .expect("PGPASSFILE set for pg_dump");
-    let mode = std::fs::metadata(&passfile).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(mode.permissions().mode() & 0o777, 0o600);
-    let (_, meta) = stream.copy_to(&mut tokio::io::sink()).await.unwrap();
-    drop(dumps);
-    assert!(!serde_json::to_string(&meta).unwrap().contains(&password));
-    assert!(!std::path::Path::new(&passfile).exists(), "pgpass file left behind");
+    assert_private_credentials_file(&passfile);
+    finish_dump_unrecorded(dumps, stream, &password, &passfile, "pgpass file").await;
 
     // Restore with the same role: the password never shows either.
     let all = Source::from_url(&role_url, &SourceOptions::default())
@@ -469,9 +457,9 @@ async fn password_is_never_on_a_command_line_or_in_the_environment() {
         .await
         .unwrap();
     let dst = unique("lbpw_dst");
-    let mut u2 = u.clone();
-    u2.set_path(&dst);
-    let restorer = Restorer::from_url(u2.as_str(), &RestoreOptions { create: true, ..Default::default() }).unwrap();
+    let restorer =
+        Restorer::from_url(&with_path(&role_url, &dst), &RestoreOptions { create: true, ..Default::default() })
+            .unwrap();
     let watcher = tokio::spawn({
         let password = password.clone();
         async move {
