@@ -235,6 +235,17 @@ mod tests {
         serde_json::from_str(&json).unwrap()
     }
 
+    /// A kind this build does not know (a newer one wrote it) still parses, and writing the
+    /// manifest back (a copy re-seals it) keeps every member as it was.
+    #[test]
+    fn an_unknown_kind_parses_and_is_written_back_unchanged() {
+        let mut value = serde_json::to_value(manifest(MANIFEST_VERSION)).unwrap();
+        value["kind"] = "mongodb".into();
+        let parsed: Manifest = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(parsed.kind, "mongodb");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), value);
+    }
+
     #[test]
     fn only_version_2_is_read() {
         let (id, repo) = ("00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100");
