@@ -45,11 +45,19 @@ pub fn hint_for(err: &RepoError) -> Option<String> {
     })
 }
 
+/// The repository error `cause` is, or wraps transparently (a transparent variant forwards
+/// `source()` past the wrapped error, so the chain alone would never show it).
 fn repo_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e RepoError> {
-    cause.downcast_ref::<RepoError>().or_else(|| match cause.downcast_ref::<lifeboat_ops::OpsError>() {
-        Some(lifeboat_ops::OpsError::Repo(e)) => Some(e),
+    if let Some(e) = cause.downcast_ref::<RepoError>() {
+        return Some(e);
+    }
+    if let Some(lifeboat_ops::OpsError::Repo(e)) = cause.downcast_ref::<lifeboat_ops::OpsError>() {
+        return Some(e);
+    }
+    match cause.downcast_ref::<lifeboat_ops::forget::ForgetError>() {
+        Some(lifeboat_ops::forget::ForgetError::Repo(e)) => Some(e),
         _ => None,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +93,8 @@ mod tests {
         assert!(hint(&wrapped).is_some());
         let ops = anyhow::Error::new(lifeboat_ops::OpsError::Repo(RepoError::NeedsWriterKey));
         assert!(hint(&ops).is_some());
+        let forget = anyhow::Error::new(lifeboat_ops::forget::ForgetError::Repo(locked(Some(1))));
+        assert!(hint(&forget).is_some_and(|h| h.contains("lifeboat unlock")), "forget and prune are refused by locks");
         // A holder running on this host is waited for, not unlocked.
         assert_eq!(hint_for(&locked(None)), None);
         assert_eq!(hint(&anyhow::anyhow!("anything else")), None);
