@@ -81,6 +81,26 @@ open_cost() { # open_cost REPO
 say "# Lifeboat database benchmark $(date -u +%FT%TZ), scale $SCALE, best of $RUNS, $(nproc) cores, $(uname -r)"
 say "# lifeboat: $LIFEBOAT_BIN ($("$LIFEBOAT_BIN" --version 2>/dev/null || echo missing)), zstd $(zstd -V | grep -o 'v[0-9.]*')"
 
+# report KIND FILE REPO ID CLI BASELINE_BACKUP BASELINE_RESTORE: prints the figures of one
+# database kind (FILE: the baseline dump; CLI=1: ours was measured too, as backup ID in REPO)
+# from the caller's best times base_b, base_r, ours_b and ours_r (bash's dynamic scope).
+report() {
+    local kind="$1" file="$2" repo="$3" id="$4" cli="$5" baseline_backup="$6" baseline_restore="$7"
+    local dump_bytes stored
+    dump_bytes="$(zstd -q -d -c "$file" | wc -c)"
+    say "$kind dump: $dump_bytes bytes uncompressed, $(stat -c %s "$file") bytes with zstd -3"
+    say "$(printf '%-60s' "$kind baseline backup  ($baseline_backup):")${base_b}s  $(mib_s "$dump_bytes" "$base_b")"
+    say "$(printf '%-60s' "$kind baseline restore ($baseline_restore):")${base_r}s  $(mib_s "$dump_bytes" "$base_r")"
+    if [[ $cli -eq 1 ]]; then
+        stored="$("$LIFEBOAT_BIN" --repo "file://$repo" show "$id" --json | python3 -c 'import json,sys; print(sum(o["size"] for o in json.load(sys.stdin)["objects"]))')"
+        say "$(printf '%-60s' "$kind ours backup  (lifeboat backup $kind):")${ours_b}s  $(mib_s "$dump_bytes" "$ours_b")  stored $stored bytes  ratio(baseline/ours) $(ratio "$base_b" "$ours_b")  target >= 0.9"
+        say "$(printf '%-60s' "$kind ours restore (lifeboat restore --to --create):")${ours_r}s  $(mib_s "$dump_bytes" "$ours_r")  ratio(baseline/ours) $(ratio "$base_r" "$ours_r")  target >= 0.9"
+        say "$(printf '%-61s' "$kind repository open (key derivation, in both figures):")$(open_cost "$repo")s"
+    else
+        say "$kind ours: not measured ($LIFEBOAT_BIN missing or without 'backup $kind')"
+    fi
+}
+
 bench_postgres() {
     local url="$LIFEBOAT_TEST_PG_URL" base
     base="$(base_url "$url")"
@@ -102,11 +122,11 @@ bench_postgres() {
         [[ "$n" == "$want" ]] || { say "ERROR: $1 has $n accounts, expected $want"; exit 1; }
     }
 
-    local file="$OUT/pg.dump.zst" repo="$OUT/repo-pg" cli=0 t0 t1 run dump_bytes id stored
+    local file="$OUT/pg.dump.zst" repo="$OUT/repo-pg" cli=0 t0 t1 id
     local base_b="" base_r="" ours_b="" ours_r=""
     if have_cli postgres; then cli=1; new_repo "$repo"; fi
     # Baseline and ours alternate within each run, so that load from elsewhere hits both alike.
-    for run in $(seq 1 "$RUNS"); do
+    for _ in $(seq 1 "$RUNS"); do
         t0="$(now)"; pg_dump -Fc -Z0 -d "$db" | zstd -q -3 -T0 -f -o "$file"; t1="$(now)"
         base_b="$(min "$base_b" "$(elapsed "$t0" "$t1")")"
         if [[ $cli -eq 1 ]]; then
@@ -129,18 +149,7 @@ bench_postgres() {
             psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_ours WITH (FORCE)"
         fi
     done
-    dump_bytes="$(zstd -q -d -c "$file" | wc -c)"
-    say "postgres dump: $dump_bytes bytes uncompressed, $(stat -c %s "$file") bytes with zstd -3"
-    say "postgres baseline backup  (pg_dump -Fc -Z0 | zstd -3 -T0):  ${base_b}s  $(mib_s "$dump_bytes" "$base_b")"
-    say "postgres baseline restore (zstd -d | pg_restore -d NEWDB):  ${base_r}s  $(mib_s "$dump_bytes" "$base_r")"
-    if [[ $cli -eq 1 ]]; then
-        stored="$("$LIFEBOAT_BIN" --repo "file://$repo" show "$id" --json | python3 -c 'import json,sys; print(sum(o["size"] for o in json.load(sys.stdin)["objects"]))')"
-        say "postgres ours backup  (lifeboat backup postgres):           ${ours_b}s  $(mib_s "$dump_bytes" "$ours_b")  stored $stored bytes  ratio(baseline/ours) $(ratio "$base_b" "$ours_b")  target >= 0.9"
-        say "postgres ours restore (lifeboat restore --to --create):     ${ours_r}s  $(mib_s "$dump_bytes" "$ours_r")  ratio(baseline/ours) $(ratio "$base_r" "$ours_r")  target >= 0.9"
-        say "postgres repository open (key derivation, in both figures):  $(open_cost "$repo")s"
-    else
-        say "postgres ours: not measured ($LIFEBOAT_BIN missing or without 'backup postgres')"
-    fi
+    report postgres "$file" "$repo" "$id" "$cli" "pg_dump -Fc -Z0 | zstd -3 -T0" "zstd -d | pg_restore -d NEWDB"
 }
 
 bench_mysql() {
@@ -165,10 +174,10 @@ bench_mysql() {
         [[ "$n" == "$want" ]] || { say "ERROR: $1 has $n accounts, expected $want"; exit 1; }
     }
     say "mysql $("${my[@]}" -N -e 'SELECT VERSION()'): database $db, $want rows"
-    local file="$OUT/my.sql.zst" repo="$OUT/repo-my" cli=0 t0 t1 run dump_bytes id stored
+    local file="$OUT/my.sql.zst" repo="$OUT/repo-my" cli=0 t0 t1 id
     local base_b="" base_r="" ours_b="" ours_r=""
     if have_cli mysql; then cli=1; new_repo "$repo"; fi
-    for run in $(seq 1 "$RUNS"); do
+    for _ in $(seq 1 "$RUNS"); do
         t0="$(now)"
         mariadb-dump "--defaults-extra-file=$cnf" --single-transaction --quick --hex-blob --max-allowed-packet=1G \
             --default-character-set=utf8mb4 --routines --triggers --events --master-data=2 --gtid "$db" \
@@ -194,18 +203,7 @@ bench_mysql() {
             "${my[@]}" -e "DROP DATABASE IF EXISTS ${db}_ours"
         fi
     done
-    dump_bytes="$(zstd -q -d -c "$file" | wc -c)"
-    say "mysql dump: $dump_bytes bytes uncompressed, $(stat -c %s "$file") bytes with zstd -3"
-    say "mysql baseline backup  (mariadb-dump | zstd -3 -T0):        ${base_b}s  $(mib_s "$dump_bytes" "$base_b")"
-    say "mysql baseline restore (zstd -d | mariadb NEWDB):           ${base_r}s  $(mib_s "$dump_bytes" "$base_r")"
-    if [[ $cli -eq 1 ]]; then
-        stored="$("$LIFEBOAT_BIN" --repo "file://$repo" show "$id" --json | python3 -c 'import json,sys; print(sum(o["size"] for o in json.load(sys.stdin)["objects"]))')"
-        say "mysql ours backup  (lifeboat backup mysql):                 ${ours_b}s  $(mib_s "$dump_bytes" "$ours_b")  stored $stored bytes  ratio(baseline/ours) $(ratio "$base_b" "$ours_b")  target >= 0.9"
-        say "mysql ours restore (lifeboat restore --to --create):        ${ours_r}s  $(mib_s "$dump_bytes" "$ours_r")  ratio(baseline/ours) $(ratio "$base_r" "$ours_r")  target >= 0.9"
-        say "mysql repository open (key derivation, in both figures):     $(open_cost "$repo")s"
-    else
-        say "mysql ours: not measured ($LIFEBOAT_BIN missing or without 'backup mysql')"
-    fi
+    report mysql "$file" "$repo" "$id" "$cli" "mariadb-dump | zstd -3 -T0" "zstd -d | mariadb NEWDB"
     rm -f "$cnf"
 }
 
