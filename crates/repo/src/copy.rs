@@ -104,7 +104,9 @@ impl Repository {
             Ok(replica) => replica,
             // Sealed there for recipients only: not ours to judge, and not damage.
             Err(e) if e.is_recipients_only() => return Ok(None),
-            Err(e @ (RepoError::BadManifest { .. } | RepoError::Object { .. })) => return Ok(Some(e.to_string())),
+            Err(e @ (RepoError::BadManifest { .. } | RepoError::SignerNotPinned { .. } | RepoError::Object { .. })) => {
+                return Ok(Some(e.to_string()));
+            }
             Err(e) => return Err(e),
         };
         let same = |a: &ObjectRecord, b: &ObjectRecord| {

@@ -298,7 +298,9 @@ impl RepoError {
     /// The storage key of the object an error is about, when it is about one.
     pub fn object_key(&self) -> Option<&str> {
         match self {
-            RepoError::Object { key, .. } | RepoError::BadManifest { key, .. } => Some(key),
+            RepoError::Object { key, .. }
+            | RepoError::BadManifest { key, .. }
+            | RepoError::SignerNotPinned { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -366,6 +368,20 @@ mod tests {
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error}");
+        }
+    }
+
+    /// Verify and copy name the manifest of every variant about one (the backup's id comes
+    /// from it), so splitting a variant off `BadManifest` must not lose it.
+    #[test]
+    fn manifest_errors_name_their_object() {
+        let key = || "backups/00112233445566778899aabbccddeeff".to_owned();
+        for error in [
+            RepoError::BadManifest { key: key(), location: "l".into(), reason: "r".into() },
+            RepoError::SignerNotPinned { key: key(), location: "l".into(), reason: "r".into() },
+            RepoError::object(&key(), "l", CryptoError::TrailingData),
+        ] {
+            assert_eq!(error.object_key(), Some(key().as_str()), "{error}");
         }
     }
 
