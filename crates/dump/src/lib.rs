@@ -44,6 +44,7 @@ pub mod mysql;
 pub mod postgres;
 mod process;
 pub mod redis;
+mod selection;
 mod stream;
 
 use lifeboat_storage::redact_url;

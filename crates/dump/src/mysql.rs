@@ -24,6 +24,7 @@ use crate::metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 use crate::process::{
     Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
 };
+use crate::selection;
 use crate::stream::{DumpStream, Dumps};
 
 const CLIENT_PKG: &str = "mariadb-client";
@@ -44,6 +45,8 @@ pub struct MysqlOptions {
     /// Only the data (`--no-create-info`, no routines, events or triggers).
     pub data_only: bool,
 }
+
+selection::impl_selection!(MysqlOptions);
 
 /// How to restore into a MySQL/MariaDB server.
 #[derive(Clone, Debug, Default)]
@@ -113,16 +116,7 @@ pub struct MysqlSource {
 impl MysqlSource {
     /// A source for `conn` (without `all`, the URL must name the database).
     pub fn new(conn: MysqlConn, opts: MysqlOptions) -> Result<Self> {
-        let bad = |reason: &str| Err(DumpError::InvalidOptions { target: conn.to_string(), reason: reason.into() });
-        if opts.schema_only && opts.data_only {
-            return bad("schema-only and data-only exclude each other");
-        }
-        if !opts.all && conn.database.is_none() {
-            return bad("the URL names no database: add /DATABASE or dump all databases");
-        }
-        if opts.all && !opts.tables.is_empty() {
-            return bad("a table selection needs one database, not all");
-        }
+        selection::check(&opts, &conn, conn.database.is_some())?;
         Ok(MysqlSource { conn, opts })
     }
 
@@ -209,16 +203,9 @@ impl MysqlSource {
         let mut meta = SourceMetadata::new(SourceKind::Mysql, &name, "sql", env.target(db.as_deref()));
         meta.server_version = server_version;
         meta.databases = databases.clone();
-        meta.tables = self.opts.tables.clone();
-        meta.excluded_tables = self.opts.exclude_tables.clone();
         meta.tool = Some(ToolInfo { name: dump_tool.name.clone(), version: tool_version });
         meta.notes = notes;
-        if self.opts.schema_only {
-            meta.options.push("schema-only".into());
-        }
-        if self.opts.data_only {
-            meta.options.push("data-only".into());
-        }
+        selection::record(&self.opts, &mut meta);
         let operation =
             if single { format!("dumping database `{}`", databases[0]) } else { "dumping all databases".into() };
         let ctx = env.ctx(&dump_tool, operation, if single { Some(&databases[0]) } else { None });

@@ -20,6 +20,7 @@ use crate::metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 use crate::process::{
     Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
 };
+use crate::selection;
 use crate::stream::{DumpStream, Dumps};
 
 const CLIENT_PKG: &str = "postgresql-client";
@@ -41,6 +42,8 @@ pub struct PostgresOptions {
     /// A directory searched before `PATH` for the client programs (e.g. `/usr/lib/postgresql/16/bin`).
     pub bindir: Option<PathBuf>,
 }
+
+selection::impl_selection!(PostgresOptions);
 
 /// How to restore into a PostgreSQL server.
 #[derive(Clone, Debug)]
@@ -178,16 +181,7 @@ struct ServerInfo {
 impl PostgresSource {
     /// A source for `conn` (without `all`, the URL must name the database).
     pub fn new(conn: PgConn, opts: PostgresOptions) -> Result<Self> {
-        let bad = |reason: &str| Err(DumpError::InvalidOptions { target: conn.to_string(), reason: reason.into() });
-        if opts.schema_only && opts.data_only {
-            return bad("schema-only and data-only exclude each other");
-        }
-        if !opts.all && conn.database.is_none() {
-            return bad("the URL names no database: add /DATABASE or dump all databases");
-        }
-        if opts.all && (!opts.tables.is_empty()) {
-            return bad("a table selection needs one database, not all");
-        }
+        selection::check(&opts, &conn, conn.database.is_some())?;
         Ok(PostgresSource { conn, opts })
     }
 
@@ -364,14 +358,7 @@ impl Shared {
 
         let mut meta = self.meta(&name, "pg_dump custom", Some(&db));
         meta.databases = vec![db.clone()];
-        meta.tables = self.opts.tables.clone();
-        meta.excluded_tables = self.opts.exclude_tables.clone();
-        if self.opts.schema_only {
-            meta.options.push("schema-only".into());
-        }
-        if self.opts.data_only {
-            meta.options.push("data-only".into());
-        }
+        selection::record(&self.opts, &mut meta);
         meta.position = Some(Position::PostgresLsn { lsn, snapshot });
         let env = self.env.clone();
         Ok(DumpStream::new(name, stdout, pid, async move {
