@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 
-use crate::urls::parse;
+use crate::sql::{mysql_command, psql_command};
 
 /// Drops test databases (or deletes test keys) when it goes out of scope, also when the test
 /// failed. Best effort and panic-free: it runs during unwinding.
@@ -32,29 +32,17 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         match self {
             Cleanup::Pg(url, dbs) => {
-                let u = parse(url);
                 for db in dbs {
-                    let _ = Command::new("psql")
-                        .args(["-X", "-q", "-h", &u.host, "-p", &u.port.to_string(), "-U", &u.user, "-d", "postgres"])
-                        .arg("-c")
-                        .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                        .env("PGPASSWORD", &u.password)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
+                    quietly(
+                        psql_command(url, "postgres")
+                            .arg("-c")
+                            .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")),
+                    );
                 }
             }
             Cleanup::My(url, dbs) => {
-                let u = parse(url);
                 for db in dbs {
-                    let _ = Command::new("mariadb")
-                        .args(["--no-defaults", "-h", &u.host, "-P", &u.port.to_string(), "-u", &u.user])
-                        .arg("-e")
-                        .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
-                        .env("MYSQL_PWD", &u.password)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
+                    quietly(mysql_command(url).arg("-e").arg(format!("DROP DATABASE IF EXISTS `{db}`")));
                 }
             }
             Cleanup::Redis(urls, prefix) => {
@@ -64,6 +52,11 @@ impl Drop for Cleanup {
             }
         }
     }
+}
+
+/// Runs a clean-up command, its output and its failure ignored (best effort).
+fn quietly(cmd: &mut Command) {
+    let _ = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// Deletes the keys under `prefix` without panicking (for clean-up during unwinding).
@@ -94,4 +87,25 @@ fn redis_delete_quietly(url: &str, prefix: &str) -> std::io::Result<()> {
         reader.read_line(&mut line)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::{mysql_create_db, pg_create_db, pg_db_exists};
+    use crate::sql::mysql;
+    use crate::{mysql_url, names::unique, pg_url};
+
+    #[test]
+    fn dropping_the_guard_drops_the_databases() {
+        let (pg, my) = (pg_url(), mysql_url());
+        let (a, b) = (unique("lbkit_cleanup_pg"), unique("lbkit_cleanup_my"));
+        pg_create_db(&pg, &a);
+        mysql_create_db(&my, &b);
+        drop((Cleanup::pg(&pg, &[&a]), Cleanup::my(&my, &[&b])));
+        assert!(!pg_db_exists(&pg, &a), "{a} is still there");
+        let left =
+            mysql(&my, None, &format!("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '{b}';"));
+        assert_eq!(left, "0", "{b} is still there");
+    }
 }

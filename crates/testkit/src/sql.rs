@@ -34,7 +34,7 @@ fn run(cmd: &mut Command, input: &str, what: &str) -> String {
 }
 
 /// psql on `db` of the server at `url`: no psqlrc, quiet, stop at the first error.
-fn psql_command(url: &str, db: &str) -> Command {
+pub(crate) fn psql_command(url: &str, db: &str) -> Command {
     let u = parse(url);
     let mut cmd = Command::new("psql");
     cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &u.host, "-p", &u.port.to_string(), "-U", &u.user, "-d", db])
@@ -43,7 +43,7 @@ fn psql_command(url: &str, db: &str) -> Command {
 }
 
 /// The mariadb client on the server at `url`: no option files, batch mode.
-fn mysql_command(url: &str) -> Command {
+pub(crate) fn mysql_command(url: &str) -> Command {
     let u = parse(url);
     let mut cmd = Command::new("mariadb");
     cmd.args(["--no-defaults", "--batch", "-h", &u.host, "-P", &u.port.to_string(), "-u", &u.user])
