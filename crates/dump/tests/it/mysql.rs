@@ -15,6 +15,14 @@ use crate::common::{
     finish_dump_unrecorded, servers_shared, start_dump_unseen,
 };
 
+/// A new database (named `<prefix>_<unique>`) set up by `sql`.
+fn new_database(prefix: &str, sql: &str) -> String {
+    let db = unique(prefix);
+    mysql_create_db(&my_url(), &db);
+    mysql(&my_url(), Some(&db), sql);
+    db
+}
+
 const FIDELITY_SCHEMA: &str = r#"
 CREATE TABLE everything (
   id INT AUTO_INCREMENT PRIMARY KEY,
@@ -193,11 +201,8 @@ async fn table_selection_and_schema_only() {
 async fn dump_is_consistent_under_a_concurrent_writer() {
     let _servers = servers_shared().await;
     let url = my_url();
-    let src = unique("lbmcons");
-    mysql_create_db(&my_url(), &src);
-    mysql(
-        &url,
-        Some(&src),
+    let src = new_database(
+        "lbmcons",
         "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;
         INSERT INTO accounts SELECT seq, 1000 FROM seq_1_to_200;
         CREATE TABLE filler ENGINE=InnoDB AS SELECT seq AS i, REPEAT(MD5(seq), 20) AS pad FROM seq_1_to_60000;
@@ -255,15 +260,10 @@ async fn bad_credentials_database_and_address_give_clear_errors() {
 }
 
 async fn big_database() -> String {
-    let url = my_url();
-    let src = unique("lbmbig");
-    mysql_create_db(&my_url(), &src);
-    mysql(
-        &url,
-        Some(&src),
+    new_database(
+        "lbmbig",
         "CREATE TABLE big ENGINE=InnoDB AS SELECT seq AS i, REPEAT(MD5(seq), 10) AS pad FROM seq_1_to_250000;",
-    );
-    src
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

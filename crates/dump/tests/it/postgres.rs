@@ -61,6 +61,14 @@ CREATE MATERIALIZED VIEW counts AS SELECT count(*) AS n FROM everything;
 COMMENT ON TABLE everything IS 'every common type';
 "#;
 
+/// A new database (named `<prefix>_<unique>`) set up by `sql`.
+fn new_database(prefix: &str, sql: &str) -> String {
+    let db = unique(prefix);
+    pg_create_db(&pg_url(), &db);
+    psql(&pg_url(), &db, sql);
+    db
+}
+
 /// A digest of the content and schema objects of a database.
 fn fingerprint(db: &str) -> String {
     let url = pg_url();
@@ -158,11 +166,8 @@ async fn round_trip_keeps_every_type_and_object() {
 async fn restore_from_file_runs_parallel_jobs() {
     let _servers = servers_shared().await;
     let url = pg_url();
-    let src = unique("lbpar");
-    pg_create_db(&pg_url(), &src);
-    psql(
-        &url,
-        &src,
+    let src = new_database(
+        "lbpar",
         "CREATE TABLE a AS SELECT i, md5(i::text) m FROM generate_series(1,20000) i; CREATE TABLE b AS SELECT i FROM generate_series(1,5000) i; CREATE INDEX ON a (m);",
     );
     let before = fingerprint(&src);
@@ -187,11 +192,8 @@ async fn restore_from_file_runs_parallel_jobs() {
 async fn table_selection_schema_only_and_data_only() {
     let _servers = servers_shared().await;
     let url = pg_url();
-    let src = unique("lbsel");
-    pg_create_db(&pg_url(), &src);
-    psql(
-        &url,
-        &src,
+    let src = new_database(
+        "lbsel",
         "CREATE TABLE keep (x int); INSERT INTO keep VALUES (1); CREATE TABLE other (y int); INSERT INTO other VALUES (2); CREATE TABLE skip (z int);",
     );
     let conn = PgConn::parse(&with_path(&url, &src)).unwrap();
@@ -258,11 +260,8 @@ async fn table_selection_schema_only_and_data_only() {
 async fn dump_is_consistent_under_a_concurrent_writer() {
     let _servers = servers_shared().await;
     let url = pg_url();
-    let src = unique("lbcons");
-    pg_create_db(&pg_url(), &src);
-    psql(
-        &url,
-        &src,
+    let src = new_database(
+        "lbcons",
         "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL);
          INSERT INTO accounts SELECT i, 1000 FROM generate_series(1, 200) i;
          CREATE TABLE filler AS SELECT i, repeat(md5(i::text), 20) AS pad FROM generate_series(1, 60000) i;
@@ -307,9 +306,7 @@ async fn bad_credentials_database_and_address_give_clear_errors() {
     assert_connection_errors_are_clear(&url, "postgres", "postgres", "db/x.pgdump").await;
 
     // A truncated dump fails the restore and leaves nothing behind (single transaction).
-    let src = unique("lbtrunc");
-    pg_create_db(&pg_url(), &src);
-    psql(&url, &src, "CREATE TABLE t AS SELECT i FROM generate_series(1, 50000) i;");
+    let src = new_database("lbtrunc", "CREATE TABLE t AS SELECT i FROM generate_series(1, 50000) i;");
     let (_, bytes, _) = Source::from_url(&with_path(&url, &src), &SourceOptions::default())
         .unwrap()
         .dump()
@@ -332,15 +329,10 @@ async fn bad_credentials_database_and_address_give_clear_errors() {
 }
 
 async fn big_database() -> String {
-    let url = pg_url();
-    let src = unique("lbbig");
-    pg_create_db(&pg_url(), &src);
-    psql(
-        &url,
-        &src,
+    new_database(
+        "lbbig",
         "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 10) AS pad FROM generate_series(1, 250000) i;",
-    );
-    src
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
