@@ -1,6 +1,6 @@
 //! Test support shared by the Lifeboat crates' integration tests (a dev-dependency only).
 //!
-//! Each module does one job: where the test services are ([`env`]), names no other test uses
+//! Each module does one job: where the test services are ([`env`](mod@env)), names no other test uses
 //! ([`names`]), service URLs taken apart and rewritten ([`urls`]), SQL through the client tools
 //! ([`sql`]), Redis through a small RESP client ([`resp`]) or a private server
 //! ([`redis_server`]), data sets and fingerprints of the three servers ([`datasets`]),

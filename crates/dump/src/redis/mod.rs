@@ -9,7 +9,7 @@
 //! Lifeboat connects like a replica: `REPLCONF capa eof`, `REPLCONF rdb-only 1` (Redis 7+),
 //! `PSYNC ? -1`. The server answers `+FULLRESYNC <replid> <offset>` and streams a snapshot of
 //! every database, which becomes the dump stream unchanged (the file redis-server loads at
-//! start). The snapshot is exact at that replication offset ([`Position::RedisReplication`]).
+//! start). The snapshot is exact at that replication offset ([`Position::RedisReplication`](crate::Position::RedisReplication)).
 //! An RDB file cannot be loaded into a running server: restore it to a directory and start
 //! `redis-server` on it, or use the logical mode.
 //!
