@@ -3,15 +3,32 @@
 //! Library messages say what failed and where; which command or flag gets past it is this
 //! frontend's business (a service would answer with a status and its own advice). Each hint
 //! is the tail the message had before the hints moved here, so printing
-//! `message + hint` gives the same line as before.
+//! `message + hint` gives the same line as before. The repository's hints are here; the
+//! Elasticsearch and database libraries' are in `es` and `dump`.
 
+mod dump;
+mod es;
+
+use lifeboat_dump::DumpError;
+use lifeboat_es::EsError;
 use lifeboat_repo::RepoError;
 
-/// The hint for the repository error inside `err`, if it has one. The error may be the
+/// One library error found in a chain: the libraries whose errors the CLI has advice for.
+enum LibraryError<'e> {
+    Repo(&'e RepoError),
+    Es(&'e EsError),
+    Dump(&'e DumpError),
+}
+
+/// The hint for the first library error inside `err`, if it has one. The error may be the
 /// top of the chain, under a context, or inside an [`lifeboat_ops::OpsError`] (whose
 /// transparent variant hides it from the chain).
 pub fn hint(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(repo_error).and_then(hint_for)
+    match err.chain().find_map(library_error)? {
+        LibraryError::Repo(e) => hint_for(e),
+        LibraryError::Es(e) => es::hint_for(e),
+        LibraryError::Dump(e) => dump::hint_for(e),
+    }
 }
 
 /// The hint for one repository error (a warning about an unreadable manifest, say).
@@ -41,8 +58,35 @@ pub fn hint_for(err: &RepoError) -> Option<String> {
              `lifeboat key list`"
                 .into()
         }
+        // The unpinned signer's advice used to sit inside the list of unreadable manifests;
+        // it now follows the whole message, once however many manifests it concerns.
+        RepoError::LatestUnknown { damaged, .. } => {
+            return damaged.iter().find(|e| matches!(e, RepoError::SignerNotPinned { .. })).and_then(hint_for);
+        }
         _ => return None,
     })
+}
+
+/// The library error `cause` is, if the CLI has advice for its library.
+fn library_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<LibraryError<'e>> {
+    if let Some(e) = repo_error(cause) {
+        return Some(LibraryError::Repo(e));
+    }
+    if let Some(e) = cause.downcast_ref::<EsError>() {
+        return Some(LibraryError::Es(e));
+    }
+    dump_error(cause).map(LibraryError::Dump)
+}
+
+/// The dump error `cause` is, or wraps transparently (as [`lifeboat_ops::OpsError::Dump`] does).
+fn dump_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e DumpError> {
+    if let Some(e) = cause.downcast_ref::<DumpError>() {
+        return Some(e);
+    }
+    match cause.downcast_ref::<lifeboat_ops::OpsError>() {
+        Some(lifeboat_ops::OpsError::Dump(e)) => Some(e),
+        _ => None,
+    }
 }
 
 /// The repository error `cause` is, or wraps transparently (a transparent variant forwards
@@ -98,5 +142,38 @@ mod tests {
         // A holder running on this host is waited for, not unlocked.
         assert_eq!(hint_for(&locked(None)), None);
         assert_eq!(hint(&anyhow::anyhow!("anything else")), None);
+    }
+
+    #[test]
+    fn es_and_dump_errors_get_their_frontend_hints_through_the_chain() {
+        let es = anyhow::Error::new(EsError::NoClusterUrl).context("connecting");
+        assert!(hint(&es).is_some_and(|h| h.contains("--es-url")));
+        let missing =
+            lifeboat_dump::DumpError::DatabaseMissing { target: "t".into(), database: "d".into(), creatable: true };
+        let ops = anyhow::Error::new(lifeboat_ops::OpsError::Dump(missing)).context("restoring");
+        assert_eq!(hint(&ops).as_deref(), Some(" (ask for it to be created: --create)"));
+    }
+
+    /// A `latest` refused because of a manifest signed by a signer this host never pinned:
+    /// the advice to check and trust new signers follows the message (it once sat inside it).
+    #[test]
+    fn latest_unknown_over_an_unpinned_signer_advises_trusting_new_signers() {
+        let unpinned = RepoError::SignerNotPinned { key: "k".into(), location: "l".into(), reason: "r".into() };
+        let err = RepoError::LatestUnknown {
+            damaged: vec![RepoError::NoSuchBackup("x".into()), unpinned],
+            newest: Some("0123".into()),
+        };
+        let line = format!("{err}{}", hint_for(&err).unwrap());
+        assert!(
+            line.ends_with(
+                "refused as possibly forged; name a backup by id to use it anyway (the newest readable one is 0123); \
+                 the config lists signers this host never saw in a config it could authenticate: open the repository \
+                 once with the password or key file on this host, or trust them with --trust-new-signers after \
+                 checking `lifeboat key list`"
+            ),
+            "{line}"
+        );
+        let other = RepoError::LatestUnknown { damaged: vec![RepoError::NoSuchBackup("x".into())], newest: None };
+        assert_eq!(hint_for(&other), None);
     }
 }

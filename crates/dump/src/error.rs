@@ -66,14 +66,16 @@ pub enum DumpError {
         detail: String,
     },
     /// The named database does not exist on the server.
-    #[error("database `{database}` does not exist on {target}{hint}")]
+    #[error("database `{database}` does not exist on {target}")]
     DatabaseMissing {
         /// The redacted endpoint.
         target: String,
         /// The missing database.
         database: String,
-        /// A hint such as "(pass --create to create it)", or empty.
-        hint: String,
+        /// True when a restorer refused because it was not asked to create the database
+        /// ([`crate::RestoreOptions::create`]): asking again with it would succeed. A
+        /// frontend words that advice (the CLI names its flag).
+        creatable: bool,
     },
     /// The server could not be reached.
     #[error("cannot connect to {target}: {detail}")]

@@ -404,7 +404,7 @@ impl MysqlRestorer {
                     return Err(DumpError::DatabaseMissing {
                         target: env.target(Some(d)),
                         database: d.clone(),
-                        hint: " (ask for it to be created: --create)".into(),
+                        creatable: true,
                     });
                 }
                 env.query(&client, None, &format!("CREATE DATABASE IF NOT EXISTS {};\n", ident(d))).await?;

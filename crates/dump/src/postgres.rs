@@ -429,7 +429,7 @@ impl PostgresRestorer {
             return Err(DumpError::DatabaseMissing {
                 target: env.target(Some(db)),
                 database: db.to_string(),
-                hint: " (ask for it to be created: --create)".into(),
+                creatable: true,
             });
         }
         env.query(psql, self.maintenance_db(), "CREATE DATABASE :\"target\";\n", &[("target", db)]).await?;

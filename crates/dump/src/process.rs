@@ -287,7 +287,7 @@ pub(crate) fn failure(ctx: &Ctx, status: &str, stderr: &str) -> DumpError {
             .or_else(|| named("database \"", '"'))
             .or_else(|| ctx.database.clone())
             .unwrap_or_else(|| "(unknown)".into());
-        return DumpError::DatabaseMissing { target: ctx.target.clone(), database, hint: String::new() };
+        return DumpError::DatabaseMissing { target: ctx.target.clone(), database, creatable: false };
     }
     let stderr = if stderr.is_empty() { "(no error output)".to_string() } else { stderr };
     DumpError::ToolFailed {
@@ -426,7 +426,7 @@ mod tests {
         let e = failure(&ctx, "exit status: 1", "connection to server failed: Connection refused");
         assert!(matches!(e, DumpError::ConnectFailed { .. }), "{e}");
         let e = failure(&ctx, "exit status: 1", "FATAL:  database \"db\" does not exist");
-        assert!(matches!(e, DumpError::DatabaseMissing { .. }), "{e}");
+        assert!(matches!(e, DumpError::DatabaseMissing { creatable: false, .. }), "{e}");
         let e = failure(&ctx, "exit status: 1", "weird hunter22 thing");
         assert!(!e.to_string().contains("hunter22"), "{e}");
     }

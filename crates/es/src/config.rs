@@ -90,8 +90,7 @@ impl ClusterConfig {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let url = match url {
             Some(u) => u.to_string(),
-            None => env(ENV_URL)
-                .ok_or_else(|| EsError::Config(format!("no cluster URL: pass --es-url or set {ENV_URL}")))?,
+            None => env(ENV_URL).ok_or(EsError::NoClusterUrl)?,
         };
         let mut cfg = ClusterConfig::new(&url)?;
         match (env(ENV_USERNAME), env(ENV_PASSWORD), env(ENV_API_KEY)) {

@@ -202,14 +202,16 @@ pub enum EsError {
         reason: String,
     },
     /// A named object (policy, restore, tenant, catalog entry) is not known.
-    #[error("{what} {name:?} not found{hint}")]
+    #[error("{what} {name:?} not found{detail}")]
     NotFound {
         /// What kind of object.
         what: &'static str,
         /// Its name or id.
         name: String,
-        /// An optional hint (starts with "; ").
-        hint: String,
+        /// More facts about the miss (starts with "; "), or empty.
+        detail: String,
+        /// What gets past it, for the frontend to word.
+        remedy: Option<Remedy>,
     },
     /// An operation conflicts with existing state.
     #[error("{what}: {reason}")]
@@ -218,6 +220,8 @@ pub enum EsError {
         what: String,
         /// Details.
         reason: String,
+        /// What gets past it, for the frontend to word.
+        remedy: Option<Remedy>,
     },
     /// Waiting for an operation timed out.
     #[error("timed out after {seconds}s waiting for {op}")]
@@ -249,6 +253,59 @@ pub enum EsError {
     /// The client configuration is invalid (bad URL, unreadable CA file ...).
     #[error("invalid Elasticsearch client configuration: {0}")]
     Config(String),
+    /// No cluster URL was given and `LIFEBOAT_ES_URL` ([`crate::config::ENV_URL`]) is not set
+    /// ([`Remedy::GiveClusterUrl`]).
+    #[error("invalid Elasticsearch client configuration: no cluster URL")]
+    NoClusterUrl,
+}
+
+/// What gets a caller past an error, as data rather than text: each frontend words it its own
+/// way (the CLI names a command or a flag, a service an endpoint or a field), so library
+/// messages name no frontend's commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The restore id is unknown: list the restores to find the right one.
+    ListRestores,
+    /// The snapshot repository is not registered on the target cluster: register it
+    /// read-only there (a second writer would corrupt it).
+    RegisterRepositoryReadOnly,
+    /// The catalog knows nothing that matches: fill it by scanning repositories or running a
+    /// policy.
+    ScanCatalog,
+    /// The catalog lacks an index's store size: scan the catalog of its repository.
+    ScanRepositoryCatalog,
+    /// A restore target exists and is not ours: restore under another target prefix.
+    ChoosePrefix,
+    /// The tenant is not registered: register it first.
+    RegisterTenant,
+    /// No cluster URL: give one explicitly or set [`crate::config::ENV_URL`].
+    GiveClusterUrl,
+}
+
+/// The class of an [`EsError`], for a frontend that maps failures rather than matching every
+/// variant (a service's HTTP status, an exit code, whether to retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is unusable: a bad name, pattern, URL or configuration (422).
+    InvalidInput,
+    /// The cluster refused the credentials or the user lacks privileges (401/403).
+    Unauthorized,
+    /// The tenant's scope does not allow it (403).
+    Forbidden,
+    /// No such repository, snapshot, policy, restore or tenant (404).
+    NotFound,
+    /// The existing state refuses the request: a name in use, a restore already done (409).
+    Conflict,
+    /// The cluster has not enough disk for the restore (507).
+    InsufficientStorage,
+    /// The cluster or the state directory cannot be used now: unreachable, a timeout, an I/O
+    /// failure (503; worth retrying).
+    Unavailable,
+    /// The cluster answered with a failure or something we do not understand: an API error,
+    /// a failed snapshot, not Elasticsearch at all (502).
+    Upstream,
+    /// Our own state file is damaged (500, and alert: someone must look at it).
+    Damaged,
 }
 
 /// Result alias for this crate.
@@ -266,6 +323,35 @@ impl EsError {
             EsError::Api { error_type, .. } | EsError::Auth { error_type, .. } => Some(error_type),
             EsError::RepositoryMissing { .. } => Some("repository_missing_exception"),
             EsError::SnapshotMissing { .. } => Some("snapshot_missing_exception"),
+            _ => None,
+        }
+    }
+
+    /// The class of this error (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EsError::InvalidInput { .. } | EsError::Config(_) | EsError::NoClusterUrl => ErrorKind::InvalidInput,
+            EsError::Auth { .. } => ErrorKind::Unauthorized,
+            EsError::TenantViolation { .. } => ErrorKind::Forbidden,
+            EsError::RepositoryMissing { .. } | EsError::SnapshotMissing { .. } | EsError::NotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            EsError::Conflict { .. } => ErrorKind::Conflict,
+            EsError::InsufficientDisk { .. } => ErrorKind::InsufficientStorage,
+            EsError::Unreachable { .. } | EsError::Timeout { .. } | EsError::State { .. } => ErrorKind::Unavailable,
+            EsError::NotElasticsearch { .. }
+            | EsError::Api { .. }
+            | EsError::Decode { .. }
+            | EsError::SnapshotFailed { .. } => ErrorKind::Upstream,
+            EsError::StateCorrupt { .. } => ErrorKind::Damaged,
+        }
+    }
+
+    /// What gets past this error, if the library knows (the frontend words it).
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            EsError::NotFound { remedy, .. } | EsError::Conflict { remedy, .. } => *remedy,
+            EsError::NoClusterUrl => Some(Remedy::GiveClusterUrl),
             _ => None,
         }
     }
@@ -291,5 +377,110 @@ mod tests {
         assert_eq!(exact_bytes(1023), "1023 B");
         assert_eq!(exact_bytes(1536), "1536 B (1.5 KiB)");
         assert_eq!(exact_bytes(3 << 30), "3221225472 B (3.0 GiB)");
+    }
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("disk gone")
+    }
+
+    fn not_found(remedy: Option<Remedy>) -> EsError {
+        EsError::NotFound { what: "restore", name: "r-1".into(), detail: String::new(), remedy }
+    }
+
+    // One test per kind group: a service maps these to statuses and retries, so a variant
+    // drifting into the wrong group would answer a client wrongly.
+
+    #[test]
+    fn bad_requests_and_configuration_are_invalid_input() {
+        assert_eq!(EsError::invalid("index pattern", "x", "bad").kind(), ErrorKind::InvalidInput);
+        assert_eq!(EsError::Config("bad CA".into()).kind(), ErrorKind::InvalidInput);
+        assert_eq!(EsError::NoClusterUrl.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn refused_credentials_are_unauthorized_and_scope_breaches_forbidden() {
+        let auth = EsError::Auth {
+            url: "u".into(),
+            op: "o".into(),
+            status: 403,
+            error_type: "security_exception".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(auth.kind(), ErrorKind::Unauthorized);
+        let violation = EsError::TenantViolation { tenant: "a/b".into(), action: "restore".into(), reason: "r".into() };
+        assert_eq!(violation.kind(), ErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn missing_objects_are_not_found() {
+        assert_eq!(not_found(None).kind(), ErrorKind::NotFound);
+        assert_eq!(EsError::RepositoryMissing { repository: "r".into(), op: "o".into() }.kind(), ErrorKind::NotFound);
+        let snap = EsError::SnapshotMissing { repository: "r".into(), snapshot: "s".into(), op: "o".into() };
+        assert_eq!(snap.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn conflicts_and_a_full_cluster_refuse_the_request_as_it_stands() {
+        let conflict = EsError::Conflict { what: "w".into(), reason: "r".into(), remedy: None };
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+        let disk = EsError::InsufficientDisk {
+            what: "w".into(),
+            needed: 2,
+            in_flight: 0,
+            used: 1,
+            total: 2,
+            available: 1,
+            limit: 0.85,
+        };
+        assert_eq!(disk.kind(), ErrorKind::InsufficientStorage);
+    }
+
+    #[test]
+    fn unreachable_clusters_timeouts_and_state_io_are_unavailable() {
+        let unreachable = EsError::Unreachable { url: "u".into(), op: "o".into(), reason: "refused".into() };
+        assert_eq!(unreachable.kind(), ErrorKind::Unavailable);
+        assert_eq!(EsError::Timeout { op: "o".into(), seconds: 1 }.kind(), ErrorKind::Unavailable);
+        let state = EsError::State { path: "s".into(), op: "read", source: io() };
+        assert_eq!(state.kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn failures_the_cluster_reports_are_upstream() {
+        let api = EsError::Api { op: "o".into(), status: 500, error_type: "t".into(), reason: "r".into() };
+        assert_eq!(api.kind(), ErrorKind::Upstream);
+        assert_eq!(EsError::Decode { op: "o".into(), reason: "r".into() }.kind(), ErrorKind::Upstream);
+        let failed = EsError::SnapshotFailed {
+            repository: "r".into(),
+            snapshot: "s".into(),
+            state: "FAILED".into(),
+            failures: vec![],
+        };
+        assert_eq!(failed.kind(), ErrorKind::Upstream);
+        let other = EsError::NotElasticsearch {
+            url: "u".into(),
+            op: "o".into(),
+            status: 200,
+            content_type: None,
+            product: None,
+        };
+        assert_eq!(other.kind(), ErrorKind::Upstream);
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_damage() {
+        assert_eq!(EsError::StateCorrupt { path: "s".into(), reason: "r".into() }.kind(), ErrorKind::Damaged);
+    }
+
+    #[test]
+    fn remedies_are_data_and_the_messages_name_no_command() {
+        assert_eq!(not_found(Some(Remedy::ListRestores)).remedy(), Some(Remedy::ListRestores));
+        assert_eq!(not_found(None).remedy(), None);
+        assert_eq!(EsError::NoClusterUrl.remedy(), Some(Remedy::GiveClusterUrl));
+        let prefix = EsError::Conflict { what: "w".into(), reason: "r".into(), remedy: Some(Remedy::ChoosePrefix) };
+        assert_eq!(prefix.remedy(), Some(Remedy::ChoosePrefix));
+        for e in [not_found(Some(Remedy::ListRestores)), EsError::NoClusterUrl, prefix] {
+            let text = e.to_string();
+            assert!(!text.contains("lifeboat ") && !text.contains("--"), "{text}");
+        }
     }
 }

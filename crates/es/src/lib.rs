@@ -43,7 +43,7 @@ pub mod store;
 
 pub use client::EsClient;
 pub use config::{Auth, ClusterConfig};
-pub use error::{EsError, FailedShard, Result};
+pub use error::{ErrorKind, EsError, FailedShard, Remedy, Result};
 pub use lifeboat_storage::clock::{Clock, SystemClock};
 pub use manager::{EsManager, RetryConfig};
 pub use model::{

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use lifeboat_storage::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EsError, Result};
+use crate::error::{EsError, Remedy, Result};
 use crate::model::tenant::parse_tenant_id;
 use crate::model::{Tenant, TenantState};
 
@@ -102,7 +102,8 @@ impl StateStore {
         self.tenants().await?.into_iter().find(|t| t.id() == id).ok_or_else(|| EsError::NotFound {
             what: "tenant",
             name: id.to_string(),
-            hint: "; register it first with `lifeboat es tenant add`".to_string(),
+            detail: String::new(),
+            remedy: Some(Remedy::RegisterTenant),
         })
     }
 
@@ -123,12 +124,14 @@ impl StateStore {
                 return Err(EsError::Conflict {
                     what: format!("tenant {}", tenant.id()),
                     reason: format!("already registered with prefixes {:?}", existing.index_prefixes),
+                    remedy: None,
                 });
             }
             if let Some(o) = reg.tenants.iter().find(|o| o.overlaps(&tenant)) {
                 return Err(EsError::Conflict {
                     what: format!("tenant {}", tenant.id()),
                     reason: format!("its prefixes overlap tenant {}'s {:?}", o.id(), o.index_prefixes),
+                    remedy: None,
                 });
             }
             reg.tenants.push(tenant);

@@ -159,6 +159,17 @@ fn mysql_backup_then_restore_into_a_new_database() {
     assert!(matches!(stream["tool"]["name"].as_str(), Some("mariadb-dump" | "mysqldump")), "{show}");
     assert_eq!(stream["position"]["type"], "mysql_binlog", "{show}");
 
+    // Without --create the missing database is refused, and the line says which flag creates it.
+    let refused = env.run(&["restore", &id, "--to", &with_path(&url, &dst)]);
+    refused.code(common::EXIT_FAILURE);
+    let line = format!("database `{dst}` does not exist on ");
+    assert!(
+        refused.stderr.lines().any(|l| l.contains(&line) && l.ends_with(" (ask for it to be created: --create)")),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.all().contains(&password), "{}", refused.all());
+
     let out = env.run(&["restore", &id, "--to", &with_path(&url, &dst), "--create"]);
     out.ok();
     assert!(!out.all().contains(&password), "{}", out.all());

@@ -574,7 +574,8 @@ impl EsClient {
                 return Err(EsError::NotFound {
                     what: "SLM policy",
                     name: id.unwrap_or("").into(),
-                    hint: String::new(),
+                    detail: String::new(),
+                    remedy: None,
                 });
             }
             other => other?,
@@ -595,7 +596,7 @@ impl EsClient {
         let res = self.es.slm().delete_lifecycle(SlmDeleteLifecycleParts::PolicyId(id)).send().await;
         match self.finish(&c, res).await {
             Err(EsError::Api { status: 404, .. }) => {
-                Err(EsError::NotFound { what: "SLM policy", name: id.into(), hint: String::new() })
+                Err(EsError::NotFound { what: "SLM policy", name: id.into(), detail: String::new(), remedy: None })
             }
             other => other.map(|_| ()),
         }
@@ -607,7 +608,12 @@ impl EsClient {
         let res = self.es.slm().execute_lifecycle(SlmExecuteLifecycleParts::PolicyId(id)).send().await;
         let (_, body) = match self.finish(&c, res).await {
             Err(EsError::Api { status: 404, .. }) => {
-                return Err(EsError::NotFound { what: "SLM policy", name: id.into(), hint: String::new() });
+                return Err(EsError::NotFound {
+                    what: "SLM policy",
+                    name: id.into(),
+                    detail: String::new(),
+                    remedy: None,
+                });
             }
             other => other?,
         };

@@ -53,7 +53,8 @@ impl Policies<'_> {
         st.policies.get(name).cloned().ok_or_else(|| EsError::NotFound {
             what: "policy",
             name: name.to_string(),
-            hint: format!("; known policies: {:?}", st.policies.keys().collect::<Vec<_>>()),
+            detail: format!("; known policies: {:?}", st.policies.keys().collect::<Vec<_>>()),
+            remedy: None,
         })
     }
 
@@ -66,7 +67,8 @@ impl Policies<'_> {
                 st.policies.remove(&name).ok_or_else(|| EsError::NotFound {
                     what: "policy",
                     name: name.clone(),
-                    hint: String::new(),
+                    detail: String::new(),
+                    remedy: None,
                 })
             })
             .await
@@ -82,6 +84,7 @@ impl Policies<'_> {
             return Err(EsError::Conflict {
                 what: format!("policy {}", policy.name),
                 reason: format!("repository [{}] is registered read-only", repo.name),
+                remedy: None,
             });
         }
         let taken: TakenSnapshot =

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{EsError, Result, exact_bytes};
+use crate::error::{EsError, Remedy, Result, exact_bytes};
 use crate::manager::EsManager;
 use crate::model::names::{matches_any, validate_index_name};
 use crate::model::{
@@ -49,11 +49,12 @@ pub(crate) async fn plan(es: &EsManager, request: &RestoreRequest) -> Result<Res
         return Err(EsError::NotFound {
             what: "catalogued index matching",
             name: format!("{} in {}", request.pattern, request.range),
-            hint: if unknown_range.is_empty() {
-                "; run `lifeboat es catalog scan` or a policy first".to_string()
+            detail: if unknown_range.is_empty() {
+                String::new()
             } else {
                 format!("; {} matching index(es) have no known time range", unknown_range.len())
             },
+            remedy: unknown_range.is_empty().then_some(Remedy::ScanCatalog),
         });
     }
 
@@ -82,9 +83,8 @@ pub(crate) async fn plan(es: &EsManager, request: &RestoreRequest) -> Result<Res
                 None => {
                     return Err(EsError::Conflict {
                         what: format!("restore target [{target}]"),
-                        reason: "an index with this name exists and was not restored by lifeboat in this \
-                                 scope; choose another --prefix"
-                            .into(),
+                        reason: "an index with this name exists and was not restored by lifeboat in this scope".into(),
+                        remedy: Some(Remedy::ChoosePrefix),
                     });
                 }
             }
@@ -110,10 +110,8 @@ pub(crate) async fn plan(es: &EsManager, request: &RestoreRequest) -> Result<Res
     if let Some(missing) = all.iter().find(|i| i.store_bytes.is_none()) {
         return Err(EsError::Conflict {
             what: "capacity check".into(),
-            reason: format!(
-                "the catalog has no store size for [{}]; run `lifeboat es catalog scan` for its repository",
-                missing.source
-            ),
+            reason: format!("the catalog has no store size for [{}]", missing.source),
+            remedy: Some(Remedy::ScanRepositoryCatalog),
         });
     }
     let total_bytes: u64 = all.iter().filter_map(|i| i.store_bytes).sum();

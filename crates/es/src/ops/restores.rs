@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{EsError, Result};
+use crate::error::{EsError, Remedy, Result};
 use crate::manager::EsManager;
 use crate::model::{
     RestoreBody, RestoreGroupRecord, RestoreIndexRecord, RestorePlan, RestoreRecord, RestoreRequest, RestoreState,
@@ -43,6 +43,7 @@ impl Restores<'_> {
             return Err(EsError::Conflict {
                 what: format!("restore of {} in {}", request.pattern, request.range),
                 reason: format!("every matching index is already restored (restore {ids:?})"),
+                remedy: None,
             });
         }
         for g in &plan.groups {
@@ -50,10 +51,8 @@ impl Restores<'_> {
                 EsError::RepositoryMissing { repository, op } => EsError::NotFound {
                     what: "repository",
                     name: repository,
-                    hint: format!(
-                        "; it is not registered on the target cluster ({op}); register it read-only with \
-                         `lifeboat es repo create --readonly`"
-                    ),
+                    detail: format!("; it is not registered on the target cluster ({op})"),
+                    remedy: Some(Remedy::RegisterRepositoryReadOnly),
                 },
                 other => other,
             })?;
@@ -137,7 +136,8 @@ impl Restores<'_> {
         st.restores.get(id).cloned().ok_or_else(|| EsError::NotFound {
             what: "restore",
             name: id.to_string(),
-            hint: "; see `lifeboat es restore list`".into(),
+            detail: String::new(),
+            remedy: Some(Remedy::ListRestores),
         })
     }
 
@@ -152,6 +152,7 @@ impl Restores<'_> {
                     self.es.client().url(),
                     info.cluster_uuid
                 ),
+                remedy: None,
             });
         }
         Ok(())
@@ -235,6 +236,7 @@ impl Restores<'_> {
                 return Err(EsError::Conflict {
                     what: format!("restore {id}"),
                     reason: format!("[{t}] does not carry the restore prefix; refusing to delete it"),
+                    remedy: None,
                 });
             }
         }

@@ -80,7 +80,7 @@ impl Slm<'_> {
     /// Deletes an SLM policy.
     pub async fn delete(&self, id: &str) -> Result<()> {
         if self.check_existing(id, "delete").await?.is_none() {
-            return Err(EsError::NotFound { what: "SLM policy", name: id.into(), hint: String::new() });
+            return Err(EsError::NotFound { what: "SLM policy", name: id.into(), detail: String::new(), remedy: None });
         }
         self.es.client().slm_delete(id).await
     }
@@ -88,7 +88,7 @@ impl Slm<'_> {
     /// Runs an SLM policy now; returns the snapshot name.
     pub async fn execute(&self, id: &str) -> Result<String> {
         if self.check_existing(id, "execute").await?.is_none() {
-            return Err(EsError::NotFound { what: "SLM policy", name: id.into(), hint: String::new() });
+            return Err(EsError::NotFound { what: "SLM policy", name: id.into(), detail: String::new(), remedy: None });
         }
         self.es.client().slm_execute(id).await
     }

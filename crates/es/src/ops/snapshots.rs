@@ -117,7 +117,8 @@ impl Snapshots<'_> {
             return Err(EsError::NotFound {
                 what: "open index matching",
                 name: indices.to_string(),
-                hint: "; nothing to snapshot".into(),
+                detail: "; nothing to snapshot".into(),
+                remedy: None,
             });
         }
         let policy_name = policy.map(|p| p.name.as_str()).filter(|n| !n.is_empty());

@@ -7,7 +7,7 @@ use crate::common::*;
 use chrono::{Duration as CDuration, Utc};
 use lifeboat_es::model::RestoreBody;
 use lifeboat_es::{
-    EsError, RepositorySpec, RestoreRequest, RestoreState, SnapshotPolicy, TimeRange, TimeSource, parse_instant,
+    EsError, Remedy, RepositorySpec, RestoreRequest, RestoreState, SnapshotPolicy, TimeRange, TimeSource, parse_instant,
 };
 use lifeboat_es_double::{DoubleConfig, IndexSeed, TestCluster};
 
@@ -186,7 +186,7 @@ async fn an_existing_index_not_restored_by_us_is_a_conflict() {
     snapshot_three_days(&c, &es).await;
     c.as_double().unwrap().create_index("restore_logs-2024.05.02", IndexSeed::daily("2024-05-02", 1));
     let err = es.restores().plan(&RestoreRequest::new("logs-*", range("2024-05-02", "2024-05-02"))).await.unwrap_err();
-    assert!(matches!(err, EsError::Conflict { .. }) && err.to_string().contains("--prefix"), "{err}");
+    assert!(matches!(err, EsError::Conflict { remedy: Some(Remedy::ChoosePrefix), .. }), "{err}");
 }
 
 #[tokio::test]
@@ -291,7 +291,7 @@ async fn planning_errors_are_clear() {
     let state = tempfile::tempdir().unwrap();
     let es = manager(&c, &state);
     let err = es.restores().plan(&RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"))).await.unwrap_err();
-    assert!(err.to_string().contains("catalog scan"), "{err}");
+    assert_eq!(err.remedy(), Some(Remedy::ScanCatalog), "{err}");
     let mut bad = RestoreRequest::new("logs-*", range("2024-05-01", "2024-05-03"));
     bad.max_disk_usage = 0.0;
     assert!(es.restores().plan(&bad).await.unwrap_err().to_string().contains("max disk usage"));
@@ -300,6 +300,7 @@ async fn planning_errors_are_clear() {
     assert!(es.restores().plan(&bad).await.unwrap_err().to_string().contains("restore prefix"));
     let err = es.restores().status("r-missing").await.unwrap_err();
     assert!(err.to_string().contains("restore \"r-missing\" not found"), "{err}");
+    assert_eq!(err.remedy(), Some(Remedy::ListRestores), "{err}");
 }
 
 /// Seeds one daily index per `(day, seed)`, snapshots them with a policy into repository
