@@ -13,6 +13,10 @@
 //! - [`backup_database`] / [`restore_database`]: a database ([`lifeboat_dump::Source`]) into
 //!   a [`Repository`](lifeboat_repo::Repository), streaming each dump straight into the
 //!   encrypted pipeline with no temporary file, and a database backup back into a server.
+//! - [`schedule`]: plan schedules as pure functions of an injected "now": cron patterns in
+//!   IANA time zones (DST gaps run once after the gap, repeats run once) or intervals, the
+//!   missed-run policy after downtime (`skip`, `run-once` within `max-lateness`), the
+//!   overlap policy (`skip`, `queue` at most one) and a per-plan, per-slot jitter.
 //!
 //! The scheduler, drills and alerts will live here too (see DESIGN.md).
 //!
@@ -76,6 +80,7 @@ mod database;
 pub mod forget;
 pub mod plans;
 pub mod policy;
+pub mod schedule;
 
 pub use config::{Config, ConfigError, PlanConfig};
 pub use database::{DatabaseRestore, OpsError, backup_database, restore_database};

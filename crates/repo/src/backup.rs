@@ -19,7 +19,7 @@ use crate::layout::{BACKUPS_PREFIX, data_key};
 use crate::lock::{Lock, LockKind};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
 use crate::repository::{Repository, blocking, read_config};
-use crate::tree::spawn_tree_producer;
+use crate::tree::{FilesFilter, spawn_tree_producer};
 
 /// What a new backup is.
 #[derive(Debug, Clone, Default)]
@@ -333,13 +333,32 @@ impl BackupWriter<'_> {
 
 impl Repository {
     /// Backs up directory trees and files (`kind = "files"`, object `tree`).
-    pub async fn backup_files(&self, paths: &[PathBuf], mut request: BackupRequest) -> Result<Manifest> {
+    pub async fn backup_files(&self, paths: &[PathBuf], request: BackupRequest) -> Result<Manifest> {
+        self.backup_files_filtered(paths, &FilesFilter::default(), request).await
+    }
+
+    /// Backs up directory trees and files, leaving out what `filter` excludes
+    /// (`docs/FILTERS.md`). A bad pattern or an unreadable exclude file fails before
+    /// anything is locked or written; the filter as given is recorded in the manifest's
+    /// `source` (`{"filter": {...}}`), and the entries left out are counted in its stats.
+    pub async fn backup_files_filtered(
+        &self,
+        paths: &[PathBuf],
+        filter: &FilesFilter,
+        mut request: BackupRequest,
+    ) -> Result<Manifest> {
         request.kind = BackupKind::Files;
         if request.name.is_empty() {
             request.name = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
         }
-        let (reader, walker) = spawn_tree_producer(paths)?;
+        let given = filter.clone();
+        let compiled = blocking(move || given.compile()).await??;
+        let (reader, walker) = spawn_tree_producer(paths, compiled)?;
         let mut writer = self.start_backup(request).await?;
+        if !filter.is_empty() {
+            let described = serde_json::to_value(filter).map_err(|e| RepoError::Internal(e.to_string()))?;
+            writer.set_source(serde_json::json!({ "filter": described }));
+        }
         let added = writer.add_stream("tree", reader).await.map(|_| ());
         let summary = walker.await.map_err(|e| RepoError::Internal(e.to_string()))?;
         // A storage failure (no space, permission denied) stops the walker, which then

@@ -148,6 +148,9 @@ pub enum RepoError {
     /// The stream or files being backed up could not be read.
     #[error("{0}")]
     Source(String),
+    /// A files backup's exclude patterns, tags or exclude files are unusable.
+    #[error(transparent)]
+    Filter(#[from] crate::tree::FilterError),
     /// No backup matches an id, prefix or `latest`.
     #[error("no backup matches {0:?}")]
     NoSuchBackup(String),
@@ -269,9 +272,10 @@ impl RepoError {
             | RepoError::SignerNotPinned { .. }
             | RepoError::LatestUnknown { .. }
             | RepoError::Integrity(_) => K::Damaged,
-            RepoError::InvalidCredential(_) | RepoError::AmbiguousId { .. } | RepoError::Target { .. } => {
-                K::InvalidInput
-            }
+            RepoError::InvalidCredential(_)
+            | RepoError::AmbiguousId { .. }
+            | RepoError::Target { .. }
+            | RepoError::Filter(_) => K::InvalidInput,
             RepoError::Source(_) => K::Source,
             RepoError::Unsupported(_) => K::Unsupported,
             RepoError::LocalIo { .. } | RepoError::Internal(_) => K::Internal,

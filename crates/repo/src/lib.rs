@@ -89,6 +89,9 @@ pub use prune::PruneReport;
 pub use release::LockReleases;
 pub use repository::{InitOptions, OpenOptions, Repository, read_config};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
-pub use tree::{RestoreOptions, RestoreReport, TreeSummary, settle_restore_cleanup, spawn_tree_producer};
+pub use tree::{
+    FilesFilter, FilterError, RestoreOptions, RestoreReport, TreeFilter, TreeSummary, settle_restore_cleanup,
+    spawn_tree_producer,
+};
 pub use verify::{Damage, VerifyOutcome, VerifyReport};
 pub use view::{BackupSummary, BackupView, ObjectView};

@@ -3,10 +3,12 @@
 //! the whole backup has been authenticated.
 
 mod accounts;
+mod filter;
 mod pack;
 mod staging;
 mod unpack;
 
+pub use filter::{FilesFilter, FilterError, TreeFilter};
 pub use pack::{TreeSummary, spawn_tree_producer};
 pub use staging::{RestoreReport, settle_restore_cleanup};
 pub(crate) use staging::{Staging, create_private_file};

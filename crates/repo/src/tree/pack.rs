@@ -12,12 +12,15 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
 use super::accounts::{group_name, user_name};
+use super::filter::{MountKey, TreeFilter};
 use crate::error::{RepoError, Result, local_io};
 
 /// What a tree walk saw.
 #[derive(Debug, Default, Clone)]
 pub struct TreeSummary {
-    /// Counters: files, dirs, symlinks, hardlinks, bytes, skipped.
+    /// Counters: files, dirs, symlinks, hardlinks, bytes, skipped, and with a filter
+    /// `excluded` (entries left out, an excluded directory counting once) and `mountpoints`
+    /// (directories of another file system recorded empty under `one-file-system`).
     pub stats: BTreeMap<String, u64>,
     /// Skipped entries and changes noticed while reading.
     pub warnings: Vec<String>,
@@ -29,10 +32,14 @@ pub type TreeReader = StreamReader<ChunkStream, Bytes>;
 /// The chunk stream behind a [`TreeReader`].
 pub type ChunkStream = futures::stream::BoxStream<'static, io::Result<Bytes>>;
 
-/// Checks the paths and starts the walker. The returned reader yields the tar stream;
+/// Checks the paths and starts the walker, which leaves out what `filter` excludes (an
+/// excluded directory is never opened). The returned reader yields the tar stream;
 /// when the walk fails (an unreadable file ...) the reader fails with the error naming the
 /// path, so a broken tree never becomes a complete-looking backup.
-pub fn spawn_tree_producer(paths: &[PathBuf]) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
+pub fn spawn_tree_producer(
+    paths: &[PathBuf],
+    filter: TreeFilter,
+) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
     if paths.is_empty() {
         return Err(RepoError::Source("no paths to back up".into()));
     }
@@ -47,11 +54,11 @@ pub fn spawn_tree_producer(paths: &[PathBuf]) -> Result<(TreeReader, tokio::task
     }
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut walk = Walk::default();
+        let mut walk = Walk { filter, ..Walk::default() };
         let writer = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
         let mut builder = tar::Builder::new(writer);
         builder.follow_symlinks(false);
-        let result = roots.iter().try_for_each(|root| append_path(&mut builder, root, &mut walk)).and_then(|()| {
+        let result = roots.iter().try_for_each(|root| append_root(&mut builder, root, &mut walk)).and_then(|()| {
             let mut writer = builder.into_inner().map_err(|e| local_io("finishing the archive", Path::new(""), e))?;
             writer.flush().map_err(|e| local_io("finishing the archive", Path::new(""), e))
         });
@@ -96,6 +103,10 @@ struct Walk {
     users: HashMap<u32, Option<String>>,
     /// Group names by gid.
     groups: HashMap<u32, Option<String>>,
+    /// What to leave out.
+    filter: TreeFilter,
+    /// Under `one-file-system`: the file system and mount of the root being walked.
+    root: Option<MountKey>,
 }
 
 impl Walk {
@@ -108,11 +119,84 @@ impl Walk {
         self.summary.warnings.push(message);
         self.bump("skipped", 1);
     }
+
+    /// Leaves `path` out on the filter's word: counted, not a warning.
+    fn exclude(&mut self, path: &Path, why: &str) {
+        tracing::debug!(path = %path.display(), "excluded: {why}");
+        self.bump("excluded", 1);
+    }
+
+    /// Under `one-file-system`, whether `path` (whose `lstat` is `meta`) is on another file
+    /// system or mount than the root it was reached from.
+    fn crosses_mount(&self, path: &Path, meta: &Metadata) -> bool {
+        self.root.is_some_and(|root| root.differs(&MountKey::of(path, meta.dev())))
+    }
+}
+
+/// Archives one of the paths given to the backup, remembering its file system first.
+fn append_root<W: Write>(builder: &mut tar::Builder<W>, root: &Path, walk: &mut Walk) -> Result<()> {
+    if walk.filter.one_file_system() {
+        let meta = fs::symlink_metadata(root).map_err(|e| local_io("cannot read", root, e))?;
+        walk.root = Some(MountKey::of(root, meta.dev()));
+    }
+    append_path(builder, root, walk)
 }
 
 fn append_path<W: Write>(builder: &mut tar::Builder<W>, path: &Path, walk: &mut Walk) -> Result<()> {
     let meta = fs::symlink_metadata(path).map_err(|e| local_io("cannot read", path, e))?;
+    // Decided on the lstat alone: an excluded directory is never opened (nor is a mount
+    // point, which would trigger an automount or fail on an unreadable file system).
+    if walk.filter.excludes(path, meta.is_dir()) {
+        walk.exclude(path, "matches an exclude pattern");
+        return Ok(());
+    }
+    if walk.crosses_mount(path, &meta) {
+        if meta.is_dir() {
+            return append_mount_point(builder, path, &meta, walk);
+        }
+        walk.exclude(path, "on another file system");
+        return Ok(());
+    }
     append_entry(builder, path, &meta, walk)
+}
+
+/// A directory where another file system is mounted, under `one-file-system`: recorded
+/// as an empty directory with what `lstat` says of it (the mounted root's owner and mode).
+fn append_mount_point<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &Path,
+    meta: &Metadata,
+    walk: &mut Walk,
+) -> Result<()> {
+    tracing::debug!(path = %path.display(), "a mount point: recorded empty");
+    let name = archive_name(path);
+    if !name.as_os_str().is_empty() {
+        let header = header_for(meta, tar::EntryType::Directory, walk);
+        append_pax(builder, &header, path)?;
+        let mut header = header.header;
+        builder.append_data(&mut header, &name, io::empty()).map_err(|e| local_io("cannot archive", path, e))?;
+    }
+    walk.bump("dirs", 1);
+    walk.bump("mountpoints", 1);
+    Ok(())
+}
+
+/// The names of the tags in the directory open as `dir` (empty: it is not tagged). A tag
+/// that is there but cannot be read is reported and does not count.
+fn tags_in(dir: &File, path: &Path, walk: &mut Walk) -> Vec<std::ffi::OsString> {
+    let mut found = Vec::new();
+    for tag in walk.filter.tags().to_vec() {
+        match tag.is_in(dir) {
+            Ok(true) => found.push(tag.name),
+            Ok(false) => {}
+            Err(e) => walk.summary.warnings.push(format!(
+                "cannot read the exclusion tag {} in {}: {e}; the directory is backed up whole",
+                tag.name.to_string_lossy(),
+                path.display()
+            )),
+        }
+    }
+    found
 }
 
 /// Archives `path`, which `lstat` described as `meta`. A regular file is opened without
@@ -137,6 +221,10 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &Path, meta: &Met
             Err(e) => return Err(local_io("cannot list directory", path, e)),
         };
         let meta = dir.metadata().map_err(|e| local_io("cannot list directory", path, e))?;
+        // What was opened may not be what the lstat saw: check its device again.
+        if walk.root.is_some_and(|root| root.device != meta.dev()) {
+            return append_mount_point(builder, path, &meta, walk);
+        }
         if !name.as_os_str().is_empty() {
             let header = header_for(&meta, tar::EntryType::Directory, walk);
             append_pax(builder, &header, path)?;
@@ -151,7 +239,15 @@ fn append_entry<W: Write>(builder: &mut tar::Builder<W>, path: &Path, meta: &Met
             .map(|e| e.map(|e| path.join(e.file_name())))
             .collect::<io::Result<_>>()
             .map_err(|e| local_io("cannot list directory", path, e))?;
+        let tags = tags_in(&dir, path, walk);
         drop(dir);
+        if !tags.is_empty() {
+            // A tagged directory keeps itself and its tag files only, as restic does.
+            let before = entries.len();
+            entries.retain(|child| child.file_name().is_some_and(|n| tags.iter().any(|t| t == n)));
+            tracing::debug!(path = %path.display(), "tagged: its other entries are excluded");
+            walk.bump("excluded", (before - entries.len()) as u64);
+        }
         entries.sort();
         for child in entries {
             append_path(builder, &child, walk)?;
