@@ -14,6 +14,7 @@ use lifeboat_storage::{FsStorage, MemoryStorage, Storage, StorageExt};
 mod backup_restore;
 mod copy;
 mod damage;
+mod filters;
 mod keys;
 mod locks;
 mod prune;
