@@ -43,7 +43,13 @@
 //!     repo.backup_stream(&b"data"[..], request).await?;
 //! }
 //!
-//! let config = Config::parse("[plans.web.retention]\nkeep-last = 1\n", "lifeboat.toml")?;
+//! let text = r#"
+//! [plans.web]
+//! repository = "/srv/backups/repo"
+//! source = { kind = "stdin", command = ["cat", "app.sql"] }
+//! retention = { keep-last = 1 }
+//! "#;
+//! let config = Config::parse(text, "lifeboat.toml")?;
 //! let web = ResolvedPlan { name: "web".into(), origin: "lifeboat.toml".into(), config: config.plan("web", "lifeboat.toml")?.clone() };
 //! let chosen = choose_policy(&RequestedPolicy::default(), Some(&web))?; // no rules given: the plan's
 //! let request = ForgetRequest {
@@ -74,7 +80,7 @@
 //! # Ok(()) }
 //! ```
 
-mod config;
+pub mod config;
 pub mod credentials;
 mod database;
 pub mod forget;
@@ -82,5 +88,5 @@ pub mod plans;
 pub mod policy;
 pub mod schedule;
 
-pub use config::{Config, ConfigError, PlanConfig};
+pub use config::{Config, ConfigError, PlanConfig, Problem, ProblemKind};
 pub use database::{DatabaseRestore, OpsError, backup_database, restore_database};

@@ -1,52 +1,44 @@
-//! The TOML configuration: plans, what they back up to, and how long they keep it.
+//! The TOML configuration: plans, what they back up, where to, when, how long they keep it,
+//! how they are checked, and the objectives they are held to. docs/CONFIG.md documents
+//! every key; docs/lifeboat.example.toml is an annotated example the tests load.
 //!
 //! ```toml
 //! [plans.web]
 //! repository = "file:///srv/backups/repo"
+//! password-file = "/etc/lifeboat/repo.pw"   # secrets only by reference
 //! tags = ["nightly"]
+//! source = { kind = "files", paths = ["/srv/www"] }
+//! schedule = { cron = "0 1 * * *", timezone = "Europe/Berlin" }
 //!
 //! [plans.web.retention]        # restic's names; omitted: 7 daily, 4 weekly, 12 monthly
 //! keep-daily = 14
 //! keep-weekly = 8
 //! ```
+//!
+//! [`Config::parse`] and [`Config::load`] check the whole file and report every problem at
+//! once ([`ConfigError::Invalid`] with its [`Problem`]s, each naming the plan, the key and
+//! the line): TOML syntax, unknown keys, secrets written inline (refused without being
+//! quoted), and the checks of [`checks`] (a plan without repository or source, a copy to the
+//! primary, a schedule that does not parse, a zero objective ...).
+
+mod checks;
+mod error;
+mod lines;
+mod plan;
+mod secret;
+mod source;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lifeboat_retention::Policy;
 use serde::Deserialize;
 
-/// Why the configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("config file {path} is invalid: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// What the parser said (with line and column).
-        message: String,
-    },
-    /// A plan was asked for that the file does not define.
-    #[error("plan {plan:?} is not defined in {path} (defined: {defined})")]
-    NoSuchPlan {
-        /// The plan.
-        plan: String,
-        /// The file.
-        path: String,
-        /// The plans it defines.
-        defined: String,
-    },
-}
+pub use error::{ConfigError, Problem, ProblemKind};
+pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
+pub use secret::{SecretError, SecretRef};
+pub use source::{
+    ElasticsearchSource, FilesSource, MysqlSource, PostgresSource, RedisSource, SourceConfig, StdinSource,
+};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,28 +49,37 @@ pub struct Config {
     pub plans: BTreeMap<String, PlanConfig>,
 }
 
-/// One plan.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PlanConfig {
-    /// Repository URL the plan writes to.
-    #[serde(default)]
-    pub repository: Option<String>,
-    /// Tags added to every backup of the plan.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Which backups to keep (default: 7 daily, 4 weekly, 12 monthly).
-    #[serde(default = "Policy::plan_default")]
-    pub retention: Policy,
-}
-
 impl Config {
-    /// Parses a configuration document; `origin` names it in errors.
+    /// Parses and checks a configuration document; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_owned(), message: e.to_string() })
+        let invalid = |problems| ConfigError::Invalid { path: origin.to_owned(), problems };
+        let (document, syntax) = toml::de::DeTable::parse_recoverable(text);
+        if !syntax.is_empty() {
+            return Err(invalid(syntax.iter().map(|e| lines::syntax_problem(text, e)).collect()));
+        }
+        let mut problems = secret::find_inline_secrets(document.get_ref(), text);
+        let config = match Config::deserialize(toml::de::Deserializer::from(document)) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                let problem = lines::schema_problem(text, &e);
+                // A secret key is unknown too; it is reported once, as the secret it is.
+                if !problems.iter().any(|p| p.line == problem.line && p.plan == problem.plan) {
+                    problems.push(problem);
+                }
+                None
+            }
+        };
+        if let Some(config) = &config {
+            problems.extend(checks::check(config));
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(invalid(problems)),
+        }
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads, parses and checks a configuration file. A file that does not exist is an
+    /// error ([`ConfigError::Read`]): a config given explicitly must be there.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
@@ -98,11 +99,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lifeboat_retention::KeepCount;
+    use lifeboat_retention::{KeepCount, Policy};
+
+    const WEB: &str =
+        "[plans.web]\nrepository = \"/srv/repo\"\nsource = { kind = \"files\", paths = [\"/srv/www\"] }\n";
 
     #[test]
     fn retention_defaults_to_7_daily_4_weekly_12_monthly() {
-        let config = Config::parse("[plans.web]\nrepository = \"/srv/repo\"\n", "test").unwrap();
+        let config = Config::parse(WEB, "test").unwrap();
         let plan = config.plan("web", "test").unwrap();
         assert_eq!(plan.retention, Policy::plan_default());
         assert_eq!(plan.retention.keep_daily, KeepCount::N(7));
@@ -112,9 +116,10 @@ mod tests {
 
     #[test]
     fn retention_uses_restic_names() {
-        let text = "[plans.db.retention]\nkeep-daily = 14\nkeep-within = \"1y2m\"\nkeep-tag = [\"release\"]\n";
-        let config = Config::parse(text, "test").unwrap();
-        let policy = &config.plan("db", "test").unwrap().retention;
+        let text =
+            format!("{WEB}[plans.web.retention]\nkeep-daily = 14\nkeep-within = \"1y2m\"\nkeep-tag = [\"release\"]\n");
+        let config = Config::parse(&text, "test").unwrap();
+        let policy = &config.plan("web", "test").unwrap().retention;
         assert_eq!(policy.keep_daily, KeepCount::N(14));
         assert_eq!(policy.keep_weekly, KeepCount::OFF, "an explicit policy replaces the default");
         assert!(policy.keep_within.is_some());
@@ -122,12 +127,21 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let err = Config::parse("[plans.web.retention]\nkeep-daly = 3\n", "lifeboat.toml").unwrap_err().to_string();
-        assert!(err.contains("lifeboat.toml") && err.contains("keep-daly"), "{err}");
+        let text = format!("{WEB}[plans.web.retention]\nkeep-daly = 3\n");
+        let err = Config::parse(&text, "lifeboat.toml").unwrap_err().to_string();
+        assert!(err.contains("lifeboat.toml") && err.contains("keep-daly") && err.contains("line 5"), "{err}");
         let err = Config::parse("[plans.web]\nrepo = 1\n", "x").unwrap_err().to_string();
-        assert!(err.contains("repo"), "{err}");
-        let config = Config::parse("[plans.a]\n[plans.b]\n", "x").unwrap();
+        assert!(err.contains("repo") && err.contains("line 2"), "{err}");
+        let config = Config::parse(&format!("{WEB}{}", WEB.replace("web", "db")), "x").unwrap();
         let err = config.plan("c", "x").unwrap_err().to_string();
-        assert!(err.contains("\"c\"") && err.contains("a, b"), "{err}");
+        assert!(err.contains("\"c\"") && err.contains("db, web"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_quote_no_line_of_the_file() {
+        let err = Config::parse("[plans.web]\nrepository = \"/r\npassword = \"hunter2\"\n", "x").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err.problems().first().map(|p| &p.kind), Some(ProblemKind::Syntax(_))), "{err:?}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

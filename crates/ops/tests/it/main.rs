@@ -3,6 +3,7 @@
 //! from lifeboat-testkit; `common` holds what only these tests need.
 
 mod common;
+mod config;
 mod credentials;
 mod database;
 mod forget;

@@ -8,6 +8,9 @@ use lifeboat_ops::plans::{ResolvedPlan, resolve_plan};
 use lifeboat_ops::policy::{PolicyOrigin, RequestedPolicy, choose_policy};
 use lifeboat_retention::{KeepCount, Policy, RetentionError};
 
+/// A plan that passes the checks (it has a repository and a source).
+const WEB: &str = "[plans.web]\nrepository = \"/srv/repo\"\nsource = { kind = \"files\", paths = [\"/srv/www\"] }\n";
+
 fn config_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lifeboat.toml");
@@ -26,7 +29,7 @@ fn keep_last(n: u32) -> RequestedPolicy {
 
 #[test]
 fn rules_given_win_over_the_plans_retention() {
-    let web = plan("[plans.web.retention]\nkeep-daily = 14\n", "web");
+    let web = plan(&format!("{WEB}[plans.web.retention]\nkeep-daily = 14\n"), "web");
     let chosen = choose_policy(&keep_last(3), Some(&web)).unwrap();
     assert_eq!(chosen.origin, PolicyOrigin::Requested);
     assert_eq!(chosen.policy.keep_last, KeepCount::N(3));
@@ -35,7 +38,7 @@ fn rules_given_win_over_the_plans_retention() {
 
 #[test]
 fn without_rules_the_plans_retention_applies() {
-    let web = plan("[plans.web.retention]\nkeep-daily = 14\n", "web");
+    let web = plan(&format!("{WEB}[plans.web.retention]\nkeep-daily = 14\n"), "web");
     let chosen = choose_policy(&RequestedPolicy::default(), Some(&web)).unwrap();
     assert_eq!(chosen.origin, PolicyOrigin::Plan { name: "web".into() });
     assert_eq!(chosen.policy, Policy { keep_daily: KeepCount::N(14), ..Default::default() });
@@ -43,7 +46,7 @@ fn without_rules_the_plans_retention_applies() {
 
 #[test]
 fn a_plan_without_retention_gets_the_plan_default() {
-    let web = plan("[plans.web]\nrepository = \"/srv/repo\"\n", "web");
+    let web = plan(WEB, "web");
     let chosen = choose_policy(&RequestedPolicy::default(), Some(&web)).unwrap();
     assert_eq!(chosen.policy, Policy::plan_default());
     assert_eq!(chosen.origin, PolicyOrigin::Plan { name: "web".into() });
@@ -51,7 +54,7 @@ fn a_plan_without_retention_gets_the_plan_default() {
 
 #[test]
 fn an_empty_policy_asked_for_on_purpose_wins_over_the_plan() {
-    let web = plan("[plans.web.retention]\nkeep-daily = 14\n", "web");
+    let web = plan(&format!("{WEB}[plans.web.retention]\nkeep-daily = 14\n"), "web");
     let everything = RequestedPolicy { rules: Policy::default(), allow_empty: true };
     let chosen = choose_policy(&everything, Some(&web)).unwrap();
     assert_eq!(chosen.origin, PolicyOrigin::Requested);
@@ -66,7 +69,7 @@ fn no_rules_and_no_plan_is_no_policy() {
 
 #[test]
 fn a_plan_is_resolved_only_when_both_file_and_name_are_given() {
-    let (_dir, path) = config_file("[plans.web]\n");
+    let (_dir, path) = config_file(WEB);
     assert!(resolve_plan(None, Some("web")).unwrap().is_none());
     assert!(resolve_plan(Some(&path), None).unwrap().is_none());
     let web = resolve_plan(Some(&path), Some("web")).unwrap().unwrap();
@@ -76,7 +79,7 @@ fn a_plan_is_resolved_only_when_both_file_and_name_are_given() {
 
 #[test]
 fn a_plan_the_file_does_not_define_is_a_typed_error() {
-    let (_dir, path) = config_file("[plans.web]\n[plans.db]\n");
+    let (_dir, path) = config_file(&format!("{WEB}{}", WEB.replace("web", "db")));
     let err = resolve_plan(Some(&path), Some("mail")).unwrap_err();
     assert!(matches!(&err, ConfigError::NoSuchPlan { plan, .. } if plan == "mail"), "{err:?}");
     let err = resolve_plan(Some(Path::new("/nonexistent/lifeboat.toml")), Some("web")).unwrap_err();

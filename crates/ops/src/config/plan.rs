@@ -1,0 +1,146 @@
+//! `[plans.NAME]`: one plan, and its tables (copies, prune, verify, objectives).
+
+use std::path::PathBuf;
+
+use lifeboat_retention::{Duration, Policy};
+use serde::Deserialize;
+
+use super::secret::SecretRef;
+use super::source::SourceConfig;
+use crate::schedule::{ScheduleError, ScheduleSpec, ScheduleTable};
+
+/// One plan: what it backs up ([`source`](Self::source)), where to, when, what it keeps.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PlanConfig {
+    /// The primary repository's URL (required).
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// A file whose first line is the primary repository's password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The environment variable holding the primary repository's password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// A key file that unlocks the primary repository (instead of a password).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// What the plan backs up (required).
+    #[serde(default)]
+    pub source: Option<SourceConfig>,
+    /// Further repositories every backup is copied to (the off-site leg of 3-2-1).
+    #[serde(default)]
+    pub copy_to: Vec<CopyTo>,
+    /// When the plan runs (unscheduled: only when run by hand).
+    #[serde(default)]
+    pub schedule: Option<ScheduleTable>,
+    /// Tags added to every backup of the plan.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Which backups to keep (default: 7 daily, 4 weekly, 12 monthly).
+    #[serde(default = "Policy::plan_default")]
+    pub retention: Policy,
+    /// Apply [`retention`](Self::retention) after each successful backup (default true).
+    #[serde(default = "yes")]
+    pub forget_after_backup: bool,
+    /// When to delete data no backup references any more.
+    #[serde(default)]
+    pub prune: Option<PruneConfig>,
+    /// When to check the backups.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
+    /// The recovery objectives the plan is held to.
+    #[serde(default)]
+    pub objectives: Option<Objectives>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PlanConfig {
+    /// The primary repository's password reference.
+    pub fn password(&self) -> SecretRef {
+        SecretRef::new(self.password_file.clone(), self.password_env.clone())
+    }
+
+    /// The checked schedule, `Ok(None)` when the plan has none. A loaded [`Config`]
+    /// has been checked already, so this does not fail for one.
+    ///
+    /// [`Config`]: super::Config
+    pub fn schedule_spec(&self) -> Result<Option<ScheduleSpec>, ScheduleError> {
+        checked(self.schedule.as_ref())
+    }
+}
+
+/// A [`ScheduleTable`] checked into a [`ScheduleSpec`].
+pub(crate) fn checked(table: Option<&ScheduleTable>) -> Result<Option<ScheduleSpec>, ScheduleError> {
+    table.cloned().map(ScheduleSpec::from_table).transpose()
+}
+
+/// `[[plans.NAME.copy-to]]`: a repository the plan's backups are copied to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CopyTo {
+    /// The destination repository's URL.
+    pub repository: String,
+    /// A file whose first line is the destination's password (default: the primary's).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The environment variable holding the destination's password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Copy right after each successful backup (default: true when no schedule is given).
+    #[serde(default)]
+    pub after_backup: Option<bool>,
+    /// Copy on this schedule instead (or as well, with `after-backup = true`).
+    #[serde(default)]
+    pub schedule: Option<ScheduleTable>,
+}
+
+impl CopyTo {
+    /// Whether the copy runs after each backup: as configured, else when it has no schedule.
+    pub fn runs_after_backup(&self) -> bool {
+        self.after_backup.unwrap_or(self.schedule.is_none())
+    }
+
+    /// The destination's password reference (none: the primary's password is used).
+    pub fn password(&self) -> SecretRef {
+        SecretRef::new(self.password_file.clone(), self.password_env.clone())
+    }
+}
+
+/// `[plans.NAME.prune]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PruneConfig {
+    /// When to prune the plan's repository.
+    pub schedule: ScheduleTable,
+}
+
+/// `[plans.NAME.verify]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VerifyConfig {
+    /// When to run the quick check (objects present, sizes and digests as recorded).
+    #[serde(default)]
+    pub quick: Option<ScheduleTable>,
+    /// When to run the deep check (decrypt, decompress, compare plaintext digests).
+    #[serde(default)]
+    pub deep: Option<ScheduleTable>,
+    /// The share of backups each deep check reads, chosen at random (0 < f <= 1; default 1).
+    #[serde(default)]
+    pub deep_fraction: Option<f64>,
+}
+
+/// `[plans.NAME.objectives]`: restic-style durations (`y`, `m` = months, `d`, `h`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Objectives {
+    /// Recovery point objective: the newest backup may be at most this old.
+    #[serde(default)]
+    pub rpo: Option<Duration>,
+    /// Recovery time objective: a restore must finish within this long.
+    #[serde(default)]
+    pub rto: Option<Duration>,
+}
