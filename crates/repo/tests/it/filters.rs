@@ -252,3 +252,56 @@ async fn one_file_system_records_mount_points_empty_and_crosses_neither_tmpfs_no
     assert_eq!(restored[Path::new("mnt/inner/file")].as_deref(), Some(&b"on the tmpfs"[..]));
     assert_eq!(restored[Path::new("bind/secret")].as_deref(), Some(&b"reached through a bind mount"[..]));
 }
+
+/// Where the as-nobody half of the next test finds its tree.
+const AS_NOBODY_DIR: &str = "LIFEBOAT_TEST_FILTERS_DIR";
+
+/// Root opens every directory, so the backup that meets an unreadable one runs as `nobody`:
+/// this test runs its second half (the ignored test below) in this test binary again under
+/// `setpriv`, which passes only if excluding the directory avoided the error that backing
+/// it up gives.
+#[test]
+fn an_excluded_directory_that_cannot_be_opened_causes_no_warning_or_error() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(is_root(), "this test runs a backup as the user nobody and needs root (CI runs the suite as root)");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    write(&dir.path().join("src/public.txt"), b"readable");
+    write(&dir.path().join("src/private/secret"), b"not for nobody");
+    std::fs::set_permissions(dir.path().join("src/private"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::create_dir(dir.path().join("repo")).unwrap();
+    std::os::unix::fs::chown(dir.path().join("repo"), Some(65534), Some(65534)).unwrap();
+
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "filters::as_nobody_an_unreadable_directory_is_excluded_unopened", "--ignored"])
+        .env(AS_NOBODY_DIR, dir.path())
+        .output()
+        .expect("run setpriv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the backup as nobody failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as nobody by an_excluded_directory_that_cannot_be_opened_causes_no_warning_or_error"]
+async fn as_nobody_an_unreadable_directory_is_excluded_unopened() {
+    let dir = PathBuf::from(std::env::var_os(AS_NOBODY_DIR).expect("run by the test above"));
+    assert!(!is_root(), "this half must not run as root");
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.join("repo")));
+    let repo = Repository::init(storage, pw("pw"), cheap()).await.unwrap();
+    let src = vec![dir.join("src")];
+
+    let unfiltered = repo.backup_files(&src, request("files")).await.unwrap_err();
+    assert!(unfiltered.to_string().contains("private"), "backing the directory up fails: {unfiltered}");
+
+    let filter = FilesFilter { exclude: vec!["/**/src/private".into()], ..Default::default() };
+    let m = repo.backup_files_filtered(&src, &filter, request("files")).await.unwrap();
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_eq!(m.stats.get("excluded"), Some(&1));
+    assert_eq!(m.stats.get("files"), Some(&1));
+}
