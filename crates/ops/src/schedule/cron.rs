@@ -37,7 +37,9 @@ use super::error::ScheduleError;
 pub struct CronTrigger {
     pattern: String,
     zone: Tz,
-    cron: Cron,
+    /// Boxed: a parsed pattern is some 300 bytes, and [`Trigger`](super::trigger::Trigger)
+    /// holds either this or a small interval.
+    cron: Box<Cron>,
 }
 
 /// How many one-second nudges [`CronTrigger::next_after`] makes if croner ever returns an
@@ -65,7 +67,7 @@ impl CronTrigger {
         }
         let parser = CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();
         let cron = parser.parse(pattern).map_err(|e| ScheduleError::invalid("cron", pattern, e.to_string()))?;
-        let trigger = CronTrigger { pattern: pattern.trim().to_owned(), zone, cron };
+        let trigger = CronTrigger { pattern: pattern.trim().to_owned(), zone, cron: Box::new(cron) };
         if trigger.next_after(DateTime::<Utc>::UNIX_EPOCH).is_none() {
             return Err(ScheduleError::invalid("cron", pattern, "never matches any date"));
         }

@@ -42,6 +42,8 @@ impl IntervalTrigger {
     /// True when `t` is a slot.
     pub fn matches(&self, t: DateTime<Utc>) -> bool {
         let period = self.period.as_delta().num_milliseconds();
-        period > 0 && t.timestamp_subsec_nanos() % 1_000_000 == 0 && t.timestamp_millis().rem_euclid(period) == 0
+        period > 0
+            && t.timestamp_subsec_nanos().is_multiple_of(1_000_000)
+            && t.timestamp_millis().rem_euclid(period) == 0
     }
 }

@@ -10,18 +10,25 @@
 //! - [`interval`]: `every = "1h"`, anchored at the epoch;
 //! - [`span`]: the elapsed-time durations the table uses (`90s`, `5m`, `1h30m`);
 //! - [`trigger`]: cron or interval, behind one `next_after`;
+//! - [`decide`]: the scheduler's decision at an instant ([`decide`](decide::decide)): run,
+//!   queue or wait, and the slots skipped and why;
+//! - [`jitter`]: the per-plan, per-slot start delay, a keyed hash (no RNG state);
 //! - [`error`]: [`ScheduleError`], naming the field and the value.
 
 pub mod cron;
+pub mod decide;
 pub mod error;
 pub mod interval;
+pub mod jitter;
 pub mod span;
 pub mod spec;
 pub mod trigger;
 
 pub use cron::CronTrigger;
+pub use decide::{Action, Decision, PlanState, SkipReason, Skipped, SlotRun, Start, decide, decide_at_clock};
 pub use error::ScheduleError;
 pub use interval::IntervalTrigger;
+pub use jitter::jitter_for;
 pub use span::Span;
 pub use spec::{MissedPolicy, OverlapPolicy, ScheduleSpec, ScheduleTable};
 pub use trigger::Trigger;

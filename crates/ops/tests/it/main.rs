@@ -8,3 +8,4 @@ mod credentials;
 mod database;
 mod forget;
 mod policy;
+mod schedule;
