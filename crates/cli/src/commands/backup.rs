@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use lifeboat_repo::{BackupRequest, Manifest, Repository};
+use lifeboat_repo::{BackupRequest, FilesFilter, Manifest, Repository};
 
 use super::db_password;
-use crate::flags::{BackupCommand, BackupMeta, Global};
+use crate::flags::{BackupCommand, BackupMeta, FilterArgs, Global};
 use crate::open::open_repo;
 use crate::render::{self, print_json, progress};
 
@@ -15,10 +15,11 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let started = std::time::Instant::now();
     let (manifest, json) = match cmd {
-        BackupCommand::Files { paths, meta } => {
+        BackupCommand::Files { paths, meta, filter } => {
             let request = meta_request(&meta);
+            let filter = files_filter(filter);
             let spinner = progress::spinner("backing up files");
-            let result = repo.backup_files(&paths, request).await;
+            let result = repo.backup_files_filtered(&paths, &filter, request).await;
             progress::finish(spinner);
             (result?, meta.json)
         }
@@ -65,6 +66,18 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
         render::print_backup_done(&manifest, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn files_filter(args: FilterArgs) -> FilesFilter {
+    FilesFilter {
+        exclude: args.exclude,
+        iexclude: args.iexclude,
+        exclude_file: args.exclude_file,
+        iexclude_file: args.iexclude_file,
+        exclude_if_present: args.exclude_if_present,
+        exclude_caches: args.exclude_caches,
+        one_file_system: args.one_file_system,
+    }
 }
 
 fn meta_request(meta: &BackupMeta) -> BackupRequest {

@@ -13,6 +13,9 @@ pub enum BackupCommand {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         meta: BackupMeta,
+        // Last: its help heading applies to the flags after it too.
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Back up PostgreSQL with pg_dump (custom format, one stream per database).
     Postgres {
@@ -53,6 +56,33 @@ pub enum BackupCommand {
         #[command(flatten)]
         meta: BackupMeta,
     },
+}
+
+/// What `backup files` leaves out (the pattern language: docs/FILTERS.md).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "What to leave out (docs/FILTERS.md)")]
+pub struct FilterArgs {
+    /// Leave out what matches PATTERN (repeatable; `!PATTERN` re-includes; the last match decides).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Like --exclude, ignoring case (repeatable).
+    #[arg(long = "iexclude", value_name = "PATTERN")]
+    pub iexclude: Vec<String>,
+    /// Read exclude patterns from FILE, one a line; `#` starts a comment line (repeatable).
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Like --exclude-file, ignoring case (repeatable).
+    #[arg(long = "iexclude-file", value_name = "FILE")]
+    pub iexclude_file: Vec<PathBuf>,
+    /// Keep only the directory and its tag file where a file NAME (starting with CONTENT) is present (repeatable).
+    #[arg(long = "exclude-if-present", value_name = "NAME[:CONTENT]")]
+    pub exclude_if_present: Vec<String>,
+    /// Leave out the contents of directories with a valid CACHEDIR.TAG (bford.info/cachedir).
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Do not cross into other file systems or mounts (mount points are recorded empty).
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
 }
 
 /// Which database and what of it.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use backup::{BackupCommand, BackupMeta};
+pub use backup::{BackupCommand, BackupMeta, FilterArgs};
 pub use copy::Destination;
 pub use global::Global;
 pub use init::InitArgs;

@@ -3,6 +3,7 @@
 //! repository helpers; service URLs and server helpers come from lifeboat-testkit.
 
 mod cli_errors;
+mod cli_filters;
 mod cli_keys;
 mod cli_remote;
 mod cli_roundtrip;
