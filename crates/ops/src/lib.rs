@@ -86,6 +86,7 @@ mod database;
 pub mod forget;
 pub mod plans;
 pub mod policy;
+pub mod run;
 pub mod schedule;
 
 pub use config::{Config, ConfigError, PlanConfig, Problem, ProblemKind};

@@ -23,6 +23,12 @@ pub enum ConfigError {
         /// What is wrong, in file order where a line is known.
         problems: Vec<Problem>,
     },
+    /// A plan was asked for by name, but no configuration file was given to look it up in.
+    #[error("plan {plan:?} was asked for, but no configuration file was given")]
+    NoConfigFile {
+        /// The plan.
+        plan: String,
+    },
     /// A plan was asked for that the file does not define.
     #[error("plan {plan:?} is not defined in {path} (defined: {defined})")]
     NoSuchPlan {

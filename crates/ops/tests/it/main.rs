@@ -8,4 +8,5 @@ mod credentials;
 mod database;
 mod forget;
 mod policy;
+mod run;
 mod schedule;
