@@ -30,3 +30,28 @@ pub fn jitter_for(plan: &str, slot: DateTime<Utc>, bound: Span) -> TimeDelta {
     let delay = u64::from_le_bytes(first) % bound_ms;
     TimeDelta::try_milliseconds(i64::try_from(delay).unwrap_or(0)).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The delays are part of the schedule's behaviour: a change to the hashing would move
+    /// every plan's start time, so it is pinned here.
+    #[test]
+    fn the_delay_of_a_known_plan_and_slot_is_pinned() {
+        let slot = DateTime::from_timestamp(1_772_935_200, 0).unwrap_or_default(); // 2026-03-08T02:00:00Z
+        let got: Vec<i64> = ["web", "db", "search"]
+            .iter()
+            .map(|plan| jitter_for(plan, slot, Span::from_seconds(300)).num_milliseconds())
+            .collect();
+        assert_eq!(got, [17_259, 23_017, 5_367]);
+    }
+
+    #[test]
+    fn the_plan_name_is_length_prefixed_so_names_and_slots_do_not_run_together() {
+        let slot = DateTime::from_timestamp(1_772_935_200, 0).unwrap_or_default();
+        let bound = Span::from_seconds(86_400);
+        assert_ne!(jitter_for("ab", slot, bound), jitter_for("abc", slot, bound));
+        assert_ne!(jitter_for("web", slot, bound), jitter_for("web", slot + TimeDelta::seconds(1), bound));
+    }
+}

@@ -10,7 +10,7 @@
 //! - [`interval`]: `every = "1h"`, anchored at the epoch;
 //! - [`span`]: the elapsed-time durations the table uses (`90s`, `5m`, `1h30m`);
 //! - [`trigger`]: cron or interval, behind one `next_after`;
-//! - [`decide`]: the scheduler's decision at an instant ([`decide`](decide::decide)): run,
+//! - [`decide`](mod@decide): the scheduler's decision at an instant ([`decide()`]): run,
 //!   queue or wait, and the slots skipped and why;
 //! - [`jitter`]: the per-plan, per-slot start delay, a keyed hash (no RNG state);
 //! - [`error`]: [`ScheduleError`], naming the field and the value.

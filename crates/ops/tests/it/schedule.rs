@@ -503,3 +503,24 @@ fn decide_at_clock_reads_the_injected_clock() {
     assert_eq!(decide_at_clock(&s, "web", &state, &clock), decide(&s, "web", &state, clock.now()));
     assert!(matches!(decide_at_clock(&s, "web", &state, &clock).action, Action::Run(_)));
 }
+
+#[test]
+fn a_month_of_minute_ticks_across_the_spring_gap_starts_each_daily_slot_once() {
+    let s = spec("cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\njitter = \"10m\"");
+    let mut now = at("2026-03-15T00:00:00Z");
+    let mut state = PlanState::new(now);
+    let mut started = Vec::new();
+    while now < at("2026-04-15T00:00:00Z") {
+        let d = decide(&s, "web", &state, now);
+        assert!(d.skipped.is_empty(), "ticking every minute misses nothing: {d:?}");
+        if let Action::Run(start) = d.action {
+            assert!(!start.catch_up && start.late_by < TimeDelta::minutes(1));
+            started.push(start.run.slot);
+        }
+        state.evaluated_through = d.evaluated_through;
+        now += TimeDelta::minutes(1);
+    }
+    assert_eq!(started.len(), 31);
+    assert_eq!(started, slots(&s, at("2026-03-15T00:00:00Z"), at("2026-04-15T00:00:00Z")));
+    assert!(started.contains(&at("2026-03-29T01:00:00Z")), "the gap day's run, at 03:00 CEST");
+}
