@@ -7,7 +7,9 @@
 //! [`Decision::evaluated_through`] and calls again at [`Decision::wake_at`] (or when a run
 //! ends).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use lifeboat_storage::clock::Clock;
 
 use super::jitter::jitter_for;
@@ -109,6 +111,31 @@ pub struct Skipped {
     pub first: DateTime<Utc>,
     /// The latest skipped slot.
     pub last: DateTime<Utc>,
+}
+
+impl fmt::Display for Skipped {
+    /// The job history's line: `missed 6 runs while down (2026-03-02T02:00:00Z to
+    /// 2026-03-07T02:00:00Z)`, `skipped 1 run: a run was in progress (2026-03-08T02:00:00Z)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plus = if self.at_least { " or more" } else { "" };
+        let runs = if self.count == 1 && !self.at_least { "run" } else { "runs" };
+        let count = self.count;
+        match self.reason {
+            SkipReason::Missed => write!(f, "missed {count}{plus} {runs} while down")?,
+            SkipReason::TooLate => write!(f, "skipped {count} catch-up {runs}: later than max-lateness")?,
+            SkipReason::Overlap => write!(f, "skipped {count} {runs}: a run was in progress")?,
+            SkipReason::AlreadyQueued => {
+                write!(f, "skipped {count} {runs}: a run was in progress and one already queued")?
+            }
+            SkipReason::Superseded => write!(f, "skipped {count} {runs}: a later slot started instead")?,
+        }
+        let first = self.first.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        if self.first == self.last {
+            write!(f, " ({first})")
+        } else {
+            write!(f, " ({first} to {})", self.last.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        }
+    }
 }
 
 /// The result of [`decide`].

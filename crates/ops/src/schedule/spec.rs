@@ -1,7 +1,7 @@
 //! The `[plans.NAME.schedule]` table: what it may say, and the checked [`ScheduleSpec`].
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::cron::CronTrigger;
 use super::error::ScheduleError;
@@ -11,7 +11,7 @@ use super::trigger::Trigger;
 
 /// What to do about slots that passed while nothing was evaluating them (the service was
 /// down, the host asleep). Default: [`RunOnce`](Self::RunOnce).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissedPolicy {
     /// No catch-up: the missed slots are recorded as skipped and the plan next runs at its
@@ -27,7 +27,7 @@ pub enum MissedPolicy {
 
 /// What to do when a slot comes while a run of the same plan is still in progress (two runs
 /// of one plan never overlap). Default: [`Skip`](Self::Skip).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OverlapPolicy {
     /// The slot is dropped and recorded (Kubernetes' `concurrencyPolicy: Forbid`, cron with
@@ -52,22 +52,32 @@ pub enum OverlapPolicy {
 /// overlap = "skip"             # or "queue"
 /// jitter = "5m"                # default 0s
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+///
+/// It serializes back to the same form (absent fields left out), which is what an API or
+/// `config show` prints; [`ScheduleTable::from`] a [`ScheduleSpec`] gives its canonical table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ScheduleTable {
     /// A cron pattern: 5 fields, or 6 with seconds first.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
     /// The IANA time zone the cron pattern is read in.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// A fixed interval (`90s`, `15m`, `1h`, `1d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
     /// The missed-run policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<MissedPolicy>,
     /// The latest a catch-up run may start after its slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_lateness: Option<String>,
     /// The overlap policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub overlap: Option<OverlapPolicy>,
     /// The upper bound (exclusive) of the per-slot start delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
 }
 
@@ -195,6 +205,26 @@ impl ScheduleSpec {
         let first = self.next_after(t)?;
         let second = self.next_after(first)?;
         Some(second - first)
+    }
+}
+
+impl From<&ScheduleSpec> for ScheduleTable {
+    /// The canonical table of a checked schedule: the zone always named for cron, durations
+    /// in canonical form (`90m` becomes `1h30m`), defaults written out, a zero jitter left out.
+    fn from(spec: &ScheduleSpec) -> Self {
+        let (cron, timezone, every) = match &spec.trigger {
+            Trigger::Cron(cron) => (Some(cron.pattern().to_owned()), Some(cron.zone().name().to_owned()), None),
+            Trigger::Every(every) => (None, None, Some(every.period().to_string())),
+        };
+        ScheduleTable {
+            cron,
+            timezone,
+            every,
+            missed: Some(spec.missed),
+            max_lateness: spec.max_lateness.map(|span| span.to_string()),
+            overlap: Some(spec.overlap),
+            jitter: (!spec.jitter.is_zero()).then(|| spec.jitter.to_string()),
+        }
     }
 }
 

@@ -524,3 +524,40 @@ fn a_month_of_minute_ticks_across_the_spring_gap_starts_each_daily_slot_once() {
     assert_eq!(started, slots(&s, at("2026-03-15T00:00:00Z"), at("2026-04-15T00:00:00Z")));
     assert!(started.contains(&at("2026-03-29T01:00:00Z")), "the gap day's run, at 03:00 CEST");
 }
+
+#[test]
+fn a_spec_serializes_to_its_canonical_table_and_back() {
+    for text in [
+        "cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\nmissed = \"run-once\"\nmax-lateness = \"360m\"\njitter = \"5m\"",
+        "every = \"90m\"\nmissed = \"skip\"\noverlap = \"queue\"",
+        "cron = \"0 0 L * *\"",
+    ] {
+        let original = spec(text);
+        let table = lifeboat_ops::schedule::ScheduleTable::from(&original);
+        // As an API prints it (JSON), and read back as the config would be.
+        let written = match serde_json::to_value(&table) {
+            Ok(written) => written,
+            Err(e) => panic!("{table:?} should serialize: {e}"),
+        };
+        match serde_json::from_value::<ScheduleSpec>(written.clone()) {
+            Ok(back) => assert_eq!(back, original, "{written}"),
+            Err(e) => panic!("{written} should read back: {e}"),
+        }
+    }
+    let table = lifeboat_ops::schedule::ScheduleTable::from(&spec("every = \"90m\""));
+    assert_eq!((table.every.as_deref(), table.timezone, table.jitter), (Some("1h30m"), None, None));
+    let cron = lifeboat_ops::schedule::ScheduleTable::from(&spec("cron = \"0 2 * * *\""));
+    assert_eq!(cron.timezone.as_deref(), Some("UTC"), "the default zone is written out");
+}
+
+#[test]
+fn skipped_groups_read_as_job_history_lines() {
+    let d = after_a_week_down("missed = \"skip\"");
+    let lines: Vec<String> = d.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["missed 7 runs while down (2026-03-02T02:00:00Z to 2026-03-08T02:00:00Z)"]);
+    let s = spec("every = \"1h\"");
+    let state = PlanState { running: true, ..PlanState::new(at("2026-03-08T01:00:00Z")) };
+    let overlap = decide(&s, "web", &state, at("2026-03-08T02:00:00Z"));
+    let lines: Vec<String> = overlap.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["skipped 1 run: a run was in progress (2026-03-08T02:00:00Z)"]);
+}
