@@ -169,6 +169,29 @@ mod tests {
         }
     }
 
+    /// The obvious exponential definition, to check the linear matcher against.
+    fn reference(tokens: &[Token], name: &[char]) -> bool {
+        match tokens.split_first() {
+            None => name.is_empty(),
+            Some((Token::Star, rest)) => (0..=name.len()).any(|skip| reference(rest, &name[skip..])),
+            Some((token, rest)) => {
+                name.split_first().is_some_and(|(c, tail)| token.matches(*c) && reference(rest, tail))
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_matcher_agrees_with_the_definition(
+            glob in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "*", "?", "[ab]", "[^a]"]), 0..7),
+            name in "[abc]{0,8}",
+        ) {
+            let glob = Glob::parse(&glob.concat()).unwrap();
+            let chars: Vec<char> = name.chars().collect();
+            proptest::prop_assert_eq!(glob.matches(&name), reference(&glob.tokens, &chars), "{:?} {:?}", glob, name);
+        }
+    }
+
     #[test]
     fn bad_globs_are_refused_with_a_reason() {
         for bad in ["[abc", "x[", "[]", "[^", "a\\", "[z-a]"] {

@@ -300,6 +300,50 @@ mod tests {
         }
     }
 
+    /// Whether `parts` match exactly `names`, by the definition (exponential).
+    fn reference_exact(parts: &[&str], names: &[&str]) -> bool {
+        match parts.split_first() {
+            None => names.is_empty(),
+            Some((&"**", rest)) => (0..=names.len()).any(|skip| reference_exact(rest, &names[skip..])),
+            Some((glob, rest)) => names
+                .split_first()
+                .is_some_and(|(name, tail)| Glob::parse(glob).unwrap().matches(name) && reference_exact(rest, tail)),
+        }
+    }
+
+    /// The definition in FILTERS.md: some window `[start, end)` (start 0 when anchored), not
+    /// empty, that the globs match exactly; one ending at the entry needs a directory when
+    /// the pattern has a trailing `/`.
+    fn reference(anchored: bool, dir_only: bool, parts: &[&str], names: &[&str], is_dir: bool) -> bool {
+        let starts = if anchored { 0..=0 } else { 0..=names.len() };
+        starts.into_iter().any(|start| {
+            (start + 1..=names.len())
+                .any(|end| (end < names.len() || is_dir || !dir_only) && reference_exact(parts, &names[start..end]))
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paths_match_by_the_definition(
+            parts in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "*", "**", "?"]), 1..5),
+            anchored: bool,
+            dir_only: bool,
+            names in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "ab"]), 1..7),
+            is_dir: bool,
+        ) {
+            let text = format!("{}{}{}", if anchored { "/" } else { "" }, parts.join("/"), if dir_only { "/" } else { "" });
+            let path = format!("/{}", names.join("/"));
+            let mut collapsed: Vec<&str> = Vec::new();
+            for part in &parts {
+                if !(*part == "**" && collapsed.last() == Some(&"**")) {
+                    collapsed.push(part);
+                }
+            }
+            let expected = reference(anchored, dir_only, &collapsed, &names, is_dir);
+            proptest::prop_assert_eq!(list(&[&text], false).excludes(Path::new(&path), is_dir), expected, "{} {}", text, path);
+        }
+    }
+
     #[test]
     fn many_double_stars_stay_fast() {
         // Without the memo this is about 40^8 steps.
