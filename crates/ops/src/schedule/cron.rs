@@ -31,8 +31,10 @@ use super::error::ScheduleError;
 ///   wildcard or stepped pattern runs at both instants, since each is a distinct
 ///   moment of elapsed time (an `every 15 minutes` job keeps its pace through the repeat).
 ///
-/// systemd timers behave the same for repeats; for gaps, systemd skips nonexistent times,
-/// which loses a day's backup, so Lifeboat follows cron here.
+/// cronie's manual says the same ("jobs that would have run in the interval that has been
+/// skipped will be run immediately ... care is taken to avoid running jobs twice"). systemd
+/// timers instead skip a time that falls into a gap (systemd issue #5595), which loses that
+/// day's backup, so Lifeboat follows cron.
 #[derive(Debug, Clone)]
 pub struct CronTrigger {
     pattern: String,

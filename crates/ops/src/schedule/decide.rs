@@ -177,6 +177,9 @@ pub fn decide_at_clock(spec: &ScheduleSpec, plan: &str, state: &PlanState, clock
 /// A slot whose jittered start is still to come waits, and so do the slots after it; if a
 /// later slot's start comes first (a jitter longer than the gap between two cron slots),
 /// the earlier is superseded.
+///
+/// A clock that went backwards (`now` before `state.evaluated_through`) starts nothing and
+/// re-runs nothing: slots already dealt with stay dealt with.
 pub fn decide(spec: &ScheduleSpec, plan: &str, state: &PlanState, now: DateTime<Utc>) -> Decision {
     let mut log = SkipLog::default();
     let jitter = spec.jitter();

@@ -303,6 +303,26 @@ proptest! {
         }
     }
 
+    /// An interval's slots are strictly increasing, exactly one period apart, and each one
+    /// is a multiple of the period since the epoch.
+    #[test]
+    fn interval_slots_increase_by_the_period(period in 1i64..200_000, start in 0i64..4_000_000_000) {
+        let s = spec(&format!("every = \"{period}s\""));
+        let mut t = DateTime::from_timestamp(start, 0).unwrap_or_default();
+        let mut previous: Option<DateTime<Utc>> = None;
+        for _ in 0..20 {
+            let next = s.next_after(t).unwrap_or_default();
+            prop_assert!(next > t && s.trigger().matches(next));
+            prop_assert!(next - t <= TimeDelta::seconds(period));
+            prop_assert_eq!(next.timestamp().rem_euclid(period), 0);
+            if let Some(previous) = previous {
+                prop_assert_eq!(next - previous, TimeDelta::seconds(period));
+            }
+            previous = Some(next);
+            t = next;
+        }
+    }
+
     /// The jitter of any plan and slot lies in [0, bound) and is the same when asked again.
     #[test]
     fn jitter_is_stable_and_within_bounds(plan in "[a-z]{1,12}", slot in 0i64..4_000_000_000, bound in 1i64..86_400) {
@@ -560,4 +580,16 @@ fn skipped_groups_read_as_job_history_lines() {
     let overlap = decide(&s, "web", &state, at("2026-03-08T02:00:00Z"));
     let lines: Vec<String> = overlap.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(lines, ["skipped 1 run: a run was in progress (2026-03-08T02:00:00Z)"]);
+}
+
+#[test]
+fn a_clock_that_went_backwards_reruns_nothing() {
+    let s = spec("every = \"1h\"");
+    let state = PlanState::new(at("2026-03-08T02:00:00Z"));
+    let d = decide(&s, "web", &state, at("2026-03-08T01:30:00Z"));
+    assert_eq!(
+        (d.action, d.evaluated_through, d.wake_at),
+        (Action::Wait, state.evaluated_through, Some(at("2026-03-08T03:00:00Z")))
+    );
+    assert!(d.skipped.is_empty());
 }
