@@ -153,6 +153,14 @@ pub struct Decision {
     pub wake_at: Option<DateTime<Utc>>,
 }
 
+/// The next run of plan `plan` after `t`: the first slot after `t` and its jittered start.
+/// What a status page shows as "next run" (a run still waiting for its jitter at `t` is
+/// not included: use [`Decision::wake_at`] for when to evaluate next).
+pub fn next_run(spec: &ScheduleSpec, plan: &str, t: DateTime<Utc>) -> Option<SlotRun> {
+    let slot = spec.next_after(t)?;
+    Some(SlotRun { slot, start_at: slot + jitter_for(plan, slot, spec.jitter()) })
+}
+
 /// [`decide`] at the clock's "now".
 pub fn decide_at_clock(spec: &ScheduleSpec, plan: &str, state: &PlanState, clock: &dyn Clock) -> Decision {
     decide(spec, plan, state, clock.now())

@@ -25,7 +25,7 @@ pub mod spec;
 pub mod trigger;
 
 pub use cron::CronTrigger;
-pub use decide::{Action, Decision, PlanState, SkipReason, Skipped, SlotRun, Start, decide, decide_at_clock};
+pub use decide::{Action, Decision, PlanState, SkipReason, Skipped, SlotRun, Start, decide, decide_at_clock, next_run};
 pub use error::ScheduleError;
 pub use interval::IntervalTrigger;
 pub use jitter::jitter_for;

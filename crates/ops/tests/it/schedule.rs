@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeDelta, TimeZone, Timelik
 use chrono_tz::Tz;
 use lifeboat_ops::schedule::{
     Action, Decision, MissedPolicy, OverlapPolicy, PlanState, ScheduleError, ScheduleSpec, SkipReason, Skipped, Span,
-    Trigger, decide, decide_at_clock, jitter_for,
+    Trigger, decide, decide_at_clock, jitter_for, next_run,
 };
 use lifeboat_storage::clock::Clock;
 use proptest::prelude::*;
@@ -333,6 +333,54 @@ proptest! {
         prop_assert_eq!(j, jitter_for(&plan, slot, bound));
     }
 
+    /// A simulated scheduler with runs of random length: a run never starts while one is in
+    /// progress, at most one is queued, no slot starts twice, and with `queue` every slot is
+    /// either started or recorded as skipped.
+    #[test]
+    fn runs_never_overlap_and_the_queue_holds_one(
+        durations in proptest::collection::vec(60i64..10_000, 1..40),
+        queue in any::<bool>(),
+    ) {
+        let overlap = if queue { "queue" } else { "skip" };
+        let s = spec(&format!("every = \"30m\"\noverlap = \"{overlap}\""));
+        let mut now = at("2026-01-01T00:00:00Z");
+        let mut state = PlanState::new(now);
+        let mut running_until: Option<DateTime<Utc>> = None;
+        let mut lengths = durations.iter().cycle();
+        let (mut started, mut skipped_count) = (Vec::new(), 0u64);
+        for _ in 0..3_000 {
+            now += TimeDelta::seconds(20);
+            if running_until.is_some_and(|end| end <= now) {
+                running_until = None;
+            }
+            state.running = running_until.is_some();
+            let d = decide(&s, "web", &state, now);
+            skipped_count += d.skipped.iter().map(|g| g.count).sum::<u64>();
+            match d.action {
+                Action::Run(start) => {
+                    prop_assert!(!state.running, "started while running");
+                    prop_assert!(!started.contains(&start.run.slot));
+                    started.push(start.run.slot);
+                    if start.from_queue {
+                        prop_assert_eq!(Some(start.run), state.queued);
+                    }
+                    state.queued = None;
+                    let length = lengths.next().copied().unwrap_or(60);
+                    running_until = Some(now + TimeDelta::seconds(length));
+                }
+                Action::Queue(run) => {
+                    prop_assert!(queue && state.running && state.queued.is_none());
+                    state.queued = Some(run);
+                }
+                Action::Wait => {}
+            }
+            state.evaluated_through = d.evaluated_through;
+        }
+        let all = slots(&s, at("2026-01-01T00:00:01Z"), now + TimeDelta::seconds(1));
+        let pending = u64::from(state.queued.is_some());
+        prop_assert_eq!(started.len() as u64 + skipped_count + pending, all.len() as u64);
+    }
+
     /// However the scheduler's ticks fall, no slot is started twice and runs go forward.
     #[test]
     fn ticks_never_start_a_slot_twice(gaps in proptest::collection::vec(1i64..20_000, 1..60), skip in any::<bool>()) {
@@ -503,6 +551,17 @@ fn jitter_delays_each_slot_differently_per_plan_and_decide_waits_for_it() {
     let on_time = decide(&s, "web", &state, slot + web);
     assert!(
         matches!(on_time.action, Action::Run(st) if st.run.slot == slot && st.run.start_at == slot + web && st.late_by.is_zero())
+    );
+}
+
+#[test]
+fn next_run_is_the_next_slot_with_its_jitter() {
+    let s = spec("cron = \"0 2 * * *\"\njitter = \"5m\"");
+    let slot = at("2026-03-08T02:00:00Z");
+    let run = next_run(&s, "web", at("2026-03-07T12:00:00Z"));
+    assert_eq!(
+        run.map(|r| (r.slot, r.start_at)),
+        Some((slot, slot + jitter_for("web", slot, Span::from_seconds(300))))
     );
 }
 
