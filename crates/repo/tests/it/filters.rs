@@ -213,6 +213,7 @@ fn mount(args: &[&str], at: &Path) -> Mounted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_file_system_records_mount_points_empty_and_crosses_neither_tmpfs_nor_bind_mounts() {
+    // Guards drop in reverse order: the file mount (inside src) goes before the others.
     assert!(is_root(), "this test mounts a tmpfs and a bind mount and needs root (CI runs the suite as root)");
     let f = Fixture::new().await;
     let src = f.src();
@@ -224,6 +225,17 @@ async fn one_file_system_records_mount_points_empty_and_crosses_neither_tmpfs_no
     let bind = src.join("bind");
     let elsewhere = f.dir.path().join("elsewhere");
     let _bind = mount(&["--bind", elsewhere.to_str().unwrap()], &bind);
+    // A file bind-mounted over a file: not a directory, so left out entirely.
+    let file_mount = src.join("home/mounted-file");
+    write(&file_mount, b"the file underneath");
+    let out = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(elsewhere.join("secret"))
+        .arg(&file_mount)
+        .output()
+        .expect("run mount");
+    assert!(out.status.success(), "mount --bind of a file failed: {}", String::from_utf8_lossy(&out.stderr));
+    let _file_mount = Mounted(file_mount);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(
         std::fs::metadata(&bind).unwrap().dev(),
@@ -234,6 +246,7 @@ async fn one_file_system_records_mount_points_empty_and_crosses_neither_tmpfs_no
     let m = f.backup(&FilesFilter { one_file_system: true, ..Default::default() }).await;
     assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     assert_eq!(m.stats.get("mountpoints"), Some(&2), "{:?}", m.stats);
+    assert_eq!(m.stats.get("excluded"), Some(&1), "the bind-mounted file: {:?}", m.stats);
     let target = f.dir.path().join("restored");
     f.repo.restore_to_dir_with(&m, &target, &Default::default()).await.unwrap();
     let restored_src = target.join(src.strip_prefix("/").unwrap());
@@ -251,6 +264,7 @@ async fn one_file_system_records_mount_points_empty_and_crosses_neither_tmpfs_no
     let restored = f.restored(&all, "unfiltered").await;
     assert_eq!(restored[Path::new("mnt/inner/file")].as_deref(), Some(&b"on the tmpfs"[..]));
     assert_eq!(restored[Path::new("bind/secret")].as_deref(), Some(&b"reached through a bind mount"[..]));
+    assert_eq!(restored[Path::new("home/mounted-file")].as_deref(), Some(&b"reached through a bind mount"[..]));
 }
 
 /// Where the as-nobody half of the next test finds its tree.
