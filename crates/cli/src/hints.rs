@@ -24,6 +24,9 @@ enum LibraryError<'e> {
 /// top of the chain, under a context, or inside an [`lifeboat_ops::OpsError`] (whose
 /// transparent variant hides it from the chain).
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    if let Some(lifeboat_ops::ConfigError::NoConfigFile { .. }) = err.downcast_ref::<lifeboat_ops::ConfigError>() {
+        return Some(": pass --config FILE or set LIFEBOAT_CONFIG".into());
+    }
     match err.chain().find_map(library_error)? {
         LibraryError::Repo(e) => hint_for(e),
         LibraryError::Es(e) => es::hint_for(e),
@@ -83,7 +86,7 @@ fn dump_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e Du
     if let Some(e) = cause.downcast_ref::<DumpError>() {
         return Some(e);
     }
-    match cause.downcast_ref::<lifeboat_ops::OpsError>() {
+    match ops_error(cause) {
         Some(lifeboat_ops::OpsError::Dump(e)) => Some(e),
         _ => None,
     }
@@ -95,13 +98,23 @@ fn repo_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e Re
     if let Some(e) = cause.downcast_ref::<RepoError>() {
         return Some(e);
     }
-    if let Some(lifeboat_ops::OpsError::Repo(e)) = cause.downcast_ref::<lifeboat_ops::OpsError>() {
+    if let Some(lifeboat_ops::OpsError::Repo(e)) = ops_error(cause) {
         return Some(e);
     }
-    match cause.downcast_ref::<lifeboat_ops::forget::ForgetError>() {
+    let forget = cause.downcast_ref::<lifeboat_ops::forget::ForgetError>();
+    // lifeboat-ops' RunError holds its sources boxed.
+    let forget = forget.or_else(|| cause.downcast_ref::<Box<lifeboat_ops::forget::ForgetError>>().map(|b| &**b));
+    match forget {
         Some(lifeboat_ops::forget::ForgetError::Repo(e)) => Some(e),
         _ => None,
     }
+}
+
+/// The [`lifeboat_ops::OpsError`] `cause` is, also boxed (as lifeboat-ops' RunError holds it).
+fn ops_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e lifeboat_ops::OpsError> {
+    cause
+        .downcast_ref::<lifeboat_ops::OpsError>()
+        .or_else(|| cause.downcast_ref::<Box<lifeboat_ops::OpsError>>().map(|b| &**b))
 }
 
 #[cfg(test)]

@@ -113,7 +113,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Init(args) => commands::init::run(&global, args).await,
-        Command::Backup(cmd) => commands::backup::run(&global, cmd).await,
+        Command::Backup(args) => match (args.command, args.plan) {
+            (Some(cmd), _) => {
+                commands::run::check_plan_label(&global, &cmd)?;
+                commands::backup::run(&global, cmd).await
+            }
+            (None, Some(plan)) => commands::run::run(&global, &plan, args.json).await,
+            (None, None) => anyhow::bail!("say what to back up: a subcommand (files, postgres, ...) or --plan NAME"),
+        },
+        Command::Run(args) => commands::run::run(&global, &args.plan, args.json).await,
         Command::List { plan, json } => commands::list::run(&global, plan, json).await,
         Command::Show { id, json } => commands::show::run(&global, id, json).await,
         Command::Verify { id, deep, json } => commands::verify::run(&global, id, deep, json).await,

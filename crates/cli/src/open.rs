@@ -85,3 +85,21 @@ pub async fn open_repo(global: &Global) -> Result<Repository> {
     }
     Ok(repo)
 }
+
+/// Opens the primary repository of a plan of the config file: its URL with the storage
+/// layers of the flags, unlocked by the plan's key file or password reference, else as the
+/// flags would (`$LIFEBOAT_PASSWORD`, then a prompt).
+pub async fn open_plan_repo(global: &Global, plan: &lifeboat_ops::plans::ResolvedPlan) -> Result<Repository> {
+    let url = plan
+        .config
+        .repository
+        .clone()
+        .with_context(|| format!("plan {:?} in {} has no repository", plan.name, plan.origin))?;
+    let mut fallback = SecretSource { file: None, env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
+    let credential = lifeboat_ops::run::plan_credential(plan, &mut fallback)?;
+    let mut repo = Repository::open_with(storage(&url, global)?, credential, open_options(global)?).await?;
+    if let Some(p) = global.parallelism {
+        repo.set_parallelism(p);
+    }
+    Ok(repo)
+}

@@ -10,6 +10,7 @@ pub mod list;
 pub mod prune;
 pub mod restore;
 pub mod retention;
+pub mod run;
 pub mod show;
 pub mod unlock;
 pub mod verify;

@@ -8,6 +8,7 @@ mod init;
 mod key;
 mod restore;
 mod retention;
+mod run;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ pub use init::InitArgs;
 pub use key::{KeyCommand, RecipientCommand, WriterCommand};
 pub use restore::RestoreDbArgs;
 pub use retention::{PolicyArgs, RetentionCommand};
+pub use run::{BackupArgs, RunArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
@@ -34,9 +36,10 @@ pub struct Cli {
 pub enum Command {
     /// Create a new repository.
     Init(InitArgs),
-    /// Back up files or a stream.
-    #[command(subcommand)]
-    Backup(BackupCommand),
+    /// Back up files, a database or a stream; or, with --plan, what a plan of the config says.
+    Backup(BackupArgs),
+    /// Run a plan of the config file once: back up its source, then apply its retention.
+    Run(RunArgs),
     /// List backups.
     List {
         /// Only backups of this plan.

@@ -11,3 +11,4 @@ mod cli_tamper;
 mod common;
 mod database;
 mod es_cli;
+mod plans;

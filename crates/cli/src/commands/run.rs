@@ -1,0 +1,57 @@
+//! `lifeboat run NAME` and `lifeboat backup --plan NAME`: run a plan of the config file once.
+//! Resolving the plan and running it is lifeboat-ops'; this opens the plan's repository with
+//! the CLI's storage layers and prints the result.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use lifeboat_ops::plans::{require_plan, resolve_plan};
+use lifeboat_ops::run::{RunRequest, run_plan};
+
+use crate::flags::{BackupCommand, Global};
+use crate::open::open_plan_repo;
+use crate::render::{self, print_json, progress};
+
+/// Runs the plan `name` and prints what it did.
+pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
+    let plan = require_plan(global.config.as_deref(), name)?;
+    let repo = open_plan_repo(global, &plan).await?;
+    let started = std::time::Instant::now();
+    let spinner = progress::spinner("running the plan");
+    let result = run_plan(&repo, &plan, &RunRequest::default()).await;
+    progress::finish(spinner);
+    let report = result?;
+    let elapsed = started.elapsed();
+    for w in &report.backup.warnings {
+        eprintln!("lifeboat: warning: {}", render::escape(w));
+    }
+    if json {
+        print_json(&serde_json::json!({
+            "plan": report.plan,
+            "backup": render::backup_result(&report.backup, elapsed),
+            "retention": report.forget.as_ref().map(|f| &f.policy),
+            "forgotten": report.forgotten,
+        }))?;
+    } else {
+        println!("plan {}:", render::escape(&report.plan));
+        render::print_backup_done(&report.backup, elapsed);
+        if report.forget.is_some() {
+            println!("retention: forgot {} backup(s)", report.forgotten.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup <kind> --plan NAME` keeps `--plan` as the label it always was, but a config file
+/// given (--config / LIFEBOAT_CONFIG) must exist, be valid and define the plan.
+pub fn check_plan_label(global: &Global, command: &BackupCommand) -> Result<()> {
+    let label = match command {
+        BackupCommand::Files { meta, .. }
+        | BackupCommand::Postgres { meta, .. }
+        | BackupCommand::Mysql { meta, .. }
+        | BackupCommand::Redis { meta, .. }
+        | BackupCommand::Stdin { meta, .. } => meta.plan.as_deref(),
+    };
+    resolve_plan(global.config.as_deref(), label).context("--plan")?;
+    Ok(())
+}
