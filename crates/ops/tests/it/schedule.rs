@@ -276,6 +276,15 @@ const PATTERNS: [&str; 8] = [
 ];
 const ZONES: [Tz; 4] = [Tz::UTC, Tz::Europe__Berlin, Tz::America__New_York, Tz::Australia__Lord_Howe];
 
+const DAILY_ZONES: [Tz; 6] = [
+    Tz::UTC,
+    Tz::Europe__Berlin,
+    Tz::America__New_York,
+    Tz::Australia__Lord_Howe,
+    Tz::America__Santiago,
+    Tz::Australia__Sydney,
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -300,6 +309,24 @@ proptest! {
             let after_gap = offset_seconds(&before) < offset_seconds(&next.with_timezone(zone));
             prop_assert!(s.trigger().matches(next) || after_gap, "{pattern} in {zone}: {} does not match", next.with_timezone(zone));
             t = next;
+        }
+    }
+
+    /// Any daily fixed-time job, in any of several zones with DST (half-hour shifts and
+    /// changes at midnight included), runs exactly once on every local day of a year.
+    #[test]
+    fn a_daily_job_runs_once_every_local_day(
+        hour in 0u32..24,
+        minute in 0u32..60,
+        zone in 0..DAILY_ZONES.len(),
+        year in 2025i32..2036,
+    ) {
+        let Some(zone) = DAILY_ZONES.get(zone) else { unreachable!() };
+        let s = spec(&format!("cron = \"{minute} {hour} * * *\"\ntimezone = \"{}\"", zone.name()));
+        let days = runs_per_local_day(&s, *zone, year);
+        prop_assert_eq!(days.len(), days_in_year(year), "{} {:02}:{:02} in {}", year, hour, minute, zone);
+        for (day, runs) in &days {
+            prop_assert_eq!(runs.len(), 1, "{:02}:{:02} in {} on {}: {:?}", hour, minute, zone, day, runs);
         }
     }
 
