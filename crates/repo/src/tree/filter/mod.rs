@@ -194,6 +194,9 @@ mod tests {
         let source: Source = serde_json::from_str(r#"{"paths": ["/srv"], "exclude": ["*.o"]}"#).unwrap();
         assert_eq!(source.paths, [PathBuf::from("/srv")]);
         assert_eq!(source.filter.exclude, ["*.o"]);
+        // Keys of neither struct are the outer struct's to refuse or ignore, not the filter's.
+        let other: Source = serde_json::from_str(r#"{"paths": [], "exclude": ["*.o"], "kind": "files"}"#).unwrap();
+        assert_eq!(other.filter.exclude, ["*.o"]);
     }
 
     #[test]
