@@ -12,7 +12,8 @@ use super::error::ScheduleError;
 /// The pattern follows Vixie cron / cronie as croner reads it: `minute hour day-of-month
 /// month day-of-week`, with an optional leading seconds field; names (`MON`, `JAN`), ranges,
 /// lists and steps; `L` (last day of the month, or last weekday `5L`), `W` and `#` as
-/// croner supports them. When both day fields are restricted, a day matches if *either*
+/// croner supports them; and cron's nicknames `@hourly`, `@daily`, `@weekly` (Sunday),
+/// `@monthly` and `@yearly`. When both day fields are restricted, a day matches if *either*
 /// does (cron's rule). There is no year field.
 ///
 /// # Daylight-saving time
@@ -60,11 +61,14 @@ impl CronTrigger {
             })?,
         };
         let fields = pattern.split_whitespace().count();
-        if !(fields == 5 || fields == 6) {
+        let nickname = pattern.trim_start().starts_with('@');
+        if !(fields == 5 || fields == 6 || (nickname && fields == 1)) {
             return Err(ScheduleError::invalid(
                 "cron",
                 pattern,
-                format!("has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first)"),
+                format!(
+                    "has {fields} fields; write 5 (minute hour day month weekday), 6 (seconds first) or a nickname (@daily)"
+                ),
             ));
         }
         let parser = CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();

@@ -223,6 +223,26 @@ fn a_stepped_pattern_has_no_slots_in_the_gap_and_both_in_the_repeat() {
 // ---------------------------------------------------------------- calendars
 
 #[test]
+fn cron_nicknames_are_their_patterns() {
+    for (nickname, pattern) in [
+        ("@daily", "0 0 * * *"),
+        ("@hourly", "0 * * * *"),
+        ("@weekly", "0 0 * * SUN"),
+        ("@monthly", "0 0 1 * *"),
+        ("@yearly", "0 0 1 1 *"),
+    ] {
+        let (a, b) = (spec(&format!("cron = \"{nickname}\"")), spec(&format!("cron = \"{pattern}\"")));
+        let from = at("2026-02-27T13:14:15Z");
+        assert_eq!(
+            slots(&a, from, from + TimeDelta::days(800)),
+            slots(&b, from, from + TimeDelta::days(800)),
+            "{nickname}"
+        );
+    }
+    assert!(matches!(table_error("cron = \"@fortnightly\""), ScheduleError::Invalid { field: "cron", .. }));
+}
+
+#[test]
 fn the_31st_runs_only_in_31_day_months() {
     let s = spec("cron = \"0 0 31 * *\"");
     let runs = slots(&s, at("2026-01-01T00:00:00Z"), at("2028-01-01T00:00:00Z"));
