@@ -6,7 +6,12 @@
 //! - [`credentials`]: which credential opens a repository (key file, identity, password
 //!   file, an offered password, write-only recipients, a prompt the frontend owns) and the
 //!   open options from the host (known-state store, writer key, trust overrides).
+//! - [`config`]: the TOML [`Config`] (docs/CONFIG.md): plans with their source, repository
+//!   and copies, schedules, retention, verify, objectives; secrets by reference only; every
+//!   problem of a file reported at once, each naming plan, key and line.
 //! - [`plans`]: the plan a command names, looked up in the TOML [`Config`].
+//! - [`run`]: a plan run once ([`run::run_plan`]): its source into its repository with its
+//!   tags, then its retention.
 //! - [`policy`]: which retention policy applies (the caller's rules, else the plan's).
 //! - [`forget`]: retention as plan-then-apply; the [`forget::ForgetPlan`] is the value a
 //!   frontend prints or returns, and [`forget::apply`] removes exactly what it lists.

@@ -64,6 +64,20 @@ impl PlanConfig {
         SecretRef::new(self.password_file.clone(), self.password_env.clone())
     }
 
+    /// The names of every environment variable this plan takes a secret from (its
+    /// repository's, its source's, its copies'): what a child process it starts must not see.
+    pub fn secret_variables(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.password_env.iter().cloned().collect();
+        if let Some(source) = &self.source {
+            names.extend(source.password().env);
+            if let SourceConfig::Elasticsearch(es) = source {
+                names.extend(es.api_key_env.clone());
+            }
+        }
+        names.extend(self.copy_to.iter().filter_map(|c| c.password_env.clone()));
+        names
+    }
+
     /// The checked schedule, `Ok(None)` when the plan has none. A loaded [`Config`]
     /// has been checked already, so this does not fail for one.
     ///

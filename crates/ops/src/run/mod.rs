@@ -46,7 +46,10 @@ pub struct RunRequest<'a> {
     /// The clock retention is judged by (`None`: the system clock).
     pub clock: Option<&'a dyn Clock>,
     /// Environment variables the stdin command must not see besides Lifeboat's own
-    /// (`LIFEBOAT_*`) and the plan's secret references (e.g. every plan's `password-env`).
+    /// (`LIFEBOAT_*`) and the plan's secret references ([`PlanConfig::secret_variables`]);
+    /// a frontend passes those of the other plans of its config here.
+    ///
+    /// [`PlanConfig::secret_variables`]: crate::PlanConfig::secret_variables
     pub scrub_env: Vec<String>,
 }
 
@@ -176,7 +179,7 @@ pub async fn run_plan(repo: &Repository, plan: &ResolvedPlan, request: &RunReque
         }
         SourceConfig::Stdin(stdin) => {
             let mut scrub = request.scrub_env.clone();
-            scrub.extend(plan.config.password_env.clone());
+            scrub.extend(plan.config.secret_variables());
             command::backup_command(repo, stdin, backup, &scrub).await.map_err(|e| match e {
                 command::Failed::Command(source) => RunError::Command { plan: name.clone(), source },
                 command::Failed::Repo(e) => failed(e.into()),

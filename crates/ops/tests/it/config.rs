@@ -164,3 +164,31 @@ fn a_stdin_stream_is_named_after_its_program_unless_named() {
     let named = StdinSource { name: Some("globals.sql".into()), ..stdin };
     assert_eq!(named.stream_name(), "globals.sql");
 }
+
+/// Every key the example uses is documented in docs/CONFIG.md (as `key`).
+#[test]
+fn every_key_of_the_example_is_documented() {
+    let example = std::fs::read_to_string(example_path()).unwrap();
+    let doc = std::fs::read_to_string(example_path().with_file_name("CONFIG.md")).unwrap();
+    let table: toml::Table = toml::from_str(&example).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    fn collect(value: &toml::Value, depth: usize, keys: &mut std::collections::BTreeSet<String>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    // depth 1 holds the plan names, which are the example's own.
+                    if depth != 1 {
+                        keys.insert(k.clone());
+                    }
+                    collect(v, depth + 1, keys);
+                }
+            }
+            toml::Value::Array(items) => items.iter().for_each(|v| collect(v, depth, keys)),
+            _ => {}
+        }
+    }
+    collect(&toml::Value::Table(table), 0, &mut keys);
+    assert!(keys.len() > 30, "{keys:?}");
+    let missing: Vec<_> = keys.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "keys of the example not documented in CONFIG.md: {missing:?}");
+}

@@ -96,8 +96,19 @@ async fn the_plans_retention_is_applied_after_each_run() {
 async fn the_command_does_not_see_scrubbed_variables() {
     let test = TestRepo::new().await;
     let app = stdin_plan("[\"sh\", \"-c\", \"printf %s \\\"${HOME-scrubbed}\\\"\"]", "forget-after-backup = false");
+    let home = std::env::var("HOME").expect("the tests run with HOME set");
+    let control = run_plan(&test.repo, &app, &RunRequest::default()).await.unwrap();
+    assert_eq!(content(&test, &control.backup).await, home.as_bytes(), "unscrubbed, the command sees HOME");
     let request = RunRequest { scrub_env: vec!["HOME".into()], ..Default::default() };
     let report = run_plan(&test.repo, &app, &request).await.unwrap();
+    assert_eq!(content(&test, &report.backup).await, b"scrubbed");
+
+    // A variable the plan takes a secret from is scrubbed without being asked.
+    let app = stdin_plan(
+        "[\"sh\", \"-c\", \"printf %s \\\"${HOME-scrubbed}\\\"\"]",
+        "forget-after-backup = false\npassword-env = \"HOME\"",
+    );
+    let report = run_plan(&test.repo, &app, &RunRequest::default()).await.unwrap();
     assert_eq!(content(&test, &report.backup).await, b"scrubbed");
 }
 
