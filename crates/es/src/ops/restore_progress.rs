@@ -27,10 +27,21 @@ pub(crate) async fn measure(client: &EsClient, record: &RestoreRecord, now: Date
         .map(|i| (i.name.clone(), i))
         .collect();
     let present: Vec<String> = live.keys().cloned().collect();
-    let (health, recovery) = if present.is_empty() {
-        (Default::default(), BTreeMap::new())
+    let (health, recovery, live) = if present.is_empty() {
+        (Default::default(), BTreeMap::new(), live)
     } else {
-        (client.health_of(&present).await?, client.recovery(&present).await?)
+        let health = client.health_of(&present).await?;
+        let recovery = client.recovery(&present).await?;
+        // Documents become visible only as shards recover, so the count is read again after the
+        // recovery state: read before it, a shard that finished in between would be DONE with
+        // its documents uncounted, and a finished restore would report too few of them.
+        let mut after = client.cat_indices(Some(&format!("{}*", record.prefix))).await?;
+        after.retain(|i| live.contains_key(&i.name));
+        let mut counted = live;
+        for i in after {
+            counted.insert(i.name.clone(), i);
+        }
+        (health, recovery, counted)
     };
     let mut out = RestoreProgress {
         docs_recovered: 0,

@@ -22,6 +22,31 @@ async fn snapshot_three_days(c: &TestCluster, es: &lifeboat_es::EsManager) -> (S
     snapshot_days(c, es, "restore", seeds).await
 }
 
+/// Documents become visible only as shards recover: progress reads the document count after the
+/// recovery state, so a shard that finishes between the two reads is never DONE with its
+/// documents uncounted (a finished restore once reported 0 of 40 documents on a loaded machine,
+/// when the count was read first).
+#[tokio::test]
+async fn progress_counts_documents_after_reading_the_recovery_state() {
+    let c = TestCluster::double().await;
+    let state = tempfile::tempdir().unwrap();
+    let es = manager(&c, &state);
+    snapshot_three_days(&c, &es).await;
+    let req = RestoreRequest::new(&c.name("logs-*"), range("2024-05-02T06:00", "2024-05-02"));
+    let (_, record) = es.restores().start(&req).await.unwrap();
+    let done = es.restores().wait(&record.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(done.state, RestoreState::Succeeded, "{done:?}");
+    let requests = c.requests();
+    let api = |r: &lifeboat_es_double::RecordedRequest, name: &str| r.api.as_deref() == Some(name);
+    let last_recovery =
+        requests.iter().rposition(|r| api(r, "indices.recovery")).expect("progress reads the recovery state");
+    assert!(
+        requests[last_recovery..].iter().any(|r| api(r, "cat.indices")),
+        "the document count must be read after the recovery state: {:?}",
+        requests.iter().map(|r| r.api.clone()).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn time_range_restore_end_to_end() {
     for c in TestCluster::all().await {
