@@ -21,17 +21,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Then, for each `copy-to` destination that copies after each backup
+//! ([`CopyTo::runs_after_backup`]), the frontend opens it ([`copy_credential`]) and calls
+//! [`copy_backup`]; a failed copy leaves the backup in place and names the destination.
+//!
 //! Elasticsearch plans run in the cluster (the snapshot is the cluster's); they are run by
 //! lifeboatd and `lifeboat es`, not here ([`RunError::RunsInCluster`]).
 
 mod command;
 mod database;
 
-use lifeboat_repo::{BackupRequest, Credential, Manifest, RepoError, Repository};
+use lifeboat_repo::{BackupRequest, CopyReport, Credential, Manifest, RepoError, Repository};
 use lifeboat_storage::clock::{Clock, SystemClock};
+use lifeboat_storage::redact_url;
 
 use crate::OpsError;
-use crate::config::{SecretError, SecretRef, SourceConfig};
+use crate::config::{CopyTo, SecretError, SecretRef, SourceConfig};
 use crate::credentials::{self, CredentialError, CredentialSource, GivenPassword, PasswordSource};
 use crate::forget::{self, ForgetError, ForgetPlan, ForgetRequest};
 use crate::plans::ResolvedPlan;
@@ -123,6 +128,19 @@ pub enum RunError {
         #[source]
         source: Box<OpsError>,
     },
+    /// The backup was stored, but copying it to a `copy-to` destination failed.
+    #[error("plan {plan:?}: backup {backup} was stored, but copying it to {destination} failed: {source}")]
+    Copy {
+        /// The plan.
+        plan: String,
+        /// The destination (redacted).
+        destination: String,
+        /// The backup that was stored.
+        backup: String,
+        /// Why the copy failed.
+        #[source]
+        source: Box<RepoError>,
+    },
     /// The backup was stored, but applying the plan's retention afterwards failed.
     #[error("plan {plan:?}: backup {backup} was stored, but its retention failed: {source}")]
     Retention {
@@ -156,6 +174,39 @@ pub fn plan_credential(plan: &ResolvedPlan, fallback: &mut dyn PasswordSource) -
         return credentials::resolve(&source, &mut GivenPassword(password)).map_err(credential_error);
     }
     credentials::resolve(&source, fallback).map_err(credential_error)
+}
+
+/// The credential that opens a copy's destination: its own `password-file` or
+/// `password-env`, else the primary repository's ([`plan_credential`]).
+pub fn copy_credential(
+    plan: &ResolvedPlan,
+    copy: &CopyTo,
+    fallback: &mut dyn PasswordSource,
+) -> Result<Credential, RunError> {
+    let reference = copy.password();
+    if reference.is_none() {
+        return plan_credential(plan, fallback);
+    }
+    let key = if reference.file.is_some() { "copy-to.password-file" } else { "copy-to.password-env" };
+    let password = reference.read().map_err(|source| RunError::Secret { plan: plan.name.clone(), key, source })?;
+    Ok(Credential::Password(password.ok_or(RunError::Incomplete { plan: plan.name.clone(), key })?))
+}
+
+/// Copies the backup a run made into `dest`, a `copy-to` destination the frontend opened
+/// (with [`copy_credential`] and its own storage layers). Copying again is harmless: a
+/// destination that has the backup already reports it as present.
+pub async fn copy_backup(
+    repo: &Repository,
+    dest: &Repository,
+    copy: &CopyTo,
+    report: &RunReport,
+) -> Result<CopyReport, RunError> {
+    repo.copy_to(dest, std::slice::from_ref(&report.backup)).await.map_err(|source| RunError::Copy {
+        plan: report.plan.clone(),
+        destination: redact_url(&copy.repository),
+        backup: report.backup.id.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// Runs `plan` once into `repo` (opened on the plan's repository): backs up its source with
