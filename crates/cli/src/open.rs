@@ -103,3 +103,18 @@ pub async fn open_plan_repo(global: &Global, plan: &lifeboat_ops::plans::Resolve
     }
     Ok(repo)
 }
+
+/// Opens a `copy-to` destination of a plan: its URL with the flags' storage layers, unlocked
+/// by its own password reference or the primary's, with the options of a copy's destination.
+pub async fn open_copy_destination(
+    global: &Global,
+    plan: &lifeboat_ops::plans::ResolvedPlan,
+    copy: &lifeboat_ops::config::CopyTo,
+) -> Result<Repository> {
+    let mut fallback = SecretSource { file: None, env: "LIFEBOAT_PASSWORD", prompt: "repository password" };
+    let credential = lifeboat_ops::run::copy_credential(plan, copy, &mut fallback)?;
+    let url = &copy.repository;
+    Repository::open_with(storage(url, global)?, credential, copy_destination_options(global)?)
+        .await
+        .with_context(|| format!("opening copy-to destination {}", lifeboat_storage::redact_url(url)))
+}

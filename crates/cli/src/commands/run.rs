@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use lifeboat_ops::plans::{require_plan, resolve_plan};
-use lifeboat_ops::run::{RunRequest, run_plan};
+use lifeboat_ops::run::{RunRequest, copy_backup, run_plan};
+use lifeboat_storage::redact_url;
 
 use crate::flags::{BackupCommand, Global};
-use crate::open::open_plan_repo;
+use crate::open::{open_copy_destination, open_plan_repo};
 use crate::render::{self, print_json, progress};
 
 /// Runs the plan `name` and prints what it did.
@@ -22,6 +23,12 @@ pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
     progress::finish(spinner);
     let report = result?;
     let elapsed = started.elapsed();
+    let mut copies = Vec::new();
+    for copy in plan.config.copy_to.iter().filter(|c| c.runs_after_backup()) {
+        let dest = open_copy_destination(global, &plan, copy).await?;
+        let copied = copy_backup(&repo, &dest, copy, &report).await?;
+        copies.push(serde_json::json!({ "repository": redact_url(&copy.repository), "report": copied }));
+    }
     for w in &report.backup.warnings {
         eprintln!("lifeboat: warning: {}", render::escape(w));
     }
@@ -31,12 +38,16 @@ pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
             "backup": render::backup_result(&report.backup, elapsed),
             "retention": report.forget.as_ref().map(|f| &f.policy),
             "forgotten": report.forgotten,
+            "copies": copies,
         }))?;
     } else {
         println!("plan {}:", render::escape(&report.plan));
         render::print_backup_done(&report.backup, elapsed);
         if report.forget.is_some() {
             println!("retention: forgot {} backup(s)", report.forgotten.len());
+        }
+        for copy in &copies {
+            println!("copied to {}", render::escape(copy["repository"].as_str().unwrap_or_default()));
         }
     }
     Ok(ExitCode::SUCCESS)

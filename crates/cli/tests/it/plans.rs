@@ -169,3 +169,27 @@ fn an_inline_secret_in_the_config_is_refused_without_echoing_it() {
     one_line_error(&out, &["plan \"site\"", "source.password", "password-file"]);
     assert!(!out.all().contains(secret), "the secret is echoed:\n{}", out.all());
 }
+
+#[test]
+fn a_plans_copy_to_receives_each_backup_after_the_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("site");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("index.html"), b"<h1>off-site</h1>").unwrap();
+    let offsite = Env::init();
+    let config = format!(
+        "{}\n[[plans.site.copy-to]]\nrepository = \"{}\"\npassword-file = \"@PASSWORD_FILE@\"\n",
+        files_plan(&data),
+        offsite.repo.display()
+    );
+    let plan = PlanEnv::new(&config);
+    let out = plan.run(&["run", "site", "--json"]);
+    out.ok();
+    let json = out.json();
+    let id = json["backup"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(json["copies"][0]["report"]["copied"], serde_json::json!([id]), "{json}");
+    assert_eq!(offsite.list_ids(), vec![id.clone()], "the off-site repository does not hold the backup");
+    let text = plan.run(&["run", "site"]);
+    text.ok();
+    assert!(text.text().contains(&format!("copied to {}", offsite.repo.display())), "{}", text.text());
+}
