@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use lifeboat_testkit::datasets::{pg_dataset, pg_fingerprint};
-use lifeboat_testkit::{Cleanup, password_of, service_url, unique, with_path, without_password};
+use lifeboat_testkit::{Cleanup, R, Redis, password_of, service_url, unique, with_path, without_password};
 
 use crate::common::{EXIT_FAILURE, Env, Out, PASSWORD, snapshot};
 
@@ -32,8 +32,14 @@ impl PlanEnv {
     /// `lifeboat --config FILE ARGS` with no LIFEBOAT_REPO / LIFEBOAT_PASSWORD: everything
     /// comes from the plan.
     fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, &[])
+    }
+
+    /// [`run`](Self::run) with these environment variables set.
+    fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Out {
         let mut cmd = crate::common::lifeboat();
         cmd.env("LIFEBOAT_STATE_DIR", self.env.state_dir()).arg("--config").arg(&self.config).args(args);
+        cmd.envs(vars.iter().copied());
         let out = crate::common::run(cmd, b"");
         out.no_panic();
         out
@@ -192,4 +198,40 @@ fn a_plans_copy_to_receives_each_backup_after_the_run() {
     let text = plan.run(&["run", "site"]);
     text.ok();
     assert!(text.text().contains(&format!("copied to {}", offsite.repo.display())), "{}", text.text());
+}
+
+#[test]
+fn a_redis_plan_runs_by_name_with_its_password_from_a_variable() {
+    let url = service_url("LIFEBOAT_TEST_REDIS_URL");
+    let password = password_of(&url);
+    let prefix = unique("lbcli_plan_redis");
+    let pattern = format!("{prefix}*");
+    let (src_url, dst_url) = (with_path(&url, "/13"), with_path(&url, "/14"));
+    {
+        let mut r = Redis::connect(&src_url);
+        assert_eq!(r.cmd(&[b"SET", format!("{prefix}:a").as_bytes(), b"plan"]), R::Simple("OK".into()));
+        r.cmd(&[b"RPUSH", format!("{prefix}:l").as_bytes(), b"x", b"y"]);
+        Redis::connect(&dst_url).clear(pattern.as_bytes());
+    }
+    let before = Redis::connect(&src_url).snapshot_by_key(pattern.as_bytes());
+    let config = format!(
+        "[plans.cache]\nrepository = \"@REPO@\"\npassword-file = \"@PASSWORD_FILE@\"\n\n[plans.cache.source]\n\
+         kind = \"redis\"\nurl = \"{}\"\npassword-env = \"LB_TEST_PLAN_REDIS_PASSWORD\"\nmode = \"logical\"\nkey-pattern = \"{pattern}\"\n",
+        without_password(&src_url)
+    );
+    let plan = PlanEnv::new(&config);
+    let out = plan.run_with(&["run", "cache", "--json"], &[("LB_TEST_PLAN_REDIS_PASSWORD", &password)]);
+    out.ok();
+    assert!(!out.all().contains(&password), "{}", out.all());
+    assert_eq!(out.json()["backup"]["kind"], "redis");
+    assert_eq!(out.json()["backup"]["objects"][0]["name"], "redis.logical");
+
+    // Without the variable the plan names, the run says which one is missing.
+    let out = plan.run(&["run", "cache"]);
+    one_line_error(&out, &["plan \"cache\"", "LB_TEST_PLAN_REDIS_PASSWORD"]);
+
+    plan.env.run(&["restore", "latest", "--to", &dst_url], b"").ok();
+    assert_eq!(Redis::connect(&dst_url).snapshot_by_key(pattern.as_bytes()), before);
+    Redis::connect(&src_url).clear(pattern.as_bytes());
+    Redis::connect(&dst_url).clear(pattern.as_bytes());
 }
