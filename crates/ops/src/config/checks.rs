@@ -40,6 +40,14 @@ fn check_plan(name: &str, plan: &PlanConfig, problems: &mut Vec<Problem>) {
         add("retention", ProblemKind::BadValue(e.to_string()));
     }
     schedule("schedule", plan.schedule.as_ref(), &mut add);
+    if in_cluster && !plan.copy_to.is_empty() {
+        add(
+            "copy-to",
+            ProblemKind::BadValue(
+                "an Elasticsearch plan's snapshots stay in the cluster: there is nothing to copy".into(),
+            ),
+        );
+    }
     for (i, copy) in plan.copy_to.iter().enumerate() {
         let key = format!("copy-to[{i}]");
         if plan.repository.as_deref().is_some_and(|primary| same_repository(primary, &copy.repository)) {

@@ -134,6 +134,10 @@ copy-to = [{ repository = \"/srv/backups/a\" }, { repository = \"/srv/b\", after
 verify = { quick = { cron = \"61 * * * *\" }, deep-fraction = 1.5 }
 objectives = { rpo = \"0h\", rto = \"0d\" }
 
+[plans.es]
+source = { kind = \"elasticsearch\", url = \"https://es:9200\", repository = \"r\", policy = \"p\" }
+copy-to = [{ repository = \"/srv/es-copy\" }]
+
 [plans.walk]
 repository = \"/srv/walk\"
 source = { kind = \"files\", paths = [\"/srv\"], exclude-if-present = [\"a/b\"] }
@@ -149,6 +153,7 @@ source = { kind = \"files\", paths = [\"/srv\"], exclude-if-present = [\"a/b\"] 
         ("loop", "verify.deep-fraction", |k| matches!(k, ProblemKind::BadValue(_))),
         ("loop", "objectives.rpo", |k| *k == ProblemKind::ZeroObjective),
         ("loop", "objectives.rto", |k| *k == ProblemKind::ZeroObjective),
+        ("es", "copy-to", |k| matches!(k, ProblemKind::BadValue(m) if m.contains("cluster"))),
         ("walk", "source.exclude-if-present", |k| matches!(k, ProblemKind::BadValue(m) if m.contains("a/b"))),
     ];
     for (plan, key, kind) in expect {
