@@ -19,7 +19,11 @@ pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
     let repo = open_plan_repo(global, &plan).await?;
     let started = std::time::Instant::now();
     let spinner = progress::spinner("running the plan");
-    let result = run_plan(&repo, &plan, &RunRequest::default()).await;
+    // The stdin command sees no secret of any plan of the file, not only of its own.
+    let config = global.config.as_deref().map(lifeboat_ops::Config::load).transpose()?;
+    let scrub_env = config.iter().flat_map(|c| c.plans.values()).flat_map(|p| p.secret_variables()).collect();
+    let request = RunRequest { scrub_env, ..Default::default() };
+    let result = run_plan(&repo, &plan, &request).await;
     progress::finish(spinner);
     let report = result?;
     let elapsed = started.elapsed();

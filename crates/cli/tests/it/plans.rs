@@ -235,3 +235,18 @@ fn a_redis_plan_runs_by_name_with_its_password_from_a_variable() {
     Redis::connect(&src_url).clear(pattern.as_bytes());
     Redis::connect(&dst_url).clear(pattern.as_bytes());
 }
+
+#[test]
+fn a_stdin_plans_command_sees_no_secret_variable_of_any_plan() {
+    let config = "[plans.dump]\nrepository = \"@REPO@\"\npassword-file = \"@PASSWORD_FILE@\"\n\
+                  source = { kind = \"stdin\", command = [\"sh\", \"-c\", \"printf '%s|%s' \\\"${LB_TEST_OTHER_PW-gone}\\\" \\\"${LB_TEST_PLAIN-gone}\\\"\"], name = \"env.txt\" }\n\n\
+                  [plans.other]\nrepository = \"/srv/other\"\npassword-env = \"LB_TEST_OTHER_PW\"\n\
+                  source = { kind = \"files\", paths = [\"/srv\"] }\n";
+    let plan = PlanEnv::new(config);
+    let vars = [("LB_TEST_OTHER_PW", "other-plan-secret"), ("LB_TEST_PLAIN", "visible"), ("LIFEBOAT_TOKEN", "t")];
+    let out = plan.run_with(&["run", "dump", "--json"], &vars);
+    out.ok();
+    let id = out.json()["backup"]["id"].as_str().unwrap().to_owned();
+    let restored = plan.env.restore_stdout(&id);
+    assert_eq!(String::from_utf8_lossy(&restored), "gone|visible", "the command saw another plan's secret variable");
+}
