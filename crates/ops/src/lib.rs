@@ -23,6 +23,10 @@
 //!   missed-run policy after downtime (`skip`, `run-once` within `max-lateness`), the
 //!   overlap policy (`skip`, `queue` at most one) and a per-plan, per-slot jitter.
 //!
+//! - [`state`]: the service's state in embedded SQLite (job history with bounded logs, each
+//!   plan's last runs and next run), a cache of what the repositories hold; crash recovery
+//!   at open, versioned migrations, and [`state::AsyncStateStore`] for async callers.
+//!
 //! The scheduler, drills and alerts will live here too (see DESIGN.md).
 //!
 //! Forgetting by a plan's retention, shown first and then carried out:
@@ -93,6 +97,7 @@ pub mod plans;
 pub mod policy;
 pub mod run;
 pub mod schedule;
+pub mod state;
 
 pub use config::{Config, ConfigError, PlanConfig, Problem, ProblemKind};
 pub use database::{DatabaseRestore, OpsError, backup_database, restore_database};

@@ -10,3 +10,4 @@ mod forget;
 mod policy;
 mod run;
 mod schedule;
+mod state;

@@ -1,0 +1,193 @@
+//! The schema, as an ordered list of migrations, and applying them.
+//!
+//! `PRAGMA user_version` holds how many migrations a file has had. Opening applies the
+//! missing ones in order, each in its own `BEGIN IMMEDIATE` transaction together with the
+//! version bump, so a crash leaves the file at one version or the next, never between. The
+//! version is re-read inside that transaction, so two handles opening one file at once do
+//! not both apply a migration. A file whose version is above [`MIGRATIONS`]`.len()` was
+//! written by a newer Lifeboat and is refused ([`StateError::NewerVersion`]), never
+//! downgraded. Migrations are append-only: a released one is never edited.
+//!
+//! Times are INTEGER milliseconds since the Unix epoch, UTC. Byte counts are INTEGER.
+//! Enumerations are lower-case TEXT (`backup`, `running`, ...), parsed strictly on read.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::error::StateError;
+
+/// The migrations, in order: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1_JOBS_LOGS_PLAN_STATE];
+
+/// The schema version this build writes.
+pub(crate) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Version 1.
+///
+/// `jobs`: one row per unit of work the service ran or was asked to run.
+/// - `id`: the job's id ([`super::JobId`]); AUTOINCREMENT, so an id is never reused even after
+///   old jobs are deleted, and an id once shown by the API names one job forever.
+/// - `plan`: the plan's name in the config.
+/// - `kind`: backup, copy, verify, prune, forget, drill.
+/// - `trigger`: schedule, manual (the CLI), api.
+/// - `requested_by`: who asked (an API token's name, a user), NULL for the scheduler; for
+///   the audit log to come.
+/// - `state`: queued, running, succeeded, failed, cancelled.
+/// - `repository`: which repository the job works on (its config name or redacted location).
+/// - `scheduled_for`: the schedule slot the job runs for, NULL for manual and API runs; with
+///   `plan` and `kind` it tells a run that is late from one that is extra.
+/// - `queued_at`, `started_at`, `ended_at`: when it was created, began, ended.
+/// - `bytes_read`, `bytes_stored`: what it read from the source and wrote to the repository
+///   (after dedup and compression), updated while it runs and final at its end.
+/// - `backup_id`: the backup a backup job made, or the one a verify/copy/drill job read.
+/// - `error`: why it failed or was cancelled, ALREADY REDACTED BY THE CALLER: this table
+///   stores what it is given, and the API shows it, so no secret may be in it.
+/// - `attempt`: 1 for the first try, 2 for the first retry, ...
+/// - `retry_of`: the job this one retries, NULL for a first attempt.
+/// - `recovered_at`: set when opening the store found the job queued or running after a
+///   crash and marked it failed; `ended_at` is then that time too (an upper bound).
+/// - `log_lines`: how many log lines the job emitted, kept or not (see `job_logs`).
+///
+/// `job_logs`: the lines a job logged, bounded per job: the first `head` and the last `tail`
+/// lines are kept, the ones between are deleted as the job goes on, and `jobs.log_lines`
+/// minus the rows kept is how many were omitted.
+/// - `job_id`: the job; deleting a job deletes its lines.
+/// - `seq`: the line's number in the job's output, from 0 (a gap is where lines were omitted).
+/// - `at`: when it was logged. `level`: error, warn, info, debug, trace. `line`: the text,
+///   redacted by the caller like `jobs.error`, cut to a maximum length.
+///
+/// `plan_state`: per plan, what the scheduler and the status endpoint need at a glance.
+/// - `plan`: the plan's name.
+/// - `last_success`, `last_success_job`: the end of the last succeeded backup job, and it.
+/// - `last_failure`, `last_failure_job`: the end of the last failed backup job, and it.
+/// - `last_backup_id`: the backup the last succeeded backup job made.
+/// - `next_run`: the next slot the scheduler computed, NULL if none is due (no schedule).
+/// - `skipped_slots`: how many slots were skipped in all (missed-run or overlap policy `skip`);
+///   `last_skipped_slot`: the latest of them.
+/// - `updated_at`: when the row last changed.
+const V1_JOBS_LOGS_PLAN_STATE: &str = "
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    requested_by TEXT,
+    state TEXT NOT NULL,
+    repository TEXT,
+    scheduled_for INTEGER,
+    queued_at INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at INTEGER,
+    bytes_read INTEGER,
+    bytes_stored INTEGER,
+    backup_id TEXT,
+    error TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    retry_of INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    recovered_at INTEGER,
+    log_lines INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_plan ON jobs (plan, id);
+CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('queued', 'running');
+
+CREATE TABLE job_logs (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE plan_state (
+    plan TEXT PRIMARY KEY NOT NULL,
+    last_success INTEGER,
+    last_success_job INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    last_failure INTEGER,
+    last_failure_job INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    last_backup_id TEXT,
+    next_run INTEGER,
+    skipped_slots INTEGER NOT NULL DEFAULT 0,
+    last_skipped_slot INTEGER,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// Brings the file at `path` (a name for errors) to [`current_version`], or refuses it.
+pub(crate) fn migrate(connection: &mut Connection, path: &str) -> Result<(), StateError> {
+    apply(connection, path, MIGRATIONS)
+}
+
+/// [`migrate`] with a given list, so tests can stage a "newer" build.
+pub(crate) fn apply(connection: &mut Connection, path: &str, migrations: &[&str]) -> Result<(), StateError> {
+    let supported = migrations.len() as i64;
+    // Read first, outside a write transaction: an up-to-date file (the usual case) is then
+    // opened without waiting for another handle's write.
+    let found: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| StateError::sqlite(path, "read the schema version", e))?;
+    if found > supported {
+        return Err(StateError::NewerVersion { path: path.to_owned(), found, supported });
+    }
+    if found == supported {
+        return Ok(());
+    }
+    loop {
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StateError::sqlite(path, "begin a migration", e))?;
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| StateError::sqlite(path, "read the schema version", e))?;
+        if found > supported {
+            return Err(StateError::NewerVersion { path: path.to_owned(), found, supported });
+        }
+        let Some(sql) = usize::try_from(found).ok().and_then(|next| migrations.get(next)) else {
+            return Ok(()); // up to date (the transaction rolls back: nothing was written)
+        };
+        tx.execute_batch(sql).map_err(|e| StateError::sqlite(path, "apply a schema migration", e))?;
+        tx.pragma_update(None, "user_version", found + 1)
+            .map_err(|e| StateError::sqlite(path, "record the schema version", e))?;
+        tx.commit().map_err(|e| StateError::sqlite(path, "commit a schema migration", e))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(connection: &Connection) -> i64 {
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn migrations_run_in_order_once_each() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); INSERT INTO a VALUES (1);"];
+        apply(&mut connection, ":memory:", &list).unwrap();
+        apply(&mut connection, ":memory:", &list).unwrap();
+        assert_eq!(version(&connection), 2);
+        let rows: i64 = connection.query_row("SELECT count(*) FROM a", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 1, "the second migration ran exactly once");
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version_whole() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); THIS IS NOT SQL;"];
+        let error = apply(&mut connection, ":memory:", &list).unwrap_err();
+        assert!(error.to_string().contains("migration"), "{error}");
+        assert_eq!(version(&connection), 1);
+        let b: i64 =
+            connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'b'", [], |row| row.get(0)).unwrap();
+        assert_eq!(b, 0, "table b was rolled back with its migration");
+    }
+
+    #[test]
+    fn the_real_schema_applies_to_an_empty_database() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection, ":memory:").unwrap();
+        assert_eq!(version(&connection), current_version());
+    }
+}

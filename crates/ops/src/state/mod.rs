@@ -1,0 +1,67 @@
+//! The service's state, in an embedded SQLite file: job history with each job's bounded
+//! log, and per plan its last runs and its schedule's next run.
+//!
+//! **The state is a cache of what the repositories hold: deleting it loses history, never
+//! backups.** Backups, their manifests and their retention live in the repositories; the
+//! state only remembers what the service did and when, so that the scheduler knows what is
+//! due and the API can answer at once. Rebuilding the backup list from the repositories is
+//! the service's job (it lists them at start), not this module's. A damaged file
+//! ([`ErrorKind::Damaged`]) can therefore be moved aside and a new one started.
+//!
+//! - [`StateStore::open`]: the owner's handle (lifeboatd). Creates a missing directory 0700
+//!   and the file 0600, runs in WAL mode with `busy_timeout` and foreign keys on, applies
+//!   the versioned migrations (`PRAGMA user_version`; a file from a newer Lifeboat is
+//!   refused with [`StateError::NewerVersion`], never downgraded), holds an owner lock so a
+//!   second lifeboatd on the same file is refused, and marks the jobs a dead owner left
+//!   queued or running as failed ([`RECOVERED_RUNNING`], [`RECOVERED_QUEUED`]).
+//! - [`StateStore::attach`]: another handle on the same file (no lock, no recovery), and
+//!   [`StateStore::open_in_memory`] for tests of the code above; both real SQLite.
+//! - Jobs: [`StateStore::create_job`] -> [`start_job`](StateStore::start_job) ->
+//!   [`record_progress`](StateStore::record_progress) -> [`finish_job`](StateStore::finish_job);
+//!   [`job`](StateStore::job) and [`list_jobs`](StateStore::list_jobs) (a [`JobFilter`],
+//!   pages newest first). A backup job's end updates its plan's [`PlanState`].
+//! - Logs: [`StateStore::append_log`] and [`job_log`](StateStore::job_log), bounded per job
+//!   (first and last lines kept, "... M lines omitted" between).
+//! - Plans: [`StateStore::plan_state`], [`set_next_run`](StateStore::set_next_run),
+//!   [`record_skipped_slot`](StateStore::record_skipped_slot).
+//! - From async code: [`AsyncStateStore`] (every call on tokio's blocking pool).
+//!
+//! Texts stored here (a job's `error`, its log lines) are shown by the API as they are: the
+//! caller redacts them before they arrive. Times come from the caller (its injected clock).
+//! The columns of each table are documented in `migrations.rs`. No SQL lives outside this
+//! module.
+//!
+//! ```
+//! use chrono::Utc;
+//! use lifeboat_ops::state::{JobFilter, JobKind, JobOutcome, JobResult, NewJob, StateStore, Trigger};
+//! # fn demo() -> Result<(), lifeboat_ops::state::StateError> {
+//! let mut state = StateStore::open_in_memory()?;
+//! let job = state.create_job(&NewJob::new("web", JobKind::Backup, Trigger::Schedule), Utc::now())?;
+//! state.start_job(job, Utc::now())?;
+//! let done = JobOutcome { backup_id: Some("3f2a9c".into()), ..JobOutcome::of(JobResult::Succeeded) };
+//! state.finish_job(job, &done, Utc::now())?;
+//! assert_eq!(state.plan_state("web")?.and_then(|p| p.last_backup_id).as_deref(), Some("3f2a9c"));
+//! assert_eq!(state.list_jobs(&JobFilter::default())?.jobs.len(), 1);
+//! # Ok(()) }
+//! # demo().unwrap();
+//! ```
+
+mod async_store;
+mod columns;
+mod error;
+mod handle;
+mod job_logs;
+mod job_types;
+mod jobs;
+mod migrations;
+mod open;
+mod plan_state;
+mod recovery;
+
+pub use async_store::AsyncStateStore;
+pub use error::{ErrorKind, StateError};
+pub use handle::{StateOptions, StateStore};
+pub use job_logs::{JobLog, LogEntry, LogLevel, LogLine, NewLogLine};
+pub use job_types::{JobFilter, JobId, JobKind, JobOutcome, JobPage, JobRecord, JobResult, JobState, NewJob, Trigger};
+pub use plan_state::PlanState;
+pub use recovery::{RECOVERED_QUEUED, RECOVERED_RUNNING};
