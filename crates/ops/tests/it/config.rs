@@ -120,6 +120,9 @@ fn a_missing_config_file_is_a_read_error_naming_it() {
     assert!(err.to_string().contains("/nonexistent/lifeboat-config-test.toml"), "{err}");
 }
 
+/// A plan, a key, and what the problem there must be.
+type Expected = (&'static str, &'static str, fn(&ProblemKind) -> bool);
+
 #[test]
 fn every_problem_of_a_file_is_reported_at_once() {
     let text = "\
@@ -143,7 +146,7 @@ repository = \"/srv/walk\"
 source = { kind = \"files\", paths = [\"/srv\"], exclude-if-present = [\"a/b\"] }
 ";
     let (message, found) = problems(text);
-    let expect: &[(&str, &str, fn(&ProblemKind) -> bool)] = &[
+    let expect: &[Expected] = &[
         ("empty", "repository", |k| *k == ProblemKind::MissingRepository),
         ("empty", "source", |k| *k == ProblemKind::MissingSource),
         ("loop", "schedule", |k| matches!(k, ProblemKind::BadSchedule(m) if m.contains("every"))),
