@@ -154,6 +154,16 @@ pub enum RunError {
     },
 }
 
+/// Whether [`run_plan`] can run `plan`: an Elasticsearch plan runs in the cluster
+/// ([`RunError::RunsInCluster`]). A frontend asks before opening a repository.
+pub fn check_runs_here(plan: &ResolvedPlan) -> Result<(), RunError> {
+    match &plan.config.source {
+        Some(SourceConfig::Elasticsearch(_)) => Err(RunError::RunsInCluster { plan: plan.name.clone() }),
+        Some(_) => Ok(()),
+        None => Err(RunError::Incomplete { plan: plan.name.clone(), key: "source" }),
+    }
+}
+
 /// The credential that opens `plan`'s primary repository: its `key-file`, else its
 /// `password-file`, else its `password-env`, else what `fallback` offers or asks for (the
 /// CLI: `$LIFEBOAT_PASSWORD`, then a prompt).

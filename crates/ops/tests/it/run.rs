@@ -119,6 +119,9 @@ async fn an_elasticsearch_plan_says_where_it_runs() {
         "logs",
         "[plans.logs.source]\nkind = \"elasticsearch\"\nurl = \"https://es:9200\"\nrepository = \"r\"\npolicy = \"p\"\n",
     );
+    let early = lifeboat_ops::run::check_runs_here(&logs).unwrap_err();
+    assert!(matches!(early, RunError::RunsInCluster { .. }), "{early:?}");
+    lifeboat_ops::run::check_runs_here(&stdin_plan("[\"true\"]", "")).unwrap();
     let err = run_plan(&test.repo, &logs, &RunRequest::default()).await.unwrap_err();
     assert!(matches!(err, RunError::RunsInCluster { .. }), "{err:?}");
     assert!(err.to_string().contains("lifeboatd") && err.to_string().contains("lifeboat es"), "{err}");
