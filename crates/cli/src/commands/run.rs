@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use lifeboat_ops::plans::{require_plan, resolve_plan};
-use lifeboat_ops::run::{RunRequest, copy_backup, run_plan};
+use lifeboat_ops::run::{RunRequest, check_runs_here, copy_backup, run_plan};
 use lifeboat_storage::redact_url;
 
 use crate::flags::{BackupCommand, Global};
@@ -16,6 +16,7 @@ use crate::render::{self, print_json, progress};
 /// Runs the plan `name` and prints what it did.
 pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
     let plan = require_plan(global.config.as_deref(), name)?;
+    check_runs_here(&plan)?;
     let repo = open_plan_repo(global, &plan).await?;
     let started = std::time::Instant::now();
     let spinner = progress::spinner("running the plan");

@@ -250,3 +250,12 @@ fn a_stdin_plans_command_sees_no_secret_variable_of_any_plan() {
     let restored = plan.env.restore_stdout(&id);
     assert_eq!(String::from_utf8_lossy(&restored), "gone|visible", "the command saw another plan's secret variable");
 }
+
+#[test]
+fn an_elasticsearch_plan_says_it_runs_under_lifeboatd_or_lifeboat_es() {
+    let plan = PlanEnv::new(
+        "[plans.logs]\nschedule = { cron = \"0 2 * * *\" }\nretention = { keep-within = \"7d\" }\n\
+         source = { kind = \"elasticsearch\", url = \"https://es.invalid:9200\", repository = \"r\", policy = \"nightly\" }\n",
+    );
+    one_line_error(&plan.run(&["run", "logs"]), &["plan \"logs\"", "lifeboatd", "lifeboat es"]);
+}
