@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use lifeboat_retention::{Duration, Policy};
+use lifeboat_retention::Policy;
 use serde::Deserialize;
 
 use super::secret::SecretRef;
 use super::source::SourceConfig;
-use crate::schedule::{ScheduleError, ScheduleSpec, ScheduleTable};
+use crate::schedule::{ScheduleError, ScheduleSpec, ScheduleTable, Span};
 
 /// One plan: what it backs up ([`source`](Self::source)), where to, when, what it keeps.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -147,14 +147,29 @@ pub struct VerifyConfig {
     pub deep_fraction: Option<f64>,
 }
 
-/// `[plans.NAME.objectives]`: restic-style durations (`y`, `m` = months, `d`, `h`).
+/// `[plans.NAME.objectives]`: elapsed time, in the schedule's units (`s`, `m` = minutes, `h`,
+/// `d`, `w`): an objective is a length of time on the clock (a Redis RPO of `15m`), never a
+/// calendar span, so restic's calendar durations (where `m` means months) do not fit it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Objectives {
     /// Recovery point objective: the newest backup may be at most this old.
-    #[serde(default)]
-    pub rpo: Option<Duration>,
+    #[serde(default, deserialize_with = "rpo")]
+    pub rpo: Option<Span>,
     /// Recovery time objective: a restore must finish within this long.
-    #[serde(default)]
-    pub rto: Option<Duration>,
+    #[serde(default, deserialize_with = "rto")]
+    pub rto: Option<Span>,
+}
+
+fn rpo<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    objective("objectives.rpo", d)
+}
+
+fn rto<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+    objective("objectives.rto", d)
+}
+
+fn objective<'de, D: serde::Deserializer<'de>>(field: &'static str, d: D) -> Result<Option<Span>, D::Error> {
+    let text = String::deserialize(d)?;
+    Span::parse(field, &text).map(Some).map_err(serde::de::Error::custom)
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use lifeboat_ops::config::{SourceConfig, StdinSource};
+use lifeboat_ops::schedule::Span;
 use lifeboat_ops::{Config, ConfigError, Problem, ProblemKind};
 use lifeboat_retention::{Duration, KeepCount};
 
@@ -48,7 +49,10 @@ fn the_example_file_loads_with_its_four_plans() {
     assert_eq!(files.copy_to[0].password().env.as_deref(), Some("LIFEBOAT_OFFSITE_PASSWORD"));
     assert!(files.schedule_spec().unwrap().is_some());
     assert_eq!(files.verify.as_ref().and_then(|v| v.deep_fraction), Some(0.1));
-    assert_eq!(files.objectives.as_ref().and_then(|o| o.rpo), Some(Duration::days(1)));
+    assert_eq!(files.objectives.as_ref().and_then(|o| o.rpo), Some(Span::from_seconds(86_400)));
+    // Objectives are elapsed time: a Redis RPO of 15 minutes is "15m", not fifteen months.
+    let sessions = &config.plans["sessions"];
+    assert_eq!(sessions.objectives.as_ref().and_then(|o| o.rpo), Some(Span::from_seconds(15 * 60)));
     assert!(files.forget_after_backup);
 
     let pg = &config.plans["orders-db"];
