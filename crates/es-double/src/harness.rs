@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use elasticsearch::auth::Credentials;
 
-use crate::double::{DoubleConfig, EsDouble, IndexSeed, RecordedRequest};
+use crate::node::{DoubleConfig, EsDouble, IndexSeed, RecordedRequest};
 use crate::proxy::SpecProxy;
 use crate::spec::{RestSpec, default_spec_root};
 use crate::upstream::Upstream;

@@ -10,8 +10,8 @@
 //! It depends on no Lifeboat crate: its spec matcher, wildcard matcher and upstream transport are
 //! its own, so a bug in `lifeboat-es` cannot hide behind the same bug in its test double.
 
-mod double;
 mod harness;
+mod node;
 mod proxy;
 mod raw;
 mod serve;
@@ -19,8 +19,8 @@ pub mod spec;
 mod upstream;
 mod wildcard;
 
-pub use double::{BlobStore, DoubleAuth, DoubleConfig, EsDouble, IndexSeed, RecordedRequest, StoredSnapshot};
 pub use harness::{ENV_TEST_ES_REPO_DIR, ENV_TEST_ES_URL, TestCluster};
+pub use node::{BlobStore, DoubleAuth, DoubleConfig, EsDouble, IndexSeed, RecordedRequest, StoredSnapshot};
 pub use proxy::SpecProxy;
 pub use raw::send_raw;
 pub use spec::{ENV_SPEC_DIR, RestSpec, default_spec_root};

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use crate::double::RecordedRequest;
+use crate::node::RecordedRequest;
 use crate::serve::spawn_server;
 use crate::spec::RestSpec;
 use crate::upstream::Upstream;

@@ -1,4 +1,4 @@
-//! [`Upstream`]: the real cluster a [`SpecProxy`](crate::SpecProxy) forwards to, and the HTTP
+//! [`Upstream`]: the real cluster a `SpecProxy` forwards to, and the HTTP
 //! transport that reaches it.
 //!
 //! The double builds its own transport (straight on the `elasticsearch` crate) instead of borrowing

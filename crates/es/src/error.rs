@@ -253,7 +253,7 @@ pub enum EsError {
     /// The client configuration is invalid (bad URL, unreadable CA file ...).
     #[error("invalid Elasticsearch client configuration: {0}")]
     Config(String),
-    /// No cluster URL was given and `LIFEBOAT_ES_URL` ([`crate::config::ENV_URL`]) is not set
+    /// No cluster URL was given and `LIFEBOAT_ES_URL` is not set
     /// ([`Remedy::GiveClusterUrl`]).
     #[error("invalid Elasticsearch client configuration: no cluster URL")]
     NoClusterUrl,
@@ -278,7 +278,7 @@ pub enum Remedy {
     ChoosePrefix,
     /// The tenant is not registered: register it first.
     RegisterTenant,
-    /// No cluster URL: give one explicitly or set [`crate::config::ENV_URL`].
+    /// No cluster URL: give one explicitly or set `LIFEBOAT_ES_URL`.
     GiveClusterUrl,
 }
 

@@ -1,5 +1,5 @@
 //! [`EsManager`]: the high-level API used by the CLI and the daemon. It holds one cluster, one state
-//! directory and one scope; its operations are grouped by job in handles ([`crate::ops`]):
+//! directory and one scope; its operations are grouped by job in handles (the `ops` module, which builds on this one):
 //! `es.repositories()`, `es.snapshots()`, `es.catalog()`, `es.policies()`, `es.slm()` and
 //! `es.restores()`, all checked against the caller's [`Scope`].
 

@@ -150,7 +150,7 @@ pub enum RepoError {
     Source(String),
     /// A files backup's exclude patterns, tags or exclude files are unusable.
     #[error(transparent)]
-    Filter(#[from] crate::tree::FilterError),
+    Filter(#[from] FilterError),
     /// No backup matches an id, prefix or `latest`.
     #[error("no backup matches {0:?}")]
     NoSuchBackup(String),
@@ -329,6 +329,39 @@ fn storage_kind(e: &StorageError) -> ErrorKind {
 
 /// Result alias of this crate.
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+/// Why a files filter cannot be used (it lives here, beside [`RepoError`] which wraps it, so
+/// the tree module depends on this one and not the other way round).
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// A pattern does not parse.
+    #[error("bad exclude pattern {pattern:?} ({origin}): {reason}")]
+    BadPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Where it came from: `--exclude`, `--iexclude`, or `<file> line <n>`.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An `exclude-if-present` spec does not parse.
+    #[error("bad exclude-if-present tag {spec:?}: {reason}")]
+    BadTag {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An exclude file cannot be read.
+    #[error("cannot read exclude file {path}: {source}")]
+    ExcludeFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,9 @@
 //! Lock removals still under way, tracked by whoever owns the locks.
 //!
-//! A [`Lock`](crate::Lock) dropped without [`release`](crate::Lock::release) (an operation
+//! A lock dropped without its explicit release (an operation
 //! that failed or was cancelled) cannot await its removal in `Drop`, so it spawns it and
-//! hands the task to its owner's [`LockReleases`]. The owner (a [`Repository`](crate::Repository),
-//! through [`OpenOptions::releases`](crate::OpenOptions), or a program holding one for every
+//! hands the task to its owner's [`LockReleases`]. The owner (a `Repository`,
+//! through the open options' `releases`, or a program holding one for every
 //! repository it opens) awaits them with [`LockReleases::settle`] before it exits. Finished
 //! tasks are dropped whenever a new one is tracked, so a long-running process holds only
 //! the removals actually in flight.

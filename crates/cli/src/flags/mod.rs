@@ -1,5 +1,5 @@
 //! The command line: clap structs, one file per command group. Nothing here does any work;
-//! `crate::commands` runs what these describe.
+//! The commands module runs what these describe.
 
 mod backup;
 mod copy;

@@ -2,7 +2,7 @@
 //! use, and the records Lifeboat keeps (policies, the catalog, restores, tenants).
 //!
 //! Nothing here talks to a cluster or a disk, and nothing here imports the rest of the crate (only
-//! [`crate::error`]), so the operations in [`crate::ops`] and the state store can both use it
+//! [`crate::error`]), so the operations (the `ops` module) and the state store can both use it
 //! without depending on each other.
 //!
 //! The official `elasticsearch` crate is alpha and returns untyped JSON; these models are the stable

@@ -1,5 +1,5 @@
 //! Lifeboat snapshot policies: an index pattern, a repository, a schedule and `snapshot_days`, and
-//! the report of a run (see [`Policies::run`](crate::ops::Policies::run)).
+//! the report of a run (see the policies handle's `run`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -239,7 +239,7 @@ pub enum CreateOutcome {
     Accepted,
 }
 
-/// A snapshot taken (or found) by [`Snapshots::create`](crate::ops::Snapshots::create) or a policy run.
+/// A snapshot taken (or found) by a snapshot create or a policy run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TakenSnapshot {
     /// The finished snapshot.

@@ -1,5 +1,5 @@
 //! [`TenantState`]: everything persisted for one tenant (or the admin scope), the document a
-//! [`StateStore`](crate::StateStore) file holds.
+//! state store's file holds.
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! [`StorageLayer`], the forwarding base: a layer overrides only what it changes and every
 //! other call, `capabilities` included, reaches the storage below unchanged.
 //!
-//! [`StorageBuilder`](crate::StorageBuilder) stacks them in the order every frontend uses;
+//! `StorageBuilder` (in the builder module, above this one) stacks them in the order every frontend uses;
 //! by hand, any order stacks:
 //!
 //! ```

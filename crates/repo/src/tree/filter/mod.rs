@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::FilterError;
+
 pub(crate) use mount::MountKey;
 use pattern::PatternList;
 pub(crate) use tag::TagFile;
@@ -48,38 +50,6 @@ pub struct FilesFilter {
     /// empty directory, anything else there is left out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub one_file_system: bool,
-}
-
-/// Why a [`FilesFilter`] cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum FilterError {
-    /// A pattern does not parse.
-    #[error("bad exclude pattern {pattern:?} ({origin}): {reason}")]
-    BadPattern {
-        /// The pattern as given.
-        pattern: String,
-        /// Where it came from: `--exclude`, `--iexclude`, or `<file> line <n>`.
-        origin: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An `exclude-if-present` spec does not parse.
-    #[error("bad exclude-if-present tag {spec:?}: {reason}")]
-    BadTag {
-        /// The spec as given.
-        spec: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An exclude file cannot be read.
-    #[error("cannot read exclude file {path}: {source}")]
-    ExcludeFile {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl FilesFilter {

@@ -1,4 +1,4 @@
-//! A wire-level Elasticsearch test double: an in-process HTTP/1.1 server that answers the snapshot
+//! The simulated Elasticsearch node (the double): an in-process HTTP/1.1 server that answers the snapshot
 //! and restore APIs the way Elasticsearch does.
 //!
 //! * Every request is checked against the REST spec ([`RestSpec`]): an undeclared path, method,
