@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start throwaway PostgreSQL, MariaDB and Redis servers for Lifeboat's tests.
+# Start throwaway PostgreSQL, MariaDB and Redis servers for Lifeboat's tests (and install
+# Prometheus and wrk, which lifeboatd's tests and scripts/bench-api.sh start themselves).
 #
 #   scripts/services.sh [start]   install missing Debian packages, start the servers (idempotent)
 #   scripts/services.sh stop      stop the servers and remove their data directory and env file
@@ -16,6 +17,8 @@
 #     LIFEBOAT_TEST_REDIS_URL   redis://:PASS@127.0.0.1:PORT/0                     (requirepass)
 #     LIFEBOAT_TEST_PG_BINDIR   the PostgreSQL server binaries (initdb, pg_ctl, pgbench ...)
 #     LIFEBOAT_TEST_REDIS_SERVER  path of redis-server (tests start private instances to kill)
+#     LIFEBOAT_TEST_PROMETHEUS    path of prometheus (lifeboatd's tests start a private one)
+#     LIFEBOAT_TEST_PROMTOOL      path of promtool (checks the metrics exposition)
 #
 # Running it again while the servers answer only rewrites nothing and exits 0 quickly.
 # Set LIFEBOAT_SERVICES="postgres mariadb" (space-separated) to start only some of them.
@@ -81,6 +84,10 @@ install_missing() {
         command -v redis-server >/dev/null || pkgs+=(redis-server)
         command -v redis-cli >/dev/null || pkgs+=(redis-tools)
     fi
+    # Prometheus (a real server scrapes lifeboatd in its tests; promtool checks the exposition)
+    # and wrk (scripts/bench-api.sh's load generator).
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs+=(prometheus)
+    command -v wrk >/dev/null || pkgs+=(wrk)
     apt_install "${pkgs[@]}"
     # zstd is used by the benchmarks and handy for manual restores; tiny.
     command -v zstd >/dev/null || apt_install zstd || true
@@ -237,6 +244,8 @@ write_env() {
             echo "export LIFEBOAT_TEST_REDIS_URL='redis://:$(state_get redis.password)@127.0.0.1:$(state_get redis.port)/0'"
             echo "export LIFEBOAT_TEST_REDIS_SERVER='$(command -v redis-server)'"
         fi
+        echo "export LIFEBOAT_TEST_PROMETHEUS='$(command -v prometheus)'"
+        echo "export LIFEBOAT_TEST_PROMTOOL='$(command -v promtool)'"
     } >"$tmp"
     chmod 600 "$tmp"; mv "$tmp" "$ENV_FILE"
 }
