@@ -97,6 +97,7 @@ pub mod plans;
 pub mod policy;
 pub mod run;
 pub mod schedule;
+pub mod service;
 pub mod state;
 
 pub use config::{Config, ConfigError, PlanConfig, Problem, ProblemKind};

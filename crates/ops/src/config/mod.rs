@@ -26,6 +26,7 @@ mod error;
 mod lines;
 mod plan;
 mod secret;
+mod service;
 mod source;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ use serde::Deserialize;
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
 pub use secret::{SecretError, SecretRef};
+pub use service::ServiceSettings;
 pub use source::{
     ElasticsearchSource, FilesSource, MysqlSource, PostgresSource, RedisSource, SourceConfig, StdinSource,
 };
@@ -47,6 +49,9 @@ pub struct Config {
     /// Plans by name.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanConfig>,
+    /// lifeboatd's own settings (`[service]`).
+    #[serde(default)]
+    pub service: ServiceSettings,
 }
 
 impl Config {
