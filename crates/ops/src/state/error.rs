@@ -12,9 +12,10 @@ use rusqlite::ErrorCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// No such job (404).
+    /// No such job or API token (404).
     NotFound,
-    /// The request does not fit the job's current state, e.g. finishing a job twice (409).
+    /// The request does not fit the job's current state, e.g. finishing a job twice, or an
+    /// API token's name is taken (409).
     Conflict,
     /// Another lifeboatd owns the state file (423).
     Locked,
@@ -97,6 +98,22 @@ pub enum StateError {
         /// The id asked for.
         job: i64,
     },
+    /// No API token has this id, nor does an unrevoked one have this name.
+    #[error("state database {path}: no API token {token:?}")]
+    NoSuchToken {
+        /// The state file.
+        path: String,
+        /// The id or name asked for (never a token's secret: callers pass ids and names).
+        token: String,
+    },
+    /// An API token cannot be created as asked (its name is taken).
+    #[error("state database {path}: {reason}")]
+    TokenConflict {
+        /// The state file.
+        path: String,
+        /// What is in the way.
+        reason: String,
+    },
     /// The job's state does not allow the change.
     #[error("state database {path}: cannot {op} job {job}: it is {state}")]
     WrongJobState {
@@ -150,8 +167,8 @@ impl StateError {
             StateError::Io { .. } => ErrorKind::Unavailable,
             StateError::NewerVersion { .. } => ErrorKind::Unsupported,
             StateError::InUse { .. } => ErrorKind::Locked,
-            StateError::NoSuchJob { .. } => ErrorKind::NotFound,
-            StateError::WrongJobState { .. } => ErrorKind::Conflict,
+            StateError::NoSuchJob { .. } | StateError::NoSuchToken { .. } => ErrorKind::NotFound,
+            StateError::WrongJobState { .. } | StateError::TokenConflict { .. } => ErrorKind::Conflict,
             StateError::InvalidInput { .. } => ErrorKind::InvalidInput,
             StateError::Internal { .. } => ErrorKind::Internal,
         }

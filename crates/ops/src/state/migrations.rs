@@ -16,7 +16,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::StateError;
 
 /// The migrations, in order: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_JOBS_LOGS_PLAN_STATE];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_JOBS_LOGS_PLAN_STATE, V2_API_TOKENS];
 
 /// The schema version this build writes.
 pub(crate) fn current_version() -> i64 {
@@ -111,6 +111,37 @@ CREATE TABLE plan_state (
     skipped_slots INTEGER NOT NULL DEFAULT 0,
     last_skipped_slot INTEGER,
     updated_at INTEGER NOT NULL
+);
+";
+
+/// Version 2.
+///
+/// `api_tokens`: the HTTP API's bearer tokens (see `tokens.rs`).
+/// - `id`: the public id, 16 lower-case hex digits, the middle of the text `lbt_<id>_<secret>`.
+/// - `name`: who or what uses it; unique among the unrevoked tokens.
+/// - `scopes`: comma-separated, sorted: read, operate, admin, metrics.
+/// - `secret_hash`: BLAKE3 keyed with `api_token_key.key` over a domain string, the id and
+///   the secret: 32 bytes. The secret itself is never stored.
+/// - `created_at`, `expires_at` (NULL: never), `last_used_at` (to the minute), `revoked_at`.
+///
+/// `api_token_key`: one row (`id` = 1), made on the first token's creation: `key`, 32 random
+/// bytes, the BLAKE3 key of this database's token hashes.
+const V2_API_TOKENS: &str = "
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (name) WHERE revoked_at IS NULL;
+
+CREATE TABLE api_token_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key BLOB NOT NULL
 );
 ";
 

@@ -24,6 +24,10 @@
 //!   (first and last lines kept, "... M lines omitted" between).
 //! - Plans: [`StateStore::plan_state`], [`set_next_run`](StateStore::set_next_run),
 //!   [`record_skipped_slot`](StateStore::record_skipped_slot).
+//! - API tokens: [`StateStore::create_token`], [`list_tokens`](StateStore::list_tokens),
+//!   [`revoke_token`](StateStore::revoke_token), [`authenticate_token`](StateStore::authenticate_token):
+//!   `lbt_<id>_<secret>` texts stored as keyed BLAKE3 hashes, with [`Scope`]s, expiry and
+//!   last use (see `tokens.rs`).
 //! - From async code: [`AsyncStateStore`] (every call on tokio's blocking pool).
 //!
 //! Texts stored here (a job's `error`, its log lines) are shown by the API as they are: the
@@ -57,6 +61,7 @@ mod migrations;
 mod open;
 mod plan_state;
 mod recovery;
+mod tokens;
 
 pub use async_store::AsyncStateStore;
 pub use error::{ErrorKind, StateError};
@@ -65,3 +70,4 @@ pub use job_logs::{JobLog, LogEntry, LogLevel, LogLine, NewLogLine};
 pub use job_types::{JobFilter, JobId, JobKind, JobOutcome, JobPage, JobRecord, JobResult, JobState, NewJob, Trigger};
 pub use plan_state::PlanState;
 pub use recovery::{RECOVERED_QUEUED, RECOVERED_RUNNING};
+pub use tokens::{LAST_USED_RESOLUTION, MAX_TOKEN_NAME, NewToken, Scope, TokenInfo, UnknownScope};

@@ -11,3 +11,4 @@ mod policy;
 mod run;
 mod schedule;
 mod state;
+mod tokens;
