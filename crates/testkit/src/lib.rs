@@ -5,12 +5,14 @@
 //! ([`sql`]), Redis through a small RESP client ([`resp`]) or a private server
 //! ([`redis_server`]), data sets and fingerprints of the three servers ([`datasets`]),
 //! clean-up of what a test created ([`cleanup`]), files and bytes ([`files`]), process
-//! inspection ([`process`]), and injected failures ([`failing`]).
+//! inspection ([`process`]), injected failures ([`failing`]), and a clock the test moves
+//! ([`clock`]).
 //!
 //! Everything here fails (panics with instructions) when a service is missing: the tests
 //! that use it never skip, so a missing server in CI is a red build, not a green one.
 
 pub mod cleanup;
+pub mod clock;
 pub mod datasets;
 pub mod env;
 pub mod failing;
@@ -23,6 +25,7 @@ pub mod sql;
 pub mod urls;
 
 pub use cleanup::Cleanup;
+pub use clock::{ClockedStorage, ManualClock};
 pub use env::{env_value, mysql_url, pg_url, redis_url, server_env, service_url};
 pub use names::unique;
 pub use resp::{R, Redis};

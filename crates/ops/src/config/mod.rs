@@ -42,6 +42,12 @@ pub use source::{
     ElasticsearchSource, FilesSource, MysqlSource, PostgresSource, RedisSource, SourceConfig, StdinSource,
 };
 
+/// Every problem of a configuration built or changed in code (what [`Config::parse`] checks
+/// after reading a file).
+pub(crate) fn check_config(config: &Config) -> Vec<Problem> {
+    checks::check(config)
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -49,24 +49,44 @@
 //! # Ok(()) }
 //! ```
 
+mod backup;
+mod backups;
+mod copy;
 mod error;
 mod events;
+mod failure;
+mod joblog;
 pub mod opener;
+mod prune;
+mod reload;
+mod runner;
+mod scheduler;
+mod status;
 mod types;
+mod verify;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use lifeboat_storage::clock::Clock;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::plans::ResolvedPlan;
 use crate::state::{AsyncStateStore, JobFilter, JobId, JobKind, JobLog, JobPage, JobRecord, Trigger};
 
 pub use error::{ErrorKind, ServiceError};
 pub use events::JobEvent;
 pub use opener::{DefaultOpener, OpenError, RepoOpener, Target};
 pub use types::{BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadReport, RepositoryStatus, Status};
+
+use failure::Failure;
+use joblog::JobLogger;
+use runner::{Active, Done, JobSpec, Work};
+use scheduler::ScheduleKey;
 
 /// What [`Service::start`] needs.
 pub struct ServiceOptions {
@@ -90,19 +110,129 @@ pub struct Service {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The service's shared state.
+pub(crate) struct Inner {
     origin: String,
     state: AsyncStateStore,
     clock: Arc<dyn Clock>,
-    #[allow(dead_code)]
     opener: Arc<dyn RepoOpener>,
     config: RwLock<Arc<Config>>,
     events: broadcast::Sender<JobEvent>,
+    /// The global job limit.
+    global: Arc<Semaphore>,
+    /// Jobs at once per repository URL.
+    per_repository: usize,
+    repository_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    plan_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Every job queued or running, by id.
+    active: Mutex<HashMap<JobId, Active>>,
+    /// Notified whenever `active` changes.
+    changed: Notify,
+    /// Wakes the scheduler loop (a reload, a run request, a job's end).
+    wake: Notify,
+    /// Cancelled when the service stops scheduling and taking jobs.
+    stopping: CancellationToken,
+    /// Cancelled when the shutdown's grace has passed; every job's token is a child of it.
+    kill: CancellationToken,
+    /// Tells jobs apart that are cancelled by the shutdown.
+    shutting_down: std::sync::atomic::AtomicBool,
+    cursors: tokio::sync::Mutex<scheduler::Cursors>,
+    listings: RwLock<HashMap<String, backups::Listing>>,
+}
+
+impl Inner {
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn emit(&self, event: JobEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn with_active<R>(&self, f: impl FnOnce(&mut HashMap<JobId, Active>) -> R) -> R {
+        let result = f(&mut self.active.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.notify_waiters();
+        result
+    }
+
+    fn plan_lock(&self, plan: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.plan_locks.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(locks.entry(plan.to_owned()).or_default())
+    }
+
+    fn repository_limit(&self, url: &str) -> Arc<Semaphore> {
+        let mut limits = self.repository_limits.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(limits.entry(url.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.per_repository))))
+    }
+
+    /// How many jobs of schedule `key` are queued or running.
+    fn jobs_of(&self, key: &ScheduleKey) -> usize {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.values().filter(|job| job.key.as_ref() == Some(key)).count()
+    }
+
+    /// Running and queued jobs, and each plan's oldest running job.
+    fn job_counts(&self) -> (u32, u32, HashMap<String, JobId>) {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let running = active.values().filter(|j| j.running).count() as u32;
+        let mut of = HashMap::new();
+        let mut ids: Vec<_> = active.iter().filter(|(_, j)| j.running).collect();
+        ids.sort_by_key(|(id, _)| **id);
+        for (id, job) in ids {
+            of.entry(job.plan.clone()).or_insert(*id);
+        }
+        (running, active.len() as u32 - running, of)
+    }
+
+    /// The reason a cancelled job records.
+    fn cancel_reason(&self, id: JobId) -> String {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        match active.get(&id).and_then(|j| j.cancelled_by.clone()) {
+            Some(reason) => reason,
+            None if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) => {
+                "lifeboatd shutting down".to_owned()
+            }
+            None => "cancelled".to_owned(),
+        }
+    }
+
+    /// The next backup slot of each plan, as the scheduler holds it.
+    fn next_slots(&self) -> HashMap<String, Option<DateTime<Utc>>> {
+        match self.cursors.try_lock() {
+            Ok(cursors) => cursors
+                .iter()
+                .filter(|(k, _)| k.work == Work::Backup)
+                .map(|(k, c)| (k.plan.clone(), c.stored_next))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    /// The secret variables of every plan but `plan` (a child process must not see them).
+    fn other_plans_secrets(&self, plan: &str) -> Vec<String> {
+        let config = self.config();
+        config.plans.iter().filter(|(name, _)| *name != plan).flat_map(|(_, p)| p.secret_variables()).collect()
+    }
+}
+
+/// Runs the work of a job.
+async fn execute(inner: &Arc<Inner>, spec: &JobSpec, log: &JobLogger) -> Result<Done, Failure> {
+    match spec.work {
+        Work::Backup => backup::run(inner, spec, log).await,
+        Work::Copy(index) => copy::run(inner, spec, index, log).await,
+        Work::Verify { deep } => verify::run(inner, spec, deep, log).await,
+        Work::Prune => prune::run(inner, spec, log).await,
+    }
 }
 
 impl Service {
     /// Starts the service: the scheduler loop when `run_scheduler`, nothing else until asked.
+    /// The state's crash recovery (at its open) has marked the jobs a stopped lifeboatd left
+    /// as failed; the scheduler resumes each schedule from its stored next slot, so slots
+    /// missed while down go by the missed-run policy.
     pub async fn start(options: ServiceOptions) -> Result<Service, ServiceError> {
+        reload::check(&options.config, &options.origin)?;
+        let settings = options.config.service.clone();
         let (events, _) = broadcast::channel(1024);
         let inner = Inner {
             origin: options.origin,
@@ -111,29 +241,56 @@ impl Service {
             opener: options.opener,
             config: RwLock::new(Arc::new(options.config)),
             events,
+            global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            per_repository: settings.per_repository.max(1),
+            repository_limits: Mutex::default(),
+            plan_locks: Mutex::default(),
+            active: Mutex::default(),
+            changed: Notify::new(),
+            wake: Notify::new(),
+            stopping: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+            cursors: tokio::sync::Mutex::default(),
+            listings: RwLock::default(),
         };
-        Ok(Service { inner: Arc::new(inner) })
+        let service = Service { inner: Arc::new(inner) };
+        if options.run_scheduler {
+            tokio::spawn(scheduler::run_loop(Arc::clone(&service.inner)));
+        }
+        Ok(service)
     }
 
-    /// One scheduler step at the clock's "now": starts, queues or skips what is due.
+    /// One scheduler step at the clock's "now": starts, queues or skips what is due, and
+    /// records each schedule's next slot.
     pub async fn tick(&self) -> Result<(), ServiceError> {
-        Err(ServiceError::Internal("not built yet".into()))
+        scheduler::tick(&self.inner).await.map(|_| ())
     }
 
-    /// Waits until no job is queued or running.
-    pub async fn wait_idle(&self) {}
+    /// Waits until no job is queued or running (retries included).
+    pub async fn wait_idle(&self) {
+        loop {
+            let changed = self.inner.changed.notified();
+            if self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                return;
+            }
+            changed.await;
+        }
+    }
 
     /// The status of every plan and the overall health.
     pub async fn status(&self) -> Result<Status, ServiceError> {
-        Err(ServiceError::Internal("not built yet".into()))
+        status::status(&self.inner).await
     }
 
     /// The plans as configured.
     pub fn plans(&self) -> Vec<PlanSummary> {
-        Vec::new()
+        status::plans(&self.inner)
     }
 
-    /// Enqueues a job of `kind` for `plan` now; an unknown plan is [`ErrorKind::NotFound`].
+    /// Enqueues a job of `kind` for `plan` now (it waits for the plan's running job and the
+    /// limits); an unknown plan is [`ErrorKind::NotFound`], a kind the plan cannot run
+    /// [`ErrorKind::Invalid`]. A verify is the quick one; [`Service::run_verify`] chooses.
     pub async fn run_now(
         &self,
         plan: &str,
@@ -141,8 +298,63 @@ impl Service {
         trigger: Trigger,
         requested_by: Option<String>,
     ) -> Result<JobId, ServiceError> {
-        let _ = (plan, kind, trigger, requested_by);
-        Err(ServiceError::Internal("not built yet".into()))
+        let work = match kind {
+            JobKind::Backup => Work::Backup,
+            JobKind::Copy => Work::Copy(None),
+            JobKind::Verify => Work::Verify { deep: false },
+            JobKind::Prune => Work::Prune,
+            other => {
+                return Err(ServiceError::NotRunnable {
+                    plan: plan.to_owned(),
+                    kind: format!("{other:?}").to_lowercase(),
+                    reason: "not a job lifeboatd runs on request (forget is part of each backup)".into(),
+                });
+            }
+        };
+        self.enqueue_now(plan, work, trigger, requested_by).await
+    }
+
+    /// Enqueues a quick (or `deep`) verify of `plan` now.
+    pub async fn run_verify(
+        &self,
+        plan: &str,
+        deep: bool,
+        trigger: Trigger,
+        requested_by: Option<String>,
+    ) -> Result<JobId, ServiceError> {
+        self.enqueue_now(plan, Work::Verify { deep }, trigger, requested_by).await
+    }
+
+    async fn enqueue_now(
+        &self,
+        plan: &str,
+        work: Work,
+        trigger: Trigger,
+        requested_by: Option<String>,
+    ) -> Result<JobId, ServiceError> {
+        if self.inner.stopping.is_cancelled() {
+            return Err(ServiceError::ShuttingDown);
+        }
+        let config = self.inner.config();
+        let Some(plan_config) = config.plans.get(plan) else {
+            return Err(ServiceError::NoSuchPlan { plan: plan.to_owned(), origin: self.inner.origin.clone() });
+        };
+        let resolved =
+            ResolvedPlan { name: plan.to_owned(), origin: self.inner.origin.clone(), config: plan_config.clone() };
+        reload::runnable(&resolved, work)?;
+        let spec = JobSpec {
+            plan: resolved,
+            work,
+            key: None,
+            trigger,
+            requested_by,
+            scheduled_for: None,
+            attempt: 1,
+            retry_of: None,
+        };
+        let id = runner::enqueue(&self.inner, spec, Duration::ZERO).await?;
+        self.inner.wake.notify_one();
+        Ok(id)
     }
 
     /// The job `id`, if there is one.
@@ -160,41 +372,48 @@ impl Service {
         Ok(self.inner.state.job_log(id).await?)
     }
 
-    /// Cancels job `id` (queued or running), recording `by`; a job that ended is
-    /// [`ErrorKind::Conflict`].
+    /// Cancels job `id` (queued or running), recording `by`, and returns it as it ended: a
+    /// running backup stops without committing (its command killed, no backup listed). A
+    /// job that has ended is [`ErrorKind::Conflict`], an unknown one [`ErrorKind::NotFound`].
     pub async fn cancel(&self, id: JobId, by: Option<String>) -> Result<JobRecord, ServiceError> {
-        let _ = by;
-        Err(ServiceError::NoSuchJob { job: id })
+        runner::cancel(&self.inner, id, by).await?;
+        self.inner.state.job(id).await?.ok_or(ServiceError::NoSuchJob { job: id })
     }
 
-    /// The backups of `plan` (of every plan for `None`), as the repositories list them.
+    /// The backups of `plan` (of every plan for `None`) in the repositories it uses, as the
+    /// repositories list them (cached, refreshed after each job of the plan).
     pub async fn backups(&self, plan: Option<&str>) -> Result<Vec<BackupSummary>, ServiceError> {
-        let _ = plan;
-        Err(ServiceError::Internal("not built yet".into()))
+        backups::backups(&self.inner, plan).await
     }
 
-    /// Every repository the plans use.
+    /// Every repository the plans use, read now: reachable, locks, backups, size, last verify.
     pub async fn repositories(&self) -> Result<Vec<RepositoryStatus>, ServiceError> {
-        Err(ServiceError::Internal("not built yet".into()))
+        backups::repositories(&self.inner).await
     }
 
-    /// Swaps in `config`; an invalid one is refused and the old one kept.
+    /// Swaps in `config`; an invalid one is refused ([`ErrorKind::Invalid`]) and the old one
+    /// kept. Running jobs finish under the configuration they started with.
     pub async fn reload(&self, config: Config) -> Result<ReloadReport, ServiceError> {
-        let _ = config;
-        Err(ServiceError::Internal("not built yet".into()))
+        reload::reload(&self.inner, config).await
     }
 
-    /// Re-reads the configuration file (`origin`) and reloads it.
+    /// Re-reads the configuration file (`origin`, off the reactor) and reloads it.
     pub async fn reload_from_file(&self) -> Result<ReloadReport, ServiceError> {
-        Err(ServiceError::Internal(format!("not built yet ({})", self.inner.origin)))
+        let path = std::path::PathBuf::from(&self.inner.origin);
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading the configuration failed: {e}")))?;
+        let config = loaded.map_err(|source| ServiceError::Config { source })?;
+        self.reload(config).await
     }
 
-    /// Stops scheduling, waits up to `grace` for running jobs, cancels the rest.
+    /// Stops scheduling and taking jobs, waits up to `grace` for the jobs queued or running,
+    /// then cancels the rest and records them cancelled ("lifeboatd shutting down").
     pub async fn shutdown(&self, grace: Duration) {
-        let _ = grace;
+        reload::shutdown(&self.inner, self, grace).await;
     }
 
-    /// Every [`JobEvent`] from now on.
+    /// Every [`JobEvent`] from now on: the hook for metrics, alerts and drills.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.inner.events.subscribe()
     }
@@ -206,7 +425,7 @@ impl Service {
 
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.inner.config.read().unwrap_or_else(|p| p.into_inner()))
+        self.inner.config()
     }
 
     /// The clock the service runs by.

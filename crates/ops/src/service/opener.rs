@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use lifeboat_repo::{Credential, Repository};
 use lifeboat_storage::clock::Clock;
 use lifeboat_storage::layer::RetryPolicy;
-use lifeboat_storage::{StorageBuilder, redact_url};
+use lifeboat_storage::{Storage, StorageBuilder, redact_url};
 
 use crate::config::CopyTo;
 use crate::credentials::{CredentialError, OpenSettings};
@@ -97,13 +97,29 @@ pub trait RepoOpener: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Repository, OpenError>>;
 }
 
+/// A last storage layer a program puts on every repository it opens (metrics, a test's
+/// simulated time line), given the service's clock.
+pub type StorageHook = Arc<dyn Fn(Arc<dyn Storage>, &Arc<dyn Clock>) -> Arc<dyn Storage> + Send + Sync>;
+
 /// The opener lifeboatd uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DefaultOpener {
     /// The known-state directory, writer key and trust overrides.
     pub settings: OpenSettings,
     /// The storage retries of remote repositories (`None`: lifeboat-storage's default).
     pub retry: Option<RetryPolicy>,
+    /// A layer put on top of the [`StorageBuilder`] stack (`None`: none).
+    pub layer: Option<StorageHook>,
+}
+
+impl std::fmt::Debug for DefaultOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultOpener")
+            .field("settings", &self.settings)
+            .field("retry", &self.retry)
+            .field("layer", &self.layer.as_ref().map(|_| "..."))
+            .finish()
+    }
 }
 
 impl RepoOpener for DefaultOpener {
@@ -136,6 +152,10 @@ impl DefaultOpener {
             repository: repository.clone(),
             source,
         })?;
+        let storage = match &self.layer {
+            Some(layer) => layer(storage, &clock),
+            None => storage,
+        };
         let options = match target {
             Target::Primary => self.settings.open_options(),
             Target::Copy(_) => self.settings.copy_destination_options(),

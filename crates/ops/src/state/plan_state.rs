@@ -100,6 +100,28 @@ impl StateStore {
         Ok(())
     }
 
+    /// Records that `count` slots of `plan` were skipped, the latest `last`, at `at`: one
+    /// write for a group of slots (a week of downtime of a 15-minute schedule is 672).
+    pub fn record_skipped_slots(
+        &mut self,
+        plan: &str,
+        count: u64,
+        last: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.connection
+            .execute(
+                "INSERT INTO plan_state (plan, skipped_slots, last_skipped_slot, updated_at) VALUES (?1, ?4, ?2, ?3) \
+                 ON CONFLICT (plan) DO UPDATE SET skipped_slots = skipped_slots + ?4, \
+                 last_skipped_slot = max(coalesce(last_skipped_slot, excluded.last_skipped_slot), \
+                 excluded.last_skipped_slot), updated_at = excluded.updated_at",
+                params![plan, millis(last), millis(at), count],
+            )
+            .map_err(|e| StateError::sqlite(&self.path, "record skipped slots", e))?;
+        Ok(())
+    }
+
     /// Forgets `plan`'s state (a plan removed from the config); its jobs stay as history.
     /// Returns whether there was a row.
     pub fn remove_plan_state(&mut self, plan: &str) -> Result<bool, StateError> {

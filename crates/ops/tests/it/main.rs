@@ -10,5 +10,6 @@ mod forget;
 mod policy;
 mod run;
 mod schedule;
+mod service;
 mod state;
 mod tokens;
