@@ -47,9 +47,9 @@ pub use error::{ErrorKind, EsError, FailedShard, Remedy, Result};
 pub use lifeboat_storage::clock::{Clock, SystemClock};
 pub use manager::{EsManager, RetryConfig};
 pub use model::{
-    CatalogEntry, CreateOutcome, NamePattern, PolicyRunReport, RepositoryDefinition, RepositorySpec, RestorePlan,
-    RestoreRecord, RestoreRequest, RestoreState, ScanReport, Scope, SnapshotPolicy, TakenSnapshot, Tenant, TimeRange,
-    TimeSource, parse_duration, parse_instant,
+    CatalogEntry, CreateOutcome, NamePattern, PolicyRetention, PolicyRunReport, RepositoryDefinition, RepositorySpec,
+    RestorePlan, RestoreRecord, RestoreRequest, RestoreState, ScanReport, Scope, SnapshotPolicy, TakenSnapshot, Tenant,
+    TimeRange, TimeSource, parse_duration, parse_instant,
 };
 pub use ops::{Catalog, Policies, Repositories, Restores, Slm, Snapshots};
 pub use store::StateStore;

@@ -28,7 +28,7 @@ pub mod time_source;
 pub use catalog::{CatalogEntry, ScanReport};
 pub use cluster::{ClusterHealth, ClusterInfo, DiskUsage, IndexHealth, NodeDisk, ShardHealth, VersionInfo};
 pub use index::{IndexSummary, RecoveryIndex, RecoverySize, RecoverySource, ShardRecovery, parse_cat_bytes};
-pub use policy::{DeleteFailure, PolicyRunReport, SnapshotPolicy};
+pub use policy::{DeleteFailure, PolicyRetention, PolicyRunReport, SnapshotPolicy};
 pub use repository::{RepositoryDefinition, RepositoryInfo, VerifiedNode, VerifyResponse};
 pub use repository_spec::RepositorySpec;
 pub use restore::{
@@ -37,8 +37,8 @@ pub use restore::{
 };
 pub use slm::{SlmConfig, SlmInvocation, SlmPolicy, SlmPolicyInfo, SlmRetention};
 pub use snapshot::{
-    CreateOutcome, CreateSnapshotBody, FileStats, IndexSnapshotStatus, ShardCounts, SnapshotInfo, SnapshotShardFailure,
-    SnapshotState, SnapshotStats, SnapshotStatus, TakenSnapshot,
+    CreateOutcome, CreateSnapshotBody, FileStats, IndexSnapshotStatus, META_TAKEN_AT, ShardCounts, SnapshotInfo,
+    SnapshotShardFailure, SnapshotState, SnapshotStats, SnapshotStatus, TakenSnapshot,
 };
 pub use state::TenantState;
 pub use tenant::{Scope, Tenant};

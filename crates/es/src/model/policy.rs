@@ -96,6 +96,19 @@ impl SnapshotPolicy {
     }
 }
 
+/// Which of a policy's snapshots a run deletes afterwards. Whatever the rule, the newest
+/// `SUCCESS` snapshot is never deleted and a running one never is; age is judged by
+/// [`SnapshotInfo::taken_at`](crate::model::SnapshotInfo::taken_at) against the manager's clock.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum PolicyRetention {
+    /// The policy's own `snapshot_days` (0 keeps everything).
+    #[default]
+    PolicyDays,
+    /// lifeboat-retention's rules (`keep-within`, `keep-daily`, ... as `lifeboat forget` applies
+    /// them) over the policy's snapshots as one group; a policy with no rule keeps everything.
+    Rules(lifeboat_retention::Policy),
+}
+
 /// A snapshot delete that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteFailure {

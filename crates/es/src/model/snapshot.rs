@@ -153,10 +153,23 @@ pub struct SnapshotInfo {
     pub metadata: Option<BTreeMap<String, Value>>,
 }
 
+/// The snapshot metadata key holding when Lifeboat asked for the snapshot (RFC 3339, by the
+/// manager's clock).
+pub const META_TAKEN_AT: &str = "lifeboat_taken_at";
+
 impl SnapshotInfo {
     /// Start time as a UTC timestamp.
     pub fn start_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.start_time_in_millis.and_then(chrono::DateTime::from_timestamp_millis)
+    }
+
+    /// When the snapshot was taken as Lifeboat dates it: the [`META_TAKEN_AT`] metadata Lifeboat
+    /// writes (its own clock), else the cluster's start time. Retention judges age by this.
+    pub fn taken_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.metadata_str(META_TAKEN_AT)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+            .or_else(|| self.start_time())
     }
 
     /// A metadata value as a string.

@@ -1,18 +1,21 @@
 //! Lifeboat snapshot policies: add, list, remove, and run.
 //!
-//! A run takes today's snapshot with a date-math name (`<{policy}-{now/d}>`, which Elasticsearch
-//! resolves to `{policy}-yyyy.MM.dd` in UTC), waits for it, fails on `PARTIAL` or `FAILED` listing
-//! the failed shards, records the snapshot in the catalog, and then deletes the policy's snapshots
-//! older than `snapshot_days` (never the newest successful one), retrying deletes that a running
-//! snapshot blocks.
+//! A run takes today's snapshot, named `{policy}-yyyy.MM.dd` for the manager's clock's UTC day
+//! (so a scheduler under an injected clock gets one snapshot per simulated day; with the system
+//! clock this is the name Elasticsearch's date math `<{policy}-{now/d}>` gives), waits for it, fails
+//! on `PARTIAL` or `FAILED` listing the failed shards, records the snapshot in the catalog, and then
+//! deletes the policy's expired snapshots ([`PolicyRetention`]: older than `snapshot_days`, or
+//! lifeboat-retention's rules), never the newest successful one, retrying deletes that a running
+//! snapshot blocks. A snapshot's age is its `lifeboat_taken_at` metadata (the manager's clock
+//! when it asked), else the cluster's start time.
 
 use chrono::{DateTime, Utc};
-use lifeboat_retention::{Expiry, Snapshot};
+use lifeboat_retention::{Expiry, GroupBy, Snapshot};
 
 use crate::error::{EsError, Result};
 use crate::manager::EsManager;
 use crate::model::catalog;
-use crate::model::{DeleteFailure, PolicyRunReport, SnapshotPolicy, SnapshotState, TakenSnapshot};
+use crate::model::{DeleteFailure, PolicyRetention, PolicyRunReport, SnapshotPolicy, SnapshotState, TakenSnapshot};
 
 /// The snapshot policies of a manager's scope (see [`EsManager::policies`]).
 #[derive(Debug, Clone, Copy)]
@@ -74,8 +77,14 @@ impl Policies<'_> {
             .await
     }
 
-    /// Runs a policy now: snapshot, wait, catalog, retention. See the module documentation.
+    /// Runs a policy now: snapshot, wait, catalog, retention by its `snapshot_days`. See the
+    /// module documentation.
     pub async fn run(&self, name: &str) -> Result<PolicyRunReport> {
+        self.run_with(name, &PolicyRetention::PolicyDays).await
+    }
+
+    /// [`run`](Self::run) with another retention rule (a Lifeboat plan's `retention` table).
+    pub async fn run_with(&self, name: &str, retention: &PolicyRetention) -> Result<PolicyRunReport> {
         let started_at = self.es.now();
         let policy = self.get(name).await?;
         self.es.scope().check_pattern(&policy.indices, "snapshot")?;
@@ -87,17 +96,22 @@ impl Policies<'_> {
                 remedy: None,
             });
         }
+        let snapshot_name = policy.snapshot_name_for(started_at.date_naive());
         let taken: TakenSnapshot =
-            self.es.snapshots().take(&repo.name, &policy.date_math_name(), &policy.indices, Some(&policy)).await?;
+            self.es.snapshots().take(&repo.name, &snapshot_name, &policy.indices, Some(&policy)).await?;
 
         // Retention over this policy's snapshots.
         let all = self.es.client().get_snapshots(&repo.name, &format!("{}-*", policy.name), true).await?;
         let mine: Vec<_> = all.into_iter().filter(|s| policy.owns_snapshot(&s.snapshot)).collect();
         let candidates: Vec<Candidate> = mine
             .iter()
-            .map(|s| Candidate { name: s.snapshot.clone(), start: s.start_time(), state: s.state.clone() })
+            .map(|s| Candidate { name: s.snapshot.clone(), start: s.taken_at(), state: s.state.clone() })
             .collect();
-        let expired = select_expired(&candidates, policy.snapshot_days, self.es.now());
+        let rule = match retention {
+            PolicyRetention::PolicyDays => Rule::Days(policy.snapshot_days),
+            PolicyRetention::Rules(rules) => Rule::Rules(rules),
+        };
+        let expired = select_expired(&candidates, &rule, self.es.now());
         let mut deleted = vec![];
         let mut delete_failures = vec![];
         for snap in &expired {
@@ -147,13 +161,42 @@ struct Candidate {
     state: SnapshotState,
 }
 
-/// Returns the names of the snapshots older than `keep_days` at `now`, oldest first.
+/// A resolved [`PolicyRetention`].
+enum Rule<'a> {
+    /// Keep this many days.
+    Days(u32),
+    /// lifeboat-retention's rules.
+    Rules(&'a lifeboat_retention::Policy),
+}
+
+/// Returns the names of the snapshots the rule expires at `now`, oldest first.
 ///
-/// The age rule is lifeboat-retention's [`Expiry`] (`0` keeps everything; an item in progress is
-/// never forgotten). On top of it a policy never selects its newest `SUCCESS` snapshot, however
-/// old, so there is always something to restore.
-fn select_expired(candidates: &[Candidate], keep_days: u32, now: DateTime<Utc>) -> Vec<String> {
-    let rule = Expiry::days(keep_days);
+/// The day rule is lifeboat-retention's [`Expiry`] (`0` keeps everything); the rules are its
+/// restic-style engine over all candidates as one group (no rule keeps everything). An item in
+/// progress is never forgotten. On top of either, a policy never selects its newest `SUCCESS`
+/// snapshot, however old, so there is always something to restore.
+fn select_expired(candidates: &[Candidate], rule: &Rule<'_>, now: DateTime<Utc>) -> Vec<String> {
+    let item = |c: &Candidate, start: DateTime<Utc>| {
+        Snapshot::new(c.name.clone(), start.fixed_offset()).with_in_progress(c.state.is_running())
+    };
+    let forgotten: Vec<String> = match rule {
+        Rule::Days(days) => {
+            let expiry = Expiry::days(*days);
+            candidates
+                .iter()
+                .filter(|c| c.start.is_some_and(|start| !expiry.decide(&item(c, start), now).keep))
+                .map(|c| c.name.clone())
+                .collect()
+        }
+        Rule::Rules(policy) if policy.is_empty() => Vec::new(),
+        Rule::Rules(policy) => {
+            let items: Vec<Snapshot> = candidates.iter().filter_map(|c| c.start.map(|start| item(c, start))).collect();
+            // Not empty, and allow_empty: the engine cannot refuse; keep everything if it does.
+            lifeboat_retention::apply_at(policy, GroupBy::NONE, &items, true, now)
+                .map(|decisions| decisions.into_iter().filter(|d| !d.keep).map(|d| d.id).collect())
+                .unwrap_or_default()
+        }
+    };
     let newest_success = candidates
         .iter()
         .filter(|c| c.state == SnapshotState::Success && c.start.is_some())
@@ -162,12 +205,7 @@ fn select_expired(candidates: &[Candidate], keep_days: u32, now: DateTime<Utc>) 
     let mut expired: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| Some(&c.name) != newest_success.as_ref())
-        .filter(|c| {
-            c.start.is_some_and(|start| {
-                let item = Snapshot::new(c.name.clone(), start.fixed_offset()).with_in_progress(c.state.is_running());
-                !rule.decide(&item, now).keep
-            })
-        })
+        .filter(|c| c.start.is_some() && forgotten.contains(&c.name))
         .collect();
     expired.sort_by_key(|c| c.start);
     expired.into_iter().map(|c| c.name.clone()).collect()
@@ -192,16 +230,36 @@ mod tests {
             c("d8", 8, SnapshotState::Success, now),
             c("d1", 1, SnapshotState::Success, now),
         ];
-        assert_eq!(select_expired(&cands, 3, now), vec!["d10", "d9", "d8"]);
-        assert!(select_expired(&cands, 0, now).is_empty());
+        assert_eq!(select_expired(&cands, &Rule::Days(3), now), vec!["d10", "d9", "d8"]);
+        assert!(select_expired(&cands, &Rule::Days(0), now).is_empty());
         // Only old snapshots, the newest successful one survives even though it is expired.
         let old = vec![
             c("d10", 10, SnapshotState::Success, now),
             c("d9", 9, SnapshotState::Success, now),
             c("d8", 8, SnapshotState::Failed, now),
         ];
-        assert_eq!(select_expired(&old, 3, now), vec!["d10", "d8"]);
+        assert_eq!(select_expired(&old, &Rule::Days(3), now), vec!["d10", "d8"]);
         let running = vec![c("d10", 10, SnapshotState::InProgress, now), c("d1", 1, SnapshotState::Success, now)];
-        assert!(select_expired(&running, 3, now).is_empty());
+        assert!(select_expired(&running, &Rule::Days(3), now).is_empty());
+    }
+
+    #[test]
+    fn restic_rules_over_the_policy_snapshots() {
+        let now = Utc::now();
+        let cands: Vec<Candidate> = (0..10).map(|d| c(&format!("d{d}"), d, SnapshotState::Success, now)).collect();
+        let within = lifeboat_retention::Policy { keep_within: Some("3d".parse().unwrap()), ..Default::default() };
+        // keep-within counts back from the newest snapshot: up to 3 days older stay.
+        let expired = select_expired(&cands, &Rule::Rules(&within), now);
+        assert_eq!(expired, ["d9", "d8", "d7", "d6", "d5", "d4"]);
+        let daily =
+            lifeboat_retention::Policy { keep_daily: lifeboat_retention::KeepCount::N(5), ..Default::default() };
+        assert_eq!(select_expired(&cands, &Rule::Rules(&daily), now), ["d9", "d8", "d7", "d6", "d5"]);
+        assert!(select_expired(&cands, &Rule::Rules(&lifeboat_retention::Policy::default()), now).is_empty());
+        // The newest success survives a rule that keeps nothing else.
+        let mut failed = cands.clone();
+        failed[0].state = SnapshotState::Failed;
+        let one = lifeboat_retention::Policy { keep_last: lifeboat_retention::KeepCount::N(1), ..Default::default() };
+        let expired = select_expired(&failed, &Rule::Rules(&one), now);
+        assert!(!expired.contains(&"d1".to_string()) && !expired.contains(&"d0".to_string()), "{expired:?}");
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{EsError, FailedShard, Result};
 use crate::manager::EsManager;
 use crate::model::catalog;
 use crate::model::names::{validate_index_pattern, validate_snapshot_name};
+use crate::model::snapshot::META_TAKEN_AT;
 use crate::model::{
     CatalogEntry, CreateOutcome, CreateSnapshotBody, IndexSummary, NamePattern, SnapshotInfo, SnapshotPolicy,
     SnapshotState, TakenSnapshot, TimeSource,
@@ -75,6 +76,7 @@ impl Snapshots<'_> {
     fn snapshot_body(&self, indices: &str, policy: Option<&str>) -> CreateSnapshotBody {
         let mut metadata = BTreeMap::new();
         metadata.insert("taken_by".to_string(), Value::String("lifeboat".into()));
+        metadata.insert(META_TAKEN_AT.to_string(), Value::String(self.es.now().to_rfc3339()));
         if let Some(p) = policy.filter(|p| !p.is_empty()) {
             metadata.insert("lifeboat_policy".to_string(), Value::String(p.to_string()));
         }
@@ -121,8 +123,10 @@ impl Snapshots<'_> {
                 remedy: None,
             });
         }
-        let policy_name = policy.map(|p| p.name.as_str()).filter(|n| !n.is_empty());
-        let body = self.snapshot_body(indices, policy_name);
+        // Owned: a borrowed `Option<&str>` held across the awaits below would keep the future
+        // from being spawned (rustc cannot prove `Send` for every lifetime).
+        let policy_name: Option<String> = policy.map(|p| p.name.clone()).filter(|n| !n.is_empty());
+        let body = self.snapshot_body(indices, policy_name.as_deref());
         let outcome =
             self.es.client().create_snapshot(repository, name, &body, true, Some(self.es.snapshot_timeout())).await;
         let (mut info, already_existed) = match outcome {
@@ -190,7 +194,7 @@ impl Snapshots<'_> {
                 doc_count: summary.and_then(|s| s.docs_count),
                 store_bytes: summary.and_then(|s| s.store_bytes.or(s.pri_store_bytes)),
                 time_range,
-                policy: policy_name.map(str::to_string),
+                policy: policy_name.clone(),
                 recorded_at: self.es.now(),
             });
         }

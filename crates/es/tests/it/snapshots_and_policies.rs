@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::common::*;
 use chrono::{Duration as CDuration, Utc};
 use lifeboat_es::model::{SlmConfig, SlmPolicy, SlmRetention, SnapshotState};
-use lifeboat_es::{EsError, RetryConfig, SnapshotPolicy, TimeSource};
+use lifeboat_es::{EsError, PolicyRetention, RetryConfig, SnapshotPolicy, TimeSource};
 use lifeboat_es_double::{IndexSeed, TestCluster};
 
 fn day_pattern() -> TimeSource {
@@ -75,7 +75,7 @@ async fn policy_run_snapshots_today_and_reuses_it_on_a_second_run() {
         let report = es.policies().run(&pname).await.unwrap();
         assert!(report.is_success(), "{report:?}");
         assert!(!report.already_existed);
-        assert_eq!(report.snapshot, policy.snapshot_name_for(Utc::now().date_naive()), "date math resolved to today");
+        assert_eq!(report.snapshot, policy.snapshot_name_for(Utc::now().date_naive()), "named for today");
         assert_eq!(report.catalogued, 1);
         assert!(report.deleted.is_empty());
 
@@ -84,11 +84,19 @@ async fn policy_run_snapshots_today_and_reuses_it_on_a_second_run() {
         assert_eq!(again.snapshot, report.snapshot);
         assert_eq!(es.snapshots().list(&repo).await.unwrap().len(), 1);
 
-        // Far in the future everything is expired, but the newest successful snapshot stays.
-        let later = manager(&c, &state).with_clock(clock_at(Utc::now() + CDuration::days(30)));
+        // Thirty days later by the manager's clock: that day's snapshot, named and dated by the
+        // clock, and the first one (30 days old, 7 kept) deleted.
+        let at = Utc::now() + CDuration::days(30);
+        let later = manager(&c, &state).with_clock(clock_at(at));
         let r = later.policies().run(&pname).await.unwrap();
-        assert!(r.deleted.is_empty(), "{r:?}");
-        assert_eq!(r.kept, vec![report.snapshot.clone()]);
+        assert_eq!(r.snapshot, policy.snapshot_name_for(at.date_naive()));
+        assert!(!r.already_existed, "{r:?}");
+        assert_eq!(r.deleted, vec![report.snapshot.clone()]);
+        assert_eq!(r.kept, vec![r.snapshot.clone()]);
+        // Only expired snapshots remain elsewhere: the newest successful one stays however old.
+        let much_later = manager(&c, &state).with_clock(clock_at(at + CDuration::days(365)));
+        let r2 = much_later.policies().run_with(&pname, &PolicyRetention::PolicyDays).await.unwrap();
+        assert_eq!(r2.deleted, vec![r.snapshot.clone()], "{r2:?}");
 
         es.policies().remove(&pname).await.unwrap();
         assert!(matches!(es.policies().run(&pname).await.unwrap_err(), EsError::NotFound { .. }));

@@ -193,9 +193,16 @@ fn default_redis_mode() -> String {
     "rdb".to_owned()
 }
 
-/// `kind = "elasticsearch"`: a snapshot lifecycle policy in the cluster. Lifeboat triggers
-/// it on the plan's schedule, checks that the snapshot succeeded and applies the plan's
-/// retention to the snapshots; the data never passes through Lifeboat.
+/// `kind = "elasticsearch"`: a Lifeboat snapshot policy (lifeboat-es'), run in the cluster.
+/// On the plan's schedule Lifeboat takes the policy's snapshot of the day
+/// (`{policy}-yyyy.MM.dd`, into the cluster's snapshot repository), waits for it, fails on
+/// a partial or failed one, records it in the snapshot catalog and applies the plan's
+/// `retention` to the policy's snapshots (never deleting the newest successful one); the
+/// data never passes through Lifeboat.
+///
+/// With `indices`, the config is the policy: each run registers it (name `policy`, these
+/// indices, this repository) in the Elasticsearch state. Without, `policy` must have been
+/// registered already (`lifeboat es policy add`) and snapshot into `repository`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ElasticsearchSource {
@@ -203,8 +210,21 @@ pub struct ElasticsearchSource {
     pub url: String,
     /// The snapshot repository registered in the cluster.
     pub repository: String,
-    /// The snapshot lifecycle (SLM) policy's name.
+    /// The Lifeboat snapshot policy's name, also the prefix of its snapshots' names.
     pub policy: String,
+    /// Comma-separated index patterns the policy snapshots (`logs-*,metrics-*`); when set the
+    /// run registers the policy from the config.
+    #[serde(default)]
+    pub indices: Option<String>,
+    /// The tenant (`org/namespace`, registered with `lifeboat es tenant add`) the policy
+    /// belongs to; its indices and repository must be the tenant's. None: the admin scope.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The Elasticsearch state directory (policies, catalog; `lifeboat es --state-dir`).
+    /// Default: `$LIFEBOAT_STATE_DIR`, else `$XDG_STATE_HOME/lifeboat/es`, else
+    /// `~/.local/state/lifeboat/es`.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     /// User name for basic authentication (the password by reference).
     #[serde(default)]
     pub username: Option<String>,

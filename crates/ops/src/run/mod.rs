@@ -25,11 +25,13 @@
 //! ([`CopyTo::runs_after_backup`]), the frontend opens it ([`copy_credential`]) and calls
 //! [`copy_backup`]; a failed copy leaves the backup in place and names the destination.
 //!
-//! Elasticsearch plans run in the cluster (the snapshot is the cluster's); they are run by
-//! lifeboatd and `lifeboat es`, not here ([`RunError::RunsInCluster`]).
+//! Elasticsearch plans run in the cluster (the snapshot is the cluster's), with no
+//! repository: [`run_es_plan`] runs them ([`run_plan`] refuses them with
+//! [`RunError::RunsInCluster`]; [`runs_in_cluster`] tells a frontend which to call).
 
 mod command;
 mod database;
+mod es;
 
 use lifeboat_repo::{BackupRequest, CopyReport, Credential, Manifest, RepoError, Repository};
 use lifeboat_storage::clock::{Clock, SystemClock};
@@ -42,6 +44,7 @@ use crate::forget::{self, ForgetError, ForgetPlan, ForgetRequest};
 use crate::plans::ResolvedPlan;
 
 pub use command::CommandFailure;
+pub use es::{EsRunReport, run_es_plan};
 
 /// What a run needs besides the plan and its repository.
 #[derive(Default)]
@@ -81,6 +84,34 @@ pub enum RunError {
     RunsInCluster {
         /// The plan.
         plan: String,
+    },
+    /// [`run_es_plan`] was given a plan that backs up into a repository.
+    #[error("plan {plan:?} is a {kind} plan: it backs up into a repository, not in an Elasticsearch cluster")]
+    NotInCluster {
+        /// The plan.
+        plan: String,
+        /// Its source's kind.
+        kind: &'static str,
+    },
+    /// The cluster or its snapshot policy failed (unreachable, refused, a failed or partial
+    /// snapshot naming its failed shards, a tenant violation).
+    #[error("plan {plan:?}: {source}")]
+    Elasticsearch {
+        /// The plan.
+        plan: String,
+        /// Why (names the cluster by its URL, never a credential).
+        #[source]
+        source: Box<lifeboat_es::EsError>,
+    },
+    /// The snapshot succeeded, but deleting the snapshots retention expired failed.
+    #[error("plan {plan:?}: snapshot {snapshot} succeeded, but deleting expired snapshots failed: {}", failures.join("; "))]
+    SnapshotRetention {
+        /// The plan.
+        plan: String,
+        /// The snapshot taken.
+        snapshot: String,
+        /// `snapshot: error` for each delete that failed after retrying.
+        failures: Vec<String>,
     },
     /// The plan lacks a key a run needs (a checked config never does).
     #[error("plan {plan:?} has no `{key}`")]
@@ -154,8 +185,15 @@ pub enum RunError {
     },
 }
 
+/// True when `plan` runs in an Elasticsearch cluster ([`run_es_plan`]) rather than into a
+/// repository ([`run_plan`]).
+pub fn runs_in_cluster(plan: &ResolvedPlan) -> bool {
+    matches!(plan.config.source, Some(SourceConfig::Elasticsearch(_)))
+}
+
 /// Whether [`run_plan`] can run `plan`: an Elasticsearch plan runs in the cluster
-/// ([`RunError::RunsInCluster`]). A frontend asks before opening a repository.
+/// ([`RunError::RunsInCluster`]; [`run_es_plan`] runs it). A frontend asks before opening a
+/// repository.
 pub fn check_runs_here(plan: &ResolvedPlan) -> Result<(), RunError> {
     match &plan.config.source {
         Some(SourceConfig::Elasticsearch(_)) => Err(RunError::RunsInCluster { plan: plan.name.clone() }),

@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod credentials;
 mod database;
+mod es_plan;
 mod forget;
 mod policy;
 mod run;
