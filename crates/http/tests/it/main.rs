@@ -1,0 +1,10 @@
+//! The integration tests of lifeboat-http: one binary, a module per subject. Each test
+//! starts a real service (state file, repository, plans in a temporary directory) and the
+//! router on a free loopback port, and talks to it with a real HTTP client.
+
+mod auth;
+mod common;
+mod input;
+mod jobs;
+mod metrics;
+mod tls;
