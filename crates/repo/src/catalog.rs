@@ -25,6 +25,62 @@ pub struct BackupListing {
     pub unreadable: Vec<RepoError>,
 }
 
+/// Which backups `latest` chooses among, as restic's `--host` / `--tag` filters: every field
+/// given must match (`tags`: the backup carries all of them). An empty scope is every backup.
+///
+/// ```
+/// use lifeboat_repo::LatestScope;
+/// let scope = LatestScope { plan: Some("web".into()), host: None, tags: vec!["nightly".into(), "eu".into()] };
+/// assert_eq!(scope.to_string(), "of plan \"web\" with tags \"nightly\", \"eu\"");
+/// assert!(LatestScope::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatestScope {
+    /// Only backups of this plan.
+    pub plan: Option<String>,
+    /// Only backups made on this host.
+    pub host: Option<String>,
+    /// Only backups carrying every one of these tags.
+    pub tags: Vec<String>,
+}
+
+impl LatestScope {
+    /// True when the scope selects every backup.
+    pub fn is_empty(&self) -> bool {
+        self.plan.is_none() && self.host.is_none() && self.tags.is_empty()
+    }
+
+    /// True when `manifest` is within the scope.
+    pub fn matches(&self, manifest: &Manifest) -> bool {
+        self.plan.as_ref().is_none_or(|p| manifest.plan.as_ref() == Some(p))
+            && self.host.as_ref().is_none_or(|h| &manifest.host == h)
+            && self.tags.iter().all(|t| manifest.tags.contains(t))
+    }
+}
+
+/// `of plan "web" on host "db1" with tags "nightly", "eu"` (only the parts given; `in the
+/// repository` when empty), as errors say it after "no backup".
+impl std::fmt::Display for LatestScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return f.write_str("in the repository");
+        }
+        let mut parts = Vec::new();
+        if let Some(plan) = &self.plan {
+            parts.push(format!("of plan {plan:?}"));
+        }
+        if let Some(host) = &self.host {
+            parts.push(format!("on host {host:?}"));
+        }
+        if !self.tags.is_empty() {
+            let tags: Vec<String> = self.tags.iter().map(|t| format!("{t:?}")).collect();
+            let word = if tags.len() == 1 { "tag" } else { "tags" };
+            parts.push(format!("with {word} {}", tags.join(", ")));
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 impl BackupListing {
     /// The readable backups of `plan` (all of them for `None`), oldest first.
     pub fn in_plan<'l>(&'l self, plan: Option<&'l str>) -> impl DoubleEndedIterator<Item = &'l Manifest> + 'l {
@@ -180,14 +236,30 @@ impl Repository {
         }
     }
 
-    /// Resolves `latest`, a full id, or a unique id prefix, optionally within one plan.
+    /// Resolves `latest`, a full id, or a unique id prefix, optionally within one plan
+    /// ([`resolve_in`](Self::resolve_in) with a scope of that plan).
+    pub async fn resolve(&self, selector: &str, plan: Option<&str>) -> Result<Manifest> {
+        self.resolve_in(selector, &LatestScope { plan: plan.map(str::to_owned), ..Default::default() }).await
+    }
+
+    /// Resolves `latest` (the newest backup within `scope`), a full id, or a unique id prefix
+    /// (which must then be a backup within `scope`: [`RepoError::OutOfScope`]). No backup
+    /// within a scope that is not empty is [`RepoError::NoBackupInScope`], naming the scope.
     ///
     /// `latest` is refused ([`RepoError::LatestUnknown`]) while any manifest cannot be read
     /// for another reason than being sealed for recipients only (damaged, forged, a storage
     /// error): it might be the newest, and silently restoring an older backup instead is
     /// what the operator must not get (restic's `latest` fails the same way). The error
     /// names the damaged manifests and the newest readable backup, which can be named by id.
-    pub async fn resolve(&self, selector: &str, plan: Option<&str>) -> Result<Manifest> {
+    pub async fn resolve_in(&self, selector: &str, scope: &LatestScope) -> Result<Manifest> {
+        let found = self.resolve_selector(selector, scope).await?;
+        if !scope.matches(&found) {
+            return Err(RepoError::OutOfScope { id: found.id, scope: scope.to_string() });
+        }
+        Ok(found)
+    }
+
+    async fn resolve_selector(&self, selector: &str, scope: &LatestScope) -> Result<Manifest> {
         let selector = selector.trim();
         if selector == "latest" {
             if !self.can_read() {
@@ -198,11 +270,14 @@ impl Repository {
                 ));
             }
             let BackupListing { readable, unreadable, .. } = self.list_backups().await?;
-            let newest = readable.into_iter().rev().find(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)));
+            let newest = readable.into_iter().rev().find(|m| scope.matches(m));
             if !unreadable.is_empty() {
                 return Err(RepoError::LatestUnknown { damaged: unreadable, newest: newest.map(|m| m.id) });
             }
-            return newest.ok_or_else(|| RepoError::NoSuchBackup("latest".into()));
+            return newest.ok_or_else(|| match scope.is_empty() {
+                true => RepoError::NoSuchBackup("latest".into()),
+                false => RepoError::NoBackupInScope { scope: scope.to_string() },
+            });
         }
         if selector.is_empty() || !selector.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(RepoError::NoSuchBackup(selector.to_owned()));

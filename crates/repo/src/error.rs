@@ -154,6 +154,20 @@ pub enum RepoError {
     /// No backup matches an id, prefix or `latest`.
     #[error("no backup matches {0:?}")]
     NoSuchBackup(String),
+    /// `latest` within a scope (plan, host, tags) found no backup.
+    #[error("no backup {scope}")]
+    NoBackupInScope {
+        /// The scope, as `of plan "web" on host "db1" with tags "nightly"`.
+        scope: String,
+    },
+    /// A backup named by id is not within the scope given with it.
+    #[error("backup {id} is not a backup {scope}")]
+    OutOfScope {
+        /// The backup's id.
+        id: String,
+        /// The scope, as `of plan "web"`.
+        scope: String,
+    },
     /// `latest` cannot be decided: a manifest that cannot be read might be the newest.
     #[error(
         "cannot tell which backup is the latest, since a manifest that cannot be read may be newer: {}; {}",
@@ -260,7 +274,11 @@ impl RepoError {
             | RepoError::NeedsCredential(_)
             | RepoError::NeedsWriterKey
             | RepoError::WriterNotRegistered { .. } => K::Unauthorized,
-            RepoError::NotFound { .. } | RepoError::NoSuchBackup(_) | RepoError::NoSuchKey { .. } => K::NotFound,
+            RepoError::NotFound { .. }
+            | RepoError::NoSuchBackup(_)
+            | RepoError::NoBackupInScope { .. }
+            | RepoError::OutOfScope { .. }
+            | RepoError::NoSuchKey { .. } => K::NotFound,
             RepoError::AlreadyInitialized { .. }
             | RepoError::ConfigRollback { .. }
             | RepoError::RecipientsRemoved { .. }
@@ -382,6 +400,8 @@ mod tests {
             (RepoError::object("k", "l", CryptoError::NoMatchingSlot), ErrorKind::Unauthorized),
             (RepoError::NotFound { location: l() }, ErrorKind::NotFound),
             (RepoError::NoSuchBackup("latest".into()), ErrorKind::NotFound),
+            (RepoError::NoBackupInScope { scope: "of plan \"web\"".into() }, ErrorKind::NotFound),
+            (RepoError::OutOfScope { id: "ab".into(), scope: "of plan \"web\"".into() }, ErrorKind::NotFound),
             (RepoError::NoSuchKey { what: "key slot", id: "1".into() }, ErrorKind::NotFound),
             (storage(std::io::ErrorKind::NotFound), ErrorKind::NotFound),
             (RepoError::AlreadyInitialized { location: l() }, ErrorKind::Conflict),

@@ -69,7 +69,7 @@ mod verify;
 mod view;
 
 pub use backup::{BackupRequest, BackupWriter};
-pub use catalog::BackupListing;
+pub use catalog::{BackupListing, LatestScope};
 pub use config::{
     CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
     SlotKind, WriterEntry, master_key_id,

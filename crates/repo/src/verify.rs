@@ -6,6 +6,7 @@ use futures::StreamExt;
 use lifeboat_crypto::digest_stream;
 use serde::Serialize;
 
+use crate::catalog::LatestScope;
 use crate::error::{RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::repository::Repository;
@@ -79,8 +80,21 @@ impl Repository {
         deep: bool,
         advice: impl Fn(&RepoError) -> Option<String>,
     ) -> Result<VerifyOutcome> {
+        self.verify_backups_in(selector, &LatestScope::default(), deep, advice).await
+    }
+
+    /// [`Repository::verify_backups_with_advice`] within `scope`: `latest` is the newest
+    /// backup within it, an id must be within it, and without a selector every backup
+    /// within it is checked (a manifest that cannot be read is still damage found).
+    pub async fn verify_backups_in(
+        &self,
+        selector: Option<&str>,
+        scope: &LatestScope,
+        deep: bool,
+        advice: impl Fn(&RepoError) -> Option<String>,
+    ) -> Result<VerifyOutcome> {
         let (manifests, errors) = match selector {
-            Some(selector) => match self.resolve(selector, None).await {
+            Some(selector) => match self.resolve_in(selector, scope).await {
                 Ok(m) => (vec![m], Vec::new()),
                 Err(
                     e @ (RepoError::BadManifest { .. }
@@ -90,7 +104,10 @@ impl Repository {
                 ) => (Vec::new(), vec![e]),
                 Err(e) => return Err(e),
             },
-            None => self.list().await?,
+            None => {
+                let (all, errors) = self.list().await?;
+                (all.into_iter().filter(|m| scope.matches(m)).collect(), errors)
+            }
         };
         let (sealed_for_others, unreadable) = crate::catalog::triage(errors);
         let mut report = self.verify(&manifests, deep).await?;

@@ -18,6 +18,7 @@ mod filters;
 mod keys;
 mod locks;
 mod prune;
+mod scope;
 
 fn cheap() -> InitOptions {
     InitOptions { kdf: Argon2Params::MINIMUM, ..Default::default() }
