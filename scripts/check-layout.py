@@ -43,6 +43,11 @@ LAYERS = {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
         "lifeboat-es", "lifeboat-retention", "lifeboat-ops",
     },
+    # The lifeboatd binary: on top of the HTTP API and everything below it.
+    "lifeboatd": {
+        "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-ops", "lifeboat-http",
+    },
 }
 TEST_ONLY = {"lifeboat-testkit", "lifeboat-es-double"}
 

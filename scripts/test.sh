@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, starts throwaway
-# PostgreSQL, MariaDB, Redis and S3 servers on loopback, runs every Rust test, then the
-# independent Python decoder against backups written by the Rust binary.
+# PostgreSQL, MariaDB, Redis and S3 servers on loopback (and installs Prometheus and wrk),
+# runs every Rust test (lifeboatd's ten-minute real-clock test in the background beside the
+# rest), checks deploy/, then the independent Python decoder against backups written by the
+# Rust binary.
 #
 #   ./scripts/test.sh            everything
 #   LIFEBOAT_KEEP_SERVICES=1     leave the servers running afterwards (faster reruns)
@@ -47,9 +49,47 @@ source target/test-s3.env
 source target/test-webdav.env
 set +a
 
+step "build every test binary once"
+# The same build `cargo test --workspace` uses (same features), so the run below only runs.
+# Its list of artifacts names lifeboatd's test binary, for the background test next.
+cargo test --workspace --locked --no-run --message-format=json-render-diagnostics >target/test-artifacts.json
+lifeboatd_it="$(python3 - <<'PY'
+import json
+for line in open("target/test-artifacts.json"):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "it" \
+            and m.get("manifest_path", "").endswith("crates/server/Cargo.toml"):
+        print(m["executable"])
+PY
+)"
+[[ -x "$lifeboatd_it" ]] || { echo "lifeboatd's test binary not found in cargo's artifacts" >&2; exit 1; }
+
+step "lifeboatd's real-clock test (ten minutes) started in the background"
+# A plan scheduled every minute must run exactly ten times in ten real minutes. It is one
+# #[ignore]d test in crates/server/tests/it; it runs beside the rest of the suite (it is
+# mostly asleep) and is waited for at the end.
+real_clock_log="$root/target/real-clock-test.log"
+(cd crates/server && exec "$lifeboatd_it" --ignored --exact --nocapture \
+    real_clock::a_plan_every_minute_runs_ten_times_in_ten_real_minutes) >"$real_clock_log" 2>&1 &
+real_clock_pid=$!
+stop_real_clock() { kill "$real_clock_pid" 2>/dev/null || true; stop_services; }
+trap stop_real_clock EXIT
+
+step "deploy/ checks (systemd-analyze verify and security, Kubernetes manifests, Dockerfile)"
+bash scripts/check-deploy.sh target/debug/lifeboatd
+
 step "cargo test (every crate, unit + integration + doc tests)"
 # --no-fail-fast: one run reports every failing test binary, not just the first.
-cargo test --workspace --locked --no-fail-fast
+suite=0
+cargo test --workspace --locked --no-fail-fast || suite=$?
+
+step "waiting for lifeboatd's real-clock test"
+real_clock=0
+wait "$real_clock_pid" || real_clock=$?
+trap stop_services EXIT
+tail -n 25 "$real_clock_log" >&2
+if (( real_clock != 0 )); then echo "lifeboatd's real-clock test FAILED (log: $real_clock_log)" >&2; fi
+if (( suite != 0 || real_clock != 0 )); then exit 1; fi
 
 step "reference decoder: self-test, then bytes written by the Rust binary"
 python3 scripts/test_decoder_selftest.py
