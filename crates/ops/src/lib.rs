@@ -27,7 +27,13 @@
 //!   plan's last runs and next run), a cache of what the repositories hold; crash recovery
 //!   at open, versioned migrations, and [`state::AsyncStateStore`] for async callers.
 //!
-//! The scheduler, drills and alerts will live here too (see DESIGN.md).
+//! - [`service`]: lifeboatd's scheduler and job runner as a library ([`service::Service`]):
+//!   every schedule of every plan, jobs under a global and a per-repository limit, one run of
+//!   a plan at a time, timeouts, cancellation, retries on transient failures, logs kept with
+//!   each job, status and backup lists rebuilt from the repositories, reload and shutdown;
+//!   time from an injected clock, so a week of schedules runs in a test.
+//!
+//! Drills and alerts will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
 //!
 //! Forgetting by a plan's retention, shown first and then carried out:
 //!

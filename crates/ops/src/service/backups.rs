@@ -82,15 +82,12 @@ async fn refresh(inner: &Inner, config: &Config, url: &str, user: &(String, Opti
     repo
 }
 
-/// Re-lists the repositories of `plan` (after one of its jobs).
-pub(crate) async fn refresh_plan(inner: &Inner, plan: &ResolvedPlan) {
-    let config = inner.config();
-    let mut urls: Vec<(String, Option<usize>)> = plan.config.repository.iter().map(|u| (u.clone(), None)).collect();
-    urls.extend(plan.config.copy_to.iter().enumerate().map(|(i, c)| (c.repository.clone(), Some(i))));
-    for (url, copy) in urls {
-        if let Some(repo) = refresh(inner, &config, &url, &(plan.name.clone(), copy)).await {
-            repo.settle().await;
-        }
+/// Drops the cached listings of the repositories of `plan` (after one of its jobs): the
+/// next read lists them again, so a job does not pay for a listing nobody asked for.
+pub(crate) fn refresh_plan(inner: &Inner, plan: &ResolvedPlan) {
+    let mut listings = inner.listings.write().unwrap_or_else(|p| p.into_inner());
+    for url in plan.config.repository.iter().chain(plan.config.copy_to.iter().map(|c| &c.repository)) {
+        listings.remove(url);
     }
 }
 

@@ -8,7 +8,8 @@
 //! - `runner`: the job queue (limits, the per-plan lock, timeout, cancellation, retries);
 //! - `backup`, `copy`, `verify`, `prune`: one job kind each;
 //! - `scheduler`: [`Service::tick`], the schedules' cursors kept in the state's plan rows;
-//! - `status`, `repositories`, `backups`: what the API reads;
+//! - `status`, `backups`: what the API reads (the backup list cached per repository, dropped
+//!   after each job of a plan that uses it and listed again when next asked for);
 //! - `reload`: swapping the configuration (an invalid one is refused, the old kept);
 //! - [`opener`]: how repositories are opened ([`DefaultOpener`]).
 //!
@@ -56,6 +57,7 @@ mod error;
 mod events;
 mod failure;
 mod joblog;
+mod key;
 pub mod opener;
 mod prune;
 mod reload;
@@ -85,8 +87,8 @@ pub use types::{BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadRep
 
 use failure::Failure;
 use joblog::JobLogger;
+use key::ScheduleKey;
 use runner::{Active, Done, JobSpec, Work};
-use scheduler::ScheduleKey;
 
 /// What [`Service::start`] needs.
 pub struct ServiceOptions {
@@ -381,7 +383,7 @@ impl Service {
     }
 
     /// The backups of `plan` (of every plan for `None`) in the repositories it uses, as the
-    /// repositories list them (cached, refreshed after each job of the plan).
+    /// repositories list them (cached; a job of a plan drops its repositories' listings).
     pub async fn backups(&self, plan: Option<&str>) -> Result<Vec<BackupSummary>, ServiceError> {
         backups::backups(&self.inner, plan).await
     }

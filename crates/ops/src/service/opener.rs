@@ -144,7 +144,7 @@ impl DefaultOpener {
         let repository = redact_url(&url);
         let credential = credential(plan, target, &repository).await?;
         let mut builder = StorageBuilder::new(url.clone());
-        if let Some(retry) = self.retry.clone() {
+        if let Some(retry) = self.retry {
             builder = builder.retry_policy(retry);
         }
         let storage = builder.build().map_err(|source| OpenError::Storage {

@@ -12,37 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::failure::Failure;
 use super::joblog::JobLogger;
-use super::scheduler::ScheduleKey;
+pub(crate) use super::key::{ScheduleKey, Work};
 use super::{Inner, JobEvent, ServiceError};
 use crate::plans::ResolvedPlan;
-use crate::state::{JobId, JobKind, JobOutcome, JobResult, JobState, NewJob, Trigger};
-
-/// What a job does, in more detail than its [`JobKind`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Work {
-    /// A backup, its retention, and the copies that follow each backup.
-    Backup,
-    /// Copies of the plan's backups to one copy-to destination (`None`: each of them).
-    Copy(Option<usize>),
-    /// A check of the plan's backups.
-    Verify {
-        /// Decrypt and compare (else sizes and digests as stored).
-        deep: bool,
-    },
-    /// Removal of unreferenced data from the plan's repository.
-    Prune,
-}
-
-impl Work {
-    pub fn kind(self) -> JobKind {
-        match self {
-            Work::Backup => JobKind::Backup,
-            Work::Copy(_) => JobKind::Copy,
-            Work::Verify { .. } => JobKind::Verify,
-            Work::Prune => JobKind::Prune,
-        }
-    }
-}
+use crate::state::{JobId, JobOutcome, JobResult, JobState, NewJob, Trigger};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -283,7 +256,7 @@ async fn record_end(
         tracing::error!(job = %id, "cannot record the job's end: {e}");
     }
     if started.is_some() {
-        super::backups::refresh_plan(inner, &spec.plan).await;
+        super::backups::refresh_plan(inner, &spec.plan);
     }
     let duration = started.map_or(0.0, |s| (now - s).num_milliseconds().max(0) as f64 / 1000.0);
     inner.emit(JobEvent::Finished {

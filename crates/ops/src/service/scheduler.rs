@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::key::ScheduleKey;
 use super::runner::{JobSpec, Work, enqueue};
 use super::{Inner, JobEvent, ServiceError};
 use crate::config::PlanConfig;
@@ -22,26 +23,6 @@ use crate::state::Trigger;
 /// The longest the loop sleeps between two ticks (a config reload, a manual run or a job's
 /// end wake it earlier).
 pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(30);
-
-/// One schedule of one plan.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ScheduleKey {
-    pub plan: String,
-    pub work: Work,
-}
-
-impl ScheduleKey {
-    /// The name of its row in the state's plan table: the plan's own for backups.
-    pub fn state_name(&self) -> String {
-        match self.work {
-            Work::Backup => self.plan.clone(),
-            Work::Copy(i) => format!("{}#copy-to[{}]", self.plan, i.unwrap_or(0)),
-            Work::Verify { deep: false } => format!("{}#verify.quick", self.plan),
-            Work::Verify { deep: true } => format!("{}#verify.deep", self.plan),
-            Work::Prune => format!("{}#prune", self.plan),
-        }
-    }
-}
 
 /// Where a schedule stands.
 #[derive(Debug, Clone)]

@@ -12,5 +12,6 @@ mod policy;
 mod run;
 mod schedule;
 mod service;
+mod service_week;
 mod state;
 mod tokens;
