@@ -123,12 +123,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Run(args) => commands::run::run(&global, &args.plan, args.json).await,
         Command::List { plan, json } => commands::list::run(&global, plan, json).await,
-        Command::Show { id, json } => commands::show::run(&global, id, json).await,
-        Command::Verify { id, deep, json } => commands::verify::run(&global, id, deep, json).await,
-        Command::Restore { id, target, stdout, object, to, db } => {
-            commands::restore::run(&global, id, target, stdout, object, to, db).await
+        Command::Show { id, scope, json } => commands::show::run(&global, id, &scope.scope(), json).await,
+        Command::Verify { id, scope, deep, json } => {
+            commands::verify::run(&global, id, &scope.scope(), deep, json).await
         }
-        Command::Copy { id, dest, json } => commands::copy::run(&global, id, dest, json).await,
+        Command::Restore { id, scope, target, stdout, object, to, db } => {
+            commands::restore::run(&global, (id, &scope.scope()), target, stdout, object, to, db).await
+        }
+        Command::Copy { id, scope, dest, json } => commands::copy::run(&global, id, &scope.scope(), dest, json).await,
         Command::Sync { dest, json } => commands::copy::sync(&global, dest, json).await,
         Command::Key(cmd) => commands::key::run(&global, cmd).await,
         Command::Retention(cmd) => commands::retention::run(cmd),

@@ -3,19 +3,25 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use lifeboat_repo::{Credential, Manifest, Repository};
+use lifeboat_repo::{Credential, LatestScope, Manifest, Repository};
 
 use crate::flags::{Destination, Global};
 use crate::open::{copy_destination_options, open_repo, storage};
 use crate::render::{print_copy, print_json};
 use crate::secrets::SecretSource;
 
-/// `lifeboat copy`: one backup, or all of them.
-pub async fn run(global: &Global, id: Option<String>, dest: Destination, json: bool) -> Result<ExitCode> {
+/// `lifeboat copy`: one backup, or all of them (within `scope`).
+pub async fn run(
+    global: &Global,
+    id: Option<String>,
+    scope: &LatestScope,
+    dest: Destination,
+    json: bool,
+) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let manifests = match id {
-        Some(id) => vec![repo.resolve(&id, None).await?],
-        None => all_backups(&repo).await?,
+        Some(id) => vec![repo.resolve_in(&id, scope).await?],
+        None => all_backups(&repo).await?.into_iter().filter(|m| scope.matches(m)).collect(),
     };
     copy_backups(&repo, &manifests, dest, json, global).await
 }

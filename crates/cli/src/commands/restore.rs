@@ -4,17 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use lifeboat_repo::{Manifest, Repository};
+use lifeboat_repo::{LatestScope, Manifest, Repository};
 
 use super::db_password;
 use crate::flags::{Global, RestoreDbArgs};
 use crate::open::open_repo;
 use crate::render::{self, progress};
 
-/// Restores backup `id` where the flags say.
+/// Restores backup `id` (`latest` within the scope) where the flags say.
 pub async fn run(
     global: &Global,
-    id: String,
+    (id, scope): (String, &LatestScope),
     target: Option<PathBuf>,
     stdout: bool,
     object: Option<String>,
@@ -22,7 +22,7 @@ pub async fn run(
     db: RestoreDbArgs,
 ) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
-    let manifest = repo.resolve(&id, None).await?;
+    let manifest = repo.resolve_in(&id, scope).await?;
     match to {
         Some(to) => restore_database(&repo, &manifest, &to, db).await,
         None => restore(&repo, &manifest, target, stdout, object.as_deref()).await,

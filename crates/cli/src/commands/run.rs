@@ -1,12 +1,16 @@
 //! `lifeboat run NAME` and `lifeboat backup --plan NAME`: run a plan of the config file once.
 //! Resolving the plan and running it is lifeboat-ops'; this opens the plan's repository with
-//! the CLI's storage layers and prints the result.
+//! the CLI's storage layers and prints the result. An Elasticsearch plan has no repository:
+//! its snapshot runs in the cluster (`run_es_plan`).
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use lifeboat_ops::plans::ResolvedPlan;
 use lifeboat_ops::plans::{require_plan, resolve_plan};
-use lifeboat_ops::run::{RunRequest, check_runs_here, copy_backup, run_plan};
+use lifeboat_ops::run::{
+    EsRunReport, RunRequest, check_runs_here, copy_backup, run_es_plan, run_plan, runs_in_cluster,
+};
 use lifeboat_storage::redact_url;
 
 use crate::flags::{BackupCommand, Global};
@@ -16,6 +20,9 @@ use crate::render::{self, print_json, progress};
 /// Runs the plan `name` and prints what it did.
 pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
     let plan = require_plan(global.config.as_deref(), name)?;
+    if runs_in_cluster(&plan) {
+        return run_in_cluster(&plan, json).await;
+    }
     check_runs_here(&plan)?;
     let repo = open_plan_repo(global, &plan).await?;
     let started = std::time::Instant::now();
@@ -53,6 +60,32 @@ pub async fn run(global: &Global, name: &str, json: bool) -> Result<ExitCode> {
         }
         for copy in &copies {
             println!("copied to {}", render::escape(copy["repository"].as_str().unwrap_or_default()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an Elasticsearch plan: the snapshot in the cluster, then the plan's retention.
+async fn run_in_cluster(plan: &ResolvedPlan, json: bool) -> Result<ExitCode> {
+    let spinner = progress::spinner("taking the snapshot in the cluster");
+    let result = run_es_plan(plan, &RunRequest::default()).await;
+    progress::finish(spinner);
+    let report: EsRunReport = result?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!("plan {}:", render::escape(&report.plan));
+        let how = if report.already_existed { "already taken today, checked" } else { "taken" };
+        println!(
+            "snapshot {} in repository {}: {} ({how}), {} indices",
+            render::escape(&report.snapshot),
+            render::escape(&report.repository),
+            report.state,
+            report.indices.len()
+        );
+        println!("retention: deleted {} snapshot(s), {} kept", report.deleted.len(), report.kept.len());
+        for gone in &report.deleted {
+            println!("  deleted {}", render::escape(gone));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use lifeboat_repo::LatestScope;
 
 use crate::flags::Global;
 use crate::open::open_repo;
@@ -11,10 +12,11 @@ use crate::render::{self, print_json};
 /// Exit code when `verify` found damage.
 const EXIT_DAMAGE: u8 = 3;
 
-/// Verifies one backup or all of them; exits [`EXIT_DAMAGE`] when damage is found.
-pub async fn run(global: &Global, id: Option<String>, deep: bool, json: bool) -> Result<ExitCode> {
+/// Verifies one backup or all of them (within `scope`); exits [`EXIT_DAMAGE`] when damage is
+/// found.
+pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, deep: bool, json: bool) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
-    let outcome = repo.verify_backups_with_advice(id.as_deref(), deep, crate::hints::hint_for).await?;
+    let outcome = repo.verify_backups_in(id.as_deref(), scope, deep, crate::hints::hint_for).await?;
     if !outcome.sealed_for_others.is_empty() {
         eprintln!(
             "lifeboat: note: {} backup(s) are sealed for recipients only and were not checked (pass --identity-file)",

@@ -9,6 +9,7 @@ mod key;
 mod restore;
 mod retention;
 mod run;
+mod scope;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub use key::{KeyCommand, RecipientCommand, WriterCommand};
 pub use restore::RestoreDbArgs;
 pub use retention::{PolicyArgs, RetentionCommand};
 pub use run::{BackupArgs, RunArgs};
+pub use scope::ScopeArgs;
 
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
@@ -53,14 +55,18 @@ pub enum Command {
     Show {
         /// Backup id, unique prefix, or `latest`.
         id: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Check that backups are intact (exit code 3 when damage is found).
     Verify {
-        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        /// Backup id, unique prefix, or `latest`; all backups (within the scope) when omitted.
         id: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Also decrypt and decompress everything and compare plaintext digests.
         #[arg(long)]
         deep: bool,
@@ -73,6 +79,8 @@ pub enum Command {
     Restore {
         /// Backup id, unique prefix, or `latest`.
         id: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// A new or empty directory to restore into (database backups: the raw dump files).
         #[arg(long)]
         target: Option<PathBuf>,
@@ -90,8 +98,10 @@ pub enum Command {
     },
     /// Copy backups to another repository (keeps ids; data is not re-encrypted).
     Copy {
-        /// Backup id, unique prefix, or `latest`; all backups when omitted.
+        /// Backup id, unique prefix, or `latest`; all backups (within the scope) when omitted.
         id: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[command(flatten)]
         dest: Destination,
         /// Print JSON.

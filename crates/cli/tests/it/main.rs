@@ -7,6 +7,7 @@ mod cli_filters;
 mod cli_keys;
 mod cli_remote;
 mod cli_roundtrip;
+mod cli_scope;
 mod cli_tamper;
 mod common;
 mod database;

@@ -1,7 +1,8 @@
 //! `lifeboat run NAME` and `lifeboat backup --plan NAME`: plans of a config file run by name
 //! end to end (a files plan, a PostgreSQL plan against the test server), with the plan's
-//! repository, password reference, tags and retention; an unknown plan, a missing config
-//! file and an inline secret are one-line errors with a non-zero exit code.
+//! repository, password reference, tags and retention; an Elasticsearch plan in the cluster
+//! (the test double); an unknown plan, a missing config file and an inline secret are
+//! one-line errors with a non-zero exit code.
 
 use std::path::{Path, PathBuf};
 
@@ -251,11 +252,53 @@ fn a_stdin_plans_command_sees_no_secret_variable_of_any_plan() {
     assert_eq!(String::from_utf8_lossy(&restored), "gone|visible", "the command saw another plan's secret variable");
 }
 
-#[test]
-fn an_elasticsearch_plan_says_it_runs_under_lifeboatd_or_lifeboat_es() {
-    let plan = PlanEnv::new(
-        "[plans.logs]\nschedule = { cron = \"0 2 * * *\" }\nretention = { keep-within = \"7d\" }\n\
-         source = { kind = \"elasticsearch\", url = \"https://es.invalid:9200\", repository = \"r\", policy = \"nightly\" }\n",
+/// An Elasticsearch plan of the config on the double at `url`: snapshot in the cluster,
+/// the plan's retention after.
+fn es_plan_config(url: &str, state: &Path) -> String {
+    format!(
+        "[plans.logs]\nschedule = {{ cron = \"0 2 * * *\" }}\nretention = {{ keep-within = \"7d\" }}\n\
+         source = {{ kind = \"elasticsearch\", url = \"{url}\", repository = \"logs-repo\", policy = \"nightly\", \
+         indices = \"logs-*\", state-dir = \"{}\" }}\n",
+        state.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_elasticsearch_plan_runs_by_name_in_the_cluster() {
+    use lifeboat_es_double::{EsDouble, IndexSeed};
+    let double = EsDouble::start().await.unwrap();
+    double.create_index("logs-2026.03.01", IndexSeed::daily("2026-03-01", 10));
+    let state = tempfile::tempdir().unwrap();
+    let client = lifeboat_es::EsClient::new(&lifeboat_es::ClusterConfig::new(&double.url()).unwrap()).unwrap();
+    let admin =
+        lifeboat_es::EsManager::new(client, lifeboat_es::StateStore::new(state.path()), lifeboat_es::Scope::Admin);
+    let spec =
+        lifeboat_es::RepositorySpec::Fs { location: "/mnt/backups/cli-plan".into(), readonly: false, compress: None };
+    admin.repositories().create("logs-repo", &spec, true).await.unwrap();
+    let plan = PlanEnv::new(&es_plan_config(&double.url(), state.path()));
+    let today = chrono::Utc::now().format("%Y.%m.%d").to_string();
+
+    let out = tokio::task::block_in_place(|| plan.run(&["run", "logs"]));
+    out.ok();
+    let text = out.text();
+    assert!(
+        text.contains(&format!("snapshot nightly-{today} in repository logs-repo: SUCCESS (taken), 1 indices")),
+        "{text}"
     );
-    one_line_error(&plan.run(&["run", "logs"]), &["plan \"logs\"", "lifeboatd", "lifeboat es"]);
+    assert!(text.contains("retention: deleted 0 snapshot(s), 1 kept"), "{text}");
+
+    let out = tokio::task::block_in_place(|| plan.run(&["backup", "--plan", "logs", "--json"]));
+    out.ok();
+    let report = out.json();
+    assert_eq!(report["plan"], "logs");
+    assert_eq!(report["snapshot"], format!("nightly-{today}"));
+    assert_eq!(report["state"], "SUCCESS");
+    assert_eq!(report["already_existed"], true);
+    assert_eq!(report["indices"], serde_json::json!(["logs-2026.03.01"]));
+
+    // A cluster that is not there: one line naming the plan and the cluster.
+    drop(double);
+    let gone = PlanEnv::new(&es_plan_config("http://127.0.0.1:1", state.path()));
+    let out = tokio::task::block_in_place(|| gone.run(&["run", "logs"]));
+    one_line_error(&out, &["plan \"logs\"", "cannot reach Elasticsearch at http://127.0.0.1:1"]);
 }
