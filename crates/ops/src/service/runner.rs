@@ -281,7 +281,7 @@ async fn retry_after(inner: &Arc<Inner>, id: JobId, spec: &JobSpec, log: &JobLog
         return;
     }
     let base = settings.retry_backoff.as_delta().to_std().unwrap_or_default();
-    let delay = base.saturating_mul(1u32 << (spec.attempt - 1).min(16));
+    let delay = base.saturating_mul(1u32 << spec.attempt.saturating_sub(1).min(16));
     let next = JobSpec { attempt: spec.attempt + 1, retry_of: Some(id), ..spec.clone() };
     match enqueue_boxed(Arc::clone(inner), next, delay).await {
         Ok(retry) => log.info(format!("transient failure: retry as job {retry} in {}", humantime(delay))).await,
