@@ -12,6 +12,7 @@ pub mod restore;
 pub mod retention;
 pub mod run;
 pub mod show;
+pub mod token;
 pub mod unlock;
 pub mod verify;
 

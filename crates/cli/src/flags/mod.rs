@@ -10,6 +10,7 @@ mod restore;
 mod retention;
 mod run;
 mod scope;
+mod token;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ pub use restore::RestoreDbArgs;
 pub use retention::{PolicyArgs, RetentionCommand};
 pub use run::{BackupArgs, RunArgs};
 pub use scope::ScopeArgs;
+pub use token::{StateArg, TokenCommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
@@ -148,6 +150,9 @@ pub enum Command {
     /// Elasticsearch: snapshot repositories, policies, catalog and time-range restores.
     #[command(subcommand)]
     Es(crate::es::EsCommand),
+    /// lifeboatd's API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(RetentionCommand),

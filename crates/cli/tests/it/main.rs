@@ -13,3 +13,4 @@ mod common;
 mod database;
 mod es_cli;
 mod plans;
+mod tokens;
