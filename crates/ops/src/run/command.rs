@@ -61,6 +61,9 @@ pub(super) async fn backup_command(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that stopping it stops what it started too: a
+        // `sh -c "pg_dump ... | gzip"` leaves no orphan when the job is cancelled.
+        .process_group(0)
         .kill_on_drop(true);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(|n| n.starts_with("LIFEBOAT_") || scrub.iter().any(|s| s == n)) {
@@ -69,6 +72,7 @@ pub(super) async fn backup_command(
     }
     let mut child =
         cmd.spawn().map_err(|source| Failed::Command(CommandFailure::Spawn { program: program.clone(), source }))?;
+    let mut group = GroupGuard::of(&child);
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(Failed::Repo(RepoError::Internal("the command's pipes were not set up".into())));
     };
@@ -87,6 +91,10 @@ pub(super) async fn backup_command(
         let _ = child.start_kill();
     }
     let status = child.wait().await;
+    if stored.is_err() || !matches!(&status, Ok(s) if s.success()) {
+        group.kill(); // what the command left behind has nobody to write to
+    }
+    group.disarm();
     let stderr = stderr_reader.await.unwrap_or_default();
     let exited = |status: String| CommandFailure::Exited { program: program.clone(), status, stderr: stderr.clone() };
     // A storage failure is the cause when both failed (the command then dies of a broken
@@ -105,5 +113,34 @@ pub(super) async fn backup_command(
             writer.abort().await;
             Err(e)
         }
+    }
+}
+
+/// Kills the command's whole process group when dropped armed: a job cancelled (its future
+/// dropped) or timed out mid-backup stops the command and every process it started, not
+/// only the direct child that `kill_on_drop` reaches.
+struct GroupGuard(Option<rustix::process::Pid>);
+
+impl GroupGuard {
+    fn of(child: &tokio::process::Child) -> Self {
+        GroupGuard(child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)))
+    }
+
+    /// Sends SIGKILL to the group (errors ignored: the group may be gone already).
+    fn kill(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// The command ended on its own: nothing to kill on drop.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -267,7 +267,8 @@ async fn overlap_queue_runs_one_slot_after_the_running_one_and_drops_the_rest() 
     assert_eq!(site.listed("r1").await.len(), 2);
 }
 
-#[tokio::test]
+// The checks below poll /proc with blocking sleeps: the job needs worker threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_running_backup_kills_its_command_and_lists_nothing() {
     let site = Site::new();
     let r1 = site.repo("r1").await;
@@ -278,7 +279,7 @@ async fn cancelling_a_running_backup_kills_its_command_and_lists_nothing() {
     let id = service.run_now("slow", JobKind::Backup, Trigger::Api, Some("alice".into())).await.unwrap();
     started(&mut events, id).await;
     let sleeping = wait_until_empty(10, || if my_children("sleep").is_empty() { vec![()] } else { vec![] });
-    assert!(sleeping.is_empty(), "the command never started");
+    assert!(sleeping.is_empty(), "the command never started: {:?}", service.job(id).await.unwrap());
     let began = Instant::now();
     let job = service.cancel(id, Some("alice".into())).await.unwrap();
     assert!(began.elapsed() < Duration::from_secs(10), "cancelling took {:?}", began.elapsed());
@@ -292,6 +293,28 @@ async fn cancelling_a_running_backup_kills_its_command_and_lists_nothing() {
     assert_eq!(service.cancel(id, None).await.unwrap_err().kind(), ErrorKind::Conflict);
     let unknown = lifeboat_ops::state::JobId(id.0 + 100);
     assert_eq!(service.cancel(unknown, None).await.unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+// The checks below poll /proc with blocking sleeps: the job needs worker threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_shell_pipeline_stops_every_process_it_started() {
+    let site = Site::new();
+    let r1 = site.repo("r1").await;
+    // `sh` starts `sleep` as its own child: killing `sh` alone would orphan the sleep.
+    let text = stdin_plan(&site, "piped", &r1, "echo start; sleep 987; echo end", "");
+    let clock = Arc::new(ManualClock::new(monday()));
+    let service = service(&site, &text, &clock).await;
+    let mut events = service.subscribe();
+    let id = service.run_now("piped", JobKind::Backup, Trigger::Api, None).await.unwrap();
+    started(&mut events, id).await;
+    let grandchild = || lifeboat_testkit::process::tool_processes("sleep", "987");
+    let seen = wait_until_empty(10, || if grandchild().is_empty() { vec![()] } else { vec![] });
+    assert!(seen.is_empty(), "the pipeline never started its sleep");
+    let job = service.cancel(id, None).await.unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    let left = wait_until_empty(10, grandchild);
+    assert!(left.is_empty(), "a process the command started outlived the cancelled job: {left:?}");
+    assert!(site.listed("r1").await.is_empty(), "a cancelled backup was listed");
 }
 
 #[tokio::test]
