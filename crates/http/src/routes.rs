@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lifeboat_ops::service::{PlanStatus, PlanSummary};
+use lifeboat_ops::service::{PlanStatus, PlanSummary, SchedulerState};
 use lifeboat_ops::state::{JobFilter, JobId, JobKind, JobState, Trigger};
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +21,20 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the state database answers within two seconds.
+/// `GET /readyz`: the state database answers within two seconds and the scheduler loop is
+/// alive (or was never asked to run).
 pub(crate) async fn readyz(State(context): State<Context>) -> ApiResult<Json<serde_json::Value>> {
+    let scheduler = context.service.scheduler();
+    if matches!(scheduler, SchedulerState::Stalled | SchedulerState::Stopped) {
+        let state = serde_json::to_value(scheduler).unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("not ready: the scheduler is {}", state.as_str().unwrap_or("?")),
+        ));
+    }
     let check = context.service.state().call(|s| s.schema_version());
     match tokio::time::timeout(std::time::Duration::from_secs(2), check).await {
-        Ok(Ok(_)) => Ok(Json(serde_json::json!({"status": "ready"}))),
+        Ok(Ok(_)) => Ok(Json(serde_json::json!({"status": "ready", "scheduler": scheduler}))),
         Ok(Err(e)) => Err(ApiError::new(ErrorCode::Unavailable, format!("not ready: {e}"))),
         Err(_) => Err(ApiError::new(ErrorCode::Unavailable, "not ready: the state database did not answer in 2 s")),
     }

@@ -104,6 +104,13 @@ async fn health_endpoints_need_no_token() {
         assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.text);
         assert!(answer.json["status"].is_string(), "{path}: {}", answer.text);
     }
+    // A lifeboatd that is stopping is alive but no longer ready: it schedules nothing.
+    server.service.shutdown(std::time::Duration::from_secs(1)).await;
+    let answer = server.send(server.request(Method::GET, "/readyz", None)).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.text);
+    assert!(answer.text.contains("scheduler is stopped"), "{}", answer.text);
+    let answer = server.send(server.request(Method::GET, "/healthz", None)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     server.stop().await;
 }
 

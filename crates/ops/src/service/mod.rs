@@ -83,7 +83,9 @@ use crate::state::{AsyncStateStore, JobFilter, JobId, JobKind, JobLog, JobPage, 
 pub use error::{ErrorKind, ServiceError};
 pub use events::JobEvent;
 pub use opener::{DefaultOpener, OpenError, RepoOpener, Target};
-pub use types::{BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadReport, RepositoryStatus, Status};
+pub use types::{
+    BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadReport, RepositoryStatus, SchedulerState, Status,
+};
 
 use failure::Failure;
 use joblog::JobLogger;
@@ -139,6 +141,8 @@ pub(crate) struct Inner {
     /// Tells jobs apart that are cancelled by the shutdown.
     shutting_down: std::sync::atomic::AtomicBool,
     cursors: tokio::sync::Mutex<scheduler::Cursors>,
+    /// When the scheduler loop last came round (`None`: it does not run).
+    heartbeat: Mutex<Option<std::time::Instant>>,
     listings: RwLock<HashMap<String, backups::Listing>>,
 }
 
@@ -254,6 +258,7 @@ impl Service {
             kill: CancellationToken::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             cursors: tokio::sync::Mutex::default(),
+            heartbeat: Mutex::new(options.run_scheduler.then(std::time::Instant::now)),
             listings: RwLock::default(),
         };
         let service = Service { inner: Arc::new(inner) };
@@ -420,6 +425,21 @@ impl Service {
         self.inner.events.subscribe()
     }
 
+    /// Whether the scheduler loop is alive: what lifeboatd's `/readyz` reports. The loop
+    /// never sleeps longer than 30 s, so one not seen for twice that is [`SchedulerState::Stalled`].
+    pub fn scheduler(&self) -> SchedulerState {
+        if self.inner.stopping.is_cancelled() {
+            return SchedulerState::Stopped;
+        }
+        match *lock_heartbeat(&self.inner.heartbeat) {
+            None => SchedulerState::Off,
+            Some(beat) if beat.elapsed() > 2 * scheduler::MAX_SLEEP + std::time::Duration::from_secs(5) => {
+                SchedulerState::Stalled
+            }
+            Some(_) => SchedulerState::Running,
+        }
+    }
+
     /// The state database.
     pub fn state(&self) -> &AsyncStateStore {
         &self.inner.state
@@ -434,4 +454,11 @@ impl Service {
     pub fn clock(&self) -> Arc<dyn Clock> {
         Arc::clone(&self.inner.clock)
     }
+}
+
+/// The heartbeat's lock (a poisoned one still holds a usable instant).
+pub(crate) fn lock_heartbeat(
+    beat: &Mutex<Option<std::time::Instant>>,
+) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+    beat.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -173,6 +173,7 @@ fn what(key: &ScheduleKey) -> &'static str {
 /// until woken; ends when the service stops.
 pub(crate) async fn run_loop(inner: Arc<Inner>) {
     loop {
+        *super::lock_heartbeat(&inner.heartbeat) = Some(std::time::Instant::now());
         let woken = inner.wake.notified();
         let wake = match tick(&inner).await {
             Ok(wake) => wake,

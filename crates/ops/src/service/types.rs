@@ -149,3 +149,19 @@ pub struct ReloadReport {
     /// `[service]` keys that changed but take effect only at the next start.
     pub needs_restart: Vec<String>,
 }
+
+/// Whether the scheduler loop is alive, for a readiness probe ([`Service::scheduler`]).
+///
+/// [`Service::scheduler`]: super::Service::scheduler
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerState {
+    /// The service was started without a scheduler (only manual and API runs).
+    Off,
+    /// The loop ran recently.
+    Running,
+    /// The loop has not come round for longer than it ever sleeps: it is stuck.
+    Stalled,
+    /// The service is shutting down; nothing is scheduled any more.
+    Stopped,
+}

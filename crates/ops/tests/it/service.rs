@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use lifeboat_ops::Config;
 use lifeboat_ops::credentials::OpenSettings;
 use lifeboat_ops::service::opener::StorageHook;
-use lifeboat_ops::service::{DefaultOpener, ErrorKind, JobEvent, Service, ServiceOptions};
+use lifeboat_ops::service::{DefaultOpener, ErrorKind, JobEvent, SchedulerState, Service, ServiceOptions};
 use lifeboat_ops::state::{
     AsyncStateStore, JobFilter, JobKind, JobRecord, JobState, NewJob, StateOptions, StateStore, Trigger,
 };
@@ -543,4 +543,28 @@ async fn bad_requests_are_errors_of_their_kind() {
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["health"], "ok");
     let _ = Path::new("");
+}
+
+#[tokio::test]
+async fn the_scheduler_reports_off_running_and_stopped() {
+    let site = Site::new();
+    let r1 = site.repo("r1").await;
+    let text = stdin_plan(&site, "web", &r1, "echo x", "");
+    let clock = Arc::new(ManualClock::new(monday()));
+    let manual = service(&site, &text, &clock).await;
+    assert_eq!(manual.scheduler(), SchedulerState::Off, "started without a scheduler");
+    let config = Config::parse(&text, "test.toml").unwrap();
+    let scheduled = Service::start(ServiceOptions {
+        config,
+        origin: site.path("lifeboat.toml").display().to_string(),
+        state: AsyncStateStore::new(StateStore::open_in_memory().unwrap()),
+        clock: clock.clone(),
+        opener: site.opener(),
+        run_scheduler: true,
+    })
+    .await
+    .unwrap();
+    assert_eq!(scheduled.scheduler(), SchedulerState::Running);
+    scheduled.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(scheduled.scheduler(), SchedulerState::Stopped);
 }
