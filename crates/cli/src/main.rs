@@ -135,6 +135,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Key(cmd) => commands::key::run(&global, cmd).await,
         Command::Retention(cmd) => commands::retention::run(cmd),
         Command::Es(cmd) => es::run(cmd).await,
+        Command::Status(args) => commands::server::status(args).await,
+        Command::Jobs(args) => commands::server::jobs(args).await,
         Command::Token(cmd) => commands::token::run(&global, cmd).await,
         Command::Forget { plan, policy, dry_run, prune, json } => {
             commands::forget::run(&global, plan, policy, dry_run, prune, json).await

@@ -11,6 +11,7 @@ pub mod prune;
 pub mod restore;
 pub mod retention;
 pub mod run;
+pub mod server;
 pub mod show;
 pub mod token;
 pub mod unlock;

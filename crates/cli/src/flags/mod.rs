@@ -10,6 +10,7 @@ mod restore;
 mod retention;
 mod run;
 mod scope;
+mod server;
 mod token;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use restore::RestoreDbArgs;
 pub use retention::{PolicyArgs, RetentionCommand};
 pub use run::{BackupArgs, RunArgs};
 pub use scope::ScopeArgs;
+pub use server::{JobsArgs, ServerArgs, StatusArgs};
 pub use token::{StateArg, TokenCommand};
 
 #[derive(Parser, Debug)]
@@ -153,6 +155,10 @@ pub enum Command {
     /// lifeboatd's API tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// A running lifeboatd's health: overall, then per plan (--server, LIFEBOAT_TOKEN).
+    Status(StatusArgs),
+    /// A running lifeboatd's jobs, newest first, or one job by id.
+    Jobs(JobsArgs),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(RetentionCommand),

@@ -13,4 +13,5 @@ mod common;
 mod database;
 mod es_cli;
 mod plans;
+mod server_api;
 mod tokens;
