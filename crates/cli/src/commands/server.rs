@@ -314,7 +314,10 @@ fn print_status(status: &Value, now: DateTime<Utc>) {
 fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<String> {
     let started = time(&job["started_at"]);
     let duration = match (started, time(&job["ended_at"])) {
-        (Some(s), Some(e)) => span((e - s).num_seconds()),
+        (Some(s), Some(e)) => match (e - s).num_milliseconds() {
+            ms @ 0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+            _ => span((e - s).num_seconds()),
+        },
         (Some(s), None) => format!("{} so far", span((now - s).num_seconds())),
         _ => "-".into(),
     };

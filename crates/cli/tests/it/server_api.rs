@@ -24,6 +24,7 @@ struct Api {
     base: String,
     read: String,
     operate: String,
+    metrics: String,
     service: Service,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -33,7 +34,7 @@ fn start() -> Api {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
-    let (base, read, operate, service, stop) = runtime.block_on(async move {
+    let (base, [read, operate, metrics], service, stop) = runtime.block_on(async move {
         let _ = rustls::crypto::ring::default_provider().install_default();
         std::fs::create_dir_all(root.join("data")).unwrap();
         std::fs::write(root.join("data/a.txt"), "alpha\n".repeat(100)).unwrap();
@@ -59,6 +60,7 @@ paths = ["{d}/data"]
         let now = chrono::Utc::now();
         let read = state.create_token("reader".into(), vec![Scope::Read], None, now).await.unwrap();
         let operate = state.create_token("operator".into(), vec![Scope::Operate], None, now).await.unwrap();
+        let metrics = state.create_token("scraper".into(), vec![Scope::Metrics], None, now).await.unwrap();
         let service = Service::start(ServiceOptions {
             config,
             origin,
@@ -76,9 +78,10 @@ paths = ["{d}/data"]
         tokio::spawn(lifeboat_http::serve(listener, app, None, async move {
             let _ = rx.await;
         }));
-        (base, read.secret.as_str().to_owned(), operate.secret.as_str().to_owned(), service, tx)
+        let tokens = [read, operate, metrics].map(|t| t.secret.as_str().to_owned());
+        (base, tokens, service, tx)
     });
-    Api { runtime, base, read, operate, service, _dir: dir, _stop: stop }
+    Api { runtime, base, read, operate, metrics, service, _dir: dir, _stop: stop }
 }
 
 impl Api {
@@ -91,7 +94,7 @@ impl Api {
         }
         let out = run(cmd, b"");
         out.no_panic();
-        for secret in [&self.read, &self.operate] {
+        for secret in [&self.read, &self.operate, &self.metrics] {
             assert!(!out.all().contains(secret.as_str()), "`{}` shows a token:\n{}", out.what, out.all());
         }
         out
@@ -183,6 +186,11 @@ fn errors_are_the_apis_message_and_a_dead_server_is_named() {
     assert_ne!(out.code, EXIT_OK);
     out.stderr_has("unauthorized");
     assert!(!out.all().contains("lbt_0000000000000000_wrong"), "{}", out.all());
+
+    // A token without the read scope: 403 with the API's message.
+    let out = api.lifeboat(Some(&api.metrics), &["status"]);
+    assert_ne!(out.code, EXIT_OK);
+    out.stderr_has("forbidden").stderr_has("HTTP 403");
 
     let out = api.lifeboat(Some(&api.read), &["jobs", "999999"]);
     assert_ne!(out.code, EXIT_OK);
