@@ -52,21 +52,38 @@ fn summary(m: &Manifest, repository: &str) -> BackupSummary {
     }
 }
 
-/// Opens `url` as `plan` uses it.
-async fn open(inner: &Inner, config: &Config, plan: &str, copy: Option<usize>) -> Result<Repository, String> {
+/// The read side's handle on `url`, opened as `plan` uses it the first time and kept.
+async fn open(
+    inner: &Inner,
+    config: &Config,
+    url: &str,
+    plan: &str,
+    copy: Option<usize>,
+) -> Result<Arc<Repository>, String> {
+    if let Some(repo) = inner.handles.lock().unwrap_or_else(|p| p.into_inner()).get(url) {
+        return Ok(Arc::clone(repo));
+    }
     let Some(plan_config) = config.plans.get(plan) else { return Err(format!("no plan {plan:?}")) };
     let resolved = ResolvedPlan { name: plan.to_owned(), origin: inner.origin.clone(), config: plan_config.clone() };
     let target = match copy.and_then(|i| plan_config.copy_to.get(i)) {
         Some(c) => Target::Copy(c),
         None => Target::Primary,
     };
-    inner.opener.open(&resolved, target, Arc::clone(&inner.clock)).await.map_err(|e| redact(&e.to_string()))
+    let opened = inner.opener.open(&resolved, target, Arc::clone(&inner.clock)).await;
+    let repo = Arc::new(opened.map_err(|e| redact(&e.to_string()))?);
+    inner.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_owned(), Arc::clone(&repo));
+    Ok(repo)
+}
+
+/// Forgets the kept handle on `url` (a read through it failed: open afresh next time).
+fn drop_handle(inner: &Inner, url: &str) {
+    inner.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
 }
 
 /// Lists `url` (opened as its first user does) into the cache; returns the repository too.
-async fn refresh(inner: &Inner, config: &Config, url: &str, user: &(String, Option<usize>)) -> Option<Repository> {
+async fn refresh(inner: &Inner, config: &Config, url: &str, user: &(String, Option<usize>)) -> Option<Arc<Repository>> {
     let shown = redact_url(url);
-    let (listing, repo) = match open(inner, config, &user.0, user.1).await {
+    let (listing, repo) = match open(inner, config, url, &user.0, user.1).await {
         Err(error) => (Listing { backups: Vec::new(), error: Some(error) }, None),
         Ok(repo) => match repo.list_backups().await {
             Ok(list) => {
@@ -75,11 +92,19 @@ async fn refresh(inner: &Inner, config: &Config, url: &str, user: &(String, Opti
                     .then(|| format!("{} manifests cannot be read", list.unreadable.len()));
                 (Listing { backups, error }, Some(repo))
             }
-            Err(e) => (Listing { backups: Vec::new(), error: Some(redact(&e.to_string())) }, Some(repo)),
+            Err(e) => {
+                drop_handle(inner, url);
+                (Listing { backups: Vec::new(), error: Some(redact(&e.to_string())) }, Some(repo))
+            }
         },
     };
     inner.listings.write().unwrap_or_else(|p| p.into_inner()).insert(url.to_owned(), listing);
     repo
+}
+
+/// The kept listing of `url`, if any.
+fn cached_listing(inner: &Inner, url: &str) -> Option<Listing> {
+    inner.listings.read().unwrap_or_else(|p| p.into_inner()).get(url).cloned()
 }
 
 /// Drops the cached listings of the repositories of `plan` (after one of its jobs): the
@@ -102,14 +127,13 @@ pub(crate) async fn backups(inner: &Inner, plan: Option<&str>) -> Result<Vec<Bac
     let mut out = Vec::new();
     for (url, users) in repository_uses(&config) {
         let Some(user) = users.iter().find(|(p, _)| plan.is_none_or(|name| p == name)) else { continue };
-        let cached = inner.listings.read().unwrap_or_else(|p| p.into_inner()).get(&url).cloned();
-        let listing = match cached {
+        let listing = match cached_listing(inner, &url) {
             Some(listing) => listing,
             None => {
                 if let Some(repo) = refresh(inner, &config, &url, user).await {
                     repo.settle().await;
                 }
-                inner.listings.read().unwrap_or_else(|p| p.into_inner()).get(&url).cloned().unwrap_or_default()
+                cached_listing(inner, &url).unwrap_or_default()
             }
         };
         out.extend(listing.backups.into_iter().filter(|b| plan.is_none_or(|name| b.plan.as_deref() == Some(name))));
@@ -118,14 +142,24 @@ pub(crate) async fn backups(inner: &Inner, plan: Option<&str>) -> Result<Vec<Bac
     Ok(out)
 }
 
-/// Every repository the plans use, read now.
+/// Every repository the plans use: its locks read now, its backups from the kept listing.
 pub(crate) async fn repositories(inner: &Inner) -> Result<Vec<RepositoryStatus>, ServiceError> {
     let config = inner.config();
     let mut out = Vec::new();
     for (url, users) in repository_uses(&config) {
         let Some(first) = users.first() else { continue };
-        let repo = refresh(inner, &config, &url, first).await;
-        let listing = inner.listings.read().unwrap_or_else(|p| p.into_inner()).get(&url).cloned().unwrap_or_default();
+        // A listing is read once and kept until a job of its plans or a reload drops it;
+        // the locks are read each time, through the kept handle.
+        let (repo, listing) = match cached_listing(inner, &url) {
+            Some(listing) => match open(inner, &config, &url, &first.0, first.1).await {
+                Ok(repo) => (Some(repo), listing),
+                Err(error) => (None, Listing { backups: Vec::new(), error: Some(error) }),
+            },
+            None => {
+                let repo = refresh(inner, &config, &url, first).await;
+                (repo, cached_listing(inner, &url).unwrap_or_default())
+            }
+        };
         let mut plans: Vec<String> = users.iter().map(|(p, _)| p.clone()).collect();
         plans.dedup();
         let mut status = RepositoryStatus {
@@ -146,7 +180,10 @@ pub(crate) async fn repositories(inner: &Inner) -> Result<Vec<RepositoryStatus>,
                     status.locks = locks.len() as u32;
                     status.stale_locks = locks.iter().filter(|l| l.state(None).is_dead()).count() as u32;
                 }
-                Err(e) => status.error = Some(redact(&e.to_string())),
+                Err(e) => {
+                    drop_handle(inner, url.as_str());
+                    status.error = Some(redact(&e.to_string()));
+                }
             }
             repo.settle().await;
         }

@@ -144,6 +144,10 @@ pub(crate) struct Inner {
     /// When the scheduler loop last came round (`None`: it does not run).
     heartbeat: Mutex<Option<std::time::Instant>>,
     listings: RwLock<HashMap<String, backups::Listing>>,
+    /// The repositories the read side opened, by URL: opening derives the key (Argon2id),
+    /// which a status or metrics read must not pay each time. Dropped on reload and when a
+    /// read through one fails.
+    handles: Mutex<HashMap<String, Arc<lifeboat_repo::Repository>>>,
 }
 
 impl Inner {
@@ -260,6 +264,7 @@ impl Service {
             cursors: tokio::sync::Mutex::default(),
             heartbeat: Mutex::new(options.run_scheduler.then(std::time::Instant::now)),
             listings: RwLock::default(),
+            handles: Mutex::default(),
         };
         let service = Service { inner: Arc::new(inner) };
         if options.run_scheduler {
@@ -393,7 +398,9 @@ impl Service {
         backups::backups(&self.inner, plan).await
     }
 
-    /// Every repository the plans use, read now: reachable, locks, backups, size, last verify.
+    /// Every repository the plans use: reachable and its locks read now (through a kept
+    /// handle, so no key is derived again), backups and size from the listing [`Self::backups`]
+    /// keeps, last verify from the job history.
     pub async fn repositories(&self) -> Result<Vec<RepositoryStatus>, ServiceError> {
         backups::repositories(&self.inner).await
     }

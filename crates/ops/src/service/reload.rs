@@ -56,6 +56,7 @@ pub(crate) async fn reload(inner: &Arc<Inner>, config: Config) -> Result<ReloadR
     report.needs_restart = restart_keys(&old.service, &config.service);
     *inner.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
     inner.listings.write().unwrap_or_else(|p| p.into_inner()).clear();
+    inner.handles.lock().unwrap_or_else(|p| p.into_inner()).clear();
     tracing::info!(
         added = ?report.added, removed = ?report.removed, changed = ?report.changed,
         "configuration reloaded from {}", inner.origin
