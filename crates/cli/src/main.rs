@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use crate::flags::{Cli, Command};
+use crate::flags::{AlertsCommand, Cli, Command};
 
 /// Exit code after Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -137,6 +137,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Es(cmd) => es::run(cmd).await,
         Command::Status(args) => commands::server::status(args).await,
         Command::Jobs(args) => commands::server::jobs(args).await,
+        Command::Alerts(args) => match args.command {
+            None => commands::alerts::list(args.list).await,
+            Some(AlertsCommand::Ack { id, comment, until, server }) => {
+                commands::alerts::ack(&id, comment, until, server).await
+            }
+            Some(AlertsCommand::Test(test)) => commands::alert_test::run(&global, test).await,
+        },
+        Command::Audit(cmd) => commands::audit::run(&global, cmd).await,
         Command::Token(cmd) => commands::token::run(&global, cmd).await,
         Command::Forget { plan, policy, dry_run, prune, json } => {
             commands::forget::run(&global, plan, policy, dry_run, prune, json).await

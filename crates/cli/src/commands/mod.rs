@@ -1,6 +1,9 @@
 //! One file per command: each opens what it needs, calls the libraries and hands the
 //! result to `crate::render`.
 
+pub mod alert_test;
+pub mod alerts;
+pub mod audit;
 pub mod backup;
 pub mod copy;
 pub mod forget;

@@ -1,6 +1,8 @@
 //! The command line: clap structs, one file per command group. Nothing here does any work;
 //! The commands module runs what these describe.
 
+mod alerts;
+mod audit;
 mod backup;
 mod copy;
 mod global;
@@ -17,6 +19,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use alerts::{AlertTestArgs, AlertsArgs, AlertsCommand, AlertsListArgs};
+pub use audit::AuditCommand;
 pub use backup::{BackupCommand, BackupMeta, FilterArgs};
 pub use copy::Destination;
 pub use global::Global;
@@ -159,6 +163,12 @@ pub enum Command {
     Status(StatusArgs),
     /// A running lifeboatd's jobs, newest first, or one job by id.
     Jobs(JobsArgs),
+    /// A running lifeboatd's alerts; acknowledge one; test the notification channels.
+    #[command(visible_alias = "alert")]
+    Alerts(AlertsArgs),
+    /// The tamper-evident audit log: list it, verify its hash chain and sealed heads.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(RetentionCommand),
