@@ -134,6 +134,25 @@ pub enum RepoError {
         /// What is wrong.
         reason: String,
     },
+    /// A record (`records/<kind>/<name>`) does not open, is not bound to its key, or is not
+    /// signed by a trusted signer.
+    #[error("record {key} in {location} is invalid: {reason}")]
+    BadRecord {
+        /// Object key.
+        key: String,
+        /// Where.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record's kind or name is not one a record may have.
+    #[error("invalid record {what}: {reason}")]
+    RecordName {
+        /// `kind` or `name`.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A manifest opened through a recipient slot is signed by a writer the config lists
     /// now but that this host never saw in a config it could authenticate (pinned signers).
     #[error("manifest {key} in {location} is invalid: {reason}: refused as possibly forged")]
@@ -287,12 +306,14 @@ impl RepoError {
             RepoError::ClockSkew(_) | RepoError::NoSpace(_) => K::Unavailable,
             RepoError::CorruptConfig { .. }
             | RepoError::BadManifest { .. }
+            | RepoError::BadRecord { .. }
             | RepoError::SignerNotPinned { .. }
             | RepoError::LatestUnknown { .. }
             | RepoError::Integrity(_) => K::Damaged,
             RepoError::InvalidCredential(_)
             | RepoError::AmbiguousId { .. }
             | RepoError::Target { .. }
+            | RepoError::RecordName { .. }
             | RepoError::Filter(_) => K::InvalidInput,
             RepoError::Source(_) => K::Source,
             RepoError::Unsupported(_) => K::Unsupported,
@@ -322,6 +343,7 @@ impl RepoError {
         match self {
             RepoError::Object { key, .. }
             | RepoError::BadManifest { key, .. }
+            | RepoError::BadRecord { key, .. }
             | RepoError::SignerNotPinned { key, .. } => Some(key),
             _ => None,
         }

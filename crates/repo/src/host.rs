@@ -17,7 +17,7 @@ pub(crate) fn now() -> chrono::DateTime<chrono::FixedOffset> {
 
 /// This host's name as the kernel reports it (`HOSTNAME`, then `localhost`, when it cannot
 /// be read).
-pub(crate) fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -212,6 +212,9 @@ impl Repository {
         for manifest in &manifests {
             self.write_manifest(manifest, true).await?;
         }
+        // Records (audit heads) are sealed for the master key too: re-seal them, or they
+        // would stop opening once the old key is forgotten below.
+        self.reseal_records().await?;
 
         // Step 3: forget the old keys.
         next.retired_master_keys.clear();

@@ -7,6 +7,8 @@ pub const CONFIG_KEY: &str = "config";
 pub const BACKUPS_PREFIX: &str = "backups/";
 /// Prefix of data objects.
 pub const DATA_PREFIX: &str = "data/";
+/// Prefix of records (frontends' sealed named objects, e.g. the audit log's heads).
+pub const RECORDS_PREFIX: &str = "records/";
 /// Largest manifest plaintext accepted (a hostile manifest cannot exhaust memory).
 pub const MAX_MANIFEST: usize = 256 * 1024 * 1024;
 

@@ -17,6 +17,10 @@
 //! [`Repository::change_credential`], [`Repository::rotate_master_key`],
 //! [`Repository::add_recipient`]).
 //!
+//! Records: [`Repository::put_record`], [`Repository::list_records`] and
+//! [`Repository::get_record`] keep small sealed, signed objects at `records/<kind>/<name>`
+//! (lifeboatd's audit heads); prune, forget, verify and copy leave them alone.
+//!
 //! For frontends (the CLI, a service): [`Repository::list_backups`] and
 //! [`Repository::verify_backups`] return typed results that sort out manifests sealed for
 //! others from damaged ones; [`BackupView`] is what may be shown of a backup (no data keys);
@@ -60,6 +64,7 @@ mod layout;
 mod lock;
 mod manifest;
 mod prune;
+mod records;
 mod release;
 mod repository;
 mod restore;
@@ -78,14 +83,16 @@ pub use copy::CopyReport;
 pub use credential::Credential;
 pub use error::{ErrorKind, RepoError, Result};
 pub use keys::RotationReport;
+pub use host::hostname;
 pub use kind::BackupKind;
-pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, data_key};
+pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, RECORDS_PREFIX, data_key};
 pub use lock::{
     LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW, RESERVE_KEY,
     list_locks, remove_locks, storage_time,
 };
 pub use manifest::{Manifest, ObjectRecord};
 pub use prune::PruneReport;
+pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;
 pub use repository::{InitOptions, OpenOptions, Repository, read_config};
 pub use state::{FileStateStore, KnownState, KnownStateStore};

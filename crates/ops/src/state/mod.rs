@@ -28,6 +28,9 @@
 //!   [`revoke_token`](StateStore::revoke_token), [`authenticate_token`](StateStore::authenticate_token):
 //!   `lbt_<id>_<secret>` texts stored as keyed BLAKE3 hashes, with [`Scope`]s, expiry and
 //!   last use (see `tokens.rs`).
+//! - Audit log: [`StateStore::append_audit`] (hash-chained, appends serialised with
+//!   `BEGIN IMMEDIATE`), [`audit_entries`](StateStore::audit_entries),
+//!   [`audit_rows`](StateStore::audit_rows); the chain's check is `lifeboat_ops::audit`.
 //! - From async code: [`AsyncStateStore`] (every call on tokio's blocking pool).
 //!
 //! Texts stored here (a job's `error`, its log lines) are shown by the API as they are: the
@@ -51,6 +54,7 @@
 //! ```
 
 mod async_store;
+mod audit;
 mod columns;
 mod error;
 mod handle;
@@ -64,6 +68,11 @@ mod recovery;
 mod tokens;
 
 pub use async_store::AsyncStateStore;
+pub(crate) use audit::hex as hex_of;
+pub use audit::{
+    AUDIT_DOMAIN, AuditEntry, AuditRecord, GENESIS_HASH, StoredAuditRow, canonical_encoding, entry_hash,
+    sanitize_parameters,
+};
 pub use error::{ErrorKind, StateError};
 pub use handle::{StateOptions, StateStore};
 pub use job_logs::{JobLog, LogEntry, LogLevel, LogLine, NewLogLine};
