@@ -16,7 +16,7 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     for (name, plan) in &config.plans {
         check_plan(name, plan, &mut problems);
     }
-    for (key, why) in config.service.problems() {
+    for (key, why) in config.service.problems().into_iter().chain(config.audit.problems()) {
         problems.push(Problem { plan: None, key: key.to_owned(), line: None, kind: ProblemKind::BadValue(why) });
     }
     problems

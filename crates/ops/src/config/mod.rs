@@ -21,6 +21,7 @@
 //! quoted), and the checks of [`checks`] (a plan without repository or source, a copy to the
 //! primary, a schedule that does not parse, a zero objective ...).
 
+mod audit;
 mod checks;
 mod error;
 mod lines;
@@ -34,6 +35,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use audit::AuditSettings;
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
 pub use secret::{SecretError, SecretRef};
@@ -58,6 +60,9 @@ pub struct Config {
     /// lifeboatd's own settings (`[service]`).
     #[serde(default)]
     pub service: ServiceSettings,
+    /// The audit log's sealing (`[audit]`).
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 impl Config {

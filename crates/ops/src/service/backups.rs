@@ -53,7 +53,7 @@ fn summary(m: &Manifest, repository: &str) -> BackupSummary {
 }
 
 /// The read side's handle on `url`, opened as `plan` uses it the first time and kept.
-async fn open(
+pub(crate) async fn open(
     inner: &Inner,
     config: &Config,
     url: &str,

@@ -50,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod backup;
 mod backups;
 mod copy;
@@ -148,6 +149,9 @@ pub(crate) struct Inner {
     /// which a status or metrics read must not pay each time. Dropped on reload and when a
     /// read through one fails.
     handles: Mutex<HashMap<String, Arc<lifeboat_repo::Repository>>>,
+    /// The audit log's seq after the last sealing round (its own `audit_seal` entries
+    /// included): a round with nothing newer seals nothing.
+    last_seal: tokio::sync::Mutex<Option<u64>>,
 }
 
 impl Inner {
@@ -265,8 +269,10 @@ impl Service {
             heartbeat: Mutex::new(options.run_scheduler.then(std::time::Instant::now)),
             listings: RwLock::default(),
             handles: Mutex::default(),
+            last_seal: tokio::sync::Mutex::default(),
         };
         let service = Service { inner: Arc::new(inner) };
+        audit::start(&service.inner, options.run_scheduler);
         if options.run_scheduler {
             tokio::spawn(scheduler::run_loop(Arc::clone(&service.inner)));
         }
@@ -425,6 +431,7 @@ impl Service {
     /// then cancels the rest and records them cancelled ("lifeboatd shutting down").
     pub async fn shutdown(&self, grace: Duration) {
         reload::shutdown(&self.inner, self, grace).await;
+        audit::seal(&self.inner).await;
     }
 
     /// Every [`JobEvent`] from now on: the hook for metrics, alerts and drills.
