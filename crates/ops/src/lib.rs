@@ -95,6 +95,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod credentials;

@@ -16,7 +16,8 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     for (name, plan) in &config.plans {
         check_plan(name, plan, &mut problems);
     }
-    for (key, why) in config.service.problems().into_iter().chain(config.audit.problems()) {
+    let settings = config.service.problems().into_iter().chain(config.audit.problems());
+    for (key, why) in settings.chain(config.alerts.problems()) {
         problems.push(Problem { plan: None, key: key.to_owned(), line: None, kind: ProblemKind::BadValue(why) });
     }
     problems
@@ -26,6 +27,9 @@ fn check_plan(name: &str, plan: &PlanConfig, problems: &mut Vec<Problem>) {
     let mut add = |key: &str, kind: ProblemKind| {
         problems.push(Problem { plan: Some(name.to_owned()), key: key.to_owned(), line: None, kind });
     };
+    for (key, why) in plan.alerts.problems() {
+        add(key, ProblemKind::BadValue(why));
+    }
     // An Elasticsearch plan's snapshots stay in the cluster's own snapshot repository.
     let in_cluster = matches!(plan.source, Some(SourceConfig::Elasticsearch(_)));
     match plan.repository.as_deref().map(str::trim) {

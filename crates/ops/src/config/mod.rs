@@ -21,6 +21,7 @@
 //! quoted), and the checks of [`checks`] (a plan without repository or source, a copy to the
 //! primary, a schedule that does not parse, a zero objective ...).
 
+mod alerts;
 mod audit;
 mod checks;
 mod error;
@@ -35,6 +36,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
@@ -63,6 +65,9 @@ pub struct Config {
     /// The audit log's sealing (`[audit]`).
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The alert engine's timer and default thresholds (`[alerts]`).
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
 
 impl Config {

@@ -52,6 +52,9 @@ pub struct PlanConfig {
     /// The recovery objectives the plan is held to.
     #[serde(default)]
     pub objectives: Option<Objectives>,
+    /// The plan's alert thresholds and rules switched off (`[plans.NAME.alerts]`).
+    #[serde(default)]
+    pub alerts: super::alerts::PlanAlerts,
 }
 
 fn yes() -> bool {

@@ -63,6 +63,18 @@ pub enum ServiceError {
         #[source]
         source: ConfigError,
     },
+    /// No alert has this id.
+    #[error("no alert {alert}")]
+    NoSuchAlert {
+        /// The id asked for.
+        alert: String,
+    },
+    /// The alert has resolved: there is nothing to acknowledge.
+    #[error("alert {alert} has resolved already")]
+    AlertResolved {
+        /// The alert.
+        alert: String,
+    },
     /// The service is shutting down and takes no new jobs.
     #[error("lifeboatd is shutting down: no new jobs")]
     ShuttingDown,
@@ -87,8 +99,10 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         use crate::state::ErrorKind as S;
         match self {
-            ServiceError::NoSuchPlan { .. } | ServiceError::NoSuchJob { .. } => ErrorKind::NotFound,
-            ServiceError::JobEnded { .. } => ErrorKind::Conflict,
+            ServiceError::NoSuchPlan { .. } | ServiceError::NoSuchJob { .. } | ServiceError::NoSuchAlert { .. } => {
+                ErrorKind::NotFound
+            }
+            ServiceError::JobEnded { .. } | ServiceError::AlertResolved { .. } => ErrorKind::Conflict,
             ServiceError::NotRunnable { .. } | ServiceError::Config { .. } => ErrorKind::Invalid,
             ServiceError::ShuttingDown | ServiceError::Repository { .. } => ErrorKind::Unavailable,
             ServiceError::State(e) => match e.kind() {

@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     /// The audit log's seq after the last sealing round (its own `audit_seal` entries
     /// included): a round with nothing newer seals nothing.
     last_seal: tokio::sync::Mutex<Option<u64>>,
+    /// The alert engine's events and turn (crate::alerts).
+    alerts: crate::alerts::Engine,
 }
 
 impl Inner {
@@ -270,9 +272,11 @@ impl Service {
             listings: RwLock::default(),
             handles: Mutex::default(),
             last_seal: tokio::sync::Mutex::default(),
+            alerts: crate::alerts::Engine::new(),
         };
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
+        crate::alerts::start(&service, options.run_scheduler);
         if options.run_scheduler {
             tokio::spawn(scheduler::run_loop(Arc::clone(&service.inner)));
         }
@@ -467,6 +471,35 @@ impl Service {
     /// The clock the service runs by.
     pub fn clock(&self) -> Arc<dyn Clock> {
         Arc::clone(&self.inner.clock)
+    }
+}
+
+/// What the alert engine (crate::alerts) needs of the service beyond its public methods.
+impl Service {
+    pub(crate) fn alert_engine(&self) -> &crate::alerts::Engine {
+        &self.inner.alerts
+    }
+
+    /// A handle that does not keep the service alive (for its background tasks).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The service of a [`Service::downgrade`]d handle, while it lives.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Service> {
+        weak.upgrade().map(|inner| Service { inner })
+    }
+
+    /// The read side's kept handle on repository `url`, opened as `plan` uses it (`copy`:
+    /// the index of its copy destination).
+    pub(crate) async fn repository_handle(
+        &self,
+        url: &str,
+        plan: &str,
+        copy: Option<usize>,
+    ) -> Result<Arc<lifeboat_repo::Repository>, String> {
+        let config = self.inner.config();
+        backups::open(&self.inner, &config, url, plan, copy).await
     }
 }
 

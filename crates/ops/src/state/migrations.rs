@@ -223,11 +223,60 @@ mod tests {
     }
 }
 
-/// Version 3: the alerts (crates/ops/src/alerts). Placeholder until the alerts land; its
-/// owner replaces this SQL (not yet released, so still editable).
+/// Version 3: the alerts (crates/ops/src/alerts, crates/ops/src/state/alerts.rs).
+///
+/// `alerts`: one row per alert; at most one open (firing or acknowledged) per fingerprint,
+/// which the partial unique index `alerts_open` enforces. A repeat while open updates the
+/// row; a repeat after it resolved inserts a new row (a new id).
+/// - `id`: the alert's id, shown as `A<id>`; AUTOINCREMENT, so an id is never reused.
+/// - `fingerprint`: rule, plan and repository joined by U+001F: what makes two conditions
+///   the same alert.
+/// - `rule`: backup_failed, rpo_exceeded, verify_damaged, repository_unreachable,
+///   lock_stuck, disk_full, copy_behind, drill_failed.
+/// - `severity`: info, warning, critical (the rule's, when it was opened).
+/// - `plan`, `repository`: what it is about (the repository as a redacted location), or NULL.
+/// - `summary`: one line for people; `details`: more, or NULL. Both ALREADY REDACTED by the
+///   caller, like `jobs.error`; updated by each repeat.
+/// - `job`: the job that raised or last updated it (no foreign key: the number stays when old
+///   jobs are deleted), or NULL for a condition the timer found.
+/// - `state`: firing, acknowledged, resolved.
+/// - `first_seen`, `last_seen`: when the condition was first and last seen.
+/// - `occurrences`: how many evaluations or jobs saw it (1 at opening).
+/// - `resolved_at`: when the condition cleared, NULL while open.
+/// - `ack_by`, `ack_comment`, `ack_at`, `ack_until`: the last acknowledgement: who (an actor
+///   as the audit log names it), their comment, when, and until when (NULL: for as long as it
+///   stays open). Kept after `ack_until` has passed and the alert fires again.
+///
+/// `alert_watch`: when the service first saw each plan, where a plan that never succeeded
+/// starts counting towards its RPO.
+/// - `plan`: the plan's name. `first_seen`: the first evaluation that saw it in the config.
 const V3_ALERTS: &str = "
 CREATE TABLE alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    plan TEXT,
+    repository TEXT,
+    summary TEXT NOT NULL,
+    details TEXT,
+    job INTEGER,
+    state TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    occurrences INTEGER NOT NULL DEFAULT 1 CHECK (occurrences >= 1),
+    resolved_at INTEGER,
+    ack_by TEXT,
+    ack_comment TEXT,
+    ack_at INTEGER,
+    ack_until INTEGER
+);
+CREATE UNIQUE INDEX alerts_open ON alerts (fingerprint) WHERE state IN ('firing', 'acknowledged');
+CREATE INDEX alerts_by_plan ON alerts (plan, id);
+
+CREATE TABLE alert_watch (
+    plan TEXT PRIMARY KEY NOT NULL,
+    first_seen INTEGER NOT NULL
 );
 ";
 

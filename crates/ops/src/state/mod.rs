@@ -31,6 +31,9 @@
 //! - Audit log: [`StateStore::append_audit`] (hash-chained, appends serialised with
 //!   `BEGIN IMMEDIATE`), [`audit_entries`](StateStore::audit_entries),
 //!   [`audit_rows`](StateStore::audit_rows); the chain's check is `lifeboat_ops::audit`.
+//! - Alerts: [`StateStore::raise_alert`], [`resolve_alert`](StateStore::resolve_alert),
+//!   [`acknowledge_alert`](StateStore::acknowledge_alert), [`alerts`](StateStore::alerts) (one
+//!   open alert per fingerprint; the engine is `lifeboat_ops::alerts`).
 //! - From async code: [`AsyncStateStore`] (every call on tokio's blocking pool).
 //!
 //! Texts stored here (a job's `error`, its log lines) are shown by the API as they are: the
@@ -53,6 +56,7 @@
 //! # demo().unwrap();
 //! ```
 
+mod alerts;
 mod async_store;
 mod audit;
 mod columns;
@@ -67,6 +71,7 @@ mod plan_state;
 mod recovery;
 mod tokens;
 
+pub use alerts::{AckOutcome, Raised, alert_row_id};
 pub use async_store::AsyncStateStore;
 pub(crate) use audit::hex as hex_of;
 pub use audit::{
