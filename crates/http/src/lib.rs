@@ -27,6 +27,7 @@
 //! | `GET /api/v1/backups?plan=` | read | `{"backups": [...]}` from the repositories |
 //! | `GET /api/v1/repositories` | read | `{"repositories": [...]}`: reachable, locks, size, last verify |
 //! | `POST /api/v1/reload` | admin | re-reads the configuration file; an invalid one is refused (400), the old kept |
+//! | `GET /api/v1/audit?since=&limit=` | admin | `{"entries": [...]}`: the audit log, oldest first (`since` RFC 3339, `limit` 1 to 10000, default 100); admin because it says who did what to which backups |
 //! | `GET /metrics` | metrics (or read) | Prometheus metrics ([`metrics`]) |
 //!
 //! Scopes nest: admin ⊇ operate ⊇ read ⊇ metrics. Every route but `/healthz` and `/readyz`
@@ -58,6 +59,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod auth;
 mod context;
 pub mod error;
@@ -110,7 +112,8 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
     let operate = Router::new()
         .route("/api/v1/plans/{name}/run", post(routes::run))
         .route("/api/v1/jobs/{id}/cancel", post(routes::cancel));
-    let admin = Router::new().route("/api/v1/reload", post(routes::reload));
+    let admin =
+        Router::new().route("/api/v1/reload", post(routes::reload)).route("/api/v1/audit", get(audit::audit));
     let scrape = Router::new().route("/metrics", get(routes::metrics));
     let open = Router::new().route("/healthz", get(routes::healthz)).route("/readyz", get(routes::readyz));
     let body_limit = context.options.body_limit;

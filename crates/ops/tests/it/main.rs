@@ -2,6 +2,7 @@
 //! does), so the dependency tree is linked once. Helpers shared with other crates' tests come
 //! from lifeboat-testkit; `common` holds what only these tests need.
 
+mod alerts;
 mod common;
 mod config;
 mod credentials;
