@@ -5,6 +5,7 @@
 //! command, `render` everything printed; this file only sets up the process (signals,
 //! logging, the runtime) and dispatches.
 
+mod audit;
 mod commands;
 mod es;
 mod flags;
@@ -110,6 +111,13 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let audit = audit::Pending::describe(&cli.global, &cli.command);
+    let outcome = dispatch(cli).await;
+    audit.finish(&outcome).await;
+    outcome
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Init(args) => commands::init::run(&global, args).await,

@@ -111,7 +111,11 @@ pub(crate) async fn run(
         RunKind::Copy => JobKind::Copy,
     };
     let by = caller.map(|c| c.0.0.name.clone());
-    let id = context.service.run_now(&name, kind, Trigger::Api, by).await?;
+    let queued = context.service.run_now(&name, kind, Trigger::Api, by.clone()).await;
+    let parameters = serde_json::json!({ "kind": kind, "job": queued.as_ref().ok().map(|id| id.0) });
+    let result = lifeboat_ops::audit::result_text(&queued);
+    crate::audit::record(&context, by.as_deref(), "job_run", Some(name.clone()), parameters, result).await;
+    let id = queued?;
     let job = context
         .service
         .job(id)
@@ -185,7 +189,11 @@ pub(crate) async fn cancel(
 ) -> ApiResult<Response> {
     let id = parse_job_id(&id)?;
     let by = caller.map(|c| c.0.0.name.clone());
-    Ok(Json(context.service.cancel(id, by).await?).into_response())
+    let cancelled = context.service.cancel(id, by.clone()).await;
+    let result = lifeboat_ops::audit::result_text(&cancelled);
+    let parameters = serde_json::json!({ "job": id.0 });
+    crate::audit::record(&context, by.as_deref(), "job_cancel", Some(id.to_string()), parameters, result).await;
+    Ok(Json(cancelled?).into_response())
 }
 
 /// The query of `GET /api/v1/backups`.
@@ -220,7 +228,10 @@ pub(crate) async fn reload(
     caller: Option<axum::Extension<Caller>>,
 ) -> ApiResult<Response> {
     let by = caller.map(|c| c.0.0.name.clone()).unwrap_or_default();
-    let report = context.service.reload_from_file().await?;
+    let reloaded = context.service.reload_from_file().await;
+    let result = lifeboat_ops::audit::result_text(&reloaded);
+    crate::audit::record(&context, Some(&by), "config_reload", None, serde_json::json!({}), result).await;
+    let report = reloaded?;
     tracing::info!(target: "lifeboat_http", token = %by, ?report, "configuration reloaded through the API");
     Ok(Json(report).into_response())
 }

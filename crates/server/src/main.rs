@@ -203,7 +203,16 @@ fn opener(state: &Path) -> DefaultOpener {
 /// old one kept.
 async fn reload(service: &Service) {
     info!("SIGHUP: reloading the config");
-    match service.reload_from_file().await {
+    let reloaded = service.reload_from_file().await;
+    let record = lifeboat_ops::audit::AuditRecord {
+        actor: "service".to_owned(),
+        operation: "config_reload".to_owned(),
+        target: None,
+        parameters: serde_json::json!({ "signal": "SIGHUP" }),
+        result: lifeboat_ops::audit::result_text(&reloaded),
+    };
+    lifeboat_ops::audit::record_at(service.state(), record, service.clock().now()).await;
+    match reloaded {
         Ok(report) => {
             info!(
                 added = ?report.added,

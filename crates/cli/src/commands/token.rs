@@ -64,7 +64,7 @@ pub async fn run(global: &Global, command: TokenCommand) -> Result<ExitCode> {
 }
 
 /// The state database: `--state`, else the config's `[service] state`, else lifeboatd's default.
-fn state_path(global: &Global, state: &StateArg) -> Result<PathBuf> {
+pub(crate) fn state_path(global: &Global, state: &StateArg) -> Result<PathBuf> {
     if let Some(path) = &state.state {
         return Ok(path.clone());
     }
@@ -79,7 +79,7 @@ fn state_path(global: &Global, state: &StateArg) -> Result<PathBuf> {
 
 /// Runs `f` on the state store off the reactor. The store is attached (no owner lock), so
 /// this works beside a running lifeboatd and without one alike.
-async fn with_store<T, F>(global: &Global, state: &StateArg, f: F) -> Result<T>
+pub(crate) async fn with_store<T, F>(global: &Global, state: &StateArg, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut StateStore) -> Result<T, lifeboat_ops::state::StateError> + Send + 'static,

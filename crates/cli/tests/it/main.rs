@@ -2,6 +2,7 @@
 //! ripgrep does), so the dependency tree is linked once. `common` holds the runner and the
 //! repository helpers; service URLs and server helpers come from lifeboat-testkit.
 
+mod audit;
 mod cli_errors;
 mod cli_filters;
 mod cli_keys;

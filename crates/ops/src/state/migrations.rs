@@ -184,44 +184,6 @@ pub(crate) fn apply(connection: &mut Connection, path: &str, migrations: &[&str]
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn version(connection: &Connection) -> i64 {
-        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap()
-    }
-
-    #[test]
-    fn migrations_run_in_order_once_each() {
-        let mut connection = Connection::open_in_memory().unwrap();
-        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); INSERT INTO a VALUES (1);"];
-        apply(&mut connection, ":memory:", &list).unwrap();
-        apply(&mut connection, ":memory:", &list).unwrap();
-        assert_eq!(version(&connection), 2);
-        let rows: i64 = connection.query_row("SELECT count(*) FROM a", [], |row| row.get(0)).unwrap();
-        assert_eq!(rows, 1, "the second migration ran exactly once");
-    }
-
-    #[test]
-    fn a_failing_migration_leaves_the_previous_version_whole() {
-        let mut connection = Connection::open_in_memory().unwrap();
-        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); THIS IS NOT SQL;"];
-        let error = apply(&mut connection, ":memory:", &list).unwrap_err();
-        assert!(error.to_string().contains("migration"), "{error}");
-        assert_eq!(version(&connection), 1);
-        let b: i64 =
-            connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'b'", [], |row| row.get(0)).unwrap();
-        assert_eq!(b, 0, "table b was rolled back with its migration");
-    }
-
-    #[test]
-    fn the_real_schema_applies_to_an_empty_database() {
-        let mut connection = Connection::open_in_memory().unwrap();
-        migrate(&mut connection, ":memory:").unwrap();
-        assert_eq!(version(&connection), current_version());
-    }
-}
 
 /// Version 3: the alerts (crates/ops/src/alerts, crates/ops/src/state/alerts.rs).
 ///
@@ -310,3 +272,42 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_by_time ON audit_log (at);
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(connection: &Connection) -> i64 {
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn migrations_run_in_order_once_each() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); INSERT INTO a VALUES (1);"];
+        apply(&mut connection, ":memory:", &list).unwrap();
+        apply(&mut connection, ":memory:", &list).unwrap();
+        assert_eq!(version(&connection), 2);
+        let rows: i64 = connection.query_row("SELECT count(*) FROM a", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 1, "the second migration ran exactly once");
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version_whole() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        let list = ["CREATE TABLE a (x);", "CREATE TABLE b (y); THIS IS NOT SQL;"];
+        let error = apply(&mut connection, ":memory:", &list).unwrap_err();
+        assert!(error.to_string().contains("migration"), "{error}");
+        assert_eq!(version(&connection), 1);
+        let b: i64 =
+            connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'b'", [], |row| row.get(0)).unwrap();
+        assert_eq!(b, 0, "table b was rolled back with its migration");
+    }
+
+    #[test]
+    fn the_real_schema_applies_to_an_empty_database() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection, ":memory:").unwrap();
+        assert_eq!(version(&connection), current_version());
+    }
+}
