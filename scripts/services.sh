@@ -19,6 +19,8 @@
 #     LIFEBOAT_TEST_REDIS_SERVER  path of redis-server (tests start private instances to kill)
 #     LIFEBOAT_TEST_PROMETHEUS    path of prometheus (lifeboatd's tests start a private one)
 #     LIFEBOAT_TEST_PROMTOOL      path of promtool (checks the metrics exposition)
+#     LIFEBOAT_TEST_CHROMIUM      path of chromium (the dashboard's headless browser test)
+#     LIFEBOAT_TEST_CHROMEDRIVER  path of chromedriver (its WebDriver server)
 #
 # Running it again while the servers answer only rewrites nothing and exits 0 quickly.
 # Set LIFEBOAT_SERVICES="postgres mariadb" (space-separated) to start only some of them.
@@ -88,6 +90,9 @@ install_missing() {
     # and wrk (scripts/bench-api.sh's load generator).
     command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs+=(prometheus)
     command -v wrk >/dev/null || pkgs+=(wrk)
+    # Headless Chromium and its WebDriver (the dashboard's browser test, crates/http/tests/it/dashboard.rs).
+    command -v chromium >/dev/null || pkgs+=(chromium)
+    command -v chromedriver >/dev/null || pkgs+=(chromium-driver)
     apt_install "${pkgs[@]}"
     # zstd is used by the benchmarks and handy for manual restores; tiny.
     command -v zstd >/dev/null || apt_install zstd || true
@@ -246,6 +251,8 @@ write_env() {
         fi
         echo "export LIFEBOAT_TEST_PROMETHEUS='$(command -v prometheus)'"
         echo "export LIFEBOAT_TEST_PROMTOOL='$(command -v promtool)'"
+        echo "export LIFEBOAT_TEST_CHROMIUM='$(command -v chromium)'"
+        echo "export LIFEBOAT_TEST_CHROMEDRIVER='$(command -v chromedriver)'"
     } >"$tmp"
     chmod 600 "$tmp"; mv "$tmp" "$ENV_FILE"
 }

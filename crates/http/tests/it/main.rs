@@ -4,7 +4,9 @@
 
 mod auth;
 mod common;
+mod dashboard;
 mod input;
 mod jobs;
 mod metrics;
 mod tls;
+mod webdriver;
