@@ -11,6 +11,7 @@
 //! | `lifeboat_backup_last_success_timestamp_seconds` | gauge | plan | the status |
 //! | `lifeboat_schedule_expected_interval_seconds` | gauge | plan | the status |
 //! | `lifeboat_jobs_running`, `lifeboat_jobs_queued` | gauge | | the status |
+//! | `lifeboat_alerts_open` | gauge | severity (info, warning, critical: always all three) | the open (firing or acknowledged) alerts |
 //! | `lifeboat_repository_size_bytes` | gauge | repository (redacted URL) | the repositories |
 //! | `lifeboat_verify_last_result` | gauge (1 ok, 0 failed) | plan | verify jobs, else the repositories |
 //! | `lifeboat_http_requests_total` | counter | route (the path template), status_class (`2xx`...) | this API |
@@ -39,6 +40,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use lifeboat_ops::alerts::{AlertFilter, AlertStateFilter, Severity};
 use lifeboat_ops::service::{JobEvent, Service};
 use lifeboat_ops::state::{JobKind, JobState};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -61,6 +63,11 @@ const DURATION_BUCKETS: [f64; 14] =
 
 /// How long reading the status or the repositories for a scrape may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeverityLabel {
+    severity: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PlanLabel {
@@ -129,6 +136,8 @@ struct Gauges {
     jobs_queued: i64,
     repository_size: Vec<(String, f64)>,
     verify_from_repositories: Vec<(String, bool)>,
+    /// Open alerts by severity.
+    alerts_open: HashMap<Severity, i64>,
 }
 
 impl Metrics {
@@ -235,6 +244,7 @@ impl Metrics {
             jobs_queued: 0,
             repository_size: Vec::new(),
             verify_from_repositories: Vec::new(),
+            alerts_open: HashMap::new(),
         });
         gauges.read_at = Instant::now();
         let plans: HashSet<String> = service.plans().into_iter().map(|p| p.name).collect();
@@ -271,6 +281,17 @@ impl Metrics {
             }
             Ok(Err(e)) => tracing::warn!(target: "lifeboat_http", error = %e, "metrics: cannot read the repositories"),
             Err(_) => tracing::warn!(target: "lifeboat_http", "metrics: reading the repositories timed out"),
+        }
+        let open = AlertFilter { state: Some(AlertStateFilter::Open), limit: Some(AlertFilter::MAX_LIMIT), plan: None };
+        match tokio::time::timeout(READ_TIMEOUT, service.alerts(open)).await {
+            Ok(Ok(alerts)) => {
+                gauges.alerts_open.clear();
+                for alert in alerts {
+                    *gauges.alerts_open.entry(alert.severity).or_default() += 1;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(target: "lifeboat_http", error = %e, "metrics: cannot read the alerts"),
+            Err(_) => tracing::warn!(target: "lifeboat_http", "metrics: reading the alerts timed out"),
         }
         // Only configured plans, even if the status still had an old one.
         gauges.last_success.retain(|(plan, _)| plans.contains(plan));
@@ -325,7 +346,12 @@ impl Metrics {
         let verify = Family::<PlanLabel, Gauge>::default();
         let running = Gauge::<i64>::default();
         let queued = Gauge::<i64>::default();
+        let alerts = Family::<SeverityLabel, Gauge>::default();
         if let Some(g) = gauges {
+            for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
+                let open = g.alerts_open.get(&severity).copied().unwrap_or(0);
+                alerts.get_or_create(&SeverityLabel { severity: severity.as_str().to_owned() }).set(open);
+            }
             for (plan, at) in &g.last_success {
                 last_success.get_or_create(&PlanLabel { plan: plan.clone() }).set(*at);
             }
@@ -364,6 +390,7 @@ impl Metrics {
         registry.register("lifeboat_verify_last_result", "The plan's last verify: 1 sound, 0 damage found", verify);
         registry.register("lifeboat_jobs_running", "Jobs running now", running);
         registry.register("lifeboat_jobs_queued", "Jobs waiting for their turn", queued);
+        registry.register("lifeboat_alerts_open", "Open (firing or acknowledged) alerts, by severity", alerts);
         registry
     }
 }
