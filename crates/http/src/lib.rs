@@ -27,6 +27,9 @@
 //! | `GET /api/v1/backups?plan=` | read | `{"backups": [...]}` from the repositories |
 //! | `GET /api/v1/repositories` | read | `{"repositories": [...]}`: reachable, locks, size, last verify |
 //! | `POST /api/v1/reload` | admin | re-reads the configuration file; an invalid one is refused (400), the old kept |
+//! | `GET /api/v1/alerts?state=&plan=&limit=` | read | `{"alerts": [...]}`, newest first; `state` firing, acknowledged, resolved, open (firing or acknowledged) or all (default); `limit` 1 to 1000, default 100 |
+//! | `GET /api/v1/alerts/{id}` | read | one alert (`A17`); 404 if unknown |
+//! | `POST /api/v1/alerts/{id}/acknowledge` | operate | body `{"comment": "...", "until": "RFC 3339"}` (both optional): the alert, acknowledged by `token:<name>` (audited); 404 unknown, 409 resolved already |
 //! | `GET /api/v1/audit?since=&limit=` | admin | `{"entries": [...]}`: the audit log, oldest first (`since` RFC 3339, `limit` 1 to 10000, default 100); admin because it says who did what to which backups |
 //! | `GET /metrics` | metrics (or read) | Prometheus metrics ([`metrics`]) |
 //!
@@ -59,6 +62,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alerts;
 mod audit;
 mod auth;
 mod context;
@@ -108,9 +112,12 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         .route("/api/v1/jobs/{id}", get(routes::job))
         .route("/api/v1/jobs/{id}/log", get(routes::job_log))
         .route("/api/v1/backups", get(routes::backups))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts/{id}", get(alerts::alert))
         .route("/api/v1/repositories", get(routes::repositories));
     let operate = Router::new()
         .route("/api/v1/plans/{name}/run", post(routes::run))
+        .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/api/v1/jobs/{id}/cancel", post(routes::cancel));
     let admin =
         Router::new().route("/api/v1/reload", post(routes::reload)).route("/api/v1/audit", get(audit::audit));
