@@ -2,6 +2,7 @@
 //! starts a real service (state file, repository, plans in a temporary directory) and the
 //! router on a free loopback port, and talks to it with a real HTTP client.
 
+mod alerts;
 mod auth;
 mod common;
 mod dashboard;
