@@ -71,7 +71,7 @@ def authenticator(user, password):
             and auth_data.password.decode() == password
         )
         # Only the login is kept on the session (it is recorded); never the password.
-        return AuthResult(success=ok, auth_data=auth_data.login if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
     return check
 
