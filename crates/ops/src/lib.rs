@@ -33,6 +33,11 @@
 //!   each job, status and backup lists rebuilt from the repositories, reload and shutdown;
 //!   time from an injected clock, so a week of schedules runs in a test.
 //!
+//! - [`audit`]: the tamper-evident audit log: [`audit::record`] (what every piece calls; it
+//!   never fails its caller), entries hash-chained in the state (BLAKE3), the head sealed into
+//!   the plans' repositories by the service, and [`audit::verify_chain`], which names the
+//!   first entry that does not fit.
+//!
 //! Drills and alerts will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
 //!
 //! Forgetting by a plan's retention, shown first and then carried out:

@@ -158,6 +158,32 @@ fn check_part(what: &'static str, part: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use lifeboat_storage::MemoryStorage;
+
+    use crate::{Credential, InitOptions};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_round_trips_and_a_moved_one_is_refused() {
+        let storage = Arc::new(MemoryStorage::new());
+        let options = InitOptions { kdf: lifeboat_crypto::Argon2Params::MINIMUM, ..Default::default() };
+        let repo = Repository::init(storage.clone(), Credential::password("pw"), options).await.unwrap();
+        repo.put_record("audit-head", "00000000000000000007-db1", b"{\"seq\":7}").await.unwrap();
+        repo.put_record("audit-head", "00000000000000000003-db1", b"three").await.unwrap();
+        assert_eq!(
+            repo.list_records("audit-head").await.unwrap(),
+            ["00000000000000000003-db1", "00000000000000000007-db1"]
+        );
+        assert_eq!(repo.get_record("audit-head", "00000000000000000007-db1").await.unwrap(), b"{\"seq\":7}");
+        let raw = storage.get_bytes("records/audit-head/00000000000000000003-db1").await.unwrap();
+        assert!(!raw.windows(5).any(|w| w == b"three"), "the record is stored encrypted");
+        // The seq-3 object put at the seq-7 key does not open as seq 7.
+        storage.put_bytes("records/audit-head/00000000000000000007-db1", raw).await.unwrap();
+        let moved = repo.get_record("audit-head", "00000000000000000007-db1").await.unwrap_err();
+        assert!(matches!(moved, RepoError::BadRecord { .. }), "{moved}");
+        assert!(repo.list().await.unwrap().0.is_empty(), "records are not backups");
+    }
 
     #[test]
     fn keys_are_checked_and_ids_bound_to_them() {
