@@ -161,6 +161,14 @@ async fn every_edit_of_the_sqlite_file_is_found_and_the_first_bad_entry_named() 
     assert_eq!(report.findings.len(), 2, "both sealed heads disagree, nothing else: {report:?}");
     let rows = StateStore::attach(&rewritten, StateOptions::default()).unwrap().audit_rows().unwrap();
     assert!(verify_chain(&rows, Vec::new()).intact(), "without the sealed heads the rewrite is invisible");
+
+    // The shutdown seals what came since the last round; with nothing new, nothing.
+    audit::record(&state, note("local:ann", "verify")).await;
+    service.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(repo.list_records(audit::HEAD_RECORD_KIND).await.unwrap().len(), 3, "sealed at shutdown");
+    let report = check(&state_file, &repo).await;
+    assert!(report.intact() && report.sealed_heads == 3, "{report:?}");
+    assert_eq!(report.repositories[0].heads.last().map(|h| h.seq), Some(11));
 }
 
 #[test]
