@@ -57,8 +57,8 @@ pub async fn jobs(args: JobsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A client of one lifeboatd.
-struct Api {
+/// A client of one lifeboatd (also `lifeboat alerts`'s).
+pub(crate) struct Api {
     base: reqwest::Url,
     /// The base URL without user info, for messages.
     shown: String,
@@ -67,7 +67,7 @@ struct Api {
 }
 
 impl Api {
-    async fn new(args: &ServerArgs) -> Result<Api> {
+    pub(crate) async fn new(args: &ServerArgs) -> Result<Api> {
         let mut base = reqwest::Url::parse(&args.server)
             .map_err(|e| anyhow!("--server {:?} is not a URL: {e}", escape(&args.server)))?;
         if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
@@ -88,7 +88,7 @@ impl Api {
     }
 
     /// The base URL with `segments` appended (each percent-encoded) and `query`.
-    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<reqwest::Url> {
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<reqwest::Url> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| anyhow!("--server {} cannot be a base URL", self.shown))?
@@ -101,8 +101,18 @@ impl Api {
     }
 
     /// GETs `url` and returns its JSON body; an API error becomes its message and code.
-    async fn get(&self, url: reqwest::Url) -> Result<Value> {
-        let mut request = self.client.get(url).header(reqwest::header::ACCEPT, "application/json");
+    pub(crate) async fn get(&self, url: reqwest::Url) -> Result<Value> {
+        self.send(self.client.get(url)).await
+    }
+
+    /// POSTs `body` as JSON to `url` and returns the JSON answer, as [`Api::get`] does.
+    pub(crate) async fn post(&self, url: reqwest::Url, body: &Value) -> Result<Value> {
+        let request = self.client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        self.send(request.body(body.to_string())).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value> {
+        let mut request = request.header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.as_str());
         }
@@ -217,7 +227,7 @@ async fn read_token(args: &ServerArgs) -> Result<Option<Zeroizing<String>>> {
     Ok(Some(token))
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => escape(s).into_owned(),
@@ -225,7 +235,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn time(v: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
 }
 
@@ -241,7 +251,7 @@ fn span(seconds: i64) -> String {
     }
 }
 
-fn relative(v: &Value, now: DateTime<Utc>) -> String {
+pub(crate) fn relative(v: &Value, now: DateTime<Utc>) -> String {
     match time(v) {
         None => "-".into(),
         Some(t) => {
@@ -252,7 +262,7 @@ fn relative(v: &Value, now: DateTime<Utc>) -> String {
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

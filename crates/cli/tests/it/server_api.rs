@@ -14,7 +14,7 @@ use lifeboat_repo::{Credential, InitOptions, Repository};
 use lifeboat_storage::FsStorage;
 use lifeboat_storage::clock::SystemClock;
 
-use crate::common::{EXIT_OK, Out, lifeboat, run};
+use crate::common::{EXIT_FAILURE, EXIT_OK, Out, lifeboat, run};
 
 const REPO_PASSWORD: &str = "server api test repository password";
 
@@ -205,4 +205,37 @@ fn errors_are_the_apis_message_and_a_dead_server_is_named() {
     assert_ne!(out.code, EXIT_OK);
     out.stderr_has(&format!("cannot reach lifeboatd at http://{dead}: connection refused"));
     assert!(!out.all().contains(&api.read));
+}
+
+#[test]
+fn alerts_are_listed_and_acknowledged_through_the_api() {
+    let api = start();
+    let (read, operate) = (Some(api.read.as_str()), Some(api.operate.as_str()));
+    api.lifeboat(read, &["alerts"]).ok().output_has("no open alerts");
+    // A threshold of 1% that this machine's file system is above: one disk_full alert.
+    let d = api._dir.path().display().to_string();
+    let text = format!(
+        "[plans.web]\nrepository = \"{d}/repo\"\npassword-file = \"{d}/repo.pw\"\n\
+         source = {{ kind = \"files\", paths = [\"{d}/data\"] }}\n[plans.web.alerts]\ndisk-usage = 1\n"
+    );
+    let service = api.service.clone();
+    api.runtime.block_on(async move {
+        service.reload(Config::parse(&text, "lifeboat.toml").unwrap()).await.unwrap();
+        service.evaluate_alerts().await.unwrap();
+    });
+    let table = api.lifeboat(read, &["alerts"]);
+    table.ok().output_has("disk_full").output_has("warning").output_has("firing");
+    let listed = api.lifeboat(read, &["alerts", "--json"]);
+    let id = listed.ok().json()["alerts"][0]["id"].as_str().expect("an alert id").to_owned();
+
+    api.lifeboat(read, &["alerts", "ack", &id]).code(EXIT_FAILURE).stderr_has("forbidden");
+    let acked = api.lifeboat(operate, &["alerts", "ack", &id, "--comment", "cleaning up", "--until", "4h"]);
+    acked.ok().output_has(&format!("acknowledged {id}")).output_has("until");
+    let out = api.lifeboat(read, &["alerts", "--state", "acknowledged", "--json"]);
+    let alert = out.ok().json()["alerts"][0].clone();
+    assert_eq!(alert["acknowledged"]["by"], "token:operator", "{alert}");
+    assert_eq!(alert["acknowledged"]["comment"], "cleaning up", "{alert}");
+    api.lifeboat(read, &["alerts", "--state", "firing"]).ok().output_has("no firing alerts");
+    api.lifeboat(read, &["alerts", "--state", "bogus"]).code(EXIT_FAILURE).stderr_has("unknown alert state");
+    api.lifeboat(operate, &["alerts", "ack", "A999"]).code(EXIT_FAILURE).stderr_has("not_found");
 }
