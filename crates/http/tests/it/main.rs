@@ -3,6 +3,7 @@
 //! router on a free loopback port, and talks to it with a real HTTP client.
 
 mod alerts;
+mod audit;
 mod auth;
 mod common;
 mod dashboard;
