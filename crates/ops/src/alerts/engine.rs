@@ -153,8 +153,19 @@ async fn evaluate(service: &Service) -> Result<(), ServiceError> {
         engine.emit(AlertEvent::Fired(alert));
     }
     let config = service.config();
+    // The RPO rule first, from the state alone: a repository that is slow to answer must
+    // not hold it back.
     let last_success: HashMap<String, Option<DateTime<Utc>>> =
         service.state().plan_states().await?.into_iter().map(|p| (p.plan, p.last_success)).collect();
+    for (name, plan) in &config.plans {
+        let t = Thresholds::of(&config, plan);
+        let since = service.state().call({
+            let name = name.clone();
+            move |s| s.watch_plan(&name, now)
+        });
+        let last = last_success.get(name).copied().flatten();
+        apply(service, rules::rpo(name, plan, &t, last, since.await?, now), now).await?;
+    }
     let statuses = service.repositories().await?;
     let reachable = |url: &str| {
         let shown = lifeboat_storage::redact_url(url);
@@ -163,12 +174,6 @@ async fn evaluate(service: &Service) -> Result<(), ServiceError> {
     let mut verdicts = rules::unreachable(&config, &statuses);
     for (name, plan) in &config.plans {
         let t = Thresholds::of(&config, plan);
-        let since = service.state().call({
-            let name = name.clone();
-            move |s| s.watch_plan(&name, now)
-        });
-        let last = last_success.get(name).copied().flatten();
-        verdicts.push(rules::rpo(name, plan, &t, last, since.await?, now));
         for target in rules::urls(plan) {
             verdicts.push(rules::lock(service, name, &t, &target, reachable(&target.0), now).await);
             verdicts.push(rules::disk(name, &t, &target.0).await);
