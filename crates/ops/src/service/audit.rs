@@ -4,7 +4,7 @@
 //! `[audit] seal-interval` (real time) and at shutdown.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -12,24 +12,22 @@ use tokio::sync::broadcast;
 use super::events::JobEvent;
 use super::{Inner, Service};
 use crate::audit::{self, AuditRecord, SealedHead};
-use crate::state::{AsyncStateStore, JobRecord, JobState, Trigger};
+use crate::state::{JobRecord, JobState, Trigger};
 
 /// Starts the job recorder (subscribed before any job can run) and, with the scheduler,
 /// the sealing timer.
 pub(crate) fn start(inner: &Arc<Inner>, run_scheduler: bool) {
     let events = inner.events.subscribe();
-    tokio::spawn(record_jobs(events, inner.state.clone(), Arc::clone(&inner.clock)));
+    tokio::spawn(record_jobs(events, Arc::downgrade(inner)));
     if run_scheduler {
         tokio::spawn(seal_loop(Arc::clone(inner)));
     }
 }
 
-/// Appends an entry for each job that ends, until the service is dropped.
-async fn record_jobs(
-    mut events: broadcast::Receiver<JobEvent>,
-    state: AsyncStateStore,
-    clock: Arc<dyn lifeboat_storage::clock::Clock>,
-) {
+/// Appends an entry for each job that ends, until the service is dropped. It holds the
+/// service weakly: dropping the service drops the state (and its owner lock) at once, not
+/// when this task next runs.
+async fn record_jobs(mut events: broadcast::Receiver<JobEvent>, service: Weak<Inner>) {
     loop {
         let job = match events.recv().await {
             Ok(JobEvent::Finished { job, .. }) => job,
@@ -39,6 +37,10 @@ async fn record_jobs(
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some((state, clock)) = service.upgrade().map(|inner| (inner.state.clone(), Arc::clone(&inner.clock)))
+        else {
+            return;
         };
         match state.job(job).await {
             Ok(Some(record)) => audit::record_at(&state, job_entry(&record), clock.now()).await,
