@@ -106,6 +106,7 @@ pub mod config;
 pub mod credentials;
 mod database;
 pub mod forget;
+pub mod notifications;
 pub mod plans;
 pub mod policy;
 pub mod run;

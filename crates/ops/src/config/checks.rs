@@ -20,6 +20,9 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     for (key, why) in settings.chain(config.alerts.problems()) {
         problems.push(Problem { plan: None, key: key.to_owned(), line: None, kind: ProblemKind::BadValue(why) });
     }
+    for (key, why) in config.notifications.problems() {
+        problems.push(Problem { plan: None, key, line: None, kind: ProblemKind::BadValue(why) });
+    }
     problems
 }
 

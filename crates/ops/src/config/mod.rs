@@ -26,6 +26,7 @@ mod audit;
 mod checks;
 mod error;
 mod lines;
+mod notifications;
 mod plan;
 mod secret;
 mod service;
@@ -39,6 +40,7 @@ use serde::Deserialize;
 pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use notifications::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
 pub use secret::{SecretError, SecretRef};
 pub use service::ServiceSettings;
@@ -68,6 +70,9 @@ pub struct Config {
     /// The alert engine's timer and default thresholds (`[alerts]`).
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// The notification channels and their routing (`[notifications]`).
+    #[serde(default)]
+    pub notifications: NotificationSettings,
 }
 
 impl Config {

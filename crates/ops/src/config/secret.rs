@@ -110,7 +110,7 @@ impl SecretRef {
 }
 
 /// True for a portable environment variable name.
-fn is_variable_name(name: &str) -> bool {
+pub(crate) fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -152,6 +152,9 @@ fn inspect(text: &str, path: &mut Vec<String>, value: &Spanned<DeValue<'_>>, fou
         DeValue::String(s) if redact_url(s) != s.as_ref() || has_key_only_user(s) => {
             found.push(problem(path, line_of(text, value.span().start), "a URL with a password"));
         }
+        DeValue::String(s) if has_url_token(s) => {
+            found.push(problem(path, line_of(text, value.span().start), "a URL with a token"));
+        }
         DeValue::Table(table) => {
             for (key, value) in table {
                 walk(text, path, key, value, found);
@@ -176,6 +179,22 @@ fn has_key_only_user(s: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     ["s3", "cos", "obs", "oss", "gcs", "azblob"].contains(&scheme.to_ascii_lowercase().as_str())
         && authority.contains('@')
+}
+
+/// A webhook URL that is itself the credential: a Slack incoming webhook
+/// (`hooks.slack.com/services/...`), or a query parameter named like a token.
+fn has_url_token(s: &str) -> bool {
+    let Ok(url) = url::Url::parse(s) else { return false };
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let slack = url.host_str().is_some_and(|h| h.eq_ignore_ascii_case("hooks.slack.com"))
+        && url.path().starts_with("/services/");
+    let token_param = url.query_pairs().any(|(k, _)| {
+        ["token", "access_token", "api_key", "apikey", "key", "secret", "sig", "signature"]
+            .contains(&k.to_ascii_lowercase().as_str())
+    });
+    slack || token_param
 }
 
 /// A problem at `path` (`plans.NAME.rest...` names the plan and its key).

@@ -277,6 +277,8 @@ impl Service {
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
         crate::alerts::start(&service, options.run_scheduler);
+        // Notifications listen to both event streams; a channel that cannot start is logged.
+        crate::notifications::Dispatcher::start(&service.config(), service.subscribe(), service.subscribe_alerts());
         if options.run_scheduler {
             tokio::spawn(scheduler::run_loop(Arc::clone(&service.inner)));
         }

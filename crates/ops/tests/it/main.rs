@@ -10,6 +10,7 @@ mod credentials;
 mod database;
 mod es_plan;
 mod forget;
+mod notifications;
 mod policy;
 mod run;
 mod schedule;
