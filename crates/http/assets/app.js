@@ -450,7 +450,8 @@
       const took = secondsBetween(j.started_at, j.ended_at);
       if (took !== null) { day.seconds += took; day.timed += 1; }
     }
-    const W = 700, H = 220, L = 36, R = 48, T = 12, B = 30;
+    // Drawn at the box's own width, so that its text keeps its size on any screen.
+    const W = Math.max(300, Math.round(box.clientWidth || 700)), H = 200, L = 36, R = 48, T = 12, B = 30;
     const maxRuns = Math.max(1, ...days.map((d) => d.ok + d.failed + d.other));
     const means = days.map((d) => (d.timed ? d.seconds / d.timed : null));
     const maxMean = Math.max(1, ...means.filter((m) => m !== null));
@@ -458,7 +459,7 @@
     const y = (runs) => H - B - ((H - T - B) * runs) / maxRuns;
     const yd = (s) => H - B - ((H - T - B) * s) / maxMean;
     const total = days.reduce((n, d) => n + d.ok + d.failed + d.other, 0);
-    const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': total + ' jobs ended in the last 7 days', 'data-runs': total });
+    const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': total + ' jobs ended in the last 7 days', 'data-runs': total });
     chart.append(svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }));
     chart.append(svg('text', { x: L - 6, y: T + 8, 'text-anchor': 'end' }, String(maxRuns)));
     chart.append(svg('text', { x: L - 6, y: H - B, 'text-anchor': 'end' }, '0'));

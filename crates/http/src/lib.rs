@@ -32,6 +32,8 @@
 //! | `POST /api/v1/alerts/{id}/acknowledge` | operate | body `{"comment": "...", "until": "RFC 3339"}` (both optional): the alert, acknowledged by `token:<name>` (audited); 404 unknown, 409 resolved already |
 //! | `GET /api/v1/audit?since=&limit=` | admin | `{"entries": [...]}`: the audit log, oldest first (`since` RFC 3339, `limit` 1 to 10000, default 100); admin because it says who did what to which backups |
 //! | `GET /metrics` | metrics (or read) | Prometheus metrics ([`metrics`]) |
+//! | `GET /api/v1/whoami` | read | the calling token's `name` and `scopes` (the dashboard disables what it may not do) |
+//! | `GET /` and `GET /assets/{name}` | none | the dashboard: an embedded page, script and stylesheet (they hold no data; the script asks the API with the token typed into its login form) |
 //!
 //! Scopes nest: admin ⊇ operate ⊇ read ⊇ metrics. Every route but `/healthz` and `/readyz`
 //! answers 401 (`WWW-Authenticate: Bearer`) without a valid `Authorization: Bearer lbt_...`
@@ -66,6 +68,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod context;
+mod dashboard;
 pub mod error;
 mod extract;
 mod layers;
@@ -114,7 +117,8 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         .route("/api/v1/backups", get(routes::backups))
         .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/alerts/{id}", get(alerts::alert))
-        .route("/api/v1/repositories", get(routes::repositories));
+        .route("/api/v1/repositories", get(routes::repositories))
+        .route("/api/v1/whoami", get(dashboard::whoami));
     let operate = Router::new()
         .route("/api/v1/plans/{name}/run", post(routes::run))
         .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
@@ -123,6 +127,7 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         Router::new().route("/api/v1/reload", post(routes::reload)).route("/api/v1/audit", get(audit::audit));
     let scrape = Router::new().route("/metrics", get(routes::metrics));
     let open = Router::new().route("/healthz", get(routes::healthz)).route("/readyz", get(routes::readyz));
+    let page = Router::new().route("/", get(dashboard::index)).route("/assets/{name}", get(dashboard::asset));
     let body_limit = context.options.body_limit;
     Router::new()
         .merge(scoped(read, Scope::Read))
@@ -130,6 +135,7 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         .merge(scoped(admin, Scope::Admin))
         .merge(scoped(scrape, Scope::Metrics))
         .merge(open)
+        .merge(page)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Innermost first: the body limits, the timeout, the panic catcher, then request

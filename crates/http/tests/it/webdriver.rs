@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// The key of an element reference in WebDriver's JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a5e9-1e9e5c4c5a97";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Finds a browser program: the services env file's variable, else `PATH`. A missing one
 /// fails the test with what to run.
@@ -138,7 +138,9 @@ impl Browser {
             if let Some(element) = self.find_all(css).await.into_iter().next() {
                 return element;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no element {css:?} after 20 s");
+            if tokio::time::Instant::now() >= deadline {
+                panic!("no element {css:?} after 20 s; {}", self.describe().await);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -154,8 +156,21 @@ impl Browser {
                     return last;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "{css:?} never showed {what} in 20 s (last: {last:?})");
+            if tokio::time::Instant::now() >= deadline {
+                panic!("{css:?} never showed {what} in 20 s (last: {last:?}); {}", self.describe().await);
+            }
             tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Where the page is and what it says, for a failure's message.
+    async fn describe(&self) -> String {
+        let script = "return location.href + ' shows: ' + document.body.innerText.slice(0, 1500);";
+        let body = json!({"script": script, "args": []});
+        let path = format!("{}/session/{}/execute/sync", self.base, self.session);
+        match self.client.post(path).json(&body).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(e) => format!("the page cannot be read: {e}"),
         }
     }
 
@@ -172,9 +187,22 @@ impl Browser {
     /// Saves a PNG of the whole page at `width` (the window grown to the page's height) to
     /// `path`, then restores the window to `width` x `height`.
     pub async fn screenshot_full(&self, path: &Path, width: u32, height: u32) {
-        let tall = self.script("return document.documentElement.scrollHeight;", json!([])).await;
-        let tall = tall.as_u64().unwrap_or(u64::from(height)).clamp(u64::from(height), 8000);
-        self.resize(width, u32::try_from(tall).unwrap_or(height)).await;
+        // The window's height is not quite the viewport's: grow it until the page fits.
+        for _ in 0..3 {
+            let sizes = self
+                .script(
+                    "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight];",
+                    json!([]),
+                )
+                .await;
+            let [page, inner, outer] = [0, 1, 2].map(|i| sizes[i].as_u64().unwrap_or(u64::from(height)));
+            if inner >= page {
+                break;
+            }
+            let want = (outer + page - inner).clamp(u64::from(height), 10_000);
+            self.resize(width, u32::try_from(want).unwrap_or(height)).await;
+        }
+        self.script("window.scrollTo(0, 0);", json!([])).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let png = self.session_call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64_decode(png.as_str().expect("a base64 screenshot"));
