@@ -1,6 +1,7 @@
 //! What `GET /api/v1/status` and `GET /api/v1/plans` answer: per plan its last success and
 //! failure (from the state), the age of its newest backup against its RPO (the objective,
-//! else twice the schedule's interval), its next run and running job, and a health.
+//! else twice the schedule's interval), its next run and running job, and a health; the
+//! overall health is the worst of the plans' and of the open alerts'.
 
 use std::collections::HashMap;
 
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_storage::redact_url;
 
 use super::{Inner, OverallHealth, PlanStatus, PlanSummary, ServiceError, Status};
+use crate::alerts::Severity;
 use crate::config::PlanConfig;
 use crate::schedule::{ScheduleSpec, ScheduleTable};
 use crate::state::JobId;
@@ -24,8 +26,15 @@ pub(crate) async fn status(inner: &Inner) -> Result<Status, ServiceError> {
         .iter()
         .map(|(name, plan)| plan_status(name, plan, states.get(name), running_of.get(name).copied(), now))
         .collect();
-    let health = plans.iter().map(|p| p.health).max().unwrap_or(OverallHealth::Ok);
-    Ok(Status { health, generated_at: now, plans, jobs_running: running, jobs_queued: queued })
+    let alerts = inner.state.call(|s| s.open_alerts()).await?;
+    let from_alerts = alerts.iter().map(|a| match a.severity {
+        Severity::Critical => OverallHealth::Failing,
+        Severity::Warning => OverallHealth::Degraded,
+        Severity::Info => OverallHealth::Ok,
+    });
+    let health = plans.iter().map(|p| p.health).chain(from_alerts).max().unwrap_or(OverallHealth::Ok);
+    let alerts_open = u32::try_from(alerts.len()).unwrap_or(u32::MAX);
+    Ok(Status { health, generated_at: now, plans, jobs_running: running, jobs_queued: queued, alerts_open })
 }
 
 fn seconds(d: chrono::TimeDelta) -> i64 {

@@ -21,7 +21,8 @@ pub enum OverallHealth {
 /// The answer of `GET /api/v1/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// The worst health of any plan.
+    /// The worst health of any plan and of the open alerts (a critical one: failing, a
+    /// warning: degraded).
     pub health: OverallHealth,
     /// When this was computed (the service's clock).
     pub generated_at: DateTime<Utc>,
@@ -31,6 +32,8 @@ pub struct Status {
     pub jobs_running: u32,
     /// Jobs waiting for a slot (concurrency, the plan's lock, a retry's pause).
     pub jobs_queued: u32,
+    /// Alerts open (firing or acknowledged).
+    pub alerts_open: u32,
 }
 
 /// One plan's status.

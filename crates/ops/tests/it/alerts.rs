@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use lifeboat_ops::Config;
 use lifeboat_ops::alerts::{Alert, AlertEvent, AlertFilter, AlertRule, AlertState, AlertStateFilter, Severity};
-use lifeboat_ops::service::{ErrorKind, SchedulerState, Service};
+use lifeboat_ops::service::{ErrorKind, OverallHealth, SchedulerState, Service};
 use lifeboat_ops::state::{JobKind, Trigger};
 use lifeboat_storage::clock::Clock;
 use lifeboat_testkit::ManualClock;
@@ -145,6 +145,8 @@ async fn a_stale_plan_fires_with_no_scheduler_and_an_acknowledgement_expires() {
     assert_eq!(stale.len(), 1, "{stale:#?}");
     assert!(stale[0].summary.contains("since lifeboatd first saw it"), "{}", stale[0].summary);
     assert!(matches!(events.try_recv(), Ok(AlertEvent::Fired(_))));
+    let status = service.status().await.unwrap();
+    assert_eq!((status.health, status.alerts_open), (OverallHealth::Failing, 1), "a critical alert fails the status");
 
     let until_at = clock.now() + TimeDelta::hours(1);
     let acked = service.acknowledge(&stale[0].id, "local:tester", Some("on it".into()), Some(until_at)).await.unwrap();
@@ -202,6 +204,8 @@ async fn a_disk_fuller_than_the_threshold_fires_and_a_higher_threshold_resolves_
     assert_eq!(full.len(), 1, "this machine's file system is more than 1% used: {:#?}", all(&service).await);
     assert_eq!(full[0].severity, Severity::Warning);
     assert!(full[0].summary.contains("above 1%"), "{}", full[0].summary);
+    let status = service.status().await.unwrap();
+    assert_eq!((status.health, status.alerts_open), (OverallHealth::Degraded, 1), "a warning degrades the status");
 
     let relaxed = Config::parse(&format!("{plan}[plans.web.alerts]\ndisk-usage = 100\n"), "test.toml").unwrap();
     service.reload(relaxed).await.unwrap();
