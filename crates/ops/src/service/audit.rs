@@ -14,6 +14,9 @@ use super::{Inner, Service};
 use crate::audit::{self, AuditRecord, SealedHead};
 use crate::state::{JobRecord, JobState, Trigger};
 
+/// How long the shutdown's seal may take in all.
+pub(crate) const SHUTDOWN_SEAL_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Starts the job recorder (subscribed before any job can run) and, with the scheduler,
 /// the sealing timer.
 pub(crate) fn start(inner: &Arc<Inner>, run_scheduler: bool) {

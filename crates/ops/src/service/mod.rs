@@ -437,7 +437,8 @@ impl Service {
     /// then cancels the rest and records them cancelled ("lifeboatd shutting down").
     pub async fn shutdown(&self, grace: Duration) {
         reload::shutdown(&self.inner, self, grace).await;
-        audit::seal(&self.inner).await;
+        // The last seal; bounded, so an unreachable repository does not hold the exit up.
+        let _ = tokio::time::timeout(audit::SHUTDOWN_SEAL_LIMIT, audit::seal(&self.inner)).await;
     }
 
     /// Every [`JobEvent`] from now on: the hook for metrics, alerts and drills.
