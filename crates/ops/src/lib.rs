@@ -37,8 +37,12 @@
 //!   never fails its caller), entries hash-chained in the state (BLAKE3), the head sealed into
 //!   the plans' repositories by the service, and [`audit::verify_chain`], which names the
 //!   first entry that does not fit.
+//! - [`alerts`]: the rules lifeboatd watches (a failed backup, a stale plan, damage, an
+//!   unreachable repository, a stuck lock, a full disk, a lagging copy), one open
+//!   [`alerts::Alert`] per condition, evaluated after every job and on a timer of their own,
+//!   acknowledged and resolved; [`alerts::AlertEvent`]s for the notifications.
 //!
-//! Drills and alerts will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
+//! Drills will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
 //!
 //! Forgetting by a plan's retention, shown first and then carried out:
 //!
