@@ -111,6 +111,11 @@ async fn the_dashboard_shows_the_service_and_acknowledges_an_alert_in_chromium()
     check_repositories_and_drills(&browser).await;
     browser.screenshot_full(&shots.join("desktop-read-token.png"), DESKTOP.0, DESKTOP.1).await;
 
+    // A job run meanwhile shows up by itself (the page refreshes every 15 s).
+    let again = run(&server, "web", "backup").await;
+    let item = format!("[data-job=\"{}\"]", again["id"]);
+    browser.wait_text(&item, "the new job, without a reload", |t| t.contains("succeeded")).await;
+
     check_narrow(&browser, &shots).await;
 
     // Sign out: the token leaves the session.
