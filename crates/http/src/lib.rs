@@ -73,6 +73,7 @@ pub mod error;
 mod extract;
 mod layers;
 pub mod metrics;
+mod notifications;
 mod routes;
 mod serve;
 pub mod tokens;
@@ -123,8 +124,10 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         .route("/api/v1/plans/{name}/run", post(routes::run))
         .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/api/v1/jobs/{id}/cancel", post(routes::cancel));
-    let admin =
-        Router::new().route("/api/v1/reload", post(routes::reload)).route("/api/v1/audit", get(audit::audit));
+    let admin = Router::new()
+        .route("/api/v1/reload", post(routes::reload))
+        .route("/api/v1/audit", get(audit::audit))
+        .route("/api/v1/notifications/test", post(notifications::test));
     let scrape = Router::new().route("/metrics", get(routes::metrics));
     let open = Router::new().route("/healthz", get(routes::healthz)).route("/readyz", get(routes::readyz));
     let page = Router::new().route("/", get(dashboard::index)).route("/assets/{name}", get(dashboard::asset));

@@ -10,5 +10,6 @@ mod dashboard;
 mod input;
 mod jobs;
 mod metrics;
+mod notifications;
 mod tls;
 mod webdriver;
