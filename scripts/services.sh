@@ -264,11 +264,15 @@ cmd_start() {
     wants mariadb && start_mariadb
     wants redis && start_redis
     write_env
+    # The SMTP server and webhook/Slack receiver of the notification tests (their own env file,
+    # target/test-notify.env); skipped when LIFEBOAT_SERVICES is set without "notify".
+    if [[ -z "${LIFEBOAT_SERVICES:-}" ]] || wants notify; then bash "$ROOT/scripts/notify-servers.sh" start; fi
     log "ready; env file: $ENV_FILE"
 }
 
 cmd_stop() {
     stop_postgres; stop_mariadb; stop_redis
+    bash "$ROOT/scripts/notify-servers.sh" stop
     rm -rf "$DIR"; rm -f "$ENV_FILE"
     log "stopped"
 }
