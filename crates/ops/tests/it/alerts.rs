@@ -11,6 +11,7 @@ use lifeboat_ops::Config;
 use lifeboat_ops::alerts::{Alert, AlertEvent, AlertFilter, AlertRule, AlertState, AlertStateFilter, Severity};
 use lifeboat_ops::service::{ErrorKind, OverallHealth, SchedulerState, Service};
 use lifeboat_ops::state::{JobKind, Trigger};
+use lifeboat_repo::{Lock, LockKind, LockOwner, LockReleases};
 use lifeboat_storage::clock::Clock;
 use lifeboat_testkit::ManualClock;
 use tokio::sync::broadcast;
@@ -242,4 +243,28 @@ async fn a_copy_destination_that_lags_fires_copy_behind_until_the_copy_runs() {
     service.evaluate_alerts().await.unwrap();
     assert!(open(&service, AlertRule::CopyBehind).await.is_empty(), "{:#?}", all(&service).await);
     assert_eq!(service.alert(&behind[0].id).await.unwrap().state, AlertState::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_older_than_lock_stuck_after_fires_until_it_is_released() {
+    let site = Site::new();
+    let r1 = site.repo("r1").await;
+    let clock = Arc::new(ManualClock::new(monday()));
+    let service = service(&site, &stdin_plan(&site, "web", &r1, "echo x", ""), &clock).await;
+    let storage: Arc<dyn lifeboat_storage::Storage> = Arc::new(lifeboat_storage::FsStorage::new(site.path("r1")));
+    let owner = LockOwner { clock: clock.clone(), releases: LockReleases::default() };
+    let lock = Lock::acquire_for(storage, LockKind::Shared, "backup", &owner).await.unwrap();
+    service.evaluate_alerts().await.unwrap();
+    assert!(open(&service, AlertRule::LockStuck).await.is_empty(), "a fresh lock is not stuck");
+
+    // Past the default, [service] job-timeout (6h): no job of this lifeboatd holds it.
+    clock.advance(TimeDelta::hours(7));
+    service.evaluate_alerts().await.unwrap();
+    let stuck = open(&service, AlertRule::LockStuck).await;
+    assert_eq!(stuck.len(), 1, "{:#?}", all(&service).await);
+    assert!(stuck[0].summary.contains("7h") && stuck[0].summary.contains("backup"), "{}", stuck[0].summary);
+
+    lock.release().await;
+    service.evaluate_alerts().await.unwrap();
+    assert_eq!(service.alert(&stuck[0].id).await.unwrap().state, AlertState::Resolved);
 }
