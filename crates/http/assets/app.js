@@ -333,13 +333,6 @@
     const button = el('button', { type: 'submit', class: 'ack' }, 'Acknowledge');
     const outcome = el('p', { class: 'outcome', role: 'status' });
     const form = el('form', {}, comment, button);
-    if (!canOperate()) {
-      comment.disabled = true;
-      button.disabled = true;
-      button.title = 'needs a token with the operate scope';
-      card.append(form, el('p', { class: 'reason' }, 'Acknowledging needs a token with the operate scope; ' + me.name + ' has ' + me.scopes.join(', ') + '.'));
-      return card;
-    }
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       button.disabled = true;
@@ -361,6 +354,13 @@
       }
     });
     card.append(form, outcome);
+    if (!canOperate()) {
+      // The API would answer 403 (the handler above says so if asked anyway).
+      comment.disabled = true;
+      button.disabled = true;
+      button.title = 'needs a token with the operate scope';
+      card.append(el('p', { class: 'reason' }, 'Acknowledging needs a token with the operate scope; ' + me.name + ' has ' + me.scopes.join(', ') + '.'));
+    }
     return card;
   }
 

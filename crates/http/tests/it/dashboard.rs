@@ -107,6 +107,13 @@ async fn the_dashboard_shows_the_service_and_acknowledges_an_alert_in_chromium()
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "the API refuses it too: {}", refused.text);
+    // Forced on anyway, the button gets the API's 403, and the page says so.
+    let force = "const b = document.querySelector(arguments[0]); b.disabled = false; b.click();";
+    browser.script(force, json!([format!("{card} button.ack")])).await;
+    let said = browser.wait_text(&format!("{card} .outcome"), "the refusal", |t| t.contains("403")).await;
+    assert!(said.contains("lacks the operate scope"), "the API's reason: {said}");
+    let still = server.get(&format!("/api/v1/alerts/{alert_id}"), &server.tokens.read).await;
+    assert_eq!(still.json["state"], "firing", "a read token acknowledged nothing: {}", still.text);
     check_chart(&browser).await;
     check_repositories_and_drills(&browser).await;
     browser.screenshot_full(&shots.join("desktop-read-token.png"), DESKTOP.0, DESKTOP.1).await;
