@@ -2,6 +2,7 @@
 //! ripgrep does), so the dependency tree is linked once. `common` holds the runner and the
 //! repository helpers; service URLs and server helpers come from lifeboat-testkit.
 
+mod alert_test;
 mod audit;
 mod cli_errors;
 mod cli_filters;
