@@ -268,3 +268,40 @@ async fn a_lock_older_than_lock_stuck_after_fires_until_it_is_released() {
     service.evaluate_alerts().await.unwrap();
     assert_eq!(service.alert(&stuck[0].id).await.unwrap().state, AlertState::Resolved);
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(files_under(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verify_that_finds_damage_raises_verify_damaged() {
+    let site = Site::new();
+    let r1 = site.repo("r1").await;
+    let clock = Arc::new(ManualClock::new(monday()));
+    let service = service(&site, &stdin_plan(&site, "web", &r1, "echo some data to check", ""), &clock).await;
+    backup(&service, "web").await;
+    let mut events = service.subscribe_alerts();
+    service.run_verify("web", false, Trigger::Api, None).await.unwrap();
+    service.wait_idle().await;
+    assert!(open(&service, AlertRule::VerifyDamaged).await.is_empty(), "a sound repository");
+
+    let objects = files_under(&site.path("r1").join("data"));
+    assert!(!objects.is_empty(), "the backup stored data objects");
+    for object in &objects {
+        let mut bytes = std::fs::read(object).unwrap();
+        bytes.iter_mut().for_each(|b| *b ^= 0x5a);
+        std::fs::write(object, bytes).unwrap();
+    }
+    service.run_verify("web", false, Trigger::Api, None).await.unwrap();
+    service.wait_idle().await;
+    let fired = next(&mut events, |e| matches!(e, AlertEvent::Fired(a) if a.rule == AlertRule::VerifyDamaged)).await;
+    let alert = fired.alert();
+    assert_eq!((alert.severity, alert.plan.as_deref()), (Severity::Critical, Some("web")));
+    assert!(alert.summary.contains("verify found damage"), "{}", alert.summary);
+}
