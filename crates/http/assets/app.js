@@ -17,6 +17,7 @@
   const expanded = new Set(); // job ids whose log is shown
   const logs = new Map(); // job id -> log of a finished job (it no longer changes)
   let lastAlerts = null; // the alerts JSON last drawn (redraw only on change)
+  let lastChart = null; // [jobs, since] last charted, redrawn when the window's width changes
 
   /** An API error: the status and the API's own code and message. */
   class ApiError extends Error {
@@ -432,6 +433,7 @@
       return;
     }
     showError('chart-error', null);
+    lastChart = [jobs, since];
     const today = new Date();
     today.setHours(0, 0, 0, 0);
     const days = [];
@@ -521,9 +523,15 @@
     });
     $('logout').addEventListener('click', () => {
       sessionStorage.removeItem(TOKEN_KEY);
+      lastChart = null;
       expanded.clear();
       logs.clear();
       showLogin('Signed out.');
+    });
+    let resizing = null;
+    window.addEventListener('resize', () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => { if (lastChart && me) drawChart(...lastChart); }, 150);
     });
     const kept = sessionStorage.getItem(TOKEN_KEY);
     if (kept) signIn(kept); else showLogin('');

@@ -266,6 +266,13 @@ async fn check_narrow(browser: &Browser, shots: &std::path::Path) {
         .script("return getComputedStyle(document.querySelector('#plans-table thead')).display;", json!([]))
         .await;
     assert_eq!(head, "none", "the plans table is stacked on a narrow screen");
+    // The chart is redrawn at the narrow width (its text keeps its size).
+    let width = "return +document.querySelector('#chart-box svg').getAttribute('width');";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while browser.script(width, json!([])).await.as_u64().is_none_or(|w| w > u64::from(NARROW.0)) {
+        assert!(tokio::time::Instant::now() < deadline, "the chart was not redrawn for the narrow window");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.wait_for("[data-alert] .summary").await;
     browser.screenshot_full(&shots.join("narrow-390.png"), NARROW.0, NARROW.1).await;
     browser.resize(DESKTOP.0, DESKTOP.1).await;
