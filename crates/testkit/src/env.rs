@@ -95,6 +95,27 @@ pub fn server_env(file: &str, script: &str, required: &[&str]) -> HashMap<String
     vars
 }
 
+/// The notification test servers of `scripts/notify-servers.sh` (target/test-notify.env):
+/// the SMTP server's host, ports, test user and password, CA certificate and spool file, the
+/// webhook/Slack receiver's URL and the webhook secret. Fails (never skips) when absent.
+pub fn notify_env() -> HashMap<String, String> {
+    server_env(
+        "test-notify.env",
+        "scripts/notify-servers.sh start",
+        &[
+            "LIFEBOAT_TEST_SMTP_HOST",
+            "LIFEBOAT_TEST_SMTP_STARTTLS_PORT",
+            "LIFEBOAT_TEST_SMTP_TLS_PORT",
+            "LIFEBOAT_TEST_SMTP_USER",
+            "LIFEBOAT_TEST_SMTP_PASSWORD",
+            "LIFEBOAT_TEST_SMTP_CA",
+            "LIFEBOAT_TEST_SMTP_SPOOL",
+            "LIFEBOAT_TEST_RECEIVER_URL",
+            "LIFEBOAT_TEST_WEBHOOK_SECRET",
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::lookup;

@@ -27,7 +27,7 @@ pub mod urls;
 
 pub use cleanup::Cleanup;
 pub use clock::{ClockedStorage, ManualClock};
-pub use env::{env_value, mysql_url, pg_url, redis_url, server_env, service_url};
+pub use env::{env_value, mysql_url, notify_env, pg_url, redis_url, server_env, service_url};
 pub use names::unique;
 pub use resp::{R, Redis};
 pub use urls::{closed_port, parse, password_of, with_password, with_path, with_port, with_user, without_password};

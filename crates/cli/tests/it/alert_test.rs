@@ -7,18 +7,7 @@ use std::path::Path;
 use crate::common::{EXIT_FAILURE, EXIT_OK, lifeboat, run};
 
 fn env() -> std::collections::HashMap<String, String> {
-    lifeboat_testkit::server_env(
-        "test-notify.env",
-        "scripts/notify-servers.sh start",
-        &[
-            "LIFEBOAT_TEST_SMTP_HOST",
-            "LIFEBOAT_TEST_SMTP_TLS_PORT",
-            "LIFEBOAT_TEST_SMTP_USER",
-            "LIFEBOAT_TEST_SMTP_CA",
-            "LIFEBOAT_TEST_RECEIVER_URL",
-            "LIFEBOAT_TEST_WEBHOOK_SECRET",
-        ],
-    )
+    lifeboat_testkit::notify_env()
 }
 
 /// A config with mail (implicit TLS, the password from $LB_TEST_SMTP_PW), hook and team.

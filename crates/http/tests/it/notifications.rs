@@ -9,11 +9,7 @@ use serde_json::json;
 use crate::common::{TestServer, config_text};
 
 fn receiver() -> (String, String) {
-    let env = lifeboat_testkit::server_env(
-        "test-notify.env",
-        "scripts/notify-servers.sh start",
-        &["LIFEBOAT_TEST_RECEIVER_URL", "LIFEBOAT_TEST_WEBHOOK_SECRET"],
-    );
+    let env = lifeboat_testkit::notify_env();
     (env["LIFEBOAT_TEST_RECEIVER_URL"].clone(), env["LIFEBOAT_TEST_WEBHOOK_SECRET"].clone())
 }
 

@@ -13,21 +13,7 @@ use lifeboat_notify::{Event, Notification, Retry, Severity};
 
 /// The notification servers' env; a missing server fails the test.
 pub fn env() -> HashMap<String, String> {
-    lifeboat_testkit::server_env(
-        "test-notify.env",
-        "scripts/notify-servers.sh start",
-        &[
-            "LIFEBOAT_TEST_SMTP_HOST",
-            "LIFEBOAT_TEST_SMTP_STARTTLS_PORT",
-            "LIFEBOAT_TEST_SMTP_TLS_PORT",
-            "LIFEBOAT_TEST_SMTP_USER",
-            "LIFEBOAT_TEST_SMTP_PASSWORD",
-            "LIFEBOAT_TEST_SMTP_CA",
-            "LIFEBOAT_TEST_SMTP_SPOOL",
-            "LIFEBOAT_TEST_RECEIVER_URL",
-            "LIFEBOAT_TEST_WEBHOOK_SECRET",
-        ],
-    )
+    lifeboat_testkit::notify_env()
 }
 
 /// A path/subject token no other test uses.

@@ -17,20 +17,7 @@ use lifeboat_ops::state::{JobId, JobKind, JobState};
 use tokio::sync::broadcast;
 
 fn env() -> HashMap<String, String> {
-    lifeboat_testkit::server_env(
-        "test-notify.env",
-        "scripts/notify-servers.sh start",
-        &[
-            "LIFEBOAT_TEST_SMTP_HOST",
-            "LIFEBOAT_TEST_SMTP_STARTTLS_PORT",
-            "LIFEBOAT_TEST_SMTP_USER",
-            "LIFEBOAT_TEST_SMTP_PASSWORD",
-            "LIFEBOAT_TEST_SMTP_CA",
-            "LIFEBOAT_TEST_SMTP_SPOOL",
-            "LIFEBOAT_TEST_RECEIVER_URL",
-            "LIFEBOAT_TEST_WEBHOOK_SECRET",
-        ],
-    )
+    lifeboat_testkit::notify_env()
 }
 
 /// What the receiver got on paths starting with `prefix` (a plain HTTP/1.0 GET).
