@@ -18,7 +18,7 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
         (Method::POST, "/api/v1/jobs/987654/cancel", operate, StatusCode::NOT_FOUND, "not_found"),
         (Method::GET, "/api/v1/backups?plan=nope", read, StatusCode::NOT_FOUND, "not_found"),
         (Method::GET, "/api/v1/nothing", read, StatusCode::NOT_FOUND, "not_found"),
-        (Method::GET, "/", read, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/index.html", read, StatusCode::NOT_FOUND, "not_found"), // "/" is the dashboard
         (Method::GET, "/api/v1/plans/web/run", operate, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         (Method::DELETE, "/api/v1/plans", read, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         (Method::GET, "/api/v1/reload", read, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
