@@ -9,6 +9,9 @@
 //! - [`tokens`]: the API's tokens (kept hashed in the state database);
 //! - [`metrics`]: what `/metrics` exports;
 //! - [`error`]: the JSON error answers and their stable codes.
+//! - the dashboard at `/`: an embedded page, stylesheet and script (no framework, nothing
+//!   fetched from elsewhere, a strict Content-Security-Policy) that shows the API's data to a
+//!   browser signed in with a token.
 //!
 //! ## Routes
 //!
