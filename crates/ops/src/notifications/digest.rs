@@ -133,4 +133,60 @@ mod tests {
         assert_eq!(next_time(&settings, after), Some(Utc.with_ymd_and_hms(2026, 12, 3, 7, 0, 0).unwrap()));
         assert_eq!(next_time(&NotificationSettings::default(), after), None);
     }
+
+    fn alert(id: &str, severity: crate::alerts::Severity) -> Alert {
+        let now = Utc::now();
+        Alert {
+            id: id.into(),
+            rule: crate::alerts::AlertRule::BackupFailed,
+            severity,
+            plan: Some("db".into()),
+            repository: None,
+            summary: format!("summary of {id}"),
+            details: None,
+            job: None,
+            state: crate::alerts::AlertState::Firing,
+            first_seen: now,
+            last_seen: now,
+            occurrences: 1,
+            resolved_at: None,
+            acknowledged: None,
+        }
+    }
+
+    #[test]
+    fn the_digest_lists_open_alerts_and_counts_jobs_then_resets() {
+        let settings = NotificationSettings { digest: Some("08:00".into()), ..Default::default() };
+        let mut d = Digest::new(&settings);
+        d.alert(&AlertEvent::Fired(alert("A1", crate::alerts::Severity::Critical)));
+        d.alert(&AlertEvent::Fired(alert("A2", crate::alerts::Severity::Warning)));
+        d.alert(&AlertEvent::Resolved(alert("A1", crate::alerts::Severity::Critical)));
+        for state in [JobState::Succeeded, JobState::Succeeded, JobState::Failed] {
+            d.job(&JobEvent::Finished {
+                job: crate::state::JobId(1),
+                plan: "db".into(),
+                kind: crate::state::JobKind::Backup,
+                repository: None,
+                state,
+                duration_seconds: 1.0,
+                bytes_read: 0,
+                bytes_stored: 0,
+                backup_id: None,
+                verify_ok: None,
+            });
+        }
+        let n = d.take(&settings);
+        assert_eq!(n.event, Event::Digest);
+        assert_eq!(n.severity, Severity::Warning);
+        assert_eq!(n.title, "Lifeboat daily digest: 1 open alert(s)");
+        assert!(
+            n.text.starts_with("1 open alert(s). Since the last digest: 2 job(s) succeeded, 1 failed."),
+            "{}",
+            n.text
+        );
+        assert!(n.text.contains("- A2 [warning] summary of A2") && !n.text.contains("A1"), "{}", n.text);
+        assert!(n.text.contains("- plan db: 1 failed job(s)"), "{}", n.text);
+        let again = d.take(&settings);
+        assert!(again.text.contains("0 job(s) succeeded, 0 failed"), "{}", again.text);
+    }
 }
