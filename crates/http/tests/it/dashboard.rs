@@ -121,7 +121,9 @@ async fn the_dashboard_shows_the_service_and_acknowledges_an_alert_in_chromium()
     // A job run meanwhile shows up by itself (the page refreshes every 15 s).
     let again = run(&server, "web", "backup").await;
     let item = format!("[data-job=\"{}\"]", again["id"]);
-    browser.wait_text(&item, "the new job, without a reload", |t| t.contains("succeeded")).await;
+    // One refresh period and a slow refresh on a busy machine.
+    let limit = Duration::from_secs(45);
+    browser.wait_text_for(&item, "the new job, without a reload", limit, |t| t.contains("succeeded")).await;
 
     check_narrow(&browser, &shots).await;
 

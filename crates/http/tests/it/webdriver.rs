@@ -147,7 +147,12 @@ impl Browser {
 
     /// Waits up to 20 s for the text of the first `css` element to satisfy `check`; returns it.
     pub async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        self.wait_text_for(css, what, Duration::from_secs(20), check).await
+    }
+
+    /// [`Browser::wait_text`] for up to `limit`.
+    pub async fn wait_text_for(&self, css: &str, what: &str, limit: Duration, check: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let mut last = String::new();
             for element in self.find_all(css).await {
@@ -157,7 +162,7 @@ impl Browser {
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                panic!("{css:?} never showed {what} in 20 s (last: {last:?}); {}", self.describe().await);
+                panic!("{css:?} never showed {what} in {limit:?} (last: {last:?}); {}", self.describe().await);
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
