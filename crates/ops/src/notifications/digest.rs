@@ -47,6 +47,11 @@ impl Digest {
         }
     }
 
+    /// Takes a reloaded `digest`/`timezone` (the tallies stay).
+    pub(super) fn reschedule(&mut self, settings: &NotificationSettings) {
+        self.next = next_time(settings, Utc::now());
+    }
+
     /// Resolves at the next digest time; never when no digest is configured.
     pub(super) async fn due(&self) {
         match self.next {

@@ -10,14 +10,15 @@
 
 mod digest;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lifeboat_notify::{
     Channel, Event, Notification, Retry, SlackChannel, SlackSettings, SmtpChannel, SmtpSecurity, SmtpSettings,
     WebhookChannel, WebhookSettings,
 };
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::Config;
 use crate::alerts::{Alert, AlertEvent, Severity};
@@ -138,10 +139,11 @@ struct Route {
     queue: mpsc::Sender<Notification>,
 }
 
-/// The running notification side of lifeboatd. Dropping it leaves its tasks running until
-/// the service's event streams close.
+/// The running notification side of lifeboatd. Its tasks end when the service's event
+/// streams close; [`Dispatcher::reload`] rebuilds the channels from a new configuration.
 pub struct Dispatcher {
-    channels: Vec<String>,
+    channels: Arc<Mutex<Vec<String>>>,
+    settings: watch::Sender<Arc<NotificationSettings>>,
 }
 
 impl Dispatcher {
@@ -153,29 +155,41 @@ impl Dispatcher {
         jobs: broadcast::Receiver<JobEvent>,
         alerts: broadcast::Receiver<AlertEvent>,
     ) -> Dispatcher {
-        let settings = config.notifications.clone();
-        let mut routes = Vec::new();
-        for (name, channel_config) in &settings.channels {
-            match build_channel(name, channel_config) {
-                Ok(channel) => routes.push(Route {
-                    name: name.clone(),
-                    config: channel_config.clone(),
-                    queue: spawn_sender(channel),
-                }),
-                Err(e) => tracing::error!(channel = name.as_str(), "notification channel not started: {e}"),
-            }
+        let settings = Arc::new(config.notifications.clone());
+        let channels = Arc::new(Mutex::new(Vec::new()));
+        let routes = build_routes(&settings, &channels);
+        let (tx, rx) = watch::channel(Arc::clone(&settings));
+        tokio::spawn(route(rx, routes, Arc::clone(&channels), jobs, alerts));
+        Dispatcher { channels, settings: tx }
+    }
+
+    /// Rebuilds the channels from `config` (a reload): messages already queued on the old
+    /// channels are still sent; new ones go through the new channels.
+    pub fn reload(&self, config: &Config) {
+        if **self.settings.borrow() != config.notifications {
+            self.settings.send_replace(Arc::new(config.notifications.clone()));
         }
-        let channels = routes.iter().map(|r| r.name.clone()).collect();
-        if !routes.is_empty() {
-            tokio::spawn(route(Arc::new(settings), routes, jobs, alerts));
-        }
-        Dispatcher { channels }
     }
 
     /// The channels that started.
-    pub fn channels(&self) -> &[String] {
-        &self.channels
+    pub fn channels(&self) -> Vec<String> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// A sender task per channel that builds; their names go to `started`.
+fn build_routes(settings: &NotificationSettings, started: &Mutex<Vec<String>>) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for (name, channel_config) in &settings.channels {
+        match build_channel(name, channel_config) {
+            Ok(channel) => {
+                routes.push(Route { name: name.clone(), config: channel_config.clone(), queue: spawn_sender(channel) })
+            }
+            Err(e) => tracing::error!(channel = name.as_str(), "notification channel not started: {e}"),
+        }
+    }
+    *started.lock().unwrap_or_else(|p| p.into_inner()) = routes.iter().map(|r| r.name.clone()).collect();
+    routes
 }
 
 /// The task that sends one channel's queue, one message after the other.
@@ -191,12 +205,16 @@ fn spawn_sender(channel: Arc<dyn Channel>) -> mpsc::Sender<Notification> {
 }
 
 async fn route(
-    settings: Arc<NotificationSettings>,
-    routes: Vec<Route>,
+    mut updates: watch::Receiver<Arc<NotificationSettings>>,
+    mut routes: Vec<Route>,
+    started: Arc<Mutex<Vec<String>>>,
     mut jobs: broadcast::Receiver<JobEvent>,
     mut alerts: broadcast::Receiver<AlertEvent>,
 ) {
+    let mut settings = Arc::clone(&updates.borrow_and_update());
     let mut digest = digest::Digest::new(&settings);
+    // Once the Dispatcher is dropped there are no more reloads (and `changed` would return at once).
+    let mut reloadable = true;
     loop {
         let (event, notification) = tokio::select! {
             got = alerts.recv() => match got {
@@ -209,6 +227,17 @@ async fn route(
                 Err(broadcast::error::RecvError::Lagged(n)) => { tracing::warn!("notifications missed {n} job events"); continue }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            changed = updates.changed(), if reloadable => {
+                if changed.is_err() {
+                    reloadable = false;
+                    continue;
+                }
+                settings = Arc::clone(&updates.borrow_and_update());
+                routes = build_routes(&settings, &started);
+                digest.reschedule(&settings);
+                tracing::info!(channels = routes.len(), "notification channels rebuilt from the reloaded configuration");
+                continue;
+            }
             () = digest.due() => {
                 let n = digest.take(&settings);
                 for r in &routes { enqueue(r, n.clone()); }

@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     last_seal: tokio::sync::Mutex<Option<u64>>,
     /// The alert engine's events and turn (crate::alerts).
     alerts: crate::alerts::Engine,
+    /// The notification dispatcher (crate::notifications), set once at start.
+    notifications: std::sync::OnceLock<crate::notifications::Dispatcher>,
 }
 
 impl Inner {
@@ -273,12 +275,15 @@ impl Service {
             handles: Mutex::default(),
             last_seal: tokio::sync::Mutex::default(),
             alerts: crate::alerts::Engine::new(),
+            notifications: std::sync::OnceLock::new(),
         };
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
         crate::alerts::start(&service, options.run_scheduler);
         // Notifications listen to both event streams; a channel that cannot start is logged.
-        crate::notifications::Dispatcher::start(&service.config(), service.subscribe(), service.subscribe_alerts());
+        let dispatcher =
+            crate::notifications::Dispatcher::start(&service.config(), service.subscribe(), service.subscribe_alerts());
+        let _ = service.inner.notifications.set(dispatcher);
         if options.run_scheduler {
             tokio::spawn(scheduler::run_loop(Arc::clone(&service.inner)));
         }
@@ -420,7 +425,11 @@ impl Service {
     /// Swaps in `config`; an invalid one is refused ([`ErrorKind::Invalid`]) and the old one
     /// kept. Running jobs finish under the configuration they started with.
     pub async fn reload(&self, config: Config) -> Result<ReloadReport, ServiceError> {
-        reload::reload(&self.inner, config).await
+        let report = reload::reload(&self.inner, config).await?;
+        if let Some(dispatcher) = self.inner.notifications.get() {
+            dispatcher.reload(&self.config());
+        }
+        Ok(report)
     }
 
     /// Re-reads the configuration file (`origin`, off the reactor) and reloads it.

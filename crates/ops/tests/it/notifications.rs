@@ -247,3 +247,24 @@ async fn test_channels_reports_each_channel_without_secrets() {
         "{unknown:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_rebuilds_the_channels() {
+    let (old_dir, new_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (old_tag, new_tag) = (lifeboat_testkit::unique("reload-old"), lifeboat_testkit::unique("reload-new"));
+    let password = env()["LIFEBOAT_TEST_SMTP_PASSWORD"].clone();
+    let mut old = config(old_dir.path(), &old_tag, &password, "");
+    old.notifications.channels.retain(|name, _| name == "hook");
+    let mut new = config(new_dir.path(), &new_tag, &password, "");
+    new.notifications.channels.retain(|name, _| name == "team");
+    let (_jobs_tx, jobs) = broadcast::channel(16);
+    let (alerts_tx, alerts) = broadcast::channel(16);
+    let dispatcher = Dispatcher::start(&old, jobs, alerts);
+    assert_eq!(dispatcher.channels(), ["hook"]);
+    dispatcher.reload(&new);
+    assert!(eventually(Duration::from_secs(5), || dispatcher.channels() == ["team"]).await);
+    alerts_tx.send(AlertEvent::Fired(alert(&new_tag, "db"))).unwrap();
+    assert!(eventually(Duration::from_secs(10), || received(&format!("/slack/{new_tag}")).len() == 1).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(received(&format!("/webhook/{old_tag}")).is_empty(), "the old channel is gone");
+}
