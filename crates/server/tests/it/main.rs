@@ -8,3 +8,4 @@ mod common;
 mod lifecycle;
 mod prometheus;
 mod real_clock;
+mod watching;
