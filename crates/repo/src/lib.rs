@@ -82,8 +82,8 @@ pub use config::{
 pub use copy::CopyReport;
 pub use credential::Credential;
 pub use error::{ErrorKind, RepoError, Result};
-pub use keys::RotationReport;
 pub use host::hostname;
+pub use keys::RotationReport;
 pub use kind::BackupKind;
 pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, RECORDS_PREFIX, data_key};
 pub use lock::{

@@ -184,7 +184,6 @@ pub(crate) fn apply(connection: &mut Connection, path: &str, migrations: &[&str]
     }
 }
 
-
 /// Version 3: the alerts (crates/ops/src/alerts, crates/ops/src/state/alerts.rs).
 ///
 /// `alerts`: one row per alert; at most one open (firing or acknowledged) per fingerprint,

@@ -16,21 +16,6 @@ use serde_json::Value;
 
 use crate::common::{Daemon, Site};
 
-const NOTIFY_VARS: &[&str] = &[
-    "LIFEBOAT_TEST_SMTP_HOST",
-    "LIFEBOAT_TEST_SMTP_STARTTLS_PORT",
-    "LIFEBOAT_TEST_SMTP_USER",
-    "LIFEBOAT_TEST_SMTP_PASSWORD",
-    "LIFEBOAT_TEST_SMTP_CA",
-    "LIFEBOAT_TEST_SMTP_SPOOL",
-    "LIFEBOAT_TEST_RECEIVER_URL",
-    "LIFEBOAT_TEST_WEBHOOK_SECRET",
-];
-
-fn notify_env() -> HashMap<String, String> {
-    lifeboat_testkit::server_env("test-notify.env", "bash scripts/notify-servers.sh start", NOTIFY_VARS)
-}
-
 /// Where the messages of this test arrive: its own recipient address and receiver paths, so
 /// that other tests using the same servers do not count.
 struct Inbox {
@@ -44,7 +29,7 @@ impl Inbox {
     fn new() -> Inbox {
         let tag = lifeboat_testkit::names::unique("e2e");
         Inbox {
-            env: notify_env(),
+            env: lifeboat_testkit::notify_env(),
             mailbox: format!("{tag}@example.test"),
             webhook: format!("/webhook/{tag}"),
             slack: format!("/slack/{tag}"),
