@@ -32,21 +32,22 @@ LAYERS = {
     "lifeboat-storage": set(),
     "lifeboat-crypto": set(),
     "lifeboat-retention": set(),
+    "lifeboat-notify": set(),
     "lifeboat-repo": {"lifeboat-storage", "lifeboat-crypto"},
     "lifeboat-dump": {"lifeboat-storage", "lifeboat-crypto"},
     "lifeboat-es": {"lifeboat-storage", "lifeboat-crypto", "lifeboat-retention"},
     "lifeboat-ops": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify",
     },
     "lifeboat-http": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention", "lifeboat-ops",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-ops",
     },
     # The lifeboatd binary: on top of the HTTP API and everything below it.
     "lifeboatd": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention", "lifeboat-ops", "lifeboat-http",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-ops", "lifeboat-http",
     },
 }
 TEST_ONLY = {"lifeboat-testkit", "lifeboat-es-double"}

@@ -40,7 +40,13 @@
 //! - [`alerts`]: the rules lifeboatd watches (a failed backup, a stale plan, damage, an
 //!   unreachable repository, a stuck lock, a full disk, a lagging copy), one open
 //!   [`alerts::Alert`] per condition, evaluated after every job and on a timer of their own,
-//!   acknowledged and resolved; [`alerts::AlertEvent`]s for the notifications.
+//!   acknowledged and resolved; [`alerts::AlertEvent`]s for the notifications. The module
+//!   holds the alerts' data; the engine and the rules are part of [`service`], which owns
+//!   what they read.
+//! - [`events`]: [`events::JobEvent`], what the service broadcasts as jobs come and go (for
+//!   metrics, alerts and notifications), below the service so its listeners need not know it.
+//! - [`notifications`]: the channels of `[notifications]` (SMTP, webhook, Slack through
+//!   lifeboat-notify), routed by severity, plan and event, one queue per channel.
 //!
 //! Drills will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
 //!
@@ -109,6 +115,7 @@ pub mod audit;
 pub mod config;
 pub mod credentials;
 mod database;
+pub mod events;
 pub mod forget;
 pub mod notifications;
 pub mod plans;

@@ -4,33 +4,29 @@
 //! - Rules ([`AlertRule`]): a failed backup, a plan past its RPO, a verify that found damage,
 //!   an unreachable repository, a stuck lock, a full local disk, a copy that lags, and
 //!   `drill_failed` (reserved: nothing raises it yet).
-//! - When: after every job (the engine listens to the service's [`JobEvent`]s) and on its
+//! - When: after every job (the engine in `service` listens to the service's `JobEvent`s) and on its
 //!   own timer every `[alerts] interval` — a task of its own, not the scheduler loop, so a
-//!   stalled scheduler still gets its RPO alert. [`Service::evaluate_alerts`] is that timer's
+//!   stalled scheduler still gets its RPO alert. `Service::evaluate_alerts` is that timer's
 //!   step, for tests with a manual clock.
 //! - Lifecycle ([`AlertState`]): `firing` → `acknowledged` (by whom, a comment, optionally
 //!   until a time: when it passes and the condition still holds, it fires again) →
 //!   `resolved` automatically when the condition clears. A repeat while open updates
 //!   `last_seen`, `occurrences`, `summary` and `job`; a repeat after it resolved opens a new
 //!   alert with a new id.
-//! - Events ([`AlertEvent`]) are broadcast by [`Service::subscribe_alerts`] for the
+//! - Events ([`AlertEvent`]) are broadcast by `Service::subscribe_alerts` for the
 //!   notification dispatcher.
 //!
-//! Thresholds come from `[alerts]` and `[plans.NAME.alerts]` ([`crate::config::AlertSettings`]).
+//! Thresholds come from `[alerts]` and `[plans.NAME.alerts]` (`config::AlertSettings`).
 //! Everything is timed by the service's clock.
 //!
-//! [`JobEvent`]: crate::service::JobEvent
-//! [`Service::evaluate_alerts`]: crate::service::Service::evaluate_alerts
-//! [`Service::subscribe_alerts`]: crate::service::Service::subscribe_alerts
+//! This module holds the alerts' data (it depends on nothing else of the crate, so the state
+//! store and the notification dispatcher can use it); the engine and the rules live in
+//! `service`, which owns what they read.
 
-mod disk;
-mod engine;
-mod rules;
+pub(crate) mod disk;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-pub(crate) use engine::{Engine, start};
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -264,7 +260,7 @@ impl std::str::FromStr for AlertStateFilter {
     }
 }
 
-/// Which alerts [`Service::alerts`](crate::service::Service::alerts) lists, newest first.
+/// Which alerts `Service::alerts` lists, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
     /// By state (default: every alert).
@@ -282,7 +278,7 @@ impl AlertFilter {
     pub const MAX_LIMIT: u32 = 1000;
 }
 
-/// A condition a rule found: what [`raise`](crate::state::StateStore::raise_alert) records.
+/// A condition a rule found: what `StateStore::raise_alert` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// The rule.

@@ -9,7 +9,7 @@ use lifeboat_notify::{Event, Notification, Severity};
 
 use crate::alerts::{Alert, AlertEvent};
 use crate::config::NotificationSettings;
-use crate::service::JobEvent;
+use crate::events::JobEvent;
 use crate::state::JobState;
 
 /// The digest's running tally and its next time.

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::Config;
 use crate::alerts::{Alert, AlertEvent, Severity};
 use crate::config::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
-use crate::service::JobEvent;
+use crate::events::JobEvent;
 use crate::state::{JobKind, JobState};
 
 /// How many messages wait per channel before new ones are dropped.

@@ -9,9 +9,9 @@ use std::sync::{Arc, Weak};
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::events::JobEvent;
 use super::{Inner, Service};
 use crate::audit::{self, AuditRecord, SealedHead};
+use crate::events::JobEvent;
 use crate::state::{JobRecord, JobState, Trigger};
 
 /// How long the shutdown's seal may take in all.

@@ -50,12 +50,13 @@
 //! # Ok(()) }
 //! ```
 
+mod alert_engine;
+mod alert_rules;
 mod audit;
 mod backup;
 mod backups;
 mod copy;
 mod error;
-mod events;
 mod failure;
 mod joblog;
 mod key;
@@ -81,8 +82,8 @@ use crate::config::Config;
 use crate::plans::ResolvedPlan;
 use crate::state::{AsyncStateStore, JobFilter, JobId, JobKind, JobLog, JobPage, JobRecord, Trigger};
 
+pub use crate::events::JobEvent;
 pub use error::{ErrorKind, ServiceError};
-pub use events::JobEvent;
 pub use opener::{DefaultOpener, OpenError, RepoOpener, Target};
 pub use types::{
     BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadReport, RepositoryStatus, SchedulerState, Status,
@@ -153,7 +154,7 @@ pub(crate) struct Inner {
     /// included): a round with nothing newer seals nothing.
     last_seal: tokio::sync::Mutex<Option<u64>>,
     /// The alert engine's events and turn (crate::alerts).
-    alerts: crate::alerts::Engine,
+    alerts: alert_engine::Engine,
     /// The notification dispatcher (crate::notifications), set once at start.
     notifications: std::sync::OnceLock<crate::notifications::Dispatcher>,
 }
@@ -274,12 +275,12 @@ impl Service {
             listings: RwLock::default(),
             handles: Mutex::default(),
             last_seal: tokio::sync::Mutex::default(),
-            alerts: crate::alerts::Engine::new(),
+            alerts: alert_engine::Engine::new(),
             notifications: std::sync::OnceLock::new(),
         };
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
-        crate::alerts::start(&service, options.run_scheduler);
+        alert_engine::start(&service, options.run_scheduler);
         // Notifications listen to both event streams; a channel that cannot start is logged.
         let dispatcher =
             crate::notifications::Dispatcher::start(&service.config(), service.subscribe(), service.subscribe_alerts());
@@ -488,7 +489,7 @@ impl Service {
 
 /// What the alert engine (crate::alerts) needs of the service beyond its public methods.
 impl Service {
-    pub(crate) fn alert_engine(&self) -> &crate::alerts::Engine {
+    pub(crate) fn alert_engine(&self) -> &alert_engine::Engine {
         &self.inner.alerts
     }
 

@@ -1,5 +1,5 @@
 //! [`JobEvent`]: what the service broadcasts as jobs come and go, for metrics now and for
-//! alerts and drills later ([`Service::subscribe`](super::Service::subscribe)).
+//! alerts and drills later (`Service::subscribe`).
 
 use serde::Serialize;
 

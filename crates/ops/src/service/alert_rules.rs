@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use lifeboat_repo::list_locks;
 use lifeboat_storage::redact_url;
 
-use super::disk::{local_path, usage_percent};
-use super::{AlertRule, Condition, fingerprint};
+use crate::alerts::disk::{local_path, usage_percent};
+use crate::alerts::{AlertRule, Condition, fingerprint};
 use crate::config::{Config, PlanConfig};
 use crate::service::{BackupSummary, RepositoryStatus, Service};
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::rules::{self, Thresholds, Verdict};
-use super::{Acknowledgement, Alert, AlertEvent, AlertFilter, AlertRule, Condition, fingerprint};
+use super::alert_rules::{self as rules, Thresholds, Verdict};
+use crate::alerts::{Acknowledgement, Alert, AlertEvent, AlertFilter, AlertRule, Condition, fingerprint};
 use crate::audit::{self, AuditRecord};
 use crate::service::{JobEvent, Service, ServiceError};
 use crate::state::{AckOutcome, JobKind, JobState, Raised, alert_row_id};
