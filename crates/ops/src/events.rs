@@ -51,6 +51,8 @@ pub enum JobEvent {
         backup_id: Option<String>,
         /// For a verify job: whether nothing was damaged.
         verify_ok: Option<bool>,
+        /// Why it failed or was cancelled, as the job history says it (already redacted).
+        error: Option<String>,
     },
     /// Schedule slots were not run (missed while down, overlapping a run ...).
     Skipped {

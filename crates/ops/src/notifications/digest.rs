@@ -178,6 +178,7 @@ mod tests {
                 bytes_stored: 0,
                 backup_id: None,
                 verify_ok: None,
+                error: None,
             });
         }
         let n = d.take(&settings);

@@ -211,7 +211,9 @@ async fn route(
     mut jobs: broadcast::Receiver<JobEvent>,
     mut alerts: broadcast::Receiver<AlertEvent>,
 ) {
-    let mut settings = Arc::clone(&updates.borrow_and_update());
+    // `borrow`, not `borrow_and_update`: a reload sent before this task first ran must still
+    // show as changed below, or the routes built from the old settings would stay.
+    let mut settings = Arc::clone(&updates.borrow());
     let mut digest = digest::Digest::new(&settings);
     // Once the Dispatcher is dropped there are no more reloads (and `changed` would return at once).
     let mut reloadable = true;
@@ -307,7 +309,7 @@ fn alert_notification(event: &AlertEvent, settings: &NotificationSettings) -> Op
 
 /// What a finished job says: failed (critical) or succeeded (info); other events say nothing.
 fn job_notification(event: &JobEvent, settings: &NotificationSettings) -> Option<(EventName, Notification)> {
-    let JobEvent::Finished { job, plan, kind, repository, state, duration_seconds, .. } = event else {
+    let JobEvent::Finished { job, plan, kind, repository, state, duration_seconds, error, .. } = event else {
         return None;
     };
     let (name, event, severity, verb) = match state {
@@ -325,8 +327,9 @@ fn job_notification(event: &JobEvent, settings: &NotificationSettings) -> Option
             severity,
             title: format!("plan {plan}: {kind} job {job} {verb}"),
             text: format!(
-                "The {kind} job {job} of plan {plan} {verb} after {duration_seconds:.1}s. \
-                 `lifeboat jobs --plan {plan}` or the dashboard shows its log."
+                "The {kind} job {job} of plan {plan} {verb} after {duration_seconds:.1}s{}. \
+                 `lifeboat jobs {job}` or the dashboard shows its log.",
+                error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             ),
             plan: Some(plan.clone()),
             repository: repository.clone(),

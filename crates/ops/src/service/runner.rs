@@ -232,6 +232,11 @@ async fn record_end(
     result: Result<Done, Ending>,
 ) {
     let now = inner.clock.now();
+    let error = match &result {
+        Err(Ending::Failed(f)) => Some(f.message.clone()),
+        Err(Ending::Cancelled(reason)) => Some(reason.clone()),
+        Ok(_) => None,
+    };
     let (outcome, state, done) = match result {
         Ok(done) => {
             let outcome = JobOutcome {
@@ -270,6 +275,7 @@ async fn record_end(
         bytes_stored: done.bytes_stored,
         backup_id: done.backup_id,
         verify_ok: done.verify_ok,
+        error,
     });
 }
 

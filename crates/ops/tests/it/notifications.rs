@@ -174,10 +174,14 @@ async fn a_fired_alert_reaches_every_channel_and_a_dead_one_delays_none() {
             bytes_stored: 0,
             backup_id: None,
             verify_ok: None,
+            error: Some("cannot connect to postgres://db:5432: connection refused".into()),
         })
         .unwrap();
     let job_seen = eventually(Duration::from_secs(10), || {
-        received(&format!("/webhook/{tag}")).iter().any(|r| r["body"].as_str().unwrap().contains("\"job_failed\""))
+        received(&format!("/webhook/{tag}")).iter().any(|r| {
+            let body = r["body"].as_str().unwrap();
+            body.contains("\"job_failed\"") && body.contains("connection refused")
+        })
     })
     .await;
     assert!(job_seen);
@@ -262,7 +266,8 @@ async fn a_reload_rebuilds_the_channels() {
     let dispatcher = Dispatcher::start(&old, jobs, alerts);
     assert_eq!(dispatcher.channels(), ["hook"]);
     dispatcher.reload(&new);
-    assert!(eventually(Duration::from_secs(5), || dispatcher.channels() == ["team"]).await);
+    let swapped = eventually(Duration::from_secs(5), || dispatcher.channels() == ["team"]).await;
+    assert!(swapped, "channels after the reload: {:?}", dispatcher.channels());
     alerts_tx.send(AlertEvent::Fired(alert(&new_tag, "db"))).unwrap();
     assert!(eventually(Duration::from_secs(10), || received(&format!("/slack/{new_tag}")).len() == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
