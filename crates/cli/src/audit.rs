@@ -17,7 +17,9 @@ use lifeboat_ops::state::{StateOptions, StateStore};
 use lifeboat_storage::redact_url;
 use serde_json::{Value, json};
 
-use crate::flags::{Command, Global, KeyCommand, RecipientCommand, StateArg, TokenCommand, WriterCommand};
+use crate::flags::{
+    AlertsArgs, AlertsCommand, Command, Global, KeyCommand, RecipientCommand, StateArg, TokenCommand, WriterCommand,
+};
 
 /// An entry to append once the command has run (`None` for commands that are not audited).
 pub struct Pending {
@@ -102,6 +104,10 @@ fn describe<'a>(global: &Global, command: &'a Command) -> Option<Described<'a>> 
         }
         Command::Token(TokenCommand::Revoke { token, state }) => {
             ("token_revoke", Some(token.clone()), json!({}), Some(state))
+        }
+        // Sent from here, so lifeboatd does not see it (its own test endpoint is audited there).
+        Command::Alerts(AlertsArgs { command: Some(AlertsCommand::Test(test)), .. }) => {
+            ("notification_test", test.channel.clone(), json!({ "channel": test.channel }), None)
         }
         _ => return None,
     })

@@ -18,7 +18,10 @@ fn write_config(dir: &Path, tag: &str) -> std::path::PathBuf {
     let slack = dir.join("slack.url");
     std::fs::write(&slack, format!("{}/slack/{tag}", e["LIFEBOAT_TEST_RECEIVER_URL"])).unwrap();
     let text = format!(
-        r#"[notifications.channels.mail]
+        r#"[service]
+state = "{state}"
+
+[notifications.channels.mail]
 kind = "smtp"
 host = "{host}"
 port = {port}
@@ -45,6 +48,7 @@ url-file = "{slack}"
         base = e["LIFEBOAT_TEST_RECEIVER_URL"],
         secret = secret.display(),
         slack = slack.display(),
+        state = dir.join("state.sqlite").display(),
     );
     let path = dir.join("lifeboat.toml");
     std::fs::write(&path, text).unwrap();
@@ -84,6 +88,15 @@ fn each_channel_says_success_or_its_exact_failure() {
         out.json(),
         serde_json::json!({"results": [{"channel": "hook", "kind": "webhook", "ok": true, "error": null}]})
     );
+
+    // Both tests were sent from here, so the audit log of the config's state records them.
+    let mut cmd = lifeboat();
+    cmd.args(["audit", "list", "--json", "--state"]).arg(dir.path().join("state.sqlite"));
+    let out = run(cmd, b"");
+    out.code(EXIT_OK);
+    let listing = out.text();
+    assert_eq!(listing.matches("notification_test").count(), 2, "{listing}");
+    assert!(listing.contains("\"hook\""), "the second names its channel: {listing}");
 }
 
 #[test]
