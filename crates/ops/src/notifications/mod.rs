@@ -24,7 +24,8 @@ use crate::Config;
 use crate::alerts::{Alert, AlertEvent, Severity};
 use crate::config::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
 use crate::events::JobEvent;
-use crate::state::{JobKind, JobState};
+use crate::state::JobState;
+use crate::state::columns::TextColumn;
 
 /// How many messages wait per channel before new ones are dropped.
 const QUEUE: usize = 256;
@@ -319,7 +320,8 @@ fn job_notification(event: &JobEvent, settings: &NotificationSettings) -> Option
         }
         _ => return None,
     };
-    let kind = job_kind(*kind);
+    // The job history's own name for the kind (`backup`, `verify` ...).
+    let kind = kind.as_str();
     Some((
         name,
         Notification {
@@ -339,15 +341,4 @@ fn job_notification(event: &JobEvent, settings: &NotificationSettings) -> Option
             link: settings.dashboard_url.clone(),
         },
     ))
-}
-
-fn job_kind(kind: JobKind) -> &'static str {
-    match kind {
-        JobKind::Backup => "backup",
-        JobKind::Copy => "copy",
-        JobKind::Verify => "verify",
-        JobKind::Prune => "prune",
-        JobKind::Forget => "forget",
-        JobKind::Drill => "drill",
-    }
 }

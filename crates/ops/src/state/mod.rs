@@ -59,7 +59,7 @@
 mod alerts;
 mod async_store;
 mod audit;
-mod columns;
+pub(crate) mod columns;
 mod error;
 mod handle;
 mod job_logs;
