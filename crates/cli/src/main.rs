@@ -153,6 +153,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Some(AlertsCommand::Test(test)) => commands::alert_test::run(&global, test).await,
         },
         Command::Audit(cmd) => commands::audit::run(&global, cmd).await,
+        Command::Dr(cmd) => commands::dr::run(&global, cmd).await,
+        Command::Export(args) => commands::export::export(&global, args).await,
+        Command::Import(args) => commands::export::import(&global, args).await,
         Command::Token(cmd) => commands::token::run(&global, cmd).await,
         Command::Forget { plan, policy, dry_run, prune, json } => {
             commands::forget::run(&global, plan, policy, dry_run, prune, json).await

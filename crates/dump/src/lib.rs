@@ -38,12 +38,14 @@
 #![warn(missing_docs)]
 
 pub mod conn;
+pub mod content;
 pub mod error;
 pub mod metadata;
 pub mod mysql;
 pub mod postgres;
 mod process;
 pub mod redis;
+pub mod scratch;
 mod selection;
 mod stream;
 
@@ -51,6 +53,7 @@ use lifeboat_storage::redact_url;
 use tokio::io::AsyncRead;
 
 pub use conn::{MysqlConn, PgConn, RedisConn, Secret};
+pub use content::{ContentDigest, ContentMismatch, TableDigest};
 pub use error::{DumpError, Result};
 pub use metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 pub use mysql::{MysqlOptions, MysqlRestoreOptions, MysqlRestorer, MysqlSource};

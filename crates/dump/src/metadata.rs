@@ -100,6 +100,10 @@ pub struct SourceMetadata {
     /// Remarks, e.g. why no position could be recorded.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the stream held when it was dumped (row counts and checksums, or keys and a
+    /// digest), for a drill to compare its restore with; absent in older backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<crate::content::ContentDigest>,
 }
 
 impl SourceMetadata {
@@ -118,6 +122,7 @@ impl SourceMetadata {
             tool: None,
             position: None,
             notes: Vec::new(),
+            content: None,
         }
     }
 }

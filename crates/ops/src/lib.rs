@@ -115,6 +115,7 @@ pub mod audit;
 pub mod config;
 pub mod credentials;
 mod database;
+pub mod dr;
 pub mod events;
 pub mod forget;
 pub mod notifications;

@@ -6,6 +6,8 @@ pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod copy;
+pub mod dr;
+pub mod export;
 pub mod forget;
 pub mod init;
 pub mod key;

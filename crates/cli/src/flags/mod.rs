@@ -5,6 +5,8 @@ mod alerts;
 mod audit;
 mod backup;
 mod copy;
+mod dr;
+mod export;
 mod global;
 mod init;
 mod key;
@@ -23,6 +25,8 @@ pub use alerts::{AlertTestArgs, AlertsArgs, AlertsCommand, AlertsListArgs};
 pub use audit::AuditCommand;
 pub use backup::{BackupCommand, BackupMeta, FilterArgs};
 pub use copy::Destination;
+pub use dr::{DrAssessArgs, DrCommand, DrDrillArgs, DrRecoverArgs};
+pub use export::{ExportArgs, ImportArgs};
 pub use global::Global;
 pub use init::InitArgs;
 pub use key::{KeyCommand, RecipientCommand, WriterCommand};
@@ -169,6 +173,13 @@ pub enum Command {
     /// The tamper-evident audit log: list it, verify its hash chain and sealed heads.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Disaster recovery: assess readiness, recover a scenario, drill a plan or scenario.
+    #[command(subcommand)]
+    Dr(DrCommand),
+    /// Export tables as JSON, or plain named files that expire.
+    Export(ExportArgs),
+    /// Import a table export into another database, mapping ids.
+    Import(ImportArgs),
     /// Audit retention policies on a list of backups (no repository needed).
     #[command(subcommand)]
     Retention(RetentionCommand),

@@ -24,6 +24,7 @@
 mod alerts;
 mod audit;
 mod checks;
+mod dr;
 mod error;
 mod lines;
 mod notifications;
@@ -39,6 +40,7 @@ use serde::Deserialize;
 
 pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
+pub use dr::{DrillSettings, PlanDrill, ScenarioConfig};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use notifications::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
@@ -73,6 +75,12 @@ pub struct Config {
     /// The notification channels and their routing (`[notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Where and when restore drills run (`[drills]`).
+    #[serde(default)]
+    pub drills: DrillSettings,
+    /// Recovery runbooks by name (`[scenarios.NAME]`).
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, ScenarioConfig>,
 }
 
 impl Config {

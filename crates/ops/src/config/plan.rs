@@ -55,6 +55,9 @@ pub struct PlanConfig {
     /// The plan's alert thresholds and rules switched off (`[plans.NAME.alerts]`).
     #[serde(default)]
     pub alerts: super::alerts::PlanAlerts,
+    /// The plan's restore drill (`[plans.NAME.drill]`).
+    #[serde(default)]
+    pub drill: super::dr::PlanDrill,
 }
 
 fn yes() -> bool {
