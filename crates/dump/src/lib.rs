@@ -43,6 +43,7 @@ pub mod error;
 pub mod metadata;
 pub mod mysql;
 pub mod postgres;
+pub mod probe;
 mod process;
 pub mod redis;
 pub mod scratch;

@@ -60,6 +60,7 @@ mod alerts;
 mod async_store;
 mod audit;
 pub(crate) mod columns;
+mod drills;
 mod error;
 mod handle;
 mod job_logs;
@@ -73,6 +74,7 @@ mod tokens;
 
 pub use alerts::{AckOutcome, Raised, alert_row_id};
 pub use async_store::AsyncStateStore;
+pub use drills::{DrillFilter, DrillRecord};
 pub(crate) use audit::hex as hex_of;
 pub use audit::{
     AUDIT_DOMAIN, AuditEntry, AuditRecord, GENESIS_HASH, StoredAuditRow, canonical_encoding, entry_hash,
