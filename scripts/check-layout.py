@@ -36,18 +36,23 @@ LAYERS = {
     "lifeboat-repo": {"lifeboat-storage", "lifeboat-crypto"},
     "lifeboat-dump": {"lifeboat-storage", "lifeboat-crypto"},
     "lifeboat-es": {"lifeboat-storage", "lifeboat-crypto", "lifeboat-retention"},
+    # Table exports, plain named export files and their expiry (issue 16).
+    "lifeboat-export": {
+        "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump", "lifeboat-retention",
+    },
     "lifeboat-ops": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention", "lifeboat-notify",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-export",
     },
     "lifeboat-http": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-ops",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-export", "lifeboat-ops",
     },
     # The lifeboatd binary: on top of the HTTP API and everything below it.
     "lifeboatd": {
         "lifeboat-storage", "lifeboat-crypto", "lifeboat-repo", "lifeboat-dump",
-        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-ops", "lifeboat-http",
+        "lifeboat-es", "lifeboat-retention", "lifeboat-notify", "lifeboat-export", "lifeboat-ops",
+        "lifeboat-http",
     },
 }
 TEST_ONLY = {"lifeboat-testkit", "lifeboat-es-double"}

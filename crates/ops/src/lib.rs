@@ -119,6 +119,7 @@ pub mod dr;
 pub mod events;
 pub mod forget;
 pub mod notifications;
+pub mod opener;
 pub mod plans;
 pub mod policy;
 pub mod run;

@@ -26,6 +26,7 @@ mod audit;
 mod checks;
 mod dr;
 mod error;
+mod export;
 mod lines;
 mod notifications;
 mod plan;
@@ -42,6 +43,7 @@ pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
 pub use dr::{DrillSettings, PlanDrill, ScenarioConfig};
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use export::ExportDestinationConfig;
 pub use notifications::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
 pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
 pub use secret::{SecretError, SecretRef};
@@ -81,6 +83,9 @@ pub struct Config {
     /// Recovery runbooks by name (`[scenarios.NAME]`).
     #[serde(default)]
     pub scenarios: BTreeMap<String, ScenarioConfig>,
+    /// Export destinations by name (`[exports.NAME]`).
+    #[serde(default)]
+    pub exports: BTreeMap<String, ExportDestinationConfig>,
 }
 
 impl Config {

@@ -20,7 +20,7 @@ use lifeboat_storage::clock::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::service::opener::RepoOpener;
+use crate::opener::RepoOpener;
 use crate::state::AsyncStateStore;
 
 pub use error::DrError;

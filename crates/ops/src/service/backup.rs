@@ -9,8 +9,8 @@ use lifeboat_storage::redact_url;
 use super::Inner;
 use super::failure::Failure;
 use super::joblog::JobLogger;
-use super::opener::Target;
 use super::runner::{Done, JobSpec};
+use crate::opener::Target;
 use crate::run::{RunReport, RunRequest, copy_backup, run_es_plan, run_plan, runs_in_cluster};
 
 /// Runs the backup of `spec`'s plan.

@@ -10,9 +10,9 @@ use lifeboat_repo::{Manifest, Repository, list_locks};
 use lifeboat_storage::redact_url;
 
 use super::failure::redact;
-use super::opener::Target;
 use super::{BackupSummary, Inner, RepositoryStatus, ServiceError};
 use crate::config::Config;
+use crate::opener::Target;
 use crate::plans::ResolvedPlan;
 use crate::state::{JobFilter, JobKind, JobState};
 

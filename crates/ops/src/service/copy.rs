@@ -8,8 +8,8 @@ use lifeboat_storage::redact_url;
 use super::Inner;
 use super::failure::Failure;
 use super::joblog::JobLogger;
-use super::opener::Target;
 use super::runner::{Done, JobSpec};
+use crate::opener::Target;
 
 /// Runs the copy of `spec`'s plan to destination `index` (`None`: each destination).
 pub(crate) async fn run(

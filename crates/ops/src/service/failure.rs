@@ -6,9 +6,9 @@ use lifeboat_dump::DumpError;
 use lifeboat_repo::{ErrorKind as RepoKind, RepoError};
 use lifeboat_storage::redact_url;
 
-use super::opener::OpenError;
 use crate::OpsError;
 use crate::forget::ForgetError;
+use crate::opener::OpenError;
 use crate::run::RunError;
 
 /// A job's failure, as the runner records it.

@@ -11,7 +11,7 @@
 //! - `status`, `backups`: what the API reads (the backup list cached per repository, dropped
 //!   after each job of a plan that uses it and listed again when next asked for);
 //! - `reload`: swapping the configuration (an invalid one is refused, the old kept);
-//! - [`opener`]: how repositories are opened ([`DefaultOpener`]).
+//! - [`opener`] (a top-level module, re-exported here): how repositories are opened ([`DefaultOpener`]).
 //!
 //! The state is a cache: the backup list is rebuilt from the repositories
 //! ([`Service::backups`]), so deleting the state loses history, never backups.
@@ -60,7 +60,6 @@ mod error;
 mod failure;
 mod joblog;
 mod key;
-pub mod opener;
 mod prune;
 mod reload;
 mod runner;
@@ -83,8 +82,9 @@ use crate::plans::ResolvedPlan;
 use crate::state::{AsyncStateStore, JobFilter, JobId, JobKind, JobLog, JobPage, JobRecord, Trigger};
 
 pub use crate::events::JobEvent;
+pub use crate::opener;
+pub use crate::opener::{DefaultOpener, OpenError, RepoOpener, Target};
 pub use error::{ErrorKind, ServiceError};
-pub use opener::{DefaultOpener, OpenError, RepoOpener, Target};
 pub use types::{
     BackupSummary, OverallHealth, PlanStatus, PlanSummary, ReloadReport, RepositoryStatus, SchedulerState, Status,
 };

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::Inner;
 use super::failure::Failure;
 use super::joblog::JobLogger;
-use super::opener::Target;
 use super::runner::{Done, JobSpec};
+use crate::opener::Target;
 
 /// Runs the prune of `spec`'s plan's repository.
 pub(crate) async fn run(inner: &Arc<Inner>, spec: &JobSpec, log: &JobLogger) -> Result<Done, Failure> {

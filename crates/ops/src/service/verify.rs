@@ -10,8 +10,8 @@ use lifeboat_repo::Manifest;
 use super::Inner;
 use super::failure::Failure;
 use super::joblog::JobLogger;
-use super::opener::Target;
 use super::runner::{Done, JobSpec};
+use crate::opener::Target;
 
 /// The BLAKE3 key-derivation context of the subset choice.
 const CONTEXT: &str = "lifeboat 2026 deep verify subset v1";

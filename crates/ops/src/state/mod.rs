@@ -74,12 +74,12 @@ mod tokens;
 
 pub use alerts::{AckOutcome, Raised, alert_row_id};
 pub use async_store::AsyncStateStore;
-pub use drills::{DrillFilter, DrillRecord};
 pub(crate) use audit::hex as hex_of;
 pub use audit::{
     AUDIT_DOMAIN, AuditEntry, AuditRecord, GENESIS_HASH, StoredAuditRow, canonical_encoding, entry_hash,
     sanitize_parameters,
 };
+pub use drills::{DrillFilter, DrillRecord};
 pub use error::{ErrorKind, StateError};
 pub use handle::{StateOptions, StateStore};
 pub use job_logs::{JobLog, LogEntry, LogLevel, LogLine, NewLogLine};
