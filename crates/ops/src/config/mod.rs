@@ -41,7 +41,10 @@ use serde::Deserialize;
 
 pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
-pub use dr::{DrillSettings, PlanDrill, ScenarioConfig};
+pub use dr::{
+    CheckStep, DEFAULT_DRILL_EVERY, DrillSettings, HookStep, PlanDrill, RestoreStep, ScenarioConfig, StepConfig,
+    drill_schedule,
+};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use export::ExportDestinationConfig;
 pub use notifications::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};

@@ -33,6 +33,16 @@ pub enum DrError {
     /// The state could not be read or written.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// A report could not be kept in a repository (or encoded).
+    #[error("drill report {id}: cannot keep it in {repository}: {reason}")]
+    Keep {
+        /// The report.
+        id: String,
+        /// The repository (redacted).
+        repository: String,
+        /// Why.
+        reason: String,
+    },
     /// The call was cancelled.
     #[error("cancelled")]
     Cancelled,

@@ -10,9 +10,12 @@
 
 pub mod assess;
 pub mod drill;
+mod engine;
 mod error;
+mod query;
 pub mod recover;
 pub mod report;
+mod target;
 
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::StateError;
 
 /// The migrations, in order: `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_JOBS_LOGS_PLAN_STATE, V2_API_TOKENS, V3_ALERTS, V4_AUDIT];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_JOBS_LOGS_PLAN_STATE, V2_API_TOKENS, V3_ALERTS, V4_AUDIT, V5_DRILLS];
 
 /// The schema version this build writes.
 pub(crate) fn current_version() -> i64 {
@@ -270,6 +270,43 @@ CREATE TABLE audit_log (
     hash BLOB NOT NULL
 );
 CREATE INDEX audit_log_by_time ON audit_log (at);
+";
+
+/// Version 5.
+///
+/// `drill_reports`: one row per drill or recovery report (`lifeboat_ops::dr::DrillReport`).
+/// - `id`: the report's id (`drill-...`, `recovery-...`).
+/// - `kind`: drill, recovery.
+/// - `plan`: the plan drilled (a plan drill), NULL for a scenario.
+/// - `scenario`: the scenario drilled or recovered, NULL for a plan drill.
+/// - `plans`: every plan the report restored, as ` a b c ` (space-separated with a space at
+///   either end), so that "the reports of plan a" is one LIKE.
+/// - `started`, `finished`: when it ran.
+/// - `passed`: 1 when every step passed.
+/// - `rto_seconds`: the measured RTO (REAL seconds).
+/// - `rpo_seconds`, `largest_gap_seconds`: the age of the backup used and the largest gap
+///   between backups in the window, NULL when unknown.
+/// - `objectives_met`: 1, 0, or NULL when no objective is set.
+/// - `failure`: the first failure (redacted), NULL when it passed.
+/// - `report`: the whole report as JSON.
+const V5_DRILLS: &str = "
+CREATE TABLE drill_reports (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('drill', 'recovery')),
+    plan TEXT,
+    scenario TEXT,
+    plans TEXT NOT NULL,
+    started INTEGER NOT NULL,
+    finished INTEGER NOT NULL,
+    passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    rto_seconds REAL NOT NULL,
+    rpo_seconds INTEGER,
+    largest_gap_seconds INTEGER,
+    objectives_met INTEGER CHECK (objectives_met IN (0, 1)),
+    failure TEXT,
+    report TEXT NOT NULL
+);
+CREATE INDEX drill_reports_by_start ON drill_reports (started);
 ";
 
 #[cfg(test)]
