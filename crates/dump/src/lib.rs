@@ -26,6 +26,12 @@
 //! [`tokio::io::AsyncRead`] and feeds it into a live server (`pg_restore`, `psql`, the
 //! `mariadb`/`mysql` client, or Redis `RESTORE`).
 //!
+//! Every database stream records what it held ([`SourceMetadata::content`], a
+//! [`ContentDigest`]: row counts and checksums, or Redis keys and a digest) unless
+//! [`SourceOptions::skip_content`]; [`content::measure`] measures a restored copy the same way
+//! and [`ContentDigest::compare`] names every difference. [`scratch`] makes the throwaway
+//! targets restore drills restore into.
+//!
 //! Secrets: connection URLs print without their password ([`conn`]); passwords reach the tools
 //! through a 0600 `PGPASSFILE`, a 0600 MySQL option file, or Lifeboat's own Redis client, never
 //! through a child's argv; tool messages are scrubbed of the password before they become errors.
@@ -39,6 +45,7 @@
 
 pub mod conn;
 pub mod content;
+mod digest;
 pub mod error;
 pub mod metadata;
 pub mod mysql;
@@ -60,6 +67,10 @@ pub use metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 pub use mysql::{MysqlOptions, MysqlRestoreOptions, MysqlRestorer, MysqlSource};
 pub use postgres::{PostgresOptions, PostgresRestoreOptions, PostgresRestorer, PostgresSource};
 pub use redis::{RedisMode, RedisOptions, RedisRestoreOptions, RedisRestorer, RedisSource};
+pub use scratch::{
+    SCRATCH_PREFIX, ScratchDatabase, ScratchRedis, ScratchRedisOptions, drop_leftover, leftover_databases,
+    scratch_created, scratch_name,
+};
 pub use stream::{DumpFinish, DumpReader, DumpStream, Dumps};
 
 /// What a restore did.
@@ -96,6 +107,9 @@ pub struct SourceOptions {
     pub key_pattern: Option<String>,
     /// Use this password instead of the URL's (e.g. read from a password file).
     pub password: Option<Secret>,
+    /// Do not record the content digest ([`SourceMetadata::content`]: row counts and
+    /// checksums, or Redis keys and a digest) that every database stream records by default.
+    pub skip_content: bool,
 }
 
 /// A database to back up, chosen by URL scheme.
@@ -132,17 +146,20 @@ impl Source {
                 if let Some(p) = &opts.password {
                     conn = conn.with_password(p.clone());
                 }
-                Ok(Source::Postgres(PostgresSource::new(
-                    conn,
-                    PostgresOptions {
-                        all: opts.all,
-                        tables: opts.tables.clone(),
-                        exclude_tables: opts.exclude_tables.clone(),
-                        schema_only: opts.schema_only,
-                        data_only: opts.data_only,
-                        bindir: None,
-                    },
-                )?))
+                Ok(Source::Postgres(
+                    PostgresSource::new(
+                        conn,
+                        PostgresOptions {
+                            all: opts.all,
+                            tables: opts.tables.clone(),
+                            exclude_tables: opts.exclude_tables.clone(),
+                            schema_only: opts.schema_only,
+                            data_only: opts.data_only,
+                            bindir: None,
+                        },
+                    )?
+                    .skip_content(opts.skip_content),
+                ))
             }
             "mysql" | "mariadb" => {
                 if opts.key_pattern.is_some() || opts.redis_mode != RedisMode::default() {
@@ -152,16 +169,19 @@ impl Source {
                 if let Some(p) = &opts.password {
                     conn = conn.with_password(p.clone());
                 }
-                Ok(Source::Mysql(MysqlSource::new(
-                    conn,
-                    MysqlOptions {
-                        all: opts.all,
-                        tables: opts.tables.clone(),
-                        exclude_tables: opts.exclude_tables.clone(),
-                        schema_only: opts.schema_only,
-                        data_only: opts.data_only,
-                    },
-                )?))
+                Ok(Source::Mysql(
+                    MysqlSource::new(
+                        conn,
+                        MysqlOptions {
+                            all: opts.all,
+                            tables: opts.tables.clone(),
+                            exclude_tables: opts.exclude_tables.clone(),
+                            schema_only: opts.schema_only,
+                            data_only: opts.data_only,
+                        },
+                    )?
+                    .skip_content(opts.skip_content),
+                ))
             }
             "redis" | "rediss" => {
                 if opts.all || !opts.tables.is_empty() || !opts.exclude_tables.is_empty() {
@@ -174,10 +194,13 @@ impl Source {
                 if let Some(p) = &opts.password {
                     conn = conn.with_password(p.clone());
                 }
-                Ok(Source::Redis(RedisSource::new(
-                    conn,
-                    RedisOptions { mode: opts.redis_mode, key_pattern: opts.key_pattern.clone() },
-                )?))
+                Ok(Source::Redis(
+                    RedisSource::new(
+                        conn,
+                        RedisOptions { mode: opts.redis_mode, key_pattern: opts.key_pattern.clone() },
+                    )?
+                    .skip_content(opts.skip_content),
+                ))
             }
             other => Err(DumpError::InvalidUrl {
                 kind: "database",

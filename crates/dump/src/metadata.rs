@@ -103,7 +103,7 @@ pub struct SourceMetadata {
     /// What the stream held when it was dumped (row counts and checksums, or keys and a
     /// digest), for a drill to compare its restore with; absent in older backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<crate::content::ContentDigest>,
+    pub content: Option<crate::digest::ContentDigest>,
 }
 
 impl SourceMetadata {

@@ -7,6 +7,16 @@
 //! coordinates (`--master-data=2`, plus `--gtid` on MariaDB): they are read from the dump's own
 //! header as it streams past and returned as [`Position::MysqlBinlog`]. That needs the `RELOAD`
 //! and `BINLOG MONITOR`/`REPLICATION CLIENT` privileges.
+//!
+//! Content: a client cannot join mysqldump's snapshot, so the digest
+//! ([`crate::content::MYSQL_ALGORITHM`]) is taken in a consistent snapshot of its own
+//! (`START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`), begun on a second connection
+//! right before the dump tool starts. It is exact when no transaction commits between the two
+//! snapshots. On MariaDB the snapshot's binary log position (`binlog_snapshot_file`,
+//! `binlog_snapshot_position`) is compared with the dump's: equal, the note says the digest is
+//! exact for the dump; different, that writes in between may make it differ. Without a binary
+//! log the note says it is as consistent as the two snapshots' timing. Table names are
+//! `database.table`; a schema-only dump records no digest.
 
 use std::pin::Pin;
 use std::process::Stdio;
@@ -19,15 +29,16 @@ use tokio::sync::oneshot;
 
 use crate::RestoreReport;
 use crate::conn::MysqlConn;
+use crate::digest::{ContentDigest, MYSQL_ALGORITHM, TableDigest, sum_hex, unhex};
 use crate::error::{DumpError, Result};
 use crate::metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 use crate::process::{
-    Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
+    AbortOnDrop, Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
 };
 use crate::selection;
 use crate::stream::{DumpStream, Dumps};
 
-const CLIENT_PKG: &str = "mariadb-client";
+pub(crate) const CLIENT_PKG: &str = "mariadb-client";
 const SYSTEM_DATABASES: &[&str] = &["information_schema", "performance_schema", "sys", "mysql"];
 
 /// What to dump from a MySQL/MariaDB server.
@@ -55,32 +66,32 @@ pub struct MysqlRestoreOptions {
     pub create: bool,
 }
 
-struct MyEnv {
+pub(crate) struct MyEnv {
     conn: MysqlConn,
     file: SecretFile,
 }
 
 impl MyEnv {
-    async fn new(conn: &MysqlConn) -> Result<Arc<Self>> {
+    pub(crate) async fn new(conn: &MysqlConn) -> Result<Arc<Self>> {
         let file = SecretFile::create(".lifeboat-my-", conn.option_file()).await?;
         Ok(Arc::new(MyEnv { conn: conn.clone(), file }))
     }
 
-    fn command(&self, tool: &Tool) -> Command {
+    pub(crate) fn command(&self, tool: &Tool) -> Command {
         let mut c = tool.command();
         // Must be the first option.
         c.arg(format!("--defaults-extra-file={}", self.file.path().display()));
         c
     }
 
-    fn target(&self, db: Option<&str>) -> String {
+    pub(crate) fn target(&self, db: Option<&str>) -> String {
         match db {
             Some(d) => self.conn.with_database(d).to_string(),
             None => self.conn.to_string(),
         }
     }
 
-    fn ctx(&self, tool: &Tool, operation: String, db: Option<&str>) -> Ctx {
+    pub(crate) fn ctx(&self, tool: &Tool, operation: String, db: Option<&str>) -> Ctx {
         Ctx {
             tool: tool.name.clone(),
             operation,
@@ -102,6 +113,158 @@ impl MyEnv {
     }
 }
 
+/// A base table of the content digest and its columns, in order.
+#[derive(Clone, Debug)]
+struct ContentTable {
+    db: String,
+    table: String,
+    columns: Vec<String>,
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The base tables of `dbs` with their columns.
+async fn content_tables(env: &MyEnv, client: &Tool, dbs: &[String]) -> Result<Vec<ContentTable>> {
+    if dbs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = dbs.iter().map(|d| sql_string(d)).collect();
+    let sql = format!(
+        "SELECT HEX(c.TABLE_SCHEMA), HEX(c.TABLE_NAME), HEX(c.COLUMN_NAME) FROM information_schema.COLUMNS c \
+         JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+         WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA IN ({}) \
+         ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION;\n",
+        list.join(", ")
+    );
+    let mut out: Vec<ContentTable> = Vec::new();
+    for row in env.query(client, None, &sql).await? {
+        let [d, t, c] = row.as_slice() else { continue };
+        let (Some(d), Some(t), Some(c)) = (unhex(d), unhex(t), unhex(c)) else { continue };
+        match out.last_mut() {
+            Some(last) if last.db == d && last.table == t => last.columns.push(c),
+            _ => out.push(ContentTable { db: d, table: t, columns: vec![c] }),
+        }
+    }
+    Ok(out)
+}
+
+/// The script that counts and checksums `tables` in one consistent snapshot, printing
+/// `binlog_snapshot_*` status rows and one `LBC <hex name> <rows> <sum>` row per table.
+fn content_script(tables: &[ContentTable]) -> String {
+    let mut sql = String::from(
+        "SET SESSION time_zone = '+00:00';\nSET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n\
+         START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\nSHOW STATUS LIKE 'binlog\\_snapshot\\_%';\n",
+    );
+    for t in tables {
+        let cols: Vec<String> = t.columns.iter().map(|c| format!("QUOTE({})", ident(c))).collect();
+        sql.push_str(&format!(
+            "SELECT 'LBC', '{}', COUNT(*), COALESCE(SUM(CAST(CONV(LEFT(MD5(CONCAT_WS(',', {})), 16), 16, 10) AS UNSIGNED)), 0) \
+             FROM {}.{};\n",
+            hex(&format!("{}.{}", t.db, t.table)),
+            cols.join(", "),
+            ident(&t.db),
+            ident(&t.table)
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    sql
+}
+
+/// What the content script printed: the tables and the snapshot's binary log position.
+struct ContentResult {
+    tables: Vec<TableDigest>,
+    position: Option<(String, u64)>,
+}
+
+fn parse_content(rows: &[Vec<String>]) -> ContentResult {
+    let mut tables = Vec::new();
+    let (mut file, mut pos) = (None, None);
+    for row in rows {
+        match row.as_slice() {
+            [tag, name, n, sum] if tag == "LBC" => {
+                if let (Some(table), Ok(rows), Some(checksum)) = (unhex(name), n.parse(), sum_hex(sum)) {
+                    tables.push(TableDigest { table, rows, checksum });
+                }
+            }
+            [k, v] if k.eq_ignore_ascii_case("binlog_snapshot_file") && !v.is_empty() => file = Some(v.clone()),
+            [k, v] if k.eq_ignore_ascii_case("binlog_snapshot_position") => pos = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    tables.sort_by(|a, b| a.table.cmp(&b.table));
+    ContentResult { tables, position: file.zip(pos) }
+}
+
+async fn run_content(env: &MyEnv, client: &Tool, tables: &[ContentTable]) -> Result<ContentResult> {
+    let rows = env.query(client, None, &content_script(tables)).await?;
+    Ok(parse_content(&rows))
+}
+
+fn tables_digest(tables: Vec<TableDigest>) -> ContentDigest {
+    ContentDigest::Tables { algorithm: MYSQL_ALGORITHM.to_string(), tables }
+}
+
+/// Measures the base tables of `conn`'s database (every non-system database when it names
+/// none) like [`crate::content::measure`] says: when every table of `like` is of one database
+/// and the URL names another, the tables are named after `like`'s database.
+pub(crate) async fn measure(conn: &MysqlConn, like: &ContentDigest) -> Result<ContentDigest> {
+    let client = find_tool(&["mariadb", "mysql"], CLIENT_PKG, &[])?;
+    let env = MyEnv::new(conn).await?;
+    let dbs = match &conn.database {
+        Some(d) => vec![d.clone()],
+        None => user_databases(&env, &client).await?,
+    };
+    let tables = content_tables(&env, &client, &dbs).await?;
+    let mut result = run_content(&env, &client, &tables).await?;
+    let like_db = match like {
+        ContentDigest::Tables { tables, .. } => {
+            let mut dbs = tables.iter().filter_map(|t| t.table.split_once('.').map(|(d, _)| d));
+            let first = dbs.next();
+            first.filter(|f| dbs.all(|d| d == *f)).map(str::to_string)
+        }
+        ContentDigest::Keys { .. } => None,
+    };
+    if let (Some(like_db), Some(db)) = (like_db, &conn.database)
+        && &like_db != db
+    {
+        let prefix = format!("{db}.");
+        for t in &mut result.tables {
+            if let Some(rest) = t.table.strip_prefix(&prefix) {
+                t.table = format!("{like_db}.{rest}");
+            }
+        }
+        result.tables.sort_by(|a, b| a.table.cmp(&b.table));
+    }
+    Ok(tables_digest(result.tables))
+}
+
+/// The databases besides the system ones.
+async fn user_databases(env: &MyEnv, client: &Tool) -> Result<Vec<String>> {
+    let rows = env.query(client, None, "SHOW DATABASES;\n").await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .filter(|d| !SYSTEM_DATABASES.contains(&d.to_lowercase().as_str()))
+        .collect())
+}
+
+/// Runs `sql` on `conn`'s server (no database selected); returns rows.
+pub(crate) async fn admin_query(conn: &MysqlConn, sql: &str) -> Result<Vec<Vec<String>>> {
+    let client = find_tool(&["mariadb", "mysql"], CLIENT_PKG, &[])?;
+    let env = MyEnv::new(conn).await?;
+    env.query(&client, None, sql).await
+}
+
+pub(crate) fn quote_ident(name: &str) -> String {
+    ident(name)
+}
+
 fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -111,13 +274,20 @@ fn ident(name: &str) -> String {
 pub struct MysqlSource {
     conn: MysqlConn,
     opts: MysqlOptions,
+    skip_content: bool,
 }
 
 impl MysqlSource {
     /// A source for `conn` (without `all`, the URL must name the database).
     pub fn new(conn: MysqlConn, opts: MysqlOptions) -> Result<Self> {
         selection::check(&opts, &conn, conn.database.is_some())?;
-        Ok(MysqlSource { conn, opts })
+        Ok(MysqlSource { conn, opts, skip_content: false })
+    }
+
+    /// Leaves out the content digest (row counts and checksums) the dump records by default.
+    pub fn skip_content(mut self, skip: bool) -> Self {
+        self.skip_content = skip;
+        self
     }
 
     /// Checks the connection and tools; returns one stream: `db/<name>.sql` for one database,
@@ -141,12 +311,7 @@ impl MysqlSource {
         let tool_version = dump_tool.version().await?;
         let mariadb_tool = tool_version.contains("MariaDB");
         let databases: Vec<String> = if self.opts.all {
-            let rows = env.query(&client, None, "SHOW DATABASES;\n").await?;
-            let dbs: Vec<String> = rows
-                .into_iter()
-                .filter_map(|r| r.into_iter().next())
-                .filter(|d| !SYSTEM_DATABASES.contains(&d.to_lowercase().as_str()))
-                .collect();
+            let dbs = user_databases(&env, &client).await?;
             if dbs.is_empty() {
                 return Err(DumpError::InvalidOptions {
                     target: env.target(None),
@@ -210,9 +375,27 @@ impl MysqlSource {
             if single { format!("dumping database `{}`", databases[0]) } else { "dumping all databases".into() };
         let ctx = env.ctx(&dump_tool, operation, if single { Some(&databases[0]) } else { None });
 
+        let want_content = !self.skip_content && !self.opts.schema_only;
+        if !self.skip_content && self.opts.schema_only {
+            meta.notes.push("no content digest: a schema-only dump holds no rows".into());
+        }
+        let (tables, excluded) = (self.opts.tables.clone(), self.opts.exclude_tables.clone());
         let mut dumps = Dumps::new();
         dumps.push(name.clone(), move || {
             Box::pin(async move {
+                // The content digest's snapshot starts right before the dump's.
+                let content = if want_content {
+                    let mut list = content_tables(&env, &client, &databases).await?;
+                    list.retain(|t| {
+                        let full = format!("{}.{}", t.db, t.table);
+                        (tables.is_empty() || tables.contains(&t.table))
+                            && !excluded.iter().any(|x| *x == full || (single && *x == t.table))
+                    });
+                    let (env, client) = (env.clone(), client.clone());
+                    Some(AbortOnDrop(tokio::spawn(async move { run_content(&env, &client, &list).await })))
+                } else {
+                    None
+                };
                 let mut guard = dump_tool.spawn(&mut cmd)?;
                 let pid = guard.id();
                 let stdout = guard.child_mut().stdout.take().expect("stdout piped");
@@ -229,16 +412,47 @@ impl MysqlSource {
                     // Set when the reader reaches EOF; a reader dropped early leaves it unset
                     // (and the stream then fails as incomplete).
                     let s = sniffed.await.unwrap_or_default();
+                    let dump_position = s.file.clone().zip(s.pos);
                     if let (Some(file), Some(position)) = (s.file, s.pos) {
                         meta.position = Some(Position::MysqlBinlog { file, position, gtid: s.gtid });
                     } else if log_bin {
                         meta.notes.push("the dump header held no binary log position".into());
+                    }
+                    if let Some(mut task) = content {
+                        match (&mut task.0).await {
+                            Ok(Ok(result)) => {
+                                meta.notes.push(content_note(result.position.as_ref(), dump_position.as_ref()));
+                                meta.content = Some(tables_digest(result.tables));
+                            }
+                            Ok(Err(e)) => meta.notes.push(format!("no content digest: {e}")),
+                            Err(e) => meta.notes.push(format!("no content digest: the checksum task failed: {e}")),
+                        }
                     }
                     Ok(meta)
                 }))
             })
         });
         Ok(dumps)
+    }
+}
+
+/// How consistent the content digest is with the dump, from the two snapshots' positions.
+fn content_note(snapshot: Option<&(String, u64)>, dump: Option<&(String, u64)>) -> String {
+    match (snapshot, dump) {
+        (Some(a), Some(b)) if a == b => {
+            format!(
+                "content digest: taken in its own snapshot at the dump's binary log position {}:{} (exact)",
+                a.0, a.1
+            )
+        }
+        (Some(a), Some(b)) => format!(
+            "content digest: taken in its own snapshot at binary log position {}:{}, the dump at {}:{}: \
+             transactions committed in between may make a restore differ from it",
+            a.0, a.1, b.0, b.1
+        ),
+        _ => "content digest: taken in its own consistent snapshot begun as the dump started; \
+              transactions committed between the two snapshots may make a restore differ from it"
+            .into(),
     }
 }
 
@@ -464,6 +678,21 @@ mod tests {
         assert_eq!(s.gtid.as_deref(), Some("0-1-42"));
         let s = sniff_header(b"-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000002', SOURCE_LOG_POS=157;\n");
         assert_eq!((s.file.as_deref(), s.pos), (Some("binlog.000002"), Some(157)));
+    }
+
+    #[test]
+    fn content_rows_parse() {
+        let rows = vec![
+            vec!["binlog_snapshot_file".to_string(), "mariadb-bin.000001".into()],
+            vec!["binlog_snapshot_position".to_string(), "328".into()],
+            vec!["LBC".to_string(), hex("shop.t"), "2".into(), "18446744073709551615".into()],
+        ];
+        let r = parse_content(&rows);
+        assert_eq!(r.position, Some(("mariadb-bin.000001".into(), 328)));
+        assert_eq!(r.tables[0].table, "shop.t");
+        assert_eq!(r.tables[0].checksum, "0000000000000000ffffffffffffffff");
+        assert!(content_note(r.position.as_ref(), r.position.as_ref()).contains("exact"));
+        assert!(content_script(&[]).contains("CONSISTENT SNAPSHOT"));
     }
 
     #[test]

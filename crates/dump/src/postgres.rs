@@ -5,6 +5,12 @@
 //! exports its snapshot and reads the WAL position; `pg_dump --snapshot` then dumps exactly that
 //! snapshot, and the session stays open until `pg_dump` exits. The LSN and snapshot id go into
 //! [`Position::PostgresLsn`].
+//!
+//! Content: while `pg_dump` runs, the same snapshot session counts and checksums every user
+//! table the dump holds ([`crate::content::PG_ALGORITHM`]), so the digest in
+//! [`SourceMetadata::content`] is exact for the dump. Table patterns are matched the way
+//! psql matches them (`*`, `?`, `schema.table`, double quotes; an unqualified pattern matches
+//! tables visible in the search path). A schema-only dump records none.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,15 +21,16 @@ use tokio::process::Command;
 
 use crate::RestoreReport;
 use crate::conn::PgConn;
+use crate::digest::{ContentDigest, PG_ALGORITHM, TableDigest, sum_hex, unhex};
 use crate::error::{DumpError, Result};
 use crate::metadata::{Position, SourceKind, SourceMetadata, ToolInfo};
 use crate::process::{
-    Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
+    AbortOnDrop, Ctx, SecretFile, Tool, collect_stderr, failure, feed_and_wait, find_tool, parse_version, run_capture,
 };
 use crate::selection;
 use crate::stream::{DumpStream, Dumps};
 
-const CLIENT_PKG: &str = "postgresql-client";
+pub(crate) const CLIENT_PKG: &str = "postgresql-client";
 
 /// What to dump from a PostgreSQL server.
 #[derive(Clone, Debug, Default)]
@@ -61,6 +68,12 @@ pub struct PostgresRestoreOptions {
     pub bindir: Option<PathBuf>,
 }
 
+/// The server's `server_version_num` (e.g. 150018), read on database `db`.
+pub(crate) async fn server_version_num(conn: &PgConn, db: &str) -> Result<u32> {
+    let rows = admin_query(conn, db, "SELECT current_setting('server_version_num');\n", &[]).await?;
+    Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+}
+
 impl Default for PostgresRestoreOptions {
     fn default() -> Self {
         PostgresRestoreOptions { create: false, jobs: 1, clean: false, no_owner: false, bindir: None }
@@ -68,7 +81,7 @@ impl Default for PostgresRestoreOptions {
 }
 
 /// The connection environment shared by all the client programs of one operation.
-struct PgEnv {
+pub(crate) struct PgEnv {
     conn: PgConn,
     passfile: Option<SecretFile>,
 }
@@ -84,7 +97,7 @@ fn conninfo_dbname(db: &str) -> String {
 }
 
 impl PgEnv {
-    async fn new(conn: &PgConn) -> Result<Arc<Self>> {
+    pub(crate) async fn new(conn: &PgConn) -> Result<Arc<Self>> {
         let passfile = match &conn.password {
             Some(pw) => Some(
                 SecretFile::create(
@@ -98,7 +111,7 @@ impl PgEnv {
         Ok(Arc::new(PgEnv { conn: conn.clone(), passfile }))
     }
 
-    fn target(&self, db: Option<&str>) -> String {
+    pub(crate) fn target(&self, db: Option<&str>) -> String {
         match db {
             Some(d) => self.conn.with_database(d).to_string(),
             None => self.conn.to_string(),
@@ -106,7 +119,7 @@ impl PgEnv {
     }
 
     /// Sets the libpq environment on `cmd`: no password on argv, no prompt.
-    fn apply(&self, cmd: &mut Command, db: Option<&str>) {
+    pub(crate) fn apply(&self, cmd: &mut Command, db: Option<&str>) {
         let c = &self.conn;
         for var in ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE"] {
             cmd.env_remove(var);
@@ -137,7 +150,7 @@ impl PgEnv {
         }
     }
 
-    fn ctx(&self, tool: &Tool, operation: String, db: Option<&str>) -> Ctx {
+    pub(crate) fn ctx(&self, tool: &Tool, operation: String, db: Option<&str>) -> Ctx {
         Ctx {
             tool: tool.name.clone(),
             operation,
@@ -162,6 +175,147 @@ impl PgEnv {
     }
 }
 
+impl PgEnv {
+    /// Runs a psql script (on stdin) and returns its unaligned, tuples-only output.
+    async fn script(&self, psql: &Tool, db: &str, sql: &str, operation: String) -> Result<String> {
+        let mut cmd = psql.command();
+        self.apply(&mut cmd, Some(db));
+        cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"]);
+        let ctx = self.ctx(psql, operation, Some(db));
+        run_capture(psql, &mut cmd, Some(sql.as_bytes()), &ctx).await
+    }
+}
+
+/// A SQL string literal (standard_conforming_strings).
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A psql name pattern part as an anchored regular expression: `*` any characters, `?` one,
+/// letters folded to lower case outside double quotes, everything else literal.
+fn pattern_regex(part: &str) -> String {
+    let mut out = String::from("^(");
+    let mut quoted = false;
+    let mut chars = part.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                out.push('"');
+            }
+            '"' => quoted = !quoted,
+            '*' if !quoted => out.push_str(".*"),
+            '?' if !quoted => out.push('.'),
+            c if c.is_alphanumeric() || c == '_' => {
+                if quoted {
+                    out.push(c)
+                } else {
+                    out.extend(c.to_lowercase())
+                }
+            }
+            c => {
+                out.push('\\');
+                out.push(c);
+            }
+        }
+    }
+    out.push_str(")$");
+    out
+}
+
+/// The SQL condition on `n.nspname`/`c.relname` that a `--table` pattern selects.
+fn pattern_condition(pattern: &str) -> String {
+    // The first dot outside double quotes separates the schema.
+    let mut quoted = false;
+    let mut split = None;
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => {
+                split = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    match split {
+        Some(i) => format!(
+            "(n.nspname ~ {} AND c.relname ~ {})",
+            sql_literal(&pattern_regex(&pattern[..i])),
+            sql_literal(&pattern_regex(&pattern[i + 1..]))
+        ),
+        None => {
+            format!("(c.relname ~ {} AND pg_catalog.pg_table_is_visible(c.oid))", sql_literal(&pattern_regex(pattern)))
+        }
+    }
+}
+
+/// The marker line that ends the content script's output.
+const CONTENT_END: &str = "LBC-END";
+
+/// The psql script that prints one `LBC <hex name> <rows> <sum>` line per user table (those
+/// `tables`/`exclude` select, when given), then [`CONTENT_END`]. It only reads.
+fn content_script(tables: &[String], exclude: &[String]) -> String {
+    let mut filter = String::new();
+    if !tables.is_empty() {
+        let any: Vec<String> = tables.iter().map(|t| pattern_condition(t)).collect();
+        filter.push_str(&format!("\n  AND ({})", any.join(" OR ")));
+    }
+    for t in exclude {
+        filter.push_str(&format!("\n  AND NOT {}", pattern_condition(t)));
+    }
+    format!(
+        "SET LOCAL TimeZone = 'UTC';\nSET LOCAL DateStyle = 'ISO, YMD';\nSET LOCAL IntervalStyle = 'postgres';\n\
+         SET LOCAL extra_float_digits = 1;\nSET LOCAL bytea_output = 'hex';\n\
+         SELECT format('SELECT %L || '' '' || count(*) || '' '' || coalesce(sum(hashtextextended(t::text, 0)), 0) \
+         FROM ONLY %I.%I t', 'LBC ' || encode(convert_to(n.nspname || '.' || c.relname, 'UTF8'), 'hex'), \
+         n.nspname, c.relname)\n\
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n\
+         WHERE c.relkind = 'r' AND c.relpersistence <> 't'\n\
+           AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'\n\
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+         AND d.objid = c.oid AND d.deptype = 'e'){filter}\n\
+         ORDER BY n.nspname, c.relname\n\\gexec\nSELECT '{CONTENT_END}';\n"
+    )
+}
+
+/// One `LBC` line of the content script as a table digest.
+fn parse_content_line(line: &str) -> Option<TableDigest> {
+    let mut p = line.strip_prefix("LBC ")?.split(' ');
+    let (name, rows, sum) = (p.next()?, p.next()?, p.next()?);
+    Some(TableDigest { table: unhex(name)?, rows: rows.parse().ok()?, checksum: sum_hex(sum)? })
+}
+
+fn tables_digest(mut tables: Vec<TableDigest>) -> ContentDigest {
+    tables.sort_by(|a, b| a.table.cmp(&b.table));
+    ContentDigest::Tables { algorithm: PG_ALGORITHM.to_string(), tables }
+}
+
+/// Measures every user table of `conn`'s database ([`crate::content::measure`]) in one
+/// read-only repeatable-read transaction.
+pub(crate) async fn measure(conn: &PgConn, bindir: Option<PathBuf>) -> Result<ContentDigest> {
+    let psql = find_tool(&["psql"], CLIENT_PKG, &tool_dirs(&bindir))?;
+    let env = PgEnv::new(conn).await?;
+    let db = conn.database.clone().unwrap_or_else(|| "postgres".into());
+    let sql = format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n{}COMMIT;\n", content_script(&[], &[]));
+    let out = env.script(&psql, &db, &sql, format!("measuring the content of database `{db}`")).await?;
+    if !out.lines().any(|l| l == CONTENT_END) {
+        return Err(DumpError::Server {
+            target: env.target(Some(&db)),
+            operation: "measuring the content".into(),
+            detail: "the checksum script ended early".into(),
+        });
+    }
+    Ok(tables_digest(out.lines().filter_map(parse_content_line).collect()))
+}
+
+/// Runs `sql` (with psql variables `vars`) in database `db` of `conn`'s server; returns rows.
+pub(crate) async fn admin_query(conn: &PgConn, db: &str, sql: &str, vars: &[(&str, &str)]) -> Result<Vec<Vec<String>>> {
+    let psql = find_tool(&["psql"], CLIENT_PKG, &[])?;
+    let env = PgEnv::new(conn).await?;
+    env.query(&psql, db, sql, vars).await
+}
+
 fn tool_dirs(bindir: &Option<PathBuf>) -> Vec<PathBuf> {
     bindir.iter().cloned().collect()
 }
@@ -171,6 +325,7 @@ fn tool_dirs(bindir: &Option<PathBuf>) -> Vec<PathBuf> {
 pub struct PostgresSource {
     conn: PgConn,
     opts: PostgresOptions,
+    skip_content: bool,
 }
 
 struct ServerInfo {
@@ -182,7 +337,13 @@ impl PostgresSource {
     /// A source for `conn` (without `all`, the URL must name the database).
     pub fn new(conn: PgConn, opts: PostgresOptions) -> Result<Self> {
         selection::check(&opts, &conn, conn.database.is_some())?;
-        Ok(PostgresSource { conn, opts })
+        Ok(PostgresSource { conn, opts, skip_content: false })
+    }
+
+    /// Leaves out the content digest (row counts and checksums) the dump records by default.
+    pub fn skip_content(mut self, skip: bool) -> Self {
+        self.skip_content = skip;
+        self
     }
 
     /// The connection (password redacted when displayed).
@@ -242,8 +403,15 @@ impl PostgresSource {
         };
 
         let mut dumps = Dumps::new();
-        let shared =
-            Arc::new(Shared { env, psql, pg_dump, tool, server_version: info.version, opts: self.opts.clone() });
+        let shared = Arc::new(Shared {
+            env,
+            psql,
+            pg_dump,
+            tool,
+            server_version: info.version,
+            opts: self.opts.clone(),
+            content: !self.skip_content,
+        });
         if let Some(pg_dumpall) = pg_dumpall {
             let s = shared.clone();
             let version = pg_dumpall.version().await?;
@@ -266,6 +434,7 @@ struct Shared {
     tool: ToolInfo,
     server_version: String,
     opts: PostgresOptions,
+    content: bool,
 }
 
 impl Shared {
@@ -360,18 +529,45 @@ impl Shared {
         meta.databases = vec![db.clone()];
         selection::record(&self.opts, &mut meta);
         meta.position = Some(Position::PostgresLsn { lsn, snapshot });
+
+        // 3. The content digest, in the snapshot session while pg_dump runs (same snapshot).
+        let want_content = self.content && !self.opts.schema_only;
+        if self.content && self.opts.schema_only {
+            meta.notes.push("no content digest: a schema-only dump holds no rows".into());
+        }
+        let script = content_script(&self.opts.tables, &self.opts.exclude_tables);
+        let digest = AbortOnDrop(tokio::spawn(async move {
+            let result =
+                if want_content { Some(run_content(&mut session_in, &mut session_out, &script).await) } else { None };
+            (session_in, result)
+        }));
         let env = self.env.clone();
         Ok(DumpStream::new(name, stdout, pid, async move {
             let status = guard.wait().await?;
             let err = stderr.await.unwrap_or_default();
+            let mut digest = digest;
+            let (session_in, content) = match (&mut digest.0).await {
+                Ok((i, c)) => (Some(i), c),
+                Err(e) => (None, Some(Err(format!("the checksum task failed: {e}")))),
+            };
             // Close the snapshot transaction.
-            let _ = session_in.write_all(b"COMMIT;\n").await;
-            drop(session_in);
+            if let Some(mut session_in) = session_in {
+                let _ = session_in.write_all(b"COMMIT;\n").await;
+                drop(session_in);
+            }
             let _ = session.wait().await;
-            drop(session_err);
+            let session_err = session_err.await.unwrap_or_default();
             drop(env);
             if !status.success() {
                 return Err(failure(&ctx, &status.to_string(), &err));
+            }
+            match content {
+                Some(Ok(tables)) => meta.content = Some(tables_digest(tables)),
+                Some(Err(why)) => {
+                    let why = crate::conn::scrub(sctx.secret.as_ref(), &format!("{why} {}", session_err.trim()));
+                    meta.notes.push(format!("no content digest: {}", why.trim()));
+                }
+                None => {}
             }
             Ok(meta)
         }))
@@ -383,13 +579,21 @@ impl Shared {
 pub struct PostgresRestorer {
     conn: PgConn,
     opts: PostgresRestoreOptions,
+    single_database: bool,
 }
 
 impl PostgresRestorer {
     /// A restorer into `conn`. When the URL names a database, every `.pgdump` stream is
     /// restored into it; otherwise into the database the stream's name carries (`db/<name>.pgdump`).
     pub fn new(conn: PgConn, opts: PostgresRestoreOptions) -> Self {
-        PostgresRestorer { conn, opts }
+        PostgresRestorer { conn, opts, single_database: false }
+    }
+
+    /// Restores only into the URL's database: `globals.sql` (roles, tablespaces: the whole
+    /// server) is refused. For scratch databases.
+    pub fn single_database(mut self) -> Self {
+        self.single_database = true;
+        self
     }
 
     fn target_db(&self, name: &str) -> Result<String> {
@@ -459,6 +663,12 @@ impl PostgresRestorer {
     ) -> Result<RestoreReport> {
         let dirs = tool_dirs(&self.opts.bindir);
         let psql = find_tool(&["psql"], CLIENT_PKG, &dirs)?;
+        if self.single_database && (name.ends_with("globals.sql") || self.conn.database.is_none()) {
+            return Err(DumpError::InvalidOptions {
+                target: self.conn.to_string(),
+                reason: format!("`{name}` is not restored here: this target takes a single database's stream only"),
+            });
+        }
         let env = PgEnv::new(&self.conn).await?;
         if name.ends_with("globals.sql") {
             let db = self.conn.database.clone().unwrap_or_else(|| self.maintenance_db().to_string());
@@ -545,6 +755,39 @@ impl PostgresRestorer {
     }
 }
 
+/// Runs the content script in the snapshot session and reads its lines up to [`CONTENT_END`].
+/// Fails with the reason when the session failed.
+async fn run_content<W, R>(input: &mut W, output: &mut R, script: &str) -> std::result::Result<Vec<TableDigest>, String>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    if let Err(e) = async {
+        input.write_all(script.as_bytes()).await?;
+        input.flush().await
+    }
+    .await
+    {
+        return Err(format!("writing the checksum queries: {e}"));
+    }
+    let mut tables = Vec::new();
+    loop {
+        let mut line = String::new();
+        match output.read_line(&mut line).await {
+            Ok(0) => return Err("the snapshot session ended during the checksum queries:".into()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading the checksums: {e}")),
+        }
+        let line = line.trim_end_matches(['\n', '\r']);
+        if line == CONTENT_END {
+            return Ok(tables);
+        }
+        if let Some(t) = parse_content_line(line) {
+            tables.push(t);
+        }
+    }
+}
+
 enum Input<'a, R: ?Sized> {
     Stream(&'a mut R),
     File(&'a Path),
@@ -574,6 +817,18 @@ mod tests {
     fn escaping() {
         assert_eq!(pgpass_escape("a:b\\c"), "a\\:b\\\\c");
         assert_eq!(conninfo_dbname("it's=x"), "dbname='it\\'s=x'");
+    }
+
+    #[test]
+    fn table_patterns_become_conditions() {
+        assert_eq!(pattern_regex("Ab*c?"), "^(ab.*c.)$");
+        assert_eq!(pattern_regex("\"Ab.x\""), "^(Ab\\.x)$");
+        assert_eq!(pattern_condition("s.t"), "(n.nspname ~ '^(s)$' AND c.relname ~ '^(t)$')");
+        assert!(pattern_condition("it's").contains("'^(it\\''s)$'"), "{}", pattern_condition("it's"));
+        let t = parse_content_line("LBC 7075626c69632e74 3 -1").unwrap();
+        assert_eq!((t.table.as_str(), t.rows), ("public.t", 3));
+        assert_eq!(t.checksum, "ffffffffffffffffffffffffffffffff");
+        assert!(parse_content_line("LBC zz 1 1").is_none());
     }
 
     #[test]

@@ -236,6 +236,16 @@ impl SecretFile {
     }
 }
 
+/// Aborts a task when dropped: a dropped dump stream (or its finish) must not keep a task
+/// reading from a server or a child.
+pub(crate) struct AbortOnDrop<T>(pub(crate) JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a failing child was doing, for error messages.
 #[derive(Clone)]
 pub(crate) struct Ctx {

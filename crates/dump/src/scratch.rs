@@ -2,33 +2,206 @@
 //! here, dropped after), or a Redis server started on a free loopback port. A scratch target
 //! never is, and never falls back to, a production database: creating one fails with the
 //! reason instead.
+//!
+//! Names: `lifeboat_drill_<label>_<unix seconds>_<6 random [a-z0-9]>`, the label reduced to
+//! `[a-z0-9_]` and at most 20 characters ([`scratch_name`], [`scratch_created`]). Only names
+//! with [`SCRATCH_PREFIX`] are ever dropped ([`drop_leftover`]).
+//!
+//! A started Redis (`redis-server`) listens on 127.0.0.1 only, on a port that was free, with
+//! no persistence (`save ""`, `appendonly no`), a random password (in a 0600 config file in
+//! its own temporary directory, never on its command line) and is killed and reaped on
+//! [`ScratchRedis::stop`] and when dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::Restorer;
-use crate::conn::Secret;
-use crate::content::ContentDigest;
+use tokio::process::Command;
+
+use crate::conn::{MysqlConn, PgConn, RedisConn, Secret};
+use crate::content::{ContentDigest, DbConn, measure_conn};
 use crate::error::{DumpError, Result};
+use crate::mysql::{MysqlRestoreOptions, MysqlRestorer};
+use crate::postgres::{PostgresRestoreOptions, PostgresRestorer};
+use crate::process::{ChildGuard, Tool, find_tool};
+use crate::redis::{RedisRestoreOptions, RedisRestorer};
+use crate::{Restorer, mysql, postgres, redis};
 
 /// Every scratch database's name starts with this; only such names are ever dropped.
 pub const SCRATCH_PREFIX: &str = "lifeboat_drill_";
+
+/// `n` random bytes from the operating system.
+fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| DumpError::io("reading random bytes", "/dev/urandom", e))?;
+    Ok(buf)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A new scratch name for `label`: `lifeboat_drill_<label>_<unix seconds>_<6 random [a-z0-9]>`,
+/// the label lower-cased, every other character than `[a-z0-9_]` replaced by `_`, cut to 20.
+pub fn scratch_name(label: &str) -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let clean: String = label
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
+        .take(20)
+        .collect();
+    let clean = if clean.is_empty() { "x".to_string() } else { clean };
+    let random: String = random_bytes(6)?.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    Ok(format!("{SCRATCH_PREFIX}{clean}_{}_{random}", unix_now()))
+}
+
+/// When the scratch database `name` was created (unix seconds), read from its name; `None`
+/// for a name that is not a scratch name.
+pub fn scratch_created(name: &str) -> Option<i64> {
+    let rest = name.strip_prefix(SCRATCH_PREFIX)?;
+    let (rest, random) = rest.rsplit_once('_')?;
+    let (label, secs) = rest.rsplit_once('_')?;
+    let ok_random = random.len() == 6 && random.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if label.is_empty() || !ok_random || secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    secs.parse().ok()
+}
+
+/// The server of a scratch database.
+#[derive(Clone, Debug)]
+enum Server {
+    Postgres(PgConn),
+    Mysql(MysqlConn),
+}
+
+impl Server {
+    fn parse(server_url: &str, password: Option<Secret>) -> Result<Server> {
+        match DbConn::parse(server_url, password.as_ref())? {
+            DbConn::Postgres(c) => Ok(Server::Postgres(c)),
+            DbConn::Mysql(c) => Ok(Server::Mysql(c)),
+            DbConn::Redis(_) => Err(DumpError::InvalidOptions {
+                target: lifeboat_storage::redact_url(server_url),
+                reason: "a scratch database needs a PostgreSQL or MySQL server (Redis: ScratchRedis)".into(),
+            }),
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            Server::Postgres(c) => c.to_string(),
+            Server::Mysql(c) => c.to_string(),
+        }
+    }
+
+    /// The database the administrative statements run in (PostgreSQL).
+    fn admin_db(c: &PgConn) -> String {
+        c.database.clone().unwrap_or_else(|| "postgres".into())
+    }
+
+    fn with_database(&self, name: &str) -> DbConn {
+        match self {
+            Server::Postgres(c) => DbConn::Postgres(c.with_database(name)),
+            Server::Mysql(c) => DbConn::Mysql(c.with_database(name)),
+        }
+    }
+
+    async fn create(&self, name: &str) -> Result<()> {
+        match self {
+            Server::Postgres(c) => {
+                postgres::admin_query(c, &Self::admin_db(c), "CREATE DATABASE :\"target\";\n", &[("target", name)])
+                    .await?;
+            }
+            Server::Mysql(c) => {
+                mysql::admin_query(c, &format!("CREATE DATABASE {};\n", mysql::quote_ident(name))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_db(&self, name: &str) -> Result<()> {
+        if !name.starts_with(SCRATCH_PREFIX) {
+            return Err(DumpError::InvalidOptions {
+                target: self.target(),
+                reason: format!("refusing to drop `{name}`: not a scratch database (no `{SCRATCH_PREFIX}` prefix)"),
+            });
+        }
+        match self {
+            Server::Postgres(c) => {
+                let db = Self::admin_db(c);
+                let sql = if postgres::server_version_num(c, &db).await? >= 130000 {
+                    "DROP DATABASE IF EXISTS :\"target\" WITH (FORCE);\n"
+                } else {
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :'target';\n\
+                     DROP DATABASE IF EXISTS :\"target\";\n"
+                };
+                postgres::admin_query(c, &db, sql, &[("target", name)]).await?;
+            }
+            Server::Mysql(c) => {
+                mysql::admin_query(c, &format!("DROP DATABASE IF EXISTS {};\n", mysql::quote_ident(name))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn leftovers(&self) -> Result<Vec<String>> {
+        let rows = match self {
+            Server::Postgres(c) => {
+                postgres::admin_query(
+                    c,
+                    &Self::admin_db(c),
+                    "SELECT datname FROM pg_database WHERE left(datname, length(:'prefix')) = :'prefix' ORDER BY 1;\n",
+                    &[("prefix", SCRATCH_PREFIX)],
+                )
+                .await?
+            }
+            Server::Mysql(c) => {
+                mysql::admin_query(
+                    c,
+                    &format!(
+                        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, {}) = '{}' ORDER BY 1;\n",
+                        SCRATCH_PREFIX.len(),
+                        SCRATCH_PREFIX
+                    ),
+                )
+                .await?
+            }
+        };
+        Ok(rows.into_iter().filter_map(|r| r.into_iter().next()).filter(|n| n.starts_with(SCRATCH_PREFIX)).collect())
+    }
+}
 
 /// A database created for a drill on a PostgreSQL or MySQL/MariaDB server.
 #[derive(Debug)]
 pub struct ScratchDatabase {
     name: String,
     url: String,
+    server: Server,
+    dropped: bool,
 }
 
 impl ScratchDatabase {
-    /// Creates a new empty database named `lifeboat_drill_<label>_<random>` on the server
-    /// `server_url` names (its database part, if any, is ignored).
+    /// Creates a new empty database named `lifeboat_drill_<label>_<unix seconds>_<random>`
+    /// ([`scratch_name`]) on the server `server_url` names (its database part, if any, is only
+    /// where PostgreSQL's `CREATE DATABASE` runs; default `postgres`). Fails with the server's
+    /// reason (no privilege, unreachable...); never falls back to an existing database.
     pub async fn create(server_url: &str, password: Option<Secret>, label: &str) -> Result<ScratchDatabase> {
-        let _ = (password, label);
-        Err(DumpError::InvalidOptions {
-            target: lifeboat_storage::redact_url(server_url),
-            reason: "not built yet".into(),
-        })
+        let server = Server::parse(server_url, password)?;
+        let name = scratch_name(label)?;
+        server.create(&name).await.map_err(|e| DumpError::Server {
+            target: server.target(),
+            operation: format!("creating scratch database `{name}`"),
+            detail: e.to_string(),
+        })?;
+        let url = match server.with_database(&name) {
+            DbConn::Postgres(c) => c.to_string(),
+            DbConn::Mysql(c) => c.to_string(),
+            DbConn::Redis(c) => c.to_string(),
+        };
+        Ok(ScratchDatabase { name, url, server, dropped: false })
     }
 
     /// The database's name.
@@ -41,34 +214,60 @@ impl ScratchDatabase {
         &self.url
     }
 
-    /// A restorer that restores any single-database stream into exactly this database.
+    /// A restorer that restores any single-database stream into exactly this database
+    /// (PostgreSQL `db/<x>.pgdump` without ownership, `--no-owner`; MySQL `db/<x>.sql`).
+    /// Streams of the whole server (`globals.sql`, `all-databases.sql`) are refused.
     pub fn restorer(&self) -> Result<Restorer> {
-        Err(DumpError::InvalidOptions { target: self.url.clone(), reason: "not built yet".into() })
+        Ok(match self.server.with_database(&self.name) {
+            DbConn::Postgres(c) => Restorer::Postgres(
+                PostgresRestorer::new(c, PostgresRestoreOptions { no_owner: true, ..Default::default() })
+                    .single_database(),
+            ),
+            DbConn::Mysql(c) => Restorer::Mysql(MysqlRestorer::new(c, MysqlRestoreOptions { create: false })),
+            DbConn::Redis(_) => unreachable!("scratch databases are PostgreSQL or MySQL"),
+        })
     }
 
     /// Measures this database like `like` ([`crate::content::measure`]).
     pub async fn measure(&self, like: &ContentDigest) -> Result<ContentDigest> {
-        let _ = like;
-        Err(DumpError::InvalidOptions { target: self.url.clone(), reason: "not built yet".into() })
+        measure_conn(&self.server.with_database(&self.name), like).await
     }
 
-    /// Drops the database (terminating its sessions).
-    pub async fn drop_database(self) -> Result<()> {
-        Ok(())
+    /// Drops the database (PostgreSQL: `DROP DATABASE ... WITH (FORCE)`, which terminates its
+    /// sessions; before PostgreSQL 13 they are terminated first).
+    pub async fn drop_database(mut self) -> Result<()> {
+        self.dropped = true;
+        self.server.drop_db(&self.name).await
+    }
+}
+
+impl Drop for ScratchDatabase {
+    /// A scratch database not dropped explicitly is dropped in the background (best effort;
+    /// [`leftover_databases`] finds any that survive).
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let (server, name) = (self.server.clone(), self.name.clone());
+            handle.spawn(async move {
+                if let Err(e) = server.drop_db(&name).await {
+                    tracing::warn!(database = %name, error = %e, "dropping an abandoned scratch database failed");
+                }
+            });
+        }
     }
 }
 
 /// The scratch databases (names with [`SCRATCH_PREFIX`]) on a server: what a drill that died
 /// left behind, for the next one to drop.
 pub async fn leftover_databases(server_url: &str, password: Option<Secret>) -> Result<Vec<String>> {
-    let _ = password;
-    Err(DumpError::InvalidOptions { target: lifeboat_storage::redact_url(server_url), reason: "not built yet".into() })
+    Server::parse(server_url, password)?.leftovers().await
 }
 
 /// Drops scratch database `name` on a server; a name without [`SCRATCH_PREFIX`] is refused.
 pub async fn drop_leftover(server_url: &str, password: Option<Secret>, name: &str) -> Result<()> {
-    let _ = (password, name);
-    Err(DumpError::InvalidOptions { target: lifeboat_storage::redact_url(server_url), reason: "not built yet".into() })
+    Server::parse(server_url, password)?.drop_db(name).await
 }
 
 /// How to get a Redis for a drill.
@@ -76,7 +275,8 @@ pub async fn drop_leftover(server_url: &str, password: Option<Secret>, name: &st
 pub struct ScratchRedisOptions {
     /// The `redis-server` program (default: found on `PATH`).
     pub server_binary: Option<PathBuf>,
-    /// Where the started server keeps its files (default: a new temporary directory).
+    /// Where the started server keeps its files (default: a new temporary directory); a new
+    /// directory is made inside it and removed after.
     pub dir: Option<PathBuf>,
     /// A designated drill instance to use instead of starting one: it must be empty, and it
     /// is flushed afterwards.
@@ -87,16 +287,236 @@ pub struct ScratchRedisOptions {
 
 /// A Redis a drill restores into: started on a free loopback port (and stopped after), or a
 /// designated drill instance that was empty.
-#[derive(Debug)]
 pub struct ScratchRedis {
     url: String,
+    conn: RedisConn,
+    child: Option<ChildGuard>,
+    pid: Option<u32>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for ScratchRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScratchRedis").field("url", &self.url).field("pid", &self.pid).finish_non_exhaustive()
+    }
+}
+
+/// How long a started server may take to load its dataset.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn config_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl ScratchRedis {
-    /// Starts (or checks) the scratch Redis.
+    /// Starts a `redis-server` (or checks the designated instance: it must hold no key, or it
+    /// is refused with the key counts). Fails with the reason; never falls back.
     pub async fn start(options: ScratchRedisOptions) -> Result<ScratchRedis> {
-        let _ = options;
-        Err(DumpError::InvalidOptions { target: "redis".into(), reason: "not built yet".into() })
+        if let Some(url) = &options.designated {
+            return Self::designated(url, options.password.clone()).await;
+        }
+        Self::spawn(&options, None).await
+    }
+
+    /// Starts a `redis-server` whose dataset is the RDB snapshot `rdb` (a `dump.rdb` stream
+    /// restored to a file): the way to drill an RDB backup, which a running server cannot load.
+    /// A designated instance is refused (it would have to be restarted).
+    pub async fn start_with_rdb(options: ScratchRedisOptions, rdb: &Path) -> Result<ScratchRedis> {
+        if let Some(url) = &options.designated {
+            return Err(DumpError::InvalidOptions {
+                target: lifeboat_storage::redact_url(url),
+                reason: "an RDB snapshot can only be loaded by a scratch redis-server Lifeboat starts, \
+                         not into a designated running instance"
+                    .into(),
+            });
+        }
+        Self::spawn(&options, Some(rdb)).await
+    }
+
+    async fn designated(url: &str, password: Option<Secret>) -> Result<ScratchRedis> {
+        let conn = match DbConn::parse(url, password.as_ref())? {
+            DbConn::Redis(c) => c,
+            _ => {
+                return Err(DumpError::InvalidOptions {
+                    target: lifeboat_storage::redact_url(url),
+                    reason: "a designated drill Redis needs a redis:// URL".into(),
+                });
+            }
+        };
+        let counts = redis::key_counts(&conn).await?;
+        if !counts.is_empty() {
+            let held: Vec<String> = counts.iter().map(|(db, n)| format!("{db}: {n} keys")).collect();
+            return Err(DumpError::InvalidOptions {
+                target: conn.to_string(),
+                reason: format!(
+                    "the designated drill Redis is not empty ({}): refusing to restore into it and flush it",
+                    held.join(", ")
+                ),
+            });
+        }
+        Ok(ScratchRedis { url: conn.to_string(), conn, child: None, pid: None, dir: None })
+    }
+
+    async fn spawn(options: &ScratchRedisOptions, rdb: Option<&Path>) -> Result<ScratchRedis> {
+        let tool = match &options.server_binary {
+            Some(p) => Tool { name: "redis-server".into(), path: p.clone(), package: "redis-server" },
+            None => find_tool(&["redis-server"], "redis-server", &[])?,
+        };
+        let dir = {
+            let base = options.dir.clone();
+            tokio::task::spawn_blocking(move || match base {
+                Some(b) => tempfile::Builder::new().prefix("lifeboat-drill-redis-").tempdir_in(b),
+                None => tempfile::Builder::new().prefix("lifeboat-drill-redis-").tempdir(),
+            })
+            .await
+            .map_err(|e| {
+                DumpError::io("creating the scratch Redis directory", "temporary directory", std::io::Error::other(e))
+            })?
+            .map_err(|e| DumpError::io("creating the scratch Redis directory", "temporary directory", e))?
+        };
+        if let Some(rdb) = rdb {
+            tokio::fs::copy(rdb, dir.path().join("dump.rdb")).await.map_err(|e| {
+                DumpError::io("copying the RDB snapshot for the scratch Redis", rdb.display().to_string(), e)
+            })?;
+        }
+        let password = Secret::new(random_bytes(16)?.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut last_err = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            match Self::try_spawn(&tool, dir.path(), port, &password).await {
+                Ok((child, pid)) => {
+                    let conn = RedisConn::parse(&format!("redis://127.0.0.1:{port}"))?.with_password(password.clone());
+                    let mut scratch = ScratchRedis {
+                        url: format!("redis://127.0.0.1:{port}"),
+                        conn,
+                        child: Some(child),
+                        pid,
+                        dir: Some(dir),
+                    };
+                    if let Err(e) = scratch.wait_ready().await {
+                        scratch.kill().await;
+                        return Err(e);
+                    }
+                    return Ok(scratch);
+                }
+                Err((e, retry)) => {
+                    last_err = Some(e);
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| DumpError::Unsupported("redis-server did not start".into())))
+    }
+
+    /// Writes the 0600 config and starts the server; `Err((e, true))` when the port was taken.
+    async fn try_spawn(
+        tool: &Tool,
+        dir: &Path,
+        port: u16,
+        password: &Secret,
+    ) -> std::result::Result<(ChildGuard, Option<u32>), (DumpError, bool)> {
+        let conf = dir.join("redis.conf");
+        let log = dir.join("redis.log");
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\ndaemonize no\n\
+             dir {}\ndbfilename dump.rdb\nlogfile {}\nrequirepass {}\n",
+            config_quote(&dir.display().to_string()),
+            config_quote(&log.display().to_string()),
+            config_quote(password.expose()),
+        );
+        let io =
+            |what: &str, e: std::io::Error| (DumpError::io(what.to_string(), conf.display().to_string(), e), false);
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&conf)
+                .map_err(|e| io("writing the scratch Redis config", e))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())
+                .map_err(|e| io("writing the scratch Redis config", e))?;
+        }
+        let _ = std::fs::remove_file(&log);
+        let mut cmd: Command = tool.command();
+        cmd.arg(&conf).current_dir(dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut guard = tool.spawn(&mut cmd).map_err(|e| (e, false))?;
+        let pid = guard.id();
+        // Up when the port accepts connections; a server that exits says why in its log.
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = guard.child_mut().try_wait() {
+                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                let taken = log_text.contains("Address already in use");
+                let tail: Vec<&str> = log_text.lines().rev().take(3).collect();
+                let detail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
+                let _ = guard.wait().await;
+                return Err((
+                    DumpError::ToolFailed {
+                        tool: "redis-server".into(),
+                        operation: "starting a scratch Redis".into(),
+                        target: format!("redis://127.0.0.1:{port}"),
+                        status: status.to_string(),
+                        stderr: password.scrub(&detail),
+                    },
+                    taken,
+                ));
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok((guard, pid));
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                guard.kill().await;
+                return Err((
+                    DumpError::ConnectFailed {
+                        target: format!("redis://127.0.0.1:{port}"),
+                        detail: "the scratch redis-server did not listen within 30 s".into(),
+                    },
+                    false,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.child_mut().try_wait()
+            {
+                return Err(DumpError::ToolFailed {
+                    tool: "redis-server".into(),
+                    operation: "loading the scratch Redis dataset".into(),
+                    target: self.url.clone(),
+                    status: status.to_string(),
+                    stderr: self.log_tail(),
+                });
+            }
+            match redis::ready(&self.conn).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) if started.elapsed() > Duration::from_secs(5) => return Err(e),
+                Err(_) => {}
+            }
+            if started.elapsed() > LOAD_TIMEOUT {
+                return Err(DumpError::ConnectFailed {
+                    target: self.url.clone(),
+                    detail: format!("the scratch Redis did not finish loading within {} s", LOAD_TIMEOUT.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let Some(dir) = &self.dir else { return String::new() };
+        let text = std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
 
     /// Its URL (no password).
@@ -104,19 +524,86 @@ impl ScratchRedis {
         &self.url
     }
 
-    /// A restorer into it.
+    /// The process id of the started server (`None` for a designated instance).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// A restorer into it (a logical stream, `redis.logical`; keys go back into their
+    /// databases). An RDB snapshot: [`ScratchRedis::start_with_rdb`].
     pub fn restorer(&self) -> Result<Restorer> {
-        Err(DumpError::InvalidOptions { target: self.url.clone(), reason: "not built yet".into() })
+        Ok(Restorer::Redis(RedisRestorer::new(self.conn.clone(), RedisRestoreOptions::default())))
     }
 
     /// Measures it like `like`.
     pub async fn measure(&self, like: &ContentDigest) -> Result<ContentDigest> {
-        let _ = like;
-        Err(DumpError::InvalidOptions { target: self.url.clone(), reason: "not built yet".into() })
+        measure_conn(&DbConn::Redis(self.conn.clone()), like).await
     }
 
-    /// Stops the server it started (and removes its files), or flushes the designated one.
-    pub async fn stop(self) -> Result<()> {
-        Ok(())
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await;
+        }
+    }
+
+    /// Stops the server it started (killed and reaped, its directory removed), or flushes the
+    /// designated one.
+    pub async fn stop(mut self) -> Result<()> {
+        if self.child.is_some() {
+            self.kill().await;
+            if let Some(dir) = self.dir.take() {
+                let path = dir.path().display().to_string();
+                tokio::task::spawn_blocking(move || dir.close())
+                    .await
+                    .map_err(|e| {
+                        DumpError::io("removing the scratch Redis directory", path.clone(), std::io::Error::other(e))
+                    })?
+                    .map_err(|e| DumpError::io("removing the scratch Redis directory", path, e))?;
+            }
+            Ok(())
+        } else {
+            redis::flush_all(&self.conn).await
+        }
+    }
+}
+
+impl Drop for ScratchRedis {
+    /// A started server is killed and reaped (the guard does it); a designated instance is
+    /// flushed in the background (best effort).
+    fn drop(&mut self) {
+        if self.child.is_none()
+            && self.dir.is_none()
+            && self.pid.is_none()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let conn = self.conn.clone();
+            handle.spawn(async move {
+                let _ = redis::flush_all(&conn).await;
+            });
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| DumpError::io("finding a free port", "127.0.0.1", e))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| DumpError::io("finding a free port", "127.0.0.1", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_label_and_time() {
+        let n = scratch_name("Shop DB-é/very-long-label-here").unwrap();
+        assert!(n.starts_with("lifeboat_drill_shop_db___very_long__1"), "{n}");
+        let t = scratch_created(&n).unwrap();
+        assert!((unix_now() - t).abs() < 5);
+        assert!(n.len() <= 63);
+        assert_eq!(scratch_created("lifeboat_drill_x_1700000000_abc123"), Some(1_700_000_000));
+        assert_eq!(scratch_created("lifeboat_drill_x_17000_ABC123"), None);
+        assert_eq!(scratch_created("shop"), None);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 
+use super::digest::{Accumulator, databases, read_key, scan, send_key};
 use super::options::RedisOptions;
 use super::pipe::{AbortOnDrop, PIPE_BUF};
 use super::resp::{Reply, Resp, get, show_key};
@@ -22,19 +23,12 @@ pub(super) async fn logical_stream(
     conn: RedisConn,
     opts: RedisOptions,
     version: String,
+    content: bool,
 ) -> Result<DumpStream> {
     let repl = c.info("replication").await?;
     let replid = get(&repl, "master_replid").unwrap_or("").to_string();
     let offset = get(&repl, "master_repl_offset").and_then(|o| o.parse().ok()).unwrap_or(0);
-    let dbs: Vec<u32> = match conn.db {
-        Some(d) => vec![d],
-        None => c
-            .info("keyspace")
-            .await?
-            .iter()
-            .filter_map(|(k, _)| k.strip_prefix("db").and_then(|n| n.parse().ok()))
-            .collect(),
-    };
+    let dbs = databases(&mut c, &conn).await?;
     let server_ms = c.server_time_ms().await?;
     let clock = Instant::now();
     let (rd, wr) = tokio::io::duplex(PIPE_BUF);
@@ -42,7 +36,9 @@ pub(super) async fn logical_stream(
     let dbs_for_task = dbs.clone();
     let task = tokio::spawn(async move {
         let mut out = BufWriter::with_capacity(PIPE_BUF, wr);
-        let r = export(&mut c, &mut out, &dbs_for_task, pattern.as_deref(), server_ms, clock).await;
+        let mut acc = content.then(Accumulator::default);
+        let r = export(&mut c, &mut out, &dbs_for_task, pattern.as_deref(), server_ms, clock, acc.as_mut()).await;
+        let r = r.map(|count| (count, acc.map(|a| a.finish())));
         let _ = out.shutdown().await;
         r
     });
@@ -59,14 +55,35 @@ pub(super) async fn logical_stream(
     Ok(DumpStream::new("redis.logical", rd, None, async move {
         let mut guard = guard;
         match (&mut guard.0).await {
-            Ok(Ok(count)) => {
+            Ok(Ok((count, digest))) => {
                 meta.notes.push(format!("{count} keys"));
+                meta.content = digest;
                 Ok(meta)
             }
             Ok(Err(e)) => Err(e),
             Err(e) => Err(DumpError::Unsupported(format!("the export task failed: {e}"))),
         }
     }))
+}
+
+/// One key's expiry and `DUMP` payload (and its digest reads when `acc` is given).
+struct Read {
+    pttl: Reply,
+    dump: Reply,
+    value: Vec<Reply>,
+}
+
+async fn read_one(c: &mut Resp, digest: bool) -> Result<Read> {
+    if digest {
+        let mut v = read_key(c, true).await?.into_iter();
+        let pttl = v.next().unwrap_or(Reply::Int(-2));
+        let dump = v.next().unwrap_or(Reply::Bulk(None));
+        Ok(Read { pttl, dump, value: v.collect() })
+    } else {
+        let pttl = c.read().await?;
+        let dump = c.read().await?;
+        Ok(Read { pttl, dump, value: Vec::new() })
+    }
 }
 
 async fn export<W: AsyncWrite + Unpin>(
@@ -76,49 +93,31 @@ async fn export<W: AsyncWrite + Unpin>(
     pattern: Option<&str>,
     server_ms: i64,
     clock: Instant,
+    mut acc: Option<&mut Accumulator>,
 ) -> Result<u64> {
     let target = c.target.clone();
     let werr = |e| DumpError::io("writing the logical dump", target.clone(), e);
     out.write_all(MAGIC).await.map_err(werr)?;
     let mut count: u64 = 0;
+    let digest = acc.is_some();
     for &db in dbs {
         c.select(db).await?;
         let mut cursor = b"0".to_vec();
         loop {
-            let mut args: Vec<&[u8]> = vec![b"SCAN", &cursor];
-            if let Some(p) = pattern {
-                args.extend_from_slice(&[b"MATCH", p.as_bytes()]);
-            }
-            args.extend_from_slice(&[b"COUNT", b"500"]);
-            let reply = c.cmd(&args, &format!("scanning database {db}")).await?;
-            let Reply::Array(Some(mut parts)) = reply else { return Err(c.protocol("bad SCAN reply")) };
-            if parts.len() != 2 {
-                return Err(c.protocol("bad SCAN reply"));
-            }
-            let keys = match parts.pop() {
-                Some(Reply::Array(Some(k))) => k,
-                _ => return Err(c.protocol("bad SCAN reply")),
-            };
-            cursor = match parts.pop() {
-                Some(Reply::Bulk(Some(cur))) => cur,
-                _ => return Err(c.protocol("bad SCAN reply")),
-            };
-            let keys: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter_map(|k| match k {
-                    Reply::Bulk(Some(b)) => Some(b),
-                    _ => None,
-                })
-                .collect();
+            let (next, keys) = scan(c, db, &cursor, pattern).await?;
+            cursor = next;
             for k in &keys {
-                c.send(&[b"PTTL", k]).await?;
-                c.send(&[b"DUMP", k]).await?;
+                if digest {
+                    send_key(c, k, true).await?;
+                } else {
+                    c.send(&[b"PTTL", k]).await?;
+                    c.send(&[b"DUMP", k]).await?;
+                }
             }
             c.flush().await?;
             for k in &keys {
-                let pttl = c.read().await?;
+                let Read { pttl, dump, value } = read_one(c, digest).await?;
                 let now_ms = server_ms + clock.elapsed().as_millis() as i64;
-                let dump = c.read().await?;
                 let expire_at = match pttl {
                     Reply::Int(-2) => continue, // deleted meanwhile
                     Reply::Int(ms) if ms >= 0 => now_ms + ms.max(1),
@@ -144,6 +143,9 @@ async fn export<W: AsyncWrite + Unpin>(
                     }
                     _ => return Err(c.protocol("bad DUMP reply")),
                 };
+                if let Some(acc) = acc.as_deref_mut() {
+                    acc.add(db, k, &value);
+                }
                 let mut rec = Vec::with_capacity(21 + k.len());
                 rec.push(b'K');
                 rec.extend_from_slice(&db.to_be_bytes());

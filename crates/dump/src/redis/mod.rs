@@ -27,16 +27,27 @@
 //! `RESTORE key ttl payload REPLACE ABSTTL` per record (keys whose expiry has passed are
 //! skipped), pipelined. A stream without its end record is rejected as truncated.
 //! The export is not a point-in-time snapshot: keys are read while the server keeps running.
+//!
+//! # Content digest
+//!
+//! The logical export records the key count and digest ([`crate::content::REDIS_ALGORITHM`])
+//! of exactly the keys it wrote: each key's `PTTL`, `DUMP`, `TYPE` and value are read in one
+//! `MULTI`/`EXEC`. The RDB snapshot records none here (see `dump.rdb`'s notes).
 
+mod admin;
+mod digest;
 mod logical;
 mod options;
 mod pipe;
 mod rdb;
-mod resp;
+pub(crate) mod resp;
 mod restore;
 
 pub use options::{RedisMode, RedisOptions, RedisRestoreOptions};
 pub use restore::RedisRestorer;
+
+pub(crate) use admin::{flush_all, key_counts, ready};
+pub(crate) use digest::measure;
 
 use crate::conn::RedisConn;
 use crate::error::{DumpError, Result};
@@ -47,6 +58,7 @@ use crate::stream::Dumps;
 pub struct RedisSource {
     conn: RedisConn,
     opts: RedisOptions,
+    skip_content: bool,
 }
 
 impl RedisSource {
@@ -59,7 +71,13 @@ impl RedisSource {
                 reason: "a key pattern needs the logical mode; an RDB snapshot holds every key".into(),
             });
         }
-        Ok(RedisSource { conn, opts })
+        Ok(RedisSource { conn, opts, skip_content: false })
+    }
+
+    /// Leaves out the content digest (key count and digest) the dump records by default.
+    pub fn skip_content(mut self, skip: bool) -> Self {
+        self.skip_content = skip;
+        self
     }
 
     /// Connects, authenticates and returns the single stream: `dump.rdb` or `redis.logical`.
@@ -70,12 +88,13 @@ impl RedisSource {
         let mut dumps = Dumps::new();
         let conn = self.conn.clone();
         let opts = self.opts.clone();
+        let content = !self.skip_content;
         match self.opts.mode {
             RedisMode::Rdb => {
                 dumps.push("dump.rdb".into(), move || Box::pin(async move { rdb::rdb_stream(c, conn, version).await }))
             }
             RedisMode::Logical => dumps.push("redis.logical".into(), move || {
-                Box::pin(async move { logical::logical_stream(c, conn, opts, version).await })
+                Box::pin(async move { logical::logical_stream(c, conn, opts, version, content).await })
             }),
         }
         Ok(dumps)

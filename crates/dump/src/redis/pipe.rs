@@ -1,16 +1,8 @@
 //! The in-memory pipe between a dump task and its [`DumpStream`](crate::DumpStream) reader,
 //! and the guard that stops the task when the stream is dropped.
 
-use tokio::task::JoinHandle;
-
 /// Buffer size of the pipe and of the connection's buffered halves.
 pub(super) const PIPE_BUF: usize = 256 * 1024;
 
 /// Aborts a task when dropped (a dropped dump stream must not keep reading from the server).
-pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+pub(super) use crate::process::AbortOnDrop;

@@ -5,6 +5,8 @@
 
 mod all_databases;
 mod common;
+mod content;
 mod mysql;
 mod postgres;
 mod redis;
+mod scratch;

@@ -18,7 +18,7 @@ use crate::common::{
     finish_dump_unrecorded, servers_shared, start_dump_unseen,
 };
 
-const FIDELITY_SCHEMA: &str = r#"
+pub(crate) const FIDELITY_SCHEMA: &str = r#"
 CREATE EXTENSION IF NOT EXISTS hstore;
 CREATE EXTENSION IF NOT EXISTS citext;
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
