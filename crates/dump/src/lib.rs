@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod conn;
 pub mod content;
 mod digest;
