@@ -9,6 +9,7 @@ FORMAT.md, with memory bounded by one segment.
   lifeboat_decode.py --repo DIR --backup ID|PREFIX|latest [--password-file F] [--keyfile F]
                      [--identity-file F] [--object NAME] --out FILE|-
   lifeboat_decode.py --repo DIR --list [credentials]
+  lifeboat_decode.py --export-file FILE.lbx --identity-file F --out FILE|-
 
 The password may also come from the environment variable LIFEBOAT_PASSWORD. Any failure
 prints one message on stderr and exits with status 1; a file given to --out is written
@@ -594,6 +595,41 @@ class ObjectReader:
             return None
 
 
+# ---------------------------------------------------------------- export files
+
+
+class ExportFile:
+    """A named export file encrypted for recipients (FORMAT.md, export files): one object in
+    the manifest layout (kind 2) with recipient slots only, outside any repository."""
+
+    master_keys = {}
+
+    def __init__(self, path):
+        self.file_path = path
+
+    def path(self, key):
+        return self.file_path
+
+
+def decrypt_export(path, creds, out):
+    """Write the plaintext (the .tar.gz or .tar.zst) of an encrypted export file to `out`."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_LEN)
+    except OSError as e:
+        raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+    if len(head) < HEADER_LEN:
+        raise DecodeError(f"{path}: shorter than an object header (not an encrypted export)")
+    src = ExportFile(path)
+    obj = ObjectReader(src, path, KIND_MANIFEST, head[16:32])
+    try:
+        obj.set_dek(obj.unwrap_dek(src, creds))
+        for chunk in obj.chunks():
+            out.write(chunk)
+    finally:
+        obj.close()
+
+
 # ---------------------------------------------------------------- manifests
 
 
@@ -823,8 +859,9 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv=None):
     p = Parser(description="Independent reader for Lifeboat repositories (docs/FORMAT.md).")
-    p.add_argument("--repo", required=True, help="repository directory (or file:// URL)")
+    p.add_argument("--repo", help="repository directory (or file:// URL)")
     mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--export-file", help="an export file encrypted for recipients (.lbx): needs --identity-file")
     mode.add_argument("--backup", help="backup id, unique id prefix, or 'latest'")
     mode.add_argument("--list", action="store_true", help="list backups: id, finished, kind, name")
     p.add_argument("--password-file", help="file holding the password (else env LIFEBOAT_PASSWORD)")
@@ -835,6 +872,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.backup is not None and not args.out:
         p.error("--backup needs --out FILE|-")
+    if args.export_file is not None and (not args.out or not args.identity_file):
+        p.error("--export-file needs --identity-file and --out FILE|-")
+    if args.export_file is None and not args.repo:
+        p.error("--repo is required")
 
     try:
         password = None
@@ -853,6 +894,10 @@ def main(argv=None):
         if password is None and keyfile is None and identity is None:
             raise DecodeError("no credential: give --password-file, LIFEBOAT_PASSWORD, --keyfile or --identity-file")
         creds = Credentials(password, keyfile, identity)
+
+        if args.export_file is not None:
+            write_output(args.out, lambda out: decrypt_export(args.export_file, creds, out))
+            return 0
 
         repo = Repo(args.repo)
         if not repo.unlock(creds) and creds.identity is None:
