@@ -92,7 +92,7 @@ async fn naming_and_expiry(storage: Arc<dyn Storage>) {
 
     let rules = ExpiryRules { ok: Expiry::days(2), failed: Expiry::days(1) };
     let dry = clean(&*storage, rules, Utc::now(), true).await.unwrap();
-    let mut expected = vec![old_name.clone(), fail_old.manifest_file.trim_end_matches(SIDECAR_SUFFIX).to_string()];
+    let mut expected = [old_name.clone(), fail_old.manifest_file.trim_end_matches(SIDECAR_SUFFIX).to_string()];
     expected.sort();
     assert_eq!(dry.deleted(), expected.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(storage.head(&old_name).await.unwrap().is_some(), "a dry run deletes nothing");

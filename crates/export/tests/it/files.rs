@@ -15,7 +15,7 @@ fn a_configuration_bundle_without_its_secrets() {
     std::fs::write(conf.join("logo.bin"), [0u8, 159, 146, 150, b'p', b'a']).unwrap();
     let out = tempfile::tempdir().unwrap();
     let patterns = vec!["password".to_string(), "secret".into(), "token".into()];
-    let e = export_files(&[conf.clone()], &patterns, out.path()).unwrap();
+    let e = export_files(std::slice::from_ref(&conf), &patterns, out.path()).unwrap();
     let read = |p: &str| std::fs::read_to_string(out.path().join(p)).unwrap();
     assert_eq!(read("files/conf/app.yaml"), "server:\n  port: 80\n  db_password: \"***REDACTED***\"\n");
     assert_eq!(read("files/conf/sub/c.toml"), "[auth]\ntoken = \"***REDACTED***\"\nuser = \"me\"\n");
