@@ -236,6 +236,16 @@ impl SecretFile {
     }
 }
 
+/// `n` random bytes from the operating system.
+pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| DumpError::io("reading random bytes", "/dev/urandom", e))?;
+    Ok(buf)
+}
+
 /// Aborts a task when dropped: a dropped dump stream (or its finish) must not keep a task
 /// reading from a server or a child.
 pub(crate) struct AbortOnDrop<T>(pub(crate) JoinHandle<T>);

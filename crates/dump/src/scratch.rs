@@ -13,31 +13,19 @@
 //! [`ScratchRedis::stop`] and when dropped.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use tokio::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::conn::{MysqlConn, PgConn, RedisConn, Secret};
 use crate::content::{ContentDigest, DbConn, measure_conn};
 use crate::error::{DumpError, Result};
 use crate::mysql::{MysqlRestoreOptions, MysqlRestorer};
 use crate::postgres::{PostgresRestoreOptions, PostgresRestorer};
-use crate::process::{ChildGuard, Tool, find_tool};
-use crate::redis::{RedisRestoreOptions, RedisRestorer};
-use crate::{Restorer, mysql, postgres, redis};
+use crate::process::random_bytes;
+use crate::redis::{RedisRestoreOptions, RedisRestorer, RedisServer, flush_all, key_counts};
+use crate::{Restorer, mysql, postgres};
 
 /// Every scratch database's name starts with this; only such names are ever dropped.
 pub const SCRATCH_PREFIX: &str = "lifeboat_drill_";
-
-/// `n` random bytes from the operating system.
-fn random_bytes(n: usize) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| DumpError::io("reading random bytes", "/dev/urandom", e))?;
-    Ok(buf)
-}
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -290,22 +278,13 @@ pub struct ScratchRedisOptions {
 pub struct ScratchRedis {
     url: String,
     conn: RedisConn,
-    child: Option<ChildGuard>,
-    pid: Option<u32>,
-    dir: Option<tempfile::TempDir>,
+    server: Option<RedisServer>,
 }
 
 impl std::fmt::Debug for ScratchRedis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScratchRedis").field("url", &self.url).field("pid", &self.pid).finish_non_exhaustive()
+        f.debug_struct("ScratchRedis").field("url", &self.url).field("pid", &self.pid()).finish_non_exhaustive()
     }
-}
-
-/// How long a started server may take to load its dataset.
-const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn config_quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl ScratchRedis {
@@ -343,7 +322,7 @@ impl ScratchRedis {
                 });
             }
         };
-        let counts = redis::key_counts(&conn).await?;
+        let counts = key_counts(&conn).await?;
         if !counts.is_empty() {
             let held: Vec<String> = counts.iter().map(|(db, n)| format!("{db}: {n} keys")).collect();
             return Err(DumpError::InvalidOptions {
@@ -354,169 +333,12 @@ impl ScratchRedis {
                 ),
             });
         }
-        Ok(ScratchRedis { url: conn.to_string(), conn, child: None, pid: None, dir: None })
+        Ok(ScratchRedis { url: conn.to_string(), conn, server: None })
     }
 
     async fn spawn(options: &ScratchRedisOptions, rdb: Option<&Path>) -> Result<ScratchRedis> {
-        let tool = match &options.server_binary {
-            Some(p) => Tool { name: "redis-server".into(), path: p.clone(), package: "redis-server" },
-            None => find_tool(&["redis-server"], "redis-server", &[])?,
-        };
-        let dir = {
-            let base = options.dir.clone();
-            tokio::task::spawn_blocking(move || match base {
-                Some(b) => tempfile::Builder::new().prefix("lifeboat-drill-redis-").tempdir_in(b),
-                None => tempfile::Builder::new().prefix("lifeboat-drill-redis-").tempdir(),
-            })
-            .await
-            .map_err(|e| {
-                DumpError::io("creating the scratch Redis directory", "temporary directory", std::io::Error::other(e))
-            })?
-            .map_err(|e| DumpError::io("creating the scratch Redis directory", "temporary directory", e))?
-        };
-        if let Some(rdb) = rdb {
-            tokio::fs::copy(rdb, dir.path().join("dump.rdb")).await.map_err(|e| {
-                DumpError::io("copying the RDB snapshot for the scratch Redis", rdb.display().to_string(), e)
-            })?;
-        }
-        let password = Secret::new(random_bytes(16)?.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let mut last_err = None;
-        for _ in 0..3 {
-            let port = free_port()?;
-            match Self::try_spawn(&tool, dir.path(), port, &password).await {
-                Ok((child, pid)) => {
-                    let conn = RedisConn::parse(&format!("redis://127.0.0.1:{port}"))?.with_password(password.clone());
-                    let mut scratch = ScratchRedis {
-                        url: format!("redis://127.0.0.1:{port}"),
-                        conn,
-                        child: Some(child),
-                        pid,
-                        dir: Some(dir),
-                    };
-                    if let Err(e) = scratch.wait_ready().await {
-                        scratch.kill().await;
-                        return Err(e);
-                    }
-                    return Ok(scratch);
-                }
-                Err((e, retry)) => {
-                    last_err = Some(e);
-                    if !retry {
-                        break;
-                    }
-                }
-            }
-        }
-        Err(last_err.unwrap_or_else(|| DumpError::Unsupported("redis-server did not start".into())))
-    }
-
-    /// Writes the 0600 config and starts the server; `Err((e, true))` when the port was taken.
-    async fn try_spawn(
-        tool: &Tool,
-        dir: &Path,
-        port: u16,
-        password: &Secret,
-    ) -> std::result::Result<(ChildGuard, Option<u32>), (DumpError, bool)> {
-        let conf = dir.join("redis.conf");
-        let log = dir.join("redis.log");
-        let text = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\ndaemonize no\n\
-             dir {}\ndbfilename dump.rdb\nlogfile {}\nrequirepass {}\n",
-            config_quote(&dir.display().to_string()),
-            config_quote(&log.display().to_string()),
-            config_quote(password.expose()),
-        );
-        let io =
-            |what: &str, e: std::io::Error| (DumpError::io(what.to_string(), conf.display().to_string(), e), false);
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&conf)
-                .map_err(|e| io("writing the scratch Redis config", e))?;
-            std::io::Write::write_all(&mut f, text.as_bytes())
-                .map_err(|e| io("writing the scratch Redis config", e))?;
-        }
-        let _ = std::fs::remove_file(&log);
-        let mut cmd: Command = tool.command();
-        cmd.arg(&conf).current_dir(dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        let mut guard = tool.spawn(&mut cmd).map_err(|e| (e, false))?;
-        let pid = guard.id();
-        // Up when the port accepts connections; a server that exits says why in its log.
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = guard.child_mut().try_wait() {
-                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                let taken = log_text.contains("Address already in use");
-                let tail: Vec<&str> = log_text.lines().rev().take(3).collect();
-                let detail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
-                let _ = guard.wait().await;
-                return Err((
-                    DumpError::ToolFailed {
-                        tool: "redis-server".into(),
-                        operation: "starting a scratch Redis".into(),
-                        target: format!("redis://127.0.0.1:{port}"),
-                        status: status.to_string(),
-                        stderr: password.scrub(&detail),
-                    },
-                    taken,
-                ));
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Ok((guard, pid));
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                guard.kill().await;
-                return Err((
-                    DumpError::ConnectFailed {
-                        target: format!("redis://127.0.0.1:{port}"),
-                        detail: "the scratch redis-server did not listen within 30 s".into(),
-                    },
-                    false,
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_ready(&mut self) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.child_mut().try_wait()
-            {
-                return Err(DumpError::ToolFailed {
-                    tool: "redis-server".into(),
-                    operation: "loading the scratch Redis dataset".into(),
-                    target: self.url.clone(),
-                    status: status.to_string(),
-                    stderr: self.log_tail(),
-                });
-            }
-            match redis::ready(&self.conn).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) if started.elapsed() > Duration::from_secs(5) => return Err(e),
-                Err(_) => {}
-            }
-            if started.elapsed() > LOAD_TIMEOUT {
-                return Err(DumpError::ConnectFailed {
-                    target: self.url.clone(),
-                    detail: format!("the scratch Redis did not finish loading within {} s", LOAD_TIMEOUT.as_secs()),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let Some(dir) = &self.dir else { return String::new() };
-        let text = std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(3).collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        let server = RedisServer::start(options.server_binary.as_deref(), options.dir.as_deref(), rdb).await?;
+        Ok(ScratchRedis { url: server.url.clone(), conn: server.conn.clone(), server: Some(server) })
     }
 
     /// Its URL (no password).
@@ -526,7 +348,7 @@ impl ScratchRedis {
 
     /// The process id of the started server (`None` for a designated instance).
     pub fn pid(&self) -> Option<u32> {
-        self.pid
+        self.server.as_ref().and_then(|s| s.pid)
     }
 
     /// A restorer into it (a logical stream, `redis.logical`; keys go back into their
@@ -540,55 +362,33 @@ impl ScratchRedis {
         measure_conn(&DbConn::Redis(self.conn.clone()), like).await
     }
 
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await;
-        }
-    }
-
     /// Stops the server it started (killed and reaped, its directory removed), or flushes the
     /// designated one.
     pub async fn stop(mut self) -> Result<()> {
-        if self.child.is_some() {
-            self.kill().await;
-            if let Some(dir) = self.dir.take() {
-                let path = dir.path().display().to_string();
-                tokio::task::spawn_blocking(move || dir.close())
-                    .await
-                    .map_err(|e| {
-                        DumpError::io("removing the scratch Redis directory", path.clone(), std::io::Error::other(e))
-                    })?
-                    .map_err(|e| DumpError::io("removing the scratch Redis directory", path, e))?;
+        match self.server.take() {
+            Some(server) => server.stop().await,
+            None => {
+                self.url.clear(); // flushed here, not again on drop
+                flush_all(&self.conn).await
             }
-            Ok(())
-        } else {
-            redis::flush_all(&self.conn).await
         }
     }
 }
 
 impl Drop for ScratchRedis {
-    /// A started server is killed and reaped (the guard does it); a designated instance is
-    /// flushed in the background (best effort).
+    /// A started server is killed and reaped (its process guard does it); a designated
+    /// instance not stopped is flushed in the background (best effort).
     fn drop(&mut self) {
-        if self.child.is_none()
-            && self.dir.is_none()
-            && self.pid.is_none()
+        if self.server.is_none()
+            && !self.url.is_empty()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let conn = self.conn.clone();
             handle.spawn(async move {
-                let _ = redis::flush_all(&conn).await;
+                let _ = flush_all(&conn).await;
             });
         }
     }
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| DumpError::io("finding a free port", "127.0.0.1", e))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| DumpError::io("finding a free port", "127.0.0.1", e))
 }
 
 #[cfg(test)]

@@ -32,7 +32,12 @@
 //!
 //! The logical export records the key count and digest ([`crate::content::REDIS_ALGORITHM`])
 //! of exactly the keys it wrote: each key's `PTTL`, `DUMP`, `TYPE` and value are read in one
-//! `MULTI`/`EXEC`. The RDB snapshot records none here (see `dump.rdb`'s notes).
+//! `MULTI`/`EXEC`. The RDB snapshot's digest is exact too: the snapshot is spooled to a
+//! private temporary file as it streams past, loaded by a private `redis-server` (loopback,
+//! random password, no persistence) once complete, measured, and both are removed. That needs
+//! `redis-server` on the backup host, disk for one more copy of the snapshot and memory for
+//! its dataset; without `redis-server` the stream records a note instead (and
+//! `skip_content` avoids the cost).
 
 mod admin;
 mod digest;
@@ -42,12 +47,14 @@ mod pipe;
 mod rdb;
 pub(crate) mod resp;
 mod restore;
+mod server;
 
 pub use options::{RedisMode, RedisOptions, RedisRestoreOptions};
 pub use restore::RedisRestorer;
 
-pub(crate) use admin::{flush_all, key_counts, ready};
+pub(crate) use admin::{flush_all, key_counts};
 pub(crate) use digest::measure;
+pub(crate) use server::RedisServer;
 
 use crate::conn::RedisConn;
 use crate::error::{DumpError, Result};
@@ -90,9 +97,9 @@ impl RedisSource {
         let opts = self.opts.clone();
         let content = !self.skip_content;
         match self.opts.mode {
-            RedisMode::Rdb => {
-                dumps.push("dump.rdb".into(), move || Box::pin(async move { rdb::rdb_stream(c, conn, version).await }))
-            }
+            RedisMode::Rdb => dumps.push("dump.rdb".into(), move || {
+                Box::pin(async move { rdb::rdb_stream(c, conn, version, content).await })
+            }),
             RedisMode::Logical => dumps.push("redis.logical".into(), move || {
                 Box::pin(async move { logical::logical_stream(c, conn, opts, version, content).await })
             }),

@@ -201,3 +201,30 @@ async fn a_digest_of_another_kind_is_refused() {
     let keys = ContentDigest::Keys { algorithm: REDIS_ALGORITHM.into(), keys: 0, digest: String::new() };
     assert_eq!(pg.compare(&keys)[0].object, "algorithm");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rdb_dump_records_the_snapshot_digest_and_a_scratch_server_on_it_matches() {
+    let source = PrivateRedis::start("content-rdb-pw", None);
+    redis_dataset(&source.url, "r", 2);
+    let mut r = Redis::connect(&source.url);
+    r.cmd_str(&["XADD", "rstream", "1-1", "k", "v"]);
+    r.cmd_str(&["SELECT", "5"]);
+    r.cmd_str(&["SADD", "in-db-5", "a", "b"]);
+    let (name, bytes, meta) = dump_one(&source.url, &SourceOptions::default()).await;
+    assert_eq!(name, "dump.rdb");
+    let recorded = meta.content.clone().unwrap_or_else(|| panic!("content recorded: {:?}", meta.notes));
+    assert!(matches!(&recorded, ContentDigest::Keys { keys: 11, .. }), "{recorded:?}");
+    assert_eq!(recorded.compare(&content::measure(&source.url, None, &recorded).await.unwrap()), vec![]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let rdb = dir.path().join("dump.rdb");
+    std::fs::write(&rdb, &bytes).unwrap();
+    let scratch = ScratchRedis::start_with_rdb(ScratchRedisOptions::default(), &rdb).await.unwrap();
+    assert_eq!(recorded.compare(&scratch.measure(&recorded).await.unwrap()), vec![], "snapshot equals the dump");
+    let pid = scratch.pid().unwrap();
+    scratch.stop().await.unwrap();
+    assert!(wait_gone(pid, 10));
+
+    let (_, _, meta) = dump_one(&source.url, &SourceOptions { skip_content: true, ..Default::default() }).await;
+    assert!(meta.content.is_none());
+}
