@@ -266,7 +266,8 @@ fn content_script(tables: &[String], exclude: &[String]) -> String {
     }
     format!(
         "SET LOCAL TimeZone = 'UTC';\nSET LOCAL DateStyle = 'ISO, YMD';\nSET LOCAL IntervalStyle = 'postgres';\n\
-         SET LOCAL extra_float_digits = 1;\nSET LOCAL bytea_output = 'hex';\n\
+         SET LOCAL extra_float_digits = 1;\nSET LOCAL bytea_output = 'hex';\nSET LOCAL statement_timeout = 0;\n\
+         SET LOCAL idle_in_transaction_session_timeout = 0;\n\
          SELECT format('SELECT %L || '' '' || count(*) || '' '' || coalesce(sum(hashtextextended(t::text, 0)), 0) \
          FROM ONLY %I.%I t', 'LBC ' || encode(convert_to(n.nspname || '.' || c.relname, 'UTF8'), 'hex'), \
          n.nspname, c.relname)\n\
