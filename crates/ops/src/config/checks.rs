@@ -23,6 +23,9 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     for (key, why) in config.notifications.problems() {
         problems.push(Problem { plan: None, key, line: None, kind: ProblemKind::BadValue(why) });
     }
+    for (key, why) in super::export::problems(&config.exports) {
+        problems.push(Problem { plan: None, key, line: None, kind: ProblemKind::BadValue(why) });
+    }
     for (plan, key, why) in super::dr::problems(config) {
         problems.push(Problem { plan, key, line: None, kind: ProblemKind::BadValue(why) });
     }

@@ -57,6 +57,7 @@ mod backup;
 mod backups;
 mod copy;
 mod error;
+mod export_clean;
 mod failure;
 mod joblog;
 mod key;
@@ -280,6 +281,7 @@ impl Service {
         };
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
+        export_clean::start(&service.inner, options.run_scheduler);
         alert_engine::start(&service, options.run_scheduler);
         // Notifications listen to both event streams; a channel that cannot start is logged.
         let dispatcher =
