@@ -18,7 +18,8 @@ use lifeboat_storage::redact_url;
 use serde_json::{Value, json};
 
 use crate::flags::{
-    AlertsArgs, AlertsCommand, Command, Global, KeyCommand, RecipientCommand, StateArg, TokenCommand, WriterCommand,
+    AlertsArgs, AlertsCommand, Command, DrCommand, Global, KeyCommand, RecipientCommand, StateArg, TokenCommand,
+    WriterCommand,
 };
 
 /// An entry to append once the command has run (`None` for commands that are not audited).
@@ -109,6 +110,16 @@ fn describe<'a>(global: &Global, command: &'a Command) -> Option<Described<'a>> 
         Command::Alerts(AlertsArgs { command: Some(AlertsCommand::Test(test)), .. }) => {
             ("notification_test", test.channel.clone(), json!({ "channel": test.channel }), None)
         }
+        Command::Dr(DrCommand::Drill(args)) => {
+            let target = args.plan.clone().or_else(|| args.scenario.clone());
+            ("dr_drill", target, json!({ "plan": args.plan, "scenario": args.scenario }), None)
+        }
+        Command::Dr(DrCommand::Recover(args)) => (
+            "dr_recover",
+            Some(args.scenario.clone()),
+            json!({ "scenario": args.scenario, "dry_run": args.dry_run }),
+            None,
+        ),
         _ => return None,
     })
 }

@@ -52,7 +52,7 @@ pub fn credential(global: &Global) -> Result<Credential> {
 }
 
 /// The known-state store, the rollback override and the writer key, from the flags.
-fn open_settings(global: &Global) -> OpenSettings {
+pub fn open_settings(global: &Global) -> OpenSettings {
     OpenSettings {
         state_dir: global.state_dir.clone(),
         writer_key_file: global.writer_key_file.clone(),

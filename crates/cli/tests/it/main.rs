@@ -13,6 +13,7 @@ mod cli_scope;
 mod cli_tamper;
 mod common;
 mod database;
+mod dr;
 mod es_cli;
 mod plans;
 mod server_api;

@@ -24,7 +24,7 @@ pub(super) enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-pub(super) struct Resp {
+pub(crate) struct Resp {
     pub(super) rd: BufReader<OwnedReadHalf>,
     wr: BufWriter<OwnedWriteHalf>,
     pub(super) target: String,
@@ -35,7 +35,7 @@ pub(super) fn io_err(target: &str, what: &str, e: std::io::Error) -> DumpError {
 }
 
 impl Resp {
-    pub(super) async fn connect(conn: &RedisConn) -> Result<Self> {
+    pub(crate) async fn connect(conn: &RedisConn) -> Result<Self> {
         let target = conn.to_string();
         let addr = (conn.host.as_str(), conn.port);
         let stream = match tokio::time::timeout(Duration::from_secs(15), TcpStream::connect(addr)).await {
@@ -166,7 +166,7 @@ impl Resp {
         }
     }
 
-    pub(super) async fn info(&mut self, section: &str) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn info(&mut self, section: &str) -> Result<Vec<(String, String)>> {
         let r = self.cmd(&[b"INFO", section.as_bytes()], "reading INFO").await?;
         let Reply::Bulk(Some(b)) = r else { return Err(self.protocol("INFO did not answer with text")) };
         Ok(String::from_utf8_lossy(&b)
@@ -199,7 +199,7 @@ impl Resp {
 }
 
 /// The value of `key` in a parsed INFO section.
-pub(super) fn get<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn get<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str> {
     info.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 

@@ -195,3 +195,10 @@ async fn ensure_policy(manager: &EsManager, plan: &ResolvedPlan, es: &Elasticsea
     }
     Ok(())
 }
+
+/// A client of the plan's cluster, its credentials read from their references (what
+/// `dr assess` checks the cluster's health and snapshot repositories through).
+pub(crate) fn es_client(plan: &str, es: &ElasticsearchSource) -> Result<EsClient, RunError> {
+    EsClient::new(&cluster_config(plan, es)?)
+        .map_err(|source| RunError::Elasticsearch { plan: plan.to_owned(), source: Box::new(source) })
+}

@@ -44,6 +44,7 @@ use crate::forget::{self, ForgetError, ForgetPlan, ForgetRequest};
 use crate::plans::ResolvedPlan;
 
 pub use command::CommandFailure;
+pub(crate) use es::es_client;
 pub use es::{EsRunReport, run_es_plan};
 
 /// What a run needs besides the plan and its repository.
