@@ -3,6 +3,7 @@
 //! from lifeboat-testkit; `common` holds what only these tests need.
 
 mod alerts;
+mod assess;
 mod audit;
 mod common;
 mod config;
