@@ -141,7 +141,8 @@ async fn mysql_dump_records_content_a_scratch_restore_matches_and_a_change_names
             (format!("{src}.z_big"), 300)
         ]
     );
-    assert!(meta.notes.iter().any(|n| n.starts_with("content digest:")), "{:?}", meta.notes);
+    // The test server writes a binary log: the two snapshots' positions are compared.
+    assert!(meta.notes.iter().any(|n| n.starts_with("content digest:") && n.ends_with("(exact)")), "{:?}", meta.notes);
 
     let scratch = ScratchDatabase::create(&url, None, "content").await.unwrap();
     scratch.restorer().unwrap().restore(&name, &mut &bytes[..]).await.unwrap();
@@ -227,4 +228,71 @@ async fn redis_rdb_dump_records_the_snapshot_digest_and_a_scratch_server_on_it_m
 
     let (_, _, meta) = dump_one(&source.url, &SourceOptions { skip_content: true, ..Default::default() }).await;
     assert!(meta.content.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_content_is_exact_for_the_dump_while_a_writer_commits() {
+    let _servers = servers_shared().await;
+    let url = pg_url();
+    let src = unique("lbcontw");
+    let _cleanup = Cleanup::pg(&url, &[&src]);
+    pg_create_db(&url, &src);
+    psql(
+        &url,
+        &src,
+        "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL);
+         INSERT INTO accounts SELECT i, 1000 FROM generate_series(1, 200) i;
+         CREATE TABLE filler AS SELECT i, repeat(md5(i::text), 20) AS pad FROM generate_series(1, 60000) i;
+         CREATE TABLE log (id bigserial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp());",
+    );
+    // Transfers and log rows, each in its own transaction, for up to 60 s.
+    let mut writer = lifeboat_testkit::sql::psql_spawn(
+        &url,
+        &src,
+        "DO $$
+        DECLARE a int; b int; t0 timestamptz := clock_timestamp();
+        BEGIN
+          WHILE clock_timestamp() - t0 < interval '60 seconds' LOOP
+            a := 1 + floor(random() * 200); b := 1 + floor(random() * 200);
+            UPDATE accounts SET balance = balance - 7 WHERE id = a;
+            UPDATE accounts SET balance = balance + 7 WHERE id = b;
+            INSERT INTO log DEFAULT VALUES;
+            COMMIT;
+          END LOOP;
+        END $$;",
+    );
+    let started = std::time::Instant::now();
+    while psql(&url, &src, "SELECT count(*) FROM log;") == "0" {
+        assert!(started.elapsed().as_secs() < 20, "writer did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let source = Source::from_url(&with_path(&url, &src), &SourceOptions::default()).unwrap();
+    let mut dumps = source.dump().await.unwrap();
+    let stream = dumps.next().await.unwrap().unwrap();
+    let name = stream.name.clone();
+    // Read slowly: the writer commits while pg_dump and the checksums run.
+    let mut reader = stream.reader;
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        use tokio::io::AsyncReadExt;
+        let n = reader.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let meta = stream.finish.await.unwrap();
+    let recorded = meta.content.expect("content recorded");
+    // The live database has moved on ...
+    let live = content::measure(&with_path(&url, &src), None, &recorded).await.unwrap();
+    assert!(!recorded.compare(&live).is_empty(), "the writer changed the source after the dump");
+    let _ = writer.kill();
+    let _ = writer.wait();
+    // ... and the restore is exactly what the dump recorded.
+    let scratch = ScratchDatabase::create(&url, None, "writer").await.unwrap();
+    scratch.restorer().unwrap().restore(&name, &mut &bytes[..]).await.unwrap();
+    assert_eq!(recorded.compare(&scratch.measure(&recorded).await.unwrap()), vec![]);
+    scratch.drop_database().await.unwrap();
 }
