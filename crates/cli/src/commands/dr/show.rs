@@ -181,7 +181,7 @@ pub fn print_report(report: &DrillReport) {
         _ => String::new(),
     };
     println!(
-        "RPO: measured {} backup age{backup}, largest gap {} in {} days, objective {}: {}",
+        "RPO: measured backup age {}{backup}, largest gap {} in {} days, objective {}: {}",
         seconds(rpo.backup_age_seconds),
         seconds(rpo.largest_gap_seconds),
         rpo.window_days,
