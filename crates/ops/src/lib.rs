@@ -48,7 +48,11 @@
 //! - [`notifications`]: the channels of `[notifications]` (SMTP, webhook, Slack through
 //!   lifeboat-notify), routed by severity, plan and event, one queue per channel.
 //!
-//! Drills will live here too (see DESIGN.md); [`service::JobEvent`] is their hook.
+//! - [`dr`]: disaster recovery you can prove: restore drills into scratch targets that cannot
+//!   touch production (content verified against the digests recorded at dump time, RTO and
+//!   RPO measured against the objectives, the targets removed), `[scenarios.NAME]` runbooks
+//!   planned (`--dry-run`) and carried out, and their reports kept in the state and sealed
+//!   into the repositories; [`dr::assess`] says whether everything could be recovered now.
 //!
 //! Forgetting by a plan's retention, shown first and then carried out:
 //!

@@ -290,14 +290,33 @@ impl<'a> Run<'a> {
                 self.restore_scratch_databases(&plan, &repo, &manifest, done).await?;
             }
             (SourceConfig::Redis(_), Mode::Drill) => {
-                let redis = target::scratch_redis(self.env).await?;
+                let rdb = manifest.objects.iter().find(|o| o.name.ends_with(".rdb"));
+                let mut bytes = 0;
+                let redis = match rdb {
+                    Some(record) => {
+                        // An RDB snapshot is loaded by a server started on it.
+                        let dir = target::scratch_dir(self.env, &target::scratch_label(&plan.name))?;
+                        self.scratch.push(Scratch::Directory(dir.clone()));
+                        let file = dir.join("dump.rdb");
+                        let out = std::fs::File::create(&file)
+                            .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+                        let (written, _) = repo
+                            .restore_to_sync_writer(&manifest, Some(&record.name), out)
+                            .await
+                            .map_err(|e| format!("backup {}, object {}: {e}", manifest.short_id(), record.name))?;
+                        bytes += written;
+                        target::scratch_redis(self.env, Some(&file)).await?
+                    }
+                    None => target::scratch_redis(self.env, None).await?,
+                };
                 let restorer = redis.restorer().map_err(|e| e.to_string())?;
                 done.target = Some(redact_url(redis.url()));
                 self.scratch.push(Scratch::Redis(Box::new(redis)));
                 let index = self.scratch.len() - 1;
-                let mut bytes = 0;
-                for record in &manifest.objects {
-                    bytes += target::restore_object(&repo, &manifest, record, &restorer).await?;
+                if rdb.is_none() {
+                    for record in &manifest.objects {
+                        bytes += target::restore_object(&repo, &manifest, record, &restorer).await?;
+                    }
                 }
                 done.bytes = Some(bytes);
                 self.queue_verify(&manifest, |_| Some(Measured::Scratch(index)), done);

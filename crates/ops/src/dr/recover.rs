@@ -185,9 +185,12 @@ async fn overwrites(step: &RestoreStep, target: &str, shown: &str) -> String {
     };
     let sql = match scheme {
         "postgres" | "postgresql" => {
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            "SELECT count(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
+             ('pg_catalog', 'information_schema')"
         }
-        "mysql" | "mariadb" => "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()",
+        "mysql" | "mariadb" => {
+            "SELECT count(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = DATABASE()"
+        }
         "redis" | "rediss" => return format!("the Redis at {shown}: keys of the same names are replaced"),
         _ => {
             let path = std::path::PathBuf::from(target);

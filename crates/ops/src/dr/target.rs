@@ -292,8 +292,9 @@ impl Scratch {
 }
 
 /// A scratch Redis for a drill: `[drills] redis-server` (which must be empty) or a
-/// `redis-server` started on a free loopback port.
-pub(crate) async fn scratch_redis(env: &DrEnv) -> Result<ScratchRedis, String> {
+/// `redis-server` started on a free loopback port (loading the RDB snapshot `rdb`, when
+/// given: a running server cannot load one).
+pub(crate) async fn scratch_redis(env: &DrEnv, rdb: Option<&Path>) -> Result<ScratchRedis, String> {
     let drills = &env.config.drills;
     let options = ScratchRedisOptions {
         server_binary: drills.redis_binary.clone(),
@@ -301,7 +302,11 @@ pub(crate) async fn scratch_redis(env: &DrEnv) -> Result<ScratchRedis, String> {
         designated: drills.redis_server.clone(),
         password: read_secret(&drills.password(), "the [drills] Redis")?,
     };
-    ScratchRedis::start(options).await.map_err(|e| format!("cannot start a scratch Redis: {e}"))
+    let started = match rdb {
+        Some(rdb) => ScratchRedis::start_with_rdb(options, rdb).await,
+        None => ScratchRedis::start(options).await,
+    };
+    started.map_err(|e| format!("cannot start a scratch Redis: {e}"))
 }
 
 /// A new private directory for a drill's files under `[drills] scratch-dir` (default: the
@@ -309,6 +314,8 @@ pub(crate) async fn scratch_redis(env: &DrEnv) -> Result<ScratchRedis, String> {
 pub(crate) fn scratch_dir(env: &DrEnv, label: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt;
     let base = env.config.drills.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base)
+        .map_err(|e| format!("cannot create the scratch directory's parent {}: {e}", base.display()))?;
     let random = lifeboat_crypto::random_bytes::<4>().map_err(|e| format!("no randomness: {e}"))?;
     let dir =
         base.join(format!("lifeboat-drill-{label}-{}-{}", env.clock.now().timestamp(), super::query::hex_of(&random)));
