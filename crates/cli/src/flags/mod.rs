@@ -26,7 +26,7 @@ pub use audit::AuditCommand;
 pub use backup::{BackupCommand, BackupMeta, FilterArgs};
 pub use copy::Destination;
 pub use dr::{DrAssessArgs, DrCommand, DrDrillArgs, DrRecoverArgs};
-pub use export::{ExportArgs, ImportArgs};
+pub use export::{CleanArgs, ExportArgs, ExportCommand, FilesArgs, ImportArgs, OutputArgs, TablesArgs};
 pub use global::Global;
 pub use init::InitArgs;
 pub use key::{KeyCommand, RecipientCommand, WriterCommand};
