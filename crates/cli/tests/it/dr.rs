@@ -14,6 +14,9 @@ use lifeboat_testkit::{Cleanup, parse, password_of, service_url, unique, with_pa
 
 use crate::common::{EXIT_FAILURE, Env, Out, PASSWORD};
 
+/// `dr drill`'s exit code when the drill passed but missed an objective.
+const EXIT_OBJECTIVE_MISSED: i32 = 4;
+
 /// A repository, its password in a file, a database password file and a config file.
 struct DrSite {
     env: Env,
@@ -42,6 +45,24 @@ impl DrSite {
         let mut cmd = crate::common::lifeboat();
         cmd.env("LIFEBOAT_STATE_DIR", self.env.state_dir()).arg("--config").arg(&self.config).args(args);
         let out = crate::common::run(cmd, b"");
+        out.no_panic();
+        out
+    }
+}
+
+impl DrSite {
+    /// [`run`](Self::run) with a terminal (`script`'s pseudo-terminal) on its standard input
+    /// and output, `input` typed into it.
+    fn on_a_terminal(&self, args: &[&str], input: &str) -> Out {
+        let mut line = format!("{} --config {}", env!("CARGO_BIN_EXE_lifeboat"), self.config.display());
+        for arg in args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        let mut cmd = Command::new("script");
+        cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()));
+        cmd.env("LIFEBOAT_STATE_DIR", self.env.state_dir()).args(["-qec", &line, "/dev/null"]);
+        let out = crate::common::run(cmd, input.as_bytes());
         out.no_panic();
         out
     }
@@ -186,6 +207,13 @@ fn recover_dry_run_changes_nothing_and_yes_restores_into_a_second_database() {
     refused.stderr_has("--yes");
     assert_eq!(server_state(&url, &[&src, &dst]), before, "a refused recovery changed the server");
 
+    // On a terminal it asks for the scenario's name; another answer changes nothing.
+    let asked = site.on_a_terminal(&["dr", "recover", "--scenario", "database_failure"], "database_failures\n");
+    asked.code(EXIT_FAILURE);
+    asked.output_has("type the scenario's name (database_failure) to go on");
+    asked.output_has("not confirmed: nothing was changed");
+    assert_eq!(server_state(&url, &[&src, &dst]), before, "an unconfirmed recovery changed the server");
+
     let out = site.run(&["dr", "recover", "--scenario", "database_failure", "--yes"]);
     out.ok();
     out.output_has("recovery ");
@@ -193,4 +221,39 @@ fn recover_dry_run_changes_nothing_and_yes_restores_into_a_second_database() {
     assert!(out.stderr.contains("[1/"), "no progress on stderr:\n{}", out.stderr);
     assert!(!out.all().contains(&password_of(&url)), "the recovery shows the database password:\n{}", out.all());
     assert_eq!(pg_fingerprint(&url, &dst), pg_fingerprint(&url, &src), "the second database is not the first");
+}
+
+#[test]
+fn a_drill_that_misses_its_rpo_exits_4_and_an_unknown_plan_is_an_error() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("a.txt"), b"alpha").unwrap();
+    std::fs::create_dir(data.path().join("sub")).unwrap();
+    std::fs::write(data.path().join("sub/b.txt"), b"beta").unwrap();
+    let plan = format!(
+        "[plans.site]\nrepository = \"@REPO@\"\npassword-file = \"@PASSWORD_FILE@\"\nschedule = {{ every = \"1h\" }}\n\
+         objectives = {{ rpo = \"1s\" }}\nsource = {{ kind = \"files\", paths = [\"{}\"] }}\n",
+        data.path().display()
+    );
+    let site = DrSite::new(&plan, "unused");
+    site.run(&["run", "site"]).ok();
+    // The backup is older than the 1 s RPO (ages count in whole seconds) when the drill starts.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+
+    let out = site.run(&["dr", "drill", "--plan", "site"]);
+    out.code(EXIT_OBJECTIVE_MISSED);
+    out.output_has("of plan site: passed, objective missed");
+    out.output_has("objective 1.0s: missed");
+    let report = site.run(&["dr", "drill", "--plan", "site", "--json"]);
+    report.code(EXIT_OBJECTIVE_MISSED);
+    let report = report.json();
+    assert_eq!(
+        (report["passed"].as_bool(), report["objectives_met"].as_bool()),
+        (Some(true), Some(false)),
+        "{report:#}"
+    );
+    assert_eq!(report["rpo"]["met"], false, "{report:#}");
+
+    let unknown = site.run(&["dr", "drill", "--plan", "nosuch"]);
+    unknown.code(EXIT_FAILURE);
+    unknown.stderr_has("\"nosuch\"");
 }
