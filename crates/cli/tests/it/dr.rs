@@ -1,8 +1,11 @@
 //! `lifeboat dr` end to end on the real binary and servers: `assess` with a PostgreSQL that is
 //! then stopped (a private cluster) reports it and exits 1; `drill --plan` of a pgbench
 //! database prints the measured RTO and RPO next to the objectives and leaves no scratch
-//! database behind; `recover --dry-run` changes nothing on the server, refuses without
-//! `--yes` when there is no terminal, and `--yes` restores into a second database.
+//! database behind, its report kept in the repository (and in the state when the host has
+//! one); a drill that misses its RPO exits 4; `recover --dry-run` changes nothing on the
+//! server, a real run refuses without `--yes` when there is no terminal, asks for the
+//! scenario's name on one (`script`'s pseudo-terminal), and `--yes` restores into a second
+//! database.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -224,7 +227,7 @@ fn recover_dry_run_changes_nothing_and_yes_restores_into_a_second_database() {
 }
 
 #[test]
-fn a_drill_that_misses_its_rpo_exits_4_and_an_unknown_plan_is_an_error() {
+fn a_drill_that_misses_its_rpo_exits_4_is_kept_in_the_state_and_an_unknown_plan_is_an_error() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("a.txt"), b"alpha").unwrap();
     std::fs::create_dir(data.path().join("sub")).unwrap();
@@ -234,7 +237,12 @@ fn a_drill_that_misses_its_rpo_exits_4_and_an_unknown_plan_is_an_error() {
          objectives = {{ rpo = \"1s\" }}\nsource = {{ kind = \"files\", paths = [\"{}\"] }}\n",
         data.path().display()
     );
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state.db");
+    let plan = format!("[service]\nstate = \"{}\"\n\n{plan}", state.display());
     let site = DrSite::new(&plan, "unused");
+    // A host with a state: the reports are kept in it, the commands audited in it.
+    site.run(&["token", "create", "--name", "ci", "--scope", "read", "--state", state.to_str().unwrap()]).ok();
     site.run(&["run", "site"]).ok();
     // The backup is older than the 1 s RPO (ages count in whole seconds) when the drill starts.
     std::thread::sleep(std::time::Duration::from_millis(2500));
@@ -252,6 +260,11 @@ fn a_drill_that_misses_its_rpo_exits_4_and_an_unknown_plan_is_an_error() {
         "{report:#}"
     );
     assert_eq!(report["rpo"]["met"], false, "{report:#}");
+
+    let assessed = site.run(&["dr", "assess", "--json"]).json();
+    assert_eq!(assessed["plans"][0]["last_drill"]["found_in"], "state", "{assessed:#}");
+    assert_eq!(assessed["plans"][0]["last_drill"]["id"], report["id"], "{assessed:#}");
+    site.run(&["audit", "list"]).ok().output_has("dr_drill");
 
     let unknown = site.run(&["dr", "drill", "--plan", "nosuch"]);
     unknown.code(EXIT_FAILURE);
