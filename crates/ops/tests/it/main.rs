@@ -10,6 +10,7 @@ mod config;
 mod credentials;
 mod database;
 mod es_plan;
+mod export_config;
 mod forget;
 mod notifications;
 mod policy;
