@@ -332,3 +332,50 @@ async fn a_cluster_is_checked_for_health_and_each_snapshot_repository_is_verifie
     assert_eq!(report.status, DrStatus::AtRisk);
     assert_eq!(report.clusters.len(), 1, "one cluster, checked once: {:?}", report.clusters);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_and_redis_sources_answer_with_their_version_and_size() {
+    use lifeboat_testkit::datasets::{mysql_create_db, redis_clear, redis_dataset};
+    use lifeboat_testkit::{Cleanup, mysql_url, password_of, redis_url, unique, with_path, without_password};
+
+    let (my, redis) = (mysql_url(), redis_url());
+    let db = unique("lbops_assess");
+    let _cleanup = Cleanup::my(&my, &[&db]);
+    mysql_create_db(&my, &db);
+    lifeboat_testkit::sql::mysql(
+        &my,
+        Some(&db),
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');",
+    );
+    let prefix = unique("lbops_assess_keys");
+    redis_dataset(&redis, &prefix, 0);
+    let site = Site::new();
+    let repo = site.repo("repo").await;
+    backup(&repo, "shop").await;
+    backup(&repo, "cache").await;
+    std::fs::write(site.path("my.pw"), format!("{}\n", password_of(&my))).unwrap();
+    let redis_password = lifeboat_testkit::parse(&redis).password;
+    std::fs::write(site.path("redis.pw"), format!("{redis_password}\n")).unwrap();
+    let plan = |name: &str, kind: &str, url: &str, pw: &str| {
+        format!(
+            "[plans.{name}]\nrepository = \"@SITE@repo\"\npassword-file = \"@SITE@pw\"\n\
+             source = {{ kind = \"{kind}\", url = \"{url}\", password-file = \"@SITE@{pw}\" }}\n"
+        )
+    };
+    let text = format!(
+        "{}{}",
+        plan("shop", "mysql", &without_password(&with_path(&my, &db)), "my.pw"),
+        plan("cache", "redis", &without_password(&redis), "redis.pw")
+    );
+    let report = assess(&site.env(&text, now_clock(), None)).await;
+    redis_clear(&redis, &prefix);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains(&password_of(&my)), "the assessment shows the MariaDB password");
+    let source = |plan: &str| report.sources.iter().find(|s| s.plan == plan).unwrap().clone();
+    let (shop, cache) = (source("shop"), source("cache"));
+    assert!(shop.reachable && shop.version.as_deref().is_some_and(|v| v.contains("MariaDB")), "{shop:?}");
+    assert!(shop.size_bytes.is_some_and(|b| b > 0), "{shop:?}");
+    assert!(cache.reachable && cache.version.is_some() && cache.size_bytes.is_some(), "{cache:?}");
+    assert!(cache.keys.is_some_and(|k| k > 0), "{cache:?}");
+    no_reason(&report, "cannot be reached");
+}
