@@ -120,6 +120,18 @@ fn describe<'a>(global: &Global, command: &'a Command) -> Option<Described<'a>> 
             json!({ "scenario": args.scenario, "dry_run": args.dry_run }),
             None,
         ),
+        Command::Import(args) => (
+            "import",
+            Some(redact_url(&args.url)),
+            json!({ "from": args.from, "on_conflict": args.on_conflict, "maps": args.maps, "tables": args.tables }),
+            None,
+        ),
+        Command::Export(crate::flags::ExportArgs { command: crate::flags::ExportCommand::Clean(c) }) if !c.dry_run => (
+            "export_clean",
+            c.dest.as_deref().map(redact_url),
+            json!({ "dest": c.dest.as_deref().map(redact_url), "keep_days": c.keep_days, "keep_failed_days": c.keep_failed_days }),
+            None,
+        ),
         _ => return None,
     })
 }
