@@ -7,9 +7,9 @@ use clap::{Args, Subcommand};
 pub enum DrCommand {
     /// Could we recover right now? Sources, plans, repositories and clusters checked; exit 1 when at risk.
     Assess(DrAssessArgs),
-    /// Carry out a recovery scenario of the config (--dry-run: show what it would do).
+    /// Carry out a recovery scenario of the config (--dry-run: show what it would do); exit 1 when a step failed.
     Recover(DrRecoverArgs),
-    /// Restore into a scratch target, verify the content, measure RTO and RPO, clean up.
+    /// Restore into a scratch target, verify the content, measure RTO and RPO, clean up; exit 1 failed, 4 objective missed.
     Drill(DrDrillArgs),
 }
 
@@ -31,7 +31,7 @@ pub struct DrRecoverArgs {
     /// would overwrite; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (needed without a terminal).
     #[arg(long)]
     pub yes: bool,
     /// Print JSON.
