@@ -15,6 +15,7 @@ mod common;
 mod database;
 mod dr;
 mod es_cli;
+mod export;
 mod plans;
 mod server_api;
 mod tokens;
