@@ -474,6 +474,14 @@ impl<'a> Run<'a> {
         }
         let restored = restored?;
         done.backup = restored.snapshots.first().cloned();
+        if let Some(taken) = restored.taken_at {
+            self.used.push(Used {
+                backup: restored.snapshots.join(", "),
+                finished: taken,
+                series: restored.series.clone(),
+                plan_objectives: plan.config.objectives.clone(),
+            });
+        }
         done.bytes = Some(restored.bytes);
         done.detail.push(format!("restore {} of snapshot(s) {}", restored.restore, restored.snapshots.join(", ")));
         for (index, docs, expected) in &restored.indices {

@@ -406,6 +406,10 @@ pub(crate) struct EsRestored {
     /// (restored index, docs found, docs the snapshot recorded).
     pub indices: Vec<(String, u64, Option<u64>)>,
     pub bytes: u64,
+    /// When the newest snapshot restored was taken.
+    pub taken_at: Option<DateTime<Utc>>,
+    /// When every successful snapshot of the plan's policy was taken (for the RPO's gaps).
+    pub series: Vec<DateTime<Utc>>,
 }
 
 /// Restores the newest snapshot of every index of `pattern` (default: the plan's `indices`,
@@ -442,7 +446,18 @@ pub(crate) async fn es_restore(
             indices.push((index.target.clone(), docs, index.expected_docs));
         }
     }
+    let snapshots = manager.snapshots().list(&es.repository).await.map_err(failed)?;
+    let mine = |s: &&lifeboat_es::model::snapshot::SnapshotInfo| {
+        s.state == lifeboat_es::model::snapshot::SnapshotState::Success
+            && s.metadata_str("lifeboat_policy").is_none_or(|p| p == es.policy)
+    };
+    let series: Vec<DateTime<Utc>> = snapshots.iter().filter(mine).filter_map(|s| s.taken_at()).collect();
+    let restored: Vec<&str> = planned.groups.iter().map(|g| g.snapshot.as_str()).collect();
+    let taken_at =
+        snapshots.iter().filter(|s| restored.contains(&s.snapshot.as_str())).filter_map(|s| s.taken_at()).max();
     Ok(EsRestored {
+        taken_at,
+        series,
         restore: record.id,
         snapshots: planned.groups.iter().map(|g| g.snapshot.clone()).collect(),
         indices,

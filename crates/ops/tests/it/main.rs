@@ -8,6 +8,7 @@ mod audit;
 mod common;
 mod config;
 mod credentials;
+mod dr;
 mod database;
 mod es_plan;
 mod export_config;
