@@ -113,6 +113,9 @@ async fn finish(
         }
     };
     lifeboat_export::write_manifest(dir, &done)?;
+    if out.into_repo {
+        return into_repo(global, out, dir, &done).await;
+    }
     let delivered: Option<Delivered> = match &dest {
         Some((d, _)) => Some(d.deliver(dir, &done).await?),
         None => None,
@@ -141,6 +144,35 @@ async fn finish(
         ),
         (None, Some(dir)) => println!("written to {}", dir.display()),
         (None, None) => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--into-repo`: the export, packed as a tar.zst, as one backup of the repository.
+async fn into_repo(global: &Global, out: &OutputArgs, dir: &Path, done: &ExportManifest) -> Result<ExitCode> {
+    let repo = crate::open::open_repo(global).await?;
+    let work = tempfile::Builder::new().prefix(".lifeboat-export-").tempdir().context("a temporary directory")?;
+    let tarball = work.path().join("export.tar.zst");
+    let (d, t) = (dir.to_path_buf(), tarball.clone());
+    tokio::task::spawn_blocking(move || lifeboat_export::archive::pack(&d, Compression::Zst, &t))
+        .await
+        .context("packing the export stopped")??;
+    let file = tokio::fs::File::open(&tarball).await.with_context(|| format!("opening {}", tarball.display()))?;
+    let request = lifeboat_repo::BackupRequest {
+        kind: lifeboat_repo::BackupKind::Other("export".into()),
+        name: done.plan.clone().unwrap_or_else(|| format!("export-{}", done.id)),
+        plan: done.plan.clone(),
+        tags: vec!["export".into(), format!("export-id:{}", done.id)],
+        ..Default::default()
+    };
+    let mut writer = repo.start_backup(request).await?;
+    writer.add_stream("export.tar.zst", file).await?;
+    let manifest = writer.commit().await?;
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "manifest": done, "backup": manifest.id.to_string() }))?);
+    } else {
+        println!("export {} of {}: {} tables, {} files", done.id, done.source, done.tables.len(), done.files.len());
+        println!("stored as backup {} (object export.tar.zst)", manifest.id);
     }
     Ok(ExitCode::SUCCESS)
 }

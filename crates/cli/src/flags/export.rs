@@ -30,8 +30,12 @@ pub enum ExportCommand {
 #[derive(Args, Debug)]
 pub struct OutputArgs {
     /// Write the export as a plain directory (manifest.json, tables/ or files/).
-    #[arg(long, conflicts_with = "to", required_unless_present = "to")]
+    #[arg(long, conflicts_with_all = ["to", "into_repo"], required_unless_present_any = ["to", "into_repo"])]
     pub out: Option<PathBuf>,
+    /// Store the export as a backup (kind `export`, object `export.tar.zst`, tags `export`
+    /// and `export-id:ID`) in the repository of --repo, encrypted like any backup.
+    #[arg(long, conflicts_with = "to")]
+    pub into_repo: bool,
     /// Write one named .tar.gz/.tar.zst here: an [exports.NAME] of the config, a directory or
     /// a storage URL (s3://, cos://, webdav://). Encrypted for every --recipient given.
     #[arg(long)]

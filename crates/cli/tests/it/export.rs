@@ -102,3 +102,41 @@ fn export_to_a_destination_import_mapped_and_clean() {
     assert!(!failed.exists());
     assert!(nfs.join("README.txt").exists() && nfs.join(&file).exists());
 }
+
+#[test]
+fn export_into_a_repository_and_import_from_the_restored_backup() {
+    let server = pg_url();
+    let (src, dst) = (unique("lbx_cli_repo_src"), unique("lbx_cli_repo_dst"));
+    pg_create_db(&server, &src);
+    pg_create_db(&server, &dst);
+    let _cleanup = Cleanup::pg(&server, &[&src, &dst]);
+    psql(&server, &src, SCHEMA);
+    psql(&server, &dst, SCHEMA);
+    psql(&server, &src, "INSERT INTO collector VALUES (1, 2, 'nginx 🚀', '{\"a\": [1, 2.50]}');");
+    let env = crate::common::Env::init();
+    let out = run(
+        env.cmd(&[
+            "export",
+            "postgres",
+            "--url",
+            &db_url(&server, &src),
+            "--table",
+            "collector",
+            "--into-repo",
+            "--id",
+            "9",
+        ]),
+        b"",
+    );
+    out.ok().output_has("stored as backup");
+    let id = out.text().split("stored as backup ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let restored = run(env.cmd(&["restore", &id, "--object", "export.tar.zst", "--stdout"]), b"");
+    restored.ok();
+    let file = env.path("restored.tar.zst");
+    std::fs::write(&file, &restored.stdout).unwrap();
+    let mut cmd = lifeboat();
+    cmd.arg("import").arg(&file).args(["--url", &db_url(&server, &dst), "--json"]);
+    let report = run(cmd, b"");
+    assert_eq!(report.ok().json()["tables"][0]["inserted"], 1);
+    assert_eq!(psql(&server, &dst, "SELECT name, doc FROM collector;").trim(), "nginx 🚀|{\"a\": [1, 2.50]}");
+}
