@@ -45,6 +45,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A drill or recovery takes the signals itself: it cancels its step and still removes its
+    // scratch targets before exiting 130.
+    let own_signals = matches!(cli.command, Command::Dr(flags::DrCommand::Drill(_) | flags::DrCommand::Recover(_)));
     let code = runtime.block_on(async {
         let code = tokio::select! {
             result = run(cli) => match result {
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
-            code = interrupted() => {
+            code = interrupted(), if !own_signals => {
                 eprintln!("lifeboat: interrupted; the unfinished operation was abandoned and nothing incomplete was recorded");
                 code
             }

@@ -270,3 +270,53 @@ fn a_drill_that_misses_its_rpo_exits_4_is_kept_in_the_state_and_an_unknown_plan_
     unknown.code(EXIT_FAILURE);
     unknown.stderr_has("\"nosuch\"");
 }
+
+#[test]
+fn ctrl_c_stops_a_drill_and_its_scratch_targets_are_still_removed() {
+    use std::io::BufRead;
+
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("a.txt"), b"alpha").unwrap();
+    let text = format!(
+        "[plans.site]\nrepository = \"@REPO@\"\npassword-file = \"@PASSWORD_FILE@\"\n\
+         source = {{ kind = \"files\", paths = [\"{}\"] }}\n\n[scenarios.slow]\n\n\
+         [[scenarios.slow.steps]]\naction = \"restore\"\nplan = \"site\"\ntarget = \"/srv/never-touched\"\n\n\
+         [[scenarios.slow.steps]]\naction = \"hook\"\ncommand = [\"sleep\", \"120\"]\ndrill = true\n",
+        data.path().display()
+    );
+    let site = DrSite::new(&text, "unused");
+    site.run(&["run", "site"]).ok();
+
+    let stdout = site.env.path("drill.out");
+    let mut cmd = crate::common::lifeboat();
+    cmd.env("LIFEBOAT_STATE_DIR", site.env.state_dir()).arg("--config").arg(&site.config);
+    cmd.args(["dr", "drill", "--scenario", "slow"]);
+    cmd.stdout(std::fs::File::create(&stdout).unwrap()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // Wait until the hook (the second step) runs: the restore is done, its scratch is there.
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the drill ended before its hook:\n{seen}");
+        seen.push_str(&line);
+        if line.starts_with("[2/") {
+            break;
+        }
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = crate::common::wait_timeout(&mut child, crate::common::TIMEOUT).expect("the drill did not stop");
+    let out = std::fs::read_to_string(&stdout).unwrap();
+    assert_eq!(status.code(), Some(130), "stdout:\n{out}\nstderr:\n{seen}{rest}");
+    assert!(out.contains("FAILED") && out.contains("cancelled"), "{out}");
+    let scratch: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("target: ")).collect();
+    assert!(!scratch.is_empty(), "no scratch target in the report:\n{out}");
+    for target in scratch {
+        assert!(!std::path::Path::new(target).exists(), "the scratch target {target} is still there:\n{out}");
+    }
+    assert!(out.contains("cleanup:") && !out.contains("LEFT BEHIND"), "{out}");
+    assert!(!std::path::Path::new("/srv/never-touched").exists());
+}

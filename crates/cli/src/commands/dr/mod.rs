@@ -29,6 +29,9 @@ use crate::render;
 /// Exit code of `dr drill` when the drill passed but missed an objective.
 pub const EXIT_OBJECTIVE_MISSED: u8 = 4;
 
+/// Exit code after Ctrl-C (SIGTERM: 143), once the scratch targets are removed.
+const EXIT_INTERRUPTED: u8 = 130;
+
 /// Runs a `lifeboat dr` command.
 pub async fn run(global: &Global, command: DrCommand) -> Result<ExitCode> {
     match command {
@@ -76,9 +79,11 @@ async fn attach_state(path: PathBuf) -> Result<AsyncStateStore> {
 }
 
 /// Cancels `env` on Ctrl-C or SIGTERM, so a drill or recovery stops its step and still
-/// removes its scratch targets before the process exits.
-fn cancel_on_signal(env: &DrEnv) {
+/// removes its scratch targets before the process exits; the exit code to end with then.
+fn cancel_on_signal(env: &DrEnv) -> Arc<std::sync::atomic::AtomicU8> {
     let cancel = env.cancel.clone();
+    let code = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let signalled = Arc::clone(&code);
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
@@ -89,13 +94,15 @@ fn cancel_on_signal(env: &DrEnv) {
                 None => std::future::pending::<()>().await,
             }
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminated => {}
-        }
-        eprintln!("lifeboat: stopping: the running step is cancelled, scratch targets are removed");
+        let code = tokio::select! {
+            _ = tokio::signal::ctrl_c() => EXIT_INTERRUPTED,
+            () = terminated => EXIT_INTERRUPTED + 13,
+        };
+        signalled.store(code, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("lifeboat: stopping: the running step is cancelled, the scratch targets are removed");
         cancel.cancel();
     });
+    code
 }
 
 /// Progress lines on standard error.
@@ -123,12 +130,21 @@ impl DrProgress for StderrProgress {
 /// Runs `work` (a drill or a recovery) on its own task, so that a signal cancels it and it
 /// still cleans up; then keeps its report in the state and the repositories (a failure to
 /// keep it is a warning) and prints it.
-async fn run_and_show<F>(env: &DrEnv, json: bool, work: F) -> Result<DrillReport>
+async fn run_and_show<F>(env: &DrEnv, json: bool, work: F) -> Result<Shown>
 where
     F: std::future::Future<Output = Result<DrillReport, DrError>> + Send + 'static,
 {
-    cancel_on_signal(env);
-    let report = tokio::spawn(work).await.context("the drill's task failed")??;
+    let signal = cancel_on_signal(env);
+    let report = tokio::spawn(work).await.context("the drill's task failed")?;
+    let interrupted = match signal.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        code => Some(ExitCode::from(code)),
+    };
+    let report = match (report, interrupted) {
+        (Ok(report), _) => report,
+        (Err(_), Some(code)) => return Ok(Shown::Interrupted(code)),
+        (Err(e), None) => return Err(e.into()),
+    };
     if let Err(e) = lifeboat_ops::dr::report::keep(env, &report).await {
         let error = render::escape(&e.to_string()).into_owned();
         eprintln!("lifeboat: warning: the report {} could not be kept everywhere: {error}", report.id);
@@ -138,5 +154,16 @@ where
     } else {
         show::print_report(&report);
     }
-    Ok(report)
+    Ok(match interrupted {
+        Some(code) => Shown::Interrupted(code),
+        None => Shown::Done(Box::new(report)),
+    })
+}
+
+/// How a drill or recovery ended.
+enum Shown {
+    /// It ran to its end: the report.
+    Done(Box<DrillReport>),
+    /// A signal stopped it (its report, if any, was kept and printed): the exit code.
+    Interrupted(ExitCode),
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use lifeboat_ops::dr::recover;
 
-use super::{StderrProgress, dr_env, run_and_show, show};
+use super::{Shown, StderrProgress, dr_env, run_and_show, show};
 use crate::flags::{DrRecoverArgs, Global};
 use crate::render::{escape, print_json};
 
@@ -35,7 +35,10 @@ pub async fn run(global: &Global, args: DrRecoverArgs) -> Result<ExitCode> {
         let (env, plan) = (env.clone(), plan.clone());
         async move { recover::run(&env, &plan, &StderrProgress).await }
     };
-    let report = run_and_show(&env, args.json, work).await?;
+    let report = match run_and_show(&env, args.json, work).await? {
+        Shown::Done(report) => report,
+        Shown::Interrupted(code) => return Ok(code),
+    };
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
