@@ -567,3 +567,47 @@ async fn an_elasticsearch_drill_restores_under_a_drill_prefix_compares_doc_count
     let live = admin.client().cat_indices(Some("logs-*")).await.unwrap();
     assert_eq!(live.len(), 1, "the live index is untouched");
 }
+
+/// Cancels the drill's token as soon as a step whose description starts with `at` starts.
+struct CancelAt {
+    at: &'static str,
+    token: tokio_util::sync::CancellationToken,
+}
+
+impl lifeboat_ops::dr::DrProgress for CancelAt {
+    fn step_started(&self, _: usize, _: usize, description: &str) {
+        if description.starts_with(self.at) {
+            self.token.cancel();
+        }
+    }
+    fn step_finished(&self, _: &lifeboat_ops::dr::StepReport) {}
+    fn note(&self, _: &str) {}
+}
+
+#[tokio::test]
+async fn a_cancelled_drill_stops_its_running_step_and_still_removes_its_scratch_targets() {
+    let site = Site::new().await;
+    let scenario = "[scenarios.slow]\n[[scenarios.slow.steps]]\naction = \"restore\"\nplan = \"files\"\n\
+                    target = \"/srv/restore\"\n[[scenarios.slow.steps]]\naction = \"hook\"\n\
+                    command = [\"sleep\", \"600\"]\ndrill = true\n";
+    let mut env = site.env(&format!("{}{scenario}", files_plan(&site, "")), system_clock(), None);
+    site.backup(&env, "files").await;
+    let token = tokio_util::sync::CancellationToken::new();
+    env.cancel = token.clone();
+    let progress = CancelAt { at: "run sleep", token };
+    let report = drill::run(&env, &DrillSubject::Scenario("slow".into()), &progress).await.unwrap();
+    assert!(!report.passed);
+    assert!(report.failure.as_deref().unwrap().contains("cancelled"), "{:?}", report.failure);
+    let actions: Vec<(&str, StepOutcome)> = report.steps.iter().map(|s| (s.action.as_str(), s.outcome)).collect();
+    assert_eq!(
+        actions,
+        [
+            ("restore", StepOutcome::Passed),
+            ("verify", StepOutcome::Passed),
+            ("hook", StepOutcome::Failed),
+            ("cleanup", StepOutcome::Passed)
+        ]
+    );
+    assert!(report.scratch.iter().all(|s| s.cleaned) && !report.scratch.is_empty(), "{:?}", report.scratch);
+    assert_eq!(std::fs::read_dir(site.path("scratch")).unwrap().count(), 0, "the scratch directory is left");
+}
