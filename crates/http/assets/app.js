@@ -18,6 +18,8 @@
   const logs = new Map(); // job id -> log of a finished job (it no longer changes)
   let lastAlerts = null; // the alerts JSON last drawn (redraw only on change)
   let lastChart = null; // [jobs, since] last charted, redrawn when the window's width changes
+  let lastDrills = null; // the drills JSON last drawn (an open report stays open)
+  const openReports = new Map(); // drill id -> its Markdown page, for the reports shown
 
   /** An API error: the status and the API's own code and message. */
   class ApiError extends Error {
@@ -148,6 +150,7 @@
     $('logout').hidden = false;
     $('whoami').textContent = 'token ' + me.name + ' (' + me.scopes.join(', ') + ')';
     lastAlerts = null;
+    lastDrills = null;
     await refresh();
     timer = setInterval(refresh, REFRESH_MS);
   }
@@ -491,25 +494,90 @@
     box.replaceChildren(chart);
   }
 
+  /** The text of a GET (a drill's Markdown page), with the token. */
+  async function apiText(path) {
+    const headers = { Accept: 'text/markdown, text/plain', Authorization: 'Bearer ' + (sessionStorage.getItem(TOKEN_KEY) || '') };
+    let response;
+    try {
+      response = await fetch(path, { headers, cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    } catch (e) {
+      throw new ApiError(0, 'unreachable', 'cannot reach lifeboatd: ' + e.message);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let message = response.statusText;
+      try { message = JSON.parse(text).error.message || message; } catch (_) { /* not JSON */ }
+      throw new ApiError(response.status, String(response.status), message);
+    }
+    return text;
+  }
+
+  /** Measured against the objective: "12 s / 30 min", in red when it was missed. */
+  function against(measured, objective, met) {
+    const text = duration(measured) + (objective === null || objective === undefined ? '' : ' / ' + duration(objective));
+    if (met === false) return el('span', { class: 'bad' }, text);
+    return el('span', { class: objective === null || objective === undefined ? '' : 'good' }, text);
+  }
+
   function drawDrills(drills) {
     const body = $('drills-body');
-    if (drills.status === 'rejected' && drills.reason.status === 404) {
-      body.replaceChildren(el('p', { class: 'muted', 'data-placeholder': '' },
-        'No drill results: restore drills arrive with the drill issue, and this lifeboatd does not run them yet.'));
-      return;
-    }
     if (drills.status === 'rejected') {
       body.replaceChildren(el('p', { class: 'error' }, 'drills unavailable: ' + drills.reason.message));
+      lastDrills = null;
       return;
     }
     const list = (drills.value && drills.value.drills) || [];
+    const json = JSON.stringify(list);
+    if (json === lastDrills) return; // keep an open report as it is
+    lastDrills = json;
     if (list.length === 0) {
-      body.replaceChildren(el('p', { class: 'muted' }, 'No drills have run yet.'));
+      body.replaceChildren(el('p', { class: 'muted', 'data-empty': '' }, 'No drills have run yet.'));
       return;
     }
-    // The drill API is not fixed yet: show each result's fields as they come.
-    body.replaceChildren(el('ul', {}, ...list.map((d) => el('li', {},
-      Object.entries(d).map(([k, v]) => k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(' · ')))));
+    const table = el('table', { class: 'stack', id: 'drills-table' },
+      el('thead', {}, el('tr', {}, ...['Drill of', 'Ended', 'Result', 'RTO / objective', 'RPO / objective', 'Backup', 'Scratch removed', ''].map((h) => el('th', {}, h)))));
+    const tbody = el('tbody');
+    for (const d of list.slice(0, 20)) {
+      const rpoMet = d.objectives_met === false && d.rpo_objective_seconds !== null && d.rpo_seconds > d.rpo_objective_seconds ? false : null;
+      const rtoMet = d.objectives_met === false && d.rto_objective_seconds !== null && d.rto_seconds > d.rto_objective_seconds ? false : null;
+      const result = d.passed
+        ? (d.objectives_met === false ? el('span', { class: 'bad' }, 'objective missed') : el('span', { class: 'good' }, 'passed'))
+        : el('span', { class: 'bad', title: d.failure || '' }, 'failed' + (d.failure ? ': ' + d.failure : ''));
+      const gap = d.largest_gap_seconds !== null && d.largest_gap_seconds !== undefined ? ' (largest gap ' + duration(d.largest_gap_seconds) + ')' : '';
+      const show = el('button', { type: 'button', class: 'report' }, 'Report');
+      const row = el('tr', { 'data-drill': d.id },
+        cell('Drill of', el('span', { class: 'name' }, d.plan || ('scenario ' + (d.scenario || '?')))),
+        cell('Ended', when(d.finished)),
+        cell('Result', result),
+        cell('RTO / objective', against(d.rto_seconds, d.rto_objective_seconds, rtoMet)),
+        cell('RPO / objective', d.rpo_seconds === null || d.rpo_seconds === undefined
+          ? el('span', { class: 'muted' }, '–')
+          : el('span', {}, against(d.rpo_seconds, d.rpo_objective_seconds, rpoMet), gap)),
+        cell('Backup', el('span', { class: 'mono' }, d.backup || '–')),
+        cell('Scratch removed', el('span', { class: d.scratch_cleaned === d.scratch_targets ? '' : 'bad' }, d.scratch_cleaned + ' of ' + d.scratch_targets)),
+        cell('', show),
+      );
+      const pageRow = el('tr', { class: 'drill-report', hidden: true }, el('td', { colSpan: 8 }, el('pre', { class: 'log' })));
+      const showReport = async () => {
+        const pre = pageRow.querySelector('pre');
+        pageRow.hidden = false;
+        try {
+          const text = openReports.get(d.id) || await apiText(d.report_url);
+          openReports.set(d.id, text);
+          pre.textContent = text;
+        } catch (e) {
+          pre.textContent = 'cannot read the report: ' + e.message;
+        }
+      };
+      show.addEventListener('click', () => {
+        if (!pageRow.hidden) { pageRow.hidden = true; openReports.delete(d.id); return; }
+        showReport();
+      });
+      if (openReports.has(d.id)) showReport();
+      tbody.append(row, pageRow);
+    }
+    table.append(tbody);
+    body.replaceChildren(el('div', { class: 'scroll' }, table));
   }
 
   // ---- start ----
@@ -524,6 +592,8 @@
     $('logout').addEventListener('click', () => {
       sessionStorage.removeItem(TOKEN_KEY);
       lastChart = null;
+      lastDrills = null;
+      openReports.clear();
       expanded.clear();
       logs.clear();
       showLogin('Signed out.');

@@ -35,6 +35,11 @@
 //! | `POST /api/v1/alerts/{id}/acknowledge` | operate | body `{"comment": "...", "until": "RFC 3339"}` (both optional): the alert, acknowledged by `token:<name>` (audited); 404 unknown, 409 resolved already |
 //! | `GET /api/v1/audit?since=&limit=` | admin | `{"entries": [...]}`: the audit log, oldest first (`since` RFC 3339, `limit` 1 to 10000, default 100); admin because it says who did what to which backups |
 //! | `GET /metrics` | metrics (or read) | Prometheus metrics ([`metrics`]) |
+//! | `POST /api/v1/plans/{name}/drill` | operate | queues a restore drill of the plan (audited as `drill_run`); 202 with the job, `Location: /api/v1/jobs/{id}` |
+//! | `GET /api/v1/drills?plan=&scenario=&limit=` | read | `{"drills": [...]}`: the kept drill and recovery reports, newest first, each summarised (passed, RTO and RPO with their objectives, the backup, scratch targets removed, `report_url`); `limit` 1 to 1000, default 100 |
+//! | `GET /api/v1/drills/{id}` | read | the whole report (JSON); 404 if unknown |
+//! | `GET /api/v1/drills/{id}/report.md` | read | the report as a Markdown page (`text/markdown`) |
+//! | `GET /api/v1/dr/assess` | read | whether every plan could be recovered now: `status` (healthy, degraded, at_risk), `reasons`, `recommendations` |
 //! | `GET /api/v1/whoami` | read | the calling token's `name` and `scopes` (the dashboard disables what it may not do) |
 //! | `GET /` and `GET /assets/{name}` | none | the dashboard: an embedded page, script and stylesheet (they hold no data; the script asks the API with the token typed into its login form) |
 //!
@@ -72,6 +77,7 @@ mod audit;
 mod auth;
 mod context;
 mod dashboard;
+mod drills;
 pub mod error;
 mod extract;
 mod layers;
@@ -122,9 +128,14 @@ pub fn router_with(service: Service, options: ApiOptions) -> Router {
         .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/alerts/{id}", get(alerts::alert))
         .route("/api/v1/repositories", get(routes::repositories))
+        .route("/api/v1/drills", get(drills::drills))
+        .route("/api/v1/drills/{id}", get(drills::drill))
+        .route("/api/v1/drills/{id}/report.md", get(drills::report_markdown))
+        .route("/api/v1/dr/assess", get(drills::assess))
         .route("/api/v1/whoami", get(dashboard::whoami));
     let operate = Router::new()
         .route("/api/v1/plans/{name}/run", post(routes::run))
+        .route("/api/v1/plans/{name}/drill", post(drills::run))
         .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/api/v1/jobs/{id}/cancel", post(routes::cancel));
     let admin = Router::new()

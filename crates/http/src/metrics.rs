@@ -14,10 +14,19 @@
 //! | `lifeboat_alerts_open` | gauge | severity (info, warning, critical: always all three) | the open (firing or acknowledged) alerts |
 //! | `lifeboat_repository_size_bytes` | gauge | repository (redacted URL) | the repositories |
 //! | `lifeboat_verify_last_result` | gauge (1 ok, 0 failed) | plan | verify jobs, else the repositories |
+//! | `lifeboat_drill_rto_seconds` | gauge | plan | the plan's last restore drill: its measured RTO (start to verified) |
+//! | `lifeboat_drill_rpo_seconds` | gauge | plan | the last drill: the age of the backup it restored |
+//! | `lifeboat_drill_rpo_largest_gap_seconds` | gauge | plan | the last drill: the largest gap between the plan's backups in its window (30 days) |
+//! | `lifeboat_drill_objective_met` | gauge (1 met, 0 missed) | plan | the last drill against the plan's objectives (no series when the plan sets none) |
+//! | `lifeboat_drill_last_result` | gauge (1 passed, 0 failed) | plan | the last drill |
+//! | `lifeboat_drill_last_timestamp_seconds` | gauge | plan | when the last drill ended (Unix time) |
 //! | `lifeboat_http_requests_total` | counter | route (the path template), status_class (`2xx`...) | this API |
 //!
 //! `time() - lifeboat_backup_last_success_timestamp_seconds > 2 * lifeboat_schedule_expected_interval_seconds`
-//! is a ready alert.
+//! is a ready alert; so are `lifeboat_drill_objective_met == 0` and
+//! `time() - lifeboat_drill_last_timestamp_seconds > 8 * 86400` (no drill in eight days).
+//! The drill gauges are of plan drills only (a scenario's drill or a recovery is not one
+//! plan's), read from the state's kept reports.
 //!
 //! Counters and the histogram follow the service's [`JobEvent`]s from the router's start
 //! (they restart at zero with lifeboatd, as Prometheus expects of counters). Gauges are read
@@ -42,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat_ops::alerts::{AlertFilter, AlertStateFilter, Severity};
 use lifeboat_ops::service::{JobEvent, Service};
-use lifeboat_ops::state::{JobKind, JobState};
+use lifeboat_ops::state::{DrillFilter, DrillRecord, JobKind, JobState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -138,7 +147,39 @@ struct Gauges {
     verify_from_repositories: Vec<(String, bool)>,
     /// Open alerts by severity.
     alerts_open: HashMap<Severity, i64>,
+    /// The last plan drill of each plan that has one.
+    drills: Vec<DrillGauges>,
 }
+
+/// What the drill gauges show of a plan's last drill.
+#[derive(Debug, Clone)]
+struct DrillGauges {
+    plan: String,
+    rto_seconds: f64,
+    rpo_seconds: Option<i64>,
+    largest_gap_seconds: Option<i64>,
+    objectives_met: Option<bool>,
+    passed: bool,
+    finished: f64,
+}
+
+impl DrillGauges {
+    fn of(plan: &str, record: &DrillRecord) -> DrillGauges {
+        DrillGauges {
+            plan: plan.to_owned(),
+            rto_seconds: record.rto_seconds,
+            rpo_seconds: record.rpo_seconds,
+            largest_gap_seconds: record.largest_gap_seconds,
+            objectives_met: record.objectives_met,
+            passed: record.passed,
+            finished: record.finished.timestamp_millis() as f64 / 1000.0,
+        }
+    }
+}
+
+/// How many of a plan's newest reports are looked through for its last plan drill (the
+/// others are scenarios that restore it, or recoveries).
+const DRILL_LOOKBACK: u32 = 20;
 
 impl Metrics {
     /// Metrics for `service`, and the task that follows its events (it ends when the
@@ -245,6 +286,7 @@ impl Metrics {
             repository_size: Vec::new(),
             verify_from_repositories: Vec::new(),
             alerts_open: HashMap::new(),
+            drills: Vec::new(),
         });
         gauges.read_at = Instant::now();
         let plans: HashSet<String> = service.plans().into_iter().map(|p| p.name).collect();
@@ -293,11 +335,34 @@ impl Metrics {
             Ok(Err(e)) => tracing::warn!(target: "lifeboat_http", error = %e, "metrics: cannot read the alerts"),
             Err(_) => tracing::warn!(target: "lifeboat_http", "metrics: reading the alerts timed out"),
         }
+        match tokio::time::timeout(READ_TIMEOUT, self.last_drills(&plans)).await {
+            Ok(Ok(drills)) => gauges.drills = drills,
+            Ok(Err(e)) => tracing::warn!(target: "lifeboat_http", error = %e, "metrics: cannot read the drill reports"),
+            Err(_) => tracing::warn!(target: "lifeboat_http", "metrics: reading the drill reports timed out"),
+        }
         // Only configured plans, even if the status still had an old one.
         gauges.last_success.retain(|(plan, _)| plans.contains(plan));
         gauges.expected_interval.retain(|(plan, _)| plans.contains(plan));
         gauges.verify_from_repositories.retain(|(plan, _)| plans.contains(plan));
         gauges
+    }
+
+    /// The last plan drill of each plan in `plans`, in name order.
+    async fn last_drills(
+        &self,
+        plans: &HashSet<String>,
+    ) -> Result<Vec<DrillGauges>, lifeboat_ops::service::ServiceError> {
+        let mut names: Vec<&String> = plans.iter().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for plan in names {
+            let filter = DrillFilter { plan: Some(plan.clone()), scenario: None, limit: Some(DRILL_LOOKBACK) };
+            let reports = self.inner.service.drills(filter).await?;
+            let last =
+                reports.iter().find(|r| r.kind == "drill" && r.scenario.is_none() && r.plan.as_ref() == Some(plan));
+            out.extend(last.map(|r| DrillGauges::of(plan, r)));
+        }
+        Ok(out)
     }
 
     /// Removes every per-plan series of a plan not in `plans`.
@@ -347,7 +412,28 @@ impl Metrics {
         let running = Gauge::<i64>::default();
         let queued = Gauge::<i64>::default();
         let alerts = Family::<SeverityLabel, Gauge>::default();
+        let drill_rto = Family::<PlanLabel, FloatGauge>::default();
+        let drill_rpo = Family::<PlanLabel, Gauge>::default();
+        let drill_gap = Family::<PlanLabel, Gauge>::default();
+        let drill_met = Family::<PlanLabel, Gauge>::default();
+        let drill_result = Family::<PlanLabel, Gauge>::default();
+        let drill_at = Family::<PlanLabel, FloatGauge>::default();
         if let Some(g) = gauges {
+            for d in &g.drills {
+                let plan = PlanLabel { plan: d.plan.clone() };
+                drill_rto.get_or_create(&plan).set(d.rto_seconds);
+                if let Some(age) = d.rpo_seconds {
+                    drill_rpo.get_or_create(&plan).set(age);
+                }
+                if let Some(gap) = d.largest_gap_seconds {
+                    drill_gap.get_or_create(&plan).set(gap);
+                }
+                if let Some(met) = d.objectives_met {
+                    drill_met.get_or_create(&plan).set(i64::from(met));
+                }
+                drill_result.get_or_create(&plan).set(i64::from(d.passed));
+                drill_at.get_or_create(&plan).set(d.finished);
+            }
             for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
                 let open = g.alerts_open.get(&severity).copied().unwrap_or(0);
                 alerts.get_or_create(&SeverityLabel { severity: severity.as_str().to_owned() }).set(open);
@@ -391,6 +477,40 @@ impl Metrics {
         registry.register("lifeboat_jobs_running", "Jobs running now", running);
         registry.register("lifeboat_jobs_queued", "Jobs waiting for their turn", queued);
         registry.register("lifeboat_alerts_open", "Open (firing or acknowledged) alerts, by severity", alerts);
+        registry.register_with_unit(
+            "lifeboat_drill_rto",
+            "The measured recovery time of the plan's last restore drill (start to verified)",
+            Unit::Seconds,
+            drill_rto,
+        );
+        registry.register_with_unit(
+            "lifeboat_drill_rpo",
+            "The age of the backup the plan's last restore drill restored",
+            Unit::Seconds,
+            drill_rpo,
+        );
+        registry.register_with_unit(
+            "lifeboat_drill_rpo_largest_gap",
+            "The largest gap between the plan's backups in the last drill's window",
+            Unit::Seconds,
+            drill_gap,
+        );
+        registry.register(
+            "lifeboat_drill_objective_met",
+            "The plan's last restore drill met its objectives: 1 met, 0 missed",
+            drill_met,
+        );
+        registry.register(
+            "lifeboat_drill_last_result",
+            "The plan's last restore drill: 1 passed, 0 failed",
+            drill_result,
+        );
+        registry.register_with_unit(
+            "lifeboat_drill_last_timestamp",
+            "When the plan's last restore drill ended (Unix time)",
+            Unit::Seconds,
+            drill_at,
+        );
         registry
     }
 }

@@ -115,7 +115,11 @@ pub(crate) async fn run(
     let parameters = serde_json::json!({ "kind": kind, "job": queued.as_ref().ok().map(|id| id.0) });
     let result = lifeboat_ops::audit::result_text(&queued);
     crate::audit::record(&context, by.as_deref(), "job_run", Some(name.clone()), parameters, result).await;
-    let id = queued?;
+    accepted(&context, queued?).await
+}
+
+/// 202 with queued job `id` and its `Location`.
+pub(crate) async fn accepted(context: &Context, id: JobId) -> ApiResult<Response> {
     let job = context
         .service
         .job(id)

@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: headless Chromium driven through chromedriver
-//! (WebDriver) against a real service with real data (a files plan that succeeded and was
-//! verified, a stdin plan that failed and raised a `backup_failed` alert). A read token sees
+//! (WebDriver) against a real service with real data (a files plan that succeeded, was
+//! verified and passed a restore drill, a stdin plan that failed and raised a
+//! `backup_failed` alert). A read token sees
 //! everything but the acknowledge button disabled with the reason; an operate token
 //! acknowledges the alert through the page, and the API then names that token. The page is
 //! also loaded 390 px wide (no sideways scrolling, tables stacked). Screenshots go to
@@ -59,6 +60,11 @@ async fn real_data(server: &TestServer) -> (Value, Value, Value) {
     assert_eq!(backup["state"], "succeeded", "{backup}");
     let verify = run(server, "web", "verify").await;
     assert_eq!(verify["state"], "succeeded", "{verify}");
+    let queued =
+        server.send(server.request(Method::POST, "/api/v1/plans/web/drill", Some(&server.tokens.operate))).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    let drill = server.wait_final(queued.json["id"].as_i64().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(drill["state"], "succeeded", "{drill}");
     let failed = run(server, "broken", "backup").await;
     assert_eq!(failed["state"], "failed", "{failed}");
 
@@ -234,7 +240,7 @@ async fn check_job_logs(server: &TestServer, browser: &Browser, backup: &Value, 
 async fn check_chart(browser: &Browser) {
     let runs =
         browser.script("return document.querySelector('#chart-box svg').getAttribute('data-runs');", json!([])).await;
-    assert_eq!(runs, "3", "three jobs ended this week");
+    assert_eq!(runs, "4", "four jobs ended this week (web's backup, verify and drill, broken's backup)");
     let bars = browser.find_all("#chart-box svg rect.bar-ok").await.len();
     let failed = browser.find_all("#chart-box svg rect.bar-failed").await.len();
     assert_eq!((bars, failed), (1, 1), "today's bar: succeeded and failed parts");
@@ -245,8 +251,15 @@ async fn check_repositories_and_drills(browser: &Browser) {
     let repo = browser.wait_text("#repositories-table tbody tr", "the repository", |t| t.contains("sound")).await;
     assert!(repo.contains("web") && repo.contains("broken"), "the plans using it: {repo}");
     assert!(repo.contains("yes"), "reachable: {repo}");
-    let drills = browser.wait_text("#drills-body", "the drills placeholder", |t| !t.is_empty()).await;
-    assert!(drills.contains("drill issue"), "{drills}");
+    // The drill of web: passed, its RTO and RPO, every scratch target removed; its report
+    // opens as text under it.
+    let row = browser.wait_text("tr[data-drill]", "the drill of web", |t| t.contains("passed")).await;
+    assert!(row.contains("web"), "{row}");
+    let missed = browser.find_all("tr[data-drill] td[data-label=\"Scratch removed\"] .bad").await;
+    assert!(row.contains(" of ") && missed.is_empty(), "every scratch target removed: {row}");
+    browser.wait_for("tr[data-drill] button.report").await.click().await;
+    let page = browser.wait_text("tr.drill-report pre", "the drill's report", |t| t.starts_with("# ")).await;
+    assert!(page.contains("web"), "{page}");
 }
 
 /// 390 px wide: nothing scrolls sideways, the tables stack, the alert is there.

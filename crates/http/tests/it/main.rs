@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod common;
 mod dashboard;
+mod drills;
 mod input;
 mod jobs;
 mod metrics;

@@ -12,7 +12,7 @@ use crate::common::{TestServer, config_text};
 
 /// `promtool check metrics` on `text`: its exit status and output. promtool comes from
 /// Debian's `prometheus` package, which `bash scripts/services.sh start` installs.
-fn promtool_check(text: &str) -> (bool, String) {
+pub fn promtool_check(text: &str) -> (bool, String) {
     let mut child = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -32,7 +32,7 @@ fn promtool_check(text: &str) -> (bool, String) {
     (output.status.success(), said)
 }
 
-async fn scrape(server: &TestServer, openmetrics: bool) -> (String, String) {
+pub async fn scrape(server: &TestServer, openmetrics: bool) -> (String, String) {
     let mut request = server.request(Method::GET, "/metrics", Some(&server.tokens.metrics));
     if openmetrics {
         request = request.header("accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5");

@@ -3,7 +3,8 @@
 //!
 //! - Rules ([`AlertRule`]): a failed backup, a plan past its RPO, a verify that found damage,
 //!   an unreachable repository, a stuck lock, a full local disk, a copy that lags, and
-//!   `drill_failed` (reserved: nothing raises it yet).
+//!   a restore drill that failed or missed an objective (`drill_failed`, resolved by the next
+//!   passing drill of the plan).
 //! - When: after every job (the engine in `service` listens to the service's `JobEvent`s) and on its
 //!   own timer every `[alerts] interval` — a task of its own, not the scheduler loop, so a
 //!   stalled scheduler still gets its RPO alert. `Service::evaluate_alerts` is that timer's
@@ -46,7 +47,7 @@ pub enum AlertRule {
     DiskFull,
     /// The plan's newest backup is missing from a copy destination for longer than `copy-lag`.
     CopyBehind,
-    /// Reserved for restore drills (issue 13): nothing raises it yet.
+    /// The plan's last restore drill failed or missed an objective (resolved by a passing one).
     DrillFailed,
 }
 

@@ -79,7 +79,8 @@ async fn tick(weak: Weak<crate::service::Inner>) {
 }
 
 /// The rules a job's end decides: its plan's backup_failed (a backup), verify_damaged (a
-/// verify), and rpo_exceeded (a success clears it at once).
+/// verify), drill_failed (a drill: raised when it failed or missed an objective, resolved by
+/// the next passing one), and rpo_exceeded (a success clears it at once).
 async fn on_job(service: &Service, event: &JobEvent) -> Result<(), ServiceError> {
     let JobEvent::Finished { job, plan, kind, state, verify_ok, .. } = event else { return Ok(()) };
     let engine = service.alert_engine();
@@ -109,6 +110,11 @@ async fn on_job(service: &Service, event: &JobEvent) -> Result<(), ServiceError>
             Verdict::Holds(condition(AlertRule::VerifyDamaged, "verify found damage"))
         }
         (JobKind::Verify, _, Some(true)) => Verdict::Clear(of(AlertRule::VerifyDamaged)),
+        // A drill job fails when the drill failed or missed an objective (its error says which).
+        (JobKind::Drill, JobState::Failed, _) if t.enabled(AlertRule::DrillFailed) => {
+            Verdict::Holds(condition(AlertRule::DrillFailed, "restore drill failed"))
+        }
+        (JobKind::Drill, JobState::Succeeded, _) => Verdict::Clear(of(AlertRule::DrillFailed)),
         _ => Verdict::Unknown,
     };
     apply(service, verdict, now).await?;

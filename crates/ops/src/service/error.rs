@@ -75,6 +75,12 @@ pub enum ServiceError {
         /// The alert.
         alert: String,
     },
+    /// The state has no drill or recovery report with this id.
+    #[error("no drill report {id:?}")]
+    NoSuchDrill {
+        /// The id asked for.
+        id: String,
+    },
     /// The service is shutting down and takes no new jobs.
     #[error("lifeboatd is shutting down: no new jobs")]
     ShuttingDown,
@@ -99,9 +105,10 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         use crate::state::ErrorKind as S;
         match self {
-            ServiceError::NoSuchPlan { .. } | ServiceError::NoSuchJob { .. } | ServiceError::NoSuchAlert { .. } => {
-                ErrorKind::NotFound
-            }
+            ServiceError::NoSuchPlan { .. }
+            | ServiceError::NoSuchJob { .. }
+            | ServiceError::NoSuchAlert { .. }
+            | ServiceError::NoSuchDrill { .. } => ErrorKind::NotFound,
             ServiceError::JobEnded { .. } | ServiceError::AlertResolved { .. } => ErrorKind::Conflict,
             ServiceError::NotRunnable { .. } | ServiceError::Config { .. } => ErrorKind::Invalid,
             ServiceError::ShuttingDown | ServiceError::Repository { .. } => ErrorKind::Unavailable,

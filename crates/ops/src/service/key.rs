@@ -17,15 +17,24 @@ pub(crate) enum Work {
     },
     /// Removal of unreferenced data from the plan's repository.
     Prune,
+    /// A restore drill of the plan's newest backup into scratch targets (`crate::dr::drill`).
+    Drill,
 }
 
 impl Work {
+    /// True for work that watches its cancellation token and cleans up before it returns
+    /// (a drill's scratch targets), rather than being dropped when cancelled.
+    pub fn stops_itself(self) -> bool {
+        matches!(self, Work::Drill)
+    }
+
     pub fn kind(self) -> JobKind {
         match self {
             Work::Backup => JobKind::Backup,
             Work::Copy(_) => JobKind::Copy,
             Work::Verify { .. } => JobKind::Verify,
             Work::Prune => JobKind::Prune,
+            Work::Drill => JobKind::Drill,
         }
     }
 }
@@ -46,6 +55,7 @@ impl ScheduleKey {
             Work::Verify { deep: false } => format!("{}#verify.quick", self.plan),
             Work::Verify { deep: true } => format!("{}#verify.deep", self.plan),
             Work::Prune => format!("{}#prune", self.plan),
+            Work::Drill => format!("{}#drill", self.plan),
         }
     }
 }

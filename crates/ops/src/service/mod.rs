@@ -6,7 +6,9 @@
 //! the caller advances and [`Service::tick`], a week of schedules runs in seconds.
 //!
 //! - `runner`: the job queue (limits, the per-plan lock, timeout, cancellation, retries);
-//! - `backup`, `copy`, `verify`, `prune`: one job kind each;
+//! - `backup`, `copy`, `verify`, `prune`, `drill`: one job kind each (`drill` also has the
+//!   service's drill reports and the assessment: [`Service::run_drill`], [`Service::drills`],
+//!   [`Service::drill`], [`Service::assess`]);
 //! - `scheduler`: [`Service::tick`], the schedules' cursors kept in the state's plan rows;
 //! - `status`, `backups`: what the API reads (the backup list cached per repository, dropped
 //!   after each job of a plan that uses it and listed again when next asked for);
@@ -56,6 +58,7 @@ mod audit;
 mod backup;
 mod backups;
 mod copy;
+mod drill;
 mod error;
 mod export_clean;
 mod failure;
@@ -235,9 +238,15 @@ impl Inner {
     }
 }
 
-/// Runs the work of a job.
-async fn execute(inner: &Arc<Inner>, spec: &JobSpec, log: &JobLogger) -> Result<Done, Failure> {
+/// Runs the work of a job; `cancel` is seen by work that stops itself ([`Work::stops_itself`]).
+async fn execute(
+    inner: &Arc<Inner>,
+    spec: &JobSpec,
+    log: &JobLogger,
+    cancel: CancellationToken,
+) -> Result<Done, Failure> {
     match spec.work {
+        Work::Drill => drill::run(inner, spec, log, cancel).await,
         Work::Backup => backup::run(inner, spec, log).await,
         Work::Copy(index) => copy::run(inner, spec, index, log).await,
         Work::Verify { deep } => verify::run(inner, spec, deep, log).await,
@@ -335,6 +344,7 @@ impl Service {
             JobKind::Copy => Work::Copy(None),
             JobKind::Verify => Work::Verify { deep: false },
             JobKind::Prune => Work::Prune,
+            JobKind::Drill => Work::Drill,
             other => {
                 return Err(ServiceError::NotRunnable {
                     plan: plan.to_owned(),

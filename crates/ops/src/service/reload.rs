@@ -30,7 +30,8 @@ pub(crate) fn runnable(plan: &ResolvedPlan, work: Work) -> Result<(), ServiceErr
         })
     };
     match work {
-        Work::Backup => Ok(()),
+        // A drill of an Elasticsearch plan restores its snapshot under a drill prefix.
+        Work::Backup | Work::Drill => Ok(()),
         _ if runs_in_cluster(plan) => refuse("an Elasticsearch plan's snapshots stay in the cluster"),
         Work::Copy(_) if plan.config.copy_to.is_empty() => refuse("the plan has no copy-to destination"),
         _ => Ok(()),

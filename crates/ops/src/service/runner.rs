@@ -164,10 +164,23 @@ async fn run_job(
         repository: repository.clone(),
     });
     let timeout = inner.config().service.job_timeout.map(|t| t.as_delta().to_std().unwrap_or(Duration::MAX));
-    let work: futures::future::BoxFuture<'_, Result<Done, Failure>> = Box::pin(super::execute(&inner, &spec, &log));
-    let result = tokio::select! {
-        result = with_timeout(timeout, work) => result.map_err(Ending::Failed),
-        () = cancel.cancelled() => Err(Ending::Cancelled(inner.cancel_reason(id))),
+    let work_cancel = cancel.child_token();
+    let work: futures::future::BoxFuture<'_, Result<Done, Failure>> =
+        Box::pin(super::execute(&inner, &spec, &log, work_cancel.clone()));
+    let result = if spec.work.stops_itself() {
+        // A drill sees the token itself and returns once its scratch targets are removed:
+        // dropping it halfway would leave them behind.
+        let result = until_stopped(timeout, work, &work_cancel).await;
+        if cancel.is_cancelled() {
+            Err(Ending::Cancelled(inner.cancel_reason(id)))
+        } else {
+            result.map_err(Ending::Failed)
+        }
+    } else {
+        tokio::select! {
+            result = with_timeout(timeout, work) => result.map_err(Ending::Failed),
+            () = cancel.cancelled() => Err(Ending::Cancelled(inner.cancel_reason(id))),
+        }
     };
     if let Err(ending) = &result {
         log.error(ending.text()).await;
@@ -198,6 +211,24 @@ async fn with_timeout(
     match tokio::time::timeout(limit, work).await {
         Ok(result) => result,
         Err(_) => Err(Failure::permanent(format!("timed out after {}", humantime(limit)))),
+    }
+}
+
+/// Runs work that stops itself when `token` is cancelled: past `timeout`, the token is
+/// cancelled and the work awaited to its end (its cleanup), then it is a timeout failure.
+async fn until_stopped(
+    timeout: Option<Duration>,
+    mut work: futures::future::BoxFuture<'_, Result<Done, Failure>>,
+    token: &CancellationToken,
+) -> Result<Done, Failure> {
+    let Some(limit) = timeout else { return work.await };
+    tokio::select! {
+        result = &mut work => result,
+        () = tokio::time::sleep(limit) => {
+            token.cancel();
+            let _ = work.await;
+            Err(Failure::permanent(format!("timed out after {}", humantime(limit))))
+        }
     }
 }
 

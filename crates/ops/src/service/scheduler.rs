@@ -1,5 +1,5 @@
 //! The scheduler: for each schedule of each plan (its backups, each copy-to with a
-//! schedule, quick and deep verify, prune), [`decide`] at the clock's "now" with a cursor
+//! schedule, quick and deep verify, prune, its restore drill), [`decide`] at the clock's "now" with a cursor
 //! kept in memory and in the state (the schedule's next slot, in the plan's row for backups
 //! and in a row named `PLAN#WHAT` for the others), then start, queue or skip.
 //!
@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::key::ScheduleKey;
 use super::runner::{JobSpec, Work, enqueue};
 use super::{Inner, JobEvent, ServiceError};
-use crate::config::PlanConfig;
+use crate::config::{DrillSettings, PlanConfig, drill_schedule};
 use crate::plans::ResolvedPlan;
 use crate::schedule::{Action, Decision, PlanState, ScheduleSpec, SlotRun, decide};
 use crate::state::Trigger;
@@ -34,8 +34,9 @@ pub(crate) struct Cursor {
     pub stored_next: Option<DateTime<Utc>>,
 }
 
-/// Every schedule of `plan`.
-pub(crate) fn schedules(name: &str, plan: &PlanConfig) -> Vec<(ScheduleKey, ScheduleSpec)> {
+/// Every schedule of `plan` (`drills`: the `[drills]` defaults its drill schedule falls back
+/// to, [`drill_schedule`] decides).
+pub(crate) fn schedules(name: &str, plan: &PlanConfig, drills: &DrillSettings) -> Vec<(ScheduleKey, ScheduleSpec)> {
     let key = |work| ScheduleKey { plan: name.to_owned(), work };
     let spec =
         |table: Option<&crate::schedule::ScheduleTable>| table.and_then(|t| ScheduleSpec::from_table(t.clone()).ok());
@@ -59,6 +60,9 @@ pub(crate) fn schedules(name: &str, plan: &PlanConfig) -> Vec<(ScheduleKey, Sche
     if let Some(s) = spec(plan.prune.as_ref().map(|p| &p.schedule)) {
         out.push((key(Work::Prune), s));
     }
+    if let Some(s) = drill_schedule(plan, drills) {
+        out.push((key(Work::Drill), s));
+    }
     out
 }
 
@@ -74,7 +78,7 @@ pub(crate) async fn tick(inner: &Arc<Inner>) -> Result<Option<DateTime<Utc>>, Se
     let mut seen = Vec::new();
     for (name, plan_config) in &config.plans {
         let plan = ResolvedPlan { name: name.clone(), origin: inner.origin.clone(), config: plan_config.clone() };
-        for (key, spec) in schedules(name, plan_config) {
+        for (key, spec) in schedules(name, plan_config, &config.drills) {
             let cursor = match cursors.get(&key) {
                 Some(c) => c.clone(),
                 None => load_cursor(inner, &key, now).await?,
@@ -166,6 +170,7 @@ fn what(key: &ScheduleKey) -> &'static str {
         Work::Verify { deep: false } => "quick verify",
         Work::Verify { deep: true } => "deep verify",
         Work::Prune => "prune",
+        Work::Drill => "restore drill",
     }
 }
 

@@ -18,6 +18,7 @@ mod policy;
 mod run;
 mod schedule;
 mod service;
+mod service_drill;
 mod service_week;
 mod state;
 mod tokens;

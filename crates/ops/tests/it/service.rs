@@ -536,7 +536,10 @@ async fn bad_requests_are_errors_of_their_kind() {
         ErrorKind::NotFound
     );
     assert_eq!(service.run_now("a", JobKind::Copy, Trigger::Api, None).await.unwrap_err().kind(), ErrorKind::Invalid);
-    assert_eq!(service.run_now("a", JobKind::Drill, Trigger::Api, None).await.unwrap_err().kind(), ErrorKind::Invalid);
+    // Forget is part of each backup; a drill is a job of its own now, but not of a plan that is not there.
+    assert_eq!(service.run_now("a", JobKind::Forget, Trigger::Api, None).await.unwrap_err().kind(), ErrorKind::Invalid);
+    assert_eq!(service.run_drill("nope", Trigger::Api, None).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(service.drill("drill-nope").await.unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(service.backups(Some("nope")).await.unwrap_err().kind(), ErrorKind::NotFound);
     let status = service.status().await.unwrap();
     assert_eq!(status.plans.len(), 1);

@@ -3,7 +3,8 @@
 //! Sundays), PostgreSQL (hourly, the real server), Redis (hourly, the real server) and an
 //! Elasticsearch snapshot policy (nightly, the Elasticsearch test double): the clock moves
 //! an hour at a time, the scheduler ticks, and the runs, the retention (judged by the
-//! simulated days) and the copies are exactly as expected.
+//! simulated days), the copies and the weekly restore drill of each plan but the
+//! Elasticsearch one (the default schedule) are exactly as expected.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +87,9 @@ source = {{ kind = "redis", url = "{redis_plain}", password-file = "{redis_pw}",
 schedule = {{ cron = "0 2 * * *", timezone = "UTC" }}
 retention = {{ keep-daily = 3 }}
 source = {{ kind = "elasticsearch", url = "{es_url}", repository = "backups", policy = "nightly", indices = "logs-*", state-dir = "{es_state}" }}
+# Not drilled yet: a drill of this plan fails in lifeboat-es's restore planning (its catalog
+# has no time range for an index snapshotted by SLM alone); see the dr helper's note.
+drill = {{ enabled = false }}
 "#,
         data = data.display(),
         pg_pw = site.path("pg-pw").display(),
@@ -119,6 +123,11 @@ source = {{ kind = "elasticsearch", url = "{es_url}", repository = "backups", po
         (("logs", JobKind::Backup), 7),
         (("postgres", JobKind::Backup), 168),
         (("redis", JobKind::Backup), 168),
+        // The default drill schedule, weekly (`every = "7d"`, anchored at the epoch: Thursdays
+        // 00:00 UTC), drills each drilled plan once.
+        (("files", JobKind::Drill), 1),
+        (("postgres", JobKind::Drill), 1),
+        (("redis", JobKind::Drill), 1),
     ]
     .into_iter()
     .map(|((p, k), n)| ((p.to_owned(), format!("{k:?}")), n))
@@ -128,6 +137,15 @@ source = {{ kind = "elasticsearch", url = "{es_url}", repository = "backups", po
         jobs.iter().filter(|j| j.plan == "files" && j.kind == JobKind::Backup).map(|j| j.scheduled_for).collect();
     let nightly: Vec<_> = (0..7).map(|d| Some(monday() + TimeDelta::hours(1) + TimeDelta::days(d))).collect();
     assert_eq!(files_slots, nightly, "02:00 in Berlin is 01:00 UTC in March");
+    let thursday = monday() + TimeDelta::days(3);
+    let drills: Vec<_> = jobs.iter().filter(|j| j.kind == JobKind::Drill).map(|j| (&j.plan, j.scheduled_for)).collect();
+    assert!(drills.iter().all(|(_, slot)| *slot == Some(thursday)), "drilled on Thursday 00:00 UTC: {drills:?}");
+    // Each drill kept its report, passed, and restored the newest backup of its plan then.
+    let reports = service.drills(Default::default()).await.unwrap();
+    let mut drilled: Vec<_> = reports.iter().filter_map(|r| r.plan.clone()).collect();
+    drilled.sort();
+    assert_eq!(drilled, ["files", "postgres", "redis"], "{reports:#?}");
+    assert!(reports.iter().all(|r| r.passed && r.started == thursday), "{reports:#?}");
 
     // Retention, judged by the simulated days and hours.
     let kept = site.listed("files").await;
@@ -154,7 +172,7 @@ source = {{ kind = "elasticsearch", url = "{es_url}", repository = "backups", po
     assert_eq!(files_repo.last_verify_ok, Some(true));
     assert_eq!(files_repo.last_verify, Some(monday() + TimeDelta::hours(3) + TimeDelta::days(6)));
     println!("simulated week: {} jobs in {wall:?}", jobs.len());
-    // 358 jobs, 336 of them real database dumps with their retention: about 40 s on an idle
+    // 361 jobs, 336 of them real database dumps with their retention, 3 drills: about 40 s on an idle
     // two-core machine, 90 s with five builds beside it; the bound catches a regression
     // (a job paying for a listing, a lost wake-up waiting out the 30 s loop pause).
     assert!(wall.as_secs() < 150, "the simulated week took {wall:?}");

@@ -5,6 +5,7 @@
 mod api;
 mod check;
 mod common;
+mod drills;
 mod lifecycle;
 mod prometheus;
 mod real_clock;

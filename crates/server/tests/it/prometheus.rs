@@ -17,7 +17,7 @@ use crate::common::{Daemon, Site, http};
 
 /// A binary named by the services env file (or the environment), else on PATH; fails with
 /// instructions when there is none.
-fn tool(var: &str, name: &str) -> String {
+pub fn tool(var: &str, name: &str) -> String {
     if let Some(path) = lifeboat_testkit::env_value(var).filter(|p| std::path::Path::new(p).is_file()) {
         return path;
     }
@@ -30,6 +30,25 @@ fn tool(var: &str, name: &str) -> String {
              which installs Debian's prometheus package (prometheus, promtool)"
         ),
     }
+}
+
+/// Asserts that `promtool check metrics` accepts `exposition`.
+pub fn promtool_check(promtool: &str, exposition: &str) {
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    check.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- exposition:\n{exposition}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr),
+    );
 }
 
 fn free_port() -> u16 {
@@ -86,22 +105,7 @@ fn a_real_prometheus_scrapes_lifeboatd_with_a_bearer_token() {
         content_type.starts_with("text/plain") || content_type.starts_with("application/openmetrics-text"),
         "/metrics content type {content_type:?}"
     );
-    let mut check = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    check.stdin.take().unwrap().write_all(metrics.body.as_bytes()).unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- exposition:\n{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr),
-        metrics.body
-    );
+    promtool_check(&promtool, &metrics.body);
 
     let token_file = site.path("prometheus.token");
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&token_file).unwrap();
