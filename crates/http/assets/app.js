@@ -553,7 +553,7 @@
         cell('RPO / objective', d.rpo_seconds === null || d.rpo_seconds === undefined
           ? el('span', { class: 'muted' }, '–')
           : el('span', {}, against(d.rpo_seconds, d.rpo_objective_seconds, rpoMet), gap)),
-        cell('Backup', el('span', { class: 'mono' }, d.backup || '–')),
+        cell('Backup', el('span', { class: 'mono', title: d.backup || '' }, d.backup ? d.backup.slice(0, 12) : '–')),
         cell('Scratch removed', el('span', { class: d.scratch_cleaned === d.scratch_targets ? '' : 'bad' }, d.scratch_cleaned + ' of ' + d.scratch_targets)),
         cell('', show),
       );
