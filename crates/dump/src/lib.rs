@@ -70,7 +70,7 @@ pub use postgres::{PostgresOptions, PostgresRestoreOptions, PostgresRestorer, Po
 pub use redis::{RedisMode, RedisOptions, RedisRestoreOptions, RedisRestorer, RedisSource};
 pub use scratch::{
     SCRATCH_PREFIX, ScratchDatabase, ScratchRedis, ScratchRedisOptions, drop_leftover, leftover_databases,
-    scratch_created, scratch_name,
+    scratch_created, scratch_label, scratch_name,
 };
 pub use stream::{DumpFinish, DumpReader, DumpStream, Dumps};
 

@@ -35,15 +35,21 @@ fn unix_now() -> i64 {
 /// the label lower-cased, every other character than `[a-z0-9_]` replaced by `_`, cut to 20.
 pub fn scratch_name(label: &str) -> Result<String> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let clean = scratch_label(label);
+    let random: String = random_bytes(6)?.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    Ok(format!("{SCRATCH_PREFIX}{clean}_{}_{random}", unix_now()))
+}
+
+/// The label part of the scratch names [`scratch_name`] makes of `label`: lower-case ASCII
+/// letters, digits and `_` (anything else becomes `_`), at most 20 characters, `x` when empty.
+pub fn scratch_label(label: &str) -> String {
     let clean: String = label
-        .to_lowercase()
         .chars()
+        .map(|c| c.to_ascii_lowercase())
         .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
         .take(20)
         .collect();
-    let clean = if clean.is_empty() { "x".to_string() } else { clean };
-    let random: String = random_bytes(6)?.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
-    Ok(format!("{SCRATCH_PREFIX}{clean}_{}_{random}", unix_now()))
+    if clean.is_empty() { "x".to_string() } else { clean }
 }
 
 /// When the scratch database `name` was created (unix seconds), read from its name; `None`

@@ -174,16 +174,9 @@ pub(crate) fn scratch_server(env: &DrEnv, plan: &ResolvedPlan) -> Result<(String
     Ok((own, read_secret(&source.password(), &format!("plan {}'s source", plan.name))?))
 }
 
-/// The label scratch databases of `plan` carry (`[a-z0-9_]`, at most 20 characters), as
-/// lifeboat-dump's scratch names write it.
+/// The label scratch databases of `plan` carry, as lifeboat-dump's scratch names write it.
 pub(crate) fn scratch_label(plan: &str) -> String {
-    let label: String = plan
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
-        .take(20)
-        .collect();
-    if label.is_empty() { "drill".into() } else { label }
+    lifeboat_dump::scratch::scratch_label(plan)
 }
 
 /// When the scratch database `name` of `label` was made (unix seconds), `None` for a name
