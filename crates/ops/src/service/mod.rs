@@ -161,6 +161,8 @@ pub(crate) struct Inner {
     alerts: alert_engine::Engine,
     /// The notification dispatcher (crate::notifications), set once at start.
     notifications: std::sync::OnceLock<crate::notifications::Dispatcher>,
+    /// The export destinations' cleans: the scheduler's last look, those running.
+    cleans: export_clean::Cleans,
 }
 
 impl Inner {
@@ -263,6 +265,7 @@ impl Service {
         reload::check(&options.config, &options.origin)?;
         let settings = options.config.service.clone();
         let (events, _) = broadcast::channel(1024);
+        let cleans = export_clean::Cleans::new(options.clock.now());
         let inner = Inner {
             origin: options.origin,
             state: options.state,
@@ -287,10 +290,10 @@ impl Service {
             last_seal: tokio::sync::Mutex::default(),
             alerts: alert_engine::Engine::new(),
             notifications: std::sync::OnceLock::new(),
+            cleans,
         };
         let service = Service { inner: Arc::new(inner) };
         audit::start(&service.inner, options.run_scheduler);
-        export_clean::start(&service.inner, options.run_scheduler);
         alert_engine::start(&service, options.run_scheduler);
         // Notifications listen to both event streams; a channel that cannot start is logged.
         let dispatcher =
@@ -303,16 +306,19 @@ impl Service {
     }
 
     /// One scheduler step at the clock's "now": starts, queues or skips what is due, and
-    /// records each schedule's next slot.
+    /// records each schedule's next slot; starts the clean of each export destination with
+    /// a `clean-schedule` slot since the last step (in the background: [`Service::wait_idle`]
+    /// waits for it).
     pub async fn tick(&self) -> Result<(), ServiceError> {
         scheduler::tick(&self.inner).await.map(|_| ())
     }
 
-    /// Waits until no job is queued or running (retries included).
+    /// Waits until no job is queued or running (retries included) and no export
+    /// destination is being cleaned.
     pub async fn wait_idle(&self) {
         loop {
             let changed = self.inner.changed.notified();
-            if self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            if self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).is_empty() && self.inner.cleans.idle() {
                 return;
             }
             changed.await;

@@ -3,6 +3,9 @@
 //! kept in memory and in the state (the schedule's next slot, in the plan's row for backups
 //! and in a row named `PLAN#WHAT` for the others), then start, queue or skip.
 //!
+//! Each step also starts the export destinations' cleans that are due
+//! ([`export_clean::tick`](super::export_clean::tick)).
+//!
 //! The cursor is stored as the next slot not yet dealt with: after a restart, the slots
 //! from it to "now" are the ones missed while down, and the missed-run policy decides.
 
@@ -73,8 +76,8 @@ pub(crate) async fn tick(inner: &Arc<Inner>) -> Result<Option<DateTime<Utc>>, Se
     }
     let config = inner.config();
     let now = inner.clock.now();
+    let mut wake = super::export_clean::tick(inner, now);
     let mut cursors = inner.cursors.lock().await;
-    let mut wake: Option<DateTime<Utc>> = None;
     let mut seen = Vec::new();
     for (name, plan_config) in &config.plans {
         let plan = ResolvedPlan { name: name.clone(), origin: inner.origin.clone(), config: plan_config.clone() };
