@@ -31,6 +31,10 @@ pub struct RestoreRequest {
     pub expire_after: Option<Duration>,
     /// Refuse when disk usage after the restore would exceed this fraction (0 < x ≤ 1).
     pub max_disk_usage: f64,
+    /// Also restore matching indices whose time range is not known (no time pattern or
+    /// field): what a drill of everything wants. A time-range restore leaves them out.
+    #[serde(default)]
+    pub include_untimed: bool,
 }
 
 mod opt_duration_secs {
@@ -58,6 +62,7 @@ impl RestoreRequest {
             prefix: DEFAULT_PREFIX.to_string(),
             expire_after: None,
             max_disk_usage: DEFAULT_MAX_DISK_USAGE,
+            include_untimed: false,
         }
     }
 

@@ -29,10 +29,11 @@ pub(crate) async fn plan(es: &EsManager, request: &RestoreRequest) -> Result<Res
             continue;
         }
         match &e.time_range {
-            None => {
+            None if !request.include_untimed => {
                 unknown_range.insert(e.index.clone());
                 continue;
             }
+            None => {}
             Some(r) if !r.overlaps(&request.range) => continue,
             Some(_) => {}
         }

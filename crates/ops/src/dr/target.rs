@@ -425,6 +425,8 @@ pub(crate) async fn es_restore(
     let range = TimeRange::new(start, end).map_err(failed)?;
     let mut request = RestoreRequest::new(&pattern, range);
     request.prefix = prefix.to_owned();
+    // A drill restores the newest snapshot of every index, whether or not its time is known.
+    request.include_untimed = true;
     let (planned, record) = manager.restores().start(&request).await.map_err(failed)?;
     started(record.id.clone());
     let done = manager.restores().wait(&record.id, ES_RESTORE_TIMEOUT, |_| {}).await.map_err(failed)?;

@@ -87,9 +87,6 @@ source = {{ kind = "redis", url = "{redis_plain}", password-file = "{redis_pw}",
 schedule = {{ cron = "0 2 * * *", timezone = "UTC" }}
 retention = {{ keep-daily = 3 }}
 source = {{ kind = "elasticsearch", url = "{es_url}", repository = "backups", policy = "nightly", indices = "logs-*", state-dir = "{es_state}" }}
-# Not drilled yet: a drill of this plan fails in lifeboat-es's restore planning (its catalog
-# has no time range for an index snapshotted by SLM alone); see the dr helper's note.
-drill = {{ enabled = false }}
 "#,
         data = data.display(),
         pg_pw = site.path("pg-pw").display(),
@@ -126,6 +123,7 @@ drill = {{ enabled = false }}
         // The default drill schedule, weekly (`every = "7d"`, anchored at the epoch: Thursdays
         // 00:00 UTC), drills each drilled plan once.
         (("files", JobKind::Drill), 1),
+        (("logs", JobKind::Drill), 1),
         (("postgres", JobKind::Drill), 1),
         (("redis", JobKind::Drill), 1),
     ]
@@ -144,7 +142,7 @@ drill = {{ enabled = false }}
     let reports = service.drills(Default::default()).await.unwrap();
     let mut drilled: Vec<_> = reports.iter().filter_map(|r| r.plan.clone()).collect();
     drilled.sort();
-    assert_eq!(drilled, ["files", "postgres", "redis"], "{reports:#?}");
+    assert_eq!(drilled, ["files", "logs", "postgres", "redis"], "{reports:#?}");
     assert!(reports.iter().all(|r| r.passed && r.started == thursday), "{reports:#?}");
 
     // Retention, judged by the simulated days and hours.
