@@ -192,11 +192,23 @@ pub enum Command {
 }
 
 impl Command {
-    /// True when the command writes into a child process's standard input (`restore --to`
-    /// pipes the dump into pg_restore or mysql). Such a command must keep SIGPIPE ignored: a
-    /// child that stops reading (it failed) then gives us a write error we can report, with
-    /// the child's message and our locks cleaned up, instead of killing us silently.
+    /// True when the command may write into a child process's standard input: `restore --to`
+    /// pipes the dump into pg_restore or mysql, a database backup (and `run`, which may be
+    /// one) writes queries into the psql/mariadb session that holds the dump's snapshot and
+    /// computes its content digest, drills and recoveries restore, assess probes through
+    /// psql, exports and imports talk to the database clients. Such a command must keep
+    /// SIGPIPE ignored: a child that stops reading (it failed) then gives us a write error we
+    /// can report, with the child's message and our locks and temporary objects cleaned up,
+    /// instead of killing us silently with no message.
     pub fn feeds_a_child(&self) -> bool {
-        matches!(self, Command::Restore { to: Some(_), .. })
+        matches!(
+            self,
+            Command::Restore { to: Some(_), .. }
+                | Command::Backup(_)
+                | Command::Run(_)
+                | Command::Dr(_)
+                | Command::Export(_)
+                | Command::Import(_)
+        )
     }
 }
