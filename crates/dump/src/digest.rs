@@ -1,4 +1,4 @@
-//! The content digest types and their comparison (re-exported by [`crate::content`], which
+//! The content digest types and their comparison (re-exported by the `content` module, which
 //! documents the algorithms). A leaf module: the dumpers and the measuring code both use it.
 
 use std::collections::BTreeMap;

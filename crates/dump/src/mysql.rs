@@ -9,7 +9,7 @@
 //! and `BINLOG MONITOR`/`REPLICATION CLIENT` privileges.
 //!
 //! Content: a client cannot join mysqldump's snapshot, so the digest
-//! ([`crate::content::MYSQL_ALGORITHM`]) is taken in a consistent snapshot of its own
+//! ([`crate::digest::MYSQL_ALGORITHM`]) is taken in a consistent snapshot of its own
 //! (`START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`), begun on a second connection
 //! right before the dump tool starts. It is exact when no transaction commits between the two
 //! snapshots. On MariaDB the snapshot's binary log position (`binlog_snapshot_file`,
@@ -211,7 +211,7 @@ fn tables_digest(tables: Vec<TableDigest>) -> ContentDigest {
 }
 
 /// Measures the base tables of `conn`'s database (every non-system database when it names
-/// none) like [`crate::content::measure`] says: when every table of `like` is of one database
+/// none) like `content::measure` says: when every table of `like` is of one database
 /// and the URL names another, the tables are named after `like`'s database.
 pub(crate) async fn measure(conn: &MysqlConn, like: &ContentDigest) -> Result<ContentDigest> {
     let client = find_tool(&["mariadb", "mysql"], CLIENT_PKG, &[])?;

@@ -7,7 +7,7 @@
 //! [`Position::PostgresLsn`].
 //!
 //! Content: while `pg_dump` runs, the same snapshot session counts and checksums every user
-//! table the dump holds ([`crate::content::PG_ALGORITHM`]), so the digest in
+//! table the dump holds ([`crate::digest::PG_ALGORITHM`]), so the digest in
 //! [`SourceMetadata::content`] is exact for the dump. Table patterns are matched the way
 //! psql matches them (`*`, `?`, `schema.table`, double quotes; an unqualified pattern matches
 //! tables visible in the search path). A schema-only dump records none.
@@ -292,7 +292,7 @@ fn tables_digest(mut tables: Vec<TableDigest>) -> ContentDigest {
     ContentDigest::Tables { algorithm: PG_ALGORITHM.to_string(), tables }
 }
 
-/// Measures every user table of `conn`'s database ([`crate::content::measure`]) in one
+/// Measures every user table of `conn`'s database (for `content::measure`) in one
 /// read-only repeatable-read transaction.
 pub(crate) async fn measure(conn: &PgConn, bindir: Option<PathBuf>) -> Result<ContentDigest> {
     let psql = find_tool(&["psql"], CLIENT_PKG, &tool_dirs(&bindir))?;

@@ -1,4 +1,4 @@
-//! The Redis content digest ([`crate::content::REDIS_ALGORITHM`]): each key's type and value
+//! The Redis content digest ([`crate::digest::REDIS_ALGORITHM`]): each key's type and value
 //! read in one `MULTI`/`EXEC` (so a key is read atomically), hashed with BLAKE3 and summed, so
 //! that the order keys are scanned in does not matter. Used by the logical export (the same
 //! transaction also holds the key's `PTTL` and `DUMP`: the digest is of exactly what the

@@ -30,7 +30,7 @@
 //!
 //! # Content digest
 //!
-//! The logical export records the key count and digest ([`crate::content::REDIS_ALGORITHM`])
+//! The logical export records the key count and digest ([`crate::digest::REDIS_ALGORITHM`])
 //! of exactly the keys it wrote: each key's `PTTL`, `DUMP`, `TYPE` and value are read in one
 //! `MULTI`/`EXEC`. The RDB snapshot's digest is exact too: the snapshot is spooled to a
 //! private temporary file as it streams past, loaded by a private `redis-server` (loopback,

@@ -6,7 +6,7 @@ use std::process::Child;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use lifeboat_dump::{DumpError, DumpStream, Dumps, RestoreOptions, Restorer, Source, SourceOptions};
+use lifeboat_dump::{DumpError, DumpStream, Dumps, RestoreOptions, Restorer, Source, SourceMetadata, SourceOptions};
 use lifeboat_testkit::process::{alive, processes_exposing};
 use lifeboat_testkit::{closed_port, parse, with_password, with_path};
 use tokio::io::AsyncReadExt;
@@ -29,8 +29,9 @@ pub async fn servers_exclusive() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// Reads a dump stream to its end in 256 KiB steps with a pause after each, so that a
-/// concurrent writer commits while the dump runs; then awaits its completion.
-pub async fn read_slowly(stream: DumpStream) -> Vec<u8> {
+/// concurrent writer commits while the dump runs; then awaits its completion (the stream's
+/// metadata).
+pub async fn read_slowly(stream: DumpStream) -> (Vec<u8>, SourceMetadata) {
     let mut reader = stream.reader;
     let mut bytes = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -42,8 +43,8 @@ pub async fn read_slowly(stream: DumpStream) -> Vec<u8> {
         bytes.extend_from_slice(&buf[..n]);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stream.finish.await.unwrap();
-    bytes
+    let meta = stream.finish.await.unwrap();
+    (bytes, meta)
 }
 
 /// The connection errors both SQL servers must give clearly: a wrong password (AuthFailed,
@@ -106,7 +107,7 @@ pub async fn assert_dump_consistent_under_writer(
     let mut dumps = source.dump().await.unwrap();
     let dump = dumps.next().await.unwrap().unwrap();
     // Read slowly so that the writer commits while the dump runs.
-    let bytes = read_slowly(dump).await;
+    let (bytes, _) = read_slowly(dump).await;
     let ticks_after = query(src, "SELECT n FROM ticks;").parse::<i64>().unwrap();
     assert!(ticks_after > ticks_before, "the writer made no progress during the dump");
     let _ = writer.kill();

@@ -12,7 +12,7 @@ use lifeboat_testkit::redis_server::PrivateRedis;
 use lifeboat_testkit::sql::{mysql, psql};
 use lifeboat_testkit::{R, Redis, mysql_url, pg_url, unique, with_path};
 
-use crate::common::servers_shared;
+use crate::common::{read_slowly, servers_shared};
 use crate::postgres::FIDELITY_SCHEMA;
 
 /// Dumps `url` (one stream) and returns it with its metadata.
@@ -271,19 +271,7 @@ async fn postgres_content_is_exact_for_the_dump_while_a_writer_commits() {
     let stream = dumps.next().await.unwrap().unwrap();
     let name = stream.name.clone();
     // Read slowly: the writer commits while pg_dump and the checksums run.
-    let mut reader = stream.reader;
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        use tokio::io::AsyncReadExt;
-        let n = reader.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let meta = stream.finish.await.unwrap();
+    let (bytes, meta) = read_slowly(stream).await;
     let recorded = meta.content.expect("content recorded");
     // The live database has moved on ...
     let live = content::measure(&with_path(&url, &src), None, &recorded).await.unwrap();
