@@ -32,8 +32,9 @@ LAYERS = {
     "lifeboat-storage": set(),
     "lifeboat-crypto": set(),
     "lifeboat-retention": set(),
+    "lifeboat-chunker": set(),
     "lifeboat-notify": set(),
-    "lifeboat-repo": {"lifeboat-storage", "lifeboat-crypto"},
+    "lifeboat-repo": {"lifeboat-storage", "lifeboat-crypto", "lifeboat-chunker"},
     "lifeboat-dump": {"lifeboat-storage", "lifeboat-crypto"},
     "lifeboat-es": {"lifeboat-storage", "lifeboat-crypto", "lifeboat-retention"},
     # Table exports, plain named export files and their expiry (issue 16).

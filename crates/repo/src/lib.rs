@@ -70,6 +70,7 @@ mod repository;
 mod restore;
 mod state;
 mod tree;
+pub mod v3;
 mod verify;
 mod view;
 

@@ -19,6 +19,7 @@ mod keys;
 mod locks;
 mod prune;
 mod scope;
+mod v3_keys;
 
 fn cheap() -> InitOptions {
     InitOptions { kdf: Argon2Params::MINIMUM, ..Default::default() }

@@ -1,0 +1,40 @@
+//! Errors of the v3 chunk store.
+
+/// A failure of the v3 chunk store, naming the object and the operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A storage operation failed.
+    #[error("{operation} {key}: {source}")]
+    Storage {
+        /// What was being done ("read pack", "write index", ...).
+        operation: &'static str,
+        /// The object's key.
+        key: String,
+        /// The storage's error.
+        #[source]
+        source: lifeboat_storage::StorageError,
+    },
+    /// Stored bytes failed authentication or are malformed.
+    #[error("{what} is damaged: {reason}")]
+    Corrupt {
+        /// The object or blob ("pack packs/ab/ab…", "blob 1f2e…").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A blob the caller asked for is in no index.
+    #[error("blob {0} is not in the repository's index")]
+    MissingBlob(String),
+    /// Reading the local source failed.
+    #[error("{operation} {path}: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// Which file.
+        path: String,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
