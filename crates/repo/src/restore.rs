@@ -145,7 +145,7 @@ impl Repository {
             })?;
         } else {
             for record in &manifest.objects {
-                let path = safe_join(&staging.dir, &record.name)?;
+                let path = safe_join(&staging.dir, restored_file_name(manifest, record))?;
                 if let Some(parent) = path.parent() {
                     tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).await.map_err(|e| {
                         RepoError::LocalIo { what: "cannot create", path: parent.display().to_string(), source: e }
@@ -173,6 +173,20 @@ impl Repository {
             }
         }
         Ok(RestoreReport { path: staging.publish()?, warnings })
+    }
+}
+
+/// The file a stream object is restored into: a stdin backup's single object is named
+/// `stream` in the manifest, but the operator knows it by the name it was backed up with
+/// (`backup stdin --name app.sql`), so it gets that name's last component when that is a
+/// usable file name. Database objects keep their own names (`db/app.pgdump`).
+fn restored_file_name<'m>(manifest: &'m Manifest, record: &'m ObjectRecord) -> &'m str {
+    if manifest.kind != BackupKind::Stream || record.name != "stream" {
+        return &record.name;
+    }
+    match manifest.name.rsplit('/').next() {
+        Some(base) if !base.is_empty() && base != "." && base != ".." && !base.contains('\0') => base,
+        _ => &record.name,
     }
 }
 

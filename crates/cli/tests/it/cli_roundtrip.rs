@@ -426,10 +426,18 @@ fn restore_into_non_empty_dir_is_refused_and_untouched() {
         .stderr_has("a-file");
     assert_eq!(std::fs::read(&file_target).expect("read"), b"x");
 
-    // A new directory receives a stream backup as a file named after its object.
+    // A new directory receives a stream backup as a file with the name it was backed up with.
     let fresh = env.path("fresh");
     env.run(&["restore", &id, "--target", fresh.to_str().expect("utf-8")], b"").ok();
     assert!(std::fs::read(fresh.join("stream")).expect("restored stream file") == data);
+
+    // Issue 15: `backup stdin --name nightly/app.sql` restores as app.sql, not as "stream".
+    let named = env.backup_stdin("nightly/app.sql", &data);
+    let into = env.path("named");
+    env.run(&["restore", &named, "--target", into.to_str().expect("utf-8")], b"").ok();
+    let names: Vec<_> = std::fs::read_dir(&into).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(names, ["app.sql"], "the restored stream is named after its backup");
+    assert!(std::fs::read(into.join("app.sql")).expect("restored app.sql") == data);
 }
 
 /// 1960-01-01T00:00:00Z.
@@ -532,7 +540,7 @@ fn dumps_restored_into_a_directory_stay_private() {
     let id = env.backup_stdin("app.sql", b"CREATE TABLE secrets (x text);\n");
     let target = env.path("dumps");
     env.run(&["restore", &id, "--target", target.to_str().expect("utf-8")], b"").ok();
-    let meta = std::fs::metadata(target.join("stream")).expect("restored dump");
+    let meta = std::fs::metadata(target.join("app.sql")).expect("restored dump");
     assert_eq!(meta.mode() & 0o777, 0o600, "the dump is readable by others");
 }
 
