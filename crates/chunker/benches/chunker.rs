@@ -10,20 +10,11 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lifeboat_chunker::{Chunker, ChunkerParams};
 
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+#[path = "../tests/it/noise.rs"]
+mod noise;
 
 fn split(c: &mut Criterion) {
-    let data = noise(64 << 20);
+    let data = noise::noise(64 << 20, 0x9e37_79b9_7f4a_7c15);
     let chunker = Chunker::new(&[7u8; 32], ChunkerParams::default());
     let mut group = c.benchmark_group("chunker");
     group.throughput(Throughput::Bytes(data.len() as u64));

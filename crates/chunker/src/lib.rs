@@ -26,6 +26,58 @@ pub struct ChunkerParams {
     pub max: usize,
 }
 
+/// Why a set of [`ChunkerParams`] cannot be used as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidParams {
+    /// The average is not a power of two of at least 64 bytes (the masks are bit counts).
+    AverageNotPowerOfTwo(usize),
+    /// `min <= avg <= max` does not hold, or `min` is 0.
+    OutOfOrder {
+        /// The minimum given.
+        min: usize,
+        /// The average given.
+        avg: usize,
+        /// The maximum given.
+        max: usize,
+    },
+}
+
+impl std::fmt::Display for InvalidParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidParams::AverageNotPowerOfTwo(avg) => {
+                write!(f, "chunker average {avg} is not a power of two of at least 64 bytes")
+            }
+            InvalidParams::OutOfOrder { min, avg, max } => {
+                write!(f, "chunker sizes must satisfy 0 < min <= avg <= max (got {min} / {avg} / {max})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidParams {}
+
+impl ChunkerParams {
+    /// Checks the sizes: `0 < min <= avg <= max` and `avg` a power of two of at least 64.
+    /// Sizes that come from a user or a repository's config go through this first.
+    pub fn validate(self) -> Result<ChunkerParams, InvalidParams> {
+        if !self.avg.is_power_of_two() || self.avg < 64 {
+            return Err(InvalidParams::AverageNotPowerOfTwo(self.avg));
+        }
+        if self.min == 0 || self.min > self.avg || self.avg > self.max {
+            return Err(InvalidParams::OutOfOrder { min: self.min, avg: self.avg, max: self.max });
+        }
+        Ok(self)
+    }
+
+    /// The nearest usable sizes: the average rounded down to a power of two (at least 64),
+    /// the minimum and maximum moved to bracket it. Valid sizes are returned unchanged.
+    fn normalized(self) -> ChunkerParams {
+        let avg = if self.avg < 64 { 64 } else { 1usize << (usize::BITS - 1 - self.avg.leading_zeros()) };
+        ChunkerParams { min: self.min.clamp(1, avg), avg, max: self.max.max(avg) }
+    }
+}
+
 impl Default for ChunkerParams {
     /// 256 KiB / 1 MiB / 4 MiB: about one million chunks per TiB (docs/FORMAT.md v3).
     fn default() -> Self {
@@ -53,8 +105,11 @@ impl std::fmt::Debug for Chunker {
 }
 
 impl Chunker {
-    /// A chunker whose gear table is derived from `key`.
+    /// A chunker whose gear table is derived from `key`. Sizes that do not pass
+    /// [`ChunkerParams::validate`] are moved to the nearest usable ones rather than
+    /// refused, so this never fails; validate sizes read from outside first.
     pub fn new(key: &[u8; 32], params: ChunkerParams) -> Chunker {
+        let params = params.normalized();
         let mut table = [0u64; 256];
         let mut xof = blake3::Hasher::new_derive_key("lifeboat/v3/chunker-gear");
         xof.update(key);
@@ -64,7 +119,7 @@ impl Chunker {
             reader.fill(&mut bytes);
             *entry = u64::from_le_bytes(bytes);
         }
-        let bits = params.avg.max(16).trailing_zeros();
+        let bits = params.avg.trailing_zeros();
         Chunker { gear: Box::new(table), params, mask_small: top_bits(bits + 2), mask_large: top_bits(bits - 2) }
     }
 
@@ -114,9 +169,10 @@ impl Chunker {
         })
     }
 
-    /// Chunks read from `reader` with bounded memory (at most two maximum chunks held).
+    /// Chunks read from `reader` with bounded memory: one buffer of two maximum chunks,
+    /// allocated once.
     pub fn chunks<R: Read>(&self, reader: R) -> StreamChunks<'_, R> {
-        StreamChunks { chunker: self, reader, buf: Vec::new(), eof: false }
+        StreamChunks { chunker: self, reader, buf: Vec::new(), start: 0, end: 0, eof: false }
     }
 }
 
@@ -127,39 +183,56 @@ fn top_bits(bits: u32) -> u64 {
 }
 
 /// An iterator of chunks read from a [`Read`]; see [`Chunker::chunks`].
+///
+/// The unread bytes are `buf[start..end]`; each chunk is copied out once, and the
+/// remainder is moved to the front only when less than a maximum chunk is left.
 pub struct StreamChunks<'c, R> {
     chunker: &'c Chunker,
     reader: R,
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
     eof: bool,
+}
+
+impl<R: Read> StreamChunks<'_, R> {
+    /// Reads until a maximum chunk is buffered or the input ends.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let max = self.chunker.params.max;
+        if self.buf.is_empty() {
+            self.buf = vec![0; 2 * max];
+        }
+        if self.buf.len() - self.start < max {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while !self.eof && self.end - self.start < max {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<R: Read> Iterator for StreamChunks<'_, R> {
     type Item = std::io::Result<Vec<u8>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let max = self.chunker.params.max;
-        while !self.eof && self.buf.len() < max {
-            let start = self.buf.len();
-            self.buf.resize(max, 0);
-            match self.reader.read(&mut self.buf[start..]) {
-                Ok(0) => {
-                    self.buf.truncate(start);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(start + n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.buf.truncate(start),
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Some(Err(e));
-                }
-            }
+        if let Err(e) = self.fill() {
+            return Some(Err(e));
         }
-        if self.buf.is_empty() {
+        if self.start == self.end {
             return None;
         }
-        let len = self.chunker.next_boundary(&self.buf);
-        let rest = self.buf.split_off(len);
-        Some(Ok(std::mem::replace(&mut self.buf, rest)))
+        let pending = &self.buf[self.start..self.end];
+        let len = self.chunker.next_boundary(pending);
+        let chunk = pending[..len].to_vec();
+        self.start += len;
+        Some(Ok(chunk))
     }
 }

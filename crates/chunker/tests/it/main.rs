@@ -1,20 +1,10 @@
 use lifeboat_chunker::{Chunker, ChunkerParams};
 use proptest::prelude::*;
 
-const SMALL: ChunkerParams = ChunkerParams { min: 2048, avg: 8192, max: 32768 };
+mod noise;
+use noise::noise;
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+const SMALL: ChunkerParams = ChunkerParams { min: 2048, avg: 8192, max: 32768 };
 
 fn boundaries(chunker: &Chunker, data: &[u8]) -> Vec<usize> {
     let mut at = 0;
@@ -112,4 +102,43 @@ impl std::io::Read for Trickle<'_> {
         self.at += n;
         Ok(n)
     }
+}
+
+#[test]
+fn validate_refuses_unusable_sizes_and_new_normalizes_them() {
+    use lifeboat_chunker::InvalidParams;
+    assert_eq!(SMALL.validate(), Ok(SMALL));
+    let odd = ChunkerParams { min: 10, avg: 1000, max: 5000 };
+    assert_eq!(odd.validate(), Err(InvalidParams::AverageNotPowerOfTwo(1000)));
+    let backwards = ChunkerParams { min: 9000, avg: 8192, max: 4096 };
+    assert!(matches!(backwards.validate(), Err(InvalidParams::OutOfOrder { .. })));
+    assert!(backwards.validate().unwrap_err().to_string().contains("9000 / 8192 / 4096"));
+    // Unusable sizes still give a working chunker whose chunks respect the bounds it chose.
+    let chunker = Chunker::new(&[3u8; 32], backwards);
+    let params = chunker.params();
+    assert_eq!(params.validate(), Ok(params));
+    let data = noise(200_000, 17);
+    let lengths: Vec<usize> = chunker.split(&data).collect();
+    assert_eq!(lengths.iter().sum::<usize>(), data.len());
+    assert!(lengths.iter().all(|len| *len <= params.max), "{lengths:?}");
+}
+
+#[test]
+fn a_read_error_is_returned_and_not_taken_for_the_end() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk went away"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(1);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let chunker = Chunker::new(&[4u8; 32], SMALL);
+    let results: Vec<_> = chunker.chunks(Failing(10_000)).take(3).collect();
+    let error = results.iter().find_map(|r| r.as_ref().err()).expect("the read error surfaces");
+    assert_eq!(error.to_string(), "disk went away");
 }
