@@ -6,5 +6,6 @@ mod common;
 mod conformance;
 #[cfg(feature = "s3")]
 mod s3;
+mod units;
 #[cfg(feature = "webdav")]
 mod webdav;
