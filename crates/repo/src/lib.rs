@@ -98,8 +98,8 @@ pub use release::LockReleases;
 pub use repository::{InitOptions, OpenOptions, Repository, read_config};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{
-    FilesFilter, FilterError, RestoreOptions, RestoreReport, TreeFilter, TreeSummary, settle_restore_cleanup,
-    spawn_tree_producer,
+    FilesFilter, FilterError, PathPatterns, RestoreOptions, RestoreReport, TreeFilter, TreeSummary,
+    settle_restore_cleanup, spawn_tree_producer,
 };
 pub use verify::{Damage, VerifyOutcome, VerifyReport};
 pub use view::{BackupSummary, BackupView, ObjectView};

@@ -34,23 +34,23 @@ pub(super) fn c_text(ptr: *const libc::c_char) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-pub(super) fn user_name(uid: u32) -> Option<String> {
+pub(crate) fn user_name(uid: u32) -> Option<String> {
     // SAFETY: the pointers come from `lookup` and are valid for the call.
     lookup(|p, b, n, r| unsafe { libc::getpwuid_r(uid, p, b, n, r) }, |p: &libc::passwd| c_text(p.pw_name))
 }
 
-pub(super) fn group_name(gid: u32) -> Option<String> {
+pub(crate) fn group_name(gid: u32) -> Option<String> {
     // SAFETY: as above.
     lookup(|g, b, n, r| unsafe { libc::getgrgid_r(gid, g, b, n, r) }, |g: &libc::group| c_text(g.gr_name))
 }
 
-pub(super) fn uid_of(name: &str) -> Option<u32> {
+pub(crate) fn uid_of(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
     // SAFETY: as above; `name` outlives the call.
     lookup(|p, b, n, r| unsafe { libc::getpwnam_r(name.as_ptr(), p, b, n, r) }, |p: &libc::passwd| Some(p.pw_uid))
 }
 
-pub(super) fn gid_of(name: &str) -> Option<u32> {
+pub(crate) fn gid_of(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
     // SAFETY: as above.
     lookup(|g, b, n, r| unsafe { libc::getgrnam_r(name.as_ptr(), g, b, n, r) }, |g: &libc::group| Some(g.gr_gid))

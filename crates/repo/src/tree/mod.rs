@@ -8,9 +8,11 @@ mod pack;
 mod staging;
 mod unpack;
 
-pub use filter::{FilesFilter, FilterError, TreeFilter};
+pub(crate) use accounts::{gid_of, group_name, uid_of, user_name};
+pub use filter::{FilesFilter, FilterError, PathPatterns, TreeFilter};
+pub(crate) use pack::open_no_follow;
 pub use pack::{TreeSummary, spawn_tree_producer};
 pub use staging::{RestoreReport, settle_restore_cleanup};
 pub(crate) use staging::{Staging, create_private_file};
 pub use unpack::RestoreOptions;
-pub(crate) use unpack::unpack;
+pub(crate) use unpack::{set_symlink_times, settle_open, unpack};

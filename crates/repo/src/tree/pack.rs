@@ -286,7 +286,7 @@ fn special_kind(meta: &Metadata) -> &'static str {
 
 /// Opens a file for reading without following a symlink in its last component, and
 /// without blocking should it have become a FIFO.
-fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 

@@ -248,34 +248,17 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    /// Gives an open entry its owner (when restoring owners), then its mode, then its
-    /// mtime: chown clears setuid bits, and chmod would not change the mtime. Setuid and
-    /// setgid are kept only where the file ended up with the recorded owner and group.
+    /// Gives an open entry its recorded owner, mode and mtime ([`settle_open`]), noting
+    /// what could not be restored for the closing warning.
     fn settle(&mut self, file: &File, rel: &Path, meta: &EntryMeta) -> Result<()> {
         let path = self.root.join(rel);
-        if self.same_owner
-            && let Err(e) = std::os::unix::fs::fchown(file, Some(meta.uid), Some(meta.gid))
-        {
+        let settled = settle_open(file, &path, meta.mode, (meta.uid, meta.gid), time_of(meta.mtime), self.same_owner)?;
+        if let Some(e) = settled.owner_error {
             self.owner_error.get_or_insert_with(|| format!("{}: {e}", rel.display()));
         }
-        let mut mode = meta.mode;
-        let wanted = (meta.uid, meta.gid);
-        let actual = file.metadata().map_err(|e| local_io("cannot restore", &path, e))?;
-        if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && (actual.uid(), actual.gid()) != wanted {
-            if actual.uid() != wanted.0 {
-                mode &= !libc::S_ISUID;
-            }
-            if actual.gid() != wanted.1 {
-                mode &= !libc::S_ISGID;
-            }
-            if mode != meta.mode {
-                self.cleared += 1;
-                self.first_cleared.get_or_insert_with(|| rel.to_owned());
-            }
-        }
-        file.set_permissions(Permissions::from_mode(mode)).map_err(|e| local_io("cannot set the mode of", &path, e))?;
-        if let Some(when) = time_of(meta.mtime) {
-            file.set_modified(when).map_err(|e| local_io("cannot set the mtime of", &path, e))?;
+        if settled.cleared {
+            self.cleared += 1;
+            self.first_cleared.get_or_insert_with(|| rel.to_owned());
         }
         Ok(())
     }
@@ -318,6 +301,47 @@ impl<'a> Unpacker<'a> {
     }
 }
 
+/// What [`settle_open`] could not do as recorded.
+pub(crate) struct Settled {
+    /// Why the recorded owner could not be given (restoring owners only).
+    pub owner_error: Option<io::Error>,
+    /// Setuid or setgid bits were cleared, the entry not having its recorded owner.
+    pub cleared: bool,
+}
+
+/// Gives an open entry its owner (when `same_owner`), then its mode, then its mtime:
+/// chown clears setuid bits, and chmod would not change the mtime. Setuid and setgid are
+/// kept only where the entry ended up with the recorded owner and group.
+pub(crate) fn settle_open(
+    file: &File,
+    path: &Path,
+    recorded: u32,
+    owner: (u32, u32),
+    mtime: Option<SystemTime>,
+    same_owner: bool,
+) -> Result<Settled> {
+    let mut settled = Settled { owner_error: None, cleared: false };
+    if same_owner && let Err(e) = std::os::unix::fs::fchown(file, Some(owner.0), Some(owner.1)) {
+        settled.owner_error = Some(e);
+    }
+    let mut mode = recorded;
+    let actual = file.metadata().map_err(|e| local_io("cannot restore", path, e))?;
+    if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && (actual.uid(), actual.gid()) != owner {
+        if actual.uid() != owner.0 {
+            mode &= !libc::S_ISUID;
+        }
+        if actual.gid() != owner.1 {
+            mode &= !libc::S_ISGID;
+        }
+        settled.cleared = mode != recorded;
+    }
+    file.set_permissions(Permissions::from_mode(mode)).map_err(|e| local_io("cannot set the mode of", path, e))?;
+    if let Some(when) = mtime {
+        file.set_modified(when).map_err(|e| local_io("cannot set the mtime of", path, e))?;
+    }
+    Ok(settled)
+}
+
 fn refuse(rel: &Path, reason: &str) -> RepoError {
     RepoError::Integrity(format!("archive entry {} {reason}; restore refused", rel.display()))
 }
@@ -338,9 +362,14 @@ fn relative(path: &Path) -> Option<PathBuf> {
 /// Sets a symlink's own access and modification times (`utimensat` with
 /// `AT_SYMLINK_NOFOLLOW`; std has no call for it).
 fn set_symlink_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    set_symlink_times(path, secs, 0)
+}
+
+/// [`set_symlink_mtime`] to the nanosecond.
+pub(crate) fn set_symlink_times(path: &Path, secs: i64, nanos: u32) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let time = libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: 0 };
+    let time = libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: nanos.min(999_999_999) as libc::c_long };
     let times = [time, time];
     // SAFETY: a NUL-terminated path and an array of two timespecs, both live for the call.
     let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };

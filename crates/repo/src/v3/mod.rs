@@ -10,6 +10,10 @@ mod blob;
 mod domain;
 mod error;
 
+pub mod archiver;
+pub mod restorer;
+pub mod tree;
+
 pub use blob::{BlobId, BlobKind, BlobStore};
 pub use domain::{DOMAIN_SECRET_LEN, DomainId, DomainKeys};
 pub use error::StoreError;

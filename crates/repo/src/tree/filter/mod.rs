@@ -136,6 +136,35 @@ impl TreeFilter {
     }
 }
 
+/// A list of patterns in the exclude language (`docs/FILTERS.md`) used to select paths
+/// rather than leave them out: a restore's `--include`, or `find`. A path matches when the
+/// last pattern that matches it is not a `!pattern`; a pattern that matches a directory
+/// matches everything below it.
+#[derive(Debug, Clone, Default)]
+pub struct PathPatterns {
+    list: PatternList,
+}
+
+impl PathPatterns {
+    /// Parses `patterns` (case-insensitive when `fold_case`); `flag` names where they came
+    /// from in an error (`--include`).
+    pub fn parse(patterns: &[String], fold_case: bool, flag: &str) -> Result<PathPatterns, FilterError> {
+        let mut list = PatternList::new(fold_case);
+        add_patterns(&mut list, patterns, flag, &[])?;
+        Ok(PathPatterns { list })
+    }
+
+    /// Whether the absolute `path` (a directory when `is_dir`) matches.
+    pub fn matches(&self, path: &Path, is_dir: bool) -> bool {
+        self.list.excludes(path, is_dir)
+    }
+
+    /// Whether there is no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,538 @@
+//! Format v3 trees (issue 14): the archiver and restorer over an in-memory blob store —
+//! round trips of every kind of entry, the parent's reuse, include/exclude and sub-path
+//! restores, dump, ls, find, diff, and forged trees refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::future::Future;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use lifeboat_chunker::{Chunker, ChunkerParams};
+use lifeboat_crypto::SecretKey;
+use lifeboat_repo::v3::archiver::{ArchiveOptions, Archived, archive};
+use lifeboat_repo::v3::restorer::{ChangeKind, RestoreSpec, Restorer};
+use lifeboat_repo::v3::tree::{Node, NodeType, Tree, TreeError};
+use lifeboat_repo::v3::{BlobId, BlobKind, BlobStore, DomainKeys, StoreError};
+use lifeboat_repo::{FilesFilter, TreeFilter};
+
+/// A blob store in a map, counting the blobs it was given that it did not have, and
+/// every blob read.
+struct MemStore {
+    keys: DomainKeys,
+    chunker: Chunker,
+    blobs: Mutex<HashMap<BlobId, (BlobKind, Bytes)>>,
+    new_blobs: AtomicU64,
+    reads: AtomicU64,
+}
+
+impl MemStore {
+    fn new() -> MemStore {
+        let keys = DomainKeys::derive(&SecretKey::from_bytes([9u8; 32]));
+        // Small chunks, so that a test file of a few hundred KiB is several chunks.
+        let chunker = Chunker::new(keys.chunker_key(), ChunkerParams { min: 4 << 10, avg: 16 << 10, max: 64 << 10 });
+        MemStore { keys, chunker, blobs: Mutex::default(), new_blobs: AtomicU64::new(0), reads: AtomicU64::new(0) }
+    }
+
+    fn count(&self) -> usize {
+        self.blobs.lock().unwrap().len()
+    }
+
+    fn new_blobs(&self) -> u64 {
+        self.new_blobs.load(Ordering::SeqCst)
+    }
+
+    /// Stores a hand-made tree (JSON) as a tree blob, as a forger with the keys could.
+    fn forge(&self, json: &str) -> BlobId {
+        let id = self.keys.blob_id(json.as_bytes());
+        self.blobs.lock().unwrap().insert(id, (BlobKind::Tree, Bytes::from(json.as_bytes().to_vec())));
+        id
+    }
+}
+
+impl BlobStore for MemStore {
+    fn blob_id(&self, plaintext: &[u8]) -> BlobId {
+        self.keys.blob_id(plaintext)
+    }
+
+    fn chunker(&self) -> &Chunker {
+        &self.chunker
+    }
+
+    fn has_blob(&self, id: &BlobId) -> bool {
+        self.blobs.lock().unwrap().contains_key(id)
+    }
+
+    fn put_blob(&self, kind: BlobKind, plaintext: Bytes) -> impl Future<Output = Result<BlobId, StoreError>> + Send {
+        let id = self.keys.blob_id(&plaintext);
+        if self.blobs.lock().unwrap().insert(id, (kind, plaintext)).is_none() {
+            self.new_blobs.fetch_add(1, Ordering::SeqCst);
+        }
+        async move { Ok(id) }
+    }
+
+    fn get_blob(&self, id: &BlobId) -> impl Future<Output = Result<Bytes, StoreError>> + Send {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let found = self.blobs.lock().unwrap().get(id).map(|(_, b)| b.clone());
+        let id = *id;
+        async move { found.ok_or_else(|| StoreError::MissingBlob(id.to_hex())) }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Pseudo-random bytes (xorshift), so that chunks differ.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn at(secs: u64, nanos: u32) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+fn set_mtime(path: &Path, when: SystemTime) {
+    File::options().write(!path.is_dir()).read(path.is_dir()).open(path).unwrap().set_modified(when).unwrap();
+}
+
+/// Sets a symlink's own mtime.
+fn set_link_mtime(path: &Path, secs: i64, nanos: i64) {
+    let time = rustix::fs::Timespec { tv_sec: secs, tv_nsec: nanos };
+    let times = rustix::fs::Timestamps { last_access: time, last_modification: time };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
+}
+
+fn mkfifo(path: &Path, mode: u32) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_bits_truncate(mode),
+        0,
+    )
+    .unwrap();
+}
+
+/// Whether the file system under `dir` keeps user xattrs.
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty()).is_ok()
+}
+
+/// A source tree with one of everything; returns whether it has a user xattr.
+fn build_source(root: &Path) -> bool {
+    fs::create_dir_all(root.join("a/b/c")).unwrap();
+    fs::create_dir(root.join("empty-dir")).unwrap();
+    fs::write(root.join("big.bin"), noise(300_000, 1)).unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    fs::write(root.join("notes.txt"), b"some notes\n").unwrap();
+    fs::write(root.join("debug.log"), b"log line\n").unwrap();
+    fs::write(root.join("a/b/c/deep.txt"), b"deep file\n").unwrap();
+    fs::write(root.join("a/b/other.log"), b"other\n").unwrap();
+    fs::write(root.join(OsStr::from_bytes(b"caf\xe9-latin1")), b"not utf-8 name\n").unwrap();
+    // Sparse: a hole, a little data, a hole.
+    let sparse = File::create(root.join("sparse")).unwrap();
+    sparse.set_len(1 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"middle", 500_000).unwrap();
+    drop(sparse);
+    fs::write(root.join("a/linked"), b"hard linked content\n").unwrap();
+    fs::hard_link(root.join("a/linked"), root.join("a/b/also-linked")).unwrap();
+    std::os::unix::fs::symlink("../notes.txt", root.join("a/rel-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("abs-link")).unwrap();
+    mkfifo(&root.join("pipe"), 0o620);
+    fs::set_permissions(root.join("notes.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(root.join("big.bin"), fs::Permissions::from_mode(0o4751)).unwrap();
+    fs::set_permissions(root.join("a/b"), fs::Permissions::from_mode(0o750)).unwrap();
+    let xattr = set_xattr(&root.join("notes.txt"), "user.lifeboat", b"\x00\xffvalue");
+    set_mtime(&root.join("notes.txt"), at(1_600_000_000, 123_456_789));
+    set_mtime(&root.join("big.bin"), at(1_500_000_000, 1));
+    set_mtime(&root.join("a/b/c/deep.txt"), at(1_400_000_000, 999_999_999));
+    set_link_mtime(&root.join("a/rel-link"), 1_300_000_000, 42);
+    // Directories last: writing into them would change their mtimes.
+    set_mtime(&root.join("a/b/c"), at(1_200_000_000, 7));
+    set_mtime(&root.join("a/b"), at(1_200_000_001, 8));
+    set_mtime(&root.join("a"), at(1_200_000_002, 9));
+    xattr
+}
+
+/// What a restore must reproduce of every entry below `root`, by relative path.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    kind: &'static str,
+    mode: u32,
+    mtime_ns: i128,
+    /// BLAKE3 of the content, so that a failure prints a line, not the bytes.
+    content: Option<String>,
+    target: Option<PathBuf>,
+}
+
+fn survey(root: &Path) -> BTreeMap<PathBuf, Seen> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let kind = meta.file_type();
+            let (name, content, target) = if kind.is_dir() {
+                stack.push(path.clone());
+                ("dir", None, None)
+            } else if kind.is_symlink() {
+                ("symlink", None, Some(fs::read_link(&path).unwrap()))
+            } else if kind.is_file() {
+                ("file", Some(blake3::hash(&fs::read(&path).unwrap()).to_hex().to_string()), None)
+            } else {
+                ("other", None, None)
+            };
+            let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            out.insert(rel, Seen { kind: name, mode: meta.mode() & 0o7777, mtime_ns, content, target });
+        }
+    }
+    out
+}
+
+async fn archive_of(store: &MemStore, source: &Path, parent: Option<BlobId>, force: bool) -> Archived {
+    let options = ArchiveOptions { parent, force, ..Default::default() };
+    archive(store, source, &options).await.unwrap()
+}
+
+/// A source tree built by [`build_source`] in a temporary folder, a store, and its archive.
+async fn fixture() -> (tempfile::TempDir, PathBuf, MemStore, Archived) {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    build_source(&source);
+    let store = MemStore::new();
+    let done = archive_of(&store, &source, None, false).await;
+    (base, source, store, done)
+}
+
+fn spec() -> RestoreSpec {
+    RestoreSpec { parallel: 3, ..Default::default() }
+}
+
+async fn root_tree(store: &MemStore, id: &BlobId) -> Tree {
+    Tree::from_json(&store.get_blob(id).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_tree_of_every_kind_round_trips_with_modes_mtimes_and_links() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    let xattr = build_source(&source);
+    let store = MemStore::new();
+    let done = archive_of(&store, &source, None, false).await;
+    assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+    assert_eq!(done.stats.files, 10, "{:?}", done.stats);
+    assert_eq!(done.stats.hardlinks, 1);
+    assert_eq!((done.stats.dirs, done.stats.symlinks, done.stats.specials), (4, 2, 1));
+    let linked = 20u64;
+    assert_eq!(
+        done.stats.bytes_read,
+        300_000 + 11 + 9 + 10 + 6 + 15 + (1 << 20) + linked,
+        "the hard link is read once"
+    );
+
+    // The root tree: sorted by name bytes, the Latin-1 name in name_hex.
+    let json = String::from_utf8(store.get_blob(&done.root).await.unwrap().to_vec()).unwrap();
+    assert!(json.contains(&format!("\"name_hex\":\"{}\"", hex::encode(b"caf\xe9-latin1"))), "{json}");
+    let tree = root_tree(&store, &done.root).await;
+    let names: Vec<_> = tree.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let big = tree.get(b"big.bin").unwrap();
+    assert!(big.content.len() > 3, "300 kB in 16 KiB chunks: {}", big.content.len());
+    assert_eq!(tree.get(b"pipe").unwrap().kind, NodeType::Fifo);
+    assert!(tree.get(b"sparse").unwrap().sparse);
+    assert_eq!(tree.get(b"notes.txt").unwrap().mtime_ns, 1_600_000_000_123_456_789);
+
+    let target = base.path().join("restored");
+    let restored = Restorer::new(&store).restore(&done.root, &target, &spec()).await.unwrap();
+    assert_eq!(restored.path, target);
+    assert_eq!((restored.files, restored.hardlinks), (9, 1));
+    assert_eq!(survey(&target), survey(&source));
+    let first = fs::metadata(target.join("a/linked")).unwrap();
+    let second = fs::metadata(target.join("a/b/also-linked")).unwrap();
+    assert_eq!(first.ino(), second.ino(), "the hard link is a hard link again");
+    assert!(fs::symlink_metadata(target.join("pipe")).unwrap().file_type().is_fifo_like());
+    let sparse = fs::metadata(target.join("sparse")).unwrap();
+    assert!(sparse.blocks() * 512 < sparse.len() / 2, "holes restored as holes: {} blocks", sparse.blocks());
+    if xattr {
+        let mut value = [0u8; 16];
+        let n = rustix::fs::lgetxattr(target.join("notes.txt"), "user.lifeboat", &mut value[..]).unwrap();
+        assert_eq!(&value[..n], b"\x00\xffvalue");
+    }
+}
+
+/// `is_fifo` through the extension trait, spelled so the assertion above reads plainly.
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+
+impl FifoLike for fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        std::os::unix::fs::FileTypeExt::is_fifo(self)
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_tree_with_its_parent_reads_nothing_and_writes_nothing() {
+    let (_base, source, store, first) = fixture().await;
+    let blobs = store.count();
+    let again = archive_of(&store, &source, Some(first.root), false).await;
+    assert_eq!(again.root, first.root, "an unchanged directory is the same tree");
+    assert_eq!(again.stats.bytes_read, 0, "{:?}", again.stats);
+    assert_eq!((again.stats.blobs_new, again.stats.bytes_new), (0, 0));
+    assert_eq!(again.stats.reused_files, 9, "every file but the second name of the hard link");
+    assert_eq!(store.count(), blobs, "no new blob");
+
+    // Without the parent, everything is read again, yet nothing new is stored.
+    let unparented = archive_of(&store, &source, None, false).await;
+    assert_eq!(unparented.root, first.root);
+    assert_eq!(unparented.stats.bytes_read, first.stats.bytes_read);
+    assert_eq!(unparented.stats.blobs_new, 0);
+
+    // --force reads everything even with the parent.
+    let forced = archive_of(&store, &source, Some(first.root), true).await;
+    assert_eq!(forced.root, first.root);
+    assert_eq!(forced.stats.bytes_read, first.stats.bytes_read);
+    assert_eq!(forced.stats.reused_files, 0);
+    assert_eq!(store.count(), blobs);
+}
+
+#[tokio::test]
+async fn a_changed_file_costs_its_chunks_and_the_trees_on_its_path_only() {
+    let (_base, source, store, first) = fixture().await;
+    let before = store.new_blobs();
+    let dir_mtime = fs::metadata(source.join("a/b/c")).unwrap().modified().unwrap();
+    fs::write(source.join("a/b/c/deep.txt"), b"deep file, changed\n").unwrap();
+    set_mtime(&source.join("a/b/c"), dir_mtime);
+    let second = archive_of(&store, &source, Some(first.root), false).await;
+    assert_ne!(second.root, first.root);
+    assert_eq!(second.stats.bytes_read, 19, "only the changed file is read: {:?}", second.stats);
+    // One chunk, and the trees of a/b/c, a/b, a and the root.
+    assert_eq!(store.new_blobs() - before, 5);
+    assert_eq!(second.stats.blobs_new, 5);
+
+    // A parent whose chunk is gone from the store is not trusted: the file is read.
+    let third = {
+        let tree = root_tree(&store, &second.root).await;
+        let big = tree.get(b"big.bin").unwrap().content[0];
+        store.blobs.lock().unwrap().remove(&big);
+        archive_of(&store, &source, Some(second.root), false).await
+    };
+    assert_eq!(third.root, second.root);
+    assert_eq!(third.stats.bytes_read, 300_000, "{:?}", third.stats);
+
+    let restorer = Restorer::new(&store);
+    let changes = restorer.diff(&first.root, &second.root).await.unwrap();
+    let expected = vec![PathBuf::from("/a/b/c/deep.txt")];
+    assert_eq!(changes.iter().map(|c| c.path.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(changes[0].kind, ChangeKind::Changed);
+}
+
+#[tokio::test]
+async fn diff_lists_added_removed_and_changed_and_skips_equal_subtrees() {
+    let (_base, source, store, first) = fixture().await;
+    fs::remove_file(source.join("debug.log")).unwrap();
+    fs::write(source.join("a/new.txt"), b"new").unwrap();
+    fs::set_permissions(source.join("notes.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    let second = archive_of(&store, &source, Some(first.root), false).await;
+    let restorer = Restorer::new(&store);
+    let reads = store.reads.load(Ordering::SeqCst);
+    let changes = restorer.diff(&first.root, &second.root).await.unwrap();
+    let got: Vec<_> = changes.iter().map(|c| (c.path.to_str().unwrap().to_owned(), c.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            ("/a/new.txt".to_owned(), ChangeKind::Added),
+            ("/debug.log".to_owned(), ChangeKind::Removed),
+            ("/notes.txt".to_owned(), ChangeKind::Changed),
+        ]
+    );
+    // Only the two roots and the two trees of `a` were read: a/b is the same id in both.
+    assert_eq!(store.reads.load(Ordering::SeqCst) - reads, 4);
+    assert!(restorer.diff(&first.root, &first.root).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn include_exclude_and_sub_path_restores_take_only_what_they_name() {
+    let (base, _source, store, done) = fixture().await;
+    let restorer = Restorer::new(&store);
+    let files_of = |dir: &Path| -> Vec<String> {
+        survey(dir).into_iter().filter(|(_, s)| s.kind != "dir").map(|(p, _)| p.display().to_string()).collect()
+    };
+
+    let only_b = base.path().join("only-b");
+    let include = RestoreSpec { include: vec!["/a/b".into()], ..spec() };
+    restorer.restore(&done.root, &only_b, &include).await.unwrap();
+    assert_eq!(files_of(&only_b), ["a/b/also-linked", "a/b/c/deep.txt", "a/b/other.log"]);
+    assert_eq!(fs::read(only_b.join("a/b/also-linked")).unwrap(), b"hard linked content\n");
+    assert!(!only_b.join("a/linked").exists());
+    assert_eq!(fs::metadata(only_b.join("a/b")).unwrap().mode() & 0o7777, 0o750);
+
+    let no_logs = base.path().join("no-logs");
+    let exclude = RestoreSpec { exclude: vec!["*.log".into(), "/big.bin".into()], ..spec() };
+    restorer.restore(&done.root, &no_logs, &exclude).await.unwrap();
+    let files = files_of(&no_logs);
+    assert!(!files.iter().any(|f| f.ends_with(".log") || f == "big.bin"), "{files:?}");
+    assert!(files.contains(&"a/b/c/deep.txt".to_owned()) && files.contains(&"notes.txt".to_owned()), "{files:?}");
+
+    let sub = base.path().join("sub");
+    let sub_spec = RestoreSpec { sub_path: Some("a/b".into()), ..spec() };
+    restorer.restore(&done.root, &sub, &sub_spec).await.unwrap();
+    assert_eq!(files_of(&sub), ["also-linked", "c/deep.txt", "other.log"]);
+
+    let one = base.path().join("one");
+    let file_spec = RestoreSpec { sub_path: Some("/a/b/c/deep.txt".into()), ..spec() };
+    restorer.restore(&done.root, &one, &file_spec).await.unwrap();
+    assert_eq!(fs::read(one.join("deep.txt")).unwrap(), b"deep file\n");
+
+    // The target must be new or empty, and a missing sub-path says so.
+    let err = restorer.restore(&done.root, &one, &spec()).await.unwrap_err();
+    assert!(matches!(err, TreeError::Target { .. }), "{err}");
+    let missing = RestoreSpec { sub_path: Some("nope".into()), ..spec() };
+    let err = restorer.restore(&done.root, &base.path().join("x"), &missing).await.unwrap_err();
+    assert!(err.to_string().contains("not in the backup"), "{err}");
+}
+
+#[tokio::test]
+async fn dump_ls_and_find_read_one_path() {
+    let (_base, _source, store, done) = fixture().await;
+    let restorer = Restorer::new(&store);
+
+    let mut out = Vec::new();
+    let n = restorer.dump(&done.root, Path::new("/big.bin"), &mut out).await.unwrap();
+    assert_eq!(n, 300_000);
+    assert_eq!(out, noise(300_000, 1));
+    let err = restorer.dump(&done.root, Path::new("/a"), &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("is not a file"), "{err}");
+    let err = restorer.dump(&done.root, Path::new("/a/../etc/passwd"), &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains(".."), "{err}");
+
+    let listed = restorer.ls(&done.root, Path::new("a/b")).await.unwrap();
+    let paths: Vec<_> = listed.iter().map(|l| l.path.display().to_string()).collect();
+    assert_eq!(paths, ["/a/b/also-linked", "/a/b/c", "/a/b/other.log"]);
+    assert_eq!(listed[1].node.kind, NodeType::Dir);
+    assert_eq!(restorer.ls(&done.root, Path::new("/")).await.unwrap().len(), 10);
+
+    let found = restorer.find(&done.root, &["*.log".into()]).await.unwrap();
+    let paths: Vec<_> = found.iter().map(|l| l.path.display().to_string()).collect();
+    assert_eq!(paths, ["/a/b/other.log", "/debug.log"]);
+}
+
+#[tokio::test]
+async fn a_file_is_read_to_its_end_not_to_its_stat_size() {
+    let hostname = Path::new("/proc/sys/kernel/hostname");
+    assert_eq!(fs::metadata(hostname).unwrap().len(), 0, "procfs reports size 0");
+    let content = fs::read(hostname).unwrap();
+    assert!(!content.is_empty());
+    let store = MemStore::new();
+    let done = archive_of(&store, hostname, None, false).await;
+    let tree = root_tree(&store, &done.root).await;
+    assert_eq!(tree.nodes.len(), 1);
+    assert_eq!(tree.nodes[0].size, content.len() as u64);
+    let mut out = Vec::new();
+    Restorer::new(&store).dump(&done.root, Path::new("hostname"), &mut out).await.unwrap();
+    assert_eq!(out, content);
+    // The parent cannot vouch for it (its stat size is not the size read): read again.
+    let again = archive_of(&store, hostname, Some(done.root), false).await;
+    assert_eq!(again.stats.bytes_read, content.len() as u64);
+}
+
+#[tokio::test]
+async fn excluded_entries_are_not_archived() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    build_source(&source);
+    let store = MemStore::new();
+    let filter: TreeFilter =
+        FilesFilter { exclude: vec!["*.log".into(), "a/b/c".into()], ..Default::default() }.compile().unwrap();
+    let done = archive(&store, &source, &ArchiveOptions { filter, ..Default::default() }).await.unwrap();
+    assert_eq!(done.stats.excluded, 3, "{:?}", done.stats);
+    let found = Restorer::new(&store).find(&done.root, &["*.log".into(), "c".into()]).await.unwrap();
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// A node as JSON, with the fields every node needs.
+fn node_json(name_field: &str, extra: &str) -> String {
+    format!(
+        r#"{{{name_field},"type":"file","mode":420,"uid":0,"gid":0,"mtime_ns":0,"ctime_ns":0,"inode":1,"device":1,"links":1,"size":2{extra}}}"#
+    )
+}
+
+#[tokio::test]
+async fn forged_trees_with_traversal_names_are_refused() {
+    let base = tempfile::tempdir().unwrap();
+    let outside = base.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let store = MemStore::new();
+    let restorer = Restorer::new(&store);
+    let bad_names = [
+        r#""name":"..""#.to_owned(),
+        r#""name":".""#.to_owned(),
+        r#""name":"../outside/evil""#.to_owned(),
+        r#""name":"a/b""#.to_owned(),
+        r#""name":"""#.to_owned(),
+        format!(r#""name_hex":"{}""#, hex::encode(b"../outside/evil")),
+        format!(r#""name_hex":"{}""#, hex::encode(b"nul\0byte")),
+        r#""name":"x","name_hex":"78""#.to_owned(),
+    ];
+    for (n, name) in bad_names.iter().enumerate() {
+        let root = store.forge(&format!(r#"{{"nodes":[{}]}}"#, node_json(name, "")));
+        let target = base.path().join(format!("t{n}"));
+        let err = restorer.restore(&root, &target, &spec()).await.unwrap_err();
+        assert!(matches!(err, TreeError::Corrupt { .. }), "case {n}: {err}");
+        assert!(!target.exists(), "case {n} created the target");
+    }
+    // Repeated names are refused too.
+    let dup =
+        store.forge(&format!(r#"{{"nodes":[{},{}]}}"#, node_json(r#""name":"s""#, ""), node_json(r#""name":"s""#, "")));
+    let err = restorer.restore(&dup, &base.path().join("dup"), &spec()).await.unwrap_err();
+    assert!(err.to_string().contains("out of order or repeated"), "{err}");
+    // A hard link naming a path outside the backup gets its own content, never a link.
+    let chunk = store.put_blob(BlobKind::Data, Bytes::from_static(b"hi")).await.unwrap();
+    let link = store.forge(&format!(
+        r#"{{"nodes":[{}]}}"#,
+        node_json(r#""name":"passwd""#, &format!(r#","content":["{chunk}"],"hardlink":"/../../etc/passwd""#))
+    ));
+    let target = base.path().join("link");
+    restorer.restore(&link, &target, &spec()).await.unwrap();
+    let restored = fs::metadata(target.join("passwd")).unwrap();
+    assert_eq!(restored.nlink(), 1);
+    assert_eq!(fs::read(target.join("passwd")).unwrap(), b"hi");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing was written outside the target");
+}
+
+#[test]
+fn nodes_serialize_with_their_spec_fields_and_round_trip() {
+    let mut node = Node::new(b"caf\xe9".to_vec(), NodeType::Symlink);
+    node.target = Some(b"t\xff".to_vec());
+    node.mtime_ns = -1_500;
+    let tree = Tree { nodes: vec![node.clone(), Node::new(b"a".to_vec(), NodeType::Fifo)] };
+    let json = tree.to_json();
+    let text = String::from_utf8(json.clone()).unwrap();
+    assert!(text.starts_with(r#"{"nodes":[{"name":"a","type":"fifo""#), "sorted by name bytes: {text}");
+    assert!(text.contains(r#""name_hex":"636166e9""#) && text.contains(r#""target_hex":"74ff""#), "{text}");
+    let back = Tree::from_json(&json).unwrap();
+    assert_eq!(back.get(b"caf\xe9"), Some(&node));
+    assert!(Tree::from_json(br#"{"nodes":[],"extra":1}"#).is_err(), "unknown fields are refused");
+    let dir_without_tree =
+        format!(r#"{{"nodes":[{}]}}"#, node_json(r#""name":"d""#, "").replace("\"file\"", "\"dir\""));
+    assert!(Tree::from_json(dir_without_tree.as_bytes()).unwrap_err().contains("lacks"));
+}
