@@ -9,6 +9,7 @@ mod staging;
 mod unpack;
 
 pub(crate) use accounts::{gid_of, group_name, uid_of, user_name};
+pub(crate) use filter::MountKey;
 pub use filter::{FilesFilter, FilterError, PathPatterns, TreeFilter};
 pub(crate) use pack::open_no_follow;
 pub use pack::{TreeSummary, spawn_tree_producer};

@@ -19,7 +19,7 @@ use lifeboat_chunker::Chunker;
 
 use super::blob::{BlobId, BlobKind, BlobStore};
 use super::tree::{Node, NodeType, Tree, TreeError, Xattr, child_path, io_error, load_tree, store_error};
-use crate::tree::{TreeFilter, group_name, open_no_follow, user_name};
+use crate::tree::{MountKey, TreeFilter, group_name, open_no_follow, user_name};
 
 /// How to archive.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +29,9 @@ pub struct ArchiveOptions {
     pub parent: Option<BlobId>,
     /// Read every file, even where the parent says it is unchanged.
     pub force: bool,
-    /// Exclude patterns (checked on the absolute path before anything is opened).
+    /// What to leave out, as in format 2: exclude patterns (checked on the absolute path
+    /// before anything is opened), tag files, and `one-file-system` (a mount point is
+    /// recorded as an empty directory).
     pub filter: TreeFilter,
 }
 
@@ -58,6 +60,8 @@ pub struct ArchiveStats {
     pub excluded: u64,
     /// Entries skipped (sockets, entries that vanished or changed type), with a warning.
     pub skipped: u64,
+    /// Directories on another file system recorded empty under `one-file-system`.
+    pub mountpoints: u64,
 }
 
 /// The result of [`archive`].
@@ -76,9 +80,15 @@ pub struct Archived {
 /// flushed: the caller flushes before naming the root in a manifest.
 pub async fn archive<S: BlobStore>(store: &S, source: &Path, options: &ArchiveOptions) -> Result<Archived, TreeError> {
     let source = std::path::absolute(source).map_err(io_error("resolve source path", source))?;
-    let meta = blocking(&source, "read source", {
+    let one_file_system = options.filter.one_file_system();
+    let (meta, root_mount) = blocking(&source, "read source", {
         let source = source.clone();
-        move || fs::symlink_metadata(&source)
+        move || {
+            let meta = fs::symlink_metadata(&source)?;
+            // Under one-file-system, what the walk must not leave.
+            let mount = one_file_system.then(|| MountKey::of(&source, meta.dev()));
+            Ok((meta, mount))
+        }
     })
     .await?;
     let parent = match &options.parent {
@@ -92,13 +102,13 @@ pub async fn archive<S: BlobStore>(store: &S, source: &Path, options: &ArchiveOp
         stats: ArchiveStats::default(),
         warnings: Vec::new(),
         links: HashMap::new(),
-        accounts: Arc::default(),
+        context: Arc::new(ListContext { accounts: Mutex::default(), filter: options.filter.clone(), root_mount }),
     };
     let root = if meta.is_dir() {
         archiver.dir(source.clone(), PathBuf::from("/"), parent).await?
     } else {
         let name = source.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-        let entry = describe(&source, name, meta, &archiver.accounts);
+        let entry = describe(&source, name, meta, &archiver.context.accounts);
         let mut nodes = Vec::new();
         let previous = parent.as_ref().and_then(|p| p.get(&entry.node.name)).cloned();
         if let Some(node) = archiver.node(entry, &source, Path::new("/"), previous).await? {
@@ -137,13 +147,23 @@ struct Archiver<'a, S> {
     /// The first name of every file with several links, by (device, inode), with the
     /// node stored for it: later names repeat its content without reading it again.
     links: HashMap<(u64, u64), Node>,
-    accounts: Arc<Mutex<Accounts>>,
+    context: Arc<ListContext>,
+}
+
+/// What the listing threads need: the filter, the root's mount, the account names.
+struct ListContext {
+    accounts: Mutex<Accounts>,
+    filter: TreeFilter,
+    /// Under `one-file-system`: the file system and mount of the source.
+    root_mount: Option<MountKey>,
 }
 
 /// A directory entry as the listing thread saw it: the node without content yet.
 struct Entry {
     node: Node,
     meta: Metadata,
+    /// On another file system or mount than the source, under `one-file-system`.
+    other_fs: bool,
 }
 
 /// What reading one file gave.
@@ -162,20 +182,21 @@ impl<S: BlobStore> Archiver<'_, S> {
     /// subdirectories first; `parent` is the same directory's tree in the parent backup.
     fn dir(&mut self, path: PathBuf, at: PathBuf, parent: Option<Tree>) -> BoxFuture<'_, Result<BlobId, TreeError>> {
         Box::pin(async move {
-            let accounts = self.accounts.clone();
+            let context = self.context.clone();
             let listing = blocking(&path, "list directory", {
                 let path = path.clone();
-                move || list_dir(&path, &accounts)
+                move || list_dir(&path, &context)
             })
             .await?;
-            for message in listing.warnings {
-                self.stats.skipped += 1;
+            self.stats.skipped += listing.skipped.len() as u64;
+            self.stats.excluded += listing.excluded;
+            for message in listing.skipped.into_iter().chain(listing.notes) {
                 self.warn(message);
             }
             let mut nodes = Vec::with_capacity(listing.entries.len());
             for entry in listing.entries {
                 let abs = path.join(entry.node.name_os());
-                if self.options.filter.excludes(&abs, entry.meta.is_dir()) {
+                if entry.other_fs && !entry.meta.is_dir() {
                     self.stats.excluded += 1;
                     continue;
                 }
@@ -196,9 +217,15 @@ impl<S: BlobStore> Archiver<'_, S> {
         dir_at: &Path,
         previous: Option<Node>,
     ) -> Result<Option<Node>, TreeError> {
-        let Entry { mut node, meta } = entry;
+        let Entry { mut node, meta, other_fs } = entry;
         let at = child_path(dir_at, &node.name);
         match node.kind {
+            NodeType::Dir if other_fs => {
+                // A mount point under one-file-system: the directory, recorded empty.
+                node.subtree = Some(self.put_tree(Tree::default(), &at).await?);
+                self.stats.dirs += 1;
+                self.stats.mountpoints += 1;
+            }
             NodeType::Dir => {
                 let parent = match previous.as_ref().filter(|p| p.kind == NodeType::Dir).and_then(|p| p.subtree) {
                     Some(id) => self.parent_tree(&id, &at).await,
@@ -363,15 +390,21 @@ fn read_chunks(path: &Path, chunker: &Chunker, tx: &tokio::sync::mpsc::Sender<Ve
     Ok(ReadFile { before, after })
 }
 
-/// A directory's entries sorted by name bytes, and warnings for entries that vanished.
+/// A directory's entries sorted by name bytes, less what the filter left out.
 struct Listing {
     entries: Vec<Entry>,
-    warnings: Vec<String>,
+    /// Why entries were skipped (sockets, entries that vanished).
+    skipped: Vec<String>,
+    /// What else the operator should know (unreadable tags or xattrs).
+    notes: Vec<String>,
+    /// Entries the filter left out (patterns, tags).
+    excluded: u64,
 }
 
 /// Lists a directory through its open descriptor (a directory swapped for a symlink after
-/// its `lstat` is not followed) and describes each entry (blocking).
-fn list_dir(path: &Path, accounts: &Mutex<Accounts>) -> io::Result<Listing> {
+/// its `lstat` is not followed) and describes each entry the filter keeps (blocking). A
+/// directory holding a tag file keeps that file only, as in format 2.
+fn list_dir(path: &Path, context: &ListContext) -> io::Result<Listing> {
     let dir = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -381,28 +414,38 @@ fn list_dir(path: &Path, accounts: &Mutex<Accounts>) -> io::Result<Listing> {
     let mut names: Vec<Vec<u8>> =
         listing.map(|e| e.map(|e| e.file_name().as_bytes().to_vec())).collect::<io::Result<_>>()?;
     names.sort();
-    let mut out = Listing { entries: Vec::with_capacity(names.len()), warnings: Vec::new() };
+    let mut out =
+        Listing { entries: Vec::with_capacity(names.len()), skipped: Vec::new(), notes: Vec::new(), excluded: 0 };
+    let tags = tags_in(&dir, path, &context.filter, &mut out.notes);
+    if !tags.is_empty() {
+        let before = names.len();
+        names.retain(|name| tags.iter().any(|tag| tag.as_bytes() == name.as_slice()));
+        out.excluded += (before - names.len()) as u64;
+    }
     for name in names {
         let child = path.join(std::ffi::OsStr::from_bytes(&name));
         match fs::symlink_metadata(&child) {
+            Ok(meta) if context.filter.excludes(&child, meta.is_dir()) => out.excluded += 1,
             Ok(meta) if meta.file_type().is_socket() => {
-                out.warnings.push(format!("skipped socket {}", child.display()));
+                out.skipped.push(format!("skipped socket {}", child.display()));
             }
             Ok(meta) => {
-                let mut entry = describe(&child, name, meta, accounts);
+                let other_fs = context.root_mount.is_some_and(|root| root.differs(&MountKey::of(&child, meta.dev())));
+                let mut entry = describe(&child, name, meta, &context.accounts);
+                entry.other_fs = other_fs;
                 if entry.node.kind == NodeType::Symlink {
                     entry.node.target = Some(fs::read_link(&child)?.as_os_str().as_bytes().to_vec());
                 }
                 match read_xattrs(&child) {
                     Ok(xattrs) => entry.node.xattrs = xattrs,
                     Err(e) => {
-                        out.warnings.push(format!("cannot read the extended attributes of {}: {e}", child.display()))
+                        out.notes.push(format!("cannot read the extended attributes of {}: {e}", child.display()))
                     }
                 }
                 out.entries.push(entry);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                out.warnings.push(format!("skipped {}: it vanished while being backed up", child.display()));
+                out.skipped.push(format!("skipped {}: it vanished while being backed up", child.display()));
             }
             Err(e) => return Err(e),
         }
@@ -440,7 +483,25 @@ fn describe(path: &Path, name: Vec<u8>, meta: Metadata, accounts: &Mutex<Account
         node.group = accounts.groups.entry(meta.gid()).or_insert_with(|| group_name(meta.gid())).clone();
     }
     tracing::trace!(path = %path.display(), "described");
-    Entry { node, meta }
+    Entry { node, meta, other_fs: false }
+}
+
+/// The names of the filter's tag files in the directory open as `dir` (empty: it is not
+/// tagged). A tag that is there but cannot be read is noted and does not count.
+fn tags_in(dir: &std::fs::File, path: &Path, filter: &TreeFilter, notes: &mut Vec<String>) -> Vec<std::ffi::OsString> {
+    let mut found = Vec::new();
+    for tag in filter.tags() {
+        match tag.is_in(dir) {
+            Ok(true) => found.push(tag.name.clone()),
+            Ok(false) => {}
+            Err(e) => notes.push(format!(
+                "cannot read the exclusion tag {} in {}: {e}; the directory is backed up whole",
+                tag.name.to_string_lossy(),
+                path.display()
+            )),
+        }
+    }
+    found
 }
 
 /// Mode, owner, times and identity from a stat.

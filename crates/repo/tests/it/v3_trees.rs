@@ -469,6 +469,57 @@ async fn excluded_entries_are_not_archived() {
     assert!(found.is_empty(), "{found:?}");
 }
 
+#[tokio::test]
+async fn a_tagged_directory_keeps_its_tag_only() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir_all(source.join("cache/sub")).unwrap();
+    fs::write(source.join("cache/CACHEDIR.TAG"), b"Signature: 8a477f597d28d172789f06886806bc55\n").unwrap();
+    fs::write(source.join("cache/blob"), b"cached").unwrap();
+    fs::write(source.join("kept"), b"kept").unwrap();
+    let store = MemStore::new();
+    let filter = FilesFilter { exclude_caches: true, ..Default::default() }.compile().unwrap();
+    let done = archive(&store, &source, &ArchiveOptions { filter, ..Default::default() }).await.unwrap();
+    assert_eq!(done.stats.excluded, 2, "{:?}", done.stats);
+    let listed = Restorer::new(&store).ls(&done.root, Path::new("/cache")).await.unwrap();
+    let names: Vec<_> = listed.iter().map(|l| l.path.display().to_string()).collect();
+    assert_eq!(names, ["/cache/CACHEDIR.TAG"]);
+}
+
+/// Unmounts what it names when dropped, so that a failing test leaves no mount behind.
+struct Mounted(std::ffi::CString);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // SAFETY: a NUL-terminated path, live for the call.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[tokio::test]
+async fn one_file_system_records_a_mount_point_empty() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir_all(source.join("mnt")).unwrap();
+    fs::write(source.join("here"), b"here").unwrap();
+    let target = std::ffi::CString::new(source.join("mnt").as_os_str().as_bytes()).unwrap();
+    let fstype = c"tmpfs";
+    // SAFETY: NUL-terminated strings, live for the call; no data argument.
+    let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    assert_eq!(rc, 0, "mounting a tmpfs needs root: {}", std::io::Error::last_os_error());
+    let _mounted = Mounted(target);
+    fs::write(source.join("mnt/elsewhere"), b"on another file system").unwrap();
+    let store = MemStore::new();
+    let filter = FilesFilter { one_file_system: true, ..Default::default() }.compile().unwrap();
+    let done = archive(&store, &source, &ArchiveOptions { filter, ..Default::default() }).await.unwrap();
+    assert_eq!(done.stats.mountpoints, 1, "{:?}", done.stats);
+    let restorer = Restorer::new(&store);
+    assert!(restorer.ls(&done.root, Path::new("/mnt")).await.unwrap().is_empty());
+    assert_eq!(restorer.ls(&done.root, Path::new("/")).await.unwrap().len(), 2);
+    let whole = archive_of(&store, &source, None, false).await;
+    assert_eq!(restorer.ls(&whole.root, Path::new("/mnt")).await.unwrap().len(), 1, "without it, the mount is read");
+}
+
 /// A node as JSON, with the fields every node needs.
 fn node_json(name_field: &str, extra: &str) -> String {
     format!(
