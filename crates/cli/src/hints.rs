@@ -8,6 +8,7 @@
 
 mod dump;
 mod es;
+pub mod usage;
 
 use lifeboat_dump::DumpError;
 use lifeboat_es::EsError;
@@ -32,6 +33,35 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         LibraryError::Es(e) => es::hint_for(e),
         LibraryError::Dump(e) => dump::hint_for(e),
     }
+}
+
+/// The note for `count` backups this handle could not open because none of their key slots
+/// is for its key: what is true depends on the key. A password or key file opens every
+/// backup sealed for the master key, so the others were written by write-only hosts for
+/// recipients only; an identity opens only backups sealed for it, so the others were sealed
+/// for the master key (before it was a recipient, or for other recipients), and the password
+/// reads them. `action` is what they were not: "listed", "checked".
+pub fn sealed_for_others_note(count: usize, action: &str, with_identity: bool) -> String {
+    if with_identity {
+        format!(
+            "lifeboat: note: {count} backup(s) were not {action}: this identity is not among their recipients (they \
+             are sealed for the master key, or for other recipients); use the password or key file to read them"
+        )
+    } else {
+        format!(
+            "lifeboat: note: {count} backup(s) are sealed for recipients only (written by write-only hosts) and were \
+             not {action}; pass --identity-file to read them"
+        )
+    }
+}
+
+/// The advice for an error met with `--identity-file`: a backup without a slot for this
+/// identity was sealed for the master key or other recipients, and the password reads it.
+pub fn identity_hint(err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .filter_map(repo_error)
+        .any(RepoError::is_recipients_only)
+        .then(|| "; this identity is not among the backup's recipients: use the password or key file".to_owned())
 }
 
 /// The hint for one repository error (a warning about an unreadable manifest, say).

@@ -14,10 +14,12 @@ mod open;
 mod render;
 mod secrets;
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::flags::{AlertsCommand, Cli, Command};
 
@@ -27,17 +29,16 @@ const EXIT_INTERRUPTED: u8 = 130;
 const EXIT_TERMINATED: u8 = 143;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    forget_empty_file_variables();
+    let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return code,
     };
     if !cli.command.feeds_a_child() {
         restore_default_sigpipe();
     }
     init_logging(cli.global.verbose);
+    tracing::debug!(version = env!("CARGO_PKG_VERSION"), command = command_name(&cli.command), "lifeboat starting");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,13 +48,15 @@ fn main() -> ExitCode {
     };
     // A drill or recovery takes the signals itself: it cancels its step and still removes its
     // scratch targets before exiting 130.
+    let with_identity = cli.global.identity_file.is_some();
     let own_signals = matches!(cli.command, Command::Dr(flags::DrCommand::Drill(_) | flags::DrCommand::Recover(_)));
     let code = runtime.block_on(async {
         let code = tokio::select! {
             result = run(cli) => match result {
                 Ok(code) => code,
                 Err(e) => {
-                    let hint = hints::hint(&e).unwrap_or_default();
+                    let identity_hint = with_identity.then(|| hints::identity_hint(&e)).flatten();
+                    let hint = hints::hint(&e).or(identity_hint).unwrap_or_default();
                     eprintln!("lifeboat: error: {}{hint}", render::escape_lines(&render::error_chain(&e)));
                     ExitCode::FAILURE
                 }
@@ -91,6 +94,48 @@ async fn interrupted() -> ExitCode {
     }
 }
 
+/// Parses the command line; on a usage error (or `--help`, `--version`) prints clap's
+/// message, with the advice of [`hints::usage`], and returns the exit code (2, or 0 for help).
+fn parse(args: Vec<OsString>) -> Result<Cli, ExitCode> {
+    let mut cmd = Cli::command();
+    let parsed = cmd
+        .try_get_matches_from_mut(&args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command())));
+    parsed.map_err(|e| {
+        let e = hints::usage::improve(e, &mut cmd, &args);
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+    })
+}
+
+/// The variables naming a file (`LIFEBOAT_PASSWORD_FILE`, `LIFEBOAT_TO_PASSWORD_FILE`, ...)
+/// or a command (`LIFEBOAT_PASSWORD_COMMAND`) that are set to the empty string are removed:
+/// `LIFEBOAT_PASSWORD_FILE=` in a unit file or profile means "none", as an unset variable
+/// does, not the path "" (which failed as "a value is required") nor an option given.
+fn forget_empty_file_variables() {
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty()
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("LIFEBOAT_") && (n.ends_with("_FILE") || n.ends_with("_COMMAND")))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        // SAFETY: called first thing in main, before the runtime or any other thread exists,
+        // so nothing reads the environment concurrently.
+        unsafe { std::env::remove_var(name) };
+    }
+}
+
+/// The name of the command, for the debug log (no arguments: they may name secrets' paths
+/// or URLs with credentials).
+fn command_name(command: &Command) -> String {
+    let debug = format!("{command:?}");
+    debug.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_lowercase()
+}
+
 /// Rust ignores SIGPIPE, which turns `lifeboat list | head` into write errors. Like other
 /// Unix filters, end quietly when the reader of our output goes away.
 fn restore_default_sigpipe() {
@@ -101,16 +146,40 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// Logs to stderr: warnings by default; `-v` info; `-vv` debug of lifeboat's own crates
+/// (their targets all start with `lifeboat`) with each line's target; `-vvv` trace of
+/// lifeboat's crates and debug of the libraries under them, with source file and line.
+/// `LIFEBOAT_LOG` (a tracing filter) replaces the level. Colour only when stderr is a
+/// terminal and `NO_COLOR` is unset (CLICOLOR_FORCE forces it, as for clap's messages).
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
-        _ => "debug",
+        2 => "info,lifeboat=debug",
+        _ => "debug,lifeboat=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let detail = verbose >= 3;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
+        .with_target(verbose >= 2)
+        .with_file(detail)
+        .with_line_number(detail)
+        .try_init();
+    tracing::trace!(filter = default, "logging set up");
+}
+
+/// Whether what goes to stderr may be coloured: never with `NO_COLOR` (no-color.org: set
+/// and not empty), always with `CLICOLOR_FORCE` (not "0"), else only on a terminal.
+fn colour_on_stderr() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || std::io::stderr().is_terminal()
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -165,5 +234,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Prune { dry_run, json } => commands::prune::run(&global, dry_run, json).await,
         Command::Unlock { all } => commands::unlock::run(&global, all).await,
+        Command::Version { json } => commands::version::run(json),
+        Command::Completions { shell } => commands::completions::completions(shell),
+        Command::Man { dir } => commands::completions::man(dir.as_deref()),
     }
 }

@@ -1,8 +1,19 @@
-//! Reading secrets: a file, an environment variable, or the terminal, in that order.
-//! Secrets are held in zeroizing buffers and never printed.
+//! Reading secrets: a file, a command named by an environment variable, an environment
+//! variable, or the terminal, in that order. Secrets are held in zeroizing buffers and never
+//! printed.
+//!
+//! The command (`$LIFEBOAT_PASSWORD_COMMAND` for `$LIFEBOAT_PASSWORD`,
+//! `$LIFEBOAT_TO_PASSWORD_COMMAND` for `$LIFEBOAT_TO_PASSWORD`) is what restic's
+//! `--password-command` is: split into words as a POSIX shell would split them (quotes and
+//! backslashes, no expansion, no pipes: `sh -c '...'` when a shell is wanted) and run with
+//! our stderr and no stdin (ours may be the data of `backup stdin`); `pass show backup` or a
+//! `gpg --decrypt` asks through pinentry on the terminal as usual.
+//! Its standard output, less one trailing newline, is the secret. A failure names the
+//! variable and the program, never what the command printed.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use lifeboat_ops::credentials::{PasswordError, PasswordSource};
@@ -42,6 +53,9 @@ impl SecretSource {
 /// library's credential resolution gets that far (the library never reads a terminal).
 impl PasswordSource for SecretSource {
     fn offered(&mut self) -> Option<Result<Zeroizing<String>, PasswordError>> {
+        if let Some(command) = std::env::var_os(command_variable(self.env)) {
+            return Some(run_password_command(self.env, &command));
+        }
         let value = std::env::var_os(self.env)?;
         Some(match value.into_string() {
             Err(_) => Err(format!("${} is not UTF-8", self.env).into()),
@@ -65,7 +79,8 @@ impl PasswordSource for SecretSource {
 /// Reads a new password: from a file or variable as given, or asked twice on the terminal.
 pub fn new_password(file: Option<PathBuf>, env: &'static str) -> Result<Zeroizing<String>> {
     let source = SecretSource { file, env, prompt: "new password" };
-    if source.file.is_some() || std::env::var_os(env).is_some() || !std::io::stderr().is_terminal() {
+    let given = std::env::var_os(env).is_some() || std::env::var_os(command_variable(env)).is_some();
+    if source.file.is_some() || given || !std::io::stderr().is_terminal() {
         return source.read();
     }
     let first = source.read()?;
@@ -87,4 +102,39 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> Result<()> {
         .open(path)
         .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
     file.write_all(content).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The variable naming the command that gives the secret of `env`: `LIFEBOAT_PASSWORD` ->
+/// `LIFEBOAT_PASSWORD_COMMAND`. (`main` has removed it when set to the empty string.)
+fn command_variable(env: &str) -> String {
+    format!("{env}_COMMAND")
+}
+
+/// Runs the password command of `$env` (see the module documentation) and returns what it
+/// printed, less one trailing newline.
+fn run_password_command(env: &str, command: &std::ffi::OsStr) -> Result<Zeroizing<String>, PasswordError> {
+    let variable = command_variable(env);
+    let command = command.to_str().ok_or_else(|| format!("${variable} is not UTF-8"))?;
+    let words =
+        shlex::split(command).ok_or_else(|| format!("${variable} has an unclosed quote or a trailing backslash"))?;
+    let (program, args) = words.split_first().ok_or_else(|| format!("${variable} names no program"))?;
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {program:?} (${variable}): {e}"))?;
+    // Held zeroizing from here on, also when it turns out not to be a password.
+    let stdout = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        return Err(format!("{program:?} (${variable}) failed ({}); its output is not shown", output.status).into());
+    }
+    let text = std::str::from_utf8(&stdout)
+        .map_err(|_| format!("{program:?} (${variable}) printed a password that is not UTF-8"))?;
+    let password = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(text);
+    if password.is_empty() {
+        return Err(format!("{program:?} (${variable}) printed no password").into());
+    }
+    Ok(Zeroizing::new(password.to_owned()))
 }

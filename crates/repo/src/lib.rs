@@ -91,7 +91,7 @@ pub use lock::{
     LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW, RESERVE_KEY,
     list_locks, remove_locks, storage_time,
 };
-pub use manifest::{Manifest, ObjectRecord};
+pub use manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
 pub use prune::PruneReport;
 pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;

@@ -14,10 +14,8 @@ pub async fn run(global: &Global, plan: Option<String>, json: bool) -> Result<Ex
     let repo = open_repo(global).await?;
     let listing = repo.list_backups().await?;
     if !listing.sealed_for_others.is_empty() {
-        eprintln!(
-            "lifeboat: note: {} backup(s) are sealed for recipients only; pass --identity-file to list them",
-            listing.sealed_for_others.len()
-        );
+        let count = listing.sealed_for_others.len();
+        eprintln!("{}", crate::hints::sealed_for_others_note(count, "listed", global.identity_file.is_some()));
     }
     for e in &listing.unreadable {
         let hint = crate::hints::hint_for(e).unwrap_or_default();

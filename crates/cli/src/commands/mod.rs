@@ -5,6 +5,7 @@ pub mod alert_test;
 pub mod alerts;
 pub mod audit;
 pub mod backup;
+pub mod completions;
 pub mod copy;
 pub mod dr;
 pub mod export;
@@ -21,6 +22,7 @@ pub mod show;
 pub mod token;
 pub mod unlock;
 pub mod verify;
+pub mod version;
 
 use anyhow::Result;
 

@@ -18,10 +18,8 @@ pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, deep:
     let repo = open_repo(global).await?;
     let outcome = repo.verify_backups_in(id.as_deref(), scope, deep, crate::hints::hint_for).await?;
     if !outcome.sealed_for_others.is_empty() {
-        eprintln!(
-            "lifeboat: note: {} backup(s) are sealed for recipients only and were not checked (pass --identity-file)",
-            outcome.sealed_for_others.len()
-        );
+        let count = outcome.sealed_for_others.len();
+        eprintln!("{}", crate::hints::sealed_for_others_note(count, "checked", global.identity_file.is_some()));
     }
     let report = outcome.report;
     if json {

@@ -14,8 +14,8 @@ pub struct InitArgs {
     /// Argon2id lanes.
     #[arg(long, default_value_t = Argon2Params::default().parallelism)]
     pub kdf_parallelism: u32,
-    /// Plaintext bytes per segment (4096..=16777216).
-    #[arg(long, default_value_t = lifeboat_crypto::DEFAULT_SEGMENT)]
+    /// Plaintext bytes per segment, 4K..=16M (suffixes as --limit-upload: 64K, 1MiB, 1048576).
+    #[arg(long, default_value_t = lifeboat_crypto::DEFAULT_SEGMENT, value_parser = super::global::parse_size_u32)]
     pub segment_size: u32,
     /// zstd level for new objects (0 = no compression).
     #[arg(long, default_value_t = 3)]

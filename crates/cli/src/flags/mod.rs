@@ -38,7 +38,14 @@ pub use server::{JobsArgs, ServerArgs, StatusArgs};
 pub use token::{StateArg, TokenCommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "lifeboat", version, about = "Encrypted, verifiable backups of files, streams and databases")]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Encrypted, verifiable backups of files, streams and databases",
+    after_help = "Sizes (--limit-upload, --limit-download, init --segment-size) take K/M/G/T or KiB/MiB/GiB/TiB \
+                  (powers of 1024), KB/MB/GB/TB (powers of 1000) or plain bytes: 5M, 64KiB, 1GB.\n\
+                  Colour: only on a terminal; NO_COLOR=1 turns it off, CLICOLOR_FORCE=1 on."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -188,6 +195,30 @@ pub enum Command {
         /// Remove every lock, not only dead ones. Only when no other lifeboat runs.
         #[arg(long)]
         all: bool,
+    },
+    /// This binary's version and the repository format versions it reads and writes.
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script generated from this binary's options.
+    ///
+    /// bash: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`;
+    /// zsh: `lifeboat completions zsh > "${fpath[1]}/_lifeboat"`;
+    /// fish: `lifeboat completions fish > ~/.config/fish/completions/lifeboat.fish`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output, or write one page per command into a directory.
+    ///
+    /// `lifeboat man | man -l -` reads it; `lifeboat man --dir /usr/local/share/man/man1`
+    /// installs lifeboat.1, lifeboat-backup.1, lifeboat-backup-files.1 and the rest.
+    Man {
+        /// Write lifeboat.1 and one lifeboat-COMMAND.1 per (sub)command here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

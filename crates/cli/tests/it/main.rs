@@ -4,9 +4,11 @@
 
 mod alert_test;
 mod audit;
+mod cli_conventions;
 mod cli_errors;
 mod cli_filters;
 mod cli_keys;
+mod cli_newcomer;
 mod cli_remote;
 mod cli_roundtrip;
 mod cli_scope;
