@@ -45,7 +45,8 @@ pub fn credential(global: &Global) -> Result<Credential> {
         // The flag's name is the hint a CLI user needs.
         Err(CredentialError::BadRecipient { source, .. }) => Err(anyhow::Error::new(source).context("--recipient")),
         Err(CredentialError::NoPassword) => Err(anyhow::anyhow!(
-            "no repository password given: set $LIFEBOAT_PASSWORD or pass a password file (no terminal to ask on)"
+            "no repository password given: set $LIFEBOAT_PASSWORD_FILE, $LIFEBOAT_PASSWORD_COMMAND or $LIFEBOAT_PASSWORD \
+             (no terminal to ask on)"
         )),
         Err(e) => Err(e.into()),
     }

@@ -43,7 +43,11 @@ impl SecretSource {
         match source.ask() {
             Some(asked) => asked.map_err(anyhow::Error::from_boxed),
             None => {
-                bail!("no {} given: set ${} or pass a password file (no terminal to ask on)", self.prompt, self.env)
+                let env = self.env;
+                bail!(
+                    "no {} given: set ${env}, ${env}_COMMAND or pass a password file (no terminal to ask on)",
+                    self.prompt
+                )
             }
         }
     }

@@ -2,6 +2,8 @@
 //!
 //! - `lifeboat backup /path` (restic's form) is an unrecognized subcommand to clap: the tip
 //!   names `lifeboat backup files /path`.
+//! - restic's and borg's command names (`snapshots`, `check`, `extract`, ...) get a tip
+//!   naming Lifeboat's command for the same job.
 //! - A missing required argument makes clap print a usage line with every argument it
 //!   counts as given, including those that came from the environment
 //!   (`--repo <REPO> --password-file <PASSWORD_FILE>` for LIFEBOAT_REPO and
@@ -16,12 +18,26 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// The `backup` subcommands that back up what is named after them, for the tip.
 const BACKUP_FILES: &str = "files";
 
+/// restic's and borg's commands a newcomer types first, with Lifeboat's for the same job.
+const FOREIGN_COMMANDS: [(&str, &str); 10] = [
+    ("snapshots", "list"),
+    ("check", "verify"),
+    ("extract", "restore ID --target DIR"),
+    ("create", "backup files PATH..."),
+    ("ls", "show ID"),
+    ("info", "show ID"),
+    ("stats", "show ID"),
+    ("delete", "forget"),
+    ("compact", "prune"),
+    ("break-lock", "unlock"),
+];
+
 /// `err` with the tip or the usage line described in the module documentation, when one applies.
 pub fn improve(mut err: clap::Error, cmd: &mut clap::Command, args: &[OsString]) -> clap::Error {
     let path = command_path(cmd, args);
     match err.kind() {
         ErrorKind::InvalidSubcommand => {
-            if let Some(tip) = backup_tip(&err, &path) {
+            if let Some(tip) = backup_tip(&err, &path).or_else(|| foreign_command_tip(&err, &path)) {
                 err.insert(ContextKind::Suggested, ContextValue::StyledStrs(vec![tip]));
             }
         }
@@ -49,6 +65,19 @@ fn backup_tip(err: &clap::Error, path: &[String]) -> Option<StyledStr> {
         "to back up files or directories, name them after `{BACKUP_FILES}`: 'lifeboat backup {BACKUP_FILES} {quoted}' \
          (see 'lifeboat backup --help' for databases, streams and plans)"
     )))
+}
+
+/// The tip for a restic or borg command name at the top level (`lifeboat snapshots`), also
+/// when clap finds one of ours similar (`extract` and `export`).
+fn foreign_command_tip(err: &clap::Error, path: &[String]) -> Option<StyledStr> {
+    if !path.is_empty() {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = err.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    let (_, ours) = FOREIGN_COMMANDS.iter().find(|(theirs, _)| theirs == given)?;
+    Some(StyledStr::from(format!("Lifeboat's command for that is 'lifeboat {ours}'")))
 }
 
 /// The names of the (sub)commands `args` descends into: `["backup", "files"]` for

@@ -138,3 +138,24 @@ fn a_password_sealed_backup_read_with_an_identity_says_to_use_the_password() {
     // The password still reads it.
     assert_eq!(env.restore_stdout(&id), b"only the password reads this");
 }
+
+#[test]
+fn restic_and_borg_command_names_point_to_lifeboats() {
+    for (theirs, ours) in
+        [("snapshots", "'lifeboat list'"), ("check", "'lifeboat verify'"), ("extract", "'lifeboat restore")]
+    {
+        let out = bare(&[theirs]);
+        out.code(EXIT_USAGE).no_panic().stderr_has("unrecognized subcommand").stderr_has(ours);
+    }
+    // A name nobody uses gets no tip.
+    let out = bare(&["frobnicate"]);
+    out.code(EXIT_USAGE);
+    assert!(!out.stderr.contains("tip:"), "{}", out.stderr);
+}
+
+#[test]
+fn no_password_anywhere_names_every_source() {
+    let env = Env { password: None, ..Env::init() };
+    let out = env.run(&["list"], b"");
+    out.code(EXIT_FAILURE).stderr_has("LIFEBOAT_PASSWORD_COMMAND").stderr_has("LIFEBOAT_PASSWORD_FILE");
+}
