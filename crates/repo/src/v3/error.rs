@@ -37,4 +37,20 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A task of the store failed outside any one object (a worker panicked, no randomness).
+    #[error("{operation}: {reason}")]
+    Internal {
+        /// What was being done.
+        operation: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The object is valid but uses a feature this version cannot read yet.
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// The object.
+        what: String,
+        /// What is not supported.
+        reason: String,
+    },
 }

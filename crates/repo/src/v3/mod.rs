@@ -7,13 +7,26 @@
 //! its *dedup domain* ([`DomainKeys`]).
 
 mod blob;
+mod cache;
 mod domain;
 mod error;
+mod index;
+mod pack;
+mod repair;
+mod store;
 
 pub mod archiver;
 pub mod restorer;
 pub mod tree;
 
 pub use blob::{BlobId, BlobKind, BlobStore};
+pub use cache::IndexCache;
 pub use domain::{DOMAIN_SECRET_LEN, DomainId, DomainKeys};
 pub use error::StoreError;
+pub use index::{BlobLocation, INDEX_PREFIX, Index, IndexId, IndexObject};
+pub use pack::{
+    BlobCompression, EncodedBlob, FinishedPack, PACKS_PREFIX, PackEntry, PackId, PackReader, PackWriter,
+    TARGET_PACK_SIZE, encode_blob, open_blob,
+};
+pub use repair::{RepairReport, repair_index};
+pub use store::{ChunkStore, StoreOptions};

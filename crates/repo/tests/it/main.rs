@@ -20,6 +20,7 @@ mod locks;
 mod prune;
 mod scope;
 mod v3_keys;
+mod v3_packs;
 mod v3_trees;
 
 fn cheap() -> InitOptions {

@@ -1,0 +1,606 @@
+//! Packs: many sealed blobs in one storage object, with a sealed directory that makes the
+//! pack self-describing (docs/FORMAT.md 11.3).
+//!
+//! ```text
+//! pack      = header || blob* || directory || dir_len (u32le) || "LBPKEND3"
+//! header    = "LBPACK03" || domain_id (8) || pack_id (16) || slot_count (u16le) || slot*
+//! blob      = nonce (12) || AES-GCM(PK, nonce, body, aad = header[0..32] || blob_id || kind)
+//! directory = nonce (12) || AES-GCM(PK, nonce, entries, aad = header[0..32] || "directory")
+//! entry     = blob_id (32) || kind (1) || compression (1) || offset (u64le) || sealed_len (u32le) || plain_len (u32le)
+//! ```
+//!
+//! `offset` is where the blob's nonce starts, `sealed_len` covers nonce, ciphertext and tag.
+//! Parsing never trusts a length before checking it against the bytes at hand, so forged
+//! or truncated packs give errors, never panics or huge allocations.
+
+// StoreError carries the storage's error by value: it is the error type of the BlobStore
+// trait that trees and streams share, and boxing its source would change that API.
+#![allow(clippy::result_large_err)]
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use lifeboat_crypto::{SecretKey, aead_open, aead_seal, random_bytes};
+
+use super::domain::{DomainId, DomainKeys};
+use super::error::StoreError;
+use super::{BlobId, BlobKind};
+
+/// First bytes of every pack.
+pub const PACK_MAGIC: &[u8; 8] = b"LBPACK03";
+/// Last bytes of every pack.
+pub const PACK_TRAILER: &[u8; 8] = b"LBPKEND3";
+/// Prefix of the packs' storage keys.
+pub const PACKS_PREFIX: &str = "packs/";
+/// Size at which a writer closes a pack (32 MiB): few objects and requests per TiB, yet a
+/// lost upload costs little to redo.
+pub const TARGET_PACK_SIZE: usize = 32 << 20;
+/// Bytes of one directory (and index) entry.
+pub const ENTRY_LEN: usize = 32 + 1 + 1 + 8 + 4 + 4;
+/// Bytes of the header without slots: magic, domain id, pack id, slot count.
+pub const HEADER_LEN: usize = 34;
+/// Bytes after the directory: its length and the trailer.
+pub const TAIL_LEN: usize = 12;
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// The smallest sealed blob or directory: a nonce and a tag around nothing.
+const MIN_SEALED: usize = NONCE_LEN + TAG_LEN;
+/// Magic, domain id and pack id: the prefix of every AEAD's associated data.
+const AAD_PREFIX_LEN: usize = 32;
+
+/// Defines a 16-byte random object id with hex forms.
+macro_rules! object_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; 16]);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn generate() -> Result<$name, StoreError> {
+                random_bytes()
+                    .map($name)
+                    .map_err(|e| StoreError::Internal { operation: concat!("new ", $what, " id"), reason: e.to_string() })
+            }
+
+            /// Lowercase hex, 32 digits.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+
+            /// Parses 32 lowercase hex digits; anything else is `None`.
+            pub fn from_hex(text: &str) -> Option<$name> {
+                if text.len() != 32 || text.bytes().any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return None;
+                }
+                let mut id = [0u8; 16];
+                hex::decode_to_slice(text, &mut id).ok()?;
+                Some($name(id))
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.to_hex())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+pub(crate) use object_id;
+
+object_id!(
+    /// A pack's id: 16 random bytes, also in its storage key.
+    PackId,
+    "pack"
+);
+
+impl PackId {
+    /// The pack's storage key, `packs/<xx>/<32 hex>`.
+    pub fn key(&self) -> String {
+        let hex = self.to_hex();
+        format!("{PACKS_PREFIX}{}/{hex}", &hex[..2])
+    }
+
+    /// The id in a storage key written by [`key`](Self::key); `None` for any other key.
+    pub fn from_key(key: &str) -> Option<PackId> {
+        let rest = key.strip_prefix(PACKS_PREFIX)?;
+        let (fan, name) = rest.split_once('/')?;
+        let id = PackId::from_hex(name)?;
+        (fan.as_bytes() == &name.as_bytes()[..2]).then_some(id)
+    }
+}
+
+/// How a blob's body is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobCompression {
+    /// The chunk itself (compression would not have shrunk it).
+    None = 0,
+    /// One zstd frame of the chunk.
+    Zstd = 1,
+}
+
+impl BlobCompression {
+    /// The byte stored for this compression.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The compression of a stored byte; `None` for an unknown one.
+    pub fn from_code(code: u8) -> Option<BlobCompression> {
+        match code {
+            0 => Some(BlobCompression::None),
+            1 => Some(BlobCompression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// One blob of a pack, as its directory (and an index object) describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
+    /// The blob's id.
+    pub id: BlobId,
+    /// What it holds.
+    pub kind: BlobKind,
+    /// How its body is stored.
+    pub compression: BlobCompression,
+    /// Where its nonce starts in the pack.
+    pub offset: u64,
+    /// Bytes of nonce, ciphertext and tag.
+    pub sealed_len: u32,
+    /// Bytes of plaintext.
+    pub plain_len: u32,
+}
+
+impl PackEntry {
+    /// Appends the entry's [`ENTRY_LEN`] bytes.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.0);
+        out.push(self.kind.code());
+        out.push(self.compression.code());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.sealed_len.to_le_bytes());
+        out.extend_from_slice(&self.plain_len.to_le_bytes());
+    }
+
+    /// Reads one entry from exactly [`ENTRY_LEN`] bytes; the reason when they are no entry.
+    pub fn decode(bytes: &[u8]) -> Result<PackEntry, String> {
+        let bytes: &[u8; ENTRY_LEN] =
+            bytes.try_into().map_err(|_| format!("an entry is {ENTRY_LEN} bytes, not {}", bytes.len()))?;
+        let (id, rest) = bytes.split_at(32);
+        let id = BlobId(id.try_into().map_err(|_| "short blob id".to_owned())?);
+        let kind = BlobKind::from_code(rest[0]).ok_or_else(|| format!("blob {id}: unknown kind {}", rest[0]))?;
+        let compression =
+            BlobCompression::from_code(rest[1]).ok_or_else(|| format!("blob {id}: unknown compression {}", rest[1]))?;
+        let word = |at: usize, len: usize| -> u64 {
+            rest[at..at + len].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        };
+        let entry = PackEntry {
+            id,
+            kind,
+            compression,
+            offset: word(2, 8),
+            sealed_len: word(10, 4) as u32,
+            plain_len: word(14, 4) as u32,
+        };
+        if (entry.sealed_len as usize) < MIN_SEALED {
+            return Err(format!("blob {id}: sealed length {} is below {MIN_SEALED}", entry.sealed_len));
+        }
+        Ok(entry)
+    }
+
+    /// The byte range of the sealed blob in its pack (saturating: checked on parse).
+    pub fn range(&self) -> Range<u64> {
+        self.offset..self.offset.saturating_add(u64::from(self.sealed_len))
+    }
+}
+
+/// The key of one pack of a domain whose secret the writer holds:
+/// `HKDF(salt = pack_id, ikm = seal_key, "lifeboat/v3/pack")`.
+pub fn pack_key(keys: &DomainKeys, pack: PackId) -> SecretKey {
+    keys.seal_key().derive(&pack.0, "lifeboat/v3/pack")
+}
+
+/// `header[0..32]`: magic, domain id and pack id, the prefix of every AEAD's associated data.
+fn aad_prefix(domain: DomainId, pack: PackId) -> [u8; AAD_PREFIX_LEN] {
+    let mut out = [0u8; AAD_PREFIX_LEN];
+    out[..8].copy_from_slice(PACK_MAGIC);
+    out[8..16].copy_from_slice(&domain);
+    out[16..].copy_from_slice(&pack.0);
+    out
+}
+
+fn blob_aad(prefix: &[u8; AAD_PREFIX_LEN], id: &BlobId, kind: BlobKind) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_PREFIX_LEN + 33);
+    aad.extend_from_slice(prefix);
+    aad.extend_from_slice(&id.0);
+    aad.push(kind.code());
+    aad
+}
+
+fn directory_aad(prefix: &[u8; AAD_PREFIX_LEN]) -> Vec<u8> {
+    [&prefix[..], b"directory"].concat()
+}
+
+fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into(), reason: reason.into() }
+}
+
+fn nonce() -> Result<[u8; NONCE_LEN], StoreError> {
+    random_bytes().map_err(|e| StoreError::Internal { operation: "new nonce", reason: e.to_string() })
+}
+
+/// A blob's body before sealing: compressed or not, and its plaintext length. Encoding is
+/// the costly part of adding a blob, so writers do it off the pack's lock.
+#[derive(Debug)]
+pub struct EncodedBlob {
+    compression: BlobCompression,
+    body: Vec<u8>,
+    plain_len: u32,
+}
+
+impl EncodedBlob {
+    /// Bytes of the body (what sealing adds 28 bytes to).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// How the body is stored.
+    pub fn compression(&self) -> BlobCompression {
+        self.compression
+    }
+}
+
+thread_local! {
+    // A zstd context is costly to create (allocations sized for the level): each thread
+    // keeps one, remade only when the level changes.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_compress(plaintext: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match &mut *slot {
+            Some((current, compressor)) if *current == level => compressor.compress(plaintext),
+            _ => {
+                let mut compressor = zstd::bulk::Compressor::new(level)?;
+                let out = compressor.compress(plaintext);
+                *slot = Some((level, compressor));
+                out
+            }
+        }
+    })
+}
+
+/// Compresses `plaintext` with zstd at `level` (0: never), keeping the chunk itself when
+/// compression does not shrink it.
+pub fn encode_blob(plaintext: &[u8], level: i32) -> Result<EncodedBlob, StoreError> {
+    let plain_len = u32::try_from(plaintext.len()).map_err(|_| StoreError::Internal {
+        operation: "encode blob",
+        reason: format!("{} bytes is more than a blob can hold (4 GiB)", plaintext.len()),
+    })?;
+    if level != 0 {
+        let compressed = zstd_compress(plaintext, level)
+            .map_err(|e| StoreError::Internal { operation: "compress blob", reason: e.to_string() })?;
+        if compressed.len() < plaintext.len() {
+            return Ok(EncodedBlob { compression: BlobCompression::Zstd, body: compressed, plain_len });
+        }
+    }
+    Ok(EncodedBlob { compression: BlobCompression::None, body: plaintext.to_vec(), plain_len })
+}
+
+/// A finished pack: its bytes, ready to store under [`PackId::key`], and its directory.
+#[derive(Debug, Clone)]
+pub struct FinishedPack {
+    /// The pack's id.
+    pub id: PackId,
+    /// Every byte of the pack.
+    pub bytes: Bytes,
+    /// Its blobs, in the order they are stored.
+    pub entries: Vec<PackEntry>,
+}
+
+/// Builds one pack in memory: header, then each blob sealed as it is added, then on
+/// [`finish`](Self::finish) the sealed directory and trailer.
+///
+/// Only packs of a domain whose secret the writer holds (the main domain: `PK` derived
+/// from `seal_key`, no slots). TODO(issue 14): write-only domains, whose packs have a
+/// random `PK` wrapped for the recipients in type-2 header slots (FORMAT.md 11.2).
+pub struct PackWriter {
+    id: PackId,
+    prefix: [u8; AAD_PREFIX_LEN],
+    key: SecretKey,
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+    target: usize,
+}
+
+impl std::fmt::Debug for PackWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackWriter")
+            .field("id", &self.id)
+            .field("len", &self.buf.len())
+            .field("blobs", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackWriter {
+    /// A new, empty pack of the domain `keys` with a random id, closed at `target` bytes
+    /// ([`TARGET_PACK_SIZE`] normally).
+    pub fn new(keys: &DomainKeys, target: usize) -> Result<PackWriter, StoreError> {
+        let id = PackId::generate()?;
+        let prefix = aad_prefix(keys.id(), id);
+        let mut buf = Vec::with_capacity(target.min(TARGET_PACK_SIZE) + (1 << 20));
+        buf.extend_from_slice(&prefix);
+        buf.extend_from_slice(&0u16.to_le_bytes());
+        Ok(PackWriter { id, prefix, key: pack_key(keys, id), buf, entries: Vec::new(), target })
+    }
+
+    /// The pack's id.
+    pub fn id(&self) -> PackId {
+        self.id
+    }
+
+    /// Bytes written so far (without the directory still to come).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the pack reached its target size and should be finished.
+    pub fn is_full(&self) -> bool {
+        self.buf.len() >= self.target
+    }
+
+    /// The blobs added so far.
+    pub fn entries(&self) -> &[PackEntry] {
+        &self.entries
+    }
+
+    /// Compresses (zstd `level`) and adds one blob whose id the caller computed.
+    pub fn add(&mut self, id: BlobId, kind: BlobKind, plaintext: &[u8], level: i32) -> Result<(), StoreError> {
+        let encoded = encode_blob(plaintext, level)?;
+        self.add_encoded(id, kind, encoded)
+    }
+
+    /// Seals and adds a blob encoded by [`encode_blob`].
+    pub fn add_encoded(&mut self, id: BlobId, kind: BlobKind, blob: EncodedBlob) -> Result<(), StoreError> {
+        let nonce = nonce()?;
+        let sealed = aead_seal(&self.key, &nonce, &blob_aad(&self.prefix, &id, kind), &blob.body);
+        let sealed_len = u32::try_from(NONCE_LEN + sealed.len()).map_err(|_| StoreError::Internal {
+            operation: "add blob to pack",
+            reason: format!("blob {id} is too large for a pack entry"),
+        })?;
+        let offset = self.buf.len() as u64;
+        self.buf.extend_from_slice(&nonce);
+        self.buf.extend_from_slice(&sealed);
+        self.entries.push(PackEntry {
+            id,
+            kind,
+            compression: blob.compression,
+            offset,
+            sealed_len,
+            plain_len: blob.plain_len,
+        });
+        Ok(())
+    }
+
+    /// Reads back a blob added to this unfinished pack (a reader may ask for a blob before
+    /// its pack is stored); `None` when the pack does not hold it.
+    pub fn read_blob(&self, keys: &DomainKeys, id: &BlobId) -> Option<Result<Bytes, StoreError>> {
+        let entry = self.entries.iter().find(|e| e.id == *id)?;
+        let record = self.buf.get(entry.offset as usize..entry.range().end as usize)?;
+        Some(open_record(keys, &self.key, &self.prefix, self.id, entry, record))
+    }
+
+    /// Seals the directory and appends it and the trailer.
+    pub fn finish(self) -> Result<FinishedPack, StoreError> {
+        let PackWriter { id, prefix, key, mut buf, entries, .. } = self;
+        let mut plain = Vec::with_capacity(entries.len() * ENTRY_LEN);
+        for entry in &entries {
+            entry.encode(&mut plain);
+        }
+        let nonce = nonce()?;
+        let sealed = aead_seal(&key, &nonce, &directory_aad(&prefix), &plain);
+        let dir_len = u32::try_from(NONCE_LEN + sealed.len()).map_err(|_| StoreError::Internal {
+            operation: "finish pack",
+            reason: format!("pack {id}: directory too large"),
+        })?;
+        buf.extend_from_slice(&nonce);
+        buf.extend_from_slice(&sealed);
+        buf.extend_from_slice(&dir_len.to_le_bytes());
+        buf.extend_from_slice(PACK_TRAILER);
+        Ok(FinishedPack { id, bytes: Bytes::from(buf), entries })
+    }
+}
+
+/// Checks a pack's header: magic, the expected domain and pack id, no slots. Returns the
+/// header's length (where the first blob starts).
+pub fn parse_header(keys: &DomainKeys, pack: PackId, bytes: &[u8]) -> Result<u64, StoreError> {
+    let what = || format!("pack {}", pack.key());
+    let header = bytes.get(..HEADER_LEN).ok_or_else(|| corrupt(what(), "shorter than a pack header"))?;
+    if &header[..8] != PACK_MAGIC {
+        return Err(corrupt(what(), "no pack magic (LBPACK03)"));
+    }
+    if header[8..16] != keys.id() {
+        return Err(corrupt(
+            what(),
+            format!("written in domain {}, not {}", hex::encode(&header[8..16]), hex::encode(keys.id())),
+        ));
+    }
+    if header[16..32] != pack.0 {
+        return Err(corrupt(what(), format!("its header names pack {}", hex::encode(&header[16..32]))));
+    }
+    if header[32..34] != [0, 0] {
+        return Err(StoreError::Unsupported {
+            what: what(),
+            reason: "a pack with key slots (a write-only domain) cannot be read by this version yet".into(),
+        });
+    }
+    Ok(HEADER_LEN as u64)
+}
+
+/// The byte range of the directory, from the pack's length and its last [`TAIL_LEN`] bytes.
+pub fn parse_tail(pack: PackId, pack_len: u64, header_len: u64, tail: &[u8]) -> Result<Range<u64>, StoreError> {
+    let what = || format!("pack {}", pack.key());
+    if tail.len() != TAIL_LEN || pack_len < header_len + (MIN_SEALED + TAIL_LEN) as u64 {
+        return Err(corrupt(what(), format!("truncated ({pack_len} bytes)")));
+    }
+    if &tail[4..] != PACK_TRAILER {
+        return Err(corrupt(what(), "no pack trailer (LBPKEND3): truncated or not a pack"));
+    }
+    let dir_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let end = pack_len - TAIL_LEN as u64;
+    let start = end
+        .checked_sub(dir_len)
+        .filter(|start| *start >= header_len && dir_len >= MIN_SEALED as u64)
+        .ok_or_else(|| corrupt(what(), format!("directory length {dir_len} does not fit the pack")))?;
+    Ok(start..end)
+}
+
+/// Opens the sealed directory (`dir`, the bytes of `dir_range`) and checks every entry:
+/// inside the pack between header and directory, no two overlapping.
+pub fn open_directory(
+    keys: &DomainKeys,
+    pack: PackId,
+    header_len: u64,
+    dir_range: Range<u64>,
+    dir: &[u8],
+) -> Result<Vec<PackEntry>, StoreError> {
+    let what = || format!("directory of pack {}", pack.key());
+    let (nonce, sealed) =
+        dir.split_first_chunk::<NONCE_LEN>().ok_or_else(|| corrupt(what(), "shorter than a nonce"))?;
+    let prefix = aad_prefix(keys.id(), pack);
+    let plain = aead_open(&pack_key(keys, pack), nonce, &directory_aad(&prefix), sealed)
+        .ok_or_else(|| corrupt(what(), "authentication failed (damaged, forged or another key)"))?;
+    if plain.len() % ENTRY_LEN != 0 {
+        return Err(corrupt(what(), format!("{} bytes is no whole number of entries", plain.len())));
+    }
+    let entries = plain.chunks_exact(ENTRY_LEN).map(PackEntry::decode).collect::<Result<Vec<_>, _>>();
+    let entries = entries.map_err(|reason| corrupt(what(), reason))?;
+    check_ranges(&entries, header_len..dir_range.start).map_err(|reason| corrupt(what(), reason))?;
+    Ok(entries)
+}
+
+/// Every entry inside `space`, and no two overlapping.
+fn check_ranges(entries: &[PackEntry], space: Range<u64>) -> Result<(), String> {
+    let mut ranges: Vec<(Range<u64>, BlobId)> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let end = entry.offset.checked_add(u64::from(entry.sealed_len));
+        match end {
+            Some(end) if entry.offset >= space.start && end <= space.end => ranges.push((entry.offset..end, entry.id)),
+            _ => {
+                return Err(format!(
+                    "blob {} at {}+{} lies outside the blob area {}..{}",
+                    entry.id, entry.offset, entry.sealed_len, space.start, space.end
+                ));
+            }
+        }
+    }
+    ranges.sort_unstable_by_key(|(range, _)| range.start);
+    for pair in ranges.windows(2) {
+        if pair[1].0.start < pair[0].0.end {
+            return Err(format!("blobs {} and {} overlap", pair[0].1, pair[1].1));
+        }
+    }
+    Ok(())
+}
+
+/// Opens one sealed blob read from its pack (the `entry.sealed_len` bytes at
+/// `entry.offset`): authenticates, decompresses, and checks that its keyed hash is its id.
+/// Errors name the pack and the blob.
+pub fn open_blob(keys: &DomainKeys, pack: PackId, entry: &PackEntry, record: &[u8]) -> Result<Bytes, StoreError> {
+    open_record(keys, &pack_key(keys, pack), &aad_prefix(keys.id(), pack), pack, entry, record)
+}
+
+fn open_record(
+    keys: &DomainKeys,
+    key: &SecretKey,
+    prefix: &[u8; AAD_PREFIX_LEN],
+    pack: PackId,
+    entry: &PackEntry,
+    record: &[u8],
+) -> Result<Bytes, StoreError> {
+    let fail = |reason: String| corrupt(format!("blob {} in pack {}", entry.id, pack.key()), reason);
+    if record.len() != entry.sealed_len as usize {
+        return Err(fail(format!("read {} bytes, the index says {}", record.len(), entry.sealed_len)));
+    }
+    let (nonce, sealed) = record.split_first_chunk::<NONCE_LEN>().ok_or_else(|| fail("no nonce".into()))?;
+    let mut body = aead_open(key, nonce, &blob_aad(prefix, &entry.id, entry.kind), sealed)
+        .ok_or_else(|| fail("authentication failed (damaged or forged)".into()))?;
+    let plain = match entry.compression {
+        BlobCompression::None => std::mem::take(&mut *body),
+        BlobCompression::Zstd => {
+            zstd::bulk::decompress(&body, entry.plain_len as usize).map_err(|e| fail(format!("zstd: {e}")))?
+        }
+    };
+    if plain.len() != entry.plain_len as usize {
+        return Err(fail(format!("holds {} bytes, its entry says {}", plain.len(), entry.plain_len)));
+    }
+    if keys.blob_id(&plain) != entry.id {
+        return Err(fail("its keyed hash is not its id".into()));
+    }
+    Ok(Bytes::from(plain))
+}
+
+/// A whole pack parsed from its bytes: header, directory and entries checked.
+pub struct PackReader {
+    id: PackId,
+    bytes: Bytes,
+    entries: Vec<PackEntry>,
+}
+
+impl std::fmt::Debug for PackReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackReader").field("id", &self.id).field("blobs", &self.entries.len()).finish()
+    }
+}
+
+impl PackReader {
+    /// Parses and checks the pack `id` of the domain `keys` from all of its bytes.
+    pub fn parse(keys: &DomainKeys, id: PackId, bytes: Bytes) -> Result<PackReader, StoreError> {
+        let header_len = parse_header(keys, id, &bytes)?;
+        let tail = bytes.len().checked_sub(TAIL_LEN).and_then(|at| bytes.get(at..)).unwrap_or(&[]);
+        let dir_range = parse_tail(id, bytes.len() as u64, header_len, tail)?;
+        let dir = bytes
+            .get(dir_range.start as usize..dir_range.end as usize)
+            .ok_or_else(|| corrupt(format!("pack {}", id.key()), "directory outside the pack"))?;
+        let entries = open_directory(keys, id, header_len, dir_range.clone(), dir)?;
+        Ok(PackReader { id, bytes, entries })
+    }
+
+    /// The pack's id.
+    pub fn id(&self) -> PackId {
+        self.id
+    }
+
+    /// Its blobs, as its directory lists them.
+    pub fn entries(&self) -> &[PackEntry] {
+        &self.entries
+    }
+
+    /// Reads, authenticates and decompresses the blob `id`.
+    pub fn read_blob(&self, keys: &DomainKeys, id: &BlobId) -> Result<Bytes, StoreError> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.id == *id)
+            .ok_or_else(|| corrupt(format!("pack {}", self.id.key()), format!("holds no blob {id}")))?;
+        // Checked on parse: the range lies inside the pack.
+        let record = self.bytes.get(entry.offset as usize..entry.range().end as usize).unwrap_or(&[]);
+        open_blob(keys, self.id, entry, record)
+    }
+}

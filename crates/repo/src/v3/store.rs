@@ -1,0 +1,490 @@
+//! [`ChunkStore`]: the pack store of one dedup domain over a [`Storage`] (docs/FORMAT.md
+//! 11.3, 11.4), the [`BlobStore`] that trees and streams are written through.
+//!
+//! Writing: `put_blob` hashes and compresses on a blocking thread, skips blobs the index
+//! or this writer already has, and seals the rest into the current pack; a full pack is
+//! uploaded in the background, at most `uploads` at once (a new full pack waits for a
+//! slot), so memory stays below `(uploads + 1) x pack target` plus the blobs being
+//! encoded. `flush` uploads the last pack, waits for every upload, and only then writes
+//! the index object naming them.
+//!
+//! Reading: `get_blob` looks the blob up in the index and reads only its byte range of
+//! the pack (a range read).
+
+// StoreError carries the storage's error by value: it is the error type of the BlobStore
+// trait that trees and streams share, and boxing its source would change that API.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
+use lifeboat_chunker::{Chunker, ChunkerParams};
+use lifeboat_storage::{ObjectMeta, PutOutcome, Storage, StorageExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use super::cache::IndexCache;
+use super::domain::DomainKeys;
+use super::error::StoreError;
+use super::index::{INDEX_PREFIX, Index, IndexId, IndexObject, index_domain};
+use super::pack::{PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, open_blob};
+use super::{BlobId, BlobKind, BlobStore};
+
+/// How a [`ChunkStore`] writes and where it caches.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The local index cache; `None` downloads every index object at open.
+    pub cache: Option<IndexCache>,
+    /// Pack size at which a pack is closed and uploaded.
+    pub pack_target: usize,
+    /// zstd level for blobs (0: store uncompressed).
+    pub compression_level: i32,
+    /// Packs uploading at once (at least 1).
+    pub uploads: usize,
+    /// The chunker's lengths.
+    pub chunker: ChunkerParams,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache: None,
+            pack_target: TARGET_PACK_SIZE,
+            compression_level: 3,
+            uploads: 2,
+            chunker: ChunkerParams::default(),
+        }
+    }
+}
+
+/// Index objects downloaded at once when the store opens.
+const INDEX_DOWNLOADS: usize = 8;
+
+/// The pack store of one domain. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct ChunkStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ChunkStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkStore")
+            .field("storage", &self.inner.storage.location())
+            .field("domain", &hex::encode(self.inner.keys.id()))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    keys: Arc<DomainKeys>,
+    chunker: Chunker,
+    cache: Option<IndexCache>,
+    pack_target: usize,
+    level: i32,
+    index: RwLock<Index>,
+    writing: Mutex<Writing>,
+    uploads: Arc<Semaphore>,
+}
+
+/// What this writer holds that no index object names yet.
+#[derive(Default)]
+struct Writing {
+    /// The pack being filled.
+    pack: Option<PackWriter>,
+    /// Blobs in the current pack or in a pack being uploaded.
+    pending: HashSet<BlobId>,
+    /// Background uploads.
+    tasks: Vec<JoinHandle<()>>,
+    /// Packs stored, waiting for an index object.
+    unindexed: Vec<(PackId, Vec<PackEntry>)>,
+    /// Uploads that failed since the last flush; their blobs are not stored.
+    errors: Vec<StoreError>,
+}
+
+/// Locks a mutex; a panic of another holder leaves plain data behind, still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(
+    operation: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Internal { operation, reason: e.to_string() })
+}
+
+/// Reads `range` of the object `key` whole into memory.
+pub(crate) async fn read_range(
+    storage: &dyn Storage,
+    operation: &'static str,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<Bytes, StoreError> {
+    let wrap = |source| StoreError::Storage { operation, key: key.to_owned(), source };
+    let mut stream = storage.get(key, range).await.map_err(wrap)?;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk.map_err(wrap)?);
+    }
+    Ok(buf.freeze())
+}
+
+/// Lists every object under `prefix` (sorted by key).
+pub(crate) async fn list_prefix(
+    storage: &dyn Storage,
+    operation: &'static str,
+    prefix: &str,
+) -> Result<Vec<ObjectMeta>, StoreError> {
+    storage.list_all(prefix).await.map_err(|source| StoreError::Storage { operation, key: prefix.into(), source })
+}
+
+impl ChunkStore {
+    /// Opens the store of domain `keys` in `storage`: loads every index object of the
+    /// domain (from the cache when its copy is intact, else downloaded and cached).
+    pub async fn open(
+        storage: Arc<dyn Storage>,
+        keys: Arc<DomainKeys>,
+        options: StoreOptions,
+    ) -> Result<ChunkStore, StoreError> {
+        let index = load_index(&storage, &keys, options.cache.as_ref()).await?;
+        let chunker = Chunker::new(keys.chunker_key(), options.chunker);
+        let inner = Inner {
+            storage,
+            keys,
+            chunker,
+            cache: options.cache,
+            pack_target: options.pack_target.max(1),
+            level: options.compression_level,
+            index: RwLock::new(index),
+            writing: Mutex::new(Writing::default()),
+            uploads: Arc::new(Semaphore::new(options.uploads.max(1))),
+        };
+        Ok(ChunkStore { inner: Arc::new(inner) })
+    }
+
+    /// The domain's keys.
+    pub fn keys(&self) -> &DomainKeys {
+        &self.inner.keys
+    }
+
+    /// Blobs in the in-memory index (stored packs; this writer's uploaded ones included).
+    pub fn indexed_blobs(&self) -> usize {
+        self.inner.index.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Uploads `pack` in the background once an upload slot is free.
+    async fn upload(&self, pack: PackWriter) -> Result<(), StoreError> {
+        let permit = self
+            .inner
+            .uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Internal { operation: "upload pack", reason: e.to_string() })?;
+        let finished = blocking("finish pack", move || pack.finish()).await??;
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let key = finished.id.key();
+            let len = finished.bytes.len();
+            let result = inner.storage.put_bytes(&key, finished.bytes).await;
+            drop(permit);
+            inner.uploaded(
+                finished.id,
+                finished.entries,
+                result.map_err(|source| StoreError::Storage { operation: "write pack", key, source }),
+            );
+            tracing::debug!(pack = %finished.id, bytes = len, "pack stored");
+        });
+        let mut writing = lock(&self.inner.writing);
+        writing.tasks.retain(|t| !t.is_finished());
+        writing.tasks.push(task);
+        Ok(())
+    }
+
+    /// Waits for every upload started so far.
+    async fn wait_uploads(&self) -> Result<(), StoreError> {
+        loop {
+            let tasks = std::mem::take(&mut lock(&self.inner.writing).tasks);
+            if tasks.is_empty() {
+                return Ok(());
+            }
+            for task in tasks {
+                task.await.map_err(|e| StoreError::Internal { operation: "upload pack", reason: e.to_string() })?;
+            }
+        }
+    }
+
+    /// Writes one index object naming `packs` (all stored), then caches it.
+    async fn write_index(&self, packs: Vec<(PackId, Vec<PackEntry>)>) -> Result<IndexId, StoreError> {
+        let object = IndexObject { id: IndexId::generate()?, supersedes: Vec::new(), packs };
+        let id = object.id;
+        store_index(&self.inner.storage, &self.inner.keys, self.inner.cache.as_ref(), object).await?;
+        Ok(id)
+    }
+}
+
+impl Inner {
+    /// Lock order: `writing` before `index` (put_blob holds both); never the other way round,
+    /// so this takes them one after the other.
+    fn has_blob(&self, id: &BlobId) -> bool {
+        let indexed = self.index.read().unwrap_or_else(|p| p.into_inner()).contains(id);
+        indexed || lock(&self.writing).pending.contains(id)
+    }
+
+    /// Records the end of one upload: on success the blobs enter the in-memory index (before
+    /// they leave `pending`, so `has_blob` never blinks) and wait for an index object; on
+    /// failure they are forgotten, so a later put writes them again, and flush reports it.
+    fn uploaded(&self, pack: PackId, entries: Vec<PackEntry>, result: Result<(), StoreError>) {
+        if result.is_ok() {
+            self.index.write().unwrap_or_else(|p| p.into_inner()).add_pack(pack, &entries);
+        }
+        let mut writing = lock(&self.writing);
+        for entry in &entries {
+            writing.pending.remove(&entry.id);
+        }
+        match result {
+            Ok(()) => writing.unindexed.push((pack, entries)),
+            Err(e) => writing.errors.push(e),
+        }
+    }
+}
+
+/// Seals and stores an index object (write-once), then puts a copy in the cache.
+pub(crate) async fn store_index(
+    storage: &Arc<dyn Storage>,
+    keys: &Arc<DomainKeys>,
+    cache: Option<&IndexCache>,
+    object: IndexObject,
+) -> Result<(), StoreError> {
+    let id = object.id;
+    let sealing = keys.clone();
+    let bytes = Bytes::from(blocking("seal index", move || object.seal(&sealing)).await??);
+    let key = id.key();
+    let outcome = storage.put_if_absent(&key, bytes.clone()).await.map_err(|source| StoreError::Storage {
+        operation: "write index",
+        key: key.clone(),
+        source,
+    })?;
+    if outcome == PutOutcome::AlreadyExists {
+        return Err(StoreError::Internal { operation: "write index", reason: format!("{key} exists already") });
+    }
+    if let Some(cache) = cache.cloned() {
+        cache_quietly(cache, id, bytes).await;
+    }
+    Ok(())
+}
+
+/// Caches a copy; a failure only costs a download later, so it is logged, not returned.
+async fn cache_quietly(cache: IndexCache, id: IndexId, bytes: Bytes) {
+    match blocking("cache index", move || cache.write(id, &bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) | Err(e) => tracing::warn!(index = %id, error = %e, "could not cache an index object"),
+    }
+}
+
+/// Loads every index object of the domain, reconciling the cache with the listing.
+async fn load_index(
+    storage: &Arc<dyn Storage>,
+    keys: &Arc<DomainKeys>,
+    cache: Option<&IndexCache>,
+) -> Result<Index, StoreError> {
+    let listing = list_prefix(storage.as_ref(), "list index", INDEX_PREFIX).await?;
+    let listed: Vec<(IndexId, ObjectMeta)> =
+        listing.into_iter().filter_map(|meta| Some((IndexId::from_key(&meta.key)?, meta))).collect();
+    if let Some(cache) = cache.cloned() {
+        forget_unlisted(cache, listed.iter().map(|(id, _)| *id).collect()).await;
+    }
+    let objects: Vec<Option<IndexObject>> = futures::stream::iter(listed)
+        .map(|(id, meta)| load_one(storage, keys, cache, id, meta.size))
+        .buffer_unordered(INDEX_DOWNLOADS)
+        .try_collect()
+        .await?;
+    let mut index = Index::new();
+    for object in objects.iter().flatten() {
+        index.add_object(object);
+    }
+    index.compact();
+    Ok(index)
+}
+
+/// Removes cached objects the listing no longer has (superseded and deleted).
+async fn forget_unlisted(cache: IndexCache, listed: HashSet<IndexId>) {
+    let result = blocking("reconcile index cache", move || {
+        for id in cache.list()? {
+            if !listed.contains(&id) {
+                cache.remove(id)?;
+            }
+        }
+        Ok::<_, StoreError>(())
+    })
+    .await;
+    if let Ok(Err(e)) | Err(e) = result {
+        tracing::warn!(error = %e, "could not tidy the index cache");
+    }
+}
+
+/// What the cache holds for one listed index object.
+enum Cached {
+    /// An intact copy.
+    Hit(IndexObject),
+    /// Nothing usable: not cached, or a copy that is damaged (logged).
+    Miss,
+}
+
+/// Reads and opens the cached copy of `id`, which must have the listed `size`.
+fn read_cached(cache: &IndexCache, keys: &DomainKeys, id: IndexId, size: u64) -> Cached {
+    let bytes = match cache.read(id) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Cached::Miss,
+        Err(e) => {
+            tracing::warn!(error = %e, "index cache unreadable; downloading");
+            return Cached::Miss;
+        }
+    };
+    if bytes.len() as u64 != size {
+        tracing::warn!(index = %id, "cached index object has the wrong size; downloading it again");
+        return Cached::Miss;
+    }
+    // Only this domain's objects are cached (others are downloaded at each open), so a
+    // copy of another domain was forged: IndexObject::open refuses it like any damage.
+    match IndexObject::open(keys, id, &bytes) {
+        Ok(object) => Cached::Hit(object),
+        Err(e) => {
+            tracing::warn!(error = %e, "cached index object unusable; downloading it again");
+            Cached::Miss
+        }
+    }
+}
+
+/// One index object: the cached copy when it has the listed size and opens, else a
+/// download (cached afterwards). `None` for an index object of another domain.
+async fn load_one(
+    storage: &Arc<dyn Storage>,
+    keys: &Arc<DomainKeys>,
+    cache: Option<&IndexCache>,
+    id: IndexId,
+    size: u64,
+) -> Result<Option<IndexObject>, StoreError> {
+    if let Some(cache) = cache.cloned() {
+        let opening = keys.clone();
+        match blocking("read cached index", move || read_cached(&cache, &opening, id, size)).await? {
+            Cached::Hit(object) => return Ok(Some(object)),
+            Cached::Miss => {}
+        }
+    }
+    let key = id.key();
+    let bytes = read_range(storage.as_ref(), "read index", &key, None).await?;
+    if index_domain(&bytes).is_some_and(|domain| domain != keys.id()) {
+        return Ok(None);
+    }
+    let opening = keys.clone();
+    let parsing = bytes.clone();
+    let object = blocking("open index", move || IndexObject::open(&opening, id, &parsing)).await??;
+    if let Some(cache) = cache.cloned() {
+        cache_quietly(cache, id, bytes).await;
+    }
+    Ok(Some(object))
+}
+
+impl BlobStore for ChunkStore {
+    fn blob_id(&self, plaintext: &[u8]) -> BlobId {
+        self.inner.keys.blob_id(plaintext)
+    }
+
+    fn chunker(&self) -> &Chunker {
+        &self.inner.chunker
+    }
+
+    fn has_blob(&self, id: &BlobId) -> bool {
+        self.inner.has_blob(id)
+    }
+
+    async fn put_blob(&self, kind: BlobKind, plaintext: Bytes) -> Result<BlobId, StoreError> {
+        let inner = self.inner.clone();
+        let (id, encoded) = blocking("encode blob", move || {
+            let id = inner.keys.blob_id(&plaintext);
+            if inner.has_blob(&id) {
+                return Ok((id, None));
+            }
+            encode_blob(&plaintext, inner.level).map(|encoded| (id, Some(encoded)))
+        })
+        .await??;
+        let Some(encoded) = encoded else { return Ok(id) };
+        let full = {
+            let mut writing = lock(&self.inner.writing);
+            // Another put of the same content may have won the race since the check above.
+            if writing.pending.contains(&id) || self.inner.index.read().unwrap_or_else(|p| p.into_inner()).contains(&id)
+            {
+                return Ok(id);
+            }
+            let pack = match &mut writing.pack {
+                Some(pack) => pack,
+                empty @ None => empty.insert(PackWriter::new(&self.inner.keys, self.inner.pack_target)?),
+            };
+            pack.add_encoded(id, kind, encoded)?;
+            let full = if pack.is_full() { writing.pack.take() } else { None };
+            writing.pending.insert(id);
+            full
+        };
+        if let Some(pack) = full {
+            self.upload(pack).await?;
+        }
+        Ok(id)
+    }
+
+    async fn get_blob(&self, id: &BlobId) -> Result<Bytes, StoreError> {
+        for _ in 0..2 {
+            let location = self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id);
+            if let Some(location) = location {
+                let key = location.pack.key();
+                let record =
+                    read_range(self.inner.storage.as_ref(), "read pack", &key, Some(location.entry.range())).await?;
+                let keys = self.inner.keys.clone();
+                return blocking("open blob", move || open_blob(&keys, location.pack, &location.entry, &record))
+                    .await?;
+            }
+            let uploading = {
+                let writing = lock(&self.inner.writing);
+                if let Some(found) = writing.pack.as_ref().and_then(|pack| pack.read_blob(&self.inner.keys, id)) {
+                    return found;
+                }
+                writing.pending.contains(id)
+            };
+            if !uploading {
+                break;
+            }
+            // In a pack being uploaded: once stored it is in the index.
+            self.wait_uploads().await?;
+        }
+        Err(StoreError::MissingBlob(id.to_hex()))
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let last = lock(&self.inner.writing).pack.take().filter(|pack| !pack.is_empty());
+        if let Some(pack) = last {
+            self.upload(pack).await?;
+        }
+        self.wait_uploads().await?;
+        let (errors, packs) = {
+            let mut writing = lock(&self.inner.writing);
+            (std::mem::take(&mut writing.errors), std::mem::take(&mut writing.unindexed))
+        };
+        if let Some(error) = errors.into_iter().next() {
+            // The stored packs stay unindexed until a flush succeeds.
+            lock(&self.inner.writing).unindexed.extend(packs);
+            return Err(error);
+        }
+        if packs.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.write_index(packs.clone()).await {
+            lock(&self.inner.writing).unindexed.extend(packs);
+            return Err(e);
+        }
+        self.inner.index.write().unwrap_or_else(|p| p.into_inner()).compact();
+        Ok(())
+    }
+}
