@@ -237,8 +237,12 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
             blocking(root, "restore links and special files", move || make_others(&root_owned, &others, same_owner))
                 .await?,
         );
-        let results: Vec<(u64, Vec<String>)> = futures::stream::iter(plan.files.iter())
-            .map(|(rel, at, node)| self.write_file(root.join(rel), at, node, same_owner))
+        // Owned items, so the stream's futures borrow nothing of a closure argument: a
+        // borrowed item makes the future `Send` for one lifetime only, which callers that
+        // spawn it (lifeboatd's jobs) cannot use.
+        let files = std::mem::take(&mut plan.files);
+        let results: Vec<(u64, Vec<String>)> = futures::stream::iter(files)
+            .map(|(rel, at, node)| async move { self.write_file(root.join(rel), &at, &node, same_owner).await })
             .buffer_unordered(spec.parallel.max(1))
             .try_collect()
             .await?;
@@ -303,6 +307,11 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
             settle(&open, &path_owned, &node_owned, same_owner)
         })
         .await?;
+        let mut warnings = warnings;
+        if written != node.size {
+            // The chunks are authentic, so the node's size is what is off: say so, keep the data.
+            warnings.push(format!("{}: restored {written} bytes where the backup records {}", at.display(), node.size));
+        }
         Ok((written, warnings))
     }
 

@@ -606,11 +606,23 @@ async fn forged_trees_with_traversal_names_are_refused() {
         node_json(r#""name":"passwd""#, &format!(r#","content":["{chunk}"],"hardlink":"/../../etc/passwd""#))
     ));
     let target = base.path().join("link");
-    restorer.restore(&link, &target, &spec()).await.unwrap();
+    let restored = restorer.restore(&link, &target, &spec()).await.unwrap();
+    assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
     let restored = fs::metadata(target.join("passwd")).unwrap();
     assert_eq!(restored.nlink(), 1);
     assert_eq!(fs::read(target.join("passwd")).unwrap(), b"hi");
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing was written outside the target");
+    // A node whose size disagrees with its content restores the content, with a warning.
+    let short = store.forge(&format!(
+        r#"{{"nodes":[{}]}}"#,
+        node_json(r#""name":"f""#, &format!(r#","content":["{chunk}","{chunk}"]"#))
+    ));
+    let restored = restorer.restore(&short, &base.path().join("short"), &spec()).await.unwrap();
+    assert_eq!(fs::read(base.path().join("short/f")).unwrap(), b"hihi");
+    assert!(
+        restored.warnings.iter().any(|w| w.contains("restored 4 bytes where the backup records 2")),
+        "{restored:?}"
+    );
 }
 
 #[test]
