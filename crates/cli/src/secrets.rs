@@ -33,6 +33,7 @@ impl SecretSource {
     /// Reads the secret.
     pub fn read(&self) -> Result<Zeroizing<String>> {
         if let Some(path) = &self.file {
+            tracing::debug!(file = %path.display(), "{} from a file", self.prompt);
             return Ok(lifeboat_ops::credentials::read_password_file(path)?);
         }
         // The environment and the terminal, as the library's resolution would consult them.
@@ -57,10 +58,13 @@ impl SecretSource {
 /// library's credential resolution gets that far (the library never reads a terminal).
 impl PasswordSource for SecretSource {
     fn offered(&mut self) -> Option<Result<Zeroizing<String>, PasswordError>> {
+        // Where the secret came from is logged (with -vv), never the secret itself.
         if let Some(command) = std::env::var_os(command_variable(self.env)) {
+            tracing::debug!(source = %command_variable(self.env), "{} from a command", self.prompt);
             return Some(run_password_command(self.env, &command));
         }
         let value = std::env::var_os(self.env)?;
+        tracing::debug!(source = %self.env, "{} from the environment", self.prompt);
         Some(match value.into_string() {
             Err(_) => Err(format!("${} is not UTF-8", self.env).into()),
             Ok(value) if value.is_empty() => Err(format!("${} is set but empty", self.env).into()),

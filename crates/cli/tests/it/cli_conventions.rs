@@ -61,9 +61,9 @@ fn password_command_gives_the_password_and_its_failures_show_no_output() {
         .stderr_has("cannot run")
         .stderr_has("no-such-program");
     with_command(&env, "'unclosed", &["list"]).code(EXIT_FAILURE).stderr_has("unclosed quote");
-    // The password never reaches the logs, even at the most verbose level.
+    // The password never reaches the logs, even at the most verbose level; where it came from does.
     let out = with_command(&env, &good, &["-vvv", "list"]);
-    out.ok();
+    out.ok().stderr_has("repository password from a command");
     assert!(!out.all().contains(PASSWORD), "the password was printed:\n{}", out.all());
 }
 
