@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -62,11 +63,12 @@ async fn assert_all_readable(store: &ChunkStore, blobs: &[(BlobId, Vec<u8>)]) {
     }
 }
 
-/// A storage that records the order of writes.
+/// A storage that records the order of writes, and fails pack uploads while `fail_packs`.
 #[derive(Debug, Default)]
 struct Recording {
     inner: MemoryStorage,
     writes: Mutex<Vec<String>>,
+    fail_packs: AtomicBool,
 }
 
 #[async_trait]
@@ -75,6 +77,14 @@ impl Storage for Recording {
         "recording".into()
     }
     async fn put(&self, key: &str, body: ByteStream, size_hint: Option<u64>) -> Result<(), StorageError> {
+        if key.starts_with("packs/") && self.fail_packs.load(Ordering::SeqCst) {
+            return Err(StorageError::Unsupported {
+                op: lifeboat_storage::Op::Put,
+                location: self.location(),
+                key: key.to_owned(),
+                message: "injected failure".into(),
+            });
+        }
         self.inner.put(key, body, size_hint).await?;
         self.writes.lock().unwrap().push(key.to_owned());
         Ok(())
@@ -410,4 +420,46 @@ async fn repair_rebuilds_the_index_from_the_packs_alone() {
     assert_eq!(again.superseded, vec![report.index.unwrap()]);
     assert_eq!(keys_under(&storage, "index/").await, vec![again.index.unwrap().key()]);
     assert_all_readable(&open(&storage, Some(cache)).await, &blobs).await;
+}
+
+#[tokio::test]
+async fn a_failed_pack_upload_fails_the_flush_and_its_blobs_are_written_again() {
+    let recording = Arc::new(Recording::default());
+    let storage: Arc<dyn Storage> = recording.clone();
+    let store = open(&storage, None).await;
+    recording.fail_packs.store(true, Ordering::SeqCst);
+    let blobs = put_some(&store).await;
+    let error = store.flush().await.unwrap_err();
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert!(keys_under(&storage, "index/").await.is_empty(), "no index names a pack that is not stored");
+    assert!(!store.has_blob(&blobs[0].0), "a blob whose pack failed is not taken as stored");
+
+    recording.fail_packs.store(false, Ordering::SeqCst);
+    for (_, data) in &blobs {
+        store.put_blob(BlobKind::Data, Bytes::from(data.clone())).await.unwrap();
+    }
+    store.flush().await.unwrap();
+    assert_all_readable(&open(&storage, None).await, &blobs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_store_each_blob_once_with_one_upload_at_a_time() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let store = ChunkStore::open(storage.clone(), keys(), StoreOptions { uploads: 1, ..options(None) }).await.unwrap();
+    let data: Vec<Bytes> = (0..24u64).map(|i| Bytes::from(noise(20_000, i % 12))).collect();
+    let puts = data.iter().cloned().map(|blob| {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_blob(BlobKind::Data, blob).await })
+    });
+    let ids: Vec<BlobId> = futures::future::join_all(puts).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    store.flush().await.unwrap();
+    let mut entries = 0;
+    for key in keys_under(&storage, "packs/").await {
+        let pack = PackReader::parse(&keys(), PackId::from_key(&key).unwrap(), storage.get_bytes(&key).await.unwrap());
+        entries += pack.unwrap().entries().len();
+    }
+    assert_eq!(entries, 12, "twelve distinct blobs, each stored once");
+    for (id, blob) in ids.iter().zip(&data) {
+        assert_eq!(store.get_blob(id).await.unwrap(), *blob);
+    }
 }
