@@ -10,6 +10,7 @@ mod blob;
 mod cache;
 mod domain;
 mod error;
+pub mod gc;
 mod index;
 mod pack;
 mod repair;

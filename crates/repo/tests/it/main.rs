@@ -21,6 +21,7 @@ mod prune;
 mod scope;
 mod v3_keys;
 mod v3_packs;
+mod v3_prune_model;
 mod v3_trees;
 
 fn cheap() -> InitOptions {
