@@ -18,6 +18,7 @@ use crate::kind::BackupKind;
 use crate::layout::{BACKUPS_PREFIX, data_key};
 use crate::lock::{Lock, LockKind};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
+use crate::progress::{CountingReader, Progress};
 use crate::repository::{Repository, blocking, read_config};
 use crate::tree::{FilesFilter, spawn_tree_producer};
 
@@ -39,6 +40,8 @@ pub struct BackupRequest {
     /// Write every object of the backup under this object-lock retention (needs a bucket
     /// with object lock); the backup cannot be deleted before it ends.
     pub retention: Option<Retention>,
+    /// Counts the bytes read for the backup (and a files backup's files) as it runs.
+    pub progress: Progress,
 }
 
 impl Repository {
@@ -224,6 +227,8 @@ impl BackupWriter<'_> {
             return Err(RepoError::Internal(format!("object name {name:?} used twice in one backup")));
         }
         let location = self.repo.location();
+        let tar = name == "tree" && self.request.kind == BackupKind::Files;
+        let reader = CountingReader::new(reader, self.request.progress.clone(), tar);
         let (running, object_id, dek) =
             seal_data_stream(reader, self.repo.options).map_err(|e| RepoError::object(name, &location, e))?;
         let object_id = hex::encode(object_id);

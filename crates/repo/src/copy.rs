@@ -6,8 +6,9 @@ use lifeboat_crypto::digest_stream;
 use lifeboat_storage::ByteStream;
 use serde::Serialize;
 
-use crate::error::{RepoError, Result};
+use crate::error::{ErrorKind, RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
+use crate::progress::Progress;
 use crate::repository::Repository;
 
 /// What a copy did.
@@ -29,6 +30,18 @@ pub struct CopyReport {
     pub manifests_repaired: Vec<String>,
     /// Bytes sent.
     pub bytes_sent: u64,
+    /// Backups that could not be copied (damaged or missing in the source), each with why;
+    /// only [`Repository::copy_to_observed`] goes on past them.
+    pub failed: Vec<CopyFailure>,
+}
+
+/// A backup a copy had to leave out.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyFailure {
+    /// The backup's id, or its manifest's key when the manifest could not be read.
+    pub backup: String,
+    /// Why it was not copied.
+    pub reason: String,
 }
 
 impl Repository {
@@ -39,56 +52,111 @@ impl Repository {
     /// interrupted copy resumes where it stopped; one with the right size but another
     /// digest is a corrupt replica and is sent again ([`CopyReport::objects_repaired`]).
     pub async fn copy_to(&self, dest: &Repository, manifests: &[Manifest]) -> Result<CopyReport> {
+        self.copy_with(dest, manifests, &Progress::default(), false).await
+    }
+
+    /// [`Repository::copy_to`] that goes on past a backup it cannot copy because the
+    /// source's copy is damaged or incomplete, listing it in [`CopyReport::failed`]; any
+    /// other failure (the destination's storage) still stops it. Counts into `progress`
+    /// the backups done and the stored bytes read (skipped objects count whole).
+    pub async fn copy_to_observed(
+        &self,
+        dest: &Repository,
+        manifests: &[Manifest],
+        progress: &Progress,
+    ) -> Result<CopyReport> {
+        self.copy_with(dest, manifests, progress, true).await
+    }
+
+    async fn copy_with(
+        &self,
+        dest: &Repository,
+        manifests: &[Manifest],
+        progress: &Progress,
+        keep_going: bool,
+    ) -> Result<CopyReport> {
         if dest.id() == self.id() && dest.location() == self.location() {
             return Err(RepoError::Internal("source and destination are the same repository".into()));
         }
         // A shared lock on the destination, as for a backup: a prune running there must not
         // take the objects copied so far for garbage before their manifest is written.
         let lock = dest.lock(crate::lock::LockKind::Shared, "copy").await?;
-        let result = self.copy_each(dest, manifests).await;
+        let result = self.copy_each(dest, manifests, progress, keep_going).await;
         lock.release().await;
         result
     }
 
-    async fn copy_each(&self, dest: &Repository, manifests: &[Manifest]) -> Result<CopyReport> {
+    async fn copy_each(
+        &self,
+        dest: &Repository,
+        manifests: &[Manifest],
+        progress: &Progress,
+        keep_going: bool,
+    ) -> Result<CopyReport> {
         let mut report = CopyReport::default();
+        let (_, bytes) = crate::verify::totals(manifests, |o| o.size);
+        progress.add_totals(manifests.len() as u64, bytes);
         for manifest in manifests {
-            let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
-            let mut replace = false;
-            if dest.storage.head(&key).await?.is_some() {
-                match dest.replica_problem(manifest).await? {
-                    None => {
-                        report.skipped.push(manifest.id.clone());
-                        continue;
-                    }
-                    Some(problem) => {
-                        tracing::warn!(manifest = %key, destination = %dest.location(), "{problem}: copying it again");
-                        report.manifests_repaired.push(format!("{key}: {problem}"));
-                        replace = true;
-                    }
+            match self.copy_one(dest, manifest, &mut report, progress).await {
+                Ok(()) => {}
+                // The source's copy of this backup is damaged or incomplete: the others
+                // can still be copied, and the report names this one.
+                Err(e) if keep_going && matches!(e.kind(), ErrorKind::Damaged | ErrorKind::NotFound) => {
+                    tracing::warn!(backup = %manifest.id, "not copied: {e}");
+                    report.failed.push(CopyFailure { backup: manifest.id.clone(), reason: e.to_string() });
                 }
+                Err(e) => return Err(e),
             }
-            for record in &manifest.objects {
-                if let Some(meta) = dest.storage.head(&record.key).await?
-                    && meta.size == record.size
-                {
-                    if dest.has_intact(record).await? {
-                        report.objects_present += 1;
-                        continue;
-                    }
-                    tracing::warn!(object = %record.key, destination = %dest.location(), "corrupt replica: sending it again");
-                    report.objects_repaired.push(record.key.clone());
-                }
-                self.copy_object(dest, record).await?;
-                report.objects_sent += 1;
-                report.bytes_sent += record.size;
-            }
-            let mut copied = manifest.clone();
-            copied.repository = dest.id().to_owned();
-            dest.write_manifest(&copied, replace).await?;
-            report.copied.push(manifest.id.clone());
+            progress.add_file();
         }
         Ok(report)
+    }
+
+    /// Copies one backup: its objects the destination lacks, then its manifest.
+    async fn copy_one(
+        &self,
+        dest: &Repository,
+        manifest: &Manifest,
+        report: &mut CopyReport,
+        progress: &Progress,
+    ) -> Result<()> {
+        let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
+        let mut replace = false;
+        if dest.storage.head(&key).await?.is_some() {
+            match dest.replica_problem(manifest).await? {
+                None => {
+                    report.skipped.push(manifest.id.clone());
+                    progress.add_bytes(crate::verify::totals(std::slice::from_ref(manifest), |o| o.size).1);
+                    return Ok(());
+                }
+                Some(problem) => {
+                    tracing::warn!(manifest = %key, destination = %dest.location(), "{problem}: copying it again");
+                    report.manifests_repaired.push(format!("{key}: {problem}"));
+                    replace = true;
+                }
+            }
+        }
+        for record in &manifest.objects {
+            if let Some(meta) = dest.storage.head(&record.key).await?
+                && meta.size == record.size
+            {
+                if dest.has_intact(record).await? {
+                    report.objects_present += 1;
+                    progress.add_bytes(record.size);
+                    continue;
+                }
+                tracing::warn!(object = %record.key, destination = %dest.location(), "corrupt replica: sending it again");
+                report.objects_repaired.push(record.key.clone());
+            }
+            self.copy_object(dest, record, progress).await?;
+            report.objects_sent += 1;
+            report.bytes_sent += record.size;
+        }
+        let mut copied = manifest.clone();
+        copied.repository = dest.id().to_owned();
+        dest.write_manifest(&copied, replace).await?;
+        report.copied.push(manifest.id.clone());
+        Ok(())
     }
 
     /// What is wrong with this repository's copy of `source` (a backup of the repository
@@ -136,8 +204,8 @@ impl Repository {
         Ok(size == record.size && hex::encode(digest) == record.blake3)
     }
 
-    async fn copy_object(&self, dest: &Repository, record: &ObjectRecord) -> Result<()> {
-        let source = self.storage.get(&record.key, None).await?;
+    async fn copy_object(&self, dest: &Repository, record: &ObjectRecord, progress: &Progress) -> Result<()> {
+        let source = progress.count(self.storage.get(&record.key, None).await?);
         // Hash on the way through; a mismatch deletes the copy and fails.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
         let tee: ByteStream = Box::pin(source.then(move |chunk| {

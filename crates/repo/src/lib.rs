@@ -63,12 +63,14 @@ mod kind;
 mod layout;
 mod lock;
 mod manifest;
+mod progress;
 mod prune;
 mod records;
 mod release;
 mod repository;
 mod restore;
 mod state;
+mod tarscan;
 mod tree;
 pub mod v3;
 mod verify;
@@ -80,7 +82,7 @@ pub use config::{
     CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
     SlotKind, WriterEntry, master_key_id,
 };
-pub use copy::CopyReport;
+pub use copy::{CopyFailure, CopyReport};
 pub use credential::Credential;
 pub use error::{ErrorKind, RepoError, Result};
 pub use host::hostname;
@@ -92,10 +94,12 @@ pub use lock::{
     list_locks, remove_locks, storage_time,
 };
 pub use manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
+pub use progress::{Progress, ProgressSnapshot};
 pub use prune::PruneReport;
 pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;
 pub use repository::{InitOptions, OpenOptions, Repository, read_config};
+pub use restore::{DamagedSegment, LostEntry, SalvageReport};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{
     FilesFilter, FilterError, PathPatterns, RestoreOptions, RestoreReport, TreeFilter, TreeSummary,

@@ -12,8 +12,14 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{RepoError, Result};
 use crate::kind::BackupKind;
 use crate::manifest::{Manifest, ObjectRecord};
+use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::tarscan::FileCounter;
 use crate::tree::{RestoreOptions, RestoreReport, Staging, create_private_file, unpack};
+
+mod salvage;
+
+pub use salvage::{DamagedSegment, LostEntry, SalvageReport};
 
 impl Repository {
     /// Opens a data object of a backup as a stream of authenticated plaintext chunks. At the
@@ -90,8 +96,21 @@ impl Repository {
         object: Option<&str>,
         out: W,
     ) -> Result<(u64, W)> {
+        self.restore_to_sync_writer_observed(manifest, object, out, &Progress::default()).await
+    }
+
+    /// [`Repository::restore_to_sync_writer`], counting the bytes written into `progress`
+    /// (its byte total is the object's plaintext size).
+    pub async fn restore_to_sync_writer_observed<W: std::io::Write + Send + 'static>(
+        &self,
+        manifest: &Manifest,
+        object: Option<&str>,
+        out: W,
+        progress: &Progress,
+    ) -> Result<(u64, W)> {
         let record = pick_object(manifest, object)?;
-        let stream = self.open_object(record).await?;
+        progress.add_totals(0, record.plain_size);
+        let stream = Box::pin(progress.count(self.open_object(record).await?));
         drain_into(stream, out, |_, _| {}).await.map_err(|e| match e {
             DrainError::Stream(e) => RepoError::object(&record.key, &self.location(), e),
             DrainError::Write(e) => {
@@ -124,25 +143,23 @@ impl Repository {
         target: &Path,
         options: &RestoreOptions,
     ) -> Result<RestoreReport> {
+        self.restore_to_dir_observed(manifest, target, options, &Progress::default()).await
+    }
+
+    /// [`Repository::restore_to_dir_with`], counting into `progress` the files unpacked and
+    /// the bytes of the tar stream read (or of the objects written, for other backups);
+    /// the totals are the manifest's file count and plaintext sizes.
+    pub async fn restore_to_dir_observed(
+        &self,
+        manifest: &Manifest,
+        target: &Path,
+        options: &RestoreOptions,
+        progress: &Progress,
+    ) -> Result<RestoreReport> {
         let staging = Staging::prepare(target)?;
         let mut warnings = Vec::new();
         if manifest.kind == BackupKind::Files {
-            let record = pick_object(manifest, Some("tree"))?;
-            let stream = self.open_object(record).await?;
-            let key = record.key.clone();
-            let location = self.location();
-            let reader = StreamReader::new(stream.map_err(std::io::Error::other));
-            let dir = staging.dir.clone();
-            let (options, guard) = (options.clone(), staging.guard());
-            let unpacked =
-                tokio::task::spawn_blocking(move || unpack(SyncIoBridge::new(reader), &dir, &options, guard))
-                    .await
-                    .map_err(|e| RepoError::Internal(e.to_string()))?;
-            warnings = unpacked.map_err(|e| {
-                RepoError::Integrity(format!(
-                    "restore of {key} from {location} aborted, nothing was written to the target: {e}"
-                ))
-            })?;
+            warnings = self.unpack_tree(manifest, &staging, options, progress).await?;
         } else {
             for record in &manifest.objects {
                 let path = safe_join(&staging.dir, restored_file_name(manifest, record))?;
@@ -161,7 +178,8 @@ impl Repository {
                         path: path.display().to_string(),
                         source: e,
                     })?;
-                let (_, file) = self.restore_to_sync_writer(manifest, Some(&record.name), file).await?;
+                let (_, file) =
+                    self.restore_to_sync_writer_observed(manifest, Some(&record.name), file, progress).await?;
                 tokio::task::spawn_blocking(move || file.sync_all())
                     .await
                     .map_err(|e| RepoError::Internal(format!("sync: {e}")))?
@@ -174,6 +192,70 @@ impl Repository {
         }
         Ok(RestoreReport { path: staging.publish()?, warnings })
     }
+
+    /// Unpacks a files backup's tree into the staging folder and returns the warnings.
+    /// A failure names the object, and the damage behind it when there is some: the
+    /// unpack only sees a read error of the file it was writing.
+    async fn unpack_tree(
+        &self,
+        manifest: &Manifest,
+        staging: &Staging,
+        options: &RestoreOptions,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let record = pick_object(manifest, Some("tree"))?;
+        progress.add_totals(manifest.stats.get("files").copied().unwrap_or(0), record.plain_size);
+        let mut files = FileCounter::new(progress.clone());
+        let stream = progress.count(self.open_object(record).await?).map(move |chunk| {
+            if let Ok(chunk) = &chunk {
+                files.feed(chunk);
+            }
+            chunk
+        });
+        let (key, location) = (record.key.clone(), self.location());
+        let reader = StreamReader::new(Box::pin(stream).map_err(std::io::Error::other));
+        let dir = staging.dir.clone();
+        let (options, guard) = (options.clone(), staging.guard());
+        let unpacked = tokio::task::spawn_blocking(move || unpack(SyncIoBridge::new(reader), &dir, &options, guard))
+            .await
+            .map_err(|e| RepoError::Internal(e.to_string()))?;
+        unpacked.map_err(|e| {
+            let failure = match damage_behind(&e) {
+                Some(cause) => format!("object {key}: {cause} (found while restoring {})", entry_of(&e, &staging.dir)),
+                None => e.to_string(),
+            };
+            RepoError::Integrity(format!(
+                "restore of {key} from {location} aborted, nothing was written to the target: {failure}"
+            ))
+        })
+    }
+}
+
+/// The entry an unpack error happened at, named as in the archive (not by its staging path).
+fn entry_of(error: &RepoError, staging: &Path) -> String {
+    match error {
+        RepoError::LocalIo { path, .. } => match Path::new(path).strip_prefix(staging) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+            _ => "the header of the next entry".to_owned(),
+        },
+        _ => "the archive".to_owned(),
+    }
+}
+
+/// The decryption failure an unpack error comes from, when it comes from one: the read
+/// error of the stream, buried in the error of the file being written.
+fn damage_behind(error: &RepoError) -> Option<&lifeboat_crypto::CryptoError> {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(crypto) = e.downcast_ref::<lifeboat_crypto::CryptoError>() {
+            return Some(crypto);
+        }
+        source = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 /// The file a stream object is restored into: a stdin backup's single object is named

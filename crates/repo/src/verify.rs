@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::catalog::LatestScope;
 use crate::error::{RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
+use crate::progress::Progress;
 use crate::repository::Repository;
 
 /// One problem found by `verify`.
@@ -93,6 +94,19 @@ impl Repository {
         deep: bool,
         advice: impl Fn(&RepoError) -> Option<String>,
     ) -> Result<VerifyOutcome> {
+        self.verify_backups_observed(selector, scope, deep, advice, &Progress::default()).await
+    }
+
+    /// [`Repository::verify_backups_in`], counting into `progress` the objects checked and
+    /// the bytes read (see [`Repository::verify_observed`]).
+    pub async fn verify_backups_observed(
+        &self,
+        selector: Option<&str>,
+        scope: &LatestScope,
+        deep: bool,
+        advice: impl Fn(&RepoError) -> Option<String>,
+        progress: &Progress,
+    ) -> Result<VerifyOutcome> {
         let (manifests, errors) = match selector {
             Some(selector) => match self.resolve_in(selector, scope).await {
                 Ok(m) => (vec![m], Vec::new()),
@@ -110,7 +124,7 @@ impl Repository {
             }
         };
         let (sealed_for_others, unreadable) = crate::catalog::triage(errors);
-        let mut report = self.verify(&manifests, deep).await?;
+        let mut report = self.verify_observed(&manifests, deep, progress).await?;
         for e in &unreadable {
             report.add_unreadable(e);
             if let (Some(note), Some(entry)) = (advice(e), report.damage.last_mut()) {
@@ -124,12 +138,30 @@ impl Repository {
     /// also decrypted, decompressed and compared with the recorded plaintext digest (both
     /// digests from one read).
     pub async fn verify(&self, manifests: &[Manifest], deep: bool) -> Result<VerifyReport> {
+        self.verify_observed(manifests, deep, &Progress::default()).await
+    }
+
+    /// [`Repository::verify`], counting into `progress` the objects checked and the bytes
+    /// read: stored bytes, or with `deep` plaintext bytes (the totals are the recorded sizes).
+    pub async fn verify_observed(
+        &self,
+        manifests: &[Manifest],
+        deep: bool,
+        progress: &Progress,
+    ) -> Result<VerifyReport> {
+        let (objects, bytes) = totals(manifests, |o| if deep { o.plain_size } else { o.size });
+        progress.add_totals(objects, bytes);
         let mut report = VerifyReport { deep, ..Default::default() };
         for manifest in manifests {
             report.backups += 1;
             for record in &manifest.objects {
                 report.objects += 1;
-                let problem = if deep { self.verify_deep(record).await } else { self.verify_quick(record).await };
+                let problem = if deep {
+                    self.verify_deep(record, progress).await
+                } else {
+                    self.verify_quick(record, progress).await
+                };
+                progress.add_file();
                 match problem {
                     Ok(read) => report.bytes_read += read,
                     Err(problem) => {
@@ -141,25 +173,37 @@ impl Repository {
         Ok(report)
     }
 
-    async fn verify_quick(&self, record: &ObjectRecord) -> std::result::Result<u64, String> {
+    async fn verify_quick(&self, record: &ObjectRecord, progress: &Progress) -> std::result::Result<u64, String> {
         let meta = self.storage.head(&record.key).await.map_err(|e| e.to_string())?;
         let meta = meta.ok_or_else(|| "missing".to_owned())?;
         if meta.size != record.size {
             return Err(format!("size {} differs from the recorded {}", meta.size, record.size));
         }
         let stream = self.storage.get(&record.key, None).await.map_err(|e| e.to_string())?;
-        let (size, digest) = digest_stream(stream).await.map_err(|e| e.to_string())?;
+        let (size, digest) = digest_stream(Box::pin(progress.count(stream))).await.map_err(|e| e.to_string())?;
         if hex::encode(digest) != record.blake3 {
             return Err(format!("BLAKE3 {} differs from the recorded {}", hex::encode(digest), record.blake3));
         }
         Ok(size)
     }
 
-    async fn verify_deep(&self, record: &ObjectRecord) -> std::result::Result<u64, String> {
+    async fn verify_deep(&self, record: &ObjectRecord, progress: &Progress) -> std::result::Result<u64, String> {
         let mut stream = self.open_checked(record, true).await.map_err(|e| e.to_string())?;
         while let Some(chunk) = stream.next().await {
-            chunk.map_err(|e| e.to_string())?;
+            progress.add_bytes(chunk.map_err(|e| e.to_string())?.len() as u64);
         }
         Ok(record.size)
     }
+}
+
+/// How many objects `manifests` name and the sum of `size` over them (a plain function:
+/// iterator closures over borrowed manifests inside an async fn make its future lose `Send`
+/// for callers that need it for every lifetime).
+pub(crate) fn totals(manifests: &[Manifest], size: impl Fn(&ObjectRecord) -> u64) -> (u64, u64) {
+    let mut totals = (0u64, 0u64);
+    for record in manifests.iter().flat_map(|m| &m.objects) {
+        totals.0 += 1;
+        totals.1 += size(record);
+    }
+    totals
 }

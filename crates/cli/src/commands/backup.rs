@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use lifeboat_repo::{BackupRequest, FilesFilter, Manifest, Repository};
+use lifeboat_repo::{BackupRequest, FilesFilter, Manifest, Progress, Repository};
 
 use super::db_password;
 use crate::flags::{BackupCommand, BackupMeta, FilterArgs, Global};
 use crate::open::open_repo;
+use crate::render::progress::Mode;
 use crate::render::{self, print_json, progress};
 
 /// Runs one backup and prints its result.
@@ -18,9 +19,11 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
         BackupCommand::Files { paths, meta, filter } => {
             let request = meta_request(&meta);
             let filter = files_filter(filter);
-            let spinner = progress::spinner("backing up files");
+            let counted = Progress::new();
+            let request = BackupRequest { progress: counted.clone(), ..request };
+            let shown = progress::show(&counted, "backup", "files", Mode::for_command(global.verbose, meta.json));
             let result = repo.backup_files_filtered(&paths, &filter, request).await;
-            progress::finish(spinner);
+            shown.finish();
             (result?, meta.json)
         }
         BackupCommand::Postgres { db, meta } | BackupCommand::Mysql { db, meta } => {

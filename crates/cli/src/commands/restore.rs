@@ -1,15 +1,19 @@
 //! `lifeboat restore`: into a directory, to standard output, or into a live database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use lifeboat_repo::{LatestScope, Manifest, Repository};
+use lifeboat_repo::{LatestScope, Manifest, Progress, Repository, RestoreOptions, SalvageReport};
 
 use super::db_password;
 use crate::flags::{Global, RestoreDbArgs};
 use crate::open::open_repo;
-use crate::render::{self, progress};
+use crate::render;
+use crate::render::progress::{self, Mode};
+
+/// Exit code when a salvage lost something (as `verify` finding damage).
+const EXIT_DAMAGE: u8 = 3;
 
 /// Restores backup `id` (`latest` within the scope) where the flags say.
 pub async fn run(
@@ -23,9 +27,11 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let manifest = repo.resolve_in(&id, scope).await?;
-    match to {
-        Some(to) => restore_database(&repo, &manifest, &to, db).await,
-        None => restore(&repo, &manifest, target, stdout, object.as_deref()).await,
+    let mode = Mode::for_command(global.verbose, false);
+    match (to, target) {
+        (Some(to), _) => restore_database(&repo, &manifest, &to, db).await,
+        (None, Some(target)) if db.salvage => salvage(&repo, &manifest, &target, mode).await,
+        (None, target) => restore(&repo, &manifest, target, stdout, object.as_deref(), mode).await,
     }
 }
 
@@ -60,23 +66,76 @@ async fn restore(
     target: Option<PathBuf>,
     stdout: bool,
     object: Option<&str>,
+    mode: Mode,
 ) -> Result<ExitCode> {
+    let progress = Progress::new();
     if stdout {
         // A duplicate of fd 1 as a plain file: restored chunks go to write(2) as they come
         // out of the pipeline, without the copies of an async or line-buffered stdout.
         use std::os::fd::AsFd;
         let out = std::io::stdout().as_fd().try_clone_to_owned().context("cannot use standard output")?;
-        repo.restore_to_sync_writer(manifest, object, std::fs::File::from(out)).await?;
+        let shown = progress::show(&progress, "restore", "files", mode);
+        let result = repo.restore_to_sync_writer_observed(manifest, object, std::fs::File::from(out), &progress).await;
+        shown.finish();
+        result?;
         return Ok(ExitCode::SUCCESS);
     }
     let target = target.context("give --target DIR or --stdout")?;
-    let spinner = progress::spinner("restoring");
-    let result = repo.restore_to_dir_with(manifest, &target, &lifeboat_repo::RestoreOptions::default()).await;
-    progress::finish(spinner);
+    let shown = progress::show(&progress, "restore", "files", mode);
+    let result = repo.restore_to_dir_observed(manifest, &target, &RestoreOptions::default(), &progress).await;
+    shown.finish();
     let report = result?;
     for w in &report.warnings {
         eprintln!("lifeboat: warning: {}", render::escape(w));
     }
     eprintln!("restored backup {} into {}", manifest.short_id(), render::escape(&report.path.display().to_string()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `restore --salvage`: every file that authenticates, and the list of what was lost.
+async fn salvage(repo: &Repository, manifest: &Manifest, target: &Path, mode: Mode) -> Result<ExitCode> {
+    let progress = Progress::new();
+    let shown = progress::show(&progress, "salvage", "files", mode);
+    let result = repo.restore_salvage(manifest, target, &RestoreOptions::default(), &progress).await;
+    shown.finish();
+    let report = result?;
+    for w in &report.warnings {
+        eprintln!("lifeboat: warning: {}", render::escape(w));
+    }
+    print_salvage(manifest, &report);
+    Ok(if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGE) })
+}
+
+/// The salvage summary, on standard error like the rest of a restore's messages.
+fn print_salvage(manifest: &Manifest, report: &SalvageReport) {
+    for d in &report.damaged {
+        eprintln!(
+            "lifeboat: damaged: segment {} (bytes {}..{} of the tree stream): {}",
+            d.segment,
+            d.range.start,
+            d.range.end,
+            render::escape(&d.reason)
+        );
+    }
+    for lost in &report.lost {
+        eprintln!("lifeboat: lost: {}: {}", render::escape(&lost.path), render::escape(&lost.reason));
+    }
+    for range in &report.unnamed {
+        eprintln!(
+            "lifeboat: lost: the entries that began in bytes {}..{} of the tree stream (their names were damaged)",
+            range.start, range.end
+        );
+    }
+    eprintln!(
+        "salvaged backup {} into {}: {} files restored, {} lost{}",
+        manifest.short_id(),
+        render::escape(&report.path.display().to_string()),
+        report.files_restored,
+        report.lost.len(),
+        if report.unnamed.is_empty() {
+            String::new()
+        } else {
+            format!(", and {} stretch(es) of unnamed entries", report.unnamed.len())
+        }
+    );
 }

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lifeboat_repo::LatestScope;
+use lifeboat_repo::{LatestScope, Progress};
 
 use crate::flags::Global;
 use crate::open::open_repo;
+use crate::render::progress::Mode;
 use crate::render::{self, print_json};
 
 /// Exit code when `verify` found damage.
@@ -16,7 +17,12 @@ const EXIT_DAMAGE: u8 = 3;
 /// found.
 pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, deep: bool, json: bool) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
-    let outcome = repo.verify_backups_in(id.as_deref(), scope, deep, crate::hints::hint_for).await?;
+    let progress = Progress::new();
+    let what = if deep { "verify --deep" } else { "verify" };
+    let shown = render::progress::show(&progress, what, "objects", Mode::for_command(global.verbose, json));
+    let outcome = repo.verify_backups_observed(id.as_deref(), scope, deep, crate::hints::hint_for, &progress).await;
+    shown.finish();
+    let outcome = outcome?;
     if !outcome.sealed_for_others.is_empty() {
         let count = outcome.sealed_for_others.len();
         eprintln!("{}", crate::hints::sealed_for_others_note(count, "checked", global.identity_file.is_some()));

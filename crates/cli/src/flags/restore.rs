@@ -1,12 +1,16 @@
-//! `lifeboat restore --to`: how to restore into a live database.
+//! `lifeboat restore`: salvaging a damaged tree, and how to restore into a live database.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-/// Options of `restore --to`.
+/// Options of `restore`: `--salvage` (with `--target`), and those of `--to`.
 #[derive(Args, Debug)]
 pub struct RestoreDbArgs {
+    /// Restore what can be restored of a damaged files backup: every file whose bytes all
+    /// authenticate, skipping the damaged segments; the lost files are listed (exit 3).
+    #[arg(long, requires = "target", conflicts_with_all = ["stdout", "to"])]
+    pub salvage: bool,
     /// Create the database first (PostgreSQL, MySQL).
     #[arg(long, requires = "to")]
     pub create: bool,
