@@ -130,6 +130,38 @@ fn salvage_restores_every_file_outside_the_damaged_segment_and_lists_the_lost_on
 }
 
 #[test]
+fn salvage_finds_the_next_entry_after_a_damaged_header() {
+    let tree = Tree::new();
+    let ranges = data_ranges(&tree.stream());
+    // The segment holding the header of a file in the middle of the tree: that file's
+    // name is lost with it, and the entries after it must be found again by their headers.
+    let (victim, data) = ranges.iter().nth(FILES / 2).map(|(n, r)| (n.clone(), r.clone())).expect("a middle file");
+    let index = (data.start - 512) / SEGMENT;
+    let lost_range = index * SEGMENT..(index + 1) * SEGMENT;
+    let overlaps = |r: &Range<usize>| r.start < lost_range.end && lost_range.start < r.end;
+    tree.damage_segment(index);
+
+    let target = tree.env.path("out");
+    let out = tree.env.run(&["restore", &tree.id, "--target", target.to_str().expect("utf-8"), "--salvage"], b"");
+    out.no_panic();
+    assert_eq!(out.code, EXIT_DAMAGE, "{}", out.stderr);
+    out.stderr_has("names were damaged");
+    let mut restored = 0;
+    for (name, data) in &tree.files {
+        let path = tree.restored(&target, name);
+        if *name == victim || ranges.get(name).is_some_and(overlaps) {
+            assert!(!path.exists(), "{name}, whose header or data was damaged, was left behind");
+        } else {
+            let got = std::fs::read(&path).unwrap_or_else(|e| panic!("{name} not restored: {e}\n{}", out.stderr));
+            assert!(got == *data, "{name} differs from its source");
+            restored += 1;
+        }
+    }
+    assert!(restored >= FILES - 2, "only {restored} files restored:\n{}", out.stderr);
+    out.stderr_has(&format!("{restored} files restored"));
+}
+
+#[test]
 fn salvage_of_an_intact_backup_restores_everything_and_succeeds() {
     let tree = Tree::new();
     let target = tree.env.path("out");
