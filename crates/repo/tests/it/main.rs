@@ -18,6 +18,7 @@ mod filters;
 mod keys;
 mod locks;
 mod prune;
+mod salvage;
 mod scope;
 mod v3_keys;
 mod v3_packs;
