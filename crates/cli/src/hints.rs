@@ -56,12 +56,21 @@ pub fn sealed_for_others_note(count: usize, action: &str, with_identity: bool) -
 }
 
 /// The advice for an error met with `--identity-file`: a backup without a slot for this
-/// identity was sealed for the master key or other recipients, and the password reads it.
+/// identity was sealed for the master key or other recipients, and the password reads it;
+/// and such backups are not seen at all when looking for `latest` or an id prefix.
 pub fn identity_hint(err: &anyhow::Error) -> Option<String> {
-    err.chain()
-        .filter_map(repo_error)
-        .any(RepoError::is_recipients_only)
-        .then(|| "; this identity is not among the backup's recipients: use the password or key file".to_owned())
+    let mut errors = err.chain().filter_map(repo_error);
+    errors.find_map(|e| match e {
+        e if e.is_recipients_only() => {
+            Some("; this identity is not among the backup's recipients: use the password or key file".to_owned())
+        }
+        RepoError::NoSuchBackup(_) => Some(
+            " among the backups sealed for this identity (those sealed only for the master key need the password \
+             or key file)"
+                .to_owned(),
+        ),
+        _ => None,
+    })
 }
 
 /// The hint for one repository error (a warning about an unreadable manifest, say).

@@ -135,6 +135,10 @@ fn a_password_sealed_backup_read_with_an_identity_says_to_use_the_password() {
     let out = reader.run(&["restore", &id, "--stdout", "--identity-file", id_file], b"");
     out.code(EXIT_FAILURE).no_panic().stderr_has("this identity is not among the backup's recipients");
     out.stderr_has("use the password");
+    // `latest` does not see it, and says where to look.
+    let out = reader.run(&["restore", "latest", "--stdout", "--identity-file", id_file], b"");
+    out.code(EXIT_FAILURE).stderr_has("no backup matches").stderr_has("sealed for this identity");
+    out.stderr_has("need the password");
     // The password still reads it.
     assert_eq!(env.restore_stdout(&id), b"only the password reads this");
 }
