@@ -207,9 +207,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Verify { id, scope, deep, json } => {
             commands::verify::run(&global, id, &scope.scope(), deep, json).await
         }
-        Command::Restore { id, scope, target, stdout, object, to, db } => {
-            commands::restore::run(&global, (id, &scope.scope()), target, stdout, object, to, db).await
+        Command::Restore { id, scope, target, stdout, object, to, db, pick } => {
+            commands::restore::run(&global, (id, &scope.scope(), pick), target, stdout, object, to, db).await
         }
+        Command::Ls { id, path, scope, json } => commands::ls::run(&global, id, &scope.scope(), path, json).await,
+        Command::Dump { id, path, scope } => commands::dump::run(&global, id, &scope.scope(), path).await,
+        Command::Diff { first, second, scope, json } => {
+            commands::diff::run(&global, (first, second), &scope.scope(), json).await
+        }
+        Command::Find { patterns, scope, json } => commands::find::run(&global, patterns, &scope.scope(), json).await,
+        Command::Stats { json } => commands::stats::run(&global, json).await,
         Command::Copy { id, scope, dest, json } => commands::copy::run(&global, id, &scope.scope(), dest, json).await,
         Command::Sync { dest, json } => commands::copy::sync(&global, dest, json).await,
         Command::Key(cmd) => commands::key::run(&global, cmd).await,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use lifeboat_repo::{LatestScope, Manifest, Progress, Repository, RestoreOptions, SalvageReport};
 
 use super::db_password;
-use crate::flags::{Global, RestoreDbArgs};
+use crate::flags::{Global, RestoreDbArgs, RestorePick};
 use crate::open::open_repo;
 use crate::render;
 use crate::render::progress::{self, Mode};
@@ -18,7 +18,7 @@ const EXIT_DAMAGE: u8 = 3;
 /// Restores backup `id` (`latest` within the scope) where the flags say.
 pub async fn run(
     global: &Global,
-    (id, scope): (String, &LatestScope),
+    (id, scope, pick): (String, &LatestScope, RestorePick),
     target: Option<PathBuf>,
     stdout: bool,
     object: Option<String>,
@@ -28,6 +28,9 @@ pub async fn run(
     let repo = open_repo(global).await?;
     let manifest = repo.resolve_in(&id, scope).await?;
     let mode = Mode::for_command(global.verbose, false);
+    if pick.is_partial() {
+        return restore_part(&repo, &manifest, target, &pick, db.salvage).await;
+    }
     match (to, target) {
         (Some(to), _) => restore_database(&repo, &manifest, &to, db).await,
         (None, Some(target)) if db.salvage => salvage(&repo, &manifest, &target, mode).await,
@@ -138,4 +141,46 @@ fn print_salvage(manifest: &Manifest, report: &SalvageReport) {
             format!(", and {} stretch(es) of unnamed entries", report.unnamed.len())
         }
     );
+}
+
+/// `restore ID --target DIR [--include P]... [--exclude P]... [PATH]`: part of a format 3
+/// files backup, reading only the packs of what is selected.
+async fn restore_part(
+    repo: &Repository,
+    manifest: &Manifest,
+    target: Option<PathBuf>,
+    pick: &RestorePick,
+    salvage: bool,
+) -> Result<ExitCode> {
+    if manifest.version != lifeboat_repo::v3::MANIFEST_VERSION_V3 {
+        anyhow::bail!(
+            "backup {} is format 2 (one tar stream): --include, --exclude and a PATH need a format 3 backup \
+             (`lifeboat init --format 3`); restore this one whole with `lifeboat restore {} --target DIR`",
+            manifest.short_id(),
+            manifest.short_id()
+        );
+    }
+    anyhow::ensure!(
+        !salvage,
+        "--salvage restores a whole format 2 backup; it does not take --include, --exclude or a PATH"
+    );
+    let target = target.context("give --target DIR")?;
+    let spec = lifeboat_repo::v3::restorer::RestoreSpec {
+        sub_path: pick.path.clone(),
+        include: pick.include.clone(),
+        exclude: pick.exclude.clone(),
+        ..Default::default()
+    };
+    let restored = repo.restore_v3(manifest, &target, &spec).await?;
+    for w in &restored.warnings {
+        eprintln!("lifeboat: warning: {}", render::escape(w));
+    }
+    eprintln!(
+        "restored {} file(s), {} of backup {} into {}",
+        restored.files,
+        render::human_bytes(restored.bytes),
+        manifest.short_id(),
+        render::escape(&restored.path.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
 }

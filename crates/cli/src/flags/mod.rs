@@ -30,7 +30,7 @@ pub use export::{CleanArgs, ExportArgs, ExportCommand, FilesArgs, ImportArgs, Ou
 pub use global::Global;
 pub use init::InitArgs;
 pub use key::{KeyCommand, RecipientCommand, WriterCommand};
-pub use restore::RestoreDbArgs;
+pub use restore::{RestoreDbArgs, RestorePick};
 pub use retention::{PolicyArgs, RetentionCommand};
 pub use run::{BackupArgs, RunArgs};
 pub use scope::ScopeArgs;
@@ -114,6 +114,58 @@ pub enum Command {
         to: Option<String>,
         #[command(flatten)]
         db: RestoreDbArgs,
+        #[command(flatten)]
+        pick: RestorePick,
+    },
+    /// List a directory of a format 3 backup (type and mode, owner, size, mtime, name).
+    Ls {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// The directory (or file) in the backup; its root when omitted.
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one file of a format 3 backup to standard output.
+    Dump {
+        /// Backup id, unique prefix, or `latest`.
+        id: String,
+        /// The file's path in the backup.
+        path: PathBuf,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// What changed between two format 3 backups: `+` added, `-` removed, `M` changed.
+    Diff {
+        /// The older backup: id, unique prefix, or `latest`.
+        first: String,
+        /// The newer backup: id, unique prefix, or `latest`.
+        second: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find entries matching patterns (the --exclude language) in every format 3 backup.
+    Find {
+        /// Patterns on paths from the backup's root: `*.conf`, `/etc/ssh`, `**/id_*`.
+        #[arg(required = true, value_name = "PATTERN")]
+        patterns: Vec<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The repository's backups, raw size (what they hold), stored size and dedup ratio.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Copy backups to another repository (keeps ids; data is not re-encrypted).
     Copy {

@@ -15,6 +15,7 @@ mod cli_roundtrip;
 mod cli_salvage;
 mod cli_scope;
 mod cli_tamper;
+mod cli_v3;
 mod common;
 mod database;
 mod dr;
