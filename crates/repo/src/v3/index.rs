@@ -201,6 +201,10 @@ struct Slot {
     compression: BlobCompression,
 }
 
+// The memory figures below are promises: keep them true at compile time.
+const _: () = assert!(std::mem::size_of::<Slot>() == 24);
+const _: () = assert!(std::mem::size_of::<(BlobId, Slot)>() == 56);
+
 /// Which pack holds which blob, for one domain: what dedup and reads look up.
 ///
 /// Memory: the loaded entries are one sorted vector of `(BlobId, Slot)`, **56 bytes per

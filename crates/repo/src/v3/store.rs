@@ -3,9 +3,9 @@
 //!
 //! Writing: `put_blob` hashes and compresses on a blocking thread, skips blobs the index
 //! or this writer already has, and seals the rest into the current pack; a full pack is
-//! uploaded in the background, at most `uploads` at once (a new full pack waits for a
-//! slot), so memory stays below `(uploads + 1) x pack target` plus the blobs being
-//! encoded. `flush` uploads the last pack, waits for every upload, and only then writes
+//! uploaded in the background, at most `uploads` at once: the put that filled a pack waits
+//! for a free slot, so memory stays below `(uploads + 1 + callers putting at once) x pack
+//! target` plus the blobs being encoded. `flush` uploads the last pack, waits for every upload, and only then writes
 //! the index object naming them.
 //!
 //! Reading: `get_blob` looks the blob up in the index and reads only its byte range of
