@@ -20,6 +20,9 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
             let request = meta_request(&meta);
             let filter = files_filter(filter);
             let counted = Progress::new();
+            if filter.is_empty() {
+                progress::estimate_tree(&paths, &counted);
+            }
             let request = BackupRequest { progress: counted.clone(), ..request };
             let shown = progress::show(&counted, "backup", "files", Mode::for_command(global.verbose, meta.json));
             let result = repo.backup_files_filtered(&paths, &filter, request).await;

@@ -3,6 +3,7 @@
 //! with `--json` or otherwise. Standard output never carries progress.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::mpsc;
 use std::task::{Context, Poll};
@@ -82,6 +83,9 @@ pub fn show(progress: &Progress, what: &'static str, unit: &'static str, mode: M
                 // The last reading stays on the terminal, as restic leaves its summary.
                 bar.set_message(line(&progress));
                 bar.finish();
+                // indicatif leaves the cursor at the end of the line: what comes next starts
+                // on a line of its own.
+                eprintln!();
             }
             Mode::Lines(every) => {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
@@ -113,6 +117,30 @@ impl Drop for Shown {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// Estimates a files backup's totals on a thread of its own, so that the line can show a
+/// share and an ETA: the regular files under `paths`, and the bytes of their tar stream (a
+/// header block per entry, each file's data in whole blocks, the end blocks). The walk
+/// follows no symlink and knows no exclude pattern: start it only without filters.
+pub fn estimate_tree(paths: &[PathBuf], progress: &Progress) {
+    let (mut stack, progress) = (paths.to_vec(), progress.clone());
+    std::thread::spawn(move || {
+        let (mut files, mut bytes) = (0u64, 1024u64);
+        while let Some(path) = stack.pop() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            bytes += 512;
+            if meta.is_file() {
+                files += 1;
+                bytes += meta.len().div_ceil(512) * 512;
+            } else if meta.is_dir()
+                && let Ok(entries) = std::fs::read_dir(&path)
+            {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        progress.add_totals(files, bytes);
+    });
 }
 
 /// `verify: 3/10 objects, 12.0 MiB/40.0 MiB (30%), 6.0 MiB/s, eta 5s`: counts, bytes, the
