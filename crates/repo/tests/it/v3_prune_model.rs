@@ -309,7 +309,7 @@ impl State {
 
 /// The next states: every action enabled in `s`.
 fn successors(s: &State, rules: &Rules) -> Vec<(Action, State)> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     let next = tick(s);
     if next != *s {
         out.push((Action::Tick, next));
@@ -669,24 +669,30 @@ fn write_deleting_index(s: &mut State, rules: &Rules) {
 
 /// The invariants; `Err` names the first one broken.
 fn check(s: &State) -> Result<(), String> {
-    for (m, &blobs) in s.manifests.iter().enumerate() {
-        for blob in BLOBS.iter().copied().filter(|b| blobs & b != 0) {
-            if !s.packs.iter().any(|p| p & blob != 0) {
-                return Err(format!("manifest {m} needs blob {blob:#x}, which no pack holds any more"));
-            }
-            let entries: Vec<usize> =
-                s.index.iter().flatten().flat_map(|e| (0..NPACK).filter(move |&p| e[p] & blob != 0)).collect();
-            if entries.is_empty() {
-                return Err(format!("manifest {m} needs blob {blob:#x}, which the index does not find"));
-            }
-            if let Some(p) = entries.iter().find(|&&p| s.packs[p] & blob == 0) {
-                return Err(format!("manifest {m} needs blob {blob:#x}; the index sends it to deleted pack {p}"));
-            }
-        }
+    // Masks first (this runs in every state); the message is built only for a failure.
+    let needed = s.referenced();
+    let stored = s.packs.iter().fold(0, |acc, p| acc | p);
+    let indexed = s.indexed_anywhere();
+    let who = |blobs: u8| {
+        let m = s.manifests.iter().position(|m| m & blobs != 0).unwrap_or(NMAN);
+        format!("manifest {m} needs blob(s) {:#x}", s.manifests.get(m).copied().unwrap_or(0) & blobs)
+    };
+    if needed & !stored != 0 {
+        return Err(format!("{}, which no pack holds any more", who(needed & !stored)));
+    }
+    if needed & !indexed != 0 {
+        return Err(format!("{}, which the index does not find", who(needed & !indexed)));
     }
     for (i, entries) in s.index.iter().enumerate() {
-        if let Some(p) = entries.iter().flat_map(|e| (0..NPACK).filter(|&p| e[p] != 0 && s.packs[p] == 0)).next() {
-            return Err(format!("index object {i} names deleted pack {p}"));
+        let Some(entries) = entries else { continue };
+        for (p, &listed) in entries.iter().enumerate() {
+            if listed != 0 && s.packs[p] == 0 {
+                return Err(if listed & needed != 0 {
+                    format!("{}; index object {i} sends it to deleted pack {p}", who(listed & needed))
+                } else {
+                    format!("index object {i} names deleted pack {p}")
+                });
+            }
         }
     }
     if s.record.is_some_and(|r| r.packs[P2] != 0) {
@@ -827,7 +833,7 @@ fn counting_only_live_locks_in_rule_c_loses_data() {
 }
 
 #[test]
-fn dropping_the_index_at_condemnation_hides_a_late_manifest() {
+fn dropping_condemned_packs_from_the_index_at_once_is_caught() {
     assert_caught(Rules {
         name: "condemned packs out of the index at once",
         index_out_at_condemn: true,
@@ -857,4 +863,92 @@ fn a_backup_that_does_not_check_its_lease_is_caught() {
         no_lease_check: true,
         ..Rules::MODEL_CHECKED
     });
+}
+
+// The rules on their own, with the ids a real prune passes.
+
+fn pack_id(n: u8) -> lifeboat_repo::v3::PackId {
+    lifeboat_repo::v3::PackId([n; 16])
+}
+
+fn blob(n: u8) -> lifeboat_repo::v3::BlobId {
+    lifeboat_repo::v3::BlobId([n; 32])
+}
+
+fn packed(blobs: &[(u8, u64)]) -> Vec<PackedBlob<lifeboat_repo::v3::BlobId>> {
+    blobs.iter().map(|&(n, len)| PackedBlob { id: blob(n), len }).collect()
+}
+
+#[test]
+fn condemning_keeps_object_locked_packs_repacks_past_max_unused_and_copies_a_blob_once() {
+    let packs = BTreeMap::from([
+        (pack_id(1), packed(&[(1, 100)])),         // unreferenced: condemned
+        (pack_id(2), packed(&[(2, 95), (3, 5)])),  // 5% unused: kept
+        (pack_id(3), packed(&[(4, 80), (5, 20)])), // 20% unused: repacked, 4 copied
+        (pack_id(4), packed(&[(6, 10), (7, 90)])), // locked blob 6: kept although 90% unused
+        (pack_id(5), packed(&[(4, 10), (8, 90)])), // 4 again: repacked, 4 not copied twice
+        (pack_id(6), packed(&[(2, 10), (9, 90)])), // 2 is in kept pack 2: nothing to copy
+        (pack_id(7), packed(&[(10, 50)])),         // already condemned: left to plan_delete
+    ]);
+    let referenced = [2, 4, 6].map(blob).into_iter().collect();
+    let locked = [blob(6)].into_iter().collect();
+    let already = [pack_id(7)].into_iter().collect();
+    let input = CondemnInput {
+        packs: &packs,
+        referenced: &referenced,
+        locked: &locked,
+        already_condemned: &already,
+        max_unused: DEFAULT_MAX_UNUSED,
+    };
+    let plan = gc::plan_condemn(input);
+    assert_eq!(plan.condemn, [1, 3, 5, 6].map(pack_id).into_iter().collect());
+    assert_eq!(plan.keep, [2, 4, 7].map(pack_id).into_iter().collect());
+    let repack: BTreeMap<_, _> =
+        BTreeMap::from([(pack_id(3), vec![blob(4)]), (pack_id(5), vec![]), (pack_id(6), vec![])]);
+    assert_eq!(plan.repack, repack);
+    // A threshold that is not a number never repacks; a pack with no garbage never is.
+    let never = gc::plan_condemn(CondemnInput { max_unused: f64::NAN, ..input });
+    assert!(never.repack.is_empty(), "{never:?}");
+    let always = gc::plan_condemn(CondemnInput { max_unused: -1.0, ..input });
+    assert!(always.repack.contains_key(&pack_id(2)), "5% unused is over a negative threshold");
+}
+
+#[test]
+fn deleting_waits_for_the_age_for_older_locks_until_a_lifetime_past_their_lapse_and_revives_references() {
+    let minute = Duration::from_secs(60);
+    let at = now();
+    let record = Condemned { at, packs: BTreeMap::from([(pack_id(1), vec![blob(1)]), (pack_id(2), vec![blob(2)])]) };
+    let delays = Delays { lock_lifetime: 30 * minute, min_condemned_age: 30 * minute };
+    let none = BTreeSet::new();
+    let plan_at = |later: Duration, locks: &[LockSeen], referenced: &BTreeSet<_>, kept: &BTreeSet<_>| {
+        gc::plan_delete(DeleteInput {
+            records: std::slice::from_ref(&record),
+            locks,
+            now: at + later,
+            delays,
+            referenced,
+            kept,
+        })
+    };
+    // (b): not before the lock lifetime.
+    let young = plan_at(29 * minute, &[], &none, &none);
+    assert_eq!((young.delete.len(), young.wait.len(), young.records_done.len()), (0, 2, 0), "{young:?}");
+    let old = plan_at(30 * minute, &[], &none, &none);
+    assert_eq!(old.delete, [1, 2].map(pack_id).into_iter().collect());
+    assert_eq!(old.records_done, vec![0]);
+    // (c): a lock taken before the condemnation counts while live and one lifetime past its
+    // lapse; a lock taken after it does not count at all.
+    let older = LockSeen { taken: at - minute, refreshed: at + 10 * minute };
+    assert!(!gc::lease_live(older.refreshed, at + 45 * minute, delays.lock_lifetime), "lapsed at +40");
+    assert_eq!(plan_at(69 * minute, &[older], &none, &none).delete.len(), 0, "may still write until +70");
+    assert_eq!(plan_at(70 * minute, &[older], &none, &none).delete.len(), 2);
+    let newer = LockSeen { taken: at + minute, refreshed: at + 40 * minute };
+    assert_eq!(plan_at(40 * minute, &[newer], &none, &none).delete.len(), 2);
+    // (a): a referenced blob revives its pack, unless a kept pack holds it too.
+    let referenced: BTreeSet<_> = [blob(2)].into_iter().collect();
+    let revived = plan_at(30 * minute, &[], &referenced, &none);
+    assert_eq!((revived.delete, revived.revive), ([pack_id(1)].into(), [pack_id(2)].into()));
+    assert_eq!(revived.records_done, vec![0], "a revived pack does not hold its record back");
+    let copied = plan_at(30 * minute, &[], &referenced, &referenced);
+    assert_eq!(copied.delete.len(), 2, "{copied:?}");
 }
