@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 MAGIC = b"LIFEBOAT"
 OBJECT_VERSIONS = (1, 2)  # 2 binds the slot section into the segments' AAD (FORMAT.md 3.3)
 HEADER_LEN = 72
-KIND_DATA, KIND_MANIFEST = 1, 2
+KIND_DATA, KIND_MANIFEST, KIND_DOMAIN = 1, 2, 3
 MIN_SEGMENT, MAX_SEGMENT = 4096, 16777216
 TAG_LEN = 16
 ZSTD_MAGIC = 0xFD2FB528
@@ -450,10 +450,10 @@ class ObjectReader:
         if h[8] not in OBJECT_VERSIONS:
             raise DecodeError(f"{key}: unsupported object format version {h[8]}")
         self.version = h[8]
-        if h[9] not in (KIND_DATA, KIND_MANIFEST):
+        if h[9] not in (KIND_DATA, KIND_MANIFEST, KIND_DOMAIN):
             raise DecodeError(f"{key}: unknown object kind {h[9]}")
         if h[9] != expected_kind:
-            names = {KIND_DATA: "data object", KIND_MANIFEST: "manifest"}
+            names = {KIND_DATA: "data object", KIND_MANIFEST: "manifest", KIND_DOMAIN: "domain object"}
             raise DecodeError(f"{key}: object kind is {names[h[9]]}, expected {names[expected_kind]}")
         if h[10] not in (0, 1):
             raise DecodeError(f"{key}: unknown compression {h[10]}")
@@ -649,8 +649,14 @@ def read_manifest(repo, creds, backup_id_hex):
         raise DecodeError(f"{key}: manifest is not valid UTF-8 JSON ({e})") from None
     if not isinstance(m, dict):
         raise DecodeError(f"{key}: manifest is not a JSON object")
-    if m.get("version") != 2:
+    if m.get("version") not in (2, 3):
         raise DecodeError(f"{key}: unsupported manifest version {m.get('version')!r}")
+    if m["version"] == 3:
+        # FORMAT.md 11.5: the data is a root tree of a dedup domain; no objects.
+        unhex(m.get("tree"), 32, f"{key}: tree")
+        unhex(m.get("domain"), 8, f"{key}: domain")
+        if m.get("objects") != []:
+            raise DecodeError(f"{key}: a version 3 manifest lists objects")
     if m.get("id") != backup_id_hex:
         raise DecodeError(f"{key}: manifest id {m.get('id')!r} does not match its key and header")
     if m.get("repository") != repo.repo_id.hex():
@@ -678,6 +684,207 @@ def read_manifest(repo, creds, backup_id_hex):
             if not isinstance(o.get(s), int) or isinstance(o.get(s), bool) or o[s] < 0:
                 raise DecodeError(f"{where}.{s}: not a non-negative integer")
     return m
+
+
+# ---------------------------------------------------------------- format 3 (FORMAT.md 11)
+
+PACK_MAGIC, PACK_TRAILER, INDEX_MAGIC = b"LBPACK03", b"LBPKEND3", b"LBINDX03"
+PACK_HEADER_LEN, PACK_ENTRY_LEN = 34, 50
+BLOB_DATA, BLOB_TREE = 1, 2
+NODE_TYPES = ("file", "dir", "symlink", "fifo", "chardev", "blockdev")
+
+
+class Domain:
+    """A dedup domain's keys, derived from its 32-byte secret (11.2)."""
+
+    def __init__(self, secret):
+        self.id = hkdf(secret, "lifeboat/v3/domain-id")[:8]
+        self.id_key = hkdf(secret, "lifeboat/v3/blob-id")
+        self.seal_key = hkdf(secret, "lifeboat/v3/blob-seal")
+        self.blobs = None  # blob id -> (pack path, pack header[0:32], entry tuple)
+
+
+def v3_domain(repo, creds, domain_hex):
+    """Opens domains/<id> (a container of kind 3 whose plaintext is the secret) and checks
+    that the secret derives the id its key names."""
+    key = f"domains/{domain_hex}"
+    obj = ObjectReader(repo, key, KIND_DOMAIN, bytes.fromhex(domain_hex) + bytes(8))
+    try:
+        obj.set_dek(obj.unwrap_dek(repo, creds))
+        secret = b"".join(obj.chunks())
+    finally:
+        obj.close()
+    if len(secret) != 32:
+        raise DecodeError(f"{key}: holds {len(secret)} bytes, not a 32-byte domain secret")
+    domain = Domain(secret)
+    if domain.id.hex() != domain_hex:
+        raise DecodeError(f"{key}: its secret derives domain {domain.id.hex()}, not the one its key names")
+    return domain
+
+
+def v3_pack_entries(path, key, domain):
+    """The checked directory of one pack (11.3): (header prefix, [entries])."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < PACK_HEADER_LEN + 28 + 12 or data[:8] != PACK_MAGIC or data[-8:] != PACK_TRAILER:
+        raise DecodeError(f"{key}: not a whole pack (magic or trailer missing)")
+    if data[8:16] != domain.id:
+        return None  # another domain's pack
+    pack_id = data[16:32]
+    if key.split("/")[-1] != pack_id.hex():
+        raise DecodeError(f"{key}: its header names pack {pack_id.hex()}")
+    if data[32:34] != b"\0\0":
+        raise DecodeError(f"{key}: a pack with key slots (write-only domain) is not read by this decoder")
+    dir_len = int.from_bytes(data[-12:-8], "little")
+    end = len(data) - 12
+    start = end - dir_len
+    if dir_len < 28 or start < PACK_HEADER_LEN:
+        raise DecodeError(f"{key}: directory length {dir_len} does not fit the pack")
+    pk = hkdf(domain.seal_key, "lifeboat/v3/pack", salt=pack_id)
+    plain = aead_open(pk, data[start:start + 12], data[start + 12:end], data[:32] + b"directory")
+    if plain is None or len(plain) % PACK_ENTRY_LEN:
+        raise DecodeError(f"{key}: its directory fails authentication or is malformed")
+    entries, spans = [], []
+    for at in range(0, len(plain), PACK_ENTRY_LEN):
+        e = plain[at:at + PACK_ENTRY_LEN]
+        blob_id, kind, comp = e[:32], e[32], e[33]
+        offset = int.from_bytes(e[34:42], "little")
+        sealed_len = int.from_bytes(e[42:46], "little")
+        plain_len = int.from_bytes(e[46:50], "little")
+        if kind not in (BLOB_DATA, BLOB_TREE) or comp not in (0, 1) or sealed_len < 28:
+            raise DecodeError(f"{key}: directory entry {at // PACK_ENTRY_LEN} is malformed")
+        if offset < PACK_HEADER_LEN or offset + sealed_len > start:
+            raise DecodeError(f"{key}: blob {blob_id.hex()} lies outside the blob area")
+        spans.append((offset, offset + sealed_len))
+        entries.append((blob_id, kind, comp, offset, sealed_len, plain_len))
+    spans.sort()
+    if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
+        raise DecodeError(f"{key}: two blobs overlap")
+    return data[:32], entries
+
+
+def v3_load_blobs(repo, domain):
+    """Every blob of the domain, from the packs' own directories: the decoder needs no index
+    (11.3: packs are self-describing)."""
+    domain.blobs = {}
+    top = repo.path("packs")
+    for sub in sorted(os.listdir(top)) if os.path.isdir(top) else []:
+        for name in sorted(os.listdir(os.path.join(top, sub))):
+            key = f"packs/{sub}/{name}"
+            found = v3_pack_entries(repo.path(key), key, domain)
+            if found is None:
+                continue
+            prefix, entries = found
+            for entry in entries:
+                domain.blobs.setdefault(entry[0], (key, prefix, entry))
+
+
+def v3_blob(repo, domain, blob_id, want_kind, where):
+    """One blob's plaintext: authenticated, decompressed and checked against its keyed id."""
+    found = domain.blobs.get(blob_id)
+    if found is None:
+        raise DecodeError(f"{where}: blob {blob_id.hex()} is in no pack")
+    key, prefix, (bid, kind, comp, offset, sealed_len, plain_len) = found
+    if kind != want_kind:
+        raise DecodeError(f"{where}: blob {blob_id.hex()} in {key} is of kind {kind}, expected {want_kind}")
+    with open(repo.path(key), "rb") as f:
+        f.seek(offset)
+        record = f.read(sealed_len)
+    pk = hkdf(domain.seal_key, "lifeboat/v3/pack", salt=prefix[16:32])
+    body = aead_open(pk, record[:12], record[12:], prefix + bid + bytes([kind]))
+    if body is None:
+        raise DecodeError(f"{key}: blob {blob_id.hex()} ({where}) fails authentication")
+    plain = zstd_decompress_bounded(body, plain_len, f"{key}: blob {blob_id.hex()}") if comp == 1 else body
+    if len(plain) != plain_len or blake3.blake3(plain, key=domain.id_key).digest() != blob_id:
+        raise DecodeError(f"{key}: blob {blob_id.hex()} ({where}) does not hash to its id")
+    return plain
+
+
+def v3_name(node, member, where):
+    """A node's name (or symlink target) as bytes: UTF-8 text, or hex in `<member>_hex`."""
+    if member in node:
+        return node[member].encode("utf-8")
+    if member + "_hex" in node:
+        return bytes.fromhex(node[member + "_hex"])
+    raise DecodeError(f"{where}: a node without {member}")
+
+
+def v3_tree(repo, domain, tree_id, where):
+    try:
+        tree = json.loads(v3_blob(repo, domain, tree_id, BLOB_TREE, where).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DecodeError(f"{where}: tree {tree_id.hex()} is not UTF-8 JSON ({e})") from None
+    nodes = tree.get("nodes") if isinstance(tree, dict) else None
+    if not isinstance(nodes, list):
+        raise DecodeError(f"{where}: tree {tree_id.hex()} has no nodes list")
+    for node in nodes:
+        name = v3_name(node, "name", where)
+        if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+            raise DecodeError(f"{where}: tree {tree_id.hex()} holds the unsafe name {name!r}")
+        if node.get("type") not in NODE_TYPES:
+            raise DecodeError(f"{where}: node {name!r} has unknown type {node.get('type')!r}")
+    return nodes
+
+
+def v3_file_content(repo, domain, node, where, out):
+    written = 0
+    for n, blob_hex in enumerate(node.get("content", [])):
+        chunk = v3_blob(repo, domain, unhex(blob_hex, 32, f"{where} content[{n}]"), BLOB_DATA, where)
+        out.write(chunk)
+        written += len(chunk)
+    if written != node.get("size"):
+        raise DecodeError(f"{where}: restored {written} bytes, the tree says {node.get('size')}")
+
+
+def v3_restore_tree(repo, domain, tree_id, target, where="/"):
+    """Restores a tree into the directory `target` (which exists): files, directories,
+    symlinks, FIFOs and hard links, with modes and mtimes; devices are reported, not made."""
+    nodes = v3_tree(repo, domain, tree_id, where)
+    dirs = []
+    for node in nodes:
+        name = v3_name(node, "name", where)
+        path = os.path.join(os.fsencode(target), name)
+        here = where.rstrip("/") + "/" + name.decode("utf-8", "replace")
+        kind = node["type"]
+        if kind == "dir":
+            os.mkdir(path, 0o700)
+            v3_restore_tree(repo, domain, unhex(node.get("subtree"), 32, f"{here} subtree"), path, here)
+            dirs.append((path, node))
+        elif kind == "file":
+            link = v3_name(node, "hardlink", here) if ("hardlink" in node or "hardlink_hex" in node) else None
+            first = os.path.join(os.fsencode(repo.restore_root), link.lstrip(b"/")) if link else None
+            if first and os.path.exists(first):
+                os.link(first, path)
+                continue
+            with open(path, "wb") as out:
+                v3_file_content(repo, domain, node, here, out)
+            os.chmod(path, node.get("mode", 0o600) & 0o777)
+            os.utime(path, ns=(node.get("mtime_ns", 0), node.get("mtime_ns", 0)))
+        elif kind == "symlink":
+            os.symlink(v3_name(node, "target", here), path)
+        elif kind == "fifo":
+            os.mkfifo(path, node.get("mode", 0o600) & 0o777)
+        else:
+            warn(f"{here}: {kind} not created by the decoder")
+    for path, node in reversed(dirs):
+        os.chmod(path, node.get("mode", 0o700) & 0o777)
+        os.utime(path, ns=(node.get("mtime_ns", 0), node.get("mtime_ns", 0)))
+
+
+def v3_find(repo, domain, root_id, path):
+    """The node at `path` (absolute, in the backup) and the tree walk to it."""
+    parts = [p for p in path.split("/") if p]
+    tree_id, node = root_id, None
+    for n, part in enumerate(parts):
+        nodes = v3_tree(repo, domain, tree_id, "/" + "/".join(parts[:n]))
+        node = next((x for x in nodes if v3_name(x, "name", path) == part.encode("utf-8")), None)
+        if node is None:
+            raise DecodeError(f"{path}: not in the backup")
+        if n + 1 < len(parts):
+            if node["type"] != "dir":
+                raise DecodeError(f"{path}: {'/'.join(parts[:n + 1])} is not a directory")
+            tree_id = unhex(node.get("subtree"), 32, path)
+    return node
 
 
 def check_signature(repo, obj, plain):
@@ -869,9 +1076,11 @@ def main(argv=None):
     p.add_argument("--identity-file", help="X25519 identity file (lbsk1...)")
     p.add_argument("--object", help="object name to restore (default: the only one, or 'stream')")
     p.add_argument("--out", help="output file, or - for standard output")
+    p.add_argument("--target", help="format 3 files backup: restore its tree into this new directory")
+    p.add_argument("--path", help="format 3 files backup: with --out, write only this file of it")
     args = p.parse_args(argv)
-    if args.backup is not None and not args.out:
-        p.error("--backup needs --out FILE|-")
+    if args.backup is not None and not args.out and not args.target:
+        p.error("--backup needs --out FILE|- (or --target DIR for a format 3 files backup)")
     if args.export_file is not None and (not args.out or not args.identity_file):
         p.error("--export-file needs --identity-file and --out FILE|-")
     if args.export_file is None and not args.repo:
@@ -919,6 +1128,26 @@ def main(argv=None):
             return 1 if failed else 0
 
         manifest = select_backup(repo, creds, args.backup)
+        if manifest["version"] == 3:
+            domain = v3_domain(repo, creds, manifest["domain"])
+            v3_load_blobs(repo, domain)
+            root = bytes.fromhex(manifest["tree"])
+            if args.target:
+                if os.path.lexists(args.target):
+                    raise DecodeError(f"{args.target}: exists; restore into a new directory")
+                os.mkdir(args.target, 0o700)
+                repo.restore_root = args.target
+                v3_restore_tree(repo, domain, root, args.target)
+                return 0
+            if not args.path:
+                raise DecodeError(f"backups/{manifest['id']}: a format 3 backup needs --target DIR or --path P --out F")
+            node = v3_find(repo, domain, root, args.path)
+            if node["type"] != "file":
+                raise DecodeError(f"{args.path}: is a {node['type']}, not a file")
+            write_output(args.out, lambda out: v3_file_content(repo, domain, node, args.path, out))
+            return 0
+        if args.target or args.path:
+            raise DecodeError(f"backups/{manifest['id']}: --target and --path read format 3 backups only")
         write_output(args.out, lambda out: restore_object(repo, manifest, args.object, out))
         return 0
     except DecodeError as e:

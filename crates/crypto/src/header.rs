@@ -31,6 +31,9 @@ pub enum ObjectKind {
     Data = 1,
     /// A backup manifest; its key is wrapped in the header's slots.
     Manifest = 2,
+    /// A format v3 dedup domain's secret (`domains/<id>`); its key is wrapped in the
+    /// header's slots, like a manifest's.
+    Domain = 3,
 }
 
 /// How each segment's plaintext is encoded before sealing.
@@ -113,6 +116,7 @@ impl FixedHeader {
         let kind = match bytes[9] {
             1 => ObjectKind::Data,
             2 => ObjectKind::Manifest,
+            3 => ObjectKind::Domain,
             k => return Err(CryptoError::BadHeader(format!("unknown object kind {k}"))),
         };
         let compression = match bytes[10] {

@@ -20,7 +20,7 @@ use crate::lock::{Lock, LockKind};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
 use crate::progress::{CountingReader, Progress};
 use crate::repository::{Repository, blocking, read_config};
-use crate::tree::{FilesFilter, spawn_tree_producer};
+use crate::tree::{FilesFilter, source_paths, spawn_tree_producer};
 
 /// What a new backup is.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +42,9 @@ pub struct BackupRequest {
     pub retention: Option<Retention>,
     /// Counts the bytes read for the backup (and a files backup's files) as it runs.
     pub progress: Progress,
+    /// Format v3 files backups: read every file, even those the parent backup says are
+    /// unchanged (`backup files --force`).
+    pub force: bool,
 }
 
 impl Repository {
@@ -69,6 +72,7 @@ impl Repository {
             stats: Default::default(),
             source: serde_json::Value::Null,
             lock: Some(lock),
+            v3: None,
         })
     }
 
@@ -210,6 +214,8 @@ pub struct BackupWriter<'r> {
     stats: std::collections::BTreeMap<String, u64>,
     source: serde_json::Value,
     lock: Option<Lock>,
+    /// Format v3: the root tree and the domain (hex), set once the blobs are flushed.
+    v3: Option<(String, String)>,
 }
 
 impl BackupWriter<'_> {
@@ -287,6 +293,12 @@ impl BackupWriter<'_> {
         self.source = source;
     }
 
+    /// Makes the backup a format v3 one whose data is the tree `root` (hex) of `domain`
+    /// (hex); its blobs must already be stored and indexed.
+    pub(crate) fn set_v3_tree(&mut self, root: String, domain: String) {
+        self.v3 = Some((root, domain));
+    }
+
     /// Gives the backup up: deletes the objects stored so far and releases the lock.
     /// Nothing was listed, and nothing is left for `prune`.
     pub async fn abort(mut self) {
@@ -302,8 +314,9 @@ impl BackupWriter<'_> {
 
     /// Writes the manifest: from now on the backup is listed.
     pub async fn commit(mut self) -> Result<Manifest> {
+        let (tree, domain) = self.v3.take().unzip();
         let manifest = Manifest {
-            version: MANIFEST_VERSION,
+            version: if tree.is_some() { crate::v3::MANIFEST_VERSION_V3 } else { MANIFEST_VERSION },
             id: self.id.clone(),
             repository: self.repo.config.id.clone(),
             kind: self.request.kind.clone(),
@@ -320,6 +333,8 @@ impl BackupWriter<'_> {
             warnings: std::mem::take(&mut self.warnings),
             stats: std::mem::take(&mut self.stats),
             locked_until: self.request.retention.map(|r| chrono::DateTime::<chrono::Utc>::from(r.until).fixed_offset()),
+            tree,
+            domain,
         };
         match self.repo.master_for_commit(&manifest.id).await? {
             None => self.repo.write_manifest_with(&manifest, false, self.request.retention).await?,
@@ -336,6 +351,17 @@ impl BackupWriter<'_> {
     }
 }
 
+/// The `source` of a files backup: `{"paths": [...], "filter": {...}}`, the absolute
+/// paths read (what `list --path` matches) and the filter, if one was given.
+pub(crate) fn files_source(roots: &[PathBuf], filter: &FilesFilter) -> Result<serde_json::Value> {
+    let paths: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
+    let mut source = serde_json::json!({ "paths": paths });
+    if !filter.is_empty() {
+        source["filter"] = serde_json::to_value(filter).map_err(|e| RepoError::Internal(e.to_string()))?;
+    }
+    Ok(source)
+}
+
 impl Repository {
     /// Backs up directory trees and files (`kind = "files"`, object `tree`).
     pub async fn backup_files(&self, paths: &[PathBuf], request: BackupRequest) -> Result<Manifest> {
@@ -344,8 +370,10 @@ impl Repository {
 
     /// Backs up directory trees and files, leaving out what `filter` excludes
     /// (`docs/FILTERS.md`). A bad pattern or an unreadable exclude file fails before
-    /// anything is locked or written; the filter as given is recorded in the manifest's
-    /// `source` (`{"filter": {...}}`), and the entries left out are counted in its stats.
+    /// anything is locked or written. The paths, made absolute and canonical (`.` is
+    /// recorded as the directory it names), are the backup's name unless the request
+    /// names it, and are recorded in the manifest's `source` (`{"paths": [...]}`) with the
+    /// filter as given (`"filter": {...}`); the entries left out are counted in its stats.
     pub async fn backup_files_filtered(
         &self,
         paths: &[PathBuf],
@@ -353,17 +381,19 @@ impl Repository {
         mut request: BackupRequest,
     ) -> Result<Manifest> {
         request.kind = BackupKind::Files;
+        let given = paths.to_vec();
+        let roots = blocking(move || source_paths(&given)).await??;
         if request.name.is_empty() {
-            request.name = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
+            request.name = roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
         }
         let given = filter.clone();
         let compiled = blocking(move || given.compile()).await??;
-        let (reader, walker) = spawn_tree_producer(paths, compiled)?;
-        let mut writer = self.start_backup(request).await?;
-        if !filter.is_empty() {
-            let described = serde_json::to_value(filter).map_err(|e| RepoError::Internal(e.to_string()))?;
-            writer.set_source(serde_json::json!({ "filter": described }));
+        if self.writes_v3() {
+            return self.backup_files_v3(&roots, filter, compiled, request).await;
         }
+        let (reader, walker) = spawn_tree_producer(&roots, compiled)?;
+        let mut writer = self.start_backup(request).await?;
+        writer.set_source(files_source(&roots, filter)?);
         let added = writer.add_stream("tree", reader).await.map(|_| ());
         let summary = walker.await.map_err(|e| RepoError::Internal(e.to_string()))?;
         // A storage failure (no space, permission denied) stops the walker, which then

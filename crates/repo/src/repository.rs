@@ -30,6 +30,9 @@ pub struct InitOptions {
     pub kdf: Argon2Params,
     /// Label of the first slot.
     pub label: Option<String>,
+    /// The format of new files backups: 2 (one tar stream per backup) or 3 (content-defined
+    /// chunks stored once, docs/FORMAT.md 11; experimental in this version).
+    pub data_format: u32,
 }
 
 impl Default for InitOptions {
@@ -39,6 +42,7 @@ impl Default for InitOptions {
             compression_level: 3,
             kdf: Argon2Params::default(),
             label: None,
+            data_format: 2,
         }
     }
 }
@@ -138,6 +142,15 @@ impl Repository {
             extra: Default::default(),
             signed: Vec::new(),
         };
+        match options.data_format {
+            2 => {}
+            3 => {
+                config.extra.insert(crate::v3::DATA_FORMAT_MEMBER.into(), serde_json::Value::from(3u32));
+            }
+            other => {
+                return Err(RepoError::Unsupported(format!("data format {other}: this version writes format 2 or 3")));
+            }
+        }
         config.seal(&master, 0).map_err(RepoError::Internal)?;
         let body = Bytes::from(serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Internal(e.to_string()))?);
         if lifeboat_storage::create_new(storage.as_ref(), CONFIG_KEY, body.clone()).await? == PutOutcome::AlreadyExists

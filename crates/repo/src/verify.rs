@@ -154,6 +154,15 @@ impl Repository {
         let mut report = VerifyReport { deep, ..Default::default() };
         for manifest in manifests {
             report.backups += 1;
+            if manifest.version == crate::v3::MANIFEST_VERSION_V3 {
+                let check = self.verify_v3(manifest, deep).await?;
+                report.objects += check.blobs as usize;
+                report.bytes_read += check.bytes_read;
+                for (object, problem) in check.problems {
+                    report.damage.push(Damage { backup: manifest.id.clone(), object, problem });
+                }
+                continue;
+            }
             for record in &manifest.objects {
                 report.objects += 1;
                 let problem = if deep {

@@ -16,8 +16,8 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let started = std::time::Instant::now();
     let (manifest, json) = match cmd {
-        BackupCommand::Files { paths, meta, filter } => {
-            let request = meta_request(&meta);
+        BackupCommand::Files { paths, force, meta, filter } => {
+            let request = BackupRequest { force, ..meta_request(&meta) };
             let filter = files_filter(filter);
             let counted = Progress::new();
             if filter.is_empty() {

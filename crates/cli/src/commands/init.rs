@@ -26,6 +26,7 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<ExitCode> {
             parallelism: args.kdf_parallelism,
         },
         label: args.label,
+        data_format: args.format,
     };
     let repo = Repository::init_with(storage(&url, global)?, credential, options, open_options(global)?).await?;
     println!("created repository {} at {}", repo.id(), repo.location());

@@ -11,6 +11,10 @@ pub enum BackupCommand {
         /// Files and directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Format 3 repositories: read every file, even those the parent backup (the newest of
+        /// the same plan, host and paths) says are unchanged.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         meta: BackupMeta,
         // Last: its help heading applies to the flags after it too.

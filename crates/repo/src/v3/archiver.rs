@@ -33,6 +33,10 @@ pub struct ArchiveOptions {
     /// before anything is opened), tag files, and `one-file-system` (a mount point is
     /// recorded as an empty directory).
     pub filter: TreeFilter,
+    /// Where the source sits in the backup's tree, when its root tree is placed under its
+    /// parent directories (a files backup's root is `/`): hard links name their first path
+    /// from the backup's root. `None`: the source is the root.
+    pub root_at: Option<PathBuf>,
 }
 
 /// What an archive run did.
@@ -50,6 +54,9 @@ pub struct ArchiveStats {
     pub hardlinks: u64,
     /// File content bytes read.
     pub bytes_read: u64,
+    /// File content bytes the backup holds (read or reused from the parent; each hard
+    /// link once): the backup's logical size.
+    pub bytes_total: u64,
     /// Plaintext bytes of blobs the store did not have (chunks and trees).
     pub bytes_new: u64,
     /// Blobs the store did not have.
@@ -104,14 +111,15 @@ pub async fn archive<S: BlobStore>(store: &S, source: &Path, options: &ArchiveOp
         links: HashMap::new(),
         context: Arc::new(ListContext { accounts: Mutex::default(), filter: options.filter.clone(), root_mount }),
     };
+    let at = options.root_at.clone().unwrap_or_else(|| PathBuf::from("/"));
     let root = if meta.is_dir() {
-        archiver.dir(source.clone(), PathBuf::from("/"), parent).await?
+        archiver.dir(source.clone(), at.clone(), parent).await?
     } else {
         let name = source.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
         let entry = describe(&source, name, meta, &archiver.context.accounts);
         let mut nodes = Vec::new();
         let previous = parent.as_ref().and_then(|p| p.get(&entry.node.name)).cloned();
-        if let Some(node) = archiver.node(entry, &source, Path::new("/"), previous).await? {
+        if let Some(node) = archiver.node(entry, &source, &at, previous).await? {
             nodes.push(node);
         }
         archiver.put_tree(Tree { nodes }, Path::new("/")).await?
@@ -287,6 +295,7 @@ impl<S: BlobStore> Archiver<'_, S> {
             note_change(&read, abs, &mut self.warnings);
         }
         self.stats.files += 1;
+        self.stats.bytes_total += node.size;
         if meta.nlink() > 1 {
             // Later names point at this one by its path in the backup.
             let mut first = node.clone();

@@ -18,6 +18,7 @@ mod store;
 
 pub mod archiver;
 pub mod restorer;
+mod snapshot;
 pub mod tree;
 
 pub use blob::{BlobId, BlobKind, BlobStore};
@@ -30,4 +31,5 @@ pub use pack::{
     TARGET_PACK_SIZE, encode_blob, open_blob,
 };
 pub use repair::{RepairReport, repair_index};
+pub use snapshot::{DATA_FORMAT_MEMBER, DOMAINS_PREFIX, MANIFEST_VERSION_V3, V3Check, v3_root};
 pub use store::{ChunkStore, StoreOptions};

@@ -1,5 +1,8 @@
 //! Format v3 packs, index objects, the index cache and the chunk store (FORMAT.md 11.3, 11.4).
 
+// StoreError carries the storage error by value (see pack.rs); the tests collect results.
+#![allow(clippy::result_large_err)]
+
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,416 @@
+//! Format v3 backups of files on an open [`Repository`]: the main dedup domain, a files
+//! backup (archive, flush, manifest), its parent, and its restore (docs/FORMAT.md 11.2 and
+//! 11.5).
+//!
+//! A repository writes v3 files backups when its config says `"data_format": 3` (set by
+//! `init` with [`InitOptions::data_format`](crate::InitOptions)). Other backups (streams,
+//! databases) are still written as format 2 objects beside them, and v2 backups stay
+//! readable: a reader picks the format by the manifest's `version`.
+
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lifeboat_crypto::{ObjectKind, SecretKey, open_bytes, seal_bytes};
+use lifeboat_storage::{PutOutcome, StorageExt};
+
+use super::archiver::{ArchiveOptions, archive, fill_from_stat};
+use super::restorer::{RestoreSpec, Restored, Restorer};
+use super::tree::{Node, NodeType, Tree, TreeError, io_error, load_tree};
+use super::{BlobId, BlobKind, BlobStore, ChunkStore, DomainKeys, IndexCache, StoreError, StoreOptions};
+use crate::error::{RepoError, Result};
+use crate::kind::BackupKind;
+use crate::manifest::Manifest;
+use crate::repository::{Repository, blocking};
+use crate::tree::TreeFilter;
+
+/// Where dedup-domain secrets are stored: `domains/<domain id, 16 hex>`.
+pub const DOMAINS_PREFIX: &str = "domains/";
+/// The manifest version of a backup whose data is a v3 tree.
+pub const MANIFEST_VERSION_V3: u32 = 3;
+/// The config member that makes new files backups v3.
+pub const DATA_FORMAT_MEMBER: &str = "data_format";
+
+/// The largest domain object a reader accepts (a 32-byte secret in a container).
+const MAX_DOMAIN_PLAIN: usize = 64;
+
+impl Repository {
+    /// Whether new files backups are written in format 3.
+    pub fn writes_v3(&self) -> bool {
+        self.config.extra.get(DATA_FORMAT_MEMBER).and_then(|v| v.as_u64()) == Some(3)
+    }
+
+    /// The chunk store of the main domain, with its index loaded (from the cache in
+    /// `$XDG_CACHE_HOME/lifeboat/<repository id>` when it holds intact copies). The domain is
+    /// created by the first holder of the master key that needs it.
+    pub async fn v3_store(&self) -> Result<ChunkStore> {
+        let keys = Arc::new(self.main_domain().await?);
+        let cache = IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, &self.config.id));
+        let options = StoreOptions { cache, ..StoreOptions::default() };
+        ChunkStore::open(self.storage.clone(), keys, options).await.map_err(store_error)
+    }
+
+    /// Reads the main domain's secret, or creates it (only with the master key: a
+    /// write-only host gets its own domain, which is not built yet).
+    async fn main_domain(&self) -> Result<DomainKeys> {
+        if let Some(keys) = self.read_main_domain().await? {
+            return Ok(keys);
+        }
+        if self.master.is_none() {
+            return Err(RepoError::Unsupported(format!(
+                "{} has no v3 dedup domain yet and this handle has no master key: make the first v3 backup with \
+                 the password (write-only hosts' own domains are not built yet)",
+                self.location()
+            )));
+        }
+        let secret = SecretKey::generate().map_err(|e| RepoError::Internal(e.to_string()))?;
+        let keys = DomainKeys::derive(&secret);
+        let id = keys.id();
+        let key = format!("{DOMAINS_PREFIX}{}", hex::encode(id));
+        let mut object_id = [0u8; 16];
+        object_id[..8].copy_from_slice(&id);
+        let sealed = seal_bytes(secret.expose(), ObjectKind::Domain, object_id, self.audience(), self.options)
+            .map_err(|e| RepoError::object(&key, &self.location(), e))?;
+        if lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?
+            == PutOutcome::AlreadyExists
+        {
+            return Err(RepoError::Internal(format!("domain {key} already exists")));
+        }
+        // Two hosts may have created a domain at the same moment: all read the first listed.
+        Ok(self.read_main_domain().await?.unwrap_or(keys))
+    }
+
+    /// The first domain object (by key) this handle can open. One it cannot open (another
+    /// domain's, sealed for others) is passed over; when none opens, the first failure is
+    /// the answer, so a damaged main domain is reported, not silently replaced.
+    async fn read_main_domain(&self) -> Result<Option<DomainKeys>> {
+        let mut listed = self.storage.list_all(DOMAINS_PREFIX).await?;
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut first_failure = None;
+        for meta in listed {
+            match self.open_domain(&meta.key).await {
+                Ok(keys) => return Ok(Some(keys)),
+                Err(e) => {
+                    first_failure.get_or_insert(e);
+                }
+            }
+        }
+        first_failure.map_or(Ok(None), Err)
+    }
+
+    /// Opens `domains/<id>` and checks that its secret derives the id its key names.
+    async fn open_domain(&self, key: &str) -> Result<DomainKeys> {
+        let bytes = self.storage.get_bytes(key).await?;
+        // A few hundred bytes: opening it on the reactor costs less than a thread hop.
+        let (header, plain) = open_bytes(&bytes, &self.keyring, MAX_DOMAIN_PLAIN)
+            .map_err(|e| RepoError::object(key, &self.location(), e))?;
+        let damaged = |reason: &str| RepoError::Integrity(format!("domain object {key}: {reason}"));
+        if header.fixed.kind != ObjectKind::Domain {
+            return Err(damaged("is not a domain object"));
+        }
+        let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| damaged("holds no 32-byte secret"))?;
+        let keys = DomainKeys::derive(&SecretKey::from_bytes(secret));
+        if key != format!("{DOMAINS_PREFIX}{}", hex::encode(keys.id())) {
+            return Err(damaged("is stored under another domain's id"));
+        }
+        Ok(keys)
+    }
+
+    /// The root tree of the newest v3 files backup of the same plan, host and paths: the
+    /// parent whose unchanged files a new backup reuses without reading them.
+    async fn v3_parent(&self, host: &str, plan: Option<&str>, roots: &[PathBuf]) -> Result<Option<BlobId>> {
+        let paths: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
+        let mut candidates: Vec<Manifest> = self
+            .list()
+            .await?
+            .0
+            .into_iter()
+            .filter(|m| m.version == MANIFEST_VERSION_V3 && m.kind == BackupKind::Files)
+            .filter(|m| m.host == host && m.plan.as_deref() == plan)
+            .filter(|m| {
+                m.source.get("paths").and_then(|p| serde_json::from_value::<Vec<String>>(p.clone()).ok())
+                    == Some(paths.clone())
+            })
+            .collect();
+        candidates.sort_by_key(|m| m.started);
+        Ok(candidates.last().and_then(|m| m.tree.as_deref()).and_then(BlobId::from_hex))
+    }
+
+    /// Archives `roots` (absolute, canonical) into the main domain and returns the root
+    /// tree, the domain id and the archive's counters and warnings. The blobs are flushed
+    /// (packs, then index objects) before this returns, so a manifest may name the root.
+    pub(crate) async fn archive_v3(
+        &self,
+        roots: &[PathBuf],
+        filter: TreeFilter,
+        host: &str,
+        plan: Option<&str>,
+        force: bool,
+    ) -> Result<ArchivedRoots> {
+        let store = self.v3_store().await?;
+        let parent = if force { None } else { self.v3_parent(host, plan, roots).await? };
+        let mut composer = RootComposer::default();
+        let mut stats = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for root in roots {
+            let parent_tree = match &parent {
+                Some(parent) => subtree_at(&store, parent, root).await?,
+                None => None,
+            };
+            let options =
+                ArchiveOptions { parent: parent_tree, force, filter: filter.clone(), root_at: Some(root.clone()) };
+            let archived = archive(&store, root, &options).await.map_err(tree_error)?;
+            warnings.extend(archived.warnings);
+            let s = &archived.stats;
+            for (name, value) in [
+                ("files", s.files),
+                ("dirs", s.dirs),
+                ("symlinks", s.symlinks),
+                ("bytes", s.bytes_read),
+                ("size", s.bytes_total),
+                ("bytes_new", s.bytes_new),
+                ("blobs_new", s.blobs_new),
+                ("files_reused", s.reused_files),
+                ("excluded", s.excluded),
+                ("skipped", s.skipped),
+            ] {
+                *stats.entry(name.to_owned()).or_insert(0) += value;
+            }
+            composer.add(root, archived.root, &store).await?;
+        }
+        let root = composer.finish(&store).await?;
+        store.flush().await.map_err(store_error)?;
+        Ok(ArchivedRoots { root, domain: hex::encode(store.keys().id()), stats, warnings })
+    }
+
+    /// A format v3 files backup of `roots` (absolute, canonical): the files cache of the
+    /// parent backup makes unchanged files a stat each; the manifest is written only after
+    /// every pack and index object it needs.
+    pub(crate) async fn backup_files_v3(
+        &self,
+        roots: &[PathBuf],
+        filter: &crate::FilesFilter,
+        compiled: TreeFilter,
+        request: crate::BackupRequest,
+    ) -> Result<Manifest> {
+        let host = request.host.clone().unwrap_or_else(crate::host::hostname);
+        let (plan, force) = (request.plan.clone(), request.force);
+        let mut writer = self.start_backup(request).await?;
+        writer.set_source(crate::backup::files_source(roots, filter)?);
+        let archived = match self.archive_v3(roots, compiled, &host, plan.as_deref(), force).await {
+            Ok(archived) => archived,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        for warning in archived.warnings {
+            writer.warn(warning);
+        }
+        for (name, value) in archived.stats {
+            writer.stat(&name, value);
+        }
+        writer.set_v3_tree(archived.root.to_hex(), archived.domain);
+        writer.commit().await
+    }
+
+    /// Restores a v3 files backup into `target` (new or empty; the tree appears there only
+    /// once every file authenticated), reading only the packs of what `spec` selects.
+    pub async fn restore_v3(&self, manifest: &Manifest, target: &Path, spec: &RestoreSpec) -> Result<Restored> {
+        let root = v3_root(manifest)?;
+        let store = self.v3_store().await?;
+        Restorer::new(&store).restore(&root, target, spec).await.map_err(tree_error)
+    }
+}
+
+impl Repository {
+    /// Checks a v3 backup: every tree is read and authenticated, every file's content blob
+    /// is in the index, and with `read_data` every content blob is read, authenticated and
+    /// hashed again. Returns the blobs checked, the bytes read and the problems found, each
+    /// naming the path in the backup and the blob.
+    pub async fn verify_v3(&self, manifest: &Manifest, read_data: bool) -> Result<V3Check> {
+        let root = v3_root(manifest)?;
+        let store = self.v3_store().await?;
+        let mut check = V3Check::default();
+        let mut seen_trees = std::collections::HashSet::new();
+        let mut seen_blobs = std::collections::HashSet::new();
+        let mut pending = vec![(PathBuf::from("/"), root)];
+        while let Some((path, id)) = pending.pop() {
+            if !seen_trees.insert(id) {
+                continue;
+            }
+            check.blobs += 1;
+            let tree = match load_tree(&store, &id, &path).await {
+                Ok(tree) => tree,
+                Err(e) => {
+                    check.problems.push((format!("tree {} ({})", id.to_hex(), path.display()), e.to_string()));
+                    continue;
+                }
+            };
+            for node in tree.nodes {
+                let child = path.join(std::ffi::OsStr::from_bytes(&node.name));
+                if let Some(sub) = node.subtree {
+                    pending.push((child.clone(), sub));
+                }
+                for blob in &node.content {
+                    if !seen_blobs.insert(*blob) {
+                        continue;
+                    }
+                    check.blobs += 1;
+                    let what = || format!("blob {} of {}", blob.to_hex(), child.display());
+                    if !store.has_blob(blob) {
+                        check.problems.push((what(), "is in no index object".into()));
+                    } else if read_data {
+                        match store.get_blob(blob).await {
+                            Ok(bytes) => check.bytes_read += bytes.len() as u64,
+                            Err(e) => check.problems.push((what(), e.to_string())),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(check)
+    }
+}
+
+/// What [`Repository::verify_v3`] found.
+#[derive(Debug, Clone, Default)]
+pub struct V3Check {
+    /// Trees and content blobs checked (each once, however many files share it).
+    pub blobs: u64,
+    /// Plaintext bytes of content read (with `read_data`).
+    pub bytes_read: u64,
+    /// (what, problem): the blob and the path it belongs to, and what is wrong with it.
+    pub problems: Vec<(String, String)>,
+}
+
+/// What [`Repository::archive_v3`] made.
+pub(crate) struct ArchivedRoots {
+    /// The root tree: the backed-up paths under their parents, from `/`.
+    pub root: BlobId,
+    /// The domain the blobs are in (16 hex).
+    pub domain: String,
+    /// Counters, summed over the roots.
+    pub stats: BTreeMap<String, u64>,
+    /// Files that changed while read, entries skipped.
+    pub warnings: Vec<String>,
+}
+
+/// The root tree id of a v3 manifest.
+pub fn v3_root(manifest: &Manifest) -> Result<BlobId> {
+    manifest.tree.as_deref().and_then(BlobId::from_hex).ok_or_else(|| {
+        RepoError::Integrity(format!("backup {}: a version 3 manifest without a valid root tree id", manifest.id))
+    })
+}
+
+/// The tree the archiver should compare `root` with: for a directory, the parent backup's
+/// tree of that directory; for a file, the parent's tree of the directory holding it.
+async fn subtree_at(store: &ChunkStore, parent_root: &BlobId, root: &Path) -> Result<Option<BlobId>> {
+    let components: Vec<&[u8]> = root.components().skip(1).map(|c| c.as_os_str().as_bytes()).collect();
+    let mut tree_id = *parent_root;
+    for (at, name) in components.iter().enumerate() {
+        let tree = load_tree(store, &tree_id, root).await.map_err(tree_error)?;
+        let Some(node) = tree.get(name) else { return Ok(None) };
+        match node.subtree {
+            Some(sub) => tree_id = sub,
+            // The root is a file: the tree holding it is the one to compare with.
+            None if at + 1 == components.len() => return Ok(Some(tree_id)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(tree_id))
+}
+
+/// Builds the root tree of several archived paths: each path's directories from `/` down
+/// become tree nodes carrying their metadata, as tar keeps `tmp/data/...` in format 2.
+#[derive(Default)]
+struct RootComposer {
+    /// Directory (absolute) -> the nodes it holds so far.
+    children: BTreeMap<PathBuf, Vec<Node>>,
+    /// A path archived whole: it is the root tree itself.
+    whole: Option<BlobId>,
+}
+
+impl RootComposer {
+    /// Adds an archived path: a directory becomes a node whose subtree is `archived`; a file
+    /// is the single node of `archived`.
+    async fn add(&mut self, root: &Path, archived: BlobId, store: &ChunkStore) -> Result<()> {
+        let Some(parent) = root.parent() else {
+            self.whole = Some(archived);
+            return Ok(());
+        };
+        let tree = load_tree(store, &archived, root).await.map_err(tree_error)?;
+        let name = root.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        let node = match tree.get(&name) {
+            Some(file) if tree.nodes.len() == 1 && file.subtree.is_none() => file.clone(),
+            _ => {
+                let path = root.to_path_buf();
+                let mut node = blocking(move || dir_node(&path)).await?.map_err(tree_error)?;
+                node.subtree = Some(archived);
+                node
+            }
+        };
+        self.insert(parent.to_path_buf(), node);
+        Ok(())
+    }
+
+    /// A name already present (a path given twice, or inside another) keeps the first.
+    fn insert(&mut self, dir: PathBuf, node: Node) {
+        let nodes = self.children.entry(dir).or_default();
+        if !nodes.iter().any(|n| n.name == node.name) {
+            nodes.push(node);
+        }
+    }
+
+    /// Stores the directories from the deepest up and returns the root tree.
+    async fn finish(mut self, store: &ChunkStore) -> Result<BlobId> {
+        if let (Some(whole), true) = (self.whole, self.children.is_empty()) {
+            return Ok(whole);
+        }
+        loop {
+            let Some(deepest) = self.children.keys().max_by_key(|p| p.components().count()).cloned() else {
+                return Err(RepoError::Internal("a files backup of no paths".into()));
+            };
+            let mut nodes = self.children.remove(&deepest).unwrap_or_default();
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let id =
+                store.put_blob(BlobKind::Tree, Bytes::from(Tree { nodes }.to_json())).await.map_err(store_error)?;
+            let Some(parent) = deepest.parent() else { return Ok(id) };
+            let path = deepest.clone();
+            let mut node = blocking(move || dir_node(&path)).await?.map_err(tree_error)?;
+            node.subtree = Some(id);
+            self.insert(parent.to_path_buf(), node);
+        }
+    }
+}
+
+/// The node of directory `path` itself (its metadata; the caller sets the subtree).
+fn dir_node(path: &Path) -> std::result::Result<Node, TreeError> {
+    let meta = std::fs::symlink_metadata(path).map_err(io_error("read metadata of", path))?;
+    let name = path.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+    let mut node = Node::new(name, NodeType::Dir);
+    fill_from_stat(&mut node, &meta);
+    Ok(node)
+}
+
+/// A v3 store failure as a repository error (an API maps it to a status).
+fn store_error(e: StoreError) -> RepoError {
+    match e {
+        StoreError::Storage { source, .. } => RepoError::Storage(source),
+        e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => RepoError::Integrity(e.to_string()),
+        e => RepoError::Internal(e.to_string()),
+    }
+}
+
+/// A v3 archiver or restorer failure as a repository error.
+fn tree_error(e: TreeError) -> RepoError {
+    match e {
+        TreeError::Store { source, .. } if matches!(*source, StoreError::Storage { .. }) => store_error(*source),
+        TreeError::Filter(e) => RepoError::Filter(e),
+        TreeError::Target { source, .. } => *source,
+        e @ TreeError::Io { .. } => RepoError::Source(e.to_string()),
+        e => RepoError::Integrity(e.to_string()),
+    }
+}

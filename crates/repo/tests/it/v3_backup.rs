@@ -1,0 +1,180 @@
+//! Format v3 files backups through a `Repository` whose config asks for them: the domain,
+//! the parent rule (an unchanged second backup reads nothing), restore, verify, and the
+//! commands that refuse v3 data they do not handle yet.
+
+use std::path::Path;
+
+use lifeboat_repo::v3::{DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX};
+
+use super::*;
+
+fn v3_init() -> InitOptions {
+    InitOptions { data_format: 3, ..cheap() }
+}
+
+/// A tree with small files, a 3 MiB file (several chunks) and a nested directory.
+fn make_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::write(root.join("a.txt"), b"alpha\n").unwrap();
+    std::fs::write(root.join("sub/b.txt"), b"bravo\n").unwrap();
+    std::fs::write(root.join("sub/deeper/empty"), b"").unwrap();
+    std::fs::hard_link(root.join("a.txt"), root.join("sub/deeper/hard")).unwrap();
+    let mut state = 7u64;
+    let big: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(root.join("sub/big.bin"), big).unwrap();
+}
+
+/// Every regular file under `root`, relative path -> content.
+fn files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+async fn v3_repo(dir: &Path) -> (Arc<dyn Storage>, Repository) {
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.join("repo")));
+    let repo = Repository::init(storage.clone(), pw("pw"), v3_init()).await.unwrap();
+    (storage, repo)
+}
+
+#[tokio::test]
+async fn a_v3_backup_restores_and_an_unchanged_second_one_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let (storage, repo) = v3_repo(dir.path()).await;
+    assert!(repo.writes_v3());
+
+    let first = repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    assert_eq!(first.version, MANIFEST_VERSION_V3);
+    assert!(first.objects.is_empty() && first.tree.is_some() && first.domain.is_some());
+    assert_eq!(first.stats["files"], 5, "{:?}", first.stats);
+    assert!(first.stats["bytes"] >= 3 << 20, "{:?}", first.stats);
+    assert_eq!(storage.list_all(DOMAINS_PREFIX).await.unwrap().len(), 1);
+    assert!(!storage.list_all(PACKS_PREFIX).await.unwrap().is_empty());
+
+    let second = repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    assert_eq!(second.stats["bytes"], 0, "nothing read: {:?}", second.stats);
+    // At most the trees of the ancestors (/, /tmp, the temp dir), whose times other tests
+    // change; the backed-up directory's own tree is the same id.
+    assert!(second.stats["blobs_new"] <= 3, "{:?}", second.stats);
+    assert!(second.stats["bytes_new"] < 4096, "nothing but ancestor trees stored: {:?}", second.stats);
+    assert_eq!(second.stats["files_reused"], 4, "{:?}", second.stats);
+
+    // Reopened (a new process, the index from the cache or the repository): still restores.
+    let reopened = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    let target = dir.path().join("restored");
+    let path = reopened.restore_to_dir(&second, &target).await.unwrap();
+    let inner = path.join(source.strip_prefix("/").unwrap());
+    assert_eq!(files(&inner), files(&source));
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(inner.join(p)).unwrap().ino();
+    assert_eq!(ino("a.txt"), ino("sub/deeper/hard"), "hard links come back as hard links under the full path");
+}
+
+#[tokio::test]
+async fn a_changed_file_stores_only_its_chunks_and_force_reads_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let (_storage, repo) = v3_repo(dir.path()).await;
+    repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    std::fs::write(source.join("a.txt"), b"alpha, edited\n").unwrap();
+    let changed = repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    assert_eq!(changed.stats["files_reused"], 3, "{:?}", changed.stats);
+    assert!(changed.stats["bytes"] < 100, "only the edited file is read: {:?}", changed.stats);
+    assert!(changed.stats["bytes_new"] < 64 << 10, "a few trees and one chunk: {:?}", changed.stats);
+
+    let forced = BackupRequest { force: true, ..request("tree") };
+    let forced = repo.backup_files(std::slice::from_ref(&source), forced).await.unwrap();
+    assert!(forced.stats["bytes"] >= 3 << 20, "--force reads every file: {:?}", forced.stats);
+    assert!(forced.stats["blobs_new"] <= 3, "and finds every chunk stored: {:?}", forced.stats);
+}
+
+#[tokio::test]
+async fn verify_reads_v3_data_and_names_a_damaged_blob_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let (storage, repo) = v3_repo(dir.path()).await;
+    let manifest = repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    let clean = repo.verify(std::slice::from_ref(&manifest), true).await.unwrap();
+    assert!(clean.damage.is_empty(), "{:?}", clean.damage);
+    assert!(clean.objects >= 5 && clean.bytes_read >= 3 << 20, "{clean:?}");
+
+    // Flip a byte in the middle of the largest pack: the big file's chunks live there.
+    let packs = storage.list_all(PACKS_PREFIX).await.unwrap();
+    let pack = packs.iter().max_by_key(|m| m.size).unwrap();
+    let file = dir.path().join("repo").join(&pack.key);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+
+    let fresh = Repository::open(storage.clone(), pw("pw")).await.unwrap();
+    let report = fresh.verify(std::slice::from_ref(&manifest), true).await.unwrap();
+    assert!(!report.damage.is_empty(), "a flipped byte in a pack is found");
+    let text = format!("{:?}", report.damage);
+    assert!(text.contains("big.bin"), "the damage names the file it belongs to: {text}");
+    // The structural check reads no data and so cannot see it.
+    let quick = fresh.verify(std::slice::from_ref(&manifest), false).await.unwrap();
+    assert!(quick.damage.is_empty() && quick.bytes_read == 0, "{quick:?}");
+}
+
+#[tokio::test]
+async fn commands_that_do_not_handle_v3_data_yet_refuse_it_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let (_storage, repo) = v3_repo(dir.path()).await;
+    let manifest = repo.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+
+    let mut out = Vec::new();
+    let err = repo.restore_to_writer(&manifest, None, &mut out).await.unwrap_err();
+    assert!(err.to_string().contains("--target"), "{err}");
+
+    let other: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let dest = Repository::init(other.clone(), pw("pw"), cheap()).await.unwrap();
+    let err = repo.copy_to(&dest, std::slice::from_ref(&manifest)).await.unwrap_err();
+    assert!(err.to_string().contains("format 3") && err.to_string().contains("nothing was copied"), "{err}");
+    assert!(other.list_all("backups/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_v2_repository_keeps_writing_v2_and_streams_stay_v2_in_a_v3_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let v2 = Repository::init(storage, pw("pw"), cheap()).await.unwrap();
+    assert!(!v2.writes_v3());
+    let manifest = v2.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    assert_eq!(manifest.version, 2);
+
+    let (_storage, v3) = v3_repo(dir.path()).await;
+    let stream = v3.backup_stream(&b"a stream"[..], request("s")).await.unwrap();
+    assert_eq!(stream.version, 2);
+    assert_eq!(restore(&v3, &stream.id).await, b"a stream");
+    let err = Repository::init(Arc::new(MemoryStorage::new()), pw("pw"), InitOptions { data_format: 4, ..cheap() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("data format 4"), "{err}");
+}
