@@ -8,6 +8,14 @@
 //! model that checks the protocol against every interleaving of backups, prunes, clock
 //! steps and crashes (`tests/it/v3_prune_model.rs`) run the very same rules.
 //!
+//! The order around these decisions is part of the protocol the model checks: the
+//! condemning run leaves the index as it is (a condemned pack stays indexed until it is
+//! deleted, so a manifest that lands late still finds its blobs); backups never dedup
+//! against a pack a record names, and check their lease right before writing index
+//! objects and their manifest; the deleting run first writes an index object replacing
+//! every one that names a pack it deletes, deletes those, then the packs, and the record
+//! last, so a kill anywhere leaves no index entry pointing at a deleted pack.
+//!
 //! They are generic over the pack id `P` and the blob id `B` (a real prune passes the
 //! pack ids of 11.3 and [`super::BlobId`]), and times are the storage's clock.
 

@@ -3,9 +3,16 @@
 //! A small repository (packs, index objects, manifests, one condemned record, locks with
 //! times, a clock) and its actors: two backups, one prune run twice (first condemning,
 //! then deleting), a clock that advances, and crashes (kill -9 at any step: the actor
-//! stops for good, its lock stays until it lapses). Every interleaving is explored by a
-//! depth-first search that remembers visited states; the clock's horizon bounds it. The
-//! prune's decisions are `lifeboat_repo::v3::gc`, the same functions the real prune runs.
+//! stops for good, its lock stays until it lapses; for a backup that is a stall without
+//! end, which the search explores anyway, for a prune run it also lets the next run
+//! start). Every interleaving is explored by a depth-first search that remembers visited
+//! states. Times are kept as ages capped at two lock lifetimes (every rule answers alike
+//! past that), so the space is finite and the search covers unbounded time: about 4
+//! million states, printed by each run. The prune's decisions are `lifeboat_repo::v3::gc`,
+//! the same functions the real prune runs.
+//!
+//! Lock taking is atomic here: section 6's write-then-check already guarantees that two
+//! conflicting live leases never both proceed, which is all the model needs of it.
 //!
 //! Invariants, checked in every reachable state:
 //! - every blob of every manifest is in a pack that exists (every snapshot restores);
