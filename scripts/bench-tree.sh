@@ -16,6 +16,8 @@
 #   BENCH_TOOLS="lifeboat restic borg rustic"   which tools to run (missing ones are listed as
 #                           not installed, never silently dropped)
 #   LIFEBOAT_BIN=...        the lifeboat binary (default: build target/release/lifeboat)
+#   LIFEBOAT_INIT_ARGS=...  extra `lifeboat init` arguments (default: --format 3 when the
+#                           binary has it; "--format 2" measures the one-tar format)
 #   BENCH_KEEP=0            1 keeps the repositories and restores afterwards
 #
 # Targets (issue 14, README "Performance"): first backup >= 2x restic's speed; unchanged
@@ -47,6 +49,10 @@ if [[ " $BENCH_TOOLS " == *" lifeboat "* ]]; then
     fi
     [[ -x "$BIN" ]] || die "no lifeboat binary at $BIN"
     BIN=$(realpath "$BIN")
+    if [[ -z "${LIFEBOAT_INIT_ARGS+set}" ]]; then
+        LIFEBOAT_INIT_ARGS=$("$BIN" init --help 2>&1 | grep -q -- '--format' && echo "--format 3" || true)
+    fi
+    echo "lifeboat: $BIN, init ${LIFEBOAT_INIT_ARGS:-(defaults)}" >&2
 fi
 
 # --- the tree -------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ tool_cmds() {
     local tool=$1 repo=$2
     case $tool in
         lifeboat)
-            INIT="LIFEBOAT_REPO='$repo' '$BIN' init"
+            INIT="LIFEBOAT_REPO='$repo' '$BIN' init $LIFEBOAT_INIT_ARGS"
             BACKUP="LIFEBOAT_REPO='$repo' '$BIN' backup files"
             RESTORE_ALL="LIFEBOAT_REPO='$repo' '$BIN' restore latest --target"
             if "$BIN" dump --help >/dev/null 2>&1; then
@@ -132,6 +138,9 @@ tool_cmds() {
 borg_extract_all() { (mkdir -p "$2" && cd "$2" && borg extract "$1::$(borg list --last 1 --short "$1")"); }
 export -f borg_extract_all
 
+# Each tool's cache inside the work dir, emptied per run, so runs compare.
+export XDG_CACHE_HOME="$WORK/cache" RESTIC_CACHE_DIR="$WORK/cache/restic" BORG_CACHE_DIR="$WORK/cache/borg"
+rm -rf "$WORK/cache"
 export LIFEBOAT_PASSWORD=$PASSWORD RESTIC_PASSWORD=$PASSWORD RUSTIC_PASSWORD=$PASSWORD BORG_PASSPHRASE=$PASSWORD
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 unset LIFEBOAT_PASSWORD_FILE LIFEBOAT_KEY_FILE LIFEBOAT_IDENTITY_FILE
