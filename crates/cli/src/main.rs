@@ -202,7 +202,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             (None, None) => anyhow::bail!("say what to back up: a subcommand (files, postgres, ...) or --plan NAME"),
         },
         Command::Run(args) => commands::run::run(&global, &args.plan, args.json).await,
-        Command::List { plan, json } => commands::list::run(&global, plan, json).await,
+        Command::List { scope, json } => commands::list::run(&global, &scope.scope(), json).await,
         Command::Show { id, scope, json } => commands::show::run(&global, id, &scope.scope(), json).await,
         Command::Verify { id, scope, deep, json } => {
             commands::verify::run(&global, id, &scope.scope(), deep, json).await

@@ -25,12 +25,14 @@ pub struct BackupListing {
     pub unreadable: Vec<RepoError>,
 }
 
-/// Which backups `latest` chooses among, as restic's `--host` / `--tag` filters: every field
-/// given must match (`tags`: the backup carries all of them). An empty scope is every backup.
+/// Which backups `latest` chooses among, and which `list` shows, as restic's `--host` /
+/// `--tag` / `--path` filters: every field given must match (`tags`: the backup carries all
+/// of them; `paths`: a files backup that read all of them). An empty scope is every backup.
 ///
 /// ```
 /// use lifeboat_repo::LatestScope;
-/// let scope = LatestScope { plan: Some("web".into()), host: None, tags: vec!["nightly".into(), "eu".into()] };
+/// let scope =
+///     LatestScope { plan: Some("web".into()), tags: vec!["nightly".into(), "eu".into()], ..Default::default() };
 /// assert_eq!(scope.to_string(), "of plan \"web\" with tags \"nightly\", \"eu\"");
 /// assert!(LatestScope::default().is_empty());
 /// ```
@@ -42,12 +44,14 @@ pub struct LatestScope {
     pub host: Option<String>,
     /// Only backups carrying every one of these tags.
     pub tags: Vec<String>,
+    /// Only files backups that read every one of these (absolute) paths.
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 impl LatestScope {
     /// True when the scope selects every backup.
     pub fn is_empty(&self) -> bool {
-        self.plan.is_none() && self.host.is_none() && self.tags.is_empty()
+        self.plan.is_none() && self.host.is_none() && self.tags.is_empty() && self.paths.is_empty()
     }
 
     /// True when `manifest` is within the scope.
@@ -55,6 +59,10 @@ impl LatestScope {
         self.plan.as_ref().is_none_or(|p| manifest.plan.as_ref() == Some(p))
             && self.host.as_ref().is_none_or(|h| &manifest.host == h)
             && self.tags.iter().all(|t| manifest.tags.contains(t))
+            && (self.paths.is_empty() || {
+                let read = manifest.paths();
+                self.paths.iter().all(|p| read.contains(p))
+            })
     }
 }
 
@@ -77,6 +85,11 @@ impl std::fmt::Display for LatestScope {
             let word = if tags.len() == 1 { "tag" } else { "tags" };
             parts.push(format!("with {word} {}", tags.join(", ")));
         }
+        if !self.paths.is_empty() {
+            let paths: Vec<String> = self.paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+            let word = if paths.len() == 1 { "path" } else { "paths" };
+            parts.push(format!("of {word} {}", paths.join(", ")));
+        }
         f.write_str(&parts.join(" "))
     }
 }
@@ -90,6 +103,11 @@ impl BackupListing {
     /// Table rows of the readable backups of `plan`.
     pub fn summaries(&self, plan: Option<&str>) -> Vec<BackupSummary> {
         self.in_plan(plan).map(BackupSummary::from).collect()
+    }
+
+    /// Table rows of the readable backups within `scope`, oldest first.
+    pub fn summaries_in(&self, scope: &LatestScope) -> Vec<BackupSummary> {
+        self.readable.iter().filter(|m| scope.matches(m)).map(BackupSummary::from).collect()
     }
 
     /// True when every manifest was read or is merely someone else's.

@@ -103,7 +103,7 @@ pub use restore::{DamagedSegment, LostEntry, SalvageReport};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{
     FilesFilter, FilterError, PathPatterns, RestoreOptions, RestoreReport, TreeFilter, TreeSummary,
-    settle_restore_cleanup, spawn_tree_producer,
+    settle_restore_cleanup, source_paths, spawn_tree_producer,
 };
 pub use verify::{Damage, VerifyOutcome, VerifyReport};
 pub use view::{BackupSummary, BackupView, ObjectView};

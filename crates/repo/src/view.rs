@@ -13,7 +13,12 @@ use serde::Serialize;
 use crate::kind::BackupKind;
 use crate::manifest::{Manifest, ObjectRecord};
 
-/// A short listing entry for tables.
+/// A short listing entry for tables, and what `list --json` prints of each backup. Its
+/// times have the names `show --json` gives them (`started`, `finished`); `time` is
+/// `finished` under its older name, kept because `lifeboat retention plan --input` reads
+/// `time` (a listing is fed to it as-is) and lifeboatd's API says `time` too. The times are
+/// in UTC whatever zone the backing-up host recorded them in, so that listings of several
+/// hosts sort as text.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupSummary {
     /// Backup id.
@@ -28,12 +33,21 @@ pub struct BackupSummary {
     pub host: String,
     /// Tags.
     pub tags: Vec<String>,
-    /// Finish time.
+    /// When reading the source began.
+    pub started: DateTime<FixedOffset>,
+    /// When the last object was stored.
+    pub finished: DateTime<FixedOffset>,
+    /// `finished`, under the name listings had first (see the type's documentation).
     pub time: DateTime<FixedOffset>,
     /// Plaintext bytes.
     pub size: u64,
     /// Stored bytes.
     pub stored_size: u64,
+}
+
+/// The same instant with offset +00:00.
+fn utc(time: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    time.with_timezone(&chrono::Utc).fixed_offset()
 }
 
 impl From<&Manifest> for BackupSummary {
@@ -45,7 +59,9 @@ impl From<&Manifest> for BackupSummary {
             plan: m.plan.clone(),
             host: m.host.clone(),
             tags: m.tags.clone(),
-            time: m.finished,
+            started: utc(m.started),
+            finished: utc(m.finished),
+            time: utc(m.finished),
             size: m.plain_size(),
             stored_size: m.stored_size(),
         }

@@ -61,11 +61,10 @@ pub enum Command {
     Backup(BackupArgs),
     /// Run a plan of the config file once: back up its source, then apply its retention.
     Run(RunArgs),
-    /// List backups.
+    /// List backups (all of them, or those within --plan, --host, --tag, --path).
     List {
-        /// Only backups of this plan.
-        #[arg(long)]
-        plan: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,

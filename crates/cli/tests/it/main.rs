@@ -8,6 +8,7 @@ mod cli_conventions;
 mod cli_errors;
 mod cli_filters;
 mod cli_keys;
+mod cli_list;
 mod cli_newcomer;
 mod cli_progress;
 mod cli_remote;

@@ -12,7 +12,7 @@ pub(crate) use accounts::{gid_of, group_name, uid_of, user_name};
 pub(crate) use filter::MountKey;
 pub use filter::{FilesFilter, FilterError, PathPatterns, TreeFilter};
 pub(crate) use pack::open_no_follow;
-pub use pack::{TreeSummary, spawn_tree_producer};
+pub use pack::{TreeSummary, source_paths, spawn_tree_producer};
 pub use staging::{RestoreReport, settle_restore_cleanup};
 pub(crate) use staging::{Staging, create_private_file};
 pub use unpack::RestoreOptions;

@@ -18,7 +18,8 @@ use crate::error::{RepoError, Result, local_io};
 /// What a tree walk saw.
 #[derive(Debug, Default, Clone)]
 pub struct TreeSummary {
-    /// Counters: files, dirs, symlinks, hardlinks, bytes, skipped, and with a filter
+    /// Counters: files, dirs, symlinks, hardlinks, bytes, skipped, changed (files written
+    /// to while they were read, each also a warning), and with a filter
     /// `excluded` (entries left out, an excluded directory counting once) and `mountpoints`
     /// (directories of another file system recorded empty under `one-file-system`).
     pub stats: BTreeMap<String, u64>,
@@ -40,18 +41,7 @@ pub fn spawn_tree_producer(
     paths: &[PathBuf],
     filter: TreeFilter,
 ) -> Result<(TreeReader, tokio::task::JoinHandle<Result<TreeSummary>>)> {
-    if paths.is_empty() {
-        return Err(RepoError::Source("no paths to back up".into()));
-    }
-    let mut roots = Vec::new();
-    for path in paths {
-        fs::symlink_metadata(path).map_err(|e| RepoError::LocalIo {
-            what: "cannot read source path",
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        roots.push(absolute_path(path)?);
-    }
+    let roots = source_paths(paths)?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
     let handle = tokio::task::spawn_blocking(move || {
         let mut walk = Walk { filter, ..Walk::default() };
@@ -75,15 +65,30 @@ pub fn spawn_tree_producer(
 
 const CHUNK: usize = 256 * 1024;
 
+/// The paths a files backup reads, as it records and archives them: each one absolute
+/// and canonical (`.` is the current directory's real path), checked to exist.
+pub fn source_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if paths.is_empty() {
+        return Err(RepoError::Source("no paths to back up".into()));
+    }
+    paths
+        .iter()
+        .map(|path| {
+            fs::symlink_metadata(path).map_err(|e| local_io("cannot read source path", path, e))?;
+            absolute_path(path)
+        })
+        .collect()
+}
+
 fn absolute_path(path: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(path).map_err(|e| local_io("cannot resolve source path", path, e))?;
+    let resolve = |p: &Path| fs::canonicalize(p).map_err(|e| local_io("cannot resolve source path", path, e));
     // Resolve `..` and symlinks in the parent, but keep the last component itself, so that
-    // backing up a symlink stores the link, as tar and restic do.
-    match (abs.parent(), abs.file_name()) {
-        (Some(parent), Some(name)) => {
-            Ok(fs::canonicalize(parent).map_err(|e| local_io("cannot resolve source path", path, e))?.join(name))
-        }
-        _ => Ok(abs),
+    // backing up a symlink stores the link, as tar and restic do. A path ending in `..` (or
+    // `/`) has no such component: it is resolved whole.
+    match (abs.parent(), abs.file_name(), abs.components().next_back()) {
+        (Some(parent), Some(name), Some(Component::Normal(_))) => Ok(resolve(parent)?.join(name)),
+        _ => resolve(&abs),
     }
 }
 
@@ -112,6 +117,13 @@ struct Walk {
 impl Walk {
     fn bump(&mut self, key: &str, by: u64) {
         *self.summary.stats.entry(key.to_owned()).or_default() += by;
+    }
+
+    /// A file that changed while it was read: warned about and counted (`changed`).
+    fn changed(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.summary.warnings.push(message);
+        self.bump("changed", 1);
     }
 
     fn skip(&mut self, message: String) {
@@ -319,16 +331,87 @@ fn append_file<W: Write>(builder: &mut tar::Builder<W>, path: &Path, name: &Path
     let header = header_for(&meta, tar::EntryType::Regular, walk);
     append_pax(builder, &header, path)?;
     let mut header = header.header;
-    let mut reader = ExactReader { inner: file.take(meta.len()), remaining: meta.len(), padded: false, path };
-    builder.append_data(&mut header, name, &mut reader).map_err(|e| local_io("cannot read file", path, e))?;
-    if reader.padded {
-        walk.summary
-            .warnings
-            .push(format!("{} shrank while being read; the missing tail was stored as zeros", path.display()));
+    let stored = if meta.len() <= READ_WHOLE_UP_TO {
+        append_whole(builder, &mut header, &file, path, name)?
+    } else {
+        append_sized(builder, &mut header, &file, meta.len(), path, name)?
+    };
+    let after = file.metadata().map_err(|e| local_io("cannot read file", path, e))?;
+    if let Some(note) = stored.note {
+        walk.changed(note);
+    } else if changed_between(&meta, &after) {
+        walk.changed(format!(
+            "{} changed while being read (size {} -> {} bytes, or its modification time): the backup holds the {} \
+             bytes read, which may mix both versions",
+            path.display(),
+            meta.len(),
+            after.len(),
+            stored.bytes
+        ));
     }
     walk.bump("files", 1);
-    walk.bump("bytes", meta.len());
+    walk.bump("bytes", stored.bytes);
     Ok(())
+}
+
+/// Files whose size says at most this are read to their end before their header is
+/// written, the header then giving the length read: /proc and /sys files say 0 or 4096
+/// bytes whatever they hold, and a tar header needs the size before the data.
+const READ_WHOLE_UP_TO: u64 = 1024 * 1024;
+
+/// At most this much is kept of a file read whole (memory is bounded): one that keeps
+/// growing past it, or a pseudo-file that never ends, is cut here and reported.
+const READ_WHOLE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// What was archived of one file.
+struct Stored {
+    /// Bytes in the archive.
+    bytes: u64,
+    /// Why they are not the whole file, if the reading itself showed it.
+    note: Option<String>,
+}
+
+/// Archives a small file read to its end.
+fn append_whole<W: Write>(
+    builder: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    file: &File,
+    path: &Path,
+    name: &Path,
+) -> Result<Stored> {
+    let mut data = Vec::new();
+    file.take(READ_WHOLE_LIMIT + 1).read_to_end(&mut data).map_err(|e| local_io("cannot read file", path, e))?;
+    let note = (data.len() as u64 > READ_WHOLE_LIMIT).then(|| {
+        data.truncate(READ_WHOLE_LIMIT as usize);
+        format!("{} kept growing while being read: the backup holds its first {READ_WHOLE_LIMIT} bytes", path.display())
+    });
+    header.set_size(data.len() as u64);
+    builder.append_data(header, name, data.as_slice()).map_err(|e| local_io("cannot archive", path, e))?;
+    Ok(Stored { bytes: data.len() as u64, note })
+}
+
+/// Archives a large file streamed at the size its header was written with (`size`):
+/// padded with zeros if it shrinks, cut if it grows (the caller's `fstat` sees that).
+fn append_sized<W: Write>(
+    builder: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    file: &File,
+    size: u64,
+    path: &Path,
+    name: &Path,
+) -> Result<Stored> {
+    let mut reader = ExactReader { inner: file.take(size), remaining: size, padded: false, path };
+    builder.append_data(header, name, &mut reader).map_err(|e| local_io("cannot read file", path, e))?;
+    let note = reader
+        .padded
+        .then(|| format!("{} shrank while being read; the missing tail was stored as zeros", path.display()));
+    Ok(Stored { bytes: size, note })
+}
+
+/// Whether a file's size or modification time differs between two `fstat`s: it was
+/// written to while it was read.
+fn changed_between(before: &Metadata, after: &Metadata) -> bool {
+    before.len() != after.len() || before.mtime() != after.mtime() || before.mtime_nsec() != after.mtime_nsec()
 }
 
 /// A header and the PAX records that must precede it for values its fields cannot hold.
@@ -401,7 +484,7 @@ fn pax_record(key: &str, value: &str) -> Vec<u8> {
 /// Reads exactly the size recorded in the tar header: a file that shrinks while being read
 /// is padded with zeros (and reported), one that grows is cut, so the archive stays valid.
 struct ExactReader<'a> {
-    inner: io::Take<File>,
+    inner: io::Take<&'a File>,
     remaining: u64,
     padded: bool,
     path: &'a Path,

@@ -20,6 +20,7 @@ fn scope(plan: Option<&str>, host: Option<&str>, tags: &[&str]) -> LatestScope {
         plan: plan.map(str::to_owned),
         host: host.map(str::to_owned),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
     }
 }
 
