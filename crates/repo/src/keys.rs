@@ -215,6 +215,9 @@ impl Repository {
         // Records (audit heads) are sealed for the master key too: re-seal them, or they
         // would stop opening once the old key is forgotten below.
         self.reseal_records().await?;
+        // So are format 3 dedup domains: re-wrapping them is all a rotation does to v3 data
+        // (pack keys derive from the domain secret, not from the master key).
+        self.reseal_domains().await?;
 
         // Step 3: forget the old keys.
         next.retired_master_keys.clear();

@@ -118,6 +118,26 @@ impl Repository {
         Ok(keys)
     }
 
+    /// Seals every domain object this handle can open again for its current audience (the
+    /// master key and the recipients): key rotation calls it, so domains do not depend on a
+    /// key about to be forgotten. Domains sealed for others only are left as they are.
+    pub(crate) async fn reseal_domains(&self) -> Result<usize> {
+        let mut resealed = 0;
+        for meta in self.storage.list_all(DOMAINS_PREFIX).await? {
+            let bytes = self.storage.get_bytes(&meta.key).await?;
+            let (header, plain) = match open_bytes(&bytes, &self.keyring, MAX_DOMAIN_PLAIN) {
+                Ok(opened) => opened,
+                Err(lifeboat_crypto::CryptoError::NoMatchingSlot) => continue,
+                Err(e) => return Err(RepoError::object(&meta.key, &self.location(), e)),
+            };
+            let sealed = seal_bytes(&plain, ObjectKind::Domain, header.fixed.object_id, self.audience(), self.options)
+                .map_err(|e| RepoError::object(&meta.key, &self.location(), e))?;
+            self.storage.put_bytes(&meta.key, Bytes::from(sealed)).await?;
+            resealed += 1;
+        }
+        Ok(resealed)
+    }
+
     /// The root tree of the newest v3 files backup of the same plan, host and paths: the
     /// parent whose unchanged files a new backup reuses without reading them.
     async fn v3_parent(&self, host: &str, plan: Option<&str>, roots: &[PathBuf]) -> Result<Option<BlobId>> {
