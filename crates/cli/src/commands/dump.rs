@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use lifeboat_repo::LatestScope;
 use lifeboat_repo::v3::restorer::Restorer;
 use lifeboat_repo::v3::tree::NodeType;
@@ -23,7 +23,7 @@ pub async fn run(global: &Global, id: String, scope: &LatestScope, path: PathBuf
     let restorer = Restorer::new(&store);
     let at = in_backup(Some(&path));
     // `ls` of a file is the file itself; of a directory, its entries (never itself).
-    let listed = restorer.ls(&root, &at).await?;
+    let listed = restorer.ls(&root, &at).await.with_context(|| format!("backup {}", manifest.short_id()))?;
     let shown = render::escape(&at.to_string_lossy()).into_owned();
     match listed.as_slice() {
         [one] if one.path == at && one.node.kind == NodeType::File => {}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use lifeboat_repo::v3::restorer::{Listed, Restorer};
 use lifeboat_repo::v3::tree::{Node, NodeType};
 use lifeboat_repo::v3::{BlobId, MANIFEST_VERSION_V3, v3_root};
@@ -28,7 +28,8 @@ pub async fn run(
     let root = v3_root_of(&manifest, "ls")?;
     let store = repo.v3_store().await?;
     let base = in_backup(path.as_deref());
-    let listed = Restorer::new(&store).ls(&root, &base).await?;
+    let listed =
+        Restorer::new(&store).ls(&root, &base).await.with_context(|| format!("backup {}", manifest.short_id()))?;
     if json {
         print_json(&listed.iter().map(entry_json).collect::<Vec<_>>())?;
     } else {

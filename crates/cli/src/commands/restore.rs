@@ -171,7 +171,8 @@ async fn restore_part(
         exclude: pick.exclude.clone(),
         ..Default::default()
     };
-    let restored = repo.restore_v3(manifest, &target, &spec).await?;
+    let restored =
+        repo.restore_v3(manifest, &target, &spec).await.with_context(|| format!("backup {}", manifest.short_id()))?;
     for w in &restored.warnings {
         eprintln!("lifeboat: warning: {}", render::escape(w));
     }

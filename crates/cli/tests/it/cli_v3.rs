@@ -148,6 +148,12 @@ fn format_3_backups_browse_diff_find_and_restore_parts() {
     assert!(!part.join("a.txt").exists(), "a path restore restored its siblings");
 
     env.run(&["restore", &first, "--stdout", "--include", "*.txt"], b"").code(EXIT_USAGE);
+    let missing = src.join("no-such-dir");
+    env.run(&["restore", &first, "--target", text(&env.path("none")), text(&missing)], b"")
+        .code(EXIT_FAILURE)
+        .stderr_has(&format!("backup {}", &first[..8]))
+        .stderr_has("is not in the backup");
+    env.run(&["ls", &first, text(&missing)], b"").code(EXIT_FAILURE).stderr_has("is not in the backup");
 
     env.run(&["verify", "--deep"], b"").ok().output_has("no damage");
 }
