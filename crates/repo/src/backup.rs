@@ -316,7 +316,7 @@ impl BackupWriter<'_> {
     pub async fn commit(mut self) -> Result<Manifest> {
         let (tree, domain) = self.v3.take().unzip();
         let manifest = Manifest {
-            version: if tree.is_some() { crate::v3::MANIFEST_VERSION_V3 } else { MANIFEST_VERSION },
+            version: if tree.is_some() { crate::manifest::MANIFEST_VERSION_V3 } else { MANIFEST_VERSION },
             id: self.id.clone(),
             repository: self.repo.config.id.clone(),
             kind: self.request.kind.clone(),

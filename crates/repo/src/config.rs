@@ -15,6 +15,9 @@ pub const FORMAT_NAME: &str = "lifeboat-repository";
 /// The config version this crate reads and writes. Version 1 (per-recipient MACs, random
 /// master key ids, no generation counter) is refused: no repository of it was ever released.
 pub const CONFIG_VERSION: u32 = 2;
+/// The config member that makes new files backups format 3 (`"data_format": 3`); absent,
+/// they are format 2. An extra member, so a config without it keeps its MAC and form.
+pub const DATA_FORMAT_MEMBER: &str = "data_format";
 /// The most key slots a config may hold: unlocking tries each, so a hostile config must
 /// not be able to make a client run Argon2id a thousand times.
 pub const MAX_KEY_SLOTS: usize = 32;

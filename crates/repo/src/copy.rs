@@ -78,7 +78,7 @@ impl Repository {
         if dest.id() == self.id() && dest.location() == self.location() {
             return Err(RepoError::Internal("source and destination are the same repository".into()));
         }
-        if let Some(v3) = manifests.iter().find(|m| m.version == crate::v3::MANIFEST_VERSION_V3) {
+        if let Some(v3) = manifests.iter().find(|m| m.version == crate::manifest::MANIFEST_VERSION_V3) {
             return Err(RepoError::Unsupported(format!(
                 "backup {} is a format 3 backup: copying format 3 packs between repositories is not built yet \
                  (nothing was copied)",

@@ -11,6 +11,9 @@ use crate::kind::BackupKind;
 /// The manifest format version this crate writes and reads. Version 1 recorded SHA-256
 /// digests; version 2 records BLAKE3 (docs/FORMAT.md, section 5).
 pub const MANIFEST_VERSION: u32 = 2;
+/// The manifest version of a format 3 backup, whose data is a root tree of chunks
+/// (docs/FORMAT.md 11.5) instead of data objects.
+pub const MANIFEST_VERSION_V3: u32 = 3;
 
 /// Everything recorded about one complete backup. Stored encrypted at `backups/<id>`.
 ///
@@ -78,7 +81,7 @@ impl Manifest {
 
     /// Total plaintext bytes (version 3: the files' bytes, the `size` stat).
     pub fn plain_size(&self) -> u64 {
-        if self.version == crate::v3::MANIFEST_VERSION_V3 {
+        if self.version == MANIFEST_VERSION_V3 {
             return self.stats.get("size").copied().unwrap_or(0);
         }
         self.objects.iter().map(|o| o.plain_size).sum()
@@ -87,7 +90,7 @@ impl Manifest {
     /// Total stored bytes of data objects. Version 3: the plaintext bytes this backup added
     /// to the repository (`bytes_new`); what it shares with others is not counted.
     pub fn stored_size(&self) -> u64 {
-        if self.version == crate::v3::MANIFEST_VERSION_V3 {
+        if self.version == MANIFEST_VERSION_V3 {
             return self.stats.get("bytes_new").copied().unwrap_or(0);
         }
         self.objects.iter().map(|o| o.size).sum()
@@ -132,19 +135,18 @@ impl Manifest {
                         this build, which reads version 2"
                 .into());
         }
-        if self.version == crate::v3::MANIFEST_VERSION_V3 {
+        if self.version == MANIFEST_VERSION_V3 {
             // A v3 backup's data is its tree; objects stay empty, so a v2 reader or tool
             // that walks `objects` finds nothing to misread.
-            let tree_ok = self.tree.as_deref().and_then(crate::v3::BlobId::from_hex).is_some();
-            let domain_ok = self.domain.as_deref().is_some_and(|d| d.len() == 16 && hex::decode(d).is_ok());
+            let tree_ok = self.tree.as_deref().is_some_and(|t| is_lower_hex(t, 64));
+            let domain_ok = self.domain.as_deref().is_some_and(|d| is_lower_hex(d, 16));
             if !tree_ok || !domain_ok || !self.objects.is_empty() {
                 return Err("a version 3 manifest needs a root tree id, a domain id and no objects".into());
             }
         } else if self.version != MANIFEST_VERSION {
             return Err(format!(
                 "manifest version {} unsupported (this build reads {MANIFEST_VERSION} and {})",
-                self.version,
-                crate::v3::MANIFEST_VERSION_V3
+                self.version, MANIFEST_VERSION_V3
             ));
         }
         if self.id != key_id {

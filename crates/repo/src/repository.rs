@@ -145,7 +145,7 @@ impl Repository {
         match options.data_format {
             2 => {}
             3 => {
-                config.extra.insert(crate::v3::DATA_FORMAT_MEMBER.into(), serde_json::Value::from(3u32));
+                config.extra.insert(crate::config::DATA_FORMAT_MEMBER.into(), serde_json::Value::from(3u32));
             }
             other => {
                 return Err(RepoError::Unsupported(format!("data format {other}: this version writes format 2 or 3")));

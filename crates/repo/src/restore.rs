@@ -156,7 +156,7 @@ impl Repository {
         options: &RestoreOptions,
         progress: &Progress,
     ) -> Result<RestoreReport> {
-        if manifest.version == crate::v3::MANIFEST_VERSION_V3 {
+        if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
             let spec = crate::v3::restorer::RestoreSpec { same_owner: options.same_owner, ..Default::default() };
             let restored = self.restore_v3(manifest, target, &spec).await?;
             return Ok(RestoreReport { path: restored.path, warnings: restored.warnings });
@@ -306,7 +306,7 @@ fn check_digests(d: &ObjectDigests, record: &ObjectRecord) -> std::result::Resul
 }
 
 fn pick_object<'m>(manifest: &'m Manifest, name: Option<&str>) -> Result<&'m ObjectRecord> {
-    if manifest.version == crate::v3::MANIFEST_VERSION_V3 {
+    if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
         return Err(RepoError::Unsupported(format!(
             "backup {} is a format 3 tree of files, not a stream: restore it with --target",
             manifest.short_id()

@@ -154,7 +154,7 @@ impl Repository {
         let mut report = VerifyReport { deep, ..Default::default() };
         for manifest in manifests {
             report.backups += 1;
-            if manifest.version == crate::v3::MANIFEST_VERSION_V3 {
+            if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
                 let check = self.verify_v3(manifest, deep).await?;
                 report.objects += check.blobs as usize;
                 report.bytes_read += check.bytes_read;

@@ -28,10 +28,8 @@ use crate::tree::TreeFilter;
 
 /// Where dedup-domain secrets are stored: `domains/<domain id, 16 hex>`.
 pub const DOMAINS_PREFIX: &str = "domains/";
-/// The manifest version of a backup whose data is a v3 tree.
-pub const MANIFEST_VERSION_V3: u32 = 3;
-/// The config member that makes new files backups v3.
-pub const DATA_FORMAT_MEMBER: &str = "data_format";
+pub use crate::config::DATA_FORMAT_MEMBER;
+pub use crate::manifest::MANIFEST_VERSION_V3;
 
 /// The largest domain object a reader accepts (a 32-byte secret in a container).
 const MAX_DOMAIN_PLAIN: usize = 64;
