@@ -14,6 +14,17 @@ struct Versions {
     reads: Vec<u32>,
     /// The version this build writes.
     writes: u32,
+    /// The version it writes instead where a repository asks for it: files backups of a
+    /// repository created with `init --format 3` (experimental).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writes_in_format_3_repositories: Option<u32>,
+}
+
+impl Versions {
+    /// Read and written in one version only.
+    fn one(version: u32) -> Versions {
+        Versions { reads: vec![version], writes: version, writes_in_format_3_repositories: None }
+    }
 }
 
 /// What `version --json` prints.
@@ -38,15 +49,21 @@ struct Formats {
 fn report() -> Report {
     let object_writes = u32::from(lifeboat_crypto::FORMAT_VERSION);
     let object_legacy = u32::from(lifeboat_crypto::LEGACY_FORMAT_VERSION);
+    let v3_manifest = lifeboat_repo::v3::MANIFEST_VERSION_V3;
     Report {
         version: env!("CARGO_PKG_VERSION"),
         formats: Formats {
-            config: Versions { reads: vec![lifeboat_repo::CONFIG_VERSION], writes: lifeboat_repo::CONFIG_VERSION },
+            config: Versions::one(lifeboat_repo::CONFIG_VERSION),
             manifest: Versions {
-                reads: vec![lifeboat_repo::MANIFEST_VERSION],
+                reads: vec![lifeboat_repo::MANIFEST_VERSION, v3_manifest],
                 writes: lifeboat_repo::MANIFEST_VERSION,
+                writes_in_format_3_repositories: Some(v3_manifest),
             },
-            object: Versions { reads: vec![object_legacy, object_writes], writes: object_writes },
+            object: Versions {
+                reads: vec![object_legacy, object_writes],
+                writes: object_writes,
+                writes_in_format_3_repositories: None,
+            },
         },
     }
 }
@@ -64,7 +81,11 @@ pub fn run(json: bool) -> Result<ExitCode> {
         [("config", &report.formats.config), ("manifest", &report.formats.manifest), ("object", &report.formats.object)]
     {
         let reads: Vec<String> = versions.reads.iter().map(u32::to_string).collect();
-        println!("  {part:<9} reads {}, writes {}", reads.join(" and "), versions.writes);
+        let also = versions
+            .writes_in_format_3_repositories
+            .map(|v| format!(" ({v} for files backups in repositories made with `init --format 3`)"))
+            .unwrap_or_default();
+        println!("  {part:<9} reads {}, writes {}{also}", reads.join(" and "), versions.writes);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -179,7 +179,10 @@ fn version_prints_the_binary_and_format_versions() {
     assert_eq!(json["formats"]["object"]["reads"], serde_json::json!([1, 2]));
     assert_eq!(json["formats"]["object"]["writes"], 2);
     assert_eq!(json["formats"]["config"]["writes"], 2);
-    assert_eq!(json["formats"]["manifest"]["reads"], serde_json::json!([2]));
+    assert_eq!(json["formats"]["manifest"]["reads"], serde_json::json!([2, 3]));
+    assert_eq!(json["formats"]["manifest"]["writes"], 2);
+    assert_eq!(json["formats"]["manifest"]["writes_in_format_3_repositories"], 3);
+    assert!(json["formats"]["object"].get("writes_in_format_3_repositories").is_none(), "{json}");
     let out = bare(&["version"]);
     out.ok();
     let text = out.text();
