@@ -56,7 +56,7 @@ fn column(header: &str, name: &str) -> usize {
 }
 
 /// The cell of `row` between the starts of two header columns, trimmed.
-fn cell<'r>(row: &'r str, from: usize, to: usize) -> &'r str {
+fn cell(row: &str, from: usize, to: usize) -> &str {
     row.get(from..to).unwrap_or_else(|| panic!("row {row:?} is shorter than its header")).trim_end()
 }
 
@@ -163,22 +163,22 @@ fn list_filters_by_host_tag_path_and_plan() {
     let files_one = backup_files_in(&env, env.tmp.path(), "one")["id"].as_str().expect("id").to_owned();
     let files_two = backup_files_in(&env, env.tmp.path(), utf8(&two))["id"].as_str().expect("id").to_owned();
 
-    assert_eq!(listed(&env, &[]), [a.clone(), b.clone(), files_one.clone(), files_two.clone()]);
-    assert_eq!(listed(&env, &["--host", "alpha"]), [a.clone()]);
-    assert_eq!(listed(&env, &["--tag", "nightly"]), [a.clone(), b.clone()]);
-    assert_eq!(listed(&env, &["--tag", "nightly,eu"]), [a.clone()], "every tag given");
-    assert_eq!(listed(&env, &["--tag", "nightly", "--tag", "eu"]), [a.clone()]);
+    assert_eq!(listed(&env, &[]), [a.as_str(), b.as_str(), files_one.as_str(), files_two.as_str()]);
+    assert_eq!(listed(&env, &["--host", "alpha"]), [a.as_str()]);
+    assert_eq!(listed(&env, &["--tag", "nightly"]), [a.as_str(), b.as_str()]);
+    assert_eq!(listed(&env, &["--tag", "nightly,eu"]), [a.as_str()], "every tag given");
+    assert_eq!(listed(&env, &["--tag", "nightly", "--tag", "eu"]), [a.as_str()]);
     assert_eq!(listed(&env, &["--host", "beta", "--tag", "eu"]), Vec::<String>::new());
-    assert_eq!(listed(&env, &["--plan", "web"]), [b.clone()]);
+    assert_eq!(listed(&env, &["--plan", "web"]), [b.as_str()]);
     let canonical_one = std::fs::canonicalize(&one).expect("canonical");
-    assert_eq!(listed(&env, &["--path", utf8(&canonical_one)]), [files_one.clone()]);
-    assert_eq!(listed(&env, &["--path", &format!("{}/", utf8(&two))]), [files_two.clone()], "a trailing slash");
+    assert_eq!(listed(&env, &["--path", utf8(&canonical_one)]), [files_one.as_str()]);
+    assert_eq!(listed(&env, &["--path", &format!("{}/", utf8(&two))]), [files_two.as_str()], "a trailing slash");
     // A relative --path is resolved as the backup resolved its source.
     let mut cmd = env.cmd(&["list", "--json", "--path", "one"]);
     cmd.current_dir(env.tmp.path());
     let out = run(cmd, b"");
     out.ok();
-    assert_eq!(ids_of(&out.json()), [files_one.clone()]);
+    assert_eq!(ids_of(&out.json()), [files_one.as_str()]);
     assert_eq!(listed(&env, &["--path", "/nowhere/at/all"]), Vec::<String>::new());
     let table = env.run(&["list", "--host", "nobody"], b"");
     table.ok();

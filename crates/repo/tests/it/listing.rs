@@ -35,9 +35,9 @@ async fn files_backups_record_canonical_paths_that_scopes_select_by() {
 
     let listing = repo.list_backups().await.unwrap();
     let ids = |scope: &LatestScope| listing.summaries_in(scope).into_iter().map(|s| s.id).collect::<Vec<_>>();
-    assert_eq!(ids(&LatestScope::default()), [one.id.clone(), both.id.clone(), stream.id.clone()]);
-    assert_eq!(ids(&paths_scope(&[&real.join("one")])), [one.id.clone(), both.id.clone()]);
-    assert_eq!(ids(&paths_scope(&[&real.join("one"), &real.join("two/f")])), [both.id.clone()], "all of them");
+    assert_eq!(ids(&LatestScope::default()), [one.id.as_str(), both.id.as_str(), stream.id.as_str()]);
+    assert_eq!(ids(&paths_scope(&[&real.join("one")])), [one.id.as_str(), both.id.as_str()]);
+    assert_eq!(ids(&paths_scope(&[&real.join("one"), &real.join("two/f")])), [both.id.as_str()], "all of them");
     assert_eq!(ids(&paths_scope(&[&real.join("two")])), Vec::<String>::new());
     let scope = paths_scope(&[&real.join("two/f")]);
     assert!(scope.to_string().contains("of path") && scope.to_string().contains("two/f"), "{scope}");
