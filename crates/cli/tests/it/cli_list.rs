@@ -99,6 +99,11 @@ fn list_has_a_host_column_and_local_times_that_line_up_with_the_header() {
     }
     assert!(rows[1].contains("[nightly]"), "{text}");
 
+    // `show` gives its times in the local zone too.
+    let shown = run_in_zone(&env, "Asia/Kolkata", &["show", &short]);
+    shown.ok();
+    let local = finished[0].with_timezone(&kolkata).format("%Y-%m-%d %H:%M:%S +05:30").to_string();
+    assert!(shown.text().contains(&format!("finished {local}")), "{}", shown.text());
     // In UTC the same instants are shown with +00:00; JSON stays UTC whatever TZ says.
     let utc = run_in_zone(&env, "UTC", &["list"]);
     utc.ok();
