@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::tarscan::FileCounter;
+use crate::tarscan::{BLOCK, Extensions, is_extension, is_file, is_header, is_zero, kind, padded, size};
 
 /// Counters shared between an operation, which advances them, and whoever shows them (a
 /// progress bar reading them a few times a second). Cloning shares the counters; a
@@ -120,5 +120,87 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
             }
         }
         poll
+    }
+}
+
+/// The largest extension data kept by [`FileCounter`] (a PAX header with a long path).
+const MAX_EXTENSION: u64 = 1 << 20;
+
+/// Counts the regular files of a tar stream fed to it in pieces, into a [`Progress`].
+#[derive(Debug)]
+pub(crate) struct FileCounter {
+    progress: Progress,
+    /// Bytes of the current entry's data still to pass.
+    skip: u64,
+    /// The header (or extension data) being gathered.
+    gather: Vec<u8>,
+    /// The extension whose data is being gathered, and its size.
+    extension: Option<(u8, u64)>,
+    pending: Extensions,
+    ended: bool,
+}
+
+impl FileCounter {
+    /// A counter at the start of a stream.
+    pub(crate) fn new(progress: Progress) -> Self {
+        FileCounter {
+            progress,
+            skip: 0,
+            gather: Vec::new(),
+            extension: None,
+            pending: Extensions::default(),
+            ended: false,
+        }
+    }
+
+    /// Takes in the next bytes of the stream.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && !self.ended {
+            if self.skip > 0 {
+                let n = (self.skip.min(data.len() as u64)) as usize;
+                if self.extension.is_some() {
+                    self.gather.extend_from_slice(&data[..n]);
+                }
+                self.skip -= n as u64;
+                data = &data[n..];
+                if self.skip == 0
+                    && let Some((kind, size)) = self.extension.take()
+                {
+                    let kept = self.gather.len().min(size as usize);
+                    self.pending.add(kind, &self.gather[..kept]);
+                    self.gather.clear();
+                }
+                continue;
+            }
+            let n = (BLOCK - self.gather.len()).min(data.len());
+            self.gather.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.gather.len() == BLOCK {
+                let block = std::mem::take(&mut self.gather);
+                self.header(&block);
+            }
+        }
+    }
+
+    fn header(&mut self, block: &[u8]) {
+        if is_zero(block) || !is_header(block) {
+            // The end of the archive (or not a tar stream): nothing more to count.
+            self.ended = true;
+            return;
+        }
+        let kind = kind(block);
+        // A PAX size applies to the entry after the extensions, not to another extension.
+        let size = if is_extension(kind) {
+            size(block)
+        } else {
+            std::mem::take(&mut self.pending).size.or_else(|| size(block))
+        };
+        let size = size.unwrap_or(0);
+        if is_extension(kind) && size <= MAX_EXTENSION {
+            self.extension = Some((kind, size));
+        } else if is_file(kind) {
+            self.progress.add_file();
+        }
+        self.skip = padded(size);
     }
 }

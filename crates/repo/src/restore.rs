@@ -12,9 +12,9 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{RepoError, Result};
 use crate::kind::BackupKind;
 use crate::manifest::{Manifest, ObjectRecord};
+use crate::progress::FileCounter;
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::tarscan::FileCounter;
 use crate::tree::{RestoreOptions, RestoreReport, Staging, create_private_file, unpack};
 
 mod salvage;
