@@ -1,6 +1,6 @@
 //! Reading tar headers on the side: recognising a header block (ustar magic and checksum,
 //! which is how a salvage finds the next entry after a damaged stretch), its size, type
-//! and names; `crate::progress::FileCounter` uses them to count the files of a tar stream
+//! and names; the progress module's file counter uses them to count the files of a tar stream
 //! as it passes.
 
 /// A tar block.
