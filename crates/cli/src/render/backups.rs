@@ -16,10 +16,11 @@ pub fn print_backup_done(manifest: &Manifest, elapsed: std::time::Duration) {
         // Format 3 stores what is new only: say how much of the tree that was.
         let stat = |name: &str| manifest.stats.get(name).copied().unwrap_or(0);
         println!(
-            "backup {} done: {} in {} files ({} unchanged, not read), {} read, {} new, {:.1}s{warnings}",
+            "backup {} done: {} in {} file{} ({} unchanged, not read), {} read, {} new, {:.1}s{warnings}",
             manifest.short_id(),
             human_bytes(stat("size")),
             stat("files"),
+            if stat("files") == 1 { "" } else { "s" },
             stat("files_reused"),
             human_bytes(stat("bytes")),
             human_bytes(stat("bytes_new")),
