@@ -68,28 +68,47 @@ make_cert() {
     chmod 600 "$DIR/key.pem"
 }
 
+# in_use LOG: the server in LOG could not bind its port. free_port only checks that nothing
+# answers there at that moment, so another process may take the port before the server
+# binds it (seen on a busy CI machine): then a new port is picked and the start retried.
+in_use() { grep -q "Address already in use" "$1" 2>/dev/null; }
+
 start_smtp() {
     if smtp_alive; then log "smtp-server already running"; return; fi
-    state_set smtp.starttls_port "$(free_port)"
-    state_set smtp.tls_port "$(free_port)"
     touch "$DIR/spool.jsonl"
-    log "starting smtp-server (STARTTLS $(state_get smtp.starttls_port), TLS $(state_get smtp.tls_port))"
-    setsid "$(smtp_python)" "$ROOT/scripts/smtp-server.py" --starttls-port "$(state_get smtp.starttls_port)" \
-        --tls-port "$(state_get smtp.tls_port)" --cert "$DIR/cert.pem" --key "$DIR/key.pem" \
-        --user "$(state_get smtp.user)" --password-file "$DIR/smtp.password" --spool "$DIR/spool.jsonl" \
-        >"$DIR/smtp.log" 2>&1 </dev/null &
-    state_set smtp.pid "$!"
-    wait_for 15 smtp smtp_up || { tail -n 20 "$DIR/smtp.log" >&2; die "smtp-server did not start"; }
+    for attempt in 1 2 3 4 5; do
+        state_set smtp.starttls_port "$(free_port)"
+        state_set smtp.tls_port "$(free_port)"
+        log "starting smtp-server (STARTTLS $(state_get smtp.starttls_port), TLS $(state_get smtp.tls_port))"
+        setsid "$(smtp_python)" "$ROOT/scripts/smtp-server.py" --starttls-port "$(state_get smtp.starttls_port)" \
+            --tls-port "$(state_get smtp.tls_port)" --cert "$DIR/cert.pem" --key "$DIR/key.pem" \
+            --user "$(state_get smtp.user)" --password-file "$DIR/smtp.password" --spool "$DIR/spool.jsonl" \
+            >"$DIR/smtp.log" 2>&1 </dev/null &
+        state_set smtp.pid "$!"
+        if wait_for 15 smtp smtp_up; then return; fi
+        stop_pid "$(state_get smtp.pid)" 20
+        in_use "$DIR/smtp.log" || break
+        log "smtp-server: a port was taken before it could bind it (attempt $attempt); another port"
+    done
+    tail -n 20 "$DIR/smtp.log" >&2
+    die "smtp-server did not start"
 }
 
 start_receiver() {
     if receiver_alive; then log "receiver already running on port $(state_get receiver.port)"; return; fi
-    state_set receiver.port "$(free_port)"
-    log "starting receiver on 127.0.0.1:$(state_get receiver.port)"
-    setsid python3 "$ROOT/scripts/receiver.py" --port "$(state_get receiver.port)" \
-        --secret-file "$DIR/webhook.secret" >"$DIR/receiver.log" 2>&1 </dev/null &
-    state_set receiver.pid "$!"
-    wait_for 15 receiver receiver_up || { tail -n 20 "$DIR/receiver.log" >&2; die "receiver did not start"; }
+    for attempt in 1 2 3 4 5; do
+        state_set receiver.port "$(free_port)"
+        log "starting receiver on 127.0.0.1:$(state_get receiver.port)"
+        setsid python3 "$ROOT/scripts/receiver.py" --port "$(state_get receiver.port)" \
+            --secret-file "$DIR/webhook.secret" >"$DIR/receiver.log" 2>&1 </dev/null &
+        state_set receiver.pid "$!"
+        if wait_for 15 receiver receiver_up; then return; fi
+        stop_pid "$(state_get receiver.pid)" 20
+        in_use "$DIR/receiver.log" || break
+        log "receiver: port $(state_get receiver.port) was taken before it could bind it (attempt $attempt); another port"
+    done
+    tail -n 20 "$DIR/receiver.log" >&2
+    die "receiver did not start"
 }
 
 write_env() {
