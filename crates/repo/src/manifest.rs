@@ -286,12 +286,22 @@ mod tests {
     }
 
     #[test]
-    fn only_version_2_is_read() {
+    fn versions_2_and_3_are_read_and_3_needs_its_tree() {
         let (id, repo) = ("00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100");
         assert_eq!(manifest(MANIFEST_VERSION).validate(id, repo), Ok(()));
         let old = manifest(1).validate(id, repo).unwrap_err();
         assert!(old.contains("version 1") && old.contains("SHA-256"), "{old}");
-        let newer = manifest(3).validate(id, repo).unwrap_err();
-        assert!(newer.contains("version 3 unsupported"), "{newer}");
+        let newer = manifest(4).validate(id, repo).unwrap_err();
+        assert!(newer.contains("version 4 unsupported"), "{newer}");
+        // Version 3: a root tree and a domain, no objects.
+        let with_objects = manifest(MANIFEST_VERSION_V3).validate(id, repo).unwrap_err();
+        assert!(with_objects.contains("root tree id"), "{with_objects}");
+        let mut v3 = manifest(MANIFEST_VERSION_V3);
+        v3.objects.clear();
+        v3.tree = Some("ab".repeat(32));
+        v3.domain = Some("cd".repeat(8));
+        assert_eq!(v3.validate(id, repo), Ok(()));
+        v3.domain = Some("CD".repeat(8));
+        assert!(v3.validate(id, repo).is_err(), "ids are lowercase hex");
     }
 }
