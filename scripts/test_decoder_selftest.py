@@ -550,7 +550,10 @@ def main():
     manifest_case("manifest is not JSON", ["not valid UTF-8 JSON"], doc=lambda b, e: b"\xffnot json")
     manifest_case("manifest version 1 (SHA-256 digests)", ["manifest version"],
                   doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=1))
-    manifest_case("manifest version 3", ["manifest version"], doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=3))
+    manifest_case("manifest version 4", ["manifest version"], doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=4))
+    # Version 3 (format 3) is read, but only with a root tree, a domain and no objects.
+    manifest_case("manifest version 3 with objects and no tree", ["tree"],
+                  doc=lambda b, e: dict(R.manifest_doc(b, [e]), version=3))
     manifest_case("manifest dek not hex", ["dek"], doc=lambda b, e: R.manifest_doc(b, [dict(e, dek="zz" * 32)]))
     manifest_case("manifest duplicate object names", ["duplicate"], doc=lambda b, e: R.manifest_doc(b, [e, e]))
     manifest_case("manifest commitment forged", ["commitment"], header_kw={"commitment": os.urandom(32)})
