@@ -91,11 +91,17 @@ fn describe<'a>(global: &Global, command: &'a Command) -> Option<Described<'a>> 
         ),
         Command::Copy { id, dest, .. } => ("copy", repo(), json!({ "backup": id, "to": redact_url(&dest.to) }), None),
         Command::Sync { dest, .. } => ("copy", repo(), json!({ "sync": true, "to": redact_url(&dest.to) }), None),
-        Command::Forget { plan, dry_run, prune, .. } => {
-            ("forget", scoped(plan), json!({ "plan": plan, "dry_run": dry_run, "prune": prune }), None)
+        Command::Forget { scope, dry_run, prune, .. } => (
+            "forget",
+            scoped(&scope.plan),
+            json!({ "plan": scope.plan, "host": scope.host, "tags": scope.tags, "dry_run": dry_run, "prune": prune }),
+            None,
+        ),
+        Command::Prune { dry_run, max_unused, .. } => {
+            ("prune", repo(), json!({ "dry_run": dry_run, "max_unused": max_unused }), None)
         }
-        Command::Prune { dry_run, .. } => ("prune", repo(), json!({ "dry_run": dry_run }), None),
         Command::Unlock { all } => ("unlock", repo(), json!({ "all": all }), None),
+        Command::Repair(_) => ("repair index", repo(), json!({}), None),
         Command::Key(cmd) => {
             let (operation, parameters) = key_operation(cmd)?;
             (operation, repo(), parameters, None)

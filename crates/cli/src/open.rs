@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use lifeboat_ops::credentials::{self, CredentialError, CredentialSource, OpenSettings};
-use lifeboat_repo::{Credential, Repository};
+use lifeboat_repo::{CacheDir, Credential, Repository};
 use lifeboat_storage::StorageBuilder;
 
 use crate::flags::Global;
@@ -64,17 +64,23 @@ pub fn open_settings(global: &Global) -> OpenSettings {
 
 /// The open options of the repository the flags name.
 pub fn open_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
-    Ok(with_releases(open_settings(global).open_options()?))
+    Ok(with_process(open_settings(global).open_options()?, global))
 }
 
 /// The open options of a copy's destination (see lifeboat-ops: no writer key).
 pub fn copy_destination_options(global: &Global) -> Result<lifeboat_repo::OpenOptions> {
-    Ok(with_releases(open_settings(global).copy_destination_options()?))
+    Ok(with_process(open_settings(global).copy_destination_options()?, global))
 }
 
-/// Dropped locks of every repository opened are settled by `main` before exiting.
-fn with_releases(options: lifeboat_repo::OpenOptions) -> lifeboat_repo::OpenOptions {
-    lifeboat_repo::OpenOptions { releases: LOCK_RELEASES.clone(), ..options }
+/// Dropped locks of every repository opened are settled by `main` before exiting, and
+/// every repository caches where the flags say.
+fn with_process(options: lifeboat_repo::OpenOptions, global: &Global) -> lifeboat_repo::OpenOptions {
+    let cache = match (&global.cache_dir, global.no_cache) {
+        (_, true) => CacheDir::Off,
+        (Some(dir), false) => CacheDir::At(dir.clone()),
+        (None, false) => CacheDir::UserCache,
+    };
+    lifeboat_repo::OpenOptions { releases: LOCK_RELEASES.clone(), cache, ..options }
 }
 
 /// Opens the repository the flags name.

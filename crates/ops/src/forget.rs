@@ -9,7 +9,7 @@
 //! approved is no longer what would happen, so nothing is removed and they plan again.
 //! Backups added since the plan are not in it and are left alone.
 
-use lifeboat_repo::{BACKUPS_PREFIX, RepoError, Repository};
+use lifeboat_repo::{BACKUPS_PREFIX, LatestScope, RepoError, Repository};
 use lifeboat_retention::chrono::{DateTime, Utc};
 use lifeboat_retention::{Decision, GroupBy, GroupPlan, Policy, RetentionError, Snapshot, apply_grouped};
 use lifeboat_storage::clock::Clock;
@@ -26,6 +26,9 @@ pub struct ForgetRequest {
     pub group_by: GroupBy,
     /// Allow the policy to forget every backup of a group.
     pub allow_empty: bool,
+    /// Only backups within this scope take part as well (host, tags, paths; the CLI's
+    /// `--host`, `--tag`, `--path`): the others are neither kept nor forgotten.
+    pub within: LatestScope,
 }
 
 /// The decisions of a forget, made but not yet carried out.
@@ -107,7 +110,7 @@ pub async fn plan(repo: &Repository, request: &ForgetRequest, clock: &dyn Clock)
     let plan = request.plan.as_deref();
     let snapshots: Vec<Snapshot> = manifests
         .iter()
-        .filter(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)))
+        .filter(|m| plan.is_none_or(|p| m.plan.as_deref() == Some(p)) && request.within.matches(m))
         .map(|m| Snapshot {
             id: m.id.clone(),
             time: m.started,

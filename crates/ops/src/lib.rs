@@ -91,6 +91,7 @@
 //!     policy: chosen.policy,
 //!     group_by: Default::default(),
 //!     allow_empty: false,
+//!     within: Default::default(),
 //! };
 //! let plan = forget::plan(&repo, &request, &SystemClock).await?;
 //! println!("{}", serde_json::to_string_pretty(&plan)?); // what `forget --dry-run` shows

@@ -2,6 +2,8 @@
 //! deep (decrypted and compared), with manifests that cannot be read sorted into damage
 //! and "sealed for others".
 
+use std::collections::HashSet;
+
 use futures::StreamExt;
 use lifeboat_crypto::digest_stream;
 use serde::Serialize;
@@ -11,6 +13,7 @@ use crate::error::{RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::v3::DataCheck;
 
 /// One problem found by `verify`.
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +110,19 @@ impl Repository {
         advice: impl Fn(&RepoError) -> Option<String>,
         progress: &Progress,
     ) -> Result<VerifyOutcome> {
+        self.verify_backups_reading(selector, scope, DataCheck::from_deep(deep), advice, progress).await
+    }
+
+    /// [`Repository::verify_backups_observed`], reading the content `data` says: none, all,
+    /// or a subset (of packs in format 3, of data objects in format 2).
+    pub async fn verify_backups_reading(
+        &self,
+        selector: Option<&str>,
+        scope: &LatestScope,
+        data: DataCheck,
+        advice: impl Fn(&RepoError) -> Option<String>,
+        progress: &Progress,
+    ) -> Result<VerifyOutcome> {
         let (manifests, errors) = match selector {
             Some(selector) => match self.resolve_in(selector, scope).await {
                 Ok(m) => (vec![m], Vec::new()),
@@ -124,7 +140,7 @@ impl Repository {
             }
         };
         let (sealed_for_others, unreadable) = crate::catalog::triage(errors);
-        let mut report = self.verify_observed(&manifests, deep, progress).await?;
+        let mut report = self.verify_reading(&manifests, data, progress).await?;
         for e in &unreadable {
             report.add_unreadable(e);
             if let (Some(note), Some(entry)) = (advice(e), report.damage.last_mut()) {
@@ -149,23 +165,29 @@ impl Repository {
         deep: bool,
         progress: &Progress,
     ) -> Result<VerifyReport> {
-        let (objects, bytes) = totals(manifests, |o| if deep { o.plain_size } else { o.size });
+        self.verify_reading(manifests, DataCheck::from_deep(deep), progress).await
+    }
+
+    /// Checks backups, reading the content `data` says. Format 2 objects not read are
+    /// checked by their stored size and digest; format 3 backups by their trees, index and
+    /// packs, with the selected packs read whole (see [`Repository::verify_v3_backups`]).
+    pub async fn verify_reading(
+        &self,
+        manifests: &[Manifest],
+        data: DataCheck,
+        progress: &Progress,
+    ) -> Result<VerifyReport> {
+        let (v3, v2): (Vec<&Manifest>, Vec<&Manifest>) =
+            manifests.iter().partition(|m| m.version == crate::manifest::MANIFEST_VERSION_V3);
+        let deep = deep_objects(&v2, data)?;
+        let (objects, bytes) = totals(manifests, |o| if deep.contains(&o.key) { o.plain_size } else { o.size });
         progress.add_totals(objects, bytes);
-        let mut report = VerifyReport { deep, ..Default::default() };
-        for manifest in manifests {
+        let mut report = VerifyReport { deep: data.reads_data(), ..Default::default() };
+        for manifest in v2 {
             report.backups += 1;
-            if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
-                let check = self.verify_v3(manifest, deep).await?;
-                report.objects += check.blobs as usize;
-                report.bytes_read += check.bytes_read;
-                for (object, problem) in check.problems {
-                    report.damage.push(Damage { backup: manifest.id.clone(), object, problem });
-                }
-                continue;
-            }
             for record in &manifest.objects {
                 report.objects += 1;
-                let problem = if deep {
+                let problem = if deep.contains(&record.key) {
                     self.verify_deep(record, progress).await
                 } else {
                     self.verify_quick(record, progress).await
@@ -177,6 +199,20 @@ impl Repository {
                         report.damage.push(Damage { backup: manifest.id.clone(), object: record.key.clone(), problem })
                     }
                 }
+            }
+        }
+        // One check per dedup domain: a copied backup keeps the domain it came from.
+        let mut domains: std::collections::BTreeMap<Option<&str>, Vec<&Manifest>> = Default::default();
+        for manifest in v3 {
+            domains.entry(manifest.domain.as_deref()).or_default().push(manifest);
+        }
+        for v3 in domains.into_values() {
+            report.backups += v3.len();
+            let checked = self.verify_v3_backups(&v3, data, progress).await?;
+            report.objects += checked.blobs as usize;
+            report.bytes_read += checked.bytes_read;
+            for (backup, object, problem) in checked.problems {
+                report.damage.push(Damage { backup, object, problem });
             }
         }
         Ok(report)
@@ -202,6 +238,31 @@ impl Repository {
             progress.add_bytes(chunk.map_err(|e| e.to_string())?.len() as u64);
         }
         Ok(record.size)
+    }
+}
+
+/// The keys of the format 2 objects `data` has decrypted and compared.
+fn deep_objects(manifests: &[&Manifest], data: DataCheck) -> Result<HashSet<String>> {
+    let records = manifests.iter().flat_map(|m| &m.objects);
+    let picked: Vec<&ObjectRecord> = match data {
+        DataCheck::Structure => Vec::new(),
+        DataCheck::All => records.collect(),
+        DataCheck::Subset(subset) => {
+            let ids: Vec<(Vec<u8>, &ObjectRecord)> =
+                records.map(|r| (r.object_id_bytes().unwrap_or_default().to_vec(), r)).collect();
+            let keyed: Vec<ById<'_>> = ids.into_iter().map(|(id, r)| ById(id, r)).collect();
+            subset.select(keyed)?.into_iter().map(|ById(_, r)| r).collect()
+        }
+    };
+    Ok(picked.into_iter().map(|r| r.key.clone()).collect())
+}
+
+/// An object record selected by its raw id.
+struct ById<'a>(Vec<u8>, &'a ObjectRecord);
+
+impl AsRef<[u8]> for ById<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -10,7 +10,7 @@ use lifeboat_ops::plans::resolve_plan;
 use lifeboat_ops::policy::choose_policy;
 use lifeboat_storage::clock::SystemClock;
 
-use crate::flags::{Global, PolicyArgs};
+use crate::flags::{Global, PolicyArgs, ScopeArgs};
 use crate::open::open_repo;
 use crate::render::{print_forget, print_json};
 
@@ -18,16 +18,23 @@ use crate::render::{print_forget, print_json};
 /// configured retention applies.
 pub async fn run(
     global: &Global,
-    plan: Option<String>,
+    scope: ScopeArgs,
     args: PolicyArgs,
     dry_run: bool,
     prune: bool,
     json: bool,
 ) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
+    let plan = scope.plan.clone();
     let configured = resolve_plan(global.config.as_deref(), plan.as_deref())?;
     let chosen = choose_policy(&args.requested(), configured.as_ref())?;
-    let request = ForgetRequest { plan, policy: chosen.policy, group_by: args.group_by, allow_empty: args.allow_empty };
+    let request = ForgetRequest {
+        plan,
+        policy: chosen.policy,
+        group_by: args.group_by,
+        allow_empty: args.allow_empty,
+        within: scope.scope(),
+    };
     let planned = match forget::plan(&repo, &request, &SystemClock).await {
         Ok(planned) => planned,
         Err(ForgetError::EmptyPolicyWithoutPlan) => {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use lifeboat_repo::v3::DataCheck;
 use lifeboat_repo::{LatestScope, Progress};
 
 use crate::flags::Global;
@@ -15,12 +16,16 @@ const EXIT_DAMAGE: u8 = 3;
 
 /// Verifies one backup or all of them (within `scope`); exits [`EXIT_DAMAGE`] when damage is
 /// found.
-pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, deep: bool, json: bool) -> Result<ExitCode> {
+pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, data: DataCheck, json: bool) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let progress = Progress::new();
-    let what = if deep { "verify --deep" } else { "verify" };
+    let what = match data {
+        DataCheck::Structure => "verify",
+        DataCheck::All => "verify --deep",
+        DataCheck::Subset(_) => "verify --read-data-subset",
+    };
     let shown = render::progress::show(&progress, what, "objects", Mode::for_command(global.verbose, json));
-    let outcome = repo.verify_backups_observed(id.as_deref(), scope, deep, crate::hints::hint_for, &progress).await;
+    let outcome = repo.verify_backups_reading(id.as_deref(), scope, data, crate::hints::hint_for, &progress).await;
     shown.finish();
     let outcome = outcome?;
     if !outcome.sealed_for_others.is_empty() {

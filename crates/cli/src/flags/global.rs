@@ -67,6 +67,13 @@ pub struct Global {
     /// Cores to compress, encrypt and hash on (default: all).
     #[arg(long, global = true)]
     pub parallelism: Option<usize>,
+    /// Where to cache format 3 index objects, one folder per repository (default:
+    /// $XDG_CACHE_HOME/lifeboat, else ~/.cache/lifeboat). Deleting it loses nothing.
+    #[arg(long, env = "LIFEBOAT_CACHE_DIR", global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no local cache: download every index object at each start.
+    #[arg(long, global = true, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
 
 /// A byte count with an optional unit (`5M`, `64KiB`, `1GB`), as `lifeboat_storage::units::parse_bytes` reads it.

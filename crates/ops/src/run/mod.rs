@@ -303,6 +303,7 @@ pub async fn run_plan(repo: &Repository, plan: &ResolvedPlan, request: &RunReque
             policy: plan.config.retention.clone(),
             group_by: Default::default(),
             allow_empty: false,
+            within: Default::default(),
         };
         let clock = request.clock.unwrap_or(&SystemClock);
         let planned = forget::plan(repo, &forget_request, clock).await.map_err(retention_failed)?;

@@ -29,6 +29,7 @@ fn keep_last(n: u32, plan: &str) -> ForgetRequest {
         policy: Policy { keep_last: KeepCount::N(n), ..Default::default() },
         group_by: GroupBy::default(),
         allow_empty: false,
+        within: Default::default(),
     }
 }
 
@@ -130,7 +131,13 @@ async fn an_empty_policy_needs_a_plan() {
     let t = TestRepo::new().await;
     backups(&t, "web", 2).await;
     let everything =
-        ForgetRequest { plan: None, policy: Policy::default(), group_by: GroupBy::default(), allow_empty: true };
+        ForgetRequest {
+            plan: None,
+            policy: Policy::default(),
+            group_by: GroupBy::default(),
+            allow_empty: true,
+            within: Default::default(),
+        };
     let err = forget::plan(&t.repo, &everything, &clock()).await.unwrap_err();
     assert!(matches!(err, ForgetError::EmptyPolicyWithoutPlan), "{err:?}");
 

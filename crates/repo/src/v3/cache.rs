@@ -31,8 +31,14 @@ impl IndexCache {
     /// (`<cache_home>/lifeboat/<repo_id>/index`); `None` when the id is not 32 lowercase
     /// hex digits, so that no stored text becomes a path.
     pub fn for_repository(cache_home: &Path, repo_id: &str) -> Option<IndexCache> {
+        IndexCache::in_dir(&cache_home.join("lifeboat"), repo_id)
+    }
+
+    /// The cache of repository `repo_id` in a cache directory of lifeboat's own
+    /// (`--cache-dir`): `<dir>/<repo_id>/index`. `None` for an id that is not 32 hex digits.
+    pub fn in_dir(dir: &Path, repo_id: &str) -> Option<IndexCache> {
         let valid = repo_id.len() == 32 && repo_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        valid.then(|| IndexCache::new(cache_home.join("lifeboat").join(repo_id).join("index")))
+        valid.then(|| IndexCache::new(dir.join(repo_id).join("index")))
     }
 
     /// The user's cache home: `$XDG_CACHE_HOME` when set to an absolute path, else
