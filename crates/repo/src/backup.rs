@@ -73,6 +73,7 @@ impl Repository {
             source: serde_json::Value::Null,
             lock: Some(lock),
             v3: None,
+            streams: None,
         })
     }
 
@@ -216,6 +217,8 @@ pub struct BackupWriter<'r> {
     lock: Option<Lock>,
     /// Format v3: the root tree and the domain (hex), set once the blobs are flushed.
     v3: Option<(String, String)>,
+    /// Format v3 stream backups: the streams stored so far, whose root tree `commit` builds.
+    streams: Option<crate::v3::stream::StreamRoot>,
 }
 
 impl BackupWriter<'_> {
@@ -235,6 +238,9 @@ impl BackupWriter<'_> {
         let location = self.repo.location();
         let tar = name == "tree" && self.request.kind == BackupKind::Files;
         let reader = CountingReader::new(reader, self.request.progress.clone(), tar);
+        if self.streams_v3() {
+            return self.add_stream_v3(name, reader).await;
+        }
         let (running, object_id, dek) =
             seal_data_stream(reader, self.repo.options).map_err(|e| RepoError::object(name, &location, e))?;
         let object_id = hex::encode(object_id);
@@ -274,8 +280,58 @@ impl BackupWriter<'_> {
             ),
             plain_size: digests.plain_size,
             plain_blake3: hex::encode(digests.plain_blake3),
+            tree: None,
         });
         Ok(self.objects.last().expect("just pushed"))
+    }
+
+    /// The lease of the backup's lock, to check right before writes a prune must see.
+    pub(crate) fn lease(&self) -> Option<crate::lock::Lease> {
+        self.lock.as_ref().map(Lock::lease)
+    }
+
+    /// Whether this backup's streams go into a v3 root tree: in a format 3 repository,
+    /// except under object lock (packs are shared by backups, so only format 2 objects
+    /// can carry one backup's retention).
+    fn streams_v3(&self) -> bool {
+        self.repo.writes_v3() && self.request.retention.is_none() && self.v3.is_none()
+    }
+
+    /// [`BackupWriter::add_stream`] in format 3: chunked into the main domain, a file node
+    /// of the root tree that `commit` writes.
+    async fn add_stream_v3<R>(&mut self, name: &str, reader: R) -> Result<&ObjectRecord>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let streams = match &mut self.streams {
+            Some(streams) => streams,
+            empty @ None => empty.insert(crate::v3::stream::StreamRoot::open(self.repo).await?),
+        };
+        let record = streams.add(name, reader).await?;
+        self.objects.push(record);
+        Ok(self.objects.last().expect("just pushed"))
+    }
+
+    /// Format v3 stream backups: stores the root tree of the streams, flushes the store,
+    /// and points the manifest and its records at the root.
+    async fn finish_streams(&mut self) -> Result<()> {
+        let Some(streams) = self.streams.take() else { return Ok(()) };
+        let finished = streams.finish().await?;
+        for record in &mut self.objects {
+            record.tree = Some(finished.root.clone());
+        }
+        let s = finished.stats;
+        for (name, value) in [
+            ("files", s.files),
+            ("size", s.bytes),
+            ("bytes", s.bytes),
+            ("bytes_new", s.bytes_new),
+            ("blobs_new", s.blobs_new),
+        ] {
+            self.stats.entry(name.to_owned()).or_insert(value);
+        }
+        self.v3 = Some((finished.root, finished.domain));
+        Ok(())
     }
 
     /// Records something noticed during the backup.
@@ -302,7 +358,9 @@ impl BackupWriter<'_> {
     /// Gives the backup up: deletes the objects stored so far and releases the lock.
     /// Nothing was listed, and nothing is left for `prune`.
     pub async fn abort(mut self) {
-        for record in std::mem::take(&mut self.objects) {
+        // A v3 record has no object of its own: its chunks are left for `prune`.
+        let v3_streams = self.streams.is_some();
+        for record in std::mem::take(&mut self.objects).into_iter().filter(|r| !v3_streams && !r.is_v3()) {
             if let Err(e) = self.repo.storage.delete(&record.key).await {
                 tracing::warn!(object = %record.key, "could not delete object of an abandoned backup: {e}");
             }
@@ -314,6 +372,7 @@ impl BackupWriter<'_> {
 
     /// Writes the manifest: from now on the backup is listed.
     pub async fn commit(mut self) -> Result<Manifest> {
+        self.finish_streams().await?;
         let (tree, domain) = self.v3.take().unzip();
         let manifest = Manifest {
             version: if tree.is_some() { crate::manifest::MANIFEST_VERSION_V3 } else { MANIFEST_VERSION },
@@ -336,7 +395,13 @@ impl BackupWriter<'_> {
             tree,
             domain,
         };
-        match self.repo.master_for_commit(&manifest.id).await? {
+        let sealing = self.repo.master_for_commit(&manifest.id).await?;
+        // FORMAT.md 11.6: a manifest written on a lapsed lease may name blobs a prune
+        // already judged unreferenced and deleted.
+        if let Some(lock) = &self.lock {
+            lock.lease().check(&format!("the manifest of backup {}", manifest.id))?;
+        }
+        match sealing {
             None => self.repo.write_manifest_with(&manifest, false, self.request.retention).await?,
             Some(((id, master), recipients)) => {
                 let audience = Audience { master: Some((&id, &master)), recipients: &recipients };

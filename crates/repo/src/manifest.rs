@@ -136,12 +136,13 @@ impl Manifest {
                 .into());
         }
         if self.version == MANIFEST_VERSION_V3 {
-            // A v3 backup's data is its tree; objects stay empty, so a v2 reader or tool
-            // that walks `objects` finds nothing to misread.
+            // A v3 backup's data is its tree. A files backup has no objects; a stream or
+            // database backup lists its streams as records of file nodes in that tree
+            // (FORMAT.md 11.5), never data objects, so a v2 reader finds none to misread.
             let tree_ok = self.tree.as_deref().is_some_and(|t| is_lower_hex(t, 64));
             let domain_ok = self.domain.as_deref().is_some_and(|d| is_lower_hex(d, 16));
-            if !tree_ok || !domain_ok || !self.objects.is_empty() {
-                return Err("a version 3 manifest needs a root tree id, a domain id and no objects".into());
+            if !tree_ok || !domain_ok {
+                return Err("a version 3 manifest needs a root tree id and a domain id".into());
             }
         } else if self.version != MANIFEST_VERSION {
             return Err(format!(
@@ -157,10 +158,7 @@ impl Manifest {
         }
         let mut names = std::collections::BTreeSet::new();
         for o in &self.objects {
-            let expected = crate::layout::data_key(&o.object_id);
-            if o.key != expected {
-                return Err(format!("object {:?} is stored at {:?}, expected {expected}", o.name, o.key));
-            }
+            o.check(self.version, self.tree.as_deref())?;
             if !names.insert(o.name.as_str()) {
                 return Err(format!("object name {:?} appears twice", o.name));
             }
@@ -170,28 +168,44 @@ impl Manifest {
 }
 
 /// One data object of a backup.
+///
+/// A version 2 record names a data object (`key`, `object_id`, `dek`, `size`, `blake3`).
+/// A version 3 record (docs/FORMAT.md 11.5) names a file node of the backup's root tree
+/// instead: `tree` is that root, `name` the node's path under it, and only the plaintext
+/// size and digest are kept; `key`, `object_id` and `blake3` are empty, `size` is 0 and
+/// `dek` is all zeros (none of them is written out, and nothing reads them for a v3 record).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjectRecord {
     /// Role in the backup (`stream`, `tree`, `db/app.pgdump` ...).
     pub name: String,
-    /// Storage key.
+    /// Storage key (empty for a v3 record).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
-    /// Object id (32 hex), also in the object's header.
-    #[serde(deserialize_with = "de_object_id")]
+    /// Object id (32 hex), also in the object's header (empty for a v3 record).
+    #[serde(default, deserialize_with = "de_object_id", skip_serializing_if = "String::is_empty")]
     pub object_id: String,
-    /// The object's data key.
-    #[serde(serialize_with = "ser_key", deserialize_with = "de_key")]
+    /// The object's data key (all zeros for a v3 record).
+    #[serde(
+        default = "no_key",
+        serialize_with = "ser_key",
+        deserialize_with = "de_key",
+        skip_serializing_if = "is_no_key"
+    )]
     pub dek: SecretKey,
-    /// Stored bytes.
+    /// Stored bytes (0 for a v3 record: its chunks are shared blobs).
+    #[serde(default)]
     pub size: u64,
-    /// BLAKE3 of the stored bytes (hex).
-    #[serde(deserialize_with = "de_digest")]
+    /// BLAKE3 of the stored bytes (hex; empty for a v3 record).
+    #[serde(default, deserialize_with = "de_digest", skip_serializing_if = "String::is_empty")]
     pub blake3: String,
     /// Plaintext bytes.
     pub plain_size: u64,
     /// BLAKE3 of the plaintext (hex).
     #[serde(deserialize_with = "de_digest")]
     pub plain_blake3: String,
+    /// Version 3: the root tree (64 hex) whose file node at `name` holds the content.
+    #[serde(default, deserialize_with = "de_opt_digest", skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
 }
 
 impl ObjectRecord {
@@ -199,6 +213,69 @@ impl ObjectRecord {
     pub fn object_id_bytes(&self) -> Result<[u8; 16], String> {
         crate::config::decode_hex(&self.object_id, "object id")
     }
+
+    /// Whether this record names a file node of a v3 root tree rather than a data object.
+    pub fn is_v3(&self) -> bool {
+        self.tree.is_some()
+    }
+
+    /// What an error about this object names: its storage key, or for a v3 record its
+    /// name in the backup and the root tree holding it.
+    pub fn label(&self) -> String {
+        match &self.tree {
+            Some(tree) => format!("{} (tree {})", self.name, tree.get(..16).unwrap_or(tree)),
+            None => self.key.clone(),
+        }
+    }
+
+    /// A v3 record of the file node `name` (its tree is set when the root is built).
+    pub(crate) fn v3(name: &str, plain_size: u64, plain_blake3: String) -> ObjectRecord {
+        ObjectRecord {
+            name: name.to_owned(),
+            key: String::new(),
+            object_id: String::new(),
+            dek: no_key(),
+            size: 0,
+            blake3: String::new(),
+            plain_size,
+            plain_blake3,
+            tree: None,
+        }
+    }
+
+    /// What is wrong with this record in a manifest of `version` whose root tree is `tree`.
+    fn check(&self, version: u32, tree: Option<&str>) -> Result<(), String> {
+        if version == MANIFEST_VERSION_V3 {
+            let v2_fields = !self.key.is_empty() || !self.object_id.is_empty() || !self.blake3.is_empty();
+            if v2_fields || !is_no_key(&self.dek) || self.size != 0 {
+                return Err(format!("object {:?} of a version 3 manifest names a data object", self.name));
+            }
+            if self.tree.as_deref() != tree {
+                return Err(format!("object {:?} names another root tree than its manifest", self.name));
+            }
+            if self.name.split('/').any(|c| !crate::v3::tree::valid_name(c.as_bytes())) {
+                return Err(format!("object name {:?} is not a relative path of plain names", self.name));
+            }
+            return Ok(());
+        }
+        if self.tree.is_some() || self.object_id.is_empty() || self.blake3.is_empty() {
+            return Err(format!("object {:?} of a version 2 manifest is not a data object", self.name));
+        }
+        let expected = crate::layout::data_key(&self.object_id);
+        if self.key != expected {
+            return Err(format!("object {:?} is stored at {:?}, expected {expected}", self.name, self.key));
+        }
+        Ok(())
+    }
+}
+
+/// The data key of a v3 record, which has none.
+fn no_key() -> SecretKey {
+    SecretKey::from_bytes([0; 32])
+}
+
+fn is_no_key(key: &SecretKey) -> bool {
+    key.expose() == &[0u8; 32]
 }
 
 fn ser_key<S: Serializer>(key: &SecretKey, s: S) -> Result<S::Ok, S::Error> {
@@ -257,6 +334,14 @@ fn de_digest<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     de_hex(d, 64, "digest")
 }
 
+fn de_opt_digest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) if is_lower_hex(&text, 64) => Ok(Some(text)),
+        Some(_) => Err(serde::de::Error::custom("tree: expected null or 64 lowercase hex digits")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,14 +378,37 @@ mod tests {
         assert!(old.contains("version 1") && old.contains("SHA-256"), "{old}");
         let newer = manifest(4).validate(id, repo).unwrap_err();
         assert!(newer.contains("version 4 unsupported"), "{newer}");
-        // Version 3: a root tree and a domain, no objects.
-        let with_objects = manifest(MANIFEST_VERSION_V3).validate(id, repo).unwrap_err();
-        assert!(with_objects.contains("root tree id"), "{with_objects}");
+        // Version 3: a root tree and a domain; objects only as records of its file nodes.
+        let no_tree = manifest(MANIFEST_VERSION_V3).validate(id, repo).unwrap_err();
+        assert!(no_tree.contains("root tree id"), "{no_tree}");
         let mut v3 = manifest(MANIFEST_VERSION_V3);
-        v3.objects.clear();
         v3.tree = Some("ab".repeat(32));
         v3.domain = Some("cd".repeat(8));
-        assert_eq!(v3.validate(id, repo), Ok(()));
+        let data_object = v3.validate(id, repo).unwrap_err();
+        assert!(data_object.contains("names a data object"), "{data_object}");
+        v3.objects.clear();
+        assert_eq!(v3.validate(id, repo), Ok(()), "a files backup has no objects");
+        let mut record = ObjectRecord::v3("db/app.pgdump", 5, "11".repeat(32));
+        record.tree = v3.tree.clone();
+        v3.objects.push(record.clone());
+        assert_eq!(v3.validate(id, repo), Ok(()), "a stream backup lists its file nodes");
+        // Written out, a v3 record carries no data-object field (and no key), and reads back.
+        let text = serde_json::to_string(&v3).unwrap();
+        assert!(!text.contains("dek") && !text.contains(r#""key""#), "{text}");
+        let back: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.validate(id, repo), Ok(()));
+        v3.objects[0].tree = Some("ef".repeat(32));
+        assert!(v3.validate(id, repo).unwrap_err().contains("another root tree"));
+        v3.objects[0] = ObjectRecord { name: "../escape".into(), ..record.clone() };
+        assert!(v3.validate(id, repo).unwrap_err().contains("plain names"));
+        v3.objects[0] = record.clone();
+        v3.objects.push(record.clone());
+        assert!(v3.validate(id, repo).unwrap_err().contains("twice"));
+        // A v2 manifest refuses a v3 record.
+        let mut v2 = manifest(MANIFEST_VERSION);
+        v2.objects.push(ObjectRecord { name: "other".into(), ..record });
+        assert!(v2.validate(id, repo).unwrap_err().contains("not a data object"));
+        v3.objects.clear();
         v3.domain = Some("CD".repeat(8));
         assert!(v3.validate(id, repo).is_err(), "ids are lowercase hex");
     }

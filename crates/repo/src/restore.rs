@@ -31,6 +31,10 @@ impl Repository {
     }
 
     pub(crate) async fn open_checked(&self, record: &ObjectRecord, stored_digest: bool) -> Result<PipelineStream> {
+        if record.is_v3() {
+            // A file node of a v3 root tree: its chunks authenticate against their ids.
+            return self.open_v3_object(record).await;
+        }
         let raw = self.storage.get(&record.key, None).await?;
         let object_id = record.object_id_bytes().map_err(RepoError::Internal)?;
         let options = OpenOptions { parallelism: self.options.parallelism, stored_digest };
@@ -74,7 +78,7 @@ impl Repository {
         let mut stream = self.open_object(record).await?;
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| RepoError::object(&record.key, &self.location(), e))?;
+            let chunk = chunk.map_err(|e| RepoError::object(&record.label(), &self.location(), e))?;
             out.write_all(&chunk).await.map_err(|e| RepoError::LocalIo {
                 what: "cannot write restored data to",
                 path: "output".into(),
@@ -112,7 +116,7 @@ impl Repository {
         progress.add_totals(0, record.plain_size);
         let stream = Box::pin(progress.count(self.open_object(record).await?));
         drain_into(stream, out, |_, _| {}).await.map_err(|e| match e {
-            DrainError::Stream(e) => RepoError::object(&record.key, &self.location(), e),
+            DrainError::Stream(e) => RepoError::object(&record.label(), &self.location(), e),
             DrainError::Write(e) => {
                 RepoError::LocalIo { what: "cannot write restored data to", path: "output".into(), source: e }
             }
@@ -156,7 +160,8 @@ impl Repository {
         options: &RestoreOptions,
         progress: &Progress,
     ) -> Result<RestoreReport> {
-        if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
+        // A v3 stream backup's records are restored as a v2 one's objects, under the same names.
+        if manifest.version == crate::manifest::MANIFEST_VERSION_V3 && manifest.objects.is_empty() {
             let spec = crate::v3::restorer::RestoreSpec { same_owner: options.same_owner, ..Default::default() };
             let restored = self.restore_v3(manifest, target, &spec).await?;
             return Ok(RestoreReport { path: restored.path, warnings: restored.warnings });
@@ -306,7 +311,7 @@ fn check_digests(d: &ObjectDigests, record: &ObjectRecord) -> std::result::Resul
 }
 
 fn pick_object<'m>(manifest: &'m Manifest, name: Option<&str>) -> Result<&'m ObjectRecord> {
-    if manifest.version == crate::manifest::MANIFEST_VERSION_V3 {
+    if manifest.version == crate::manifest::MANIFEST_VERSION_V3 && manifest.objects.is_empty() {
         return Err(RepoError::Unsupported(format!(
             "backup {} is a format 3 tree of files, not a stream: restore it with --target",
             manifest.short_id()

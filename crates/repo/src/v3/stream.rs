@@ -1,0 +1,410 @@
+//! Format v3 stream backups (docs/FORMAT.md 11.5): each stream of a backup (standard
+//! input, a database dump, a command's output) is cut by the domain's keyed chunker and
+//! stored as the content of one file node of the backup's root tree, so a dump that
+//! changed little since the last one adds only its changed chunks. Reading one back
+//! streams its chunks in order, a few ahead, and checks the size and the plaintext BLAKE3
+//! the manifest recorded once the last one has been read.
+//!
+//! Writing keeps the pipeline parallel: the chunker (and the stream's plaintext digest)
+//! runs on one blocking thread; each chunk's keyed hash, compression and sealing run on
+//! others (`put_blob` encodes on blocking threads), with a bounded window of puts in flight.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{FuturesOrdered, StreamExt};
+use lifeboat_chunker::Chunker;
+use lifeboat_crypto::{CryptoError, PipelineStream};
+use tokio::io::AsyncRead;
+
+use super::snapshot::store_error;
+use super::tree::{Node, NodeType, Tree, TreeError, load_tree, valid_name};
+use super::{BlobId, BlobKind, BlobStore, ChunkStore, StoreError};
+use crate::error::{RepoError, Result};
+use crate::manifest::ObjectRecord;
+use crate::repository::Repository;
+
+/// Chunks cut ahead of the puts (from the chunker's thread to the async side).
+const CHUNK_QUEUE: usize = 4;
+/// Blobs read ahead when a stream is read back.
+const PREFETCH: usize = 4;
+
+/// Puts in flight at once: enough to keep every core encoding while the chunker cuts, few
+/// enough that memory stays a few maximum chunks per core.
+fn put_window() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2 + 2
+}
+
+/// Counters of a v3 stream backup, summed over its streams.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamStats {
+    /// Streams stored.
+    pub files: u64,
+    /// Plaintext bytes read.
+    pub bytes: u64,
+    /// Plaintext bytes of chunks the store did not have.
+    pub bytes_new: u64,
+    /// Chunks the store did not have.
+    pub blobs_new: u64,
+}
+
+/// The streams of one v3 backup being written: the store they go to and their file nodes.
+pub(crate) struct StreamRoot {
+    store: ChunkStore,
+    /// (object name, its file node), in the order added.
+    files: Vec<(String, Node)>,
+    stats: StreamStats,
+}
+
+/// What [`StreamRoot::finish`] made.
+pub(crate) struct FinishedRoot {
+    /// The root tree (hex).
+    pub root: String,
+    /// The domain holding it (hex).
+    pub domain: String,
+    /// Counters.
+    pub stats: StreamStats,
+}
+
+impl StreamRoot {
+    /// Opens the main domain's store for a new stream backup.
+    pub(crate) async fn open(repo: &Repository) -> Result<StreamRoot> {
+        Ok(StreamRoot { store: repo.v3_store().await?, files: Vec::new(), stats: StreamStats::default() })
+    }
+
+    /// Chunks and stores `reader` as the file node `name` (a `/`-separated relative path:
+    /// `db/app.pgdump` is the file `app.pgdump` in the directory `db`), and returns its
+    /// record (whose tree is set by [`StreamRoot::finish`]).
+    pub(crate) async fn add<R>(&mut self, name: &str, reader: R) -> Result<ObjectRecord>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        self.check_name(name)?;
+        let stored = store_stream(&self.store, name, reader).await?;
+        self.stats.files += 1;
+        self.stats.bytes += stored.size;
+        self.stats.bytes_new += stored.bytes_new;
+        self.stats.blobs_new += stored.blobs_new;
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let mut node = Node::new(base.as_bytes().to_vec(), NodeType::File);
+        fill_owner(&mut node, 0o600);
+        node.links = 1;
+        node.size = stored.size;
+        node.content = stored.content;
+        self.files.push((name.to_owned(), node));
+        Ok(ObjectRecord::v3(name, stored.size, hex::encode(stored.plain_blake3)))
+    }
+
+    /// Refuses a name that is not a relative path of plain names, or that clashes with a
+    /// stream already added (the same path, or one a directory of the other).
+    fn check_name(&self, name: &str) -> Result<()> {
+        if name.split('/').any(|c| !valid_name(c.as_bytes())) {
+            return Err(RepoError::Internal(format!(
+                "object name {name:?} is not a relative path of plain names (a format 3 stream is a file of the backup's tree)"
+            )));
+        }
+        let under = |dir: &str, path: &str| {
+            path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+        };
+        if let Some((other, _)) = self.files.iter().find(|(o, _)| o == name || under(o, name) || under(name, o)) {
+            return Err(RepoError::Internal(format!("object name {name:?} clashes with {other:?} in one backup")));
+        }
+        Ok(())
+    }
+
+    /// Stores the trees (the directories of the streams' names, then the root), flushes
+    /// the store (packs, then the index object naming them) and returns the root.
+    pub(crate) async fn finish(self) -> Result<FinishedRoot> {
+        let mut dirs: BTreeMap<String, Vec<Node>> = BTreeMap::new();
+        dirs.insert(String::new(), Vec::new());
+        for (name, node) in self.files {
+            let dir = name.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned();
+            let mut ancestor = dir.as_str();
+            while !ancestor.is_empty() {
+                dirs.entry(ancestor.to_owned()).or_default();
+                ancestor = ancestor.rsplit_once('/').map_or("", |(up, _)| up);
+            }
+            dirs.entry(dir).or_default().push(node);
+        }
+        let root = loop {
+            // The deepest directory first: its parent gets its node once its tree is stored.
+            let Some(deepest) = dirs
+                .keys()
+                .max_by_key(|d| (d.matches('/').count() + usize::from(!d.is_empty()), (*d).clone()))
+                .cloned()
+            else {
+                return Err(RepoError::Internal("a stream backup without its root".into()));
+            };
+            let mut nodes = dirs.remove(&deepest).unwrap_or_default();
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let id = self
+                .store
+                .put_blob(BlobKind::Tree, Bytes::from(Tree { nodes }.to_json()))
+                .await
+                .map_err(store_error)?;
+            if deepest.is_empty() {
+                break id;
+            }
+            let (parent, base) = deepest.rsplit_once('/').unwrap_or(("", deepest.as_str()));
+            let mut node = Node::new(base.as_bytes().to_vec(), NodeType::Dir);
+            fill_owner(&mut node, 0o700);
+            node.links = 2;
+            node.subtree = Some(id);
+            dirs.entry(parent.to_owned()).or_default().push(node);
+        };
+        self.store.flush().await.map_err(store_error)?;
+        Ok(FinishedRoot { root: root.to_hex(), domain: hex::encode(self.store.keys().id()), stats: self.stats })
+    }
+}
+
+/// Gives a node this process's owner, `mode` and the current time: a stream has no file
+/// metadata of its own, and a restore as another user must not widen a dump's mode.
+fn fill_owner(node: &mut Node, mode: u32) {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    node.mode = mode;
+    node.uid = uid;
+    node.gid = gid;
+    node.mtime_ns = now;
+    node.ctime_ns = now;
+}
+
+/// One stream stored.
+struct StoredStream {
+    content: Vec<BlobId>,
+    size: u64,
+    plain_blake3: [u8; 32],
+    bytes_new: u64,
+    blobs_new: u64,
+}
+
+/// Chunks `reader` on a blocking thread and stores the chunks, several at once, in order.
+async fn store_stream<R>(store: &ChunkStore, name: &str, reader: R) -> Result<StoredStream>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNK_QUEUE);
+    let chunker = store.chunker().clone();
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    let chunking = tokio::task::spawn_blocking(move || chunk_into(bridge, &chunker, &tx));
+    let window = put_window();
+    let mut in_flight = FuturesOrdered::new();
+    let mut stored = StoredStream { content: Vec::new(), size: 0, plain_blake3: [0; 32], bytes_new: 0, blobs_new: 0 };
+    let mut source_done = false;
+    loop {
+        let put = if !source_done && in_flight.len() < window {
+            tokio::select! {
+                chunk = rx.recv() => {
+                    match chunk {
+                        Some(chunk) => in_flight.push_back(put_chunk(store.clone(), chunk)),
+                        None => source_done = true,
+                    }
+                    continue;
+                }
+                Some(put) = in_flight.next(), if !in_flight.is_empty() => put,
+            }
+        } else {
+            match in_flight.next().await {
+                Some(put) => put,
+                None => break,
+            }
+        };
+        // On a failed put, dropping `rx` stops the chunker at its next chunk.
+        let (id, new) = put.map_err(|e| chunk_error(name, stored.content.len(), e))?;
+        stored.content.push(id);
+        if let Some(len) = new {
+            stored.bytes_new += len;
+            stored.blobs_new += 1;
+        }
+    }
+    let (digest, size) = chunking
+        .await
+        .map_err(|e| RepoError::Internal(format!("chunking {name}: {e}")))?
+        .map_err(|e| RepoError::Source(format!("reading {name} for backup: {e}")))?;
+    stored.plain_blake3 = digest;
+    stored.size = size;
+    Ok(stored)
+}
+
+/// A failed put of chunk `index` of `name`, as the repository error it is.
+fn chunk_error(name: &str, index: usize, e: StoreError) -> RepoError {
+    match e {
+        e @ StoreError::Storage { .. } => store_error(e),
+        e => RepoError::Internal(format!("storing chunk {index} of {name}: {e}")),
+    }
+}
+
+/// Stores one chunk unless the store has it; `Some(length)` when it was new.
+async fn put_chunk(store: ChunkStore, chunk: Vec<u8>) -> std::result::Result<(BlobId, Option<u64>), StoreError> {
+    let chunk = Bytes::from(chunk);
+    let hashing = (store.clone(), chunk.clone());
+    // The keyed hash first, off the reactor: a chunk the store has costs only that.
+    let (id, known) = tokio::task::spawn_blocking(move || {
+        let id = hashing.0.blob_id(&hashing.1);
+        (id, hashing.0.has_blob(&id))
+    })
+    .await
+    .map_err(|e| StoreError::Internal { operation: "hash chunk", reason: e.to_string() })?;
+    if known {
+        return Ok((id, None));
+    }
+    let len = chunk.len() as u64;
+    store.put_blob(BlobKind::Data, chunk).await.map(|id| (id, Some(len)))
+}
+
+/// Cuts `reader` into chunks sent to `tx`, and returns the plaintext BLAKE3 and length.
+fn chunk_into<R: Read>(
+    reader: R,
+    chunker: &Chunker,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<([u8; 32], u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    for chunk in chunker.chunks(reader) {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        if tx.blocking_send(chunk).is_err() {
+            // The async side failed and stopped listening; its error is the one reported.
+            return Err(std::io::Error::other("stream backup abandoned"));
+        }
+    }
+    Ok((*hasher.finalize().as_bytes(), size))
+}
+
+impl Repository {
+    /// Opens the stream a v3 record names: its file node's chunks in order, several read
+    /// ahead, each authenticated against its id; the size and plaintext BLAKE3 the record
+    /// holds are checked as the chunks come (nothing past the recorded size is released)
+    /// and at the end.
+    pub(crate) async fn open_v3_object(&self, record: &ObjectRecord) -> Result<PipelineStream> {
+        let root = record
+            .tree
+            .as_deref()
+            .and_then(BlobId::from_hex)
+            .ok_or_else(|| RepoError::Integrity(format!("object {:?} names no v3 root tree", record.name)))?;
+        let store = self.v3_store().await?;
+        let node = file_node(&store, &root, &record.name).await?;
+        if node.size != record.plain_size {
+            return Err(RepoError::object(
+                &record.label(),
+                &self.location(),
+                mismatch(format!("its tree says {} bytes, {} recorded (plain_size)", node.size, record.plain_size)),
+            ));
+        }
+        Ok(read_content(store, node.content, record.clone()))
+    }
+}
+
+/// The file node at `name` (`/`-separated) under the tree `root`.
+async fn file_node(store: &ChunkStore, root: &BlobId, name: &str) -> Result<Node> {
+    let parts: Vec<&str> = name.split('/').collect();
+    let mut tree_id = *root;
+    let mut path = PathBuf::from("/");
+    for (i, part) in parts.iter().enumerate() {
+        let tree = load_tree(store, &tree_id, &path).await.map_err(tree_failure)?;
+        path.push(part);
+        let missing =
+            |what: &str| RepoError::Integrity(format!("{} {what} in root tree {}", path.display(), root.to_hex()));
+        let node = tree.get(part.as_bytes()).ok_or_else(|| missing("is not"))?;
+        if i + 1 == parts.len() {
+            if node.kind != NodeType::File {
+                return Err(missing("is not a file"));
+            }
+            return Ok(node.clone());
+        }
+        tree_id = node.subtree.ok_or_else(|| missing("is not a directory"))?;
+    }
+    Err(RepoError::Internal(format!("empty object name {name:?}")))
+}
+
+/// A tree failure as a repository error.
+fn tree_failure(e: TreeError) -> RepoError {
+    match e {
+        TreeError::Store { source, .. } if matches!(*source, StoreError::Storage { .. }) => store_error(*source),
+        e => RepoError::Integrity(e.to_string()),
+    }
+}
+
+fn mismatch(what: String) -> CryptoError {
+    CryptoError::RecordMismatch(what)
+}
+
+/// Where the checked read of a v3 stream stands.
+struct Reading {
+    blobs: futures::stream::BoxStream<'static, std::result::Result<Bytes, CryptoError>>,
+    hasher: blake3::Hasher,
+    seen: u64,
+    record: Arc<ObjectRecord>,
+}
+
+/// The content chunks, PREFETCH ahead, checked against `record` as [`open_v3_object`]
+/// describes.
+fn read_content(store: ChunkStore, content: Vec<BlobId>, record: ObjectRecord) -> PipelineStream {
+    let record = Arc::new(record);
+    let naming = record.clone();
+    let blobs = futures::stream::iter(content.into_iter().enumerate())
+        .map(move |(index, id)| {
+            let (store, record) = (store.clone(), naming.clone());
+            async move {
+                store.get_blob(&id).await.map_err(|e| {
+                    let what = format!("chunk {index} ({}) of {}: {e}", id.to_hex(), record.name);
+                    CryptoError::Input(Arc::new(std::io::Error::other(what)))
+                })
+            }
+        })
+        .buffered(PREFETCH)
+        .boxed();
+    let start = Reading { blobs, hasher: blake3::Hasher::new(), seen: 0, record };
+    Box::pin(futures::stream::unfold(Some(start), |state| async move {
+        let mut state = state?;
+        match state.blobs.next().await {
+            Some(Ok(chunk)) => {
+                state.seen += chunk.len() as u64;
+                if state.seen > state.record.plain_size {
+                    let e = mismatch(format!(
+                        "the plaintext is longer than the {} bytes recorded (plain_size)",
+                        state.record.plain_size
+                    ));
+                    return Some((Err(e), None));
+                }
+                let (hasher, hashing) = (state.hasher, chunk.clone());
+                match tokio::task::spawn_blocking(move || {
+                    let mut hasher = hasher;
+                    hasher.update(&hashing);
+                    hasher
+                })
+                .await
+                {
+                    Ok(hasher) => {
+                        state.hasher = hasher;
+                        Some((Ok(chunk), Some(state)))
+                    }
+                    Err(e) => Some((Err(CryptoError::Worker(e.to_string())), None)),
+                }
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None => check_end(&state).err().map(|e| (Err(e), None)),
+        }
+    }))
+}
+
+/// The size and digest check once every chunk was read.
+fn check_end(state: &Reading) -> std::result::Result<(), CryptoError> {
+    let record = &state.record;
+    if state.seen != record.plain_size {
+        return Err(mismatch(format!(
+            "the plaintext is {} bytes, {} recorded (plain_size)",
+            state.seen, record.plain_size
+        )));
+    }
+    let found = state.hasher.finalize().to_hex().to_string();
+    if found != record.plain_blake3 {
+        return Err(mismatch(format!("plaintext BLAKE3 {found}, {} recorded (plain_blake3)", record.plain_blake3)));
+    }
+    Ok(())
+}
