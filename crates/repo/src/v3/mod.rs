@@ -19,6 +19,7 @@ mod store;
 pub mod archiver;
 pub mod restorer;
 mod snapshot;
+pub(crate) mod stream;
 pub mod tree;
 
 pub use blob::{BlobId, BlobKind, BlobStore};
