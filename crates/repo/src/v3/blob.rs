@@ -1,10 +1,15 @@
 //! Blob ids, kinds, and the store interface that trees and streams are written through.
 
+// StoreError carries the storage's error by value (see pack.rs); results of it are large.
+#![allow(clippy::result_large_err)]
+
 use std::future::Future;
 
 use bytes::Bytes;
 
 use super::error::StoreError;
+use super::index::BlobLocation;
+use super::pack::{PackEntry, PackId};
 
 /// A blob's id: keyed BLAKE3 of its plaintext under the domain's id key (32 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,4 +105,40 @@ pub trait BlobStore: Send + Sync {
 
     /// Makes every blob put so far durable: packs written, then an index object naming them.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Where the blob is stored, for readers that plan their reads by pack; `None` when the
+    /// store cannot say (a blob not in a stored pack yet, or a store without packs).
+    fn blob_location(&self, _id: &BlobId) -> Option<BlobLocation> {
+        None
+    }
+
+    /// Reads the blobs `entries` of `pack` (as [`blob_location`](Self::blob_location) gave
+    /// them, sorted by offset) with as few storage reads as they allow (one for a run of
+    /// neighbours), then authenticates, decompresses and checks each against its id. The
+    /// outer error is the read's; each blob has its own result, so a damaged one is named.
+    ///
+    /// The default reads each blob with [`get_blob`](Self::get_blob) and checks its id.
+    fn get_pack_run(
+        &self,
+        _pack: PackId,
+        entries: Vec<PackEntry>,
+    ) -> impl Future<Output = Result<Vec<Result<Bytes, StoreError>>, StoreError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(entries.len());
+            for entry in &entries {
+                let blob = self.get_blob(&entry.id).await.and_then(|data| {
+                    if self.blob_id(&data) == entry.id {
+                        Ok(data)
+                    } else {
+                        Err(StoreError::Corrupt {
+                            what: format!("blob {}", entry.id),
+                            reason: "does not match its id".into(),
+                        })
+                    }
+                });
+                out.push(blob);
+            }
+            Ok(out)
+        }
+    }
 }

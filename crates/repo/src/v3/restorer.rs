@@ -7,21 +7,36 @@
 //! restore itself, files are created exclusively without following symlinks, and hard
 //! links only ever point at files this restore wrote, so no entry can land outside the
 //! target, whatever a forged tree says.
+//!
+//! Contents are written by pack runs: every chunk of the selected files is located in the
+//! index, chunks are grouped by pack and sorted by offset, and each run of neighbouring
+//! blobs of one pack is fetched with one range request (packs in the order the files first
+//! need them, so storage reads stay sequential), opened on a blocking thread (every blob
+//! authenticated and checked against its id) and written at its offsets in the files that
+//! hold it, several runs in flight. A file is created by the first run that writes to it
+//! and settled (mode, owner, mtime, xattrs) by the one that writes its last chunk, so a
+//! large file is written in parallel ranges and many small files cost a few reads. Chunks
+//! the store cannot locate (a store without packs) are read one by one, file by file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::blob::{BlobId, BlobStore};
+use super::error::StoreError;
+use super::pack::{PackEntry, PackId};
 use super::tree::{Node, NodeType, Tree, TreeError, child_path, io_error, load_tree, store_error, tree_components};
 use crate::FilesFilter;
 use crate::tree::{
@@ -42,7 +57,8 @@ pub struct RestoreSpec {
     pub exclude: Vec<String>,
     /// Give entries their recorded owners (see [`RestoreOptions`]).
     pub same_owner: bool,
-    /// Files written at the same time (at least 1).
+    /// Pack runs (or, for a store without packs, files) read and written at the same
+    /// time (at least 1).
     pub parallel: usize,
 }
 
@@ -53,10 +69,30 @@ impl Default for RestoreSpec {
             include: Vec::new(),
             exclude: Vec::new(),
             same_owner: RestoreOptions::default().same_owner,
-            parallel: 4,
+            parallel: default_parallel(),
         }
     }
 }
+
+/// Runs in flight by default: four per core, at least eight, so that reads, decoding and
+/// writes overlap on a small machine too.
+fn default_parallel() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_mul(4).max(8)
+}
+
+/// Longest span of a pack read with one request; with the plaintext bound below it keeps
+/// the memory of `parallel` runs in flight near `parallel x 16 MiB`.
+const RUN_SPAN: u64 = 8 << 20;
+/// Most plaintext one run may hold.
+const RUN_PLAIN: u64 = 8 << 20;
+/// A gap between two wanted blobs of a pack that one request reads through rather than
+/// splitting the run (bytes read for nothing cost less than another request).
+const RUN_GAP: u64 = 256 << 10;
+/// Trees read at once while planning a restore.
+const TREE_READS: usize = 16;
+/// Files at least this large get their space with `fallocate` before their chunks arrive
+/// in any order (fewer extents); for smaller ones the call costs more than it saves.
+const FALLOCATE_MIN: u64 = 1 << 20;
 
 /// What a restore did.
 #[derive(Debug, Clone, Default)]
@@ -147,19 +183,22 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         let mut plan = Plan::default();
         let start = spec.sub_path.clone().unwrap_or_else(|| PathBuf::from("/"));
         let start = PathBuf::from("/").join(start);
-        match self.locate(root, &start).await? {
-            Located::Root(tree) => {
-                self.plan_tree(tree, start, PathBuf::new(), &include, &exclude, &mut plan).await?;
-            }
+        let tree = match self.locate(root, &start).await? {
+            Located::Root(tree) => Some(tree),
             Located::Node(node) if node.kind == NodeType::Dir => {
-                let tree = load_tree(self.store, &subtree_of(&node, &start)?, &start).await?;
-                self.plan_tree(tree, start, PathBuf::new(), &include, &exclude, &mut plan).await?;
+                Some(load_tree(self.store, &subtree_of(&node, &start)?, &start).await?)
             }
             Located::Node(node) => {
                 let rel = PathBuf::from(node.name_os());
-                plan.add_leaf(rel, start, *node);
+                plan.add_leaf(rel, start.clone(), *node);
+                None
             }
         };
+        if let Some(tree) = tree {
+            let mut trees = self.load_trees(&tree, &start, &exclude).await?;
+            let filters = (&include, &exclude);
+            plan_tree(tree, start, PathBuf::new(), filters, &mut trees, &mut plan)?;
+        }
         let staging = blocking(target, "prepare restore target", {
             let target = target.to_owned();
             move || {
@@ -177,41 +216,34 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         Ok(report)
     }
 
-    /// Adds the entries of `tree` (at `at` in the backup, `rel` in the target) that the
-    /// patterns select; returns whether any was added.
-    fn plan_tree<'b>(
-        &'b self,
-        tree: Tree,
-        at: PathBuf,
-        rel: PathBuf,
-        include: &'b PathPatterns,
-        exclude: &'b TreeFilter,
-        plan: &'b mut Plan,
-    ) -> BoxFuture<'b, Result<bool, TreeError>> {
-        Box::pin(async move {
-            let mut any = false;
-            for node in tree.nodes {
-                let node_at = child_path(&at, &node.name);
-                let node_rel = child_path(&rel, &node.name);
-                let is_dir = node.kind == NodeType::Dir;
-                if exclude.excludes(&node_at, is_dir) {
-                    continue;
-                }
-                let selected = include.is_empty() || include.matches(&node_at, is_dir);
-                if is_dir {
-                    let sub = load_tree(self.store, &subtree_of(&node, &node_at)?, &node_at).await?;
-                    let inner = self.plan_tree(sub, node_at, node_rel.clone(), include, exclude, plan).await?;
-                    if selected || inner {
-                        plan.dirs.push((node_rel, node));
-                        any = true;
-                    }
-                } else if selected {
-                    plan.add_leaf(node_rel, node_at, node);
-                    any = true;
-                }
+    /// Reads every tree below `tree` (at `at`) that a restore may need, all but those of
+    /// excluded directories (which are not read at all), [`TREE_READS`] at a time; keyed by
+    /// their paths in the backup.
+    async fn load_trees(
+        &self,
+        tree: &Tree,
+        at: &Path,
+        exclude: &TreeFilter,
+    ) -> Result<HashMap<PathBuf, Tree>, TreeError> {
+        let mut loaded = HashMap::new();
+        let mut queue = Vec::new();
+        queue_subtrees(tree, at, exclude, &mut queue)?;
+        let mut reading = FuturesUnordered::new();
+        loop {
+            while reading.len() < TREE_READS
+                && let Some((path, id)) = queue.pop()
+            {
+                reading.push(async move {
+                    let tree = load_tree(self.store, &id, &path).await;
+                    (path, tree)
+                });
             }
-            Ok(any)
-        })
+            let Some((path, tree)) = reading.next().await else { break };
+            let tree = tree?;
+            queue_subtrees(&tree, &path, exclude, &mut queue)?;
+            loaded.insert(path, tree);
+        }
+        Ok(loaded)
     }
 
     /// Writes a plan into the staging folder `root`: directories, then links and special
@@ -241,16 +273,10 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         // borrowed item makes the future `Send` for one lifetime only, which callers that
         // spawn it (lifeboatd's jobs) cannot use.
         let files = std::mem::take(&mut plan.files);
-        let results: Vec<(u64, Vec<String>)> = futures::stream::iter(files)
-            .map(|(rel, at, node)| async move { self.write_file(root.join(rel), &at, &node, same_owner).await })
-            .buffer_unordered(spec.parallel.max(1))
-            .try_collect()
-            .await?;
-        for (bytes, warnings) in results {
-            report.files += 1;
-            report.bytes += bytes;
-            report.warnings.extend(warnings);
-        }
+        let (count, bytes, warnings) = self.write_files(files, root, spec).await?;
+        report.files = count;
+        report.bytes = bytes;
+        report.warnings.extend(warnings);
         let pairs: Vec<(PathBuf, PathBuf)> = links
             .iter()
             .filter_map(|(rel, _, node)| {
@@ -266,6 +292,65 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
             .warnings
             .extend(blocking(root, "finish directories", move || finish_dirs(&root_owned, dirs, same_owner)).await?);
         Ok(report)
+    }
+
+    /// Writes the regular files: by pack runs where the store locates every chunk of a
+    /// file, else file by file. Returns the files and bytes written, and warnings.
+    async fn write_files(
+        &self,
+        files: Vec<(PathBuf, PathBuf, Node)>,
+        root: &Path,
+        spec: &RestoreSpec,
+    ) -> Result<(u64, u64, Vec<String>), TreeError> {
+        let (parallel, same_owner) = (spec.parallel.max(1), spec.same_owner);
+        let ReadPlan { targets, runs, empty, unlocated } = plan_reads(self.store, files, root);
+        let (mut count, mut bytes) = (empty.len() as u64, 0u64);
+        let mut warnings = blocking(root, "create empty files", move || write_empty(&empty, same_owner)).await?;
+        let targets = Arc::new(targets);
+        // Owned items (see write_plan): each run's future holds an Arc, never a borrow.
+        let written: Vec<Vec<String>> = futures::stream::iter(runs)
+            .map(|run| {
+                let targets = targets.clone();
+                async move { self.write_run(run, targets, same_owner).await }
+            })
+            .buffer_unordered(parallel)
+            .try_collect()
+            .await?;
+        warnings.extend(written.into_iter().flatten());
+        for target in targets.iter() {
+            if target.left.load(Ordering::Acquire) != 0 {
+                return Err(io_error("write file", &target.path)(io::Error::other("chunks left unwritten")));
+            }
+            count += 1;
+            bytes += target.len;
+        }
+        let results: Vec<(u64, Vec<String>)> = futures::stream::iter(unlocated)
+            .map(|(rel, at, node)| async move { self.write_file(root.join(rel), &at, &node, same_owner).await })
+            .buffer_unordered(parallel)
+            .try_collect()
+            .await?;
+        for (written, file_warnings) in results {
+            count += 1;
+            bytes += written;
+            warnings.extend(file_warnings);
+        }
+        Ok((count, bytes, warnings))
+    }
+
+    /// Reads one run of a pack and writes its blobs where they go; returns the warnings
+    /// of the files it finished.
+    async fn write_run(&self, run: Run, targets: Arc<Vec<Target>>, same_owner: bool) -> Result<Vec<String>, TreeError> {
+        let Run { pack, entries, places } = run;
+        let first = places.first().and_then(|p| p.first()).and_then(|(t, _)| targets.get(*t));
+        let (at, path) = first.map_or_else(|| (PathBuf::from("/"), PathBuf::new()), |t| (t.at.clone(), t.path.clone()));
+        let blobs = self.store.get_pack_run(pack, entries).await.map_err(store_error("read a chunk of", &at))?;
+        if blobs.len() != places.len() {
+            return Err(store_error("read a chunk of", &at)(StoreError::Internal {
+                operation: "read blobs of a pack",
+                reason: format!("pack {pack}: {} blobs read for {} asked", blobs.len(), places.len()),
+            }));
+        }
+        blocking(&path, "write file", move || write_blobs(&targets, blobs, &places, same_owner)).await
     }
 
     /// Writes one file's content (verifying each chunk's id) and settles its metadata.
@@ -475,6 +560,260 @@ impl Plan {
             _ => self.others.push((rel, node)),
         }
     }
+}
+
+/// A regular file written by pack runs: created by the first run that writes to it,
+/// settled by the one that writes its last chunk.
+struct Target {
+    /// Where it goes (in the staging folder).
+    path: PathBuf,
+    /// Its path in the backup (for messages).
+    at: PathBuf,
+    node: Node,
+    /// Its length: its chunks' plaintext lengths summed.
+    len: u64,
+    /// Chunk writes still to do.
+    left: AtomicUsize,
+    /// Whether it was created; held while creating, so that another run waits for the
+    /// file rather than failing to open it.
+    created: Mutex<bool>,
+}
+
+/// One range read of a pack and where each of its blobs goes.
+struct Run {
+    pack: PackId,
+    /// The blobs, sorted by offset.
+    entries: Vec<PackEntry>,
+    /// Per blob: (index of the target, offset in the file), once per place it fills.
+    places: Vec<Vec<(usize, u64)>>,
+}
+
+/// How a restore's regular files get their content.
+struct ReadPlan {
+    /// Files whose every chunk the store located.
+    targets: Vec<Target>,
+    /// Their chunks as pack runs, packs in the order the files first need them.
+    runs: Vec<Run>,
+    /// Files without content: path in the staging folder, backup path, node.
+    empty: Vec<(PathBuf, PathBuf, Node)>,
+    /// Files with a chunk the store cannot locate: target-relative path, backup path, node.
+    unlocated: Vec<(PathBuf, PathBuf, Node)>,
+}
+
+/// Blobs of one pack wanted by a restore: blob id to its entry and places.
+type PackWants = HashMap<BlobId, (PackEntry, Vec<(usize, u64)>)>;
+
+/// Locates every chunk of `files` and groups them into pack runs.
+fn plan_reads<S: BlobStore>(store: &S, files: Vec<(PathBuf, PathBuf, Node)>, root: &Path) -> ReadPlan {
+    let mut plan = ReadPlan { targets: Vec::new(), runs: Vec::new(), empty: Vec::new(), unlocated: Vec::new() };
+    let mut pack_order: HashMap<PackId, usize> = HashMap::new();
+    let mut packs: Vec<(PackId, PackWants)> = Vec::new();
+    for (rel, at, node) in files {
+        if node.content.is_empty() {
+            plan.empty.push((root.join(rel), at, node));
+            continue;
+        }
+        let located: Option<Vec<_>> = node.content.iter().map(|id| store.blob_location(id)).collect();
+        let Some(located) = located else {
+            plan.unlocated.push((rel, at, node));
+            continue;
+        };
+        let index = plan.targets.len();
+        let mut offset = 0u64;
+        for location in &located {
+            let slot = *pack_order.entry(location.pack).or_insert_with(|| {
+                packs.push((location.pack, HashMap::new()));
+                packs.len() - 1
+            });
+            let wants = &mut packs[slot].1;
+            wants.entry(location.entry.id).or_insert_with(|| (location.entry, Vec::new())).1.push((index, offset));
+            offset += u64::from(location.entry.plain_len);
+        }
+        let left = AtomicUsize::new(located.len());
+        plan.targets.push(Target { path: root.join(rel), at, node, len: offset, left, created: Mutex::new(false) });
+    }
+    for (pack, wants) in packs {
+        split_runs(pack, wants, &mut plan.runs);
+    }
+    plan
+}
+
+/// Cuts the wanted blobs of one pack into runs: neighbours (gaps up to [`RUN_GAP`]) up to
+/// [`RUN_SPAN`] bytes and [`RUN_PLAIN`] bytes of plaintext each.
+fn split_runs(pack: PackId, wants: PackWants, runs: &mut Vec<Run>) {
+    let mut sorted: Vec<(PackEntry, Vec<(usize, u64)>)> = wants.into_values().collect();
+    sorted.sort_by_key(|(entry, _)| entry.offset);
+    let mut current: Option<(Run, u64)> = None;
+    for (entry, places) in sorted {
+        if let Some((run, plain)) = &current {
+            let start = run.entries.first().map_or(entry.offset, |e| e.offset);
+            let end = run.entries.last().map_or(entry.offset, |e| e.range().end);
+            let fits = entry.offset >= end
+                && entry.offset - end <= RUN_GAP
+                && entry.range().end - start <= RUN_SPAN
+                && plain + u64::from(entry.plain_len) <= RUN_PLAIN;
+            if !fits && let Some((run, _)) = current.take() {
+                runs.push(run);
+            }
+        }
+        let (run, plain) = current.get_or_insert_with(|| (Run { pack, entries: Vec::new(), places: Vec::new() }, 0));
+        run.entries.push(entry);
+        run.places.push(places);
+        *plain += u64::from(entry.plain_len);
+    }
+    runs.extend(current.map(|(run, _)| run));
+}
+
+impl Target {
+    /// The file, open for writing: created (exclusively, never through a symlink) by the
+    /// first caller, opened again (never through a symlink) by later ones.
+    fn open(&self) -> Result<File, TreeError> {
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if *created {
+            drop(created);
+            return OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&self.path)
+                .map_err(io_error("open file", &self.path));
+        }
+        let file = create_private_file(&self.path).map_err(io_error("create file", &self.path))?;
+        if !self.node.sparse && self.len >= FALLOCATE_MIN {
+            // Where the file system cannot, the writes allocate as they go: nothing lost.
+            let _ = rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, self.len);
+        }
+        *created = true;
+        Ok(file)
+    }
+
+    /// Gives the file its length (a sparse file's trailing hole) and its metadata.
+    fn finish(&self, file: &File, same_owner: bool) -> Result<Vec<String>, TreeError> {
+        if self.node.sparse {
+            file.set_len(self.len).map_err(io_error("finish file", &self.path))?;
+        }
+        let mut warnings = settle(file, &self.path, &self.node, same_owner)?;
+        if self.len != self.node.size {
+            // The chunks are authentic, so the node's size is what is off: say so, keep the data.
+            warnings.push(format!(
+                "{}: restored {} bytes where the backup records {}",
+                self.at.display(),
+                self.len,
+                self.node.size
+            ));
+        }
+        Ok(warnings)
+    }
+}
+
+/// Writes the blobs of one run at their places (each file opened once), settling the files
+/// whose last chunk this was. A damaged blob fails the run, naming a file that holds it.
+fn write_blobs(
+    targets: &[Target],
+    blobs: Vec<Result<Bytes, StoreError>>,
+    places: &[Vec<(usize, u64)>],
+    same_owner: bool,
+) -> Result<Vec<String>, TreeError> {
+    let mut data = Vec::with_capacity(blobs.len());
+    for (blob, places) in blobs.into_iter().zip(places) {
+        let at = places.first().and_then(|(t, _)| targets.get(*t)).map_or(Path::new("/"), |t| t.at.as_path());
+        data.push(blob.map_err(store_error("read a chunk of", at))?);
+    }
+    let mut by_file: BTreeMap<usize, Vec<(u64, usize)>> = BTreeMap::new();
+    for (blob, places) in places.iter().enumerate() {
+        for &(target, offset) in places {
+            by_file.entry(target).or_default().push((offset, blob));
+        }
+    }
+    let mut warnings = Vec::new();
+    for (index, writes) in by_file {
+        let Some(target) = targets.get(index) else { continue };
+        let file = target.open()?;
+        for &(offset, blob) in &writes {
+            write_at(&file, &data[blob], offset, target.node.sparse).map_err(io_error("write file", &target.path))?;
+        }
+        if target.left.fetch_sub(writes.len(), Ordering::AcqRel) == writes.len() {
+            warnings.extend(target.finish(&file, same_owner)?);
+        }
+    }
+    Ok(warnings)
+}
+
+/// Writes a chunk at `offset`; a sparse file's chunk of zeros is left a hole.
+fn write_at(file: &File, data: &[u8], offset: u64, sparse: bool) -> io::Result<()> {
+    if sparse && data.iter().all(|&b| b == 0) {
+        return Ok(());
+    }
+    file.write_all_at(data, offset)
+}
+
+/// Creates and settles files without content (path in the staging folder, backup path, node).
+fn write_empty(files: &[(PathBuf, PathBuf, Node)], same_owner: bool) -> Result<Vec<String>, TreeError> {
+    let mut warnings = Vec::new();
+    for (path, at, node) in files {
+        let file = create_private_file(path).map_err(io_error("create file", path))?;
+        warnings.extend(settle(&file, path, node, same_owner)?);
+        if node.size != 0 {
+            warnings.push(format!("{}: restored 0 bytes where the backup records {}", at.display(), node.size));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Queues the subtrees of `tree`'s directories (at `at`) that `exclude` keeps.
+fn queue_subtrees(
+    tree: &Tree,
+    at: &Path,
+    exclude: &TreeFilter,
+    queue: &mut Vec<(PathBuf, BlobId)>,
+) -> Result<(), TreeError> {
+    for node in tree.nodes.iter().filter(|node| node.kind == NodeType::Dir) {
+        let path = child_path(at, &node.name);
+        if !exclude.excludes(&path, true) {
+            let id = subtree_of(node, &path)?;
+            queue.push((path, id));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the entries of `tree` (at `at` in the backup, `rel` in the target) that the
+/// patterns (include, exclude) select, taking subtrees from `trees`; returns whether any
+/// was added.
+fn plan_tree(
+    tree: Tree,
+    at: PathBuf,
+    rel: PathBuf,
+    filters: (&PathPatterns, &TreeFilter),
+    trees: &mut HashMap<PathBuf, Tree>,
+    plan: &mut Plan,
+) -> Result<bool, TreeError> {
+    let (include, exclude) = filters;
+    let mut any = false;
+    for node in tree.nodes {
+        let node_at = child_path(&at, &node.name);
+        let node_rel = child_path(&rel, &node.name);
+        let is_dir = node.kind == NodeType::Dir;
+        if exclude.excludes(&node_at, is_dir) {
+            continue;
+        }
+        let selected = include.is_empty() || include.matches(&node_at, is_dir);
+        if is_dir {
+            // Absent only when a forged tree names one directory twice.
+            let sub = trees.remove(&node_at).ok_or_else(|| TreeError::Refused {
+                path: node_at.display().to_string(),
+                reason: "is named twice in its directory".into(),
+            })?;
+            let inner = plan_tree(sub, node_at, node_rel.clone(), filters, trees, plan)?;
+            if selected || inner {
+                plan.dirs.push((node_rel, node));
+                any = true;
+            }
+        } else if selected {
+            plan.add_leaf(node_rel, node_at, node);
+            any = true;
+        }
+    }
+    Ok(any)
 }
 
 /// The backup path of a hard link's first name.

@@ -170,6 +170,11 @@ impl ChunkStore {
         &self.inner.keys
     }
 
+    /// The storage the packs are in, and the index's location of `id` (for read_plan.rs).
+    pub(crate) fn read_parts(&self, id: &BlobId) -> (&Arc<dyn Storage>, Option<super::BlobLocation>) {
+        (&self.inner.storage, self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id))
+    }
+
     /// Blobs in the in-memory index (stored packs; this writer's uploaded ones included).
     pub fn indexed_blobs(&self) -> usize {
         self.inner.index.read().unwrap_or_else(|p| p.into_inner()).len()
@@ -460,6 +465,18 @@ impl BlobStore for ChunkStore {
             self.wait_uploads().await?;
         }
         Err(StoreError::MissingBlob(id.to_hex()))
+    }
+
+    fn blob_location(&self, id: &BlobId) -> Option<super::BlobLocation> {
+        self.read_parts(id).1
+    }
+
+    async fn get_pack_run(
+        &self,
+        pack: PackId,
+        entries: Vec<PackEntry>,
+    ) -> Result<Vec<Result<Bytes, StoreError>>, StoreError> {
+        self.read_run(pack, entries).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

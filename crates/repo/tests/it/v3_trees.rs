@@ -679,3 +679,206 @@ async fn measure_archive_and_restore() {
         println!("restore, {parallel} in flight: {took:.2?} ({:.0} MB/s)", mb / took.as_secs_f64());
     }
 }
+
+// --- Restores by pack runs over a real chunk store ----------------------------------------
+
+/// A memory storage counting the reads of pack objects (range reads included).
+#[derive(Debug, Default)]
+struct RunsCountingStorage {
+    inner: lifeboat_storage::MemoryStorage,
+    pack_reads: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl lifeboat_storage::layer::StorageLayer for RunsCountingStorage {
+    type Inner = lifeboat_storage::MemoryStorage;
+
+    fn inner(&self) -> &Self::Inner {
+        &self.inner
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<lifeboat_storage::ByteStream, lifeboat_storage::StorageError> {
+        if key.starts_with("packs/") {
+            self.pack_reads.fetch_add(1, Ordering::SeqCst);
+        }
+        lifeboat_storage::Storage::get(&self.inner, key, range).await
+    }
+}
+
+/// A chunk store with small chunks (16 KiB on average) and small packs (`pack_target`),
+/// over a counting memory storage.
+async fn runs_store(pack_target: usize) -> (std::sync::Arc<RunsCountingStorage>, lifeboat_repo::v3::ChunkStore) {
+    use lifeboat_repo::v3::{ChunkStore, StoreOptions};
+    let counting = std::sync::Arc::new(RunsCountingStorage::default());
+    let storage: std::sync::Arc<dyn lifeboat_storage::Storage> = counting.clone();
+    let keys = std::sync::Arc::new(DomainKeys::derive(&SecretKey::from_bytes([9u8; 32])));
+    let options = StoreOptions {
+        pack_target,
+        chunker: ChunkerParams { min: 4 << 10, avg: 16 << 10, max: 64 << 10 },
+        ..StoreOptions::default()
+    };
+    (counting, ChunkStore::open(storage, keys, options).await.unwrap())
+}
+
+/// Archives `source` into `store` and makes it durable.
+async fn runs_archive(store: &lifeboat_repo::v3::ChunkStore, source: &Path) -> BlobId {
+    let done = archive(store, source, &ArchiveOptions::default()).await.unwrap();
+    store.flush().await.unwrap();
+    done.root
+}
+
+fn runs_spec(parallel: usize) -> RestoreSpec {
+    RestoreSpec { parallel, ..Default::default() }
+}
+
+/// Every regular file below `root` by relative path, with its bytes.
+fn runs_contents(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_files_across_several_packs_restore_byte_for_byte_with_few_reads() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    for dir in 0..6 {
+        fs::create_dir_all(source.join(format!("d{dir}/sub"))).unwrap();
+        for file in 0..40u64 {
+            let seed = dir * 1000 + file + 1;
+            let len = (seed as usize * 7919) % 30_000;
+            fs::write(source.join(format!("d{dir}/f{file}")), noise(len, seed)).unwrap();
+        }
+        fs::write(source.join(format!("d{dir}/sub/mid")), noise(200_000, dir + 77)).unwrap();
+        fs::write(source.join(format!("d{dir}/sub/empty")), b"").unwrap();
+    }
+    // The same content twice: one blob, two places.
+    fs::write(source.join("twin-a"), noise(50_000, 4242)).unwrap();
+    fs::write(source.join("twin-b"), noise(50_000, 4242)).unwrap();
+    set_mtime(&source.join("d3/f7"), at(1_500_000_000, 5));
+    let (counting, store) = runs_store(256 << 10).await;
+    let root = runs_archive(&store, &source).await;
+    let packs = lifeboat_storage::StorageExt::list_all(counting.as_ref(), "packs/").await.unwrap().len();
+    assert!(packs >= 4, "the test needs several packs, got {packs}");
+    let before = counting.pack_reads.load(Ordering::SeqCst);
+    let target = base.path().join("restored");
+    let restored = Restorer::new(&store).restore(&root, &target, &runs_spec(3)).await.unwrap();
+    let reads = counting.pack_reads.load(Ordering::SeqCst) - before;
+    let files = runs_contents(&source);
+    assert_eq!(restored.files, files.len() as u64);
+    assert_eq!(runs_contents(&target), files, "every file byte for byte");
+    assert_eq!(survey(&target), survey(&source), "modes, mtimes and kinds too");
+    // 14 trees and a few reads per pack; one read per chunk would be far more than 300.
+    let chunks: u64 = files.values().map(|data| data.len() as u64 / (16 << 10) + 1).sum();
+    assert!(reads < 14 + 3 * packs as u64, "{reads} pack reads for {packs} packs and about {chunks} chunks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_of_one_pack_cost_far_fewer_reads_than_files() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir(&source).unwrap();
+    for file in 0..200u64 {
+        fs::write(source.join(format!("f{file:03}")), noise(1_000 + file as usize * 10, file + 1)).unwrap();
+    }
+    let (counting, store) = runs_store(32 << 20).await;
+    let root = runs_archive(&store, &source).await;
+    let before = counting.pack_reads.load(Ordering::SeqCst);
+    let target = base.path().join("restored");
+    Restorer::new(&store).restore(&root, &target, &runs_spec(8)).await.unwrap();
+    let reads = counting.pack_reads.load(Ordering::SeqCst) - before;
+    assert_eq!(runs_contents(&target), runs_contents(&source));
+    // One read for the root tree, one for the contents of 200 files.
+    assert!(reads <= 2, "{reads} pack reads for 200 files of one pack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_multi_chunk_file_is_restored_exactly_in_parallel_ranges() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir(&source).unwrap();
+    let mut data = noise(6 << 20, 99);
+    // Compressible stretches, so blobs differ in sealed and plain length.
+    data[1 << 20..(1 << 20) + 300_000].fill(b'x');
+    fs::write(source.join("large"), &data).unwrap();
+    let (counting, store) = runs_store(256 << 10).await;
+    let root = runs_archive(&store, &source).await;
+    let packs = lifeboat_storage::StorageExt::list_all(counting.as_ref(), "packs/").await.unwrap().len();
+    assert!(packs >= 8, "the file must span many packs (runs), got {packs}");
+    let before = counting.pack_reads.load(Ordering::SeqCst);
+    let target = base.path().join("restored");
+    let restored = Restorer::new(&store).restore(&root, &target, &runs_spec(6)).await.unwrap();
+    let reads = counting.pack_reads.load(Ordering::SeqCst) - before;
+    assert_eq!(restored.bytes, data.len() as u64);
+    let back = fs::read(target.join("large")).unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "the restored file differs from its source");
+    assert!(reads <= 1 + packs as u64, "{reads} reads for {packs} packs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sparse_file_restored_by_runs_stays_sparse() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir(&source).unwrap();
+    let path = source.join("sparse");
+    let file = File::create(&path).unwrap();
+    file.set_len(8 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&file, &noise(100_000, 5), 3 << 20).unwrap();
+    drop(file);
+    let meta = fs::metadata(&path).unwrap();
+    if meta.blocks() * 512 >= meta.len() {
+        eprintln!("the temporary folder's file system keeps no holes; nothing to check");
+        return;
+    }
+    let (_counting, store) = runs_store(256 << 10).await;
+    let root = runs_archive(&store, &source).await;
+    let target = base.path().join("restored");
+    Restorer::new(&store).restore(&root, &target, &runs_spec(4)).await.unwrap();
+    let restored = target.join("sparse");
+    assert!(fs::read(&restored).unwrap() == fs::read(&path).unwrap(), "content differs");
+    let back = fs::metadata(&restored).unwrap();
+    assert_eq!(back.len(), 8 << 20);
+    assert!(back.blocks() * 512 < 1 << 20, "{} bytes allocated for 100 kB of data", back.blocks() * 512);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_blob_in_a_coalesced_read_names_its_file_and_leaves_no_target() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    fs::create_dir(&source).unwrap();
+    for file in 0..50u64 {
+        fs::write(source.join(format!("f{file:02}")), noise(3_000, file + 1)).unwrap();
+    }
+    let (counting, store) = runs_store(32 << 20).await;
+    let root = runs_archive(&store, &source).await;
+    let victim = store.blob_id(&noise(3_000, 26));
+    let location = store.blob_location(&victim).expect("the victim's chunk is indexed");
+    let key = location.pack.key();
+    let mut bytes = lifeboat_storage::StorageExt::get_bytes(counting.as_ref(), &key).await.unwrap().to_vec();
+    bytes[location.entry.offset as usize + 20] ^= 0x40;
+    lifeboat_storage::StorageExt::put_bytes(counting.as_ref(), &key, Bytes::from(bytes)).await.unwrap();
+    let target = base.path().join("restored");
+    let error = Restorer::new(&store).restore(&root, &target, &runs_spec(4)).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("/f25"), "names the file: {message}");
+    assert!(message.contains(&victim.to_hex()), "names the blob: {message}");
+    assert!(matches!(&error, TreeError::Store { .. }), "{message}");
+    assert!(!target.exists(), "a failed restore left its target");
+    let left: Vec<_> = fs::read_dir(base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![OsStr::new("src").to_owned()], "staging folders left behind");
+}
