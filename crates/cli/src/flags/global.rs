@@ -71,8 +71,9 @@ pub struct Global {
     /// $XDG_CACHE_HOME/lifeboat, else ~/.cache/lifeboat). Deleting it loses nothing.
     #[arg(long, env = "LIFEBOAT_CACHE_DIR", global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Use no local cache: download every index object at each start.
-    #[arg(long, global = true, conflicts_with = "cache_dir")]
+    /// Use no local cache (even with --cache-dir or LIFEBOAT_CACHE_DIR set): download every
+    /// index object at each start.
+    #[arg(long, global = true)]
     pub no_cache: bool,
 }
 

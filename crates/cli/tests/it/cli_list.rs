@@ -278,3 +278,29 @@ fn a_file_changed_while_read_is_warned_about_and_counted() {
     let show = env.show(&list[0]);
     assert_eq!(show["stats"]["changed"], 1, "{show}");
 }
+
+#[test]
+fn forget_with_host_or_tag_touches_only_the_backups_within_them() {
+    let env = Env::init();
+    let db1_old = backup_with(&env, "db1-old", &["--host", "db1"]);
+    let db1_new = backup_with(&env, "db1-new", &["--host", "db1"]);
+    let web_old = backup_with(&env, "web-old", &["--host", "web", "--tag", "t"]);
+    let web_new = backup_with(&env, "web-new", &["--host", "web", "--tag", "t"]);
+
+    let dry = env.run(&["forget", "--host", "db1", "--keep-last", "1", "--dry-run", "--json"], b"");
+    dry.ok();
+    assert_eq!(dry.json()["forgotten"], serde_json::json!([db1_old]), "only db1's older backup: {}", dry.text());
+    env.run(&["forget", "--host", "db1", "--keep-last", "1"], b"").ok();
+    let mut left = listed(&env, &[]);
+    left.sort();
+    let mut expected = vec![db1_new.clone(), web_old.clone(), web_new.clone()];
+    expected.sort();
+    assert_eq!(left, expected, "web's backups are neither kept nor forgotten by a db1 forget");
+
+    env.run(&["forget", "--tag", "t", "--keep-last", "1"], b"").ok();
+    let mut left = listed(&env, &[]);
+    left.sort();
+    let mut expected = vec![db1_new, web_new];
+    expected.sort();
+    assert_eq!(left, expected);
+}

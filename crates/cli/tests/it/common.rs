@@ -233,6 +233,8 @@ impl Env {
         let mut cmd = lifeboat();
         cmd.env("LIFEBOAT_REPO", &self.repo);
         cmd.env("LIFEBOAT_STATE_DIR", self.state_dir());
+        // Format 3 index copies stay in the test's directory, not in the user's ~/.cache.
+        cmd.env("LIFEBOAT_CACHE_DIR", self.tmp.path().join("cache"));
         if let Some(p) = &self.password {
             cmd.env("LIFEBOAT_PASSWORD", p);
         }

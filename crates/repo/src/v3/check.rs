@@ -232,7 +232,8 @@ impl Repository {
 
     /// Checks one v3 backup: its structure, and with `read_data` every pack it needs.
     pub async fn verify_v3(&self, manifest: &Manifest, read_data: bool) -> Result<V3Check> {
-        let verified = self.verify_v3_backups(&[manifest], DataCheck::from_deep(read_data), &Progress::default()).await?;
+        let verified =
+            self.verify_v3_backups(&[manifest], DataCheck::from_deep(read_data), &Progress::default()).await?;
         let problems = verified.problems.into_iter().map(|(_, what, problem)| (what, problem)).collect();
         Ok(V3Check { blobs: verified.blobs, bytes_read: verified.bytes_read, problems })
     }
@@ -279,9 +280,13 @@ async fn walk(store: &ChunkStore, root: BlobId, listed: &HashMap<String, u64>, n
             Ok(tree) => tree,
             Err(e) => {
                 needed.blobs.remove(&id);
-                let shape = store.locate(&id).and_then(|at| pack_shape(&at.pack, &[at.entry], listed.get(&at.pack.key()).copied()));
+                let shape = store
+                    .locate(&id)
+                    .and_then(|at| pack_shape(&at.pack, &[at.entry], listed.get(&at.pack.key()).copied()));
                 let problem = match shape {
-                    Some(shape) => Problem { object: format!("{} (tree of {})", shape.object, path.display()), ..shape },
+                    Some(shape) => {
+                        Problem { object: format!("{} (tree of {})", shape.object, path.display()), ..shape }
+                    }
                     None => Problem {
                         object: format!("tree {} ({})", id.to_hex(), path.display()),
                         problem: e.to_string(),
@@ -304,7 +309,11 @@ async fn walk(store: &ChunkStore, root: BlobId, listed: &HashMap<String, u64>, n
 
 /// The packs holding `blobs`, with the index's entries of those blobs; a blob no index
 /// names is a problem.
-fn locate(store: &ChunkStore, blobs: &HashSet<BlobId>, problems: &mut Vec<Problem>) -> BTreeMap<PackId, Vec<PackEntry>> {
+fn locate(
+    store: &ChunkStore,
+    blobs: &HashSet<BlobId>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<PackId, Vec<PackEntry>> {
     let mut packs: BTreeMap<PackId, Vec<PackEntry>> = BTreeMap::new();
     let mut unindexed = Vec::new();
     for blob in blobs {
@@ -352,7 +361,9 @@ fn check_pack(keys: &super::DomainKeys, pack: PackId, bytes: bytes::Bytes, entri
         let blob = format!("blob {} in {object}", entry.id.to_hex());
         let problem = match directory.get(&entry.id) {
             None => Some("is indexed there, but the pack's own directory does not hold it".to_owned()),
-            Some(found) if *found != entry => Some("has another place in the index than in the pack's directory".into()),
+            Some(found) if *found != entry => {
+                Some("has another place in the index than in the pack's directory".into())
+            }
             Some(_) => reader.read_blob(keys, &entry.id).err().map(|e| e.to_string()),
         };
         if let Some(problem) = problem {

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use lifeboat_repo::{CacheDir, Manifest, Progress};
 use lifeboat_repo::v3::{DataCheck, DataSubset, INDEX_PREFIX, PACKS_PREFIX};
+use lifeboat_repo::{CacheDir, Manifest, Progress};
 use lifeboat_storage::ObjectMeta;
 
 use super::*;
