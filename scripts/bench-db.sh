@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Database backup/restore benchmark: Lifeboat's pipeline against the plain tool pipelines.
 #
-#   scripts/bench-db.sh [postgres|mysql|all]     (default all)
+#   scripts/bench-db.sh [postgres|mysql|all|v3]  (default all)
+#
+# `v3`: dedup of repeated PostgreSQL dumps in a format 3 repository (`init --format 3`):
+# three `lifeboat backup postgres` of the pgbench database in a row, the second right after
+# the first, the third after V3_TX pgbench transactions (a mostly unchanged database, as
+# between two hourly dumps); prints what each adds to the repository (bytes_new and the
+# growth of packs/ and index/) against the dump size. Target: the second and third add < 5%.
+# Each pgbench transaction updates one random account row, which moves that row in the
+# table's heap and so changes the chunks at its old place and at the table's end: the
+# third figure grows with V3_TX (default 10).
 #
 # Environment:
 #   SCALE=50          pgbench scale (100000 * SCALE rows in pgbench_accounts; 50 is about 750 MB
@@ -207,10 +216,52 @@ bench_mysql() {
     rm -f "$cnf"
 }
 
+# Format 3: what repeated dumps of a mostly unchanged database add to the repository.
+bench_v3() {
+    local url="$LIFEBOAT_TEST_PG_URL" base
+    base="$(base_url "$url")"
+    export PGHOST PGPORT PGUSER PGPASSWORD
+    PGHOST="$(url_part "$url" host)"; PGPORT="$(url_part "$url" port)"
+    PGUSER="$(url_part "$url" user)"; PGPASSWORD="$(url_part "$url" password)"
+    local db=lifeboat_bench rows want=$((SCALE * 100000)) tx="${V3_TX:-10}"
+    rows="$(psql -X -tAc "SELECT count(*) FROM pgbench_accounts" -d "$db" 2>/dev/null || echo 0)"
+    if [[ "$rows" != "$want" ]]; then
+        say "preparing pgbench -i -s $SCALE ..."
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+        pgbench -i -q -s "$SCALE" "$db" >/dev/null 2>&1
+    fi
+    psql -X -q -d "$db" -c "VACUUM ANALYZE" >/dev/null
+    have_cli postgres || { say "v3: $LIFEBOAT_BIN missing or without 'backup postgres'"; return; }
+    local repo="$OUT/repo-pg-v3"
+    rm -rf "$repo"
+    "$LIFEBOAT_BIN" --repo "file://$repo" init --format 3 --kdf-memory-kib $((KDF_MIB * 1024)) >/dev/null 2>&1
+    stored() { du -sb "$repo/packs" "$repo/index" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+    say "postgres v3: database $db, $want accounts, format 3 repository $repo"
+    local n before after t0 t1 json size new
+    for n in 1 2 3; do
+        if [[ $n -eq 3 ]]; then
+            pgbench -n -q -t "$tx" -c 1 "$db" >/dev/null 2>&1
+            say "  ($tx pgbench transactions before dump 3)"
+        fi
+        before="$(stored)"
+        t0="$(now)"
+        json="$("$LIFEBOAT_BIN" --repo "file://$repo" backup postgres --url "$base/$db" --json)"
+        t1="$(now)"
+        after="$(stored)"
+        read -r size new < <(python3 -c 'import json,sys; m = json.loads(sys.argv[1]); s = m.get("stats", {});
+print(sum(o["plain_size"] for o in m["objects"]), s.get("bytes_new", 0))' "$json")
+        say "$(printf 'v3 dump %d: %s bytes in %ss, bytes_new %s (%s%%), repository grew %s bytes (%s%%)' "$n" "$size" \
+            "$(elapsed "$t0" "$t1")" "$new" "$(awk -v a="$new" -v b="$size" 'BEGIN { printf "%.2f", 100 * a / b }')" \
+            "$((after - before))" "$(awk -v a="$((after - before))" -v b="$size" 'BEGIN { printf "%.2f", 100 * a / b }')")"
+    done
+    say "v3 target: dumps 2 and 3 add < 5% of the dump"
+}
+
 case "$WHAT" in
+    v3) bench_v3 ;;
     postgres) bench_postgres ;;
     mysql) bench_mysql ;;
     all) bench_postgres; bench_mysql ;;
-    *) echo "usage: $0 [postgres|mysql|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [postgres|mysql|all|v3]" >&2; exit 2 ;;
 esac
 say "report: $REPORT"

@@ -13,6 +13,9 @@
 #                        (0 skips it); it shows that memory does not grow with the input
 #   BENCH_BLOCK_MIB=4    the input interleaves random, text-like and structured blocks of this size
 #   BENCH_KEEP=0         1 keeps the benchmark repository and out.zst afterwards
+#   BENCH_V3=1           also measure `backup stdin` / `restore --stdout` in a format 3
+#                        repository (`init --format 3`: the stream is chunked into packs), a
+#                        new one each run so that no run dedups against the one before
 #   LIFEBOAT_BIN=...     use this binary instead of building target/release/lifeboat
 #   CARGO_TARGET_DIR     where cargo builds (default: target/)
 #
@@ -35,6 +38,7 @@ BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_BIG_FACTOR=${BENCH_BIG_FACTOR:-4}
 BENCH_BLOCK_MIB=${BENCH_BLOCK_MIB:-4}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_V3=${BENCH_V3:-1}
 
 die() { echo "bench-pipeline: $*" >&2; exit 1; }
 
@@ -126,12 +130,13 @@ SIZE=$(stat -c %s "$INPUT")
 
 # --- measuring ------------------------------------------------------------------------------
 REPO="$OUT_DIR/bench-repo"
+REPO3="$OUT_DIR/bench-repo-v3"
 ZST="$DATA_DIR/out.zst"
 export LIFEBOAT_REPO="$REPO"
 export LIFEBOAT_PASSWORD=bench-password-not-secret
 unset LIFEBOAT_PASSWORD_FILE LIFEBOAT_KEY_FILE LIFEBOAT_IDENTITY_FILE
 cleanup() {
-    if [[ "$BENCH_KEEP" != 1 ]]; then rm -rf "$REPO" "$ZST"; fi
+    if [[ "$BENCH_KEEP" != 1 ]]; then rm -rf "$REPO" "$REPO3" "$ZST"; fi
     rm -f "${TIMEFILE:-}"
 }
 trap cleanup EXIT
@@ -174,6 +179,20 @@ for run in $(seq 1 "$BENCH_RUNS"); do
         # Once, untimed: the restored bytes are the input's.
         "$BIN" restore latest --stdout | cmp -s - "$INPUT" || die "restored bytes differ from the input"
     fi
+    if [[ "$BENCH_V3" == 1 ]]; then
+        # Format 3: a fresh repository each run (a second backup of the same input would
+        # store nothing and measure dedup, not the pipeline).
+        rm -rf "$REPO3"
+        LIFEBOAT_REPO="$REPO3" "$BIN" init --format 3 >"$TIMEFILE" 2>&1 \
+            || { cat "$TIMEFILE" >&2; die "lifeboat init --format 3 failed"; }
+        measure lifeboat-backup-v3 "LIFEBOAT_REPO='$REPO3' '$BIN' backup stdin --name big < '$INPUT' > /dev/null"
+        STORED3=$(du -sb "$REPO3" | cut -f1)
+        measure lifeboat-restore-v3 "LIFEBOAT_REPO='$REPO3' '$BIN' restore latest --stdout > /dev/null"
+        if [[ $run -eq 1 ]]; then
+            LIFEBOAT_REPO="$REPO3" "$BIN" restore latest --stdout | cmp -s - "$INPUT" \
+                || die "format 3: restored bytes differ from the input"
+        fi
+    fi
 done
 # What every lifeboat command pays before any data moves: Argon2id unlock and listing.
 measure lifeboat-open "'$BIN' list > /dev/null"
@@ -201,7 +220,8 @@ ratio() { # lifeboat-name zstd-name: throughput ratio = zstd wall / lifeboat wal
 cpu_ratio() {
     awk -v a="$(echo "${CPU[$2]}" | median)" -v b="$(echo "${CPU[$1]}" | median)" 'BEGIN { printf "%.2f", b / a }'
 }
-peak_rss=$(echo "${RSS[lifeboat-backup]} ${RSS[lifeboat-restore]} ${RSS[lifeboat-backup-big]:-}" | maximum)
+peak_rss=$(echo "${RSS[lifeboat-backup]} ${RSS[lifeboat-restore]} ${RSS[lifeboat-backup-big]:-}" \
+    "${RSS[lifeboat-backup-v3]:-} ${RSS[lifeboat-restore-v3]:-}" | maximum)
 peak_mib=$(awk -v r="$peak_rss" 'BEGIN { printf "%.1f", r / 1024 }')
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "ge") ? v >= t : v < t; print ok ? "met" : "MISSED" }'; }
 backup_ratio=$(ratio lifeboat-backup zstd-compress)
@@ -219,11 +239,21 @@ restore_ratio=$(ratio lifeboat-restore zstd-decompress)
     row lifeboat-restore "$SIZE"
     row lifeboat-open 0 | awk '{ $3 = "-"; printf "%-22s %9s %9s %9s %9s\n", $1, $2, $3, $4, $5 }'
     if ((BENCH_BIG_FACTOR > 0)); then row lifeboat-backup-big "$BIG_SIZE"; fi
+    if [[ "$BENCH_V3" == 1 ]]; then
+        row lifeboat-backup-v3 "$SIZE"
+        row lifeboat-restore-v3 "$SIZE"
+    fi
     echo
     echo "backup  / zstd -3 -T0 throughput: ${backup_ratio}x (target >= 0.85: $(verdict "$backup_ratio" 0.85 ge));" \
         "lifeboat uses $(cpu_ratio lifeboat-backup zstd-compress)x the CPU time"
     echo "restore / zstd -d     throughput: ${restore_ratio}x (target >= 0.85: $(verdict "$restore_ratio" 0.85 ge));" \
         "lifeboat uses $(cpu_ratio lifeboat-restore zstd-decompress)x the CPU time"
+    if [[ "$BENCH_V3" == 1 ]]; then
+        v3_ratio=$(ratio lifeboat-backup-v3 zstd-compress)
+        echo "format 3 backup  / zstd -3 -T0 throughput: ${v3_ratio}x (target >= 0.95: $(verdict "$v3_ratio" 0.95 ge));" \
+            "lifeboat uses $(cpu_ratio lifeboat-backup-v3 zstd-compress)x the CPU time; stored $((STORED3 / 1048576)) MiB"
+        echo "format 3 restore / zstd -d     throughput: $(ratio lifeboat-restore-v3 zstd-decompress)x"
+    fi
     echo "lifeboat peak RSS: ${peak_mib} MiB (target < 128: $(verdict "$peak_mib" 128 lt));" \
         "lifeboat-open is the fixed cost of every command (Argon2id unlock, listing)"
 } | tee "$RESULTS"

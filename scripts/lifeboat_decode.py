@@ -652,15 +652,13 @@ def read_manifest(repo, creds, backup_id_hex):
     if m.get("version") not in (2, 3):
         raise DecodeError(f"{key}: unsupported manifest version {m.get('version')!r}")
     if m["version"] == 3:
-        # FORMAT.md 11.5: the data is a root tree of a dedup domain; no objects.
+        # FORMAT.md 11.5: the data is a root tree of a dedup domain; a stream backup's
+        # objects are records of file nodes of that tree, never data objects.
         unhex(m.get("tree"), 32, f"{key}: tree")
         unhex(m.get("domain"), 8, f"{key}: domain")
-        if m.get("objects") != []:
-            raise DecodeError(f"{key}: a version 3 manifest lists objects")
-    if m.get("id") != backup_id_hex:
-        raise DecodeError(f"{key}: manifest id {m.get('id')!r} does not match its key and header")
-    if m.get("repository") != repo.repo_id.hex():
-        raise DecodeError(f"{key}: manifest belongs to repository {m.get('repository')!r}, not {repo.repo_id.hex()}")
+        check_v3_records(m, key)
+        return check_ids(m, key, repo)
+    check_ids(m, key, repo)
     objects = m.get("objects")
     if not isinstance(objects, list):
         raise DecodeError(f"{key}: manifest has no objects list")
@@ -684,6 +682,43 @@ def read_manifest(repo, creds, backup_id_hex):
             if not isinstance(o.get(s), int) or isinstance(o.get(s), bool) or o[s] < 0:
                 raise DecodeError(f"{where}.{s}: not a non-negative integer")
     return m
+
+
+def check_ids(m, key, repo):
+    """The manifest names itself and the repository it was read from; returns it."""
+    if m.get("id") != key[len("backups/"):]:
+        raise DecodeError(f"{key}: manifest id {m.get('id')!r} does not match its key and header")
+    if m.get("repository") != repo.repo_id.hex():
+        raise DecodeError(f"{key}: manifest belongs to repository {m.get('repository')!r}, not {repo.repo_id.hex()}")
+    return m
+
+
+V3_DATA_OBJECT_FIELDS = ("key", "object_id", "dek", "blake3")
+
+
+def check_v3_records(m, key):
+    """FORMAT.md 11.5: each record of a version 3 manifest names a file node of the root
+    tree by its path (plain names joined by /) and keeps its plaintext size and BLAKE3."""
+    objects = m.get("objects")
+    if not isinstance(objects, list):
+        raise DecodeError(f"{key}: manifest has no objects list")
+    names = set()
+    for n, o in enumerate(objects):
+        where = f"{key}: objects[{n}]"
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+            raise DecodeError(f"{where}: not an object with a name")
+        if any(f in o for f in V3_DATA_OBJECT_FIELDS) or o.get("size", 0) != 0:
+            raise DecodeError(f"{where}: a version 3 manifest names a data object")
+        if o.get("tree") != m["tree"]:
+            raise DecodeError(f"{where}: names another root tree than its manifest")
+        if any(part in ("", ".", "..") or "\0" in part for part in o["name"].split("/")):
+            raise DecodeError(f"{where}: object name {o['name']!r} is not a relative path of plain names")
+        if o["name"] in names:
+            raise DecodeError(f"{where}: duplicate object name {o['name']!r}")
+        names.add(o["name"])
+        unhex(o.get("plain_blake3"), 32, f"{where}.plain_blake3")
+        if not isinstance(o.get("plain_size"), int) or isinstance(o.get("plain_size"), bool) or o["plain_size"] < 0:
+            raise DecodeError(f"{where}.plain_size: not a non-negative integer")
 
 
 # ---------------------------------------------------------------- format 3 (FORMAT.md 11)
@@ -962,7 +997,8 @@ def select_backup(repo, creds, spec):
 # ---------------------------------------------------------------- restore
 
 
-def restore_object(repo, manifest, name, out):
+def pick_object(manifest, name):
+    """The record `name` names, or by default the only one, or the one named `stream`."""
     objects = manifest["objects"]
     if name is None:
         if len(objects) == 1:
@@ -978,6 +1014,42 @@ def restore_object(repo, manifest, name, out):
         if not found:
             raise DecodeError(f"backups/{manifest['id']}: no object named {name!r}")
         entry = found[0]
+    return entry
+
+
+class HashingWriter:
+    """Counts and hashes what passes through to `out`, refusing bytes past `limit`."""
+
+    def __init__(self, out, limit, where):
+        self.out, self.limit, self.where = out, limit, where
+        self.size, self.digest = 0, blake3.blake3()
+
+    def write(self, chunk):
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise DecodeError(f"{self.where}: plaintext is longer than the manifest's plain_size {self.limit}")
+        self.digest.update(chunk)
+        self.out.write(chunk)
+
+
+def v3_restore_object(repo, domain, manifest, name, out):
+    """A format 3 stream (FORMAT.md 11.5): the file node the record names, its chunks in
+    order, then the record's plain_size and plain_blake3 checked."""
+    entry = pick_object(manifest, name)
+    where = f"backups/{manifest['id']}: {entry['name']}"
+    node = v3_find(repo, domain, bytes.fromhex(manifest["tree"]), "/" + entry["name"])
+    if node["type"] != "file":
+        raise DecodeError(f"{where}: is a {node['type']} in the root tree, not a file")
+    if node.get("size") != entry["plain_size"]:
+        raise DecodeError(f"{where}: the tree says {node.get('size')} bytes, the manifest {entry['plain_size']}")
+    hashing = HashingWriter(out, entry["plain_size"], where)
+    v3_file_content(repo, domain, node, where, hashing)
+    if hashing.digest.hexdigest() != entry["plain_blake3"]:
+        raise DecodeError(f"{where}: plain_blake3 of the restored stream differs from the manifest")
+
+
+def restore_object(repo, manifest, name, out):
+    entry = pick_object(manifest, name)
     key = entry["key"]
 
     # Pass 1: stored size and BLAKE3, so nothing is released from an object whose stored
@@ -1076,7 +1148,7 @@ def main(argv=None):
     p.add_argument("--identity-file", help="X25519 identity file (lbsk1...)")
     p.add_argument("--object", help="object name to restore (default: the only one, or 'stream')")
     p.add_argument("--out", help="output file, or - for standard output")
-    p.add_argument("--target", help="format 3 files backup: restore its tree into this new directory")
+    p.add_argument("--target", help="format 3 backup: restore its tree into this new directory")
     p.add_argument("--path", help="format 3 files backup: with --out, write only this file of it")
     args = p.parse_args(argv)
     if args.backup is not None and not args.out and not args.target:
@@ -1138,6 +1210,9 @@ def main(argv=None):
                 os.mkdir(args.target, 0o700)
                 repo.restore_root = args.target
                 v3_restore_tree(repo, domain, root, args.target)
+                return 0
+            if not args.path and manifest["objects"]:
+                write_output(args.out, lambda out: v3_restore_object(repo, domain, manifest, args.object, out))
                 return 0
             if not args.path:
                 raise DecodeError(f"backups/{manifest['id']}: a format 3 backup needs --target DIR or --path P --out F")
