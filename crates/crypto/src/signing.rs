@@ -150,6 +150,13 @@ impl WriterKey {
         Zeroizing::new(format!("{SECRET_PREFIX}{}", hex::encode(self.seed.as_ref())))
     }
 
+    /// HKDF-SHA256 of the seed with `salt` and the label `info`: a secret only this writer
+    /// (and whoever holds its key file) can derive, such as its v3 dedup domain
+    /// (docs/FORMAT.md 11.2). The seed itself never leaves the key.
+    pub fn derive_secret(&self, salt: &[u8], info: &str) -> SecretKey {
+        crate::keys::hkdf32(salt, self.seed.as_ref(), info)
+    }
+
     /// The matching public key.
     pub fn public(&self) -> WriterPublicKey {
         let mut bytes = [0u8; 32];

@@ -45,6 +45,16 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// A pack whose key is wrapped for recipients only, none of whose identities this
+    /// handle holds: a write-only host reading what it wrote in an earlier session, or a
+    /// reader without the identity (docs/FORMAT.md 11.2).
+    #[error("pack {pack} cannot be read with the keys of this handle: {reason}")]
+    NoPackKey {
+        /// The pack's storage key.
+        pack: String,
+        /// Whom the pack is sealed for, and what would open it.
+        reason: String,
+    },
     /// The object is valid but uses a feature this version cannot read yet.
     #[error("{what}: {reason}")]
     Unsupported {

@@ -4,12 +4,16 @@
 //! ```text
 //! pack      = header || blob* || directory || dir_len (u32le) || "LBPKEND3"
 //! header    = "LBPACK03" || domain_id (8) || pack_id (16) || slot_count (u16le) || slot*
+//! slot      = 2 (u8) || 100 (u16le) || recipient_id (8) || ephemeral_public (32) || nonce (12) || wrapped (48)
 //! blob      = nonce (12) || AES-GCM(PK, nonce, body, aad = header[0..32] || blob_id || kind)
 //! directory = nonce (12) || AES-GCM(PK, nonce, entries, aad = header[0..32] || "directory")
 //! entry     = blob_id (32) || kind (1) || compression (1) || offset (u64le) || sealed_len (u32le) || plain_len (u32le)
 //! ```
 //!
 //! `offset` is where the blob's nonce starts, `sealed_len` covers nonce, ciphertext and tag.
+//! Without slots `PK` derives from the domain's `seal_key` ([`pack_key`]); with slots (a
+//! write-only host's domain) `PK` is random and each slot wraps it for one recipient, as a
+//! section 3.2 type-2 slot does with `aad = header[0..32]`, so only an identity opens it.
 //! Parsing never trusts a length before checking it against the bytes at hand, so forged
 //! or truncated packs give errors, never panics or huge allocations.
 
@@ -20,7 +24,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use lifeboat_crypto::{SecretKey, aead_open, aead_seal, random_bytes};
+use lifeboat_crypto::{RecipientPublicKey, SecretKey, aead_open, aead_seal, random_bytes};
 
 use super::domain::{DomainId, DomainKeys};
 use super::error::StoreError;
@@ -41,6 +45,14 @@ pub const ENTRY_LEN: usize = 32 + 1 + 1 + 8 + 4 + 4;
 pub const HEADER_LEN: usize = 34;
 /// Bytes after the directory: its length and the trailer.
 pub const TAIL_LEN: usize = 12;
+/// Slot type of a recipient slot (FORMAT.md 3.2), the only one a pack header holds.
+const RECIPIENT_SLOT: u8 = 2;
+/// Bytes of a recipient slot's body.
+const RECIPIENT_BODY_LEN: usize = 100;
+/// Bytes of one slot in a pack header: type, body length, body.
+pub const SLOT_LEN: usize = 3 + RECIPIENT_BODY_LEN;
+/// The most slots a pack header may have: one per recipient, and a config lists at most 64.
+pub const MAX_PACK_SLOTS: usize = 64;
 
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -311,9 +323,10 @@ pub struct FinishedPack {
 /// Builds one pack in memory: header, then each blob sealed as it is added, then on
 /// [`finish`](Self::finish) the sealed directory and trailer.
 ///
-/// Only packs of a domain whose secret the writer holds (the main domain: `PK` derived
-/// from `seal_key`, no slots). TODO(issue 14): write-only domains, whose packs have a
-/// random `PK` wrapped for the recipients in type-2 header slots (FORMAT.md 11.2).
+/// In a domain whose readers hold its secret (the main domain) `PK` derives from
+/// `seal_key` and the header has no slots; in a write-only domain
+/// ([`DomainKeys::seals_for_recipients`]) `PK` is random and wrapped for each recipient in
+/// a type-2 slot (FORMAT.md 11.2, 11.3).
 pub struct PackWriter {
     id: PackId,
     prefix: [u8; AAD_PREFIX_LEN],
@@ -341,8 +354,19 @@ impl PackWriter {
         let prefix = aad_prefix(keys.id(), id);
         let mut buf = Vec::with_capacity(target.min(TARGET_PACK_SIZE) + (1 << 20));
         buf.extend_from_slice(&prefix);
-        buf.extend_from_slice(&0u16.to_le_bytes());
-        Ok(PackWriter { id, prefix, key: pack_key(keys, id), buf, entries: Vec::new(), target })
+        let key = if keys.seals_for_recipients() {
+            let key = SecretKey::generate()
+                .map_err(|e| StoreError::Internal { operation: "new pack key", reason: e.to_string() })?;
+            write_slots(&mut buf, keys.recipients(), &key, &prefix, id)?;
+            // This handle may read back what it wrote (a tree it composes the root from);
+            // the key lives in memory only, so a later session cannot.
+            keys.remember_pack_key(id.0, key.clone());
+            key
+        } else {
+            buf.extend_from_slice(&0u16.to_le_bytes());
+            pack_key(keys, id)
+        };
+        Ok(PackWriter { id, prefix, key, buf, entries: Vec::new(), target })
     }
 
     /// The pack's id.
@@ -427,9 +451,39 @@ impl PackWriter {
     }
 }
 
-/// Checks a pack's header: magic, the expected domain and pack id, no slots. Returns the
-/// header's length (where the first blob starts).
-pub fn parse_header(keys: &DomainKeys, pack: PackId, bytes: &[u8]) -> Result<u64, StoreError> {
+/// Appends `slot_count` and one recipient slot per recipient wrapping `key`.
+fn write_slots(
+    buf: &mut Vec<u8>,
+    recipients: &[RecipientPublicKey],
+    key: &SecretKey,
+    prefix: &[u8; AAD_PREFIX_LEN],
+    pack: PackId,
+) -> Result<(), StoreError> {
+    let count = u16::try_from(recipients.len()).ok().filter(|n| usize::from(*n) <= MAX_PACK_SLOTS);
+    let count = count.ok_or_else(|| StoreError::Internal {
+        operation: "new pack",
+        reason: format!("pack {pack}: {} recipients, at most {MAX_PACK_SLOTS}", recipients.len()),
+    })?;
+    buf.extend_from_slice(&count.to_le_bytes());
+    for recipient in recipients {
+        let wrapped = recipient.wrap(key, prefix).map_err(|e| StoreError::Internal {
+            operation: "wrap pack key",
+            reason: format!("pack {pack}, recipient {recipient}: {e}"),
+        })?;
+        buf.push(RECIPIENT_SLOT);
+        buf.extend_from_slice(&(RECIPIENT_BODY_LEN as u16).to_le_bytes());
+        buf.extend_from_slice(&recipient.id());
+        buf.extend_from_slice(&wrapped.ephemeral_public);
+        buf.extend_from_slice(&wrapped.nonce);
+        buf.extend_from_slice(&wrapped.wrapped);
+    }
+    Ok(())
+}
+
+/// Checks the first [`HEADER_LEN`] bytes of a pack: magic, the expected domain and pack id,
+/// at most [`MAX_PACK_SLOTS`] slots. Returns the whole header's length (where the first
+/// blob starts): the slots follow, [`SLOT_LEN`] bytes each.
+pub fn parse_header_start(keys: &DomainKeys, pack: PackId, bytes: &[u8]) -> Result<u64, StoreError> {
     let what = || format!("pack {}", pack.key());
     let header = bytes.get(..HEADER_LEN).ok_or_else(|| corrupt(what(), "shorter than a pack header"))?;
     if &header[..8] != PACK_MAGIC {
@@ -444,13 +498,117 @@ pub fn parse_header(keys: &DomainKeys, pack: PackId, bytes: &[u8]) -> Result<u64
     if header[16..32] != pack.0 {
         return Err(corrupt(what(), format!("its header names pack {}", hex::encode(&header[16..32]))));
     }
-    if header[32..34] != [0, 0] {
-        return Err(StoreError::Unsupported {
-            what: what(),
-            reason: "a pack with key slots (a write-only domain) cannot be read by this version yet".into(),
+    let slots = usize::from(u16::from_le_bytes([header[32], header[33]]));
+    if slots > MAX_PACK_SLOTS {
+        return Err(corrupt(what(), format!("{slots} key slots (at most {MAX_PACK_SLOTS})")));
+    }
+    Ok((HEADER_LEN + slots * SLOT_LEN) as u64)
+}
+
+/// Checks a pack's whole header (`bytes` holds at least all of it) and makes the pack's key
+/// known to `keys`: derived from `seal_key` without slots, else unwrapped from the slot of
+/// an identity `keys` holds. Returns the header's length (where the first blob starts).
+pub fn parse_header(keys: &DomainKeys, pack: PackId, bytes: &[u8]) -> Result<u64, StoreError> {
+    let len = parse_header_start(keys, pack, bytes)?;
+    if len == HEADER_LEN as u64 {
+        if !keys.identities().is_empty() {
+            // A reader that reads headers remembers that this pack needs no slot.
+            keys.remember_pack_key(pack.0, pack_key(keys, pack));
+        }
+        return Ok(len);
+    }
+    let what = || format!("pack {}", pack.key());
+    let slots = bytes.get(HEADER_LEN..len as usize).ok_or_else(|| corrupt(what(), "ends inside its key slots"))?;
+    if keys.known_pack_key(&pack.0).is_some() {
+        return Ok(len);
+    }
+    let key = unwrap_slots(keys, pack, slots)?;
+    keys.remember_pack_key(pack.0, key);
+    Ok(len)
+}
+
+/// The pack key from the first slot addressed to an identity of `keys`. A slot addressed
+/// to one that does not open is damage; no slot addressed to any is [`StoreError::NoPackKey`].
+fn unwrap_slots(keys: &DomainKeys, pack: PackId, slots: &[u8]) -> Result<SecretKey, StoreError> {
+    let prefix = aad_prefix(keys.id(), pack);
+    let mut addressed_to = Vec::new();
+    for slot in slots.chunks_exact(SLOT_LEN) {
+        let (kind, len, body) = (slot[0], u16::from_le_bytes([slot[1], slot[2]]), &slot[3..]);
+        if kind != RECIPIENT_SLOT || usize::from(len) != RECIPIENT_BODY_LEN {
+            return Err(corrupt(
+                format!("pack {}", pack.key()),
+                format!("a key slot of type {kind} and {len} bytes (a pack holds recipient slots only)"),
+            ));
+        }
+        let (id, rest) = body.split_at(8);
+        let (ephemeral, rest) = rest.split_at(32);
+        let (nonce, wrapped) = rest.split_at(12);
+        addressed_to.push(hex::encode(id));
+        let (Ok(ephemeral), Ok(nonce)) = (<[u8; 32]>::try_from(ephemeral), <[u8; 12]>::try_from(nonce)) else {
+            continue;
+        };
+        if let Some(identity) = keys.identities().iter().find(|i| i.public().id() == id) {
+            return identity.unwrap(&ephemeral, &nonce, wrapped, &prefix).ok_or_else(|| {
+                corrupt(
+                    format!("pack {}", pack.key()),
+                    format!("recipient slot {} does not open (damaged or forged)", hex::encode(id)),
+                )
+            });
+        }
+    }
+    Err(StoreError::NoPackKey {
+        pack: pack.key(),
+        reason: format!(
+            "its key is wrapped for recipients {} only, and this handle holds none of their identities \
+             (a write-only host cannot read the packs it wrote; restore with a recipient's identity)",
+            addressed_to.join(", ")
+        ),
+    })
+}
+
+/// Whether `keys` must read the header of `pack` (with [`read_pack_header`]) before
+/// opening a blob or the directory in it: a reader holding identities, the first time.
+pub fn needs_header(keys: &DomainKeys, pack: PackId) -> bool {
+    !keys.identities().is_empty() && keys.known_pack_key(&pack.0).is_none()
+}
+
+/// Reads and checks the header of `pack` through `fetch` (a range read of the pack: the
+/// first [`HEADER_LEN`] bytes, then the slots when there are any) and makes its key known
+/// to `keys`. Returns the header's length.
+pub async fn read_pack_header<F, Fut>(keys: &DomainKeys, pack: PackId, fetch: F) -> Result<u64, StoreError>
+where
+    F: Fn(Range<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, StoreError>>,
+{
+    let start = fetch(0..HEADER_LEN as u64).await?;
+    let len = parse_header_start(keys, pack, &start)?;
+    if len == HEADER_LEN as u64 {
+        return parse_header(keys, pack, &start);
+    }
+    parse_header(keys, pack, &fetch(0..len).await?)
+}
+
+/// The key of `pack` for reading: one this handle wrote or unwrapped, else the one derived
+/// from `seal_key` in a domain whose packs have no slots.
+fn reading_key(keys: &DomainKeys, pack: PackId) -> Result<SecretKey, StoreError> {
+    if let Some(key) = keys.known_pack_key(&pack.0) {
+        return Ok(key);
+    }
+    if keys.seals_for_recipients() {
+        return Err(StoreError::NoPackKey {
+            pack: pack.key(),
+            reason: "this write-only host sealed it for the repository's recipients in an earlier session and \
+                     cannot read it back (restore with a recipient's identity)"
+                .into(),
         });
     }
-    Ok(HEADER_LEN as u64)
+    if !keys.identities().is_empty() {
+        return Err(StoreError::Internal {
+            operation: "open pack",
+            reason: format!("pack {}: its header was not read before its contents", pack.key()),
+        });
+    }
+    Ok(pack_key(keys, pack))
 }
 
 /// The byte range of the directory, from the pack's length and its last [`TAIL_LEN`] bytes.
@@ -484,7 +642,7 @@ pub fn open_directory(
     let (nonce, sealed) =
         dir.split_first_chunk::<NONCE_LEN>().ok_or_else(|| corrupt(what(), "shorter than a nonce"))?;
     let prefix = aad_prefix(keys.id(), pack);
-    let plain = aead_open(&pack_key(keys, pack), nonce, &directory_aad(&prefix), sealed)
+    let plain = aead_open(&reading_key(keys, pack)?, nonce, &directory_aad(&prefix), sealed)
         .ok_or_else(|| corrupt(what(), "authentication failed (damaged, forged or another key)"))?;
     if plain.len() % ENTRY_LEN != 0 {
         return Err(corrupt(what(), format!("{} bytes is no whole number of entries", plain.len())));
@@ -522,8 +680,11 @@ fn check_ranges(entries: &[PackEntry], space: Range<u64>) -> Result<(), String> 
 /// Opens one sealed blob read from its pack (the `entry.sealed_len` bytes at
 /// `entry.offset`): authenticates, decompresses, and checks that its keyed hash is its id.
 /// Errors name the pack and the blob.
+///
+/// A pack with slots needs its key known first: written by this handle, or unwrapped by
+/// [`read_pack_header`] (see [`needs_header`]).
 pub fn open_blob(keys: &DomainKeys, pack: PackId, entry: &PackEntry, record: &[u8]) -> Result<Bytes, StoreError> {
-    open_record(keys, &pack_key(keys, pack), &aad_prefix(keys.id(), pack), pack, entry, record)
+    open_record(keys, &reading_key(keys, pack)?, &aad_prefix(keys.id(), pack), pack, entry, record)
 }
 
 fn open_record(

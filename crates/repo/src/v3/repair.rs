@@ -1,7 +1,9 @@
 //! `repair index`: rebuilds a domain's index from its packs alone (docs/FORMAT.md 11.3:
 //! a pack's sealed directory makes it self-describing).
 //!
-//! Each pack costs three range reads (header, tail, directory), not a download. The new
+//! Each pack costs three range reads (header, tail, directory), not a download; a pack with
+//! key slots (a write-only host's domain) one more for the slots, and only a handle holding
+//! a recipient's identity can read its directory. The new
 //! index object lists every readable pack of the domain and supersedes every index object
 //! of the domain that was listed; those are deleted after it is stored (11.4's order).
 
@@ -18,7 +20,8 @@ use super::domain::DomainKeys;
 use super::error::StoreError;
 use super::index::{INDEX_PREFIX, IndexId, IndexObject, index_domain};
 use super::pack::{
-    HEADER_LEN, PACK_MAGIC, PACKS_PREFIX, PackEntry, PackId, TAIL_LEN, open_directory, parse_header, parse_tail,
+    HEADER_LEN, PACK_MAGIC, PACKS_PREFIX, PackEntry, PackId, TAIL_LEN, open_directory, parse_header,
+    parse_header_start, parse_tail,
 };
 use super::store::{list_prefix, read_range, store_index};
 
@@ -60,7 +63,9 @@ pub async fn repair_index(
                 packs.push((pack, entries));
             }
             Ok(None) => report.other_domains += 1,
-            Err(e @ StoreError::Storage { .. }) => return Err(e),
+            // A pack this handle cannot unwrap (a write-only host repairing its own domain)
+            // is not damage: listing it as such would supersede the index that names it.
+            Err(e @ (StoreError::Storage { .. } | StoreError::NoPackKey { .. })) => return Err(e),
             Err(e) => report.damaged.push((meta.key, e.to_string())),
         }
     }
@@ -98,7 +103,14 @@ async fn read_directory(
     if header.starts_with(PACK_MAGIC) && header.get(8..16).is_some_and(|domain| domain != keys.id()) {
         return Ok(None);
     }
-    let header_len = parse_header(keys, pack, &header)?;
+    let header_len = parse_header_start(keys, pack, &header)?;
+    // A write-only host's pack: its key is in the slots after the fixed part (its
+    // directory is sealed with that key too).
+    let header = match header_len > HEADER_LEN as u64 {
+        true => read_range(storage, "read pack key slots", &key, Some(0..header_len.min(size))).await?,
+        false => header,
+    };
+    parse_header(keys, pack, &header)?;
     let tail_start = size.saturating_sub(TAIL_LEN as u64).max(header_len);
     let tail = read_range(storage, "read pack tail", &key, Some(tail_start..size)).await?;
     let dir_range = parse_tail(pack, size, header_len, &tail)?;

@@ -50,9 +50,13 @@ impl Repository {
         ChunkStore::open(self.storage.clone(), keys, options).await.map_err(store_error)
     }
 
-    /// Reads the main domain's secret, or creates it (only with the master key: a
-    /// write-only host gets its own domain, which is not built yet).
+    /// Reads the main domain's secret, or creates it (only with the master key). A handle
+    /// without the master key but with a writer key writes into its own domain instead
+    /// ([`writer_domain`](Self::writer_domain)).
     async fn main_domain(&self) -> Result<DomainKeys> {
+        if let (None, Some(writer)) = (&self.master, self.trust.writer_key.clone()) {
+            return self.writer_domain(&writer).await;
+        }
         if let Some(keys) = self.read_main_domain().await? {
             return Ok(keys);
         }
@@ -80,6 +84,39 @@ impl Repository {
         Ok(self.read_main_domain().await?.unwrap_or(keys))
     }
 
+    /// The domain of a write-only host (docs/FORMAT.md 11.2): its secret derived from the
+    /// writer key and the repository id, so the host finds it again without state; its
+    /// packs sealed with random keys for the recipients. `domains/<id>` is stored once,
+    /// sealed for the recipients only (the host holds no master key to seal it for), so
+    /// that their identities read the host's backups.
+    async fn writer_domain(&self, writer: &lifeboat_crypto::WriterKey) -> Result<DomainKeys> {
+        let repo_id = self.config.repo_id().map_err(RepoError::Internal)?;
+        let secret = DomainKeys::writer_secret(writer, &repo_id);
+        let keys = DomainKeys::derive(&secret).sealed_for(self.recipients.clone());
+        if !keys.seals_for_recipients() {
+            return Err(RepoError::NeedsCredential("a write-only v3 backup needs at least one recipient".into()));
+        }
+        let id = keys.id();
+        let key = format!("{DOMAINS_PREFIX}{}", hex::encode(id));
+        if self.storage.head(&key).await?.is_none() {
+            let mut object_id = [0u8; 16];
+            object_id[..8].copy_from_slice(&id);
+            let sealed = seal_bytes(secret.expose(), ObjectKind::Domain, object_id, self.audience(), self.options)
+                .map_err(|e| RepoError::object(&key, &self.location(), e))?;
+            // Another run of this host may have stored it a moment ago: the same secret.
+            lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(sealed)).await?;
+        }
+        Ok(keys)
+    }
+
+    /// The recipient identities this handle holds (to open write-only hosts' packs).
+    pub(crate) fn v3_identities(&self) -> Vec<Arc<lifeboat_crypto::Identity>> {
+        match &self.credential {
+            crate::Credential::Identity(identity) => vec![identity.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The first domain object (by key) this handle can open. One it cannot open (another
     /// domain's, sealed for others) is passed over; when none opens, the first failure is
     /// the answer, so a damaged main domain is reported, not silently replaced.
@@ -89,7 +126,9 @@ impl Repository {
         let mut first_failure = None;
         for meta in listed {
             match self.open_domain(&meta.key).await {
-                Ok(keys) => return Ok(Some(keys)),
+                Ok(keys) => return Ok(Some(keys.opened_by(self.v3_identities()))),
+                // Sealed for the recipients only: a write-only host's domain, not damage.
+                Err(RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. }) => {}
                 Err(e) => {
                     first_failure.get_or_insert(e);
                 }
@@ -168,7 +207,12 @@ impl Repository {
         force: bool,
     ) -> Result<ArchivedRoots> {
         let store = self.v3_store().await?;
-        let parent = if force { None } else { self.v3_parent(host, plan, roots).await? };
+        // A write-only host cannot read its earlier trees (its packs are sealed for the
+        // recipients): it reads every file, and its chunks still dedup against its index.
+        let parent = match force || store.keys().seals_for_recipients() {
+            true => None,
+            false => self.v3_parent(host, plan, roots).await?,
+        };
         let mut composer = RootComposer::default();
         let mut stats = BTreeMap::new();
         let mut warnings = Vec::new();
@@ -349,6 +393,10 @@ struct RootComposer {
     children: BTreeMap<PathBuf, Vec<Node>>,
     /// A path archived whole: it is the root tree itself.
     whole: Option<BlobId>,
+    /// Directory -> the one-node tree of a file in it that this handle cannot read back (a
+    /// write-only host's unchanged file, stored by an earlier session): the directory's
+    /// listing when nothing else is given in it.
+    listed: BTreeMap<PathBuf, BlobId>,
 }
 
 impl RootComposer {
@@ -359,17 +407,35 @@ impl RootComposer {
             self.whole = Some(archived);
             return Ok(());
         };
-        let tree = load_tree(store, &archived, root).await.map_err(tree_error)?;
-        let name = root.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-        let node = match tree.get(&name) {
-            Some(file) if tree.nodes.len() == 1 && file.subtree.is_none() => file.clone(),
-            _ => {
-                let path = root.to_path_buf();
-                let mut node = blocking(move || dir_node(&path)).await?.map_err(tree_error)?;
-                node.subtree = Some(archived);
-                node
+        let path = root.to_path_buf();
+        // Decided by the file system, as the archiver did: a directory needs no read back of
+        // its tree, which a write-only host could not do for one an earlier session stored.
+        let is_dir = blocking(move || std::fs::symlink_metadata(&path).map(|m| m.is_dir()))
+            .await?
+            .map_err(|e| RepoError::Source(format!("read metadata of {}: {e}", root.display())))?;
+        if is_dir {
+            let path = root.to_path_buf();
+            let mut node = blocking(move || dir_node(&path)).await?.map_err(tree_error)?;
+            node.subtree = Some(archived);
+            self.insert(parent.to_path_buf(), node);
+            return Ok(());
+        }
+        let tree = match load_tree(store, &archived, root).await {
+            Ok(tree) => tree,
+            Err(TreeError::Store { source, .. })
+                if matches!(*source, StoreError::NoPackKey { .. }) && store.keys().seals_for_recipients() =>
+            {
+                self.listed.insert(parent.to_path_buf(), archived);
+                self.children.entry(parent.to_path_buf()).or_default();
+                return Ok(());
             }
+            Err(e) => return Err(tree_error(e)),
         };
+        let name = root.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        let node = tree
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| RepoError::Internal(format!("the archived tree of {} does not hold it", root.display())))?;
         self.insert(parent.to_path_buf(), node);
         Ok(())
     }
@@ -393,8 +459,20 @@ impl RootComposer {
             };
             let mut nodes = self.children.remove(&deepest).unwrap_or_default();
             nodes.sort_by(|a, b| a.name.cmp(&b.name));
-            let id =
-                store.put_blob(BlobKind::Tree, Bytes::from(Tree { nodes }.to_json())).await.map_err(store_error)?;
+            let id = match (self.listed.remove(&deepest), nodes.is_empty()) {
+                (Some(listed), true) => listed,
+                (Some(_), false) => {
+                    return Err(RepoError::Unsupported(format!(
+                        "a write-only host cannot combine an unchanged file of {} with other paths given in that \
+                         directory (it cannot read back the file's earlier tree): give the directory itself",
+                        deepest.display()
+                    )));
+                }
+                (None, _) => {
+                    let tree = Bytes::from(Tree { nodes }.to_json());
+                    store.put_blob(BlobKind::Tree, tree).await.map_err(store_error)?
+                }
+            };
             let Some(parent) = deepest.parent() else { return Ok(id) };
             let path = deepest.clone();
             let mut node = blocking(move || dir_node(&path)).await?.map_err(tree_error)?;
@@ -417,6 +495,7 @@ fn dir_node(path: &Path) -> std::result::Result<Node, TreeError> {
 fn store_error(e: StoreError) -> RepoError {
     match e {
         StoreError::Storage { source, .. } => RepoError::Storage(source),
+        e @ StoreError::NoPackKey { .. } => RepoError::NeedsCredential(e.to_string()),
         e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => RepoError::Integrity(e.to_string()),
         e => RepoError::Internal(e.to_string()),
     }

@@ -29,7 +29,9 @@ use super::cache::IndexCache;
 use super::domain::DomainKeys;
 use super::error::StoreError;
 use super::index::{INDEX_PREFIX, Index, IndexId, IndexObject, index_domain};
-use super::pack::{PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, open_blob};
+use super::pack::{
+    PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, needs_header, open_blob, read_pack_header,
+};
 use super::{BlobId, BlobKind, BlobStore};
 
 /// How a [`ChunkStore`] writes and where it caches.
@@ -173,6 +175,19 @@ impl ChunkStore {
     /// The storage the packs are in, and the index's location of `id` (for read_plan.rs).
     pub(crate) fn read_parts(&self, id: &BlobId) -> (&Arc<dyn Storage>, Option<super::BlobLocation>) {
         (&self.inner.storage, self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id))
+    }
+
+    /// Makes the key of `pack` known before its blobs are opened: for a reader holding
+    /// identities, the first time, the pack's header is read (a pack with key slots, of a
+    /// write-only host's domain, has its key there; docs/FORMAT.md 11.3).
+    pub(crate) async fn ensure_pack_key(&self, pack: PackId) -> Result<(), StoreError> {
+        if !needs_header(&self.inner.keys, pack) {
+            return Ok(());
+        }
+        let key = pack.key();
+        let (storage, at): (&dyn Storage, &str) = (self.inner.storage.as_ref(), &key);
+        let fetch = move |range| read_range(storage, "read pack header", at, Some(range));
+        read_pack_header(&self.inner.keys, pack, fetch).await.map(drop)
     }
 
     /// Blobs in the in-memory index (stored packs; this writer's uploaded ones included).
@@ -445,6 +460,7 @@ impl BlobStore for ChunkStore {
             let location = self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id);
             if let Some(location) = location {
                 let key = location.pack.key();
+                self.ensure_pack_key(location.pack).await?;
                 let record =
                     read_range(self.inner.storage.as_ref(), "read pack", &key, Some(location.entry.range())).await?;
                 let keys = self.inner.keys.clone();
