@@ -177,3 +177,56 @@ fn format_2_backups_are_refused_by_the_browsing_commands() {
     assert_eq!(stats.json()["backups"], 1);
     assert!(stats.json()["raw_bytes"].as_u64().is_some_and(|b| b > 1 << 20), "v2 raw size is the tar stream's");
 }
+
+/// A write-only host (recipient public key and a registered writer key, no password)
+/// makes format 3 files backups into its own dedup domain: the recipient's identity
+/// restores them, the host cannot, and an unchanged second backup stores almost nothing.
+#[test]
+fn a_write_only_host_writes_format_3_backups_the_identity_restores() {
+    let env = init_v3();
+    let src = make_tree(&env);
+    let other = |env: &Env| Env { tmp: tempfile::tempdir().expect("tmp"), repo: env.repo.clone(), password: None };
+    let identity = env.path("owner.identity");
+    let out = env.run(&["key", "recipient", "generate", "--output", text(&identity)], b"");
+    out.ok();
+    let public = out.text().trim().to_owned();
+    env.run(&["key", "recipient", "add", &public], b"").ok();
+
+    let host = other(&env);
+    let writer = host.path("host.writer");
+    let out = host.run(&["key", "writer", "generate", "--output", text(&writer)], b"");
+    out.ok();
+    env.run(&["key", "writer", "add", out.text().trim()], b"").ok();
+    let backup = || {
+        let args =
+            ["backup", "files", text(&src), "--recipient", &public, "--writer-key-file", text(&writer), "--json"];
+        let out = host.run(&args, b"");
+        out.ok().no_panic();
+        backup_id(&out)
+    };
+    let first = backup();
+
+    let reader = other(&env);
+    let show = |id: &str| {
+        let out = reader.run(&["show", id, "--json", "--identity-file", text(&identity)], b"");
+        out.ok();
+        out.json()
+    };
+    assert_eq!(show(&first)["version"], 3, "a write-only host writes v3 files backups");
+    let target = reader.path("restored");
+    reader.run(&["restore", &first, "--target", text(&target), "--identity-file", text(&identity)], b"").ok();
+    let inner = target.join(src.strip_prefix("/").expect("absolute"));
+    for file in ["a.txt", "big.bin", "sub/b.txt", "sub/deep/c.conf"] {
+        assert!(std::fs::read(inner.join(file)).ok() == std::fs::read(src.join(file)).ok(), "{file} differs");
+    }
+
+    let second = backup();
+    let stats = &show(&second)["stats"];
+    assert!(stats["bytes"].as_u64().is_some_and(|b| b >= 1 << 20), "the host reads every file: {stats}");
+    assert!(stats["bytes_new"].as_u64().is_some_and(|b| b < 4096), "yet stores almost nothing: {stats}");
+
+    // The host cannot read back what it wrote.
+    let out = host.run(&["restore", &first, "--target", text(&host.path("x")), "--recipient", &public], b"");
+    out.code(EXIT_FAILURE).stderr_has("write-only");
+    assert!(!host.path("x").join("a.txt").exists());
+}
