@@ -1,25 +1,39 @@
-//! The archiver: walks a directory bottom-up, chunks each file, stores the chunks and one
-//! tree per directory through a [`BlobStore`], and returns the root tree's id.
+//! The archiver: walks a directory, chunks each file, stores the chunks and one tree per
+//! directory through a [`BlobStore`], and returns the root tree's id.
 //!
-//! Blocking file system work (listing, `lstat`, reading) runs on blocking threads; the
-//! store is driven from the async side. A file whose inode, device, size, mtime and ctime
-//! equal its node in the parent backup keeps that node's content without being read.
+//! Three parts run at once, in the caller's task:
+//! - the *walker* lists directories depth first in name order (on blocking threads) and
+//!   decides per file whether it must be read: not when the parent backup has it
+//!   unchanged (inode, device, size, mtime and ctime equal), nor for a later name of a
+//!   hard-linked file. Reads go to the runner: small files (at most one maximum chunk) in
+//!   batches read whole by one blocking call, a larger file alone, streamed; each once the
+//!   budget of bytes in flight allows, so memory stays flat however large the tree;
+//! - the *runner* drives those reads and the blob puts, several at once;
+//! - the *consumer* takes the walker's steps in walk order, waits for each file's read,
+//!   and builds the trees bottom-up. What decides a tree's bytes (hard links, what a file
+//!   read gave) is settled here, in walk order, so the trees, counters and warnings are
+//!   those of a walk that reads one file at a time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use lifeboat_chunker::Chunker;
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 
 use super::blob::{BlobId, BlobKind, BlobStore};
+use super::reading::{WholeFile, read_batch, stream_chunks};
 use super::tree::{Node, NodeType, Tree, TreeError, Xattr, child_path, io_error, load_tree, store_error};
-use crate::tree::{MountKey, TreeFilter, group_name, open_no_follow, user_name};
+use crate::tree::{MountKey, TreeFilter, group_name, user_name};
 
 /// How to archive.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +51,59 @@ pub struct ArchiveOptions {
     /// parent directories (a files backup's root is `/`): hard links name their first path
     /// from the backup's root. `None`: the source is the root.
     pub root_at: Option<PathBuf>,
+}
+
+/// How much the archiver does at once ([`archive`] uses the default). The trees do not
+/// depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Reads on blocking threads at once (a batch of small files, or one large file).
+    pub reads: usize,
+    /// Blob puts at once (each compresses on a blocking thread).
+    pub puts: usize,
+    /// File content held in memory at once, read and not yet stored, in bytes. A large
+    /// file counts what its streamed read buffers (a few maximum chunks).
+    pub bytes_in_flight: usize,
+    /// Small files read per blocking call.
+    pub batch_files: usize,
+    /// Bytes of small files read per blocking call.
+    pub batch_bytes: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { reads: 3, puts: 3, bytes_in_flight: 32 << 20, batch_files: 64, batch_bytes: 4 << 20 }
+    }
+}
+
+/// The environment variable that overrides the default [`Tuning`], for measurements:
+/// `reads=3,puts=3,mib=32,batch=64` (any of the four; others keep their default).
+pub const TUNING_ENV: &str = "LIFEBOAT_ARCHIVE_TUNING";
+
+impl Tuning {
+    /// The default, with what [`TUNING_ENV`] sets (a malformed part is ignored, with a
+    /// log line: a knob for measurements must not stop a backup).
+    pub fn from_env() -> Tuning {
+        let mut tuning = Tuning::default();
+        let Ok(text) = std::env::var(TUNING_ENV) else { return tuning };
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let parsed = part.split_once('=').and_then(|(k, v)| Some((k.trim(), v.trim().parse::<usize>().ok()?)));
+            match parsed {
+                Some(("reads", n)) => tuning.reads = n.max(1),
+                Some(("puts", n)) => tuning.puts = n.max(1),
+                Some(("mib", n)) => tuning.bytes_in_flight = n.max(1) << 20,
+                Some(("batch", n)) => tuning.batch_files = n.max(1),
+                _ => tracing::warn!("{TUNING_ENV}: ignoring {part:?}"),
+            }
+        }
+        tuning
+    }
+
+    /// One read and one put at a time, one file per read: the pace of the archiver before it
+    /// read files in parallel (tests compare its trees with the default's).
+    pub fn sequential() -> Tuning {
+        Tuning { reads: 1, puts: 1, bytes_in_flight: 64 << 20, batch_files: 1, batch_bytes: 1 }
+    }
 }
 
 /// What an archive run did.
@@ -83,9 +150,26 @@ pub struct Archived {
     pub warnings: Vec<String>,
 }
 
+/// Steps the walker may be ahead of the consumer (each a node, a few hundred bytes).
+const STEPS_AHEAD: usize = 4096;
+
+/// Chunks of one large file being read or stored at once, besides the chunker's buffer.
+const LARGE_CHUNKS_IN_FLIGHT: usize = 2;
+
 /// Archives `source` (a directory, or one file) into `store`. The blobs are put, not
-/// flushed: the caller flushes before naming the root in a manifest.
+/// flushed: the caller flushes before naming the root in a manifest. How much runs at once
+/// is [`Tuning::from_env`].
 pub async fn archive<S: BlobStore>(store: &S, source: &Path, options: &ArchiveOptions) -> Result<Archived, TreeError> {
+    archive_tuned(store, source, options, Tuning::from_env()).await
+}
+
+/// [`archive`] with `tuning` saying how much runs at once.
+pub async fn archive_tuned<S: BlobStore>(
+    store: &S,
+    source: &Path,
+    options: &ArchiveOptions,
+    tuning: Tuning,
+) -> Result<Archived, TreeError> {
     let source = std::path::absolute(source).map_err(io_error("resolve source path", source))?;
     let one_file_system = options.filter.one_file_system();
     let (meta, root_mount) = blocking(&source, "read source", {
@@ -102,29 +186,27 @@ pub async fn archive<S: BlobStore>(store: &S, source: &Path, options: &ArchiveOp
         Some(id) => Some(load_tree(store, id, Path::new("/")).await?),
         None => None,
     };
-    let mut archiver = Archiver {
-        store,
-        chunker: Arc::new(store.chunker().clone()),
-        options,
-        stats: ArchiveStats::default(),
-        warnings: Vec::new(),
-        links: HashMap::new(),
-        context: Arc::new(ListContext { accounts: Mutex::default(), filter: options.filter.clone(), root_mount }),
+    let shared = Shared::new(store, options, tuning);
+    let context = Arc::new(ListContext { accounts: Mutex::default(), filter: options.filter.clone(), root_mount });
+    let (steps, step_rx) = mpsc::channel(STEPS_AHEAD);
+    let (jobs, job_rx) = mpsc::unbounded_channel();
+    let walker = Walker {
+        shared: &shared,
+        context,
+        steps,
+        jobs: jobs.clone(),
+        batch: Batch::default(),
+        linked: HashSet::new(),
+        small_max: store.chunker().params().max as u64,
     };
+    let consumer =
+        Consumer { shared: &shared, stats: ArchiveStats::default(), warnings: Vec::new(), links: HashMap::new(), jobs };
     let at = options.root_at.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let root = if meta.is_dir() {
-        archiver.dir(source.clone(), at.clone(), parent).await?
-    } else {
-        let name = source.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-        let entry = describe(&source, name, meta, &archiver.context.accounts);
-        let mut nodes = Vec::new();
-        let previous = parent.as_ref().and_then(|p| p.get(&entry.node.name)).cloned();
-        if let Some(node) = archiver.node(entry, &source, &at, previous).await? {
-            nodes.push(node);
-        }
-        archiver.put_tree(Tree { nodes }, Path::new("/")).await?
-    };
-    Ok(Archived { root, stats: archiver.stats, warnings: archiver.warnings })
+    let ((), (root, mut stats, warnings), ()) =
+        futures::try_join!(walker.run(source, meta, at, parent), consumer.run(step_rx), run_jobs(job_rx))?;
+    stats.blobs_new = shared.blobs_new.load(Ordering::Relaxed);
+    stats.bytes_new = shared.bytes_new.load(Ordering::Relaxed);
+    Ok(Archived { root, stats, warnings })
 }
 
 /// Runs `work` on a blocking thread; its error names `path` and `operation`.
@@ -139,23 +221,16 @@ async fn blocking<T: Send + 'static>(
         .map_err(io_error(operation, path))
 }
 
+/// The error of a step that cannot happen: the archiver's own parts disagree.
+fn internal(path: &Path, what: &str) -> TreeError {
+    io_error("archive", path)(io::Error::other(what.to_owned()))
+}
+
 /// User and group names by id, looked up once each.
 #[derive(Default)]
 struct Accounts {
     users: HashMap<u32, Option<String>>,
     groups: HashMap<u32, Option<String>>,
-}
-
-struct Archiver<'a, S> {
-    store: &'a S,
-    chunker: Arc<Chunker>,
-    options: &'a ArchiveOptions,
-    stats: ArchiveStats,
-    warnings: Vec<String>,
-    /// The first name of every file with several links, by (device, inode), with the
-    /// node stored for it: later names repeat its content without reading it again.
-    links: HashMap<(u64, u64), Node>,
-    context: Arc<ListContext>,
 }
 
 /// What the listing threads need: the filter, the root's mount, the account names.
@@ -174,21 +249,327 @@ struct Entry {
     other_fs: bool,
 }
 
-/// What reading one file gave.
-struct ReadFile {
+/// What the walker, the runner and the consumer share.
+struct Shared<'a, S> {
+    store: &'a S,
+    options: &'a ArchiveOptions,
+    tuning: Tuning,
+    chunker: Arc<Chunker>,
+    /// Bytes in flight, in KiB.
+    budget: Semaphore,
+    budget_kib: u32,
+    reads: Semaphore,
+    puts: Semaphore,
+    /// Blobs this run is putting: a blob two files share is put and counted once.
+    claimed: Mutex<HashSet<BlobId>>,
+    blobs_new: AtomicU64,
+    bytes_new: AtomicU64,
+}
+
+/// What reading one file gave: its content stored, and the stats around the read.
+struct FileRead {
+    content: Vec<BlobId>,
+    size: u64,
     before: Metadata,
     after: Metadata,
 }
 
-impl<S: BlobStore> Archiver<'_, S> {
-    fn warn(&mut self, message: String) {
-        tracing::info!("{message}");
-        self.warnings.push(message);
+/// The outcome of one file's read. The store's failure ends the archive; the file's own
+/// (it became a symlink, cannot be read) is judged by the consumer.
+type ReadOutcome = Result<io::Result<FileRead>, TreeError>;
+
+/// Work for the runner; it ends the archive when it fails.
+type Job<'j> = BoxFuture<'j, Result<(), TreeError>>;
+
+/// A small file waiting for its batch to be read: where it is, where it goes, who waits.
+type Waiting = (PathBuf, PathBuf, oneshot::Sender<ReadOutcome>);
+
+impl<'a, S: BlobStore> Shared<'a, S> {
+    fn new(store: &'a S, options: &'a ArchiveOptions, tuning: Tuning) -> Self {
+        let budget_kib = u32::try_from((tuning.bytes_in_flight / 1024).max(1)).unwrap_or(u32::MAX >> 4);
+        Shared {
+            store,
+            options,
+            tuning,
+            chunker: Arc::new(store.chunker().clone()),
+            budget: Semaphore::new(budget_kib as usize),
+            budget_kib,
+            reads: Semaphore::new(tuning.reads.max(1)),
+            puts: Semaphore::new(tuning.puts.max(1)),
+            claimed: Mutex::default(),
+            blobs_new: AtomicU64::new(0),
+            bytes_new: AtomicU64::new(0),
+        }
     }
 
-    /// Stores the tree of the directory at `path` (at `at` in the backup), its
-    /// subdirectories first; `parent` is the same directory's tree in the parent backup.
-    fn dir(&mut self, path: PathBuf, at: PathBuf, parent: Option<Tree>) -> BoxFuture<'_, Result<BlobId, TreeError>> {
+    /// The budget `bytes` in `files` files take: their KiB and one per file, at most all of it.
+    fn cost(&self, bytes: u64, files: usize) -> u32 {
+        let kib = (bytes / 1024).saturating_add(files as u64);
+        u32::try_from(kib).unwrap_or(u32::MAX).min(self.budget_kib)
+    }
+
+    /// What a large file's streamed read holds: the chunker's buffer (two maximum chunks)
+    /// and the chunks on their way to the store.
+    fn large_cost(&self) -> u32 {
+        let max = self.chunker.params().max as u64;
+        self.cost(max * (2 + 2 * LARGE_CHUNKS_IN_FLIGHT as u64), 1)
+    }
+
+    /// Whether the parent's node describes the same unchanged file, all of whose chunks
+    /// the store still has.
+    fn unchanged(&self, previous: &Node, now: &Node) -> bool {
+        !self.options.force
+            && previous.kind == NodeType::File
+            && (previous.inode, previous.device, previous.size, previous.mtime_ns, previous.ctime_ns)
+                == (now.inode, now.device, now.size, now.mtime_ns, now.ctime_ns)
+            && previous.content.iter().all(|id| self.store.has_blob(id))
+    }
+
+    /// Whether `id` is new to the store and to this run; if so this caller puts it, and it
+    /// is counted.
+    fn claim(&self, id: &BlobId, len: usize) -> bool {
+        if self.store.has_blob(id) {
+            return false;
+        }
+        let fresh = self.claimed.lock().map(|mut claimed| claimed.insert(*id)).unwrap_or(true);
+        if fresh {
+            self.blobs_new.fetch_add(1, Ordering::Relaxed);
+            self.bytes_new.fetch_add(len as u64, Ordering::Relaxed);
+        }
+        fresh
+    }
+
+    /// Stores a chunk unless the store has it or this run is storing it.
+    async fn put_chunk(&self, plaintext: Bytes, at: &Path) -> Result<BlobId, TreeError> {
+        let id = self.store.blob_id(&plaintext);
+        if self.claim(&id, plaintext.len()) {
+            self.store_blob(BlobKind::Data, id, plaintext, at).await?;
+        }
+        Ok(id)
+    }
+
+    /// Puts a claimed blob; once the store has it, the claim is dropped (`has_blob` answers).
+    async fn store_blob(&self, kind: BlobKind, id: BlobId, plaintext: Bytes, at: &Path) -> Result<(), TreeError> {
+        let operation = if kind == BlobKind::Tree { "store tree of" } else { "store a chunk of" };
+        let _permit = self.puts.acquire().await.map_err(|e| internal(at, &e.to_string()))?;
+        self.store.put_blob(kind, plaintext).await.map_err(store_error(operation, at))?;
+        if let Ok(mut claimed) = self.claimed.lock() {
+            claimed.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Reads a batch of small files whole on one blocking thread, then stores their chunks
+    /// (several files at once) and answers each file's waiter.
+    async fn read_small(&self, files: Vec<Waiting>) {
+        let paths: Vec<PathBuf> = files.iter().map(|(abs, _, _)| abs.clone()).collect();
+        let chunker = self.chunker.clone();
+        let read = match self.reads.acquire().await {
+            Ok(_permit) => tokio::task::spawn_blocking(move || read_batch(&paths, &chunker)).await,
+            Err(e) => Ok(paths.iter().map(|_| Err(io::Error::other(e.to_string()))).collect()),
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                for (abs, _, reply) in files {
+                    // The consumer is gone when it failed; its error is the one reported.
+                    let _ = reply.send(Err(io_error("read file", &abs)(io::Error::other(e.to_string()))));
+                }
+                return;
+            }
+        };
+        let puts = self.tuning.puts.max(1);
+        futures::stream::iter(files.into_iter().zip(read))
+            .map(|((_, at, reply), read)| async move {
+                let outcome = match read {
+                    Ok(whole) => self.store_whole(whole, &at).await.map(Ok),
+                    Err(e) => Ok(Err(e)),
+                };
+                let _ = reply.send(outcome);
+            })
+            .buffer_unordered(puts)
+            .collect::<()>()
+            .await;
+    }
+
+    /// Stores the chunks of a file read whole.
+    async fn store_whole(&self, whole: WholeFile, at: &Path) -> Result<FileRead, TreeError> {
+        let WholeFile { data, chunks, before, after } = whole;
+        let mut content = Vec::with_capacity(chunks.len());
+        for range in chunks {
+            content.push(self.put_chunk(data.slice(range), at).await?);
+        }
+        Ok(FileRead { content, size: data.len() as u64, before, after })
+    }
+
+    /// Streams a large file through the chunker on a blocking thread, storing its chunks
+    /// as they come (a few at once).
+    async fn read_large(&self, abs: &Path, at: &Path) -> ReadOutcome {
+        let _permit = self.reads.acquire().await.map_err(|e| internal(abs, &e.to_string()))?;
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(LARGE_CHUNKS_IN_FLIGHT);
+        let chunker = self.chunker.clone();
+        let path = abs.to_owned();
+        let reader = tokio::task::spawn_blocking(move || stream_chunks(&path, &chunker, &tx));
+        let mut stored = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+            .map(|chunk| {
+                let len = chunk.len() as u64;
+                async move { self.put_chunk(Bytes::from(chunk), at).await.map(|id| (id, len)) }
+            })
+            .buffered(LARGE_CHUNKS_IN_FLIGHT);
+        let (mut content, mut size, mut failure) = (Vec::new(), 0u64, None);
+        while let Some(put) = stored.next().await {
+            match put {
+                Ok((id, len)) => {
+                    content.push(id);
+                    size += len;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        // Closes the channel: a reader still reading stops.
+        drop(stored);
+        let read = reader.await.map_err(|e| io_error("read file", abs)(io::Error::other(e)))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(read.map(|stamps| FileRead { content, size, before: stamps.before, after: stamps.after }))
+    }
+}
+
+/// Drives the jobs it is given, all at once, until every sender is gone and every job is
+/// done; the first failure ends it.
+async fn run_jobs(mut jobs: mpsc::UnboundedReceiver<Job<'_>>) -> Result<(), TreeError> {
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            job = jobs.recv(), if open => match job {
+                Some(job) => running.push(job),
+                None => open = false,
+            },
+            Some(done) = running.next(), if !running.is_empty() => done?,
+            else => return Ok(()),
+        }
+    }
+}
+
+/// One thing the walker saw, in walk order.
+enum Step {
+    /// A directory starts: its node (`None` for the root) and its path in the backup.
+    Enter { node: Option<Node>, at: PathBuf },
+    /// The directory entered last is complete.
+    Leave,
+    /// A directory on another file system under `one-file-system`: recorded empty.
+    Mount { node: Node, at: PathBuf },
+    /// A regular file, and how its content is had (boxed: it is the largest step).
+    File(Box<FileStep>),
+    /// A symlink, FIFO or device.
+    Other(Node),
+    /// Entries skipped or left out, and what to tell the operator.
+    Notes { skipped: u64, excluded: u64, warnings: Vec<String> },
+}
+
+/// A regular file as the walker left it.
+struct FileStep {
+    node: Node,
+    meta: Metadata,
+    abs: PathBuf,
+    at: PathBuf,
+    /// Its node in the parent backup.
+    previous: Option<Node>,
+    work: Work,
+}
+
+/// How a file's content is had.
+enum Work {
+    /// It is being read; the outcome comes here.
+    Read(oneshot::Receiver<ReadOutcome>),
+    /// The parent backup has it unchanged.
+    Reuse,
+    /// A later name of a file with several links: its first name has the content.
+    Link,
+}
+
+/// Why the walk stopped early.
+enum Halt {
+    Failed(TreeError),
+    /// The consumer or the runner stopped (it failed; its error is the one reported).
+    Gone,
+}
+
+impl From<TreeError> for Halt {
+    fn from(e: TreeError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// Small files waiting to be read together.
+#[derive(Default)]
+struct Batch {
+    files: Vec<Waiting>,
+    bytes: u64,
+}
+
+struct Walker<'w, 'a, S> {
+    shared: &'w Shared<'a, S>,
+    context: Arc<ListContext>,
+    steps: mpsc::Sender<Step>,
+    jobs: mpsc::UnboundedSender<Job<'w>>,
+    batch: Batch,
+    /// Files with several links whose first name was seen, by (device, inode).
+    linked: HashSet<(u64, u64)>,
+    /// The largest file read whole: one maximum chunk.
+    small_max: u64,
+}
+
+impl<'w, 'a: 'w, S: BlobStore> Walker<'w, 'a, S> {
+    /// Walks from the source (a directory, or one file), then closes its channels.
+    async fn run(
+        mut self,
+        source: PathBuf,
+        meta: Metadata,
+        at: PathBuf,
+        parent: Option<Tree>,
+    ) -> Result<(), TreeError> {
+        match self.root(source, meta, at, parent).await {
+            Ok(()) | Err(Halt::Gone) => Ok(()),
+            Err(Halt::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn root(&mut self, source: PathBuf, meta: Metadata, at: PathBuf, parent: Option<Tree>) -> Result<(), Halt> {
+        self.emit(Step::Enter { node: None, at: at.clone() }).await?;
+        if meta.is_dir() {
+            self.dir(source, at, parent).await?;
+        } else {
+            let name = source.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+            let entry = describe(&source, name, meta, &self.context.accounts);
+            let previous = parent.as_ref().and_then(|p| p.get(&entry.node.name)).cloned();
+            self.entry(entry, source.clone(), &at, previous).await?;
+        }
+        self.flush_batch().await?;
+        self.emit(Step::Leave).await
+    }
+
+    /// Sends a step; when the consumer is that far behind, the files it may be waiting for
+    /// are sent to be read first.
+    async fn emit(&mut self, step: Step) -> Result<(), Halt> {
+        match self.steps.try_send(step) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(step)) => {
+                self.flush_batch().await?;
+                self.steps.send(step).await.map_err(|_| Halt::Gone)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Halt::Gone),
+        }
+    }
+
+    /// Walks the directory at `path` (at `at` in the backup); `parent` is the same
+    /// directory's tree in the parent backup.
+    fn dir(&mut self, path: PathBuf, at: PathBuf, parent: Option<Tree>) -> BoxFuture<'_, Result<(), Halt>> {
         Box::pin(async move {
             let context = self.context.clone();
             let listing = blocking(&path, "list directory", {
@@ -196,103 +577,257 @@ impl<S: BlobStore> Archiver<'_, S> {
                 move || list_dir(&path, &context)
             })
             .await?;
-            self.stats.skipped += listing.skipped.len() as u64;
-            self.stats.excluded += listing.excluded;
-            for message in listing.skipped.into_iter().chain(listing.notes) {
-                self.warn(message);
-            }
-            let mut nodes = Vec::with_capacity(listing.entries.len());
+            let skipped = listing.skipped.len() as u64;
+            let warnings = listing.skipped.into_iter().chain(listing.notes).collect();
+            self.emit(Step::Notes { skipped, excluded: listing.excluded, warnings }).await?;
             for entry in listing.entries {
                 let abs = path.join(entry.node.name_os());
-                if entry.other_fs && !entry.meta.is_dir() {
-                    self.stats.excluded += 1;
-                    continue;
-                }
                 let previous = parent.as_ref().and_then(|p| p.get(&entry.node.name)).cloned();
-                if let Some(node) = self.node(entry, &abs, &at, previous).await? {
-                    nodes.push(node);
-                }
+                self.entry(entry, abs, &at, previous).await?;
             }
-            self.put_tree(Tree { nodes }, &at).await
+            Ok(())
         })
     }
 
-    /// The node of one entry, its content or subtree stored; `None` when it is skipped.
-    async fn node(
-        &mut self,
-        entry: Entry,
-        abs: &Path,
-        dir_at: &Path,
-        previous: Option<Node>,
-    ) -> Result<Option<Node>, TreeError> {
-        let Entry { mut node, meta, other_fs } = entry;
+    /// Walks one entry of the directory at `dir_at`.
+    async fn entry(&mut self, entry: Entry, abs: PathBuf, dir_at: &Path, previous: Option<Node>) -> Result<(), Halt> {
+        let Entry { node, meta, other_fs } = entry;
         let at = child_path(dir_at, &node.name);
         match node.kind {
-            NodeType::Dir if other_fs => {
-                // A mount point under one-file-system: the directory, recorded empty.
-                node.subtree = Some(self.put_tree(Tree::default(), &at).await?);
-                self.stats.dirs += 1;
-                self.stats.mountpoints += 1;
+            _ if other_fs && !meta.is_dir() => {
+                self.emit(Step::Notes { skipped: 0, excluded: 1, warnings: Vec::new() }).await
             }
+            NodeType::Dir if other_fs => self.emit(Step::Mount { node, at }).await,
             NodeType::Dir => {
-                let parent = match previous.as_ref().filter(|p| p.kind == NodeType::Dir).and_then(|p| p.subtree) {
-                    Some(id) => self.parent_tree(&id, &at).await,
+                let parent = match previous.filter(|p| p.kind == NodeType::Dir).and_then(|p| p.subtree) {
+                    Some(id) => self.parent_tree(&id, &at).await?,
                     None => None,
                 };
-                node.subtree = Some(self.dir(abs.to_owned(), at, parent).await?);
-                self.stats.dirs += 1;
+                self.emit(Step::Enter { node: Some(node), at: at.clone() }).await?;
+                self.dir(abs, at, parent).await?;
+                self.emit(Step::Leave).await
             }
-            NodeType::File => return self.file(node, &meta, abs, &at, previous).await,
-            NodeType::Symlink => self.stats.symlinks += 1,
-            NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => self.stats.specials += 1,
+            NodeType::File => {
+                let work = self.plan_file(&node, &meta, &abs, &at, previous.as_ref()).await?;
+                self.emit(Step::File(Box::new(FileStep { node, meta, abs, at, previous, work }))).await
+            }
+            NodeType::Symlink | NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
+                self.emit(Step::Other(node)).await
+            }
         }
-        Ok(Some(node))
     }
 
     /// The parent backup's tree of a directory; one that cannot be read only costs reading
     /// the directory's files again.
-    async fn parent_tree(&mut self, id: &BlobId, at: &Path) -> Option<Tree> {
-        match load_tree(self.store, id, at).await {
-            Ok(tree) => Some(tree),
+    async fn parent_tree(&mut self, id: &BlobId, at: &Path) -> Result<Option<Tree>, Halt> {
+        match load_tree(self.shared.store, id, at).await {
+            Ok(tree) => Ok(Some(tree)),
             Err(e) => {
-                self.warn(format!(
-                    "the parent backup's tree of {} is unusable ({e}); its files are read again",
-                    at.display()
-                ));
-                None
+                let warning =
+                    format!("the parent backup's tree of {} is unusable ({e}); its files are read again", at.display());
+                self.emit(Step::Notes { skipped: 0, excluded: 0, warnings: vec![warning] }).await?;
+                Ok(None)
             }
         }
     }
 
-    async fn file(
+    /// Decides how a file's content is had, and sends it to be read if it must be.
+    async fn plan_file(
         &mut self,
-        mut node: Node,
+        node: &Node,
         meta: &Metadata,
         abs: &Path,
         at: &Path,
-        previous: Option<Node>,
-    ) -> Result<Option<Node>, TreeError> {
-        let key = (meta.dev(), meta.ino());
-        if meta.nlink() > 1
-            && let Some(first) = self.links.get(&key)
-        {
-            node.content = first.content.clone();
-            node.size = first.size;
-            node.sparse = first.sparse;
-            node.hardlink = Some(first.hardlink.clone().unwrap_or_default());
-            self.stats.files += 1;
-            self.stats.hardlinks += 1;
-            return Ok(Some(node));
+        previous: Option<&Node>,
+    ) -> Result<Work, Halt> {
+        if meta.nlink() > 1 && !self.linked.insert((meta.dev(), meta.ino())) {
+            return Ok(Work::Link);
         }
-        if let Some(previous) = previous.filter(|p| !self.options.force && self.unchanged(p, &node)) {
-            node.content = previous.content;
-            node.sparse = previous.sparse;
-            self.stats.reused_files += 1;
+        if previous.is_some_and(|p| self.shared.unchanged(p, node)) {
+            return Ok(Work::Reuse);
+        }
+        let (reply, outcome) = oneshot::channel();
+        if node.size <= self.small_max {
+            self.batch.files.push((abs.to_owned(), at.to_owned(), reply));
+            self.batch.bytes += node.size;
+            let tuning = &self.shared.tuning;
+            if self.batch.files.len() >= tuning.batch_files || self.batch.bytes >= tuning.batch_bytes {
+                self.flush_batch().await?;
+            }
         } else {
-            let Some(read) = self.read_file(&mut node, abs, at).await? else {
-                return Ok(None);
+            let shared = self.shared;
+            let cost = shared.large_cost();
+            let permit = match shared.budget.try_acquire_many(cost) {
+                Ok(permit) => permit,
+                Err(_) => {
+                    self.flush_batch().await?;
+                    acquire(shared, cost, abs).await?
+                }
             };
-            note_change(&read, abs, &mut self.warnings);
+            let (abs, at) = (abs.to_owned(), at.to_owned());
+            self.send(Box::pin(async move {
+                let _permit = permit;
+                let _ = reply.send(shared.read_large(&abs, &at).await);
+                Ok(())
+            }))?;
+        }
+        Ok(Work::Read(outcome))
+    }
+
+    /// Sends the small files waiting to be read, once the budget has room for them.
+    async fn flush_batch(&mut self) -> Result<(), Halt> {
+        if self.batch.files.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let shared = self.shared;
+        let cost = shared.cost(batch.bytes, batch.files.len());
+        let first = batch.files[0].0.clone();
+        let permit = acquire(shared, cost, &first).await?;
+        self.send(Box::pin(async move {
+            let _permit = permit;
+            shared.read_small(batch.files).await;
+            Ok(())
+        }))
+    }
+
+    fn send(&self, job: Job<'w>) -> Result<(), Halt> {
+        self.jobs.send(job).map_err(|_| Halt::Gone)
+    }
+}
+
+/// Takes `cost` KiB of the budget, waiting for running reads to return them.
+async fn acquire<'w, S>(shared: &'w Shared<'_, S>, cost: u32, path: &Path) -> Result<SemaphorePermit<'w>, TreeError> {
+    shared.budget.acquire_many(cost).await.map_err(|e| internal(path, &e.to_string()))
+}
+
+/// A directory being built by the consumer.
+struct Frame {
+    /// Its node in the directory above (`None`: the root).
+    node: Option<Node>,
+    at: PathBuf,
+    nodes: Vec<Node>,
+}
+
+struct Consumer<'w, 'a, S> {
+    shared: &'w Shared<'a, S>,
+    stats: ArchiveStats,
+    warnings: Vec<String>,
+    /// The first name of every file with several links, by (device, inode), with the
+    /// node stored for it: later names repeat its content without reading it again.
+    links: HashMap<(u64, u64), Node>,
+    jobs: mpsc::UnboundedSender<Job<'w>>,
+}
+
+impl<'w, 'a: 'w, S: BlobStore> Consumer<'w, 'a, S> {
+    fn warn(&mut self, message: String) {
+        tracing::info!("{message}");
+        self.warnings.push(message);
+    }
+
+    /// Takes the walker's steps in order until the root's tree is stored.
+    async fn run(mut self, mut steps: mpsc::Receiver<Step>) -> Result<(BlobId, ArchiveStats, Vec<String>), TreeError> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let root = Path::new("/");
+        while let Some(step) = steps.recv().await {
+            match step {
+                Step::Enter { node, at } => stack.push(Frame { node, at, nodes: Vec::new() }),
+                Step::Leave => {
+                    let frame = stack.pop().ok_or_else(|| internal(root, "the walk left a directory twice"))?;
+                    let id = self.put_tree(Tree { nodes: frame.nodes }, &frame.at)?;
+                    match (frame.node, stack.last_mut()) {
+                        (Some(mut node), Some(up)) => {
+                            node.subtree = Some(id);
+                            self.stats.dirs += 1;
+                            up.nodes.push(node);
+                        }
+                        _ => return Ok((id, self.stats, self.warnings)),
+                    }
+                }
+                Step::Mount { mut node, at } => {
+                    node.subtree = Some(self.put_tree(Tree::default(), &at)?);
+                    self.stats.dirs += 1;
+                    self.stats.mountpoints += 1;
+                    top(&mut stack)?.push(node);
+                }
+                Step::File(file) => {
+                    if let Some(node) = self.file(file).await? {
+                        top(&mut stack)?.push(node);
+                    }
+                }
+                Step::Other(node) => {
+                    if node.kind == NodeType::Symlink {
+                        self.stats.symlinks += 1;
+                    } else {
+                        self.stats.specials += 1;
+                    }
+                    top(&mut stack)?.push(node);
+                }
+                Step::Notes { skipped, excluded, warnings } => {
+                    self.stats.skipped += skipped;
+                    self.stats.excluded += excluded;
+                    for warning in warnings {
+                        self.warn(warning);
+                    }
+                }
+            }
+        }
+        // The walker stopped early: its error is the one reported.
+        Err(internal(root, "the walk stopped before the root was complete"))
+    }
+
+    /// Names a tree by its id and has the runner store it unless the store has it.
+    fn put_tree(&self, tree: Tree, at: &Path) -> Result<BlobId, TreeError> {
+        let json = Bytes::from(tree.to_json());
+        let shared = self.shared;
+        let id = shared.store.blob_id(&json);
+        if shared.claim(&id, json.len()) {
+            let owned = at.to_owned();
+            let job: Job<'w> = Box::pin(async move { shared.store_blob(BlobKind::Tree, id, json, &owned).await });
+            self.jobs.send(job).map_err(|_| internal(at, "the blob writer stopped"))?;
+        }
+        Ok(id)
+    }
+
+    /// The node of one regular file, its content had; `None` when it is skipped.
+    async fn file(&mut self, step: Box<FileStep>) -> Result<Option<Node>, TreeError> {
+        let FileStep { mut node, meta, abs, at, previous, work } = *step;
+        let key = (meta.dev(), meta.ino());
+        let outcome = match work {
+            Work::Link => match self.links.get(&key) {
+                Some(first) => {
+                    node.content = first.content.clone();
+                    node.size = first.size;
+                    node.sparse = first.sparse;
+                    node.hardlink = Some(first.hardlink.clone().unwrap_or_default());
+                    self.stats.files += 1;
+                    self.stats.hardlinks += 1;
+                    return Ok(Some(node));
+                }
+                // Its first name was skipped: this one is the first now, as in a walk
+                // that reads one file at a time.
+                None if previous.as_ref().is_some_and(|p| self.shared.unchanged(p, &node)) => None,
+                None => {
+                    let shared = self.shared;
+                    let _permit = acquire(shared, shared.large_cost(), &abs).await?;
+                    Some(shared.read_large(&abs, &at).await)
+                }
+            },
+            Work::Reuse => None,
+            Work::Read(outcome) => Some(outcome.await.map_err(|_| internal(&abs, "the file's read was abandoned"))?),
+        };
+        match outcome {
+            None => {
+                let previous = previous.ok_or_else(|| internal(&abs, "no parent node to reuse"))?;
+                node.content = previous.content;
+                node.sparse = previous.sparse;
+                self.stats.reused_files += 1;
+            }
+            Some(outcome) => {
+                if !self.take_read(&mut node, outcome?, &abs)? {
+                    return Ok(None);
+                }
+            }
         }
         self.stats.files += 1;
         self.stats.bytes_total += node.size;
@@ -305,98 +840,47 @@ impl<S: BlobStore> Archiver<'_, S> {
         Ok(Some(node))
     }
 
-    /// Whether the parent's node describes the same unchanged file, all of whose chunks
-    /// the store still has.
-    fn unchanged(&self, previous: &Node, now: &Node) -> bool {
-        previous.kind == NodeType::File
-            && (previous.inode, previous.device, previous.size, previous.mtime_ns, previous.ctime_ns)
-                == (now.inode, now.device, now.size, now.mtime_ns, now.ctime_ns)
-            && previous.content.iter().all(|id| self.store.has_blob(id))
-    }
-
-    /// Reads the file to its end (not to its stat size: `/proc` files say 0), storing each
-    /// chunk; `None` when it stopped being a regular file.
-    async fn read_file(&mut self, node: &mut Node, abs: &Path, at: &Path) -> Result<Option<ReadFile>, TreeError> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
-        let chunker = self.chunker.clone();
-        let path = abs.to_owned();
-        let reader = tokio::task::spawn_blocking(move || read_chunks(&path, &chunker, &tx));
-        let mut content = Vec::new();
-        let mut size = 0u64;
-        while let Some(chunk) = rx.recv().await {
-            size += chunk.len() as u64;
-            content.push(self.put(BlobKind::Data, chunk, at).await?);
-        }
-        let read = reader.await.map_err(|e| io_error("read file", abs)(io::Error::other(e)))?;
+    /// Puts what a read gave into the node; `false` when the file is skipped (it stopped
+    /// being a regular file).
+    fn take_read(&mut self, node: &mut Node, read: io::Result<FileRead>, abs: &Path) -> Result<bool, TreeError> {
         let read = match read {
             Ok(read) => read,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP)) => {
                 self.stats.skipped += 1;
                 self.warn(format!("skipped {}: it became a symlink while being backed up", abs.display()));
-                return Ok(None);
+                return Ok(false);
             }
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 self.stats.skipped += 1;
                 self.warn(format!("skipped {}: {e}", abs.display()));
-                return Ok(None);
+                return Ok(false);
             }
             Err(e) => return Err(io_error("read file", abs)(e)),
         };
-        self.stats.bytes_read += size;
+        self.stats.bytes_read += read.size;
         // What was read is described by the descriptor it was read from.
         fill_from_stat(node, &read.before);
-        node.size = size;
-        node.content = content;
+        node.size = read.size;
+        node.content = read.content;
         node.sparse = read.before.blocks().saturating_mul(512) < read.before.size();
-        Ok(Some(read))
-    }
-
-    /// Stores a blob unless the store has it, counting what was new.
-    async fn put(&mut self, kind: BlobKind, plaintext: Vec<u8>, at: &Path) -> Result<BlobId, TreeError> {
-        let id = self.store.blob_id(&plaintext);
-        if self.store.has_blob(&id) {
-            return Ok(id);
-        }
-        self.stats.blobs_new += 1;
-        self.stats.bytes_new += plaintext.len() as u64;
-        let operation = if kind == BlobKind::Tree { "store tree of" } else { "store a chunk of" };
-        self.store.put_blob(kind, Bytes::from(plaintext)).await.map_err(store_error(operation, at))
-    }
-
-    async fn put_tree(&mut self, tree: Tree, at: &Path) -> Result<BlobId, TreeError> {
-        self.put(BlobKind::Tree, tree.to_json(), at).await
+        note_change(&read.before, &read.after, abs, &mut self.warnings);
+        Ok(true)
     }
 }
 
+/// The directory being built, which takes the next node.
+fn top(stack: &mut [Frame]) -> Result<&mut Vec<Node>, TreeError> {
+    stack.last_mut().map(|frame| &mut frame.nodes).ok_or_else(|| internal(Path::new("/"), "an entry outside the root"))
+}
+
 /// Warns when the file's size, mtime or ctime differ after reading from before.
-fn note_change(read: &ReadFile, abs: &Path, warnings: &mut Vec<String>) {
+fn note_change(before: &Metadata, after: &Metadata, abs: &Path, warnings: &mut Vec<String>) {
     let stamp = |m: &Metadata| (m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
-    if stamp(&read.before) != stamp(&read.after) {
+    if stamp(before) != stamp(after) {
         let message = format!("{} changed while being read; the backup holds what was read", abs.display());
         tracing::info!("{message}");
         warnings.push(message);
     }
-}
-
-/// Opens the file without following a symlink, and sends its chunks until its end.
-/// A file that is no longer a regular file is `InvalidData`.
-fn read_chunks(path: &Path, chunker: &Chunker, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) -> io::Result<ReadFile> {
-    let file = open_no_follow(path)?;
-    let before = file.metadata()?;
-    if !before.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "it stopped being a regular file while being backed up",
-        ));
-    }
-    for chunk in chunker.chunks(&file) {
-        if tx.blocking_send(chunk?).is_err() {
-            // The async side failed and stopped listening; its error is the one reported.
-            return Err(io::Error::other("archive abandoned"));
-        }
-    }
-    let after = file.metadata()?;
-    Ok(ReadFile { before, after })
 }
 
 /// A directory's entries sorted by name bytes, less what the filter left out.

@@ -13,6 +13,7 @@ mod error;
 pub mod gc;
 mod index;
 mod pack;
+mod reading;
 mod read_plan;
 mod repair;
 mod store;

@@ -17,11 +17,14 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use lifeboat_chunker::{Chunker, ChunkerParams};
 use lifeboat_crypto::SecretKey;
-use lifeboat_repo::v3::archiver::{ArchiveOptions, Archived, archive};
+use lifeboat_repo::v3::archiver::{ArchiveOptions, Archived, Tuning, archive, archive_tuned};
 use lifeboat_repo::v3::restorer::{ChangeKind, RestoreSpec, Restorer};
 use lifeboat_repo::v3::tree::{Node, NodeType, Tree, TreeError};
 use lifeboat_repo::v3::{BlobId, BlobKind, BlobStore, DomainKeys, StoreError};
 use lifeboat_repo::{FilesFilter, TreeFilter};
+
+/// A test's code run from inside the store.
+type Hook = Box<dyn FnOnce() + Send>;
 
 /// A blob store in a map, counting the blobs it was given that it did not have, and
 /// every blob read.
@@ -33,6 +36,8 @@ struct MemStore {
     reads: AtomicU64,
     /// Runs when the first chunk of data is put (a test's way into the middle of a read).
     on_data: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Runs when the first chunk of data starting with these bytes is put.
+    on_data_starting: Mutex<Option<(Vec<u8>, Hook)>>,
 }
 
 impl MemStore {
@@ -47,6 +52,7 @@ impl MemStore {
             new_blobs: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             on_data: Mutex::default(),
+            on_data_starting: Mutex::default(),
         }
     }
 
@@ -84,6 +90,16 @@ impl BlobStore for MemStore {
         if kind == BlobKind::Data
             && let Some(hook) = self.on_data.lock().unwrap().take()
         {
+            hook();
+        }
+        let starting = {
+            let mut slot = self.on_data_starting.lock().unwrap();
+            match slot.as_ref() {
+                Some((prefix, _)) if kind == BlobKind::Data && plaintext.starts_with(prefix) => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, hook)) = starting {
             hook();
         }
         if self.blobs.lock().unwrap().insert(id, (kind, plaintext)).is_none() {
@@ -561,6 +577,203 @@ async fn a_file_written_to_while_read_is_reported_and_read_again_next_time() {
     let mut out = Vec::new();
     Restorer::new(&store).dump(&again.root, Path::new("growing"), &mut out).await.unwrap();
     assert_eq!(out, fs::read(&path).unwrap());
+}
+
+// --- Parallel archiving (issue 14): the trees of a walk that reads one file at a time ---
+
+/// Archives with `tuning` into a fresh store (same keys, so the same ids).
+async fn tuned_archive(source: &Path, tuning: Tuning) -> (MemStore, Archived) {
+    let store = MemStore::new();
+    let done = archive_tuned(&store, source, &ArchiveOptions::default(), tuning).await.unwrap();
+    (store, done)
+}
+
+/// Reads in flight that overlap a lot: tiny batches, a budget smaller than one large read.
+fn tight() -> Tuning {
+    Tuning { reads: 2, puts: 3, bytes_in_flight: 48 << 10, batch_files: 3, batch_bytes: 20 << 10 }
+}
+
+/// The chunk ids of `data` as the store's chunker cuts it, computed here and not by the
+/// archiver.
+fn expected_content(store: &MemStore, data: &[u8]) -> Vec<BlobId> {
+    let mut at = 0;
+    store
+        .chunker
+        .split(data)
+        .map(|len| {
+            let id = store.blob_id(&data[at..at + len]);
+            at += len;
+            id
+        })
+        .collect()
+}
+
+/// Checks every file node below tree `id` against the file on disk (name order, size,
+/// content cut and hashed independently); returns how many files it saw.
+fn check_against_disk<'a>(store: &'a MemStore, id: BlobId, dir: PathBuf) -> futures::future::BoxFuture<'a, usize> {
+    Box::pin(async move {
+        let tree = root_tree(store, &id).await;
+        let mut names: Vec<Vec<u8>> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().as_bytes().to_vec()).collect();
+        names.sort();
+        let listed: Vec<Vec<u8>> = tree.nodes.iter().map(|n| n.name.clone()).collect();
+        assert_eq!(listed, names, "{} is listed in name order, whole", dir.display());
+        let mut files = 0;
+        for node in &tree.nodes {
+            let path = dir.join(node.name_os());
+            match node.kind {
+                NodeType::Dir => files += check_against_disk(store, node.subtree.unwrap(), path).await,
+                NodeType::File => {
+                    let data = fs::read(&path).unwrap();
+                    assert_eq!(node.size, data.len() as u64, "{}", path.display());
+                    if node.hardlink.is_none() {
+                        assert_eq!(node.content, expected_content(store, &data), "{}", path.display());
+                    }
+                    files += 1;
+                }
+                _ => {}
+            }
+        }
+        files
+    })
+}
+
+/// 24 directories of 30 small files (some equal to others), a few streamed large files,
+/// empty files and a nested directory.
+fn build_many(root: &Path) -> usize {
+    let mut files = 0;
+    for dir in 0..24u64 {
+        let sub = root.join(format!("d{dir:02}"));
+        fs::create_dir_all(sub.join("nested")).unwrap();
+        for file in 0..30u64 {
+            // Every seventh file repeats another's content: the same chunk from two reads in flight.
+            let seed = if file % 7 == 0 { 7 } else { dir * 100 + file + 1 };
+            let len = ((seed * 997) % 9000) as usize;
+            fs::write(sub.join(format!("f{file:02}")), noise(len, seed)).unwrap();
+            files += 1;
+        }
+        fs::write(sub.join("empty"), b"").unwrap();
+        fs::write(sub.join("nested/n"), noise(5000, 50_000 + dir)).unwrap();
+        files += 2;
+        if dir % 6 == 0 {
+            // Above one maximum chunk (64 KiB here): streamed, not read whole.
+            fs::write(sub.join("large"), noise(300_000 + dir as usize, 90_000 + dir)).unwrap();
+            files += 1;
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_archive_of_many_files_has_the_trees_of_a_sequential_one() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    let files = build_many(&source);
+    let (store, sequential) = tuned_archive(&source, Tuning::sequential()).await;
+    assert_eq!(check_against_disk(&store, sequential.root, source.clone()).await, files);
+    assert_eq!(sequential.stats.files, files as u64);
+    assert_eq!(sequential.stats.blobs_new, store.new_blobs(), "each new blob counted once");
+    for tuning in [Tuning::default(), tight()] {
+        let (other, parallel) = tuned_archive(&source, tuning).await;
+        assert_eq!(parallel.root, sequential.root, "{tuning:?}");
+        assert_eq!(parallel.stats, sequential.stats, "{tuning:?}");
+        assert_eq!(other.count(), store.count(), "{tuning:?}");
+        assert!(parallel.warnings.is_empty(), "{:?}", parallel.warnings);
+    }
+    // And with the parent: nothing read, the same root.
+    let again = archive_of(&store, &source, Some(sequential.root), false).await;
+    assert_eq!((again.root, again.stats.bytes_read, again.stats.reused_files), (sequential.root, 0, files as u64));
+}
+
+/// The node at `path` (`/`-separated, from the root) of the tree `root`.
+async fn node_at(store: &MemStore, root: BlobId, path: &str) -> Node {
+    let mut tree = root_tree(store, &root).await;
+    let mut parts = path.trim_start_matches('/').split('/').peekable();
+    loop {
+        let name = parts.next().unwrap();
+        let node = tree.get(name.as_bytes()).unwrap().clone();
+        if parts.peek().is_none() {
+            return node;
+        }
+        tree = root_tree(store, &node.subtree.unwrap()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_links_across_directories_name_the_first_name_in_walk_order() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    // Walk order: a/0-pad..., a/big, a/small, b/x/big-2, c/small-2, c/small-3.
+    fs::create_dir_all(source.join("a")).unwrap();
+    fs::create_dir_all(source.join("b/x")).unwrap();
+    fs::create_dir_all(source.join("c")).unwrap();
+    // Files before the first names, so that their reads are still in flight when the
+    // later names are reached.
+    for i in 0..40 {
+        fs::write(source.join(format!("a/0-pad{i:02}")), noise(20_000, 300 + i)).unwrap();
+    }
+    fs::write(source.join("a/big"), noise(400_000, 11)).unwrap();
+    fs::write(source.join("a/small"), noise(3000, 12)).unwrap();
+    fs::hard_link(source.join("a/big"), source.join("b/x/big-2")).unwrap();
+    fs::hard_link(source.join("a/small"), source.join("c/small-2")).unwrap();
+    fs::hard_link(source.join("a/small"), source.join("c/small-3")).unwrap();
+    let (store, sequential) = tuned_archive(&source, Tuning::sequential()).await;
+    for tuning in [Tuning::default(), tight(), Tuning::default()] {
+        let (_, parallel) = tuned_archive(&source, tuning).await;
+        assert_eq!(parallel.root, sequential.root, "{tuning:?}");
+        assert_eq!(parallel.stats, sequential.stats, "{tuning:?}");
+    }
+    assert_eq!((sequential.stats.files, sequential.stats.hardlinks), (45, 3));
+    let node = |path: &'static str| node_at(&store, sequential.root, path);
+    let (big, big2) = (node("/a/big").await, node("/b/x/big-2").await);
+    assert_eq!(big.hardlink, None);
+    assert_eq!(big.content, expected_content(&store, &fs::read(source.join("a/big")).unwrap()));
+    assert_eq!((big2.hardlink.as_deref(), &big2.content), (Some(&b"/a/big"[..]), &big.content));
+    let small = node("/a/small").await;
+    for later in ["/c/small-2", "/c/small-3"] {
+        let later = node(later).await;
+        assert_eq!((later.hardlink.as_deref(), &later.content), (Some(&b"/a/small"[..]), &small.content));
+    }
+    let target = base.path().join("restored");
+    Restorer::new(&store).restore(&sequential.root, &target, &spec()).await.unwrap();
+    assert_eq!(
+        fs::metadata(target.join("a/big")).unwrap().ino(),
+        fs::metadata(target.join("b/x/big-2")).unwrap().ino()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_to_during_a_parallel_archive_is_reported_alone() {
+    let base = tempfile::tempdir().unwrap();
+    let source = base.path().join("src");
+    let files = build_many(&source);
+    let path = source.join("d10/growing");
+    let data = noise(1 << 20, 4242);
+    fs::write(&path, &data).unwrap();
+    let store = MemStore::new();
+    let appended = path.clone();
+    // While its first chunk is stored, its streamed read has not reached its end.
+    *store.on_data_starting.lock().unwrap() = Some((
+        data[..64].to_vec(),
+        Box::new(move || {
+            let mut file = File::options().append(true).open(&appended).unwrap();
+            file.write_all(b"appended while being read").unwrap();
+        }),
+    ));
+    let first = archive_tuned(&store, &source, &ArchiveOptions::default(), Tuning::default()).await.unwrap();
+    assert_eq!(first.warnings.len(), 1, "{:?}", first.warnings);
+    assert!(first.warnings[0].contains("growing") && first.warnings[0].contains("changed while being read"));
+    assert_eq!(first.stats.files, files as u64 + 1);
+    let again = archive_of(&store, &source, Some(first.root), false).await;
+    assert_eq!(again.stats.reused_files, files as u64, "all but the file that changed");
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    let mut out = Vec::new();
+    Restorer::new(&store).dump(&again.root, Path::new("d10/growing"), &mut out).await.unwrap();
+    assert_eq!(out, fs::read(&path).unwrap());
+    // The second archive read the file once, as a sequential one would have stored it.
+    let (_, sequential) = tuned_archive(&source, Tuning::sequential()).await;
+    let (_, parallel) = tuned_archive(&source, Tuning::default()).await;
+    assert_eq!(parallel.root, sequential.root);
 }
 
 /// A node as JSON, with the fields every node needs.
