@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod credentials;
 mod database;
+mod database_v3;
 mod dr;
 mod es_plan;
 mod export_config;
