@@ -230,3 +230,266 @@ fn a_write_only_host_writes_format_3_backups_the_identity_restores() {
     out.code(EXIT_FAILURE).stderr_has("write-only");
     assert!(!host.path("x").join("a.txt").exists());
 }
+
+/// `lifeboat` against the repository at `repo` with `password` (its own state directory).
+fn at(env: &Env, repo: &Path, password: &str, args: &[&str]) -> Out {
+    let mut cmd = lifeboat();
+    cmd.env("LIFEBOAT_REPO", repo).env("LIFEBOAT_PASSWORD", password).env("LIFEBOAT_STATE_DIR", env.path("state-b"));
+    cmd.args(args);
+    run(cmd, b"")
+}
+
+#[test]
+fn copy_and_sync_of_format_3_backups_restore_from_the_destination_with_its_own_password() {
+    let env = init_v3();
+    let src = make_tree(&env);
+    let first = backup(&env, &src);
+    let dest = env.path("dest");
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    args.extend(["--format", "3"]);
+    at(&env, &dest, "other password", &args).ok();
+
+    let mut copy = env.cmd(&["copy", &first, "--to", text(&dest), "--json"]);
+    copy.env("LIFEBOAT_TO_PASSWORD", "other password");
+    let out = run(copy, b"");
+    out.ok();
+    assert_eq!(out.json()["copied"][0], first.as_str(), "{}", out.all());
+    assert!(out.json()["packs_sent"].as_u64().unwrap_or(0) >= 1, "{}", out.all());
+
+    std::fs::write(src.join("a.txt"), b"alpha, changed\n").expect("write");
+    let second = backup(&env, &src);
+    let mut sync = env.cmd(&["sync", "--to", text(&dest), "--json"]);
+    sync.env("LIFEBOAT_TO_PASSWORD", "other password");
+    let out = run(sync, b"");
+    out.ok();
+    assert_eq!(out.json()["copied"], serde_json::json!([second]), "{}", out.all());
+    assert_eq!(out.json()["skipped"], serde_json::json!([first]), "{}", out.all());
+
+    std::fs::remove_dir_all(&env.repo).expect("remove the source repository");
+    let target = env.path("restored");
+    at(&env, &dest, "other password", &["restore", &second, "--target", text(&target)]).ok();
+    let inner = target.join(src.strip_prefix("/").expect("absolute"));
+    assert_eq!(std::fs::read(inner.join("a.txt")).expect("a.txt"), b"alpha, changed\n");
+    assert_eq!(std::fs::read(inner.join("big.bin")).expect("big.bin"), random_bytes(1 << 20, 7));
+    let ls = at(&env, &dest, "other password", &["ls", &first, text(&src)]);
+    ls.ok();
+    assert!(ls.text().contains("a.txt"), "{}", ls.all());
+}
+
+#[test]
+fn migrate_turns_a_format_2_repository_into_format_3_and_its_backups_still_restore() {
+    let env = Env::init();
+    let src = make_tree(&env);
+    let files = backup(&env, &src);
+    assert_eq!(env.show(&files)["version"], 2);
+    let stream = env.backup_stdin("s", b"stream bytes");
+
+    let plan = env.run(&["migrate", "--dry-run", "--json"], b"");
+    plan.ok();
+    assert_eq!(plan.json()["migrated"], serde_json::json!([files]), "{}", plan.all());
+    assert_eq!(env.show(&files)["version"], 2, "a dry run changes nothing");
+
+    let out = env.run(&["migrate"], b"");
+    out.ok().output_has("re-chunked 1 format 2 files backup");
+    assert_eq!(env.show(&files)["version"], 3, "same id, now format 3");
+    assert_eq!(env.show(&stream)["version"], 2, "streams stay format 2");
+    let target = env.path("restored");
+    env.run(&["restore", &files, "--target", text(&target)], b"").ok();
+    let inner = target.join(src.strip_prefix("/").expect("absolute"));
+    assert_eq!(std::fs::read(inner.join("sub/deep/c.conf")).expect("c.conf"), b"charlie = 3\n");
+    assert_eq!(std::fs::read(inner.join("big.bin")).expect("big.bin"), random_bytes(1 << 20, 7));
+    assert_eq!(env.restore_stdout(&stream), b"stream bytes");
+    let next = backup(&env, &src);
+    assert_eq!(env.show(&next)["version"], 3, "new files backups are format 3");
+}
+
+/// Every regular file under `root`, relative path -> content.
+fn tree_files(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("under root").to_path_buf();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// kill -9 of `lifeboat prune` while it condemns and repacks (FORMAT.md 11.6): after each
+/// kill, verify and a restore of the kept backup succeed, and the next prune gets past
+/// the dead lock (its process is gone) and finishes the work.
+#[test]
+fn a_prune_killed_with_sigkill_leaves_a_repository_that_verifies_and_restores() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let env = init_v3();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    for i in 0..6u64 {
+        std::fs::write(src.join(format!("f{i}.bin")), random_bytes(3 << 20, 100 + i)).expect("write");
+    }
+    let src = src.canonicalize().expect("canonical source");
+    backup(&env, &src);
+    for i in 2..6 {
+        std::fs::remove_file(src.join(format!("f{i}.bin"))).expect("remove");
+    }
+    let kept = backup(&env, &src);
+    env.run(&["forget", "--keep-last", "1"], b"").ok();
+
+    let mut killed_while_running = 0;
+    for (round, delay_ms) in [0u64, 60, 250, 700].into_iter().enumerate() {
+        let mut cmd = env.cmd(&["prune"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start lifeboat prune");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lock_files(&env.repo).is_empty() && Instant::now() < deadline && child.try_wait().expect("wait").is_none()
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().expect("try_wait").is_none() {
+            killed_while_running += 1;
+        }
+        let pid = child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status().expect("run kill");
+        let _ = collect(child, "prune (killed)");
+
+        env.run(&["verify"], b"").ok().no_panic();
+        let target = env.path(&format!("restored-{round}"));
+        env.run(&["restore", &kept, "--target", text(&target)], b"").ok();
+        let restored = tree_files(&target.join(src.strip_prefix("/").expect("absolute")));
+        assert!(restored == tree_files(&src), "round {round}: the kept backup restored different files");
+    }
+    assert!(killed_while_running > 0, "every prune finished before its kill: the test killed nothing");
+
+    // The next prune is not blocked by the dead locks and finishes the condemnation.
+    let out = env.run(&["prune", "--json"], b"");
+    out.ok().no_panic();
+    let records = std::fs::read_dir(env.repo.join("prune")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(records, 1, "one condemned record names the repacked pack:\n{}", out.text());
+    env.run(&["verify", "--deep"], b"").ok().output_has("no damage");
+    let target = env.path("restored-last");
+    env.run(&["restore", &kept, "--target", text(&target)], b"").ok();
+    assert!(tree_files(&target.join(src.strip_prefix("/").expect("absolute"))) == tree_files(&src));
+}
+
+/// The first `packs/` object under the repository, by size (largest first).
+fn largest_pack(env: &Env) -> PathBuf {
+    let mut packs: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![env.repo.join("packs")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read packs") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { pending.push(path) } else { packs.push(path) }
+        }
+    }
+    packs.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)));
+    packs.into_iter().next().expect("a pack")
+}
+
+#[test]
+fn verify_reads_all_or_part_of_the_packs_and_names_the_damaged_file_and_backup() {
+    let env = init_v3();
+    let src = make_tree(&env);
+    let id = backup(&env, &src);
+    env.run(&["verify"], b"").ok();
+    env.run(&["verify", "--read-data-subset", "1/1"], b"").ok();
+    let bad = env.run(&["verify", "--read-data-subset", "4/3"], b"");
+    bad.code(2).stderr_has("n/m");
+
+    let pack = largest_pack(&env);
+    let mut bytes = std::fs::read(&pack).expect("read pack");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x08;
+    std::fs::write(&pack, bytes).expect("write pack");
+    // No data read: the structure is intact.
+    env.run(&["verify"], b"").ok();
+    let deep = env.run(&["verify", "--read-data", "--json"], b"");
+    deep.code(3);
+    let report = deep.json();
+    let damage = report["damage"].as_array().expect("damage list");
+    assert!(!damage.is_empty(), "{report}");
+    assert_eq!(damage[0]["backup"], id.as_str(), "{report}");
+    let object = damage[0]["object"].as_str().unwrap_or_default();
+    assert!(object.contains("big.bin"), "the damage names the file: {report}");
+    env.run(&["verify", "--read-data-subset", "100%"], b"").code(3);
+}
+
+#[test]
+fn repair_index_rebuilds_a_deleted_index_and_restores_work_again() {
+    let env = init_v3();
+    let src = make_tree(&env);
+    let id = backup(&env, &src);
+    for entry in std::fs::read_dir(env.repo.join("index")).expect("index dir") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove index object");
+    }
+    std::fs::remove_dir_all(env.path("cache")).ok();
+    let broken = env.run(&["restore", &id, "--target", text(&env.path("lost"))], b"");
+    assert_ne!(broken.code, 0, "without an index nothing is found: {}", broken.all());
+    assert!(!env.path("lost").exists(), "a failed restore leaves no target");
+
+    let repaired = env.run(&["repair", "index", "--json"], b"");
+    repaired.ok();
+    let report = repaired.json();
+    assert!(report["packs"].as_u64().is_some_and(|n| n >= 1), "{report}");
+    assert_eq!(report["damaged"].as_array().map(Vec::len), Some(0), "{report}");
+    let target = env.path("back");
+    env.run(&["restore", &id, "--target", text(&target)], b"").ok();
+    let inner = target.join(src.strip_prefix("/").expect("absolute"));
+    assert_eq!(std::fs::read(inner.join("big.bin")).expect("restored"), random_bytes(1 << 20, 7));
+    env.run(&["verify", "--read-data"], b"").ok();
+}
+
+#[test]
+fn the_index_cache_goes_where_cache_dir_says_and_no_cache_writes_none() {
+    let env = init_v3();
+    let src = make_tree(&env);
+    let custom = env.path("elsewhere");
+    let out = env.run(&["--cache-dir", text(&custom), "backup", "files", text(&src), "--json"], b"");
+    out.ok();
+    let repo_dirs: Vec<_> = std::fs::read_dir(&custom).expect("cache dir made").collect();
+    assert_eq!(repo_dirs.len(), 1, "one folder, named by the repository id");
+    std::fs::remove_dir_all(env.path("cache")).ok();
+    env.run(&["--no-cache", "verify", "--read-data"], b"").ok();
+    assert!(!env.path("cache").exists(), "--no-cache writes no cache");
+}
+
+/// `backup stdin` in a format 3 repository writes a version 3 stream backup (a root tree
+/// with one file): `restore --stdout` and `dump` return the bytes, `ls` lists the stream,
+/// `verify --deep` passes, and the same stream again stores no new chunk.
+#[test]
+fn format_3_backup_stdin_restores_to_stdout_and_dedups_a_second_run() {
+    let env = init_v3();
+    let data = random_bytes(3 << 20, 11);
+    let out = env.run(&["backup", "stdin", "--name", "app.sql", "--json"], &data);
+    out.ok().no_panic();
+    let id = backup_id(&out);
+    let show = env.run(&["show", &id, "--json"], b"").ok().json();
+    assert_eq!(show["version"], 3, "{show}");
+    assert_eq!(show["objects"][0]["name"], "stream", "{show}");
+    assert_eq!(show["stats"]["bytes_new"], data.len() as u64, "{show}");
+    let restored = env.run(&["restore", &id, "--stdout"], b"");
+    restored.ok();
+    assert!(restored.stdout == data, "restore --stdout returns the stream ({} bytes)", restored.stdout.len());
+    let dumped = env.run(&["dump", &id, "/stream"], b"");
+    dumped.ok();
+    assert!(dumped.stdout == data, "dump returns the stream");
+    env.run(&["ls", &id], b"").ok().output_has("stream");
+    env.run(&["verify", &id, "--deep"], b"").ok();
+
+    let again = env.run(&["backup", "stdin", "--name", "app.sql", "--json"], &data);
+    again.ok();
+    let second = backup_id(&again);
+    let show = env.run(&["show", &second, "--json"], b"").ok().json();
+    assert_eq!(show["stats"]["bytes_new"], 0, "the same stream stores no chunk again: {show}");
+    let target = env.path("restored");
+    env.run(&["restore", &second, "--target", text(&target)], b"").ok();
+    assert!(std::fs::read(target.join("app.sql")).expect("restored file") == data);
+}
