@@ -219,6 +219,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Stats { json } => commands::stats::run(&global, json).await,
         Command::Copy { id, scope, dest, json } => commands::copy::run(&global, id, &scope.scope(), dest, json).await,
         Command::Sync { dest, json } => commands::copy::sync(&global, dest, json).await,
+        Command::Migrate { dry_run, json } => commands::migrate::run(&global, dry_run, json).await,
         Command::Key(cmd) => commands::key::run(&global, cmd).await,
         Command::Retention(cmd) => commands::retention::run(cmd),
         Command::Es(cmd) => es::run(cmd).await,

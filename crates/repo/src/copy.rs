@@ -30,6 +30,12 @@ pub struct CopyReport {
     pub manifests_repaired: Vec<String>,
     /// Bytes sent.
     pub bytes_sent: u64,
+    /// Format 3 packs sent (byte for byte; also counted in `objects_sent`).
+    pub packs_sent: usize,
+    /// Format 3 packs the destination already had (also counted in `objects_present`).
+    pub packs_present: usize,
+    /// Format 2 files backups re-chunked into format 3 trees (the destination writes v3).
+    pub rechunked: Vec<String>,
     /// Backups that could not be copied (damaged or missing in the source), each with why;
     /// only [`Repository::copy_to_observed`] goes on past them.
     pub failed: Vec<CopyFailure>,
@@ -78,11 +84,16 @@ impl Repository {
         if dest.id() == self.id() && dest.location() == self.location() {
             return Err(RepoError::Internal("source and destination are the same repository".into()));
         }
-        if let Some(v3) = manifests.iter().find(|m| m.version == crate::manifest::MANIFEST_VERSION_V3) {
+        // A format 2 destination is refused rather than given v3 manifests: its config says
+        // v2, and a reader that trusts it (an older build) could not read them.
+        if let Some(v3) = manifests.iter().find(|m| m.version == crate::manifest::MANIFEST_VERSION_V3)
+            && !dest.writes_v3()
+        {
             return Err(RepoError::Unsupported(format!(
-                "backup {} is a format 3 backup: copying format 3 packs between repositories is not built yet \
-                 (nothing was copied)",
-                v3.short_id()
+                "backup {} is a format 3 backup and {} is a format 2 repository: run `lifeboat migrate` on it \
+                 (or copy into one made with `init --format 3`); nothing was copied",
+                v3.short_id(),
+                dest.location()
             )));
         }
         // A shared lock on the destination, as for a backup: a prune running there must not
@@ -103,8 +114,9 @@ impl Repository {
         let mut report = CopyReport::default();
         let (_, bytes) = crate::verify::totals(manifests, |o| o.size);
         progress.add_totals(manifests.len() as u64, bytes);
+        let mut v3 = crate::v3::copy::V3Copier::default();
         for manifest in manifests {
-            match self.copy_one(dest, manifest, &mut report, progress).await {
+            match self.copy_one(dest, manifest, &mut report, progress, &mut v3).await {
                 Ok(()) => {}
                 // The source's copy of this backup is damaged or incomplete: the others
                 // can still be copied, and the report names this one.
@@ -119,15 +131,36 @@ impl Repository {
         Ok(report)
     }
 
-    /// Copies one backup: its objects the destination lacks, then its manifest.
+    /// Copies one backup: its objects the destination lacks, then its manifest. A format 3
+    /// backup copies its packs ([`crate::v3::copy`]); a format 2 files backup into a
+    /// repository that writes format 3 is re-chunked into trees there.
     async fn copy_one(
         &self,
         dest: &Repository,
         manifest: &Manifest,
         report: &mut CopyReport,
         progress: &Progress,
+        v3: &mut crate::v3::copy::V3Copier,
     ) -> Result<()> {
         let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
+        let is_v3 = manifest.version == crate::manifest::MANIFEST_VERSION_V3;
+        let rechunk = !is_v3 && manifest.kind == crate::kind::BackupKind::Files && dest.writes_v3();
+        if is_v3 || rechunk {
+            if dest.storage.head(&key).await?.is_some() && dest.v3_replica_ok(manifest).await? {
+                report.skipped.push(manifest.id.clone());
+                return Ok(());
+            }
+            if is_v3 {
+                return v3.copy(self, dest, manifest, report, progress).await;
+            }
+            let mut rechunked = dest.import_v2_files(self, manifest).await?;
+            rechunked.repository = dest.id().to_owned();
+            let replace = dest.storage.head(&key).await?.is_some();
+            dest.write_manifest(&rechunked, replace).await?;
+            report.copied.push(manifest.id.clone());
+            report.rechunked.push(manifest.id.clone());
+            return Ok(());
+        }
         let mut replace = false;
         if dest.storage.head(&key).await?.is_some() {
             match dest.replica_problem(manifest).await? {
@@ -201,6 +234,29 @@ impl Repository {
             }
         }
         Ok(None)
+    }
+
+    /// True when this repository's manifest of `source`'s id is a version 3 one that fits:
+    /// the same root tree and domain for a v3 source, any root tree for a re-chunked v2 one.
+    /// A write-only destination cannot open it, so there its presence has to do. Packs are
+    /// not listed here: `verify` on the destination checks them.
+    async fn v3_replica_ok(&self, source: &Manifest) -> Result<bool> {
+        if !self.can_read() {
+            return Ok(true);
+        }
+        let replica = match self.load_manifest(&source.id).await {
+            Ok(replica) => replica,
+            Err(e) if e.is_recipients_only() => return Ok(true),
+            Err(RepoError::BadManifest { .. } | RepoError::SignerNotPinned { .. } | RepoError::Object { .. }) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if replica.version != crate::manifest::MANIFEST_VERSION_V3 {
+            return Ok(false);
+        }
+        Ok(source.version != crate::manifest::MANIFEST_VERSION_V3
+            || (replica.tree == source.tree && replica.domain == source.domain))
     }
 
     /// True when this repository holds `record`'s object with its recorded size and BLAKE3.

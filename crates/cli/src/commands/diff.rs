@@ -24,7 +24,16 @@ pub async fn run(
     let a = repo.resolve_in(&first, scope).await?;
     let b = repo.resolve_in(&second, scope).await?;
     let (root_a, root_b) = (v3_root_of(&a, "diff")?, v3_root_of(&b, "diff")?);
-    let store = repo.v3_store().await?;
+    if a.domain != b.domain {
+        // Blob ids are keyed per domain: trees of two domains share no id to compare.
+        anyhow::bail!(
+            "backups {} and {} are in different dedup domains (one was copied from another repository): \
+             diff compares backups of one domain",
+            a.short_id(),
+            b.short_id()
+        );
+    }
+    let store = repo.v3_store_of(&a).await?;
     let changes = Restorer::new(&store).diff(&root_a, &root_b).await?;
     let word = |kind: ChangeKind| match kind {
         ChangeKind::Added => ("+", "added"),

@@ -19,7 +19,7 @@ pub async fn run(global: &Global, id: String, scope: &LatestScope, path: PathBuf
     let repo = open_repo(global).await?;
     let manifest = repo.resolve_in(&id, scope).await?;
     let root = v3_root_of(&manifest, "dump")?;
-    let store = repo.v3_store().await?;
+    let store = repo.v3_store_of(&manifest).await?;
     let restorer = Restorer::new(&store);
     let at = in_backup(Some(&path));
     // `ls` of a file is the file itself; of a directory, its entries (never itself).

@@ -41,11 +41,16 @@ pub async fn run(global: &Global, patterns: Vec<String>, scope: &LatestScope, js
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = repo.v3_store().await?;
-    let restorer = Restorer::new(&store);
+    // One store per dedup domain (copied backups keep the domain they came from).
+    let mut stores = std::collections::HashMap::new();
     let mut found = Vec::new();
     for manifest in &v3 {
-        for entry in restorer.find(&v3_root(manifest)?, &patterns).await? {
+        let domain = manifest.domain.clone().unwrap_or_default();
+        if !stores.contains_key(&domain) {
+            stores.insert(domain.clone(), repo.v3_store_of(manifest).await?);
+        }
+        let Some(store) = stores.get(&domain) else { continue };
+        for entry in Restorer::new(store).find(&v3_root(manifest)?, &patterns).await? {
             if json {
                 let mut value = entry_json(&entry);
                 value["backup"] = json!(manifest.id);

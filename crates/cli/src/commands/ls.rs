@@ -26,7 +26,7 @@ pub async fn run(
     let repo = open_repo(global).await?;
     let manifest = repo.resolve_in(&id, scope).await?;
     let root = v3_root_of(&manifest, "ls")?;
-    let store = repo.v3_store().await?;
+    let store = repo.v3_store_of(&manifest).await?;
     let base = in_backup(path.as_deref());
     let listed =
         Restorer::new(&store).ls(&root, &base).await.with_context(|| format!("backup {}", manifest.short_id()))?;

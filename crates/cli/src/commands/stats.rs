@@ -28,10 +28,16 @@ pub async fn run(global: &Global, json: bool) -> Result<ExitCode> {
     let mut raw: u64 = v2.iter().map(|m| m.plain_size()).sum();
     if !v3.is_empty() {
         // A v3 manifest's `bytes` counts what was read, not what it holds: sum its tree.
-        let store = repo.v3_store().await?;
+        // One store per dedup domain (copied backups keep the domain they came from).
+        let mut stores: HashMap<String, ChunkStore> = HashMap::new();
         let mut sizes = HashMap::new();
         for manifest in &v3 {
-            raw += tree_size(&store, v3_root(manifest)?, PathBuf::from("/"), &mut sizes).await?;
+            let domain = manifest.domain.clone().unwrap_or_default();
+            if !stores.contains_key(&domain) {
+                stores.insert(domain.clone(), repo.v3_store_of(manifest).await?);
+            }
+            let Some(store) = stores.get(&domain) else { continue };
+            raw += tree_size(store, v3_root(manifest)?, PathBuf::from("/"), &mut sizes).await?;
         }
     }
     let mut stored = serde_json::Map::new();

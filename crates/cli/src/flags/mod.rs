@@ -186,6 +186,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Migrate this repository to format 3 in place: new files backups become format 3 and
+    /// every format 2 files backup is re-chunked (same ids); streams stay format 2.
+    Migrate {
+        /// Only list what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage passwords, key files, recipients and the master key.
     #[command(subcommand)]
     Key(KeyCommand),

@@ -8,10 +8,13 @@
 
 mod blob;
 mod cache;
+pub(crate) mod copy;
 mod domain;
 mod error;
 pub mod gc;
+mod import;
 mod index;
+mod migrate;
 mod pack;
 mod reading;
 mod read_plan;
@@ -29,6 +32,7 @@ pub use cache::IndexCache;
 pub use domain::{DOMAIN_SECRET_LEN, DomainId, DomainKeys};
 pub use error::StoreError;
 pub use index::{BlobLocation, INDEX_PREFIX, Index, IndexId, IndexObject};
+pub use migrate::MigrateReport;
 pub use pack::{
     BlobCompression, EncodedBlob, FinishedPack, PACKS_PREFIX, PackEntry, PackId, PackReader, PackWriter,
     TARGET_PACK_SIZE, encode_blob, open_blob,

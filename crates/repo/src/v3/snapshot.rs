@@ -125,8 +125,10 @@ impl Repository {
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         let mut first_failure = None;
         for meta in listed {
-            match self.open_domain(&meta.key).await {
-                Ok(keys) => return Ok(Some(keys.opened_by(self.v3_identities()))),
+            match self.open_domain_object(&meta.key).await {
+                // A domain a copy brought (super::copy) is read, never written into.
+                Ok(object) if object.carried => {}
+                Ok(object) => return Ok(Some(object.keys.opened_by(self.v3_identities()))),
                 // Sealed for the recipients only: a write-only host's domain, not damage.
                 Err(RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. }) => {}
                 Err(e) => {
@@ -135,24 +137,6 @@ impl Repository {
             }
         }
         first_failure.map_or(Ok(None), Err)
-    }
-
-    /// Opens `domains/<id>` and checks that its secret derives the id its key names.
-    async fn open_domain(&self, key: &str) -> Result<DomainKeys> {
-        let bytes = self.storage.get_bytes(key).await?;
-        // A few hundred bytes: opening it on the reactor costs less than a thread hop.
-        let (header, plain) = open_bytes(&bytes, &self.keyring, MAX_DOMAIN_PLAIN)
-            .map_err(|e| RepoError::object(key, &self.location(), e))?;
-        let damaged = |reason: &str| RepoError::Integrity(format!("domain object {key}: {reason}"));
-        if header.fixed.kind != ObjectKind::Domain {
-            return Err(damaged("is not a domain object"));
-        }
-        let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| damaged("holds no 32-byte secret"))?;
-        let keys = DomainKeys::derive(&SecretKey::from_bytes(secret));
-        if key != format!("{DOMAINS_PREFIX}{}", hex::encode(keys.id())) {
-            return Err(damaged("is stored under another domain's id"));
-        }
-        Ok(keys)
     }
 
     /// Seals every domain object this handle can open again for its current audience (the
@@ -177,7 +161,7 @@ impl Repository {
 
     /// The root tree of the newest v3 files backup of the same plan, host and paths: the
     /// parent whose unchanged files a new backup reuses without reading them.
-    async fn v3_parent(&self, host: &str, plan: Option<&str>, roots: &[PathBuf]) -> Result<Option<BlobId>> {
+    async fn v3_parent(&self, host: &str, plan: Option<&str>, roots: &[PathBuf], domain: &str) -> Result<Option<BlobId>> {
         let paths: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
         let mut candidates: Vec<Manifest> = self
             .list()
@@ -185,6 +169,8 @@ impl Repository {
             .0
             .into_iter()
             .filter(|m| m.version == MANIFEST_VERSION_V3 && m.kind == BackupKind::Files)
+            // Only backups of the domain written into: a copied one's trees are in another.
+            .filter(|m| m.domain.as_deref() == Some(domain))
             .filter(|m| m.host == host && m.plan.as_deref() == plan)
             .filter(|m| {
                 m.source.get("paths").and_then(|p| serde_json::from_value::<Vec<String>>(p.clone()).ok())
@@ -211,7 +197,7 @@ impl Repository {
         // recipients): it reads every file, and its chunks still dedup against its index.
         let parent = match force || store.keys().seals_for_recipients() {
             true => None,
-            false => self.v3_parent(host, plan, roots).await?,
+            false => self.v3_parent(host, plan, roots, &hex::encode(store.keys().id())).await?,
         };
         let mut composer = RootComposer::default();
         let mut stats = BTreeMap::new();
@@ -282,7 +268,7 @@ impl Repository {
     /// once every file authenticated), reading only the packs of what `spec` selects.
     pub async fn restore_v3(&self, manifest: &Manifest, target: &Path, spec: &RestoreSpec) -> Result<Restored> {
         let root = v3_root(manifest)?;
-        let store = self.v3_store().await?;
+        let store = self.v3_store_of(manifest).await?;
         Restorer::new(&store).restore(&root, target, spec).await.map_err(tree_error)
     }
 }
@@ -294,7 +280,7 @@ impl Repository {
     /// naming the path in the backup and the blob.
     pub async fn verify_v3(&self, manifest: &Manifest, read_data: bool) -> Result<V3Check> {
         let root = v3_root(manifest)?;
-        let store = self.v3_store().await?;
+        let store = self.v3_store_of(manifest).await?;
         let mut check = V3Check::default();
         let mut seen_trees = std::collections::HashSet::new();
         let mut seen_blobs = std::collections::HashSet::new();

@@ -98,3 +98,31 @@ async fn copy_does_not_count_a_damaged_or_incomplete_replica_backup_as_copied() 
     let fourth = src.copy_to(&dst, std::slice::from_ref(&m)).await.unwrap();
     assert_eq!((fourth.skipped.len(), fourth.manifests_repaired.len(), fourth.objects_sent), (1, 0, 0));
 }
+
+/// Format 3: every backup of a v3 repository (files and a stream) copied into another v3
+/// repository with another password restores there once the source is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_v3_backup_copied_into_a_v3_repository_with_other_passwords_restores_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    std::fs::write(source.join("sub/f"), vec![9u8; 700_000]).unwrap();
+    let v3 = InitOptions { data_format: 3, ..cheap() };
+    let src_store: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path().join("a")));
+    let dst_store: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.path().join("b")));
+    let src = Repository::init(src_store.clone(), pw("one"), v3.clone()).await.unwrap();
+    let dst = Repository::init(dst_store.clone(), pw("two"), v3).await.unwrap();
+    let files = src.backup_files(std::slice::from_ref(&source), request("tree")).await.unwrap();
+    let stream = src.backup_stream(std::io::Cursor::new(vec![4u8; 2_000_000]), request("s")).await.unwrap();
+    let (all, _) = src.list().await.unwrap();
+    let report = src.copy_to_observed(&dst, &all, &lifeboat_repo::Progress::new()).await.unwrap();
+    assert_eq!((report.copied.len(), report.failed.len()), (2, 0), "{report:?}");
+    let again = src.copy_to_observed(&dst, &all, &lifeboat_repo::Progress::new()).await.unwrap();
+    assert_eq!((again.skipped.len(), again.packs_sent, again.objects_sent), (2, 0, 0), "{again:?}");
+    std::fs::remove_dir_all(dir.path().join("a")).unwrap();
+    let dst = Repository::open(dst_store, pw("two")).await.unwrap();
+    assert_eq!(restore(&dst, &stream.id).await, vec![4u8; 2_000_000]);
+    let m = dst.load_manifest(&files.id).await.unwrap();
+    let path = dst.restore_to_dir(&m, &dir.path().join("r")).await.unwrap();
+    assert_eq!(std::fs::read(path.join(source.strip_prefix("/").unwrap()).join("sub/f")).unwrap(), vec![9u8; 700_000]);
+}

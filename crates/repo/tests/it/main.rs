@@ -23,6 +23,7 @@ mod reading;
 mod salvage;
 mod scope;
 mod v3_backup;
+mod v3_copy;
 mod v3_keys;
 mod v3_packs;
 mod v3_prune_model;
