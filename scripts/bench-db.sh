@@ -76,7 +76,7 @@ have_cli() { [[ -x "$LIFEBOAT_BIN" ]] && "$LIFEBOAT_BIN" backup "$1" --help >/de
 
 new_repo() { # new_repo DIR
     rm -rf "$1"
-    "$LIFEBOAT_BIN" --repo "file://$1" init --kdf-memory-kib $((KDF_MIB * 1024)) >/dev/null 2>&1
+    "$LIFEBOAT_BIN" --repo "file://$1" init --format 2 --kdf-memory-kib $((KDF_MIB * 1024)) >/dev/null 2>&1
 }
 
 # Time to open the repository alone (key derivation + config read), paid by every lifeboat run.
@@ -235,12 +235,12 @@ bench_v3() {
     local repo="$OUT/repo-pg-v3"
     rm -rf "$repo"
     "$LIFEBOAT_BIN" --repo "file://$repo" init --format 3 --kdf-memory-kib $((KDF_MIB * 1024)) >/dev/null 2>&1
-    stored() { du -sb "$repo/packs" "$repo/index" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+    stored() { { du -sb "$repo/packs" "$repo/index" 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }'; }
     say "postgres v3: database $db, $want accounts, format 3 repository $repo"
     local n before after t0 t1 json size new
     for n in 1 2 3; do
         if [[ $n -eq 3 ]]; then
-            pgbench -n -q -t "$tx" -c 1 "$db" >/dev/null 2>&1
+            pgbench -n -t "$tx" -c 1 "$db" >/dev/null 2>&1
             say "  ($tx pgbench transactions before dump 3)"
         fi
         before="$(stored)"

@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
-use lifeboat_chunker::Chunker;
 use lifeboat_crypto::{CryptoError, PipelineStream};
 use tokio::io::AsyncRead;
 
@@ -187,10 +186,10 @@ async fn store_stream<R>(store: &ChunkStore, name: &str, reader: R) -> Result<St
 where
     R: AsyncRead + Send + Unpin + 'static,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNK_QUEUE);
-    let chunker = store.chunker().clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Cut>(CHUNK_QUEUE);
+    let hashing = store.clone();
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    let chunking = tokio::task::spawn_blocking(move || chunk_into(bridge, &chunker, &tx));
+    let chunking = tokio::task::spawn_blocking(move || chunk_into(bridge, &hashing, &tx));
     let window = put_window();
     let mut in_flight = FuturesOrdered::new();
     let mut stored = StoredStream { content: Vec::new(), size: 0, plain_blake3: [0; 32], bytes_new: 0, blobs_new: 0 };
@@ -200,7 +199,7 @@ where
             tokio::select! {
                 chunk = rx.recv() => {
                     match chunk {
-                        Some(chunk) => in_flight.push_back(put_chunk(store.clone(), chunk)),
+                        Some(cut) => in_flight.push_back(put_chunk(store.clone(), cut)),
                         None => source_done = true,
                     }
                     continue;
@@ -238,37 +237,40 @@ fn chunk_error(name: &str, index: usize, e: StoreError) -> RepoError {
     }
 }
 
-/// Stores one chunk unless the store has it; `Some(length)` when it was new.
-async fn put_chunk(store: ChunkStore, chunk: Vec<u8>) -> std::result::Result<(BlobId, Option<u64>), StoreError> {
-    let chunk = Bytes::from(chunk);
-    let hashing = (store.clone(), chunk.clone());
-    // The keyed hash first, off the reactor: a chunk the store has costs only that.
-    let (id, known) = tokio::task::spawn_blocking(move || {
-        let id = hashing.0.blob_id(&hashing.1);
-        (id, hashing.0.has_blob(&id))
-    })
-    .await
-    .map_err(|e| StoreError::Internal { operation: "hash chunk", reason: e.to_string() })?;
-    if known {
-        return Ok((id, None));
-    }
-    let len = chunk.len() as u64;
-    store.put_blob(BlobKind::Data, chunk).await.map(|id| (id, Some(len)))
+/// One chunk as the chunker's thread cut it: its bytes, its keyed id, and whether the
+/// store had it when it was cut.
+struct Cut {
+    chunk: Vec<u8>,
+    id: BlobId,
+    known: bool,
 }
 
-/// Cuts `reader` into chunks sent to `tx`, and returns the plaintext BLAKE3 and length.
+/// Stores one chunk unless the store had it; `Some(length)` when it was new.
+async fn put_chunk(store: ChunkStore, cut: Cut) -> std::result::Result<(BlobId, Option<u64>), StoreError> {
+    if cut.known {
+        return Ok((cut.id, None));
+    }
+    let len = cut.chunk.len() as u64;
+    store.put_blob(BlobKind::Data, Bytes::from(cut.chunk)).await.map(|id| (id, Some(len)))
+}
+
+/// Cuts `reader` into chunks sent to `tx` with their keyed ids (hashed here, not in a task
+/// of their own: one thread hop less per chunk, and the hash is cheap beside compression),
+/// and returns the plaintext BLAKE3 and length.
 fn chunk_into<R: Read>(
     reader: R,
-    chunker: &Chunker,
-    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    store: &ChunkStore,
+    tx: &tokio::sync::mpsc::Sender<Cut>,
 ) -> std::io::Result<([u8; 32], u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
-    for chunk in chunker.chunks(reader) {
+    for chunk in store.chunker().chunks(reader) {
         let chunk = chunk?;
         hasher.update(&chunk);
         size += chunk.len() as u64;
-        if tx.blocking_send(chunk).is_err() {
+        let id = store.blob_id(&chunk);
+        let known = store.has_blob(&id);
+        if tx.blocking_send(Cut { chunk, id, known }).is_err() {
             // The async side failed and stopped listening; its error is the one reported.
             return Err(std::io::Error::other("stream backup abandoned"));
         }
@@ -287,7 +289,8 @@ impl Repository {
             .as_deref()
             .and_then(BlobId::from_hex)
             .ok_or_else(|| RepoError::Integrity(format!("object {:?} names no v3 root tree", record.name)))?;
-        let store = self.v3_store().await?;
+        // The record names no domain: a copied backup's root is in the domain it came from.
+        let store = self.v3_store_holding(&root).await?;
         let node = file_node(&store, &root, &record.name).await?;
         if node.size != record.plain_size {
             return Err(RepoError::object(
