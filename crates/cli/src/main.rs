@@ -240,7 +240,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Forget { plan, policy, dry_run, prune, json } => {
             commands::forget::run(&global, plan, policy, dry_run, prune, json).await
         }
-        Command::Prune { dry_run, json } => commands::prune::run(&global, dry_run, json).await,
+        Command::Prune { dry_run, max_unused, json } => commands::prune::run(&global, dry_run, max_unused, json).await,
         Command::Unlock { all } => commands::unlock::run(&global, all).await,
         Command::Version { json } => commands::version::run(json),
         Command::Completions { shell } => commands::completions::completions(shell),

@@ -260,6 +260,10 @@ pub enum RepoError {
     /// This host's clock disagrees with the storage's by more than leases allow.
     #[error("{0}")]
     ClockSkew(String),
+    /// The lock's lease lapsed before a write that needs it (an index object, a manifest):
+    /// the write is refused, since a prune may have judged the lock dead.
+    #[error("{0}")]
+    LeaseLapsed(String),
     /// The storage is full and the operation cannot make room for what it must write.
     #[error("{0}")]
     NoSpace(String),
@@ -303,7 +307,7 @@ impl RepoError {
             | RepoError::RecipientsRemoved { .. }
             | RepoError::Key(_) => K::Conflict,
             RepoError::Locked { .. } | RepoError::ObjectLocked { .. } => K::Locked,
-            RepoError::ClockSkew(_) | RepoError::NoSpace(_) => K::Unavailable,
+            RepoError::ClockSkew(_) | RepoError::LeaseLapsed(_) | RepoError::NoSpace(_) => K::Unavailable,
             RepoError::CorruptConfig { .. }
             | RepoError::BadManifest { .. }
             | RepoError::BadRecord { .. }

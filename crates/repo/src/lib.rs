@@ -90,12 +90,12 @@ pub use keys::RotationReport;
 pub use kind::BackupKind;
 pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, RECORDS_PREFIX, data_key};
 pub use lock::{
-    LOCK_TTL, LOCKS_PREFIX, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW, RESERVE_KEY,
-    list_locks, remove_locks, storage_time,
+    LOCK_TTL, LOCKS_PREFIX, Lease, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW,
+    RESERVE_KEY, list_locks, remove_locks, storage_time,
 };
 pub use manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
 pub use progress::{Progress, ProgressSnapshot};
-pub use prune::PruneReport;
+pub use prune::{PruneOptions, PruneReport};
 pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;
 pub use repository::{InitOptions, OpenOptions, Repository, read_config};

@@ -374,6 +374,55 @@ pub struct Lock {
     key: String,
     refresher: Option<tokio::task::JoinHandle<()>>,
     releases: LockReleases,
+    lease: Lease,
+}
+
+/// The lease of a held lock as its holder knows it (docs/FORMAT.md 11.6): when its last
+/// successful write (taking or a refresh) started, by the owner's clock. A write that
+/// started at `t` landed no earlier, so the storage judges the lease live at least until
+/// `t` plus [`LOCK_TTL`]. Cheap to clone; every clone sees the refreshes.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    key: String,
+    last_write: Arc<std::sync::Mutex<DateTime<chrono::Utc>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Lease {
+    fn new(key: &str, started: DateTime<chrono::Utc>, clock: Arc<dyn Clock>) -> Lease {
+        Lease { key: key.to_owned(), last_write: Arc::new(std::sync::Mutex::new(started)), clock }
+    }
+
+    fn last_write(&self) -> DateTime<chrono::Utc> {
+        *self.last_write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long ago the lease was last written.
+    fn age(&self) -> Duration {
+        (self.clock.now() - self.last_write()).to_std().unwrap_or_default()
+    }
+
+    /// Whether the lease is live: last written less than a lock lifetime ago.
+    pub fn is_live(&self) -> bool {
+        self.age() < LOCK_TTL
+    }
+
+    /// Refuses `write` (what the holder is about to write: "index objects", "the manifest")
+    /// once the lease lapsed: a prune may have judged this lock dead and deleted what the
+    /// write would reference.
+    pub fn check(&self, write: &str) -> Result<()> {
+        if self.is_live() {
+            return Ok(());
+        }
+        Err(RepoError::LeaseLapsed(format!(
+            "refusing to write {write}: the lease of lock {} was last renewed {} s ago, more than its {} s \
+             lifetime (the process stalled or the storage was unreachable), so a prune may already have deleted \
+             data this write would need; nothing more is written, run it again",
+            self.key,
+            self.age().as_secs(),
+            LOCK_TTL.as_secs()
+        )))
+    }
 }
 
 /// Who takes a lock: the clock its lease times are written by, and where a lock dropped
@@ -430,10 +479,16 @@ impl Lock {
         let me = Holder::current();
         let info = new_info(&id, kind, operation, &me, crate::host::local_time(owner.clock.as_ref()));
         let body = Bytes::from(serde_json::to_vec(&info).map_err(|e| RepoError::Internal(e.to_string()))?);
+        let lease = Lease::new(&key, owner.clock.now(), owner.clock.clone());
         write_lock(storage.as_ref(), &key, body, kind, operation).await?;
         // From here on our lease exists: every failure below removes it again.
-        let lock =
-            Lock { storage: storage.clone(), key: key.clone(), refresher: None, releases: owner.releases.clone() };
+        let lock = Lock {
+            storage: storage.clone(),
+            key: key.clone(),
+            refresher: None,
+            releases: owner.releases.clone(),
+            lease: lease.clone(),
+        };
         match Self::check(storage.as_ref(), &key, kind, operation, (&me, owner.clock.as_ref())).await {
             Ok(()) => {}
             Err(e) => {
@@ -443,16 +498,23 @@ impl Lock {
         }
         ensure_reserve(storage.as_ref()).await;
         let refresher = {
-            let (storage, key, clock) = (storage.clone(), key.clone(), owner.clock.clone());
+            let (storage, key, clock, lease) = (storage.clone(), key.clone(), owner.clock.clone(), lease);
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(REFRESH_EVERY).await;
+                    // A lapsed lease is never renewed (FORMAT.md 11.6): a prune may have
+                    // judged it dead, and the holder's next lease check must say so.
+                    if !lease.is_live() {
+                        tracing::warn!(lock = %key, "lease lapsed; it is not renewed");
+                        return;
+                    }
+                    let started = clock.now();
                     let mut fresh = info.clone();
                     fresh.expires = crate::host::local_time(clock.as_ref()) + LOCK_TTL;
-                    if let Ok(body) = serde_json::to_vec(&fresh)
-                        && let Err(e) = storage.put_bytes(&key, Bytes::from(body)).await
-                    {
-                        tracing::warn!(lock = %key, "could not refresh lock: {e}");
+                    let Ok(body) = serde_json::to_vec(&fresh) else { continue };
+                    match storage.put_bytes(&key, Bytes::from(body)).await {
+                        Ok(()) => *lease.last_write.lock().unwrap_or_else(|p| p.into_inner()) = started,
+                        Err(e) => tracing::warn!(lock = %key, "could not refresh lock: {e}"),
                     }
                 }
             })
@@ -504,6 +566,16 @@ impl Lock {
             }
         }
         Ok(())
+    }
+
+    /// The key the lock is stored under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The lock's lease, to check right before writes a prune must not miss.
+    pub fn lease(&self) -> Lease {
+        self.lease.clone()
     }
 
     /// Removes the lock.

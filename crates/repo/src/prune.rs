@@ -30,6 +30,25 @@ pub struct PruneReport {
     pub temp_bytes: u64,
     /// Whether they were deleted.
     pub deleted: bool,
+    /// Format v3 packs (docs/FORMAT.md 11.6); absent when the repository has no v3 data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v3: Option<crate::v3::V3PruneCounts>,
+}
+
+/// How `prune` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneOptions {
+    /// Find and report only; change nothing.
+    pub dry_run: bool,
+    /// Format v3: repack a pack when more than this fraction of its bytes is unreferenced
+    /// (`--max-unused`, 0.10 by default).
+    pub max_unused: f64,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions { dry_run: false, max_unused: crate::v3::gc::DEFAULT_MAX_UNUSED }
+    }
 }
 
 impl Repository {
@@ -57,6 +76,14 @@ impl Repository {
     /// Finds data objects that no manifest references and deletes them (unless `dry_run`).
     /// Refuses when any manifest cannot be read: its data must not be mistaken for garbage.
     pub async fn prune(&self, dry_run: bool) -> Result<PruneReport> {
+        self.prune_with(PruneOptions { dry_run, ..PruneOptions::default() }).await
+    }
+
+    /// [`prune`](Self::prune) with options. In a repository with format v3 data it also
+    /// deletes the condemned packs whose delays passed and condemns (after repacking) the
+    /// packs no backup needs, as docs/FORMAT.md 11.6 says.
+    pub async fn prune_with(&self, options: PruneOptions) -> Result<PruneReport> {
+        let dry_run = options.dry_run;
         let lock = self.lock(LockKind::Exclusive, "prune").await?;
         let (manifests, unreadable) = self.list().await?;
         if let Some(e) = unreadable.into_iter().next() {
@@ -97,6 +124,8 @@ impl Repository {
             report.temp_bytes += temp.size;
             report.temp_files.push(temp.key);
         }
+        let v3 = crate::v3::V3PruneOptions { dry_run, max_unused: options.max_unused };
+        report.v3 = self.prune_v3(&manifests, &lock, v3).await?;
         if !dry_run {
             // Space was freed: restore the reserve a full disk may have used up.
             ensure_reserve(self.storage.as_ref()).await;

@@ -221,6 +221,10 @@ pub enum Command {
         /// Show what would be deleted without deleting.
         #[arg(long)]
         dry_run: bool,
+        /// Format v3: repack a pack (copy its live chunks, then condemn it) when more than
+        /// this percentage of its bytes is unreferenced.
+        #[arg(long, value_name = "PERCENT", default_value_t = 10.0, value_parser = parse_percent)]
+        max_unused: f64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -303,4 +307,13 @@ impl Command {
                 | Command::Import(_)
         )
     }
+}
+
+/// A percentage from 0 to 100 (`--max-unused`).
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text.trim_end_matches('%').parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("{value} is not a percentage from 0 to 100"));
+    }
+    Ok(value)
 }

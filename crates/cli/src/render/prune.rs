@@ -24,4 +24,30 @@ pub fn print_prune(report: &PruneReport, dry_run: bool) {
             human_bytes(report.temp_bytes)
         );
     }
+    if let Some(v3) = &report.v3 {
+        print_v3(v3, dry_run);
+    }
+}
+
+/// The format v3 packs: condemned now, deleted after the delay, waiting, revived.
+fn print_v3(v3: &lifeboat_repo::v3::V3PruneCounts, dry_run: bool) {
+    let (condemn, delete) = if dry_run { ("would condemn", "would delete") } else { ("condemned", "deleted") };
+    println!(
+        "packs: {delete} {} ({} freed), {condemn} {} ({}, of which {} repacked: {} live chunk(s) copied), {} waiting, \
+         {} revived",
+        v3.packs_deleted,
+        human_bytes(v3.pack_bytes_freed),
+        v3.packs_condemned,
+        human_bytes(v3.pack_bytes_condemned),
+        v3.packs_repacked,
+        v3.blobs_repacked,
+        v3.packs_waiting,
+        v3.packs_revived
+    );
+    if v3.packs_condemned > 0 || v3.packs_waiting > 0 {
+        println!("condemned packs are deleted by a prune run at least 30 minutes later, once no backup may need them");
+    }
+    for refused in &v3.refused {
+        println!("the storage refused to delete {refused}; a later prune tries again");
+    }
 }

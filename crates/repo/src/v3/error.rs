@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A blob the caller asked for is in no index.
     #[error("blob {0} is not in the repository's index")]
     MissingBlob(String),
+    /// The writer's lease lapsed before a write that needs it (index objects).
+    #[error("{0}")]
+    LeaseLapsed(String),
     /// Reading the local source failed.
     #[error("{operation} {path}: {source}")]
     Io {

@@ -16,8 +16,9 @@ mod import;
 mod index;
 mod migrate;
 mod pack;
-mod reading;
+mod prune;
 mod read_plan;
+mod reading;
 mod repair;
 mod store;
 
@@ -37,6 +38,8 @@ pub use pack::{
     BlobCompression, EncodedBlob, FinishedPack, PACKS_PREFIX, PackEntry, PackId, PackReader, PackWriter,
     TARGET_PACK_SIZE, encode_blob, open_blob,
 };
+pub(crate) use prune::V3PruneOptions;
+pub use prune::{PRUNE_PREFIX, PruneRecord, RecordId, V3PruneCounts};
 pub use repair::{RepairReport, repair_index};
 pub use snapshot::{DATA_FORMAT_MEMBER, DOMAINS_PREFIX, MANIFEST_VERSION_V3, V3Check, v3_root};
 pub use store::{ChunkStore, StoreOptions};

@@ -89,7 +89,7 @@ pub async fn repair_index(
 
 /// The directory of one pack of `size` bytes, by range reads; `None` when the pack
 /// belongs to another domain.
-async fn read_directory(
+pub(crate) async fn read_directory(
     storage: &dyn Storage,
     keys: &DomainKeys,
     pack: PackId,

@@ -120,7 +120,7 @@ impl Repository {
     /// The first domain object (by key) this handle can open. One it cannot open (another
     /// domain's, sealed for others) is passed over; when none opens, the first failure is
     /// the answer, so a damaged main domain is reported, not silently replaced.
-    async fn read_main_domain(&self) -> Result<Option<DomainKeys>> {
+    pub(crate) async fn read_main_domain(&self) -> Result<Option<DomainKeys>> {
         let mut listed = self.storage.list_all(DOMAINS_PREFIX).await?;
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         let mut first_failure = None;
@@ -190,9 +190,12 @@ impl Repository {
         filter: TreeFilter,
         host: &str,
         plan: Option<&str>,
-        force: bool,
+        (force, lease): (bool, Option<crate::lock::Lease>),
     ) -> Result<ArchivedRoots> {
         let store = self.v3_store().await?;
+        if let Some(lease) = lease {
+            store.set_lease(lease);
+        }
         // A write-only host cannot read its earlier trees (its packs are sealed for the
         // recipients): it reads every file, and its chunks still dedup against its index.
         let parent = match force || store.keys().seals_for_recipients() {
@@ -247,7 +250,8 @@ impl Repository {
         let (plan, force) = (request.plan.clone(), request.force);
         let mut writer = self.start_backup(request).await?;
         writer.set_source(crate::backup::files_source(roots, filter)?);
-        let archived = match self.archive_v3(roots, compiled, &host, plan.as_deref(), force).await {
+        let lease = writer.lease();
+        let archived = match self.archive_v3(roots, compiled, &host, plan.as_deref(), (force, lease)).await {
             Ok(archived) => archived,
             Err(e) => {
                 writer.abort().await;
@@ -478,8 +482,9 @@ fn dir_node(path: &Path) -> std::result::Result<Node, TreeError> {
 }
 
 /// A v3 store failure as a repository error (an API maps it to a status).
-fn store_error(e: StoreError) -> RepoError {
+pub(crate) fn store_error(e: StoreError) -> RepoError {
     match e {
+        StoreError::LeaseLapsed(message) => RepoError::LeaseLapsed(message),
         StoreError::Storage { source, .. } => RepoError::Storage(source),
         e @ StoreError::NoPackKey { .. } => RepoError::NeedsCredential(e.to_string()),
         e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => RepoError::Integrity(e.to_string()),

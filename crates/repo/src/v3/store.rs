@@ -10,12 +10,17 @@
 //!
 //! Reading: `get_blob` looks the blob up in the index and reads only its byte range of
 //! the pack (a range read).
+//!
+//! Prune (docs/FORMAT.md 11.6): at open the store reads the condemned records
+//! (`prune/<id>`) and never deduplicates against a blob whose only indexed copies are in
+//! a condemned pack: such a blob is written again (it can still be read from there). And a
+//! store given its writer's [`Lease`] refuses to write index objects once that lapsed.
 
 // StoreError carries the storage's error by value: it is the error type of the BlobStore
 // trait that trees and streams share, and boxing its source would change that API.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::{Bytes, BytesMut};
@@ -33,6 +38,7 @@ use super::pack::{
     PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, needs_header, open_blob, read_pack_header,
 };
 use super::{BlobId, BlobKind, BlobStore};
+use crate::lock::Lease;
 
 /// How a [`ChunkStore`] writes and where it caches.
 #[derive(Debug, Clone)]
@@ -87,6 +93,13 @@ struct Inner {
     pack_target: usize,
     level: i32,
     index: RwLock<Index>,
+    /// Indexed blobs not to deduplicate against: those found only in condemned packs (and
+    /// those a prune repacks). A blob leaves the set once this writer stored it again.
+    avoid: RwLock<HashSet<BlobId>>,
+    /// The packs the condemned records name, read at open.
+    condemned: BTreeSet<PackId>,
+    /// The writer's lease, checked right before index objects are written.
+    lease: Mutex<Option<Lease>>,
     writing: Mutex<Writing>,
     uploads: Arc<Semaphore>,
 }
@@ -151,7 +164,11 @@ impl ChunkStore {
         keys: Arc<DomainKeys>,
         options: StoreOptions,
     ) -> Result<ChunkStore, StoreError> {
-        let index = load_index(&storage, &keys, options.cache.as_ref()).await?;
+        // Records first: a pack condemned after this read was condemned while this writer
+        // already held its lock, which the deleting run waits out (FORMAT.md 11.6 rule c).
+        let condemned = super::prune::condemned_packs(storage.as_ref(), &keys).await?;
+        let objects = load_index_objects(&storage, &keys, options.cache.as_ref()).await?;
+        let (index, avoid) = build_index(&objects, &condemned);
         let chunker = Chunker::new(keys.chunker_key(), options.chunker);
         let inner = Inner {
             storage,
@@ -161,6 +178,9 @@ impl ChunkStore {
             pack_target: options.pack_target.max(1),
             level: options.compression_level,
             index: RwLock::new(index),
+            avoid: RwLock::new(avoid),
+            condemned,
+            lease: Mutex::new(None),
             writing: Mutex::new(Writing::default()),
             uploads: Arc::new(Semaphore::new(options.uploads.max(1))),
         };
@@ -175,6 +195,29 @@ impl ChunkStore {
     /// The storage the packs are in, and the index's location of `id` (for read_plan.rs).
     pub(crate) fn read_parts(&self, id: &BlobId) -> (&Arc<dyn Storage>, Option<super::BlobLocation>) {
         (&self.inner.storage, self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id))
+    }
+
+    /// Checks `lease` right before every index object this store writes: a writer whose
+    /// lease lapsed must not publish blobs a prune may have judged unreachable.
+    pub fn set_lease(&self, lease: Lease) {
+        *lock(&self.inner.lease) = Some(lease);
+    }
+
+    /// The packs named by condemned records when the store opened (never deduplicated
+    /// against).
+    pub fn condemned_packs(&self) -> &BTreeSet<PackId> {
+        &self.inner.condemned
+    }
+
+    /// Makes the store write `blobs` again when put, though the index has them: a prune
+    /// copies the live blobs of a pack it is about to condemn.
+    pub fn write_again(&self, blobs: impl IntoIterator<Item = BlobId>) {
+        self.inner.avoid.write().unwrap_or_else(|p| p.into_inner()).extend(blobs);
+    }
+
+    /// Where the index finds `id`, for a blob that is indexed (condemned packs included).
+    pub fn locate(&self, id: &BlobId) -> Option<super::BlobLocation> {
+        self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id)
     }
 
     /// Makes the key of `pack` known before its blobs are opened: for a reader holding
@@ -239,6 +282,10 @@ impl ChunkStore {
 
     /// Writes one index object naming `packs` (all stored), then caches it.
     async fn write_index(&self, packs: Vec<(PackId, Vec<PackEntry>)>) -> Result<IndexId, StoreError> {
+        let lease = lock(&self.inner.lease).clone();
+        if let Some(lease) = lease {
+            lease.check("index objects").map_err(|e| StoreError::LeaseLapsed(e.to_string()))?;
+        }
         let object = IndexObject { id: IndexId::generate()?, supersedes: Vec::new(), packs };
         let id = object.id;
         store_index(&self.inner.storage, &self.inner.keys, self.inner.cache.as_ref(), object).await?;
@@ -250,8 +297,14 @@ impl Inner {
     /// Lock order: `writing` before `index` (put_blob holds both); never the other way round,
     /// so this takes them one after the other.
     fn has_blob(&self, id: &BlobId) -> bool {
-        let indexed = self.index.read().unwrap_or_else(|p| p.into_inner()).contains(id);
-        indexed || lock(&self.writing).pending.contains(id)
+        self.dedups(id) || lock(&self.writing).pending.contains(id)
+    }
+
+    /// Whether a put of `id` may use the indexed copy: indexed, and not only in condemned
+    /// packs (nor asked to be written again).
+    fn dedups(&self, id: &BlobId) -> bool {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+            && !self.avoid.read().unwrap_or_else(|p| p.into_inner()).contains(id)
     }
 
     /// Records the end of one upload: on success the blobs enter the in-memory index (before
@@ -260,6 +313,12 @@ impl Inner {
     fn uploaded(&self, pack: PackId, entries: Vec<PackEntry>, result: Result<(), StoreError>) {
         if result.is_ok() {
             self.index.write().unwrap_or_else(|p| p.into_inner()).add_pack(pack, &entries);
+            // Stored again by this writer: the new copy may be deduplicated against. (The
+            // index still reads the first copy; both exist until the deleting run.)
+            let mut avoid = self.avoid.write().unwrap_or_else(|p| p.into_inner());
+            for entry in &entries {
+                avoid.remove(&entry.id);
+            }
         }
         let mut writing = lock(&self.writing);
         for entry in &entries {
@@ -305,12 +364,33 @@ async fn cache_quietly(cache: IndexCache, id: IndexId, bytes: Bytes) {
     }
 }
 
-/// Loads every index object of the domain, reconciling the cache with the listing.
-async fn load_index(
+/// The in-memory index of `objects`, and the blobs it finds only in `condemned` packs.
+/// Packs no record names are added first, so a blob held by both kinds is located in (and
+/// deduplicated against) its uncondemned copy.
+fn build_index(objects: &[(IndexId, IndexObject)], condemned: &BTreeSet<PackId>) -> (Index, HashSet<BlobId>) {
+    let mut index = Index::new();
+    let packs = || objects.iter().flat_map(|(_, object)| object.packs.iter());
+    for (pack, entries) in packs().filter(|(pack, _)| !condemned.contains(pack)) {
+        index.add_pack(*pack, entries);
+    }
+    let mut avoid = HashSet::new();
+    for (_, entries) in packs().filter(|(pack, _)| condemned.contains(pack)) {
+        avoid.extend(entries.iter().filter(|e| !index.contains(&e.id)).map(|e| e.id));
+    }
+    for (pack, entries) in packs().filter(|(pack, _)| condemned.contains(pack)) {
+        index.add_pack(*pack, entries);
+    }
+    index.compact();
+    (index, avoid)
+}
+
+/// Loads every index object of the domain with its id, reconciling the cache with the
+/// listing.
+pub(crate) async fn load_index_objects(
     storage: &Arc<dyn Storage>,
     keys: &Arc<DomainKeys>,
     cache: Option<&IndexCache>,
-) -> Result<Index, StoreError> {
+) -> Result<Vec<(IndexId, IndexObject)>, StoreError> {
     let listing = list_prefix(storage.as_ref(), "list index", INDEX_PREFIX).await?;
     let listed: Vec<(IndexId, ObjectMeta)> =
         listing.into_iter().filter_map(|meta| Some((IndexId::from_key(&meta.key)?, meta))).collect();
@@ -322,12 +402,7 @@ async fn load_index(
         .buffer_unordered(INDEX_DOWNLOADS)
         .try_collect()
         .await?;
-    let mut index = Index::new();
-    for object in objects.iter().flatten() {
-        index.add_object(object);
-    }
-    index.compact();
-    Ok(index)
+    Ok(objects.into_iter().flatten().map(|object| (object.id, object)).collect())
 }
 
 /// Removes cached objects the listing no longer has (superseded and deleted).
@@ -436,8 +511,7 @@ impl BlobStore for ChunkStore {
         let full = {
             let mut writing = lock(&self.inner.writing);
             // Another put of the same content may have won the race since the check above.
-            if writing.pending.contains(&id) || self.inner.index.read().unwrap_or_else(|p| p.into_inner()).contains(&id)
-            {
+            if writing.pending.contains(&id) || self.inner.dedups(&id) {
                 return Ok(id);
             }
             let pack = match &mut writing.pack {

@@ -27,6 +27,7 @@ mod v3_copy;
 mod v3_keys;
 mod v3_packs;
 mod v3_prune_model;
+mod v3_prune;
 mod v3_trees;
 
 fn cheap() -> InitOptions {
