@@ -736,7 +736,8 @@ class Domain:
         self.id = hkdf(secret, "lifeboat/v3/domain-id")[:8]
         self.id_key = hkdf(secret, "lifeboat/v3/blob-id")
         self.seal_key = hkdf(secret, "lifeboat/v3/blob-seal")
-        self.blobs = None  # blob id -> (pack path, pack header[0:32], entry tuple)
+        self.blobs = None  # blob id -> (pack path, pack header[0:32], entry tuple, pack key)
+        self.creds = None  # opens the recipient slots of a write-only host's packs
 
 
 def v3_domain(repo, creds, domain_hex):
@@ -752,6 +753,7 @@ def v3_domain(repo, creds, domain_hex):
     if len(secret) != 32:
         raise DecodeError(f"{key}: holds {len(secret)} bytes, not a 32-byte domain secret")
     domain = Domain(secret)
+    domain.creds = creds
     if domain.id.hex() != domain_hex:
         raise DecodeError(f"{key}: its secret derives domain {domain.id.hex()}, not the one its key names")
     return domain
@@ -768,14 +770,19 @@ def v3_pack_entries(path, key, domain):
     pack_id = data[16:32]
     if key.split("/")[-1] != pack_id.hex():
         raise DecodeError(f"{key}: its header names pack {pack_id.hex()}")
-    if data[32:34] != b"\0\0":
-        raise DecodeError(f"{key}: a pack with key slots (write-only domain) is not read by this decoder")
+    slots = int.from_bytes(data[32:34], "little")
+    header_len = PACK_HEADER_LEN + 103 * slots
+    if slots > 64 or len(data) < header_len + 28 + 12:
+        raise DecodeError(f"{key}: {slots} key slots do not fit (at most 64, 103 bytes each)")
     dir_len = int.from_bytes(data[-12:-8], "little")
     end = len(data) - 12
     start = end - dir_len
-    if dir_len < 28 or start < PACK_HEADER_LEN:
+    if dir_len < 28 or start < header_len:
         raise DecodeError(f"{key}: directory length {dir_len} does not fit the pack")
-    pk = hkdf(domain.seal_key, "lifeboat/v3/pack", salt=pack_id)
+    if slots == 0:
+        pk = hkdf(domain.seal_key, "lifeboat/v3/pack", salt=pack_id)
+    else:
+        pk = v3_slot_key(data[:header_len], key, domain.creds)
     plain = aead_open(pk, data[start:start + 12], data[start + 12:end], data[:32] + b"directory")
     if plain is None or len(plain) % PACK_ENTRY_LEN:
         raise DecodeError(f"{key}: its directory fails authentication or is malformed")
@@ -788,14 +795,39 @@ def v3_pack_entries(path, key, domain):
         plain_len = int.from_bytes(e[46:50], "little")
         if kind not in (BLOB_DATA, BLOB_TREE) or comp not in (0, 1) or sealed_len < 28:
             raise DecodeError(f"{key}: directory entry {at // PACK_ENTRY_LEN} is malformed")
-        if offset < PACK_HEADER_LEN or offset + sealed_len > start:
+        if offset < header_len or offset + sealed_len > start:
             raise DecodeError(f"{key}: blob {blob_id.hex()} lies outside the blob area")
         spans.append((offset, offset + sealed_len))
         entries.append((blob_id, kind, comp, offset, sealed_len, plain_len))
     spans.sort()
     if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
         raise DecodeError(f"{key}: two blobs overlap")
-    return data[:32], entries
+    return data[:32], entries, pk
+
+
+def v3_slot_key(header, key, creds):
+    """The random key of a write-only host's pack (11.3): unwrapped from the type-2 slot
+    addressed to our identity, with header[0:32] as associated data."""
+    if creds is None or creds.identity is None:
+        raise DecodeError(f"{key}: a write-only host's pack (key slots): give --identity-file")
+    for at in range(PACK_HEADER_LEN, len(header), 103):
+        slot = header[at:at + 103]
+        if slot[0] != 2 or int.from_bytes(slot[1:3], "little") != 100:
+            raise DecodeError(f"{key}: a key slot of type {slot[0]} (a pack holds recipient slots only)")
+        body = slot[3:]
+        if body[0:8] != creds.identity_id:
+            continue
+        eph = body[8:40]
+        try:
+            shared = creds.identity.exchange(X25519PublicKey.from_public_bytes(eph))
+        except ValueError:
+            shared = bytes(32)
+        kek = hkdf(shared, "lifeboat/v1/x25519-wrap", eph + creds.identity_public)
+        pk = aead_open(kek, body[40:52], body[52:100], header[:32]) if shared != bytes(32) else None
+        if pk is None:
+            raise DecodeError(f"{key}: recipient slot {body[0:8].hex()} does not open (damaged or forged)")
+        return pk
+    raise DecodeError(f"{key}: no key slot for this identity ({creds.identity_id.hex()})")
 
 
 def v3_load_blobs(repo, domain):
@@ -809,9 +841,9 @@ def v3_load_blobs(repo, domain):
             found = v3_pack_entries(repo.path(key), key, domain)
             if found is None:
                 continue
-            prefix, entries = found
+            prefix, entries, pk = found
             for entry in entries:
-                domain.blobs.setdefault(entry[0], (key, prefix, entry))
+                domain.blobs.setdefault(entry[0], (key, prefix, entry, pk))
 
 
 def v3_blob(repo, domain, blob_id, want_kind, where):
@@ -819,13 +851,12 @@ def v3_blob(repo, domain, blob_id, want_kind, where):
     found = domain.blobs.get(blob_id)
     if found is None:
         raise DecodeError(f"{where}: blob {blob_id.hex()} is in no pack")
-    key, prefix, (bid, kind, comp, offset, sealed_len, plain_len) = found
+    key, prefix, (bid, kind, comp, offset, sealed_len, plain_len), pk = found
     if kind != want_kind:
         raise DecodeError(f"{where}: blob {blob_id.hex()} in {key} is of kind {kind}, expected {want_kind}")
     with open(repo.path(key), "rb") as f:
         f.seek(offset)
         record = f.read(sealed_len)
-    pk = hkdf(domain.seal_key, "lifeboat/v3/pack", salt=prefix[16:32])
     body = aead_open(pk, record[:12], record[12:], prefix + bid + bytes([kind]))
     if body is None:
         raise DecodeError(f"{key}: blob {blob_id.hex()} ({where}) fails authentication")

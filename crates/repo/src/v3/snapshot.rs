@@ -45,7 +45,14 @@ impl Repository {
     /// created by the first holder of the master key that needs it.
     pub async fn v3_store(&self) -> Result<ChunkStore> {
         let keys = Arc::new(self.main_domain().await?);
-        let cache = IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, &self.config.id));
+        let mut cache = IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, &self.config.id));
+        if keys.seals_for_recipients() {
+            // A write-only host's own domain keeps its index copies apart (as a carried
+            // domain does): a cache it shares with the main domain's readers would hold
+            // objects they cannot open, and the reverse.
+            let own = |c: IndexCache| c.dir().parent().map(|repo| repo.join("domains").join(hex::encode(keys.id())));
+            cache = cache.and_then(own).map(|dir| IndexCache::new(dir.join("index")));
+        }
         let options = StoreOptions { cache, ..StoreOptions::default() };
         ChunkStore::open(self.storage.clone(), keys, options).await.map_err(store_error)
     }
