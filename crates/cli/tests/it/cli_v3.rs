@@ -279,7 +279,11 @@ fn copy_and_sync_of_format_3_backups_restore_from_the_destination_with_its_own_p
 
 #[test]
 fn migrate_turns_a_format_2_repository_into_format_3_and_its_backups_still_restore() {
-    let env = Env::init();
+    let env = Env::new();
+    let mut args = vec!["init"];
+    args.extend(cheap_kdf());
+    args.extend(["--format", "2"]);
+    env.run(&args, b"").ok();
     let src = make_tree(&env);
     let files = backup(&env, &src);
     assert_eq!(env.show(&files)["version"], 2);
