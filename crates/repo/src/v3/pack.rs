@@ -277,6 +277,25 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    // Likewise a decompression context: creating one per blob (zstd::bulk::decompress) was
+    // a tenth of a restore's CPU time.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses one zstd frame of at most `capacity` bytes with this thread's context.
+fn zstd_decompress(body: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match &mut *slot {
+            Some(decompressor) => decompressor,
+            empty @ None => empty.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(body, capacity)
+    })
+}
+
 fn zstd_compress(plaintext: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -705,7 +724,7 @@ fn open_record(
     let plain = match entry.compression {
         BlobCompression::None => std::mem::take(&mut *body),
         BlobCompression::Zstd => {
-            zstd::bulk::decompress(&body, entry.plain_len as usize).map_err(|e| fail(format!("zstd: {e}")))?
+            zstd_decompress(&body, entry.plain_len as usize).map_err(|e| fail(format!("zstd: {e}")))?
         }
     };
     if plain.len() != entry.plain_len as usize {

@@ -5,11 +5,16 @@
 // StoreError carries the storage's error by value (see pack.rs).
 #![allow(clippy::result_large_err)]
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 
 use super::error::StoreError;
 use super::pack::{PackEntry, PackId, open_blob};
-use super::store::{ChunkStore, read_range};
+use super::store::ChunkStore;
+
+/// Most bytes reserved up front for one read (a forged index cannot make a reader reserve
+/// gigabytes; a longer read still grows as the bytes arrive).
+const MAX_CAPACITY: u64 = 64 << 20;
 
 impl ChunkStore {
     /// Reads the blobs `entries` of `pack` (sorted by offset) with one range request
@@ -33,7 +38,15 @@ impl ChunkStore {
         self.ensure_pack_key(pack).await?;
         let key = pack.key();
         let (storage, _) = self.read_parts(&first.id);
-        let bytes = read_range(storage.as_ref(), "read pack", &key, Some(span.clone())).await?;
+        let wrap = |source| StoreError::Storage { operation: "read pack", key: key.clone(), source };
+        let mut stream = storage.get(&key, Some(span.clone())).await.map_err(wrap)?;
+        // Sized once (the span is at most a few MiB): growing by doubling would hold twice
+        // the run in memory, for each run in flight.
+        let mut buf = BytesMut::with_capacity((span.end - span.start).min(MAX_CAPACITY) as usize);
+        while let Some(chunk) = stream.next().await {
+            buf.extend_from_slice(&chunk.map_err(wrap)?);
+        }
+        let bytes = buf.freeze();
         let keys = self.clone();
         tokio::task::spawn_blocking(move || {
             entries

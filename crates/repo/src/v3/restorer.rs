@@ -81,10 +81,10 @@ fn default_parallel() -> usize {
 }
 
 /// Longest span of a pack read with one request; with the plaintext bound below it keeps
-/// the memory of `parallel` runs in flight near `parallel x 16 MiB`.
-const RUN_SPAN: u64 = 8 << 20;
+/// the memory of `parallel` runs in flight near `parallel x 8 MiB`.
+const RUN_SPAN: u64 = 4 << 20;
 /// Most plaintext one run may hold.
-const RUN_PLAIN: u64 = 8 << 20;
+const RUN_PLAIN: u64 = 4 << 20;
 /// A gap between two wanted blobs of a pack that one request reads through rather than
 /// splitting the run (bytes read for nothing cost less than another request).
 const RUN_GAP: u64 = 256 << 10;
@@ -178,6 +178,7 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
     /// Restores the backup whose root tree is `root` into `target` (a new or empty
     /// directory), as `spec` says.
     pub async fn restore(&self, root: &BlobId, target: &Path, spec: &RestoreSpec) -> Result<Restored, TreeError> {
+        let started = std::time::Instant::now();
         let exclude = FilesFilter { exclude: spec.exclude.clone(), ..Default::default() }.compile()?;
         let include = PathPatterns::parse(&spec.include, false, "--include")?;
         let mut plan = Plan::default();
@@ -199,6 +200,7 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
             let filters = (&include, &exclude);
             plan_tree(tree, start, PathBuf::new(), filters, &mut trees, &mut plan)?;
         }
+        tracing::debug!(elapsed = ?started.elapsed(), files = plan.files.len(), dirs = plan.dirs.len(), "restore planned");
         let staging = blocking(target, "prepare restore target", {
             let target = target.to_owned();
             move || {
@@ -252,6 +254,7 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         let mut report = Restored::default();
         plan.dirs.sort_by_key(|(rel, _)| rel.components().count());
         let dirs: Vec<PathBuf> = plan.dirs.iter().map(|(rel, _)| root.join(rel)).collect();
+        let started = std::time::Instant::now();
         blocking(root, "create directories", move || create_dirs(&dirs)).await?;
         report.dirs = plan.dirs.len() as u64;
         // A later name whose first name is not restored this time gets the content itself.
@@ -273,7 +276,9 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         // borrowed item makes the future `Send` for one lifetime only, which callers that
         // spawn it (lifeboatd's jobs) cannot use.
         let files = std::mem::take(&mut plan.files);
+        tracing::debug!(elapsed = ?started.elapsed(), "restore: directories, links and special files made");
         let (count, bytes, warnings) = self.write_files(files, root, spec).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), files = count, bytes, "restore: files written");
         report.files = count;
         report.bytes = bytes;
         report.warnings.extend(warnings);
@@ -291,6 +296,7 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
         report
             .warnings
             .extend(blocking(root, "finish directories", move || finish_dirs(&root_owned, dirs, same_owner)).await?);
+        tracing::debug!(elapsed = ?started.elapsed(), "restore: hard links made, directories finished");
         Ok(report)
     }
 
