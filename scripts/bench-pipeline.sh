@@ -143,7 +143,7 @@ trap cleanup EXIT
 TIMEFILE=$(mktemp)
 
 rm -rf "$REPO" "$ZST"
-"$BIN" init >"$TIMEFILE" 2>&1 || { cat "$TIMEFILE" >&2; die "lifeboat init failed"; }
+"$BIN" init --format 2 >"$TIMEFILE" 2>&1 || { cat "$TIMEFILE" >&2; die "lifeboat init failed"; }
 
 declare -A WALL CPU RSS
 # measure NAME COMMAND: runs COMMAND under /usr/bin/time -v, appends wall s, CPU s, max RSS KiB.

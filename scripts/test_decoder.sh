@@ -148,7 +148,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- init and backups
-if "$bin" init --repo "$repo" >"$work/init.out" 2>&1; then
+if "$bin" init --format 2 --repo "$repo" >"$work/init.out" 2>&1; then
     pass "lifeboat init"
 else
     fail "lifeboat init: $(tail -n 5 "$work/init.out")"
@@ -359,7 +359,7 @@ fi
 init_help="$("$bin" init --help 2>&1 || true)"
 if grep -q -- "--segment-size" <<<"$init_help" && grep -q -- "--compression-level" <<<"$init_help"; then
     repo="$work/small"
-    if "$bin" init --repo "$repo" --segment-size 4096 --compression-level 0 >"$work/init.out" 2>&1; then
+    if "$bin" init --format 2 --repo "$repo" --segment-size 4096 --compression-level 0 >"$work/init.out" 2>&1; then
         head -c 3 "$work/mixed.bin" >"$work/three.bin"
         head -c $((4096 * 7)) "$work/mixed.bin" >"$work/seven.bin"
         head -c 300001 "$work/mixed.bin" >"$work/odd.bin"

@@ -29,6 +29,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 const EXIT_TERMINATED: u8 = 143;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     forget_empty_file_variables();
     let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
@@ -204,8 +205,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => commands::run::run(&global, &args.plan, args.json).await,
         Command::List { scope, json } => commands::list::run(&global, &scope.scope(), json).await,
         Command::Show { id, scope, json } => commands::show::run(&global, id, &scope.scope(), json).await,
-        Command::Verify { id, scope, deep, json } => {
-            commands::verify::run(&global, id, &scope.scope(), deep, json).await
+        Command::Verify { id, scope, deep, read_data_subset, json } => {
+            let data = match read_data_subset {
+                Some(subset) => lifeboat_repo::v3::DataCheck::Subset(subset),
+                None => lifeboat_repo::v3::DataCheck::from_deep(deep),
+            };
+            commands::verify::run(&global, id, &scope.scope(), data, json).await
         }
         Command::Restore { id, scope, target, stdout, object, to, db, pick } => {
             commands::restore::run(&global, (id, &scope.scope(), pick), target, stdout, object, to, db).await
@@ -217,6 +222,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Find { patterns, scope, json } => commands::find::run(&global, patterns, &scope.scope(), json).await,
         Command::Stats { json } => commands::stats::run(&global, json).await,
+        Command::Repair(flags::RepairCommand::Index { json }) => commands::repair::index(&global, json).await,
         Command::Copy { id, scope, dest, json } => commands::copy::run(&global, id, &scope.scope(), dest, json).await,
         Command::Sync { dest, json } => commands::copy::sync(&global, dest, json).await,
         Command::Migrate { dry_run, json } => commands::migrate::run(&global, dry_run, json).await,
@@ -237,13 +243,25 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => commands::export::export(&global, args).await,
         Command::Import(args) => commands::export::import(&global, args).await,
         Command::Token(cmd) => commands::token::run(&global, cmd).await,
-        Command::Forget { plan, policy, dry_run, prune, json } => {
-            commands::forget::run(&global, plan, policy, dry_run, prune, json).await
+        Command::Forget { scope, policy, dry_run, prune, json } => {
+            commands::forget::run(&global, scope, policy, dry_run, prune, json).await
         }
         Command::Prune { dry_run, max_unused, json } => commands::prune::run(&global, dry_run, max_unused, json).await,
         Command::Unlock { all } => commands::unlock::run(&global, all).await,
         Command::Version { json } => commands::version::run(json),
         Command::Completions { shell } => commands::completions::completions(shell),
         Command::Man { dir } => commands::completions::man(dir.as_deref()),
+    }
+}
+
+/// Caps glibc's malloc at two arenas. By default it makes one per thread that allocates,
+/// up to 8 per core, and each keeps what it freed: the blocking threads that chunk, seal and
+/// write format 3 packs left the backup of a 1.2 GiB tree at 272 MiB peak RSS, 251 MiB with
+/// two arenas at the same speed (issue 14's target is under 256 MiB).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -98,7 +98,7 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use prune::{PruneOptions, PruneReport};
 pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;
-pub use repository::{InitOptions, OpenOptions, Repository, read_config};
+pub use repository::{CacheDir, InitOptions, OpenOptions, Repository, read_config};
 pub use restore::{DamagedSegment, LostEntry, SalvageReport};
 pub use state::{FileStateStore, KnownState, KnownStateStore};
 pub use tree::{

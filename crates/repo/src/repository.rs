@@ -2,6 +2,7 @@
 //! host remembers (rollback protection), and what every operation on it shares.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -69,6 +70,21 @@ pub struct OpenOptions {
     /// repositories a program opens and [`settle`](LockReleases::settle) it before exiting.
     /// The default is a set of the handle's own ([`Repository::settle`]).
     pub releases: LockReleases,
+    /// Where format 3 index objects are cached (docs/FORMAT.md 11.4).
+    pub cache: CacheDir,
+}
+
+/// Where a handle caches format 3 index objects. The cache holds sealed copies checked
+/// against the listing at each open, so it only saves downloads: removing it loses nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CacheDir {
+    /// `$XDG_CACHE_HOME/lifeboat/<repository id>` (`~/.cache` when unset).
+    #[default]
+    UserCache,
+    /// `<dir>/<repository id>` (the CLI's `--cache-dir`).
+    At(PathBuf),
+    /// No cache: every index object is downloaded at each open.
+    Off,
 }
 
 /// An open repository.

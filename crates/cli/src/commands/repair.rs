@@ -17,7 +17,8 @@ pub async fn index(global: &Global, json: bool) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let report = repo.repair_v3_index().await?;
     if json {
-        let damaged: Vec<_> = report.damaged.iter().map(|(key, problem)| json!({"pack": key, "problem": problem})).collect();
+        let damaged: Vec<_> =
+            report.damaged.iter().map(|(key, problem)| json!({"pack": key, "problem": problem})).collect();
         print_json(&json!({
             "packs": report.packs,
             "blobs": report.blobs,

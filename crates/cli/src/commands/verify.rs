@@ -16,7 +16,13 @@ const EXIT_DAMAGE: u8 = 3;
 
 /// Verifies one backup or all of them (within `scope`); exits [`EXIT_DAMAGE`] when damage is
 /// found.
-pub async fn run(global: &Global, id: Option<String>, scope: &LatestScope, data: DataCheck, json: bool) -> Result<ExitCode> {
+pub async fn run(
+    global: &Global,
+    id: Option<String>,
+    scope: &LatestScope,
+    data: DataCheck,
+    json: bool,
+) -> Result<ExitCode> {
     let repo = open_repo(global).await?;
     let progress = Progress::new();
     let what = match data {

@@ -23,9 +23,9 @@ pub struct InitArgs {
     /// Label of the first key slot.
     #[arg(long)]
     pub label: Option<String>,
-    /// Format of files backups: 2 (one tar stream per backup) or 3 (content-defined
-    /// chunks stored once across backups; experimental: copy, sync and prune do not
-    /// handle its data yet, see docs/FORMAT.md section 11).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=3))]
+    /// Data format: 3 (content-defined chunks stored once across backups and hosts,
+    /// docs/FORMAT.md section 11) or 2 (one sealed object per stream, a tar stream per
+    /// files backup; what Lifeboat wrote before format 3, and still reads).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=3))]
     pub format: u32,
 }

@@ -86,8 +86,12 @@ pub enum Command {
         #[command(flatten)]
         scope: ScopeArgs,
         /// Also decrypt and decompress everything and compare plaintext digests.
-        #[arg(long)]
+        #[arg(long, visible_alias = "read-data")]
         deep: bool,
+        /// Read and check only part of the data: `n/m` (the n-th of m groups, so m runs
+        /// with n = 1..m cover everything) or a percentage (`10%`, picked at random).
+        #[arg(long, value_name = "n/m|P%", conflicts_with = "deep", value_parser = parse_subset)]
+        read_data_subset: Option<lifeboat_repo::v3::DataSubset>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -160,6 +164,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild what can be derived again from the repository's data.
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// The repository's backups, raw size (what they hold), stored size and dedup ratio.
     Stats {
         /// Print JSON.
@@ -201,9 +208,10 @@ pub enum Command {
     Key(KeyCommand),
     /// Forget backups that a retention policy does not keep (restic's flags).
     Forget {
-        /// Only backups of this plan.
-        #[arg(long)]
-        plan: Option<String>,
+        /// Only backups of this plan (and within --host, --tag, --path): the others are
+        /// neither kept nor forgotten.
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Show what would be forgotten without changing anything.
@@ -307,6 +315,23 @@ impl Command {
                 | Command::Import(_)
         )
     }
+}
+
+/// Parses `--read-data-subset`.
+fn parse_subset(text: &str) -> Result<lifeboat_repo::v3::DataSubset, String> {
+    text.parse()
+}
+
+/// `lifeboat repair`.
+#[derive(clap::Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the format 3 index from the packs alone (each pack's own directory): after
+    /// lost or damaged index objects. The old index objects are replaced, packs untouched.
+    Index {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A percentage from 0 to 100 (`--max-unused`).

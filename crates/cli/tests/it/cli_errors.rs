@@ -255,7 +255,7 @@ fn disk_full_fails_cleanly() {
 
 #[test]
 fn ctrl_c_during_backup_exits_130_and_leaves_nothing() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let mut cmd = env.cmd(&["backup", "stdin", "--name", "interrupted"]);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start lifeboat");
@@ -406,9 +406,11 @@ fn forget_with_prune_frees_space_on_a_full_disk() {
 
 /// A repository initialised (cheap KDF) at `repo`, a place of the test's choosing (a small
 /// tmpfs), with the rest of its environment in a new directory inside `base`.
+/// A format 2 repository at `repo`: these tests fill its disk, and format 2's prune frees
+/// space in the same run (format 3's deletes condemned packs only in a later run, 11.6).
 fn init_repository_at(base: &Env, repo: PathBuf) -> Env {
     let env = Env { tmp: tempfile::tempdir_in(base.tmp.path()).expect("tmp"), repo, password: Some(PASSWORD.into()) };
-    let mut args = vec!["init"];
+    let mut args = vec!["init", "--format", "2"];
     args.extend(cheap_kdf());
     env.run(&args, b"").ok();
     env

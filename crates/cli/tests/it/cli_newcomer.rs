@@ -88,9 +88,9 @@ fn limits_and_segment_sizes_take_unit_suffixes() {
     let out = env.run(&["--limit-download", "1.5M", "list"], b"");
     out.code(EXIT_USAGE).stderr_has("fractions are not accepted");
 
-    // init --segment-size 64K makes 64 KiB segments.
+    // init --segment-size 64K makes 64 KiB segments (of format 2's objects).
     let small = Env::new();
-    let mut args = vec!["init", "--segment-size", "64K"];
+    let mut args = vec!["init", "--format", "2", "--segment-size", "64K"];
     args.extend(cheap_kdf());
     small.run(&args, b"").ok().no_panic();
     let id = small.backup_stdin("segments", &random_bytes(200_000, 3));

@@ -16,7 +16,7 @@ const FILE_SIZE: usize = 256 * 1024;
 
 /// A repository and a tree of [`FILES`] files.
 fn fixture() -> (Env, String) {
-    let env = Env::init();
+    let env = Env::init_v2();
     let src = env.path("src");
     std::fs::create_dir(&src).expect("mkdir src");
     for n in 0..FILES {

@@ -33,7 +33,7 @@ fn text_bytes(len: usize) -> Vec<u8> {
 
 #[test]
 fn stream_roundtrips_at_segment_boundaries() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("one-byte", vec![0x5a]),
@@ -84,7 +84,7 @@ fn stream_roundtrips_at_segment_boundaries() {
 
 #[test]
 fn show_and_list_json_reveal_no_secrets() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let data = random_bytes(200_000, 11);
     let id = env.backup_stdin("secret-check", &data);
 
@@ -314,7 +314,7 @@ fn assert_same_tree(src: &Path, dst: &Path, skipped: &[PathBuf]) {
 
 #[test]
 fn files_backup_restores_contents_modes_mtimes_and_links() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let tree = build_tree(env.tmp.path());
     let src = tree.root.to_str().expect("utf-8");
 
@@ -381,7 +381,7 @@ fn files_backup_restores_contents_modes_mtimes_and_links() {
 #[test]
 fn files_restore_keeps_mtime_to_the_second() {
     // The tree is a GNU tar stream (docs/FORMAT.md 5): modification times are whole seconds.
-    let env = Env::init();
+    let env = Env::init_v2();
     let src = env.path("precise");
     std::fs::create_dir(&src).expect("mkdir");
     let file_path = src.join("f.txt");
@@ -448,7 +448,7 @@ const MTIME_1960: i64 = -315_619_200;
 /// only; owners carry their names. Read from the raw tree object (`restore --stdout`).
 #[test]
 fn tree_objects_are_read_by_gnu_tar_and_python_tarfile() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let src = env.path("old");
     std::fs::create_dir(&src).expect("mkdir");
     let old = src.join("old.txt");

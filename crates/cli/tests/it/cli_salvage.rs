@@ -186,7 +186,7 @@ fn salvage_of_an_intact_backup_restores_everything_and_succeeds() {
 
 #[test]
 fn sync_copies_the_readable_backups_and_names_the_damaged_ones() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let good_a = env.backup_stdin("a", &random_bytes(10_000, 1));
     let bad_manifest = env.backup_stdin("b", &random_bytes(10_000, 2));
     let bad_data = env.backup_stdin("c", &random_bytes(10_000, 3));

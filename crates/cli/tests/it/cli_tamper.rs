@@ -432,7 +432,7 @@ fn flipped_bit_in_a_master_slot_key_id_is_damage_and_latest_does_not_fall_back()
 #[test]
 fn sync_sends_again_a_corrupt_replica_of_the_same_size() {
     let f = Fixture::new();
-    let offsite = Env::init();
+    let offsite = Env::init_v2();
     let to = offsite.repo.to_str().expect("utf-8").to_owned();
     let sync = || {
         let mut cmd = f.env.cmd(&["sync", "--to", &to]);

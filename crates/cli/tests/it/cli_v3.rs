@@ -160,7 +160,7 @@ fn format_3_backups_browse_diff_find_and_restore_parts() {
 
 #[test]
 fn format_2_backups_are_refused_by_the_browsing_commands() {
-    let env = Env::init();
+    let env = Env::init_v2();
     let src = make_tree(&env);
     let id = backup(&env, &src);
     for args in [vec!["ls", id.as_str()], vec!["dump", id.as_str(), "/x"], vec!["diff", id.as_str(), id.as_str()]] {

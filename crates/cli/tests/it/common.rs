@@ -198,8 +198,24 @@ impl Env {
         Env { tmp, repo, password: Some(PASSWORD.to_owned()) }
     }
 
-    /// A new repository initialised with the cheap test KDF and `segment_size` (None: default).
+    /// A new format 2 repository initialised with the cheap test KDF and `segment_size`
+    /// (None: default): segments are format 2's, so the tests of the object container use it.
     pub fn init_with(segment_size: Option<u32>) -> Env {
+        Env::init_as(segment_size, Some(2))
+    }
+
+    /// A new repository in the default format.
+    pub fn init() -> Env {
+        Env::init_as(None, None)
+    }
+
+    /// A new format 2 repository (one object per stream, tar for files), for the tests of
+    /// that format.
+    pub fn init_v2() -> Env {
+        Env::init_as(None, Some(2))
+    }
+
+    fn init_as(segment_size: Option<u32>, format: Option<u32>) -> Env {
         let env = Env::new();
         let mut args = vec!["init".to_owned()];
         args.extend(cheap_kdf().iter().map(|s| s.to_string()));
@@ -207,14 +223,14 @@ impl Env {
             args.push("--segment-size".into());
             args.push(s.to_string());
         }
+        let format = format.map(|f| f.to_string()).or_else(|| std::env::var("LIFEBOAT_TEST_FORMAT").ok());
+        if let Some(format) = format {
+            args.push("--format".into());
+            args.push(format);
+        }
         env.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), b"").ok();
         assert!(env.repo.join("config").is_file(), "init did not write {}", env.repo.join("config").display());
         env
-    }
-
-    /// A new repository with default segments.
-    pub fn init() -> Env {
-        Env::init_with(None)
     }
 
     /// This test's known-state directory.

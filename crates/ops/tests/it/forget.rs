@@ -130,14 +130,13 @@ async fn a_plan_naming_anything_but_backup_ids_removes_nothing() {
 async fn an_empty_policy_needs_a_plan() {
     let t = TestRepo::new().await;
     backups(&t, "web", 2).await;
-    let everything =
-        ForgetRequest {
-            plan: None,
-            policy: Policy::default(),
-            group_by: GroupBy::default(),
-            allow_empty: true,
-            within: Default::default(),
-        };
+    let everything = ForgetRequest {
+        plan: None,
+        policy: Policy::default(),
+        group_by: GroupBy::default(),
+        allow_empty: true,
+        within: Default::default(),
+    };
     let err = forget::plan(&t.repo, &everything, &clock()).await.unwrap_err();
     assert!(matches!(err, ForgetError::EmptyPolicyWithoutPlan), "{err:?}");
 

@@ -136,6 +136,8 @@ pub struct ArchiveStats {
     pub skipped: u64,
     /// Directories on another file system recorded empty under `one-file-system`.
     pub mountpoints: u64,
+    /// Files whose size, mtime or ctime changed while they were read (each with a warning).
+    pub changed: u64,
 }
 
 /// The result of [`archive`].
@@ -863,7 +865,9 @@ impl<'w, 'a: 'w, S: BlobStore> Consumer<'w, 'a, S> {
         node.size = read.size;
         node.content = read.content;
         node.sparse = read.before.blocks().saturating_mul(512) < read.before.size();
-        note_change(&read.before, &read.after, abs, &mut self.warnings);
+        if note_change(&read.before, &read.after, abs, &mut self.warnings) {
+            self.stats.changed += 1;
+        }
         Ok(true)
     }
 }
@@ -873,14 +877,16 @@ fn top(stack: &mut [Frame]) -> Result<&mut Vec<Node>, TreeError> {
     stack.last_mut().map(|frame| &mut frame.nodes).ok_or_else(|| internal(Path::new("/"), "an entry outside the root"))
 }
 
-/// Warns when the file's size, mtime or ctime differ after reading from before.
-fn note_change(before: &Metadata, after: &Metadata, abs: &Path, warnings: &mut Vec<String>) {
+/// Warns when the file's size, mtime or ctime differ after reading from before; true then.
+fn note_change(before: &Metadata, after: &Metadata, abs: &Path, warnings: &mut Vec<String>) -> bool {
     let stamp = |m: &Metadata| (m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
-    if stamp(before) != stamp(after) {
+    let changed = stamp(before) != stamp(after);
+    if changed {
         let message = format!("{} changed while being read; the backup holds what was read", abs.display());
         tracing::info!("{message}");
         warnings.push(message);
     }
+    changed
 }
 
 /// A directory's entries sorted by name bytes, less what the filter left out.

@@ -101,7 +101,7 @@ impl DataSubset {
                 let keep = ((ids.len() as f64) * p / 100.0).ceil() as usize;
                 let mut keyed: Vec<([u8; 32], T)> =
                     ids.into_iter().map(|id| (*blake3::keyed_hash(&key, id.as_ref()).as_bytes(), id)).collect();
-                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                keyed.sort_unstable_by_key(|(order, _)| *order);
                 Ok(keyed.into_iter().take(keep).map(|(_, id)| id).collect())
             }
         }
@@ -194,7 +194,7 @@ impl Repository {
         let mut verified = V3Verified::default();
         let mut needed = Needed::default();
         for manifest in manifests {
-            walk(store, v3_root(manifest)?, listed, &mut needed).await;
+            walk(store, v3_root(manifest)?, listed, &mut needed, progress).await;
         }
         verified.blobs = needed.blobs.len() as u64 + needed.problems.len() as u64;
         let packs = locate(store, &needed.blobs, &mut needed.problems);
@@ -270,7 +270,13 @@ impl Repository {
 
 /// Walks the trees from `root`, each tree once across calls, collecting the blobs needed.
 /// A tree that cannot be read is a problem, named by its pack when the listing shows why.
-async fn walk(store: &ChunkStore, root: BlobId, listed: &HashMap<String, u64>, needed: &mut Needed) {
+async fn walk(
+    store: &ChunkStore,
+    root: BlobId,
+    listed: &HashMap<String, u64>,
+    needed: &mut Needed,
+    progress: &Progress,
+) {
     let mut pending = vec![(PathBuf::from("/"), root)];
     while let Some((path, id)) = pending.pop() {
         if !needed.blobs.insert(id) {
@@ -297,6 +303,9 @@ async fn walk(store: &ChunkStore, root: BlobId, listed: &HashMap<String, u64>, n
                 continue;
             }
         };
+        // Each tree read is an object checked, as each data object is in format 2.
+        progress.add_totals(1, 0);
+        progress.add_file();
         for node in tree.nodes {
             let child = path.join(std::ffi::OsStr::from_bytes(&node.name));
             needed.blobs.extend(node.content.iter().copied());

@@ -8,6 +8,7 @@
 
 mod blob;
 mod cache;
+mod check;
 pub(crate) mod copy;
 mod domain;
 mod error;
@@ -30,6 +31,7 @@ pub mod tree;
 
 pub use blob::{BlobId, BlobKind, BlobStore};
 pub use cache::IndexCache;
+pub use check::{DataCheck, DataSubset, V3Check, V3Verified};
 pub use domain::{DOMAIN_SECRET_LEN, DomainId, DomainKeys};
 pub use error::StoreError;
 pub use index::{BlobLocation, INDEX_PREFIX, Index, IndexId, IndexObject};
@@ -41,5 +43,5 @@ pub use pack::{
 pub(crate) use prune::V3PruneOptions;
 pub use prune::{PRUNE_PREFIX, PruneRecord, RecordId, V3PruneCounts};
 pub use repair::{RepairReport, repair_index};
-pub use snapshot::{DATA_FORMAT_MEMBER, DOMAINS_PREFIX, MANIFEST_VERSION_V3, V3Check, v3_root};
+pub use snapshot::{DATA_FORMAT_MEMBER, DOMAINS_PREFIX, MANIFEST_VERSION_V3, v3_root};
 pub use store::{ChunkStore, StoreOptions};

@@ -297,6 +297,7 @@ impl<'a, S: BlobStore> Restorer<'a, S> {
             .warnings
             .extend(blocking(root, "finish directories", move || finish_dirs(&root_owned, dirs, same_owner)).await?);
         tracing::debug!(elapsed = ?started.elapsed(), "restore: hard links made, directories finished");
+        report.warnings = summarize_cleared(std::mem::take(&mut report.warnings), root);
         Ok(report)
     }
 
@@ -870,6 +871,32 @@ fn write_chunk(file: &mut File, data: &[u8], sparse: bool) -> io::Result<()> {
     file.write_all(data)
 }
 
+/// The end of the warning for an entry whose setuid/setgid bits were cleared.
+const CLEARED: &str = " cleared: it does not have its recorded owner";
+const CLEARED_START: &str = "setuid/setgid bits of ";
+
+fn cleared_warning(path: &Path) -> String {
+    format!("{CLEARED_START}{}{CLEARED}", path.display())
+}
+
+/// The entries whose setuid/setgid bits were cleared as one line, as format 2's restore
+/// says it (a tree of setuid tools restored without root is one message, not one per
+/// file), naming the first by its path under the restore rather than in the staging folder.
+fn summarize_cleared(warnings: Vec<String>, root: &Path) -> Vec<String> {
+    let (cleared, mut rest): (Vec<String>, Vec<String>) =
+        warnings.into_iter().partition(|w| w.starts_with(CLEARED_START) && w.ends_with(CLEARED));
+    let Some(first) = cleared.iter().min() else { return rest };
+    let path = Path::new(first.trim_start_matches(CLEARED_START).trim_end_matches(CLEARED));
+    let shown = path.strip_prefix(root).unwrap_or(path);
+    let plural = if cleared.len() == 1 { "y" } else { "ies" };
+    rest.push(format!(
+        "owners were not restored as recorded: setuid/setgid bits were cleared on {} entr{plural} (first: {})",
+        cleared.len(),
+        shown.display()
+    ));
+    rest
+}
+
 /// Owner (names resolved here first), mode, mtime and xattrs of an open entry; warnings for
 /// what could not be restored.
 fn settle(file: &File, path: &Path, node: &Node, same_owner: bool) -> Result<Vec<String>, TreeError> {
@@ -882,7 +909,7 @@ fn settle(file: &File, path: &Path, node: &Node, same_owner: bool) -> Result<Vec
         warnings.push(format!("cannot give {} its owner: {e}", path.display()));
     }
     if settled.cleared {
-        warnings.push(format!("setuid/setgid bits of {} cleared: it does not have its recorded owner", path.display()));
+        warnings.push(cleared_warning(path));
     }
     for xattr in &node.xattrs {
         let set = hex::decode(&xattr.value_hex).map_err(io::Error::other).and_then(|value| {

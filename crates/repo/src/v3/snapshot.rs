@@ -45,7 +45,7 @@ impl Repository {
     /// created by the first holder of the master key that needs it.
     pub async fn v3_store(&self) -> Result<ChunkStore> {
         let keys = Arc::new(self.main_domain().await?);
-        let mut cache = IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, &self.config.id));
+        let mut cache = self.v3_cache();
         if keys.seals_for_recipients() {
             // A write-only host's own domain keeps its index copies apart (as a carried
             // domain does): a cache it shares with the main domain's readers would hold
@@ -55,6 +55,28 @@ impl Repository {
         }
         let options = StoreOptions { cache, ..StoreOptions::default() };
         ChunkStore::open(self.storage.clone(), keys, options).await.map_err(store_error)
+    }
+
+    /// The index cache the open options name, if any.
+    pub(crate) fn v3_cache(&self) -> Option<IndexCache> {
+        let id = &self.config.id;
+        match &self.trust.cache {
+            crate::CacheDir::UserCache => {
+                IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, id))
+            }
+            crate::CacheDir::At(dir) => IndexCache::in_dir(dir, id),
+            crate::CacheDir::Off => None,
+        }
+    }
+
+    /// `lifeboat repair index`: rebuilds the main domain's index from its packs alone,
+    /// under the exclusive lock (it deletes the index objects it replaces).
+    pub async fn repair_v3_index(&self) -> Result<super::RepairReport> {
+        let keys = Arc::new(self.main_domain().await?);
+        let lock = self.lock(crate::lock::LockKind::Exclusive, "repair index").await?;
+        let report = super::repair_index(&self.storage, &keys, self.v3_cache().as_ref()).await.map_err(store_error);
+        lock.release().await;
+        report
     }
 
     /// Reads the main domain's secret, or creates it (only with the master key). A handle
@@ -168,7 +190,13 @@ impl Repository {
 
     /// The root tree of the newest v3 files backup of the same plan, host and paths: the
     /// parent whose unchanged files a new backup reuses without reading them.
-    async fn v3_parent(&self, host: &str, plan: Option<&str>, roots: &[PathBuf], domain: &str) -> Result<Option<BlobId>> {
+    async fn v3_parent(
+        &self,
+        host: &str,
+        plan: Option<&str>,
+        roots: &[PathBuf],
+        domain: &str,
+    ) -> Result<Option<BlobId>> {
         let paths: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
         let mut candidates: Vec<Manifest> = self
             .list()
@@ -233,6 +261,7 @@ impl Repository {
                 ("files_reused", s.reused_files),
                 ("excluded", s.excluded),
                 ("skipped", s.skipped),
+                ("changed", s.changed),
             ] {
                 *stats.entry(name.to_owned()).or_insert(0) += value;
             }
@@ -276,73 +305,13 @@ impl Repository {
     }
 
     /// Restores a v3 files backup into `target` (new or empty; the tree appears there only
-    /// once every file authenticated), reading only the packs of what `spec` selects.
+    /// once every file authenticated), reading only the packs of what `spec` selects, from
+    /// the domain the manifest names.
     pub async fn restore_v3(&self, manifest: &Manifest, target: &Path, spec: &RestoreSpec) -> Result<Restored> {
         let root = v3_root(manifest)?;
         let store = self.v3_store_of(manifest).await?;
         Restorer::new(&store).restore(&root, target, spec).await.map_err(tree_error)
     }
-}
-
-impl Repository {
-    /// Checks a v3 backup: every tree is read and authenticated, every file's content blob
-    /// is in the index, and with `read_data` every content blob is read, authenticated and
-    /// hashed again. Returns the blobs checked, the bytes read and the problems found, each
-    /// naming the path in the backup and the blob.
-    pub async fn verify_v3(&self, manifest: &Manifest, read_data: bool) -> Result<V3Check> {
-        let root = v3_root(manifest)?;
-        let store = self.v3_store_of(manifest).await?;
-        let mut check = V3Check::default();
-        let mut seen_trees = std::collections::HashSet::new();
-        let mut seen_blobs = std::collections::HashSet::new();
-        let mut pending = vec![(PathBuf::from("/"), root)];
-        while let Some((path, id)) = pending.pop() {
-            if !seen_trees.insert(id) {
-                continue;
-            }
-            check.blobs += 1;
-            let tree = match load_tree(&store, &id, &path).await {
-                Ok(tree) => tree,
-                Err(e) => {
-                    check.problems.push((format!("tree {} ({})", id.to_hex(), path.display()), e.to_string()));
-                    continue;
-                }
-            };
-            for node in tree.nodes {
-                let child = path.join(std::ffi::OsStr::from_bytes(&node.name));
-                if let Some(sub) = node.subtree {
-                    pending.push((child.clone(), sub));
-                }
-                for blob in &node.content {
-                    if !seen_blobs.insert(*blob) {
-                        continue;
-                    }
-                    check.blobs += 1;
-                    let what = || format!("blob {} of {}", blob.to_hex(), child.display());
-                    if !store.has_blob(blob) {
-                        check.problems.push((what(), "is in no index object".into()));
-                    } else if read_data {
-                        match store.get_blob(blob).await {
-                            Ok(bytes) => check.bytes_read += bytes.len() as u64,
-                            Err(e) => check.problems.push((what(), e.to_string())),
-                        }
-                    }
-                }
-            }
-        }
-        Ok(check)
-    }
-}
-
-/// What [`Repository::verify_v3`] found.
-#[derive(Debug, Clone, Default)]
-pub struct V3Check {
-    /// Trees and content blobs checked (each once, however many files share it).
-    pub blobs: u64,
-    /// Plaintext bytes of content read (with `read_data`).
-    pub bytes_read: u64,
-    /// (what, problem): the blob and the path it belongs to, and what is wrong with it.
-    pub problems: Vec<(String, String)>,
 }
 
 /// What [`Repository::archive_v3`] made.

@@ -192,6 +192,11 @@ impl ChunkStore {
         &self.inner.keys
     }
 
+    /// The domain's keys, shared (for work handed to blocking threads).
+    pub(crate) fn shared_keys(&self) -> Arc<DomainKeys> {
+        self.inner.keys.clone()
+    }
+
     /// The storage the packs are in, and the index's location of `id` (for read_plan.rs).
     pub(crate) fn read_parts(&self, id: &BlobId) -> (&Arc<dyn Storage>, Option<super::BlobLocation>) {
         (&self.inner.storage, self.inner.index.read().unwrap_or_else(|p| p.into_inner()).get(id))
@@ -342,11 +347,12 @@ pub(crate) async fn store_index(
     let sealing = keys.clone();
     let bytes = Bytes::from(blocking("seal index", move || object.seal(&sealing)).await??);
     let key = id.key();
-    let outcome = storage.put_if_absent(&key, bytes.clone()).await.map_err(|source| StoreError::Storage {
-        operation: "write index",
-        key: key.clone(),
-        source,
-    })?;
+    // Index ids are 16 random bytes, unique by construction: create_new is atomic where
+    // the storage has a conditional create and a check then a put elsewhere (WebDAV, S3
+    // servers without `If-None-Match`), where backups must work as well.
+    let outcome = lifeboat_storage::create_new(storage.as_ref(), &key, bytes.clone())
+        .await
+        .map_err(|source| StoreError::Storage { operation: "write index", key: key.clone(), source })?;
     if outcome == PutOutcome::AlreadyExists {
         return Err(StoreError::Internal { operation: "write index", reason: format!("{key} exists already") });
     }

@@ -23,11 +23,12 @@ mod reading;
 mod salvage;
 mod scope;
 mod v3_backup;
+mod v3_check;
 mod v3_copy;
 mod v3_keys;
 mod v3_packs;
-mod v3_prune_model;
 mod v3_prune;
+mod v3_prune_model;
 mod v3_trees;
 
 fn cheap() -> InitOptions {
