@@ -453,7 +453,10 @@ impl Repository {
         }
         let given = filter.clone();
         let compiled = blocking(move || given.compile()).await??;
-        if self.writes_v3() {
+        // Under object lock a backup is written in format 2 even in a format 3 repository,
+        // as its streams are: its tar object carries the retention, where packs shared with
+        // other backups could not be locked for this one alone (docs/FORMAT.md 11.5).
+        if self.writes_v3() && request.retention.is_none() {
             return self.backup_files_v3(&roots, filter, compiled, request).await;
         }
         let (reader, walker) = spawn_tree_producer(&roots, compiled)?;

@@ -365,10 +365,21 @@ fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
     );
     let mut ids = repo.list_ids();
     ids.sort();
-    let mut expected = vec![locked.clone(), newest];
+    let mut expected = vec![locked.clone(), newest.clone()];
     expected.sort();
     assert_eq!(ids, expected);
     assert_eq!(repo.restore_stdout(&locked), b"immutable for a day");
+    // In this format 3 repository a locked backup is a format 2 one, files too: its own
+    // objects carry the retention, where shared packs could not.
+    assert_eq!(repo.run(&["show", &locked, "--json"], b"").json()["version"], 2);
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("ledger.txt"), b"locked files").expect("write");
+    let files = repo.run(&["backup", "files", dir.path().to_str().expect("utf-8"), "--json", "--lock-days", "1"], b"");
+    files.ok();
+    let files_id = files.json()["id"].as_str().expect("id").to_owned();
+    let shown = repo.run(&["show", &files_id, "--json"], b"").json();
+    assert!(shown["version"] == 2 && shown["locked_until"].is_string(), "{shown}");
+    assert_eq!(repo.run(&["show", &newest, "--json"], b"").json()["version"], 3, "unlocked backups are format 3");
 
     // On a bucket without object lock the request is refused before anything is written.
     let plain_bucket = unique_dashed("lb-nolock");
