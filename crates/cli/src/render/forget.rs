@@ -22,5 +22,9 @@ pub fn print_forget(plan: &ForgetPlan, dry_run: bool, pruned: Option<&PruneRepor
     println!("{verb} {} backup(s)", plan.remove.len());
     if let Some(p) = pruned {
         println!("pruned {} unreferenced object(s), {} freed", p.unreferenced.len(), human_bytes(p.unreferenced_bytes));
+        // Format 3's packs, which a prune frees only in a later run.
+        if let Some(v3) = &p.v3 {
+            super::prune::print_v3(v3, false);
+        }
     }
 }

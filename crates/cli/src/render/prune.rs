@@ -30,7 +30,7 @@ pub fn print_prune(report: &PruneReport, dry_run: bool) {
 }
 
 /// The format v3 packs: condemned now, deleted after the delay, waiting, revived.
-fn print_v3(v3: &lifeboat_repo::v3::V3PruneCounts, dry_run: bool) {
+pub(super) fn print_v3(v3: &lifeboat_repo::v3::V3PruneCounts, dry_run: bool) {
     let (condemn, delete) = if dry_run { ("would condemn", "would delete") } else { ("condemned", "deleted") };
     println!(
         "packs: {delete} {} ({} freed), {condemn} {} ({}, of which {} repacked: {} live chunk(s) copied), {} waiting, \
