@@ -30,7 +30,8 @@ use futures::stream::FuturesUnordered;
 use lifeboat_chunker::Chunker;
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 
-use super::blob::{BlobId, BlobKind, BlobStore};
+use super::blob::BlobStore;
+use super::id::{BlobId, BlobKind};
 use super::reading::{WholeFile, read_batch, stream_chunks};
 use super::tree::{Node, NodeType, Tree, TreeError, Xattr, child_path, io_error, load_tree, store_error};
 use crate::tree::{MountKey, TreeFilter, group_name, user_name};

@@ -433,5 +433,5 @@ fn is_not_found(e: &super::StoreError) -> bool {
 }
 
 fn store_error(e: super::StoreError) -> RepoError {
-    super::snapshot::store_error(e)
+    super::error::store_error(e)
 }

@@ -67,3 +67,16 @@ pub enum StoreError {
         reason: String,
     },
 }
+
+/// A v3 store failure as a repository error (an API maps it to a status).
+pub(crate) fn store_error(e: StoreError) -> crate::error::RepoError {
+    match e {
+        StoreError::LeaseLapsed(message) => crate::error::RepoError::LeaseLapsed(message),
+        StoreError::Storage { source, .. } => crate::error::RepoError::Storage(source),
+        e @ StoreError::NoPackKey { .. } => crate::error::RepoError::NeedsCredential(e.to_string()),
+        e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => {
+            crate::error::RepoError::Integrity(e.to_string())
+        }
+        e => crate::error::RepoError::Internal(e.to_string()),
+    }
+}

@@ -34,8 +34,9 @@ use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::blob::{BlobId, BlobStore};
+use super::blob::BlobStore;
 use super::error::StoreError;
+use super::id::BlobId;
 use super::pack::{PackEntry, PackId};
 use super::tree::{Node, NodeType, Tree, TreeError, child_path, io_error, load_tree, store_error, tree_components};
 use crate::FilesFilter;

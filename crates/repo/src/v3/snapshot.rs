@@ -17,6 +17,7 @@ use lifeboat_crypto::{ObjectKind, SecretKey, open_bytes, seal_bytes};
 use lifeboat_storage::{PutOutcome, StorageExt};
 
 use super::archiver::{ArchiveOptions, archive, fill_from_stat};
+pub(crate) use super::error::store_error;
 use super::restorer::{RestoreSpec, Restored, Restorer};
 use super::tree::{Node, NodeType, Tree, TreeError, io_error, load_tree};
 use super::{BlobId, BlobKind, BlobStore, ChunkStore, DomainKeys, IndexCache, StoreError, StoreOptions};
@@ -455,17 +456,6 @@ fn dir_node(path: &Path) -> std::result::Result<Node, TreeError> {
     let mut node = Node::new(name, NodeType::Dir);
     fill_from_stat(&mut node, &meta);
     Ok(node)
-}
-
-/// A v3 store failure as a repository error (an API maps it to a status).
-pub(crate) fn store_error(e: StoreError) -> RepoError {
-    match e {
-        StoreError::LeaseLapsed(message) => RepoError::LeaseLapsed(message),
-        StoreError::Storage { source, .. } => RepoError::Storage(source),
-        e @ StoreError::NoPackKey { .. } => RepoError::NeedsCredential(e.to_string()),
-        e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => RepoError::Integrity(e.to_string()),
-        e => RepoError::Internal(e.to_string()),
-    }
 }
 
 /// A v3 archiver or restorer failure as a repository error.

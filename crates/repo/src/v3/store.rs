@@ -23,7 +23,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lifeboat_chunker::{Chunker, ChunkerParams};
 use lifeboat_storage::{ObjectMeta, PutOutcome, Storage, StorageExt};
@@ -34,6 +34,7 @@ use super::cache::IndexCache;
 use super::domain::DomainKeys;
 use super::error::StoreError;
 use super::index::{INDEX_PREFIX, Index, IndexId, IndexObject, index_domain};
+pub(crate) use super::io::{list_prefix, read_range};
 use super::pack::{
     PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, needs_header, open_blob, read_pack_header,
 };
@@ -131,31 +132,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Internal { operation, reason: e.to_string() })
 }
 
-/// Reads `range` of the object `key` whole into memory.
-pub(crate) async fn read_range(
-    storage: &dyn Storage,
-    operation: &'static str,
-    key: &str,
-    range: Option<std::ops::Range<u64>>,
-) -> Result<Bytes, StoreError> {
-    let wrap = |source| StoreError::Storage { operation, key: key.to_owned(), source };
-    let mut stream = storage.get(key, range).await.map_err(wrap)?;
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        buf.extend_from_slice(&chunk.map_err(wrap)?);
-    }
-    Ok(buf.freeze())
-}
-
-/// Lists every object under `prefix` (sorted by key).
-pub(crate) async fn list_prefix(
-    storage: &dyn Storage,
-    operation: &'static str,
-    prefix: &str,
-) -> Result<Vec<ObjectMeta>, StoreError> {
-    storage.list_all(prefix).await.map_err(|source| StoreError::Storage { operation, key: prefix.into(), source })
-}
-
 impl ChunkStore {
     /// Opens the store of domain `keys` in `storage`: loads every index object of the
     /// domain (from the cache when its copy is intact, else downloaded and cached).
@@ -166,7 +142,7 @@ impl ChunkStore {
     ) -> Result<ChunkStore, StoreError> {
         // Records first: a pack condemned after this read was condemned while this writer
         // already held its lock, which the deleting run waits out (FORMAT.md 11.6 rule c).
-        let condemned = super::prune::condemned_packs(storage.as_ref(), &keys).await?;
+        let condemned = super::condemned::condemned_packs(storage.as_ref(), &keys).await?;
         let objects = load_index_objects(&storage, &keys, options.cache.as_ref()).await?;
         let (index, avoid) = build_index(&objects, &condemned);
         let chunker = Chunker::new(keys.chunker_key(), options.chunker);

@@ -19,7 +19,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use lifeboat_crypto::{CryptoError, PipelineStream};
 use tokio::io::AsyncRead;
 
-use super::snapshot::store_error;
+use super::error::store_error;
 use super::tree::{Node, NodeType, Tree, TreeError, load_tree, valid_name};
 use super::{BlobId, BlobKind, BlobStore, ChunkStore, StoreError};
 use crate::error::{RepoError, Result};

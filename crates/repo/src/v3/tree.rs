@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::blob::{BlobId, BlobStore};
+use super::blob::BlobStore;
 use super::error::StoreError;
+use super::id::BlobId;
 
 /// A failure of the v3 archiver or restorer, naming the path and the operation.
 #[derive(Debug, thiserror::Error)]
