@@ -61,3 +61,39 @@ async fn restore(repo: &Repository, id: &str) -> Vec<u8> {
 async fn config_json(storage: &Arc<dyn Storage>) -> serde_json::Value {
     serde_json::from_slice(&storage.get_bytes("config").await.unwrap()).unwrap()
 }
+
+/// A format 3 repository's init options (cheap key derivation).
+fn v3_init() -> InitOptions {
+    InitOptions { data_format: 3, ..cheap() }
+}
+
+/// `len` bytes no compressor shrinks and no other seed gives (so every file is its own
+/// chunks).
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Every regular file under `root`, relative path -> content.
+fn files(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}

@@ -8,10 +8,6 @@ use lifeboat_repo::v3::{DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX};
 
 use super::*;
 
-fn v3_init() -> InitOptions {
-    InitOptions { data_format: 3, ..cheap() }
-}
-
 /// A tree with small files, a 3 MiB file (several chunks) and a nested directory.
 fn make_tree(root: &Path) {
     std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
@@ -29,24 +25,6 @@ fn make_tree(root: &Path) {
         })
         .collect();
     std::fs::write(root.join("sub/big.bin"), big).unwrap();
-}
-
-/// Every regular file under `root`, relative path -> content.
-fn files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 async fn v3_repo(dir: &Path) -> (Arc<dyn Storage>, Repository) {

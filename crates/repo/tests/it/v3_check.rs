@@ -10,23 +10,6 @@ use lifeboat_storage::ObjectMeta;
 
 use super::*;
 
-fn v3_init() -> InitOptions {
-    InitOptions { data_format: 3, ..cheap() }
-}
-
-/// `len` bytes no compressor shrinks, different for each `seed`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// A v3 repository in `dir/repo` whose index cache is `dir/cache`.
 async fn v3_repo(dir: &Path) -> (Arc<dyn Storage>, Repository) {
     let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(dir.join("repo")));

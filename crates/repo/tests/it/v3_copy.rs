@@ -10,10 +10,6 @@ use lifeboat_repo::v3::{DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX};
 
 use super::*;
 
-fn v3_init() -> InitOptions {
-    InitOptions { data_format: 3, ..cheap() }
-}
-
 /// A tree with a 3 MiB file (several chunks), a mode, an old mtime, a symlink, a hard
 /// link and a nested directory.
 fn make_tree(root: &Path) {

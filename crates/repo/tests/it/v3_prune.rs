@@ -41,10 +41,6 @@ impl TestClock {
     }
 }
 
-fn v3_init() -> InitOptions {
-    InitOptions { data_format: 3, ..cheap() }
-}
-
 fn with_clock(clock: &Arc<TestClock>) -> OpenOptions {
     OpenOptions { clock: Some(clock.clone()), ..Default::default() }
 }
@@ -53,42 +49,12 @@ async fn open(storage: &Arc<dyn Storage>, clock: &Arc<TestClock>) -> Repository 
     Repository::open_with(storage.clone(), pw("pw"), with_clock(clock)).await.unwrap()
 }
 
-/// `len` bytes that no other seed gives (so every file is its own chunks).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// Writes `count` files of 64 KiB under `dir`, seeded from `seed`.
 fn make_files(dir: &Path, seed: u64, count: u64) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..count {
         std::fs::write(dir.join(format!("f{i}.bin")), noise(seed * 100 + i, 64 << 10)).unwrap();
     }
-}
-
-/// Every regular file under `root`, relative path -> content.
-fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// A backup and what it must restore to.
