@@ -201,12 +201,9 @@ impl Repository {
                 }
             }
         }
-        // One check per dedup domain: a copied backup keeps the domain it came from.
-        let mut domains: std::collections::BTreeMap<Option<&str>, Vec<&Manifest>> = Default::default();
-        for manifest in v3 {
-            domains.entry(manifest.domain.as_deref()).or_default().push(manifest);
-        }
-        for v3 in domains.into_values() {
+        // verify_v3_backups checks each dedup domain with its own store (a copied backup
+        // keeps the domain it came from) and lists the packs once for all of them.
+        if !v3.is_empty() {
             report.backups += v3.len();
             let checked = self.verify_v3_backups(&v3, data, progress).await?;
             report.objects += checked.blobs as usize;
