@@ -163,6 +163,21 @@ impl Retention {
     pub fn is_active(&self) -> bool {
         self.until > SystemTime::now()
     }
+
+    /// True when this retention keeps the object at least until `until`.
+    pub fn reaches(&self, until: SystemTime) -> bool {
+        self.until >= until
+    }
+
+    /// What extending this retention by `wanted` gives: the later end and the stricter
+    /// mode (compliance over governance), so an extension never weakens a retention.
+    pub fn extended_by(&self, wanted: &Retention) -> Retention {
+        let mode = match (self.mode, wanted.mode) {
+            (RetentionMode::Governance, RetentionMode::Governance) => RetentionMode::Governance,
+            _ => RetentionMode::Compliance,
+        };
+        Retention { mode, until: self.until.max(wanted.until) }
+    }
 }
 
 /// Extra options of [`Storage::put_with_options`].
@@ -244,6 +259,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// Makes sure the existing object `key` is retained at least until `retention.until`,
+    /// and returns the retention it has afterwards. It never shortens: an object already
+    /// retained that long is left as it is, and a longer request keeps the stricter of the
+    /// two modes (compliance over governance). A missing object is
+    /// [`StorageError::NotFound`]. The default refuses with [`StorageError::Unsupported`]:
+    /// only a backend with object lock can keep a promise of immutability.
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        let _ = retention;
+        validate_key(key)?;
+        Err(StorageError::Unsupported {
+            op: Op::Put,
+            location: self.location(),
+            key: key.to_owned(),
+            message: "this storage has no object lock, so it cannot extend an object's retention".into(),
+        })
+    }
+
     /// The temporary debris that writes killed mid-way (`kill -9`, a power cut) left under
     /// `prefix` and that was last modified more than `older_than` ago; removed unless
     /// `dry_run`. Keys are relative to the storage root. Listings never show such debris,
@@ -298,6 +330,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         (**self).retention(key).await
+    }
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        (**self).extend_retention(key, retention).await
     }
     async fn sweep_temp(
         &self,

@@ -117,6 +117,11 @@ pub trait StorageLayer: Send + Sync + std::fmt::Debug {
         self.inner().retention(key).await
     }
 
+    /// See [`Storage::extend_retention`].
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        self.inner().extend_retention(key, retention).await
+    }
+
     /// See [`Storage::sweep_temp`].
     async fn sweep_temp(
         &self,
@@ -165,6 +170,9 @@ impl<L: StorageLayer + ?Sized> Storage for L {
     }
     async fn retention(&self, key: &str) -> Result<Option<Retention>, StorageError> {
         StorageLayer::retention(self, key).await
+    }
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        StorageLayer::extend_retention(self, key, retention).await
     }
     async fn sweep_temp(
         &self,
@@ -267,6 +275,51 @@ mod tests {
         assert_eq!(store.list_all("a/").await.unwrap().len(), 1);
         store.delete("a/b").await.unwrap();
         assert!(store.head("a/b").await.unwrap().is_none());
+    }
+
+    /// A backend that keeps every extension it is asked for (and refuses nothing).
+    #[derive(Debug, Default)]
+    struct Extends(MemoryStorage, std::sync::Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl StorageLayer for Extends {
+        type Inner = MemoryStorage;
+        fn inner(&self) -> &MemoryStorage {
+            &self.0
+        }
+        async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+            self.1.lock().unwrap().push(key.to_owned());
+            Ok(*retention)
+        }
+    }
+
+    #[tokio::test]
+    async fn extend_retention_reaches_the_backend_through_every_layer_and_is_refused_without_one() {
+        let want = Retention::days_from_now(crate::RetentionMode::Governance, 1);
+        let inner = std::sync::Arc::new(Extends::default());
+        let stack = TenantLayer::new(
+            MetricsLayer::new(RateLimitLayer::new(RetryLayer::new(inner.clone()), None, None), "x"),
+            "acme",
+        )
+        .unwrap();
+        assert_eq!(seen(&stack).extend_retention("data/p", &want).await.unwrap(), want);
+        assert_eq!(*inner.1.lock().unwrap(), vec!["tenants/acme/data/p".to_owned()], "forwarded, key mapped");
+        let err = seen(&Nothing(MemoryStorage::new())).extend_retention("data/p", &want).await.unwrap_err();
+        assert!(matches!(err, StorageError::Unsupported { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_extension_never_shortens_nor_weakens() {
+        use crate::RetentionMode::{Compliance, Governance};
+        let now = std::time::SystemTime::now();
+        let day = std::time::Duration::from_secs(86_400);
+        let long = Retention { mode: Compliance, until: now + 3 * day };
+        let short = Retention { mode: Governance, until: now + day };
+        assert_eq!(long.extended_by(&short), long);
+        assert_eq!(short.extended_by(&long), long);
+        let gov_long = Retention { mode: Governance, until: now + 3 * day };
+        assert_eq!(short.extended_by(&gov_long), gov_long);
+        assert!(long.reaches(now + day) && !short.reaches(now + 3 * day));
     }
 
     #[tokio::test]

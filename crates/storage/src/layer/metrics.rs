@@ -175,6 +175,13 @@ impl<S: Storage> super::StorageLayer for MetricsLayer<S> {
         r
     }
 
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        let start = Instant::now();
+        let r = self.inner.extend_retention(key, retention).await;
+        self.record("extend_retention", start, &r);
+        r
+    }
+
     async fn sweep_temp(
         &self,
         prefix: &str,

@@ -225,6 +225,11 @@ impl<S: Storage + 'static> super::StorageLayer for RetryLayer<S> {
         self.retry("retention", key, |_| self.inner.retention(key)).await
     }
 
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        // Idempotent (it never shortens), so a retry after a lost answer is harmless.
+        self.retry("extend_retention", key, |_| self.inner.extend_retention(key, retention)).await
+    }
+
     async fn sweep_temp(
         &self,
         prefix: &str,

@@ -182,6 +182,10 @@ impl<S: Storage> super::StorageLayer for TenantLayer<S> {
         self.inner.retention(&self.map_key(key)?).await
     }
 
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        self.inner.extend_retention(&self.map_key(key)?, retention).await
+    }
+
     async fn sweep_temp(
         &self,
         prefix: &str,

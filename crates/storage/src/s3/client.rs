@@ -12,7 +12,7 @@ use super::errors::{is_no_such_bucket, map_sdk_error, status_of};
 use crate::key::validate_key;
 use crate::{Op, S3Options, StorageError};
 
-/// The state one [`S3Storage`](super::S3Storage) handle and its clones share: the options,
+/// The state one `S3Storage` handle and its clones share: the options,
 /// the lazily built SDK client and the answers of the one-off probes.
 pub(super) struct Inner {
     pub(super) opts: S3Options,

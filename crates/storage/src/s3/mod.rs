@@ -257,4 +257,36 @@ impl Storage for S3Storage {
         };
         Ok(Some(Retention { mode, until }))
     }
+
+    async fn extend_retention(&self, key: &str, retention: &Retention) -> Result<Retention, StorageError> {
+        let full = self.inner.full_key(key)?;
+        if !self.inner.object_lock().await? {
+            return Err(StorageError::Unsupported {
+                op: Op::Put,
+                location: self.location(),
+                key: key.to_owned(),
+                message: format!(
+                    "bucket `{}` has no object lock, so it cannot extend an object's retention",
+                    self.inner.opts.bucket
+                ),
+            });
+        }
+        if self.inner.head_raw(key).await?.is_none() {
+            return Err(StorageError::NotFound { op: Op::Put, location: self.location(), key: key.to_owned() });
+        }
+        // Read the current retention first: asking S3 for an earlier date is refused in
+        // compliance mode (and in governance mode without a bypass), and a no-op request
+        // would cost a write per already-retained pack.
+        let target = match self.retention(key).await? {
+            Some(current)
+                if current.reaches(retention.until) && current.mode == current.extended_by(retention).mode =>
+            {
+                return Ok(current);
+            }
+            Some(current) => current.extended_by(retention),
+            None => *retention,
+        };
+        self.inner.set_retention(key, &full, &target).await?;
+        Ok(target)
+    }
 }

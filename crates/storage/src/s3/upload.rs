@@ -165,6 +165,11 @@ impl Inner {
         if has {
             return Ok(());
         }
+        self.set_retention(key, full, r).await
+    }
+
+    /// `PutObjectRetention` of the object under the full key `full` (storage key `key`).
+    pub(super) async fn set_retention(&self, key: &str, full: &str, r: &Retention) -> Result<(), StorageError> {
         let retention = aws_sdk_s3::types::ObjectLockRetention::builder()
             .mode(match r.mode {
                 RetentionMode::Compliance => aws_sdk_s3::types::ObjectLockRetentionMode::Compliance,

@@ -233,6 +233,63 @@ async fn object_lock_retention_on_moto() {
 }
 
 #[tokio::test]
+async fn extend_retention_lengthens_and_never_shortens() {
+    let (s, _) = fresh("LIFEBOAT_TEST_MOTO_ENDPOINT", "extend", true).await;
+    let one_day = Retention::days_from_now(RetentionMode::Compliance, 1);
+    s.put_with_options("data/p1", chunked(b"pack".to_vec(), 4), None, &PutOptions { retention: Some(one_day) })
+        .await
+        .unwrap();
+    s.put_bytes("data/p2", Bytes::from_static(b"unlocked pack")).await.unwrap();
+
+    // Longer: the date moves, through the layers a repository stacks on the backend too.
+    let three_days = Retention::days_from_now(RetentionMode::Compliance, 3);
+    let layered = RetryLayer::new(Arc::new(s.clone()));
+    let got = layered.extend_retention("data/p1", &three_days).await.unwrap();
+    let stored = s.retention("data/p1").await.unwrap().expect("retained");
+    assert_eq!(stored.mode, RetentionMode::Compliance);
+    assert!(stored.until >= three_days.until - Duration::from_secs(1), "{stored:?} vs {three_days:?}");
+    assert_eq!(got.until, three_days.until);
+
+    // Shorter, or a weaker mode: nothing changes, and the answer is the stored retention.
+    let shorter = Retention::days_from_now(RetentionMode::Governance, 2);
+    let kept = s.extend_retention("data/p1", &shorter).await.unwrap();
+    assert_eq!(kept.mode, RetentionMode::Compliance);
+    assert!(kept.reaches(three_days.until - Duration::from_secs(1)), "{kept:?}");
+    let after = s.retention("data/p1").await.unwrap().unwrap();
+    assert_eq!(after, stored, "never shortened");
+
+    // An object without retention gets the requested one and can no longer be deleted.
+    let gov = Retention::days_from_now(RetentionMode::Governance, 1);
+    s.extend_retention("data/p2", &gov).await.unwrap();
+    assert_eq!(s.retention("data/p2").await.unwrap().map(|r| r.mode), Some(RetentionMode::Governance));
+    let err = s.delete("data/p2").await.unwrap_err();
+    assert!(matches!(err, StorageError::Retained { .. }), "{err}");
+
+    let err = s.extend_retention("data/missing", &gov).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+
+    // Under a tenant prefix the tenant's object is the one extended.
+    s.put_bytes("tenants/acme/data/p3", Bytes::from_static(b"x")).await.unwrap();
+    let acme = TenantLayer::new(s.clone(), "acme").unwrap();
+    acme.extend_retention("data/p3", &gov).await.unwrap();
+    assert!(s.retention("tenants/acme/data/p3").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn extend_retention_without_object_lock_is_refused() {
+    let (s, _) = fresh("LIFEBOAT_TEST_S3_ENDPOINT", "noextend", false).await;
+    s.put_bytes("x", Bytes::from_static(b"x")).await.unwrap();
+    let want = Retention::days_from_now(RetentionMode::Compliance, 1);
+    let err = s.extend_retention("x", &want).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("object lock"), "{err}");
+    let memory = lifeboat_storage::MemoryStorage::new();
+    memory.put_bytes("x", Bytes::from_static(b"x")).await.unwrap();
+    let err = memory.extend_retention("x", &want).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unsupported { .. }), "the default refuses: {err}");
+}
+
+#[tokio::test]
 async fn retention_without_object_lock_is_refused() {
     let (s, _) = fresh("LIFEBOAT_TEST_S3_ENDPOINT", "nolock", false).await;
     let opts = PutOptions { retention: Some(Retention::days_from_now(RetentionMode::Compliance, 1)) };
