@@ -64,14 +64,56 @@ MOD_DECL_RE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)
 PUB_USE_RE = re.compile(r"^\s*pub(?:\([^)]*\))?\s+use\s+([^;]+);", re.M)
 
 
+def _blank_literals(text: str) -> str:
+    """Drops plain comments and the contents of string and char literals, with a small lexer.
+
+    Regexes get this wrong: `r"` at the end of `"error"` looks like the start of a raw string,
+    and a `'"'` char literal looks like the start of a string, and either swallows the code up
+    to the next quote. Doc comments (`///`, `//!`) stay: a doc link to `crate::x` is a
+    dependency too (rustdoc resolves it, and it says the module knows about x).
+    """
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            if text.startswith(("///", "//!"), i):
+                out.append(text[i:j])
+            i = j
+        elif text.startswith("/*", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            i = j
+        elif (m := re.compile(r"b?r(#*)\"").match(text, i)) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            close = '"' + m.group(1)
+            j = text.find(close, m.end())
+            out.append('""')
+            i = n if j < 0 else j + len(close)
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append('""')
+            i = j + 1
+        elif c == "'" and (m := re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'])'").match(text, i)):
+            out.append("' '")
+            i = m.end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def strip_comments_and_tests(text: str) -> str:
     """Drops comments, string literals and `#[cfg(test)]` items (they are not the crate)."""
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    # Plain comments go; doc comments stay: a doc link to `crate::x` is a dependency too
-    # (rustdoc resolves it, and it says the module knows about x).
-    text = re.sub(r"//(?![/!])[^\n]*", "", text)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    text = _blank_literals(text)
     out, i = [], 0
     while True:
         j = text.find("#[cfg(test)]", i)

@@ -77,7 +77,8 @@ pub type PipelineStream = Pin<Box<dyn Stream<Item = Result<Bytes, CryptoError>> 
 /// A running pipeline: its output stream, and a handle that yields the digests once the
 /// stream has been consumed to its end. Dropping the handle stops the pipeline.
 pub struct Running {
-    /// The output. Consume it to the end, then await [`Running::finish`].
+    /// The output. Consume it to the end, then await [`Completion::finish`] (the handle
+    /// [`Running::into_parts`] returns).
     pub stream: PipelineStream,
     task: AbortOnDrop<Result<ObjectDigests, CryptoError>>,
 }

@@ -22,7 +22,7 @@ pub fn manifest_signature_message(fixed_header: &[u8], plaintext: &[u8]) -> Vec<
     [b"lifeboat/v2/manifest-signature".as_slice(), fixed_header, plaintext].concat()
 }
 
-/// The signature slot [`crate::seal_bytes_signed`] appends.
+/// The signature slot `seal_bytes_signed` (in `pipeline.rs`) appends.
 pub(crate) fn signature_slot(fixed: &FixedHeader, plaintext: &[u8], signer: &WriterKey) -> Slot {
     let signature = signer.sign(&manifest_signature_message(&fixed.encode(), plaintext));
     Slot::Unknown { kind: SIGNATURE_SLOT, body: [&signer.public().id()[..], &signature[..]].concat() }

@@ -74,7 +74,7 @@ pub enum Position {
 pub struct SourceMetadata {
     /// The database kind.
     pub kind: SourceKind,
-    /// The stream's name (see [`crate::DumpStream`]).
+    /// The stream's name (the `DumpStream`'s).
     pub stream: String,
     /// The stream's format, e.g. `pg_dump custom`, `sql`, `redis rdb`, `lifeboat redis logical v1`.
     pub format: String,

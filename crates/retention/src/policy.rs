@@ -201,7 +201,7 @@ impl From<TagList> for String {
 /// A retention policy: the keep rules of restic's `forget`, each optional.
 ///
 /// A backup is kept when **any** rule keeps it. `Default` sets no rule at all, which
-/// [`apply`](crate::apply) refuses unless forgetting everything is explicitly allowed;
+/// `apply` refuses unless forgetting everything is explicitly allowed;
 /// [`Policy::plan_default`] is the default of a plan in the configuration file.
 ///
 /// In TOML/JSON the fields use restic's flag names:

@@ -1,7 +1,9 @@
-//! Disaster recovery's tables: `[drills]` (where drills restore to, and when),
-//! `[plans.NAME.drill]` (one plan's drill), and `[scenarios.NAME]` (a recovery runbook as
-//! ordered steps, each tagged by `action = "restore" | "check" | "hook"`). docs/CONFIG.md
-//! documents every key; docs/scenarios.example.toml holds four runbooks the tests load.
+//! Disaster recovery's tables: `[drills]` (where drills restore to, and when) and
+//! `[scenarios.NAME]` (a recovery runbook as ordered steps, each tagged by
+//! `action = "restore" | "check" | "hook"`). One plan's `[plans.NAME.drill]` is a table of
+//! the plan ([`PlanDrill`](super::PlanDrill), in `plan.rs`, below this module); the drill
+//! schedule here resolves it against `[drills]`. docs/CONFIG.md documents every key;
+//! docs/scenarios.example.toml holds four runbooks the tests load.
 //!
 //! ```toml
 //! [scenarios.database_failure]
@@ -66,29 +68,6 @@ pub struct DrillSettings {
 
 impl DrillSettings {
     /// The designated drill servers' password reference.
-    pub fn password(&self) -> SecretRef {
-        SecretRef::new(self.password_file.clone(), self.password_env.clone())
-    }
-}
-
-/// `[plans.NAME.drill]`: this plan's drill.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct PlanDrill {
-    /// `false`: lifeboatd never drills this plan on a schedule (it can still be drilled by hand).
-    pub enabled: Option<bool>,
-    /// When lifeboatd drills the plan (default: `[drills] schedule`, else weekly).
-    pub schedule: Option<ScheduleTable>,
-    /// The server scratch databases are made on (default: `[drills]`, else the plan's own).
-    pub server: Option<String>,
-    /// The password file of `server` (default: `[drills]`'s, else the plan's source password).
-    pub password_file: Option<PathBuf>,
-    /// The environment variable holding `server`'s password.
-    pub password_env: Option<String>,
-}
-
-impl PlanDrill {
-    /// `server`'s password reference.
     pub fn password(&self) -> SecretRef {
         SecretRef::new(self.password_file.clone(), self.password_env.clone())
     }

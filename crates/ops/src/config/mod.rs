@@ -18,7 +18,7 @@
 //! [`Config::parse`] and [`Config::load`] check the whole file and report every problem at
 //! once ([`ConfigError::Invalid`] with its [`Problem`]s, each naming the plan, the key and
 //! the line): TOML syntax, unknown keys, secrets written inline (refused without being
-//! quoted), and the checks of [`checks`] (a plan without repository or source, a copy to the
+//! quoted), and the checks of `checks.rs` (a plan without repository or source, a copy to the
 //! primary, a schedule that does not parse, a zero objective ...).
 
 mod alerts;
@@ -42,13 +42,12 @@ use serde::Deserialize;
 pub use alerts::{AlertSettings, PlanAlerts};
 pub use audit::AuditSettings;
 pub use dr::{
-    CheckStep, DEFAULT_DRILL_EVERY, DrillSettings, HookStep, PlanDrill, RestoreStep, ScenarioConfig, StepConfig,
-    drill_schedule,
+    CheckStep, DEFAULT_DRILL_EVERY, DrillSettings, HookStep, RestoreStep, ScenarioConfig, StepConfig, drill_schedule,
 };
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use export::ExportDestinationConfig;
 pub use notifications::{ChannelConfig, ChannelKind, EventName, NotificationSettings, SmtpSecurityName};
-pub use plan::{CopyTo, Objectives, PlanConfig, PruneConfig, VerifyConfig};
+pub use plan::{CopyTo, Objectives, PlanConfig, PlanDrill, PruneConfig, VerifyConfig};
 pub use secret::{SecretError, SecretRef};
 pub use service::ServiceSettings;
 pub use source::{

@@ -80,7 +80,7 @@ pub enum SmtpSecurityName {
 }
 
 /// One `[notifications.channels.NAME]` table. One flat table for every kind, so a key of
-/// another kind is reported by name (see [`ChannelConfig::problems`]).
+/// another kind is reported by name when the configuration is checked.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ChannelConfig {
@@ -147,7 +147,8 @@ impl ChannelConfig {
         SecretRef::new(self.url_file.clone(), self.url_env.clone())
     }
 
-    /// The timeout (`timeout`, default 10s); a bad value is reported by [`Self::problems`].
+    /// The timeout (`timeout`, default 10s); a bad value is reported when the configuration
+    /// is checked.
     pub fn timeout(&self) -> Duration {
         self.timeout
             .as_deref()

@@ -1,4 +1,4 @@
-//! `[plans.NAME]`: one plan, and its tables (copies, prune, verify, objectives).
+//! `[plans.NAME]`: one plan, and its tables (copies, prune, verify, objectives, drill).
 
 use std::path::PathBuf;
 
@@ -57,7 +57,7 @@ pub struct PlanConfig {
     pub alerts: super::alerts::PlanAlerts,
     /// The plan's restore drill (`[plans.NAME.drill]`).
     #[serde(default)]
-    pub drill: super::dr::PlanDrill,
+    pub drill: PlanDrill,
 }
 
 fn yes() -> bool {
@@ -96,6 +96,29 @@ impl PlanConfig {
 /// A [`ScheduleTable`] checked into a [`ScheduleSpec`].
 pub(crate) fn checked(table: Option<&ScheduleTable>) -> Result<Option<ScheduleSpec>, ScheduleError> {
     table.cloned().map(ScheduleSpec::from_table).transpose()
+}
+
+/// `[plans.NAME.drill]`: this plan's drill.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct PlanDrill {
+    /// `false`: lifeboatd never drills this plan on a schedule (it can still be drilled by hand).
+    pub enabled: Option<bool>,
+    /// When lifeboatd drills the plan (default: `[drills] schedule`, else weekly).
+    pub schedule: Option<ScheduleTable>,
+    /// The server scratch databases are made on (default: `[drills]`, else the plan's own).
+    pub server: Option<String>,
+    /// The password file of `server` (default: `[drills]`'s, else the plan's source password).
+    pub password_file: Option<PathBuf>,
+    /// The environment variable holding `server`'s password.
+    pub password_env: Option<String>,
+}
+
+impl PlanDrill {
+    /// `server`'s password reference.
+    pub fn password(&self) -> SecretRef {
+        SecretRef::new(self.password_file.clone(), self.password_env.clone())
+    }
 }
 
 /// `[[plans.NAME.copy-to]]`: a repository the plan's backups are copied to.

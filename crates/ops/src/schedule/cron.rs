@@ -40,7 +40,7 @@ use super::error::ScheduleError;
 pub struct CronTrigger {
     pattern: String,
     zone: Tz,
-    /// Boxed: a parsed pattern is some 300 bytes, and [`Trigger`](super::trigger::Trigger)
+    /// Boxed: a parsed pattern is some 300 bytes, and `Trigger` (in `trigger.rs`)
     /// holds either this or a small interval.
     cron: Box<Cron>,
 }

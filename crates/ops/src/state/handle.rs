@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 /// A handle on the state database: one SQLite connection, used from one thread at a time
 /// (it is `Send`, not `Sync`). Blocking: from async code use
-/// [`AsyncStateStore`](super::AsyncStateStore).
+/// `AsyncStateStore` (in `async_store.rs`).
 #[derive(Debug)]
 pub struct StateStore {
     pub(crate) connection: Connection,

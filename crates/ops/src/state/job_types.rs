@@ -155,7 +155,7 @@ impl NewJob {
     }
 }
 
-/// How a job ended, given to [`StateStore::finish_job`](super::StateStore::finish_job).
+/// How a job ended, given to `StateStore::finish_job`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobResult {
     /// It did its work.
@@ -172,7 +172,7 @@ pub enum JobResult {
     },
 }
 
-/// A job's final figures, given to [`StateStore::finish_job`](super::StateStore::finish_job).
+/// A job's final figures, given to `StateStore::finish_job`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOutcome {
     /// How it ended.
@@ -235,7 +235,7 @@ pub struct JobRecord {
     pub log_lines: u64,
 }
 
-/// Which jobs [`StateStore::list_jobs`](super::StateStore::list_jobs) returns: newest first,
+/// Which jobs `StateStore::list_jobs` returns: newest first,
 /// every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
