@@ -22,6 +22,17 @@ pub struct RotationReport {
     pub slots_removed: Vec<String>,
 }
 
+/// What adding a recipient did to the format 3 dedup domains.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RecipientAdded {
+    /// Domain objects sealed again for the new recipient (with the master key and the
+    /// recipients before it).
+    pub domains_resealed: usize,
+    /// Domains (16 hex) this handle could not open, left sealed as they were: write-only
+    /// hosts' own domains, sealed for the recipients only.
+    pub domains_skipped: Vec<String>,
+}
+
 impl Repository {
     fn master_or_err(&self) -> Result<([u8; 8], SecretKey)> {
         self.master
@@ -95,8 +106,14 @@ impl Repository {
         &self.config.slots
     }
 
-    /// Adds an X25519 recipient: every manifest written from now on is also sealed for it.
-    pub async fn add_recipient(&mut self, public: RecipientPublicKey, label: Option<String>) -> Result<()> {
+    /// Adds an X25519 recipient: every manifest written from now on is also sealed for it,
+    /// and so is every format 3 dedup domain this handle opens (the main domain and carried
+    /// ones), so that it reads the v3 backups written from now on, whose chunks are mostly
+    /// those of earlier backups. A write-only host's domain is sealed for the recipients
+    /// alone and does not open with the master key: it is left as it is and named in
+    /// [`RecipientAdded::domains_skipped`] (the host's packs are wrapped for the recipients
+    /// it was given, so the new recipient does not read what the host wrote before).
+    pub async fn add_recipient(&mut self, public: RecipientPublicKey, label: Option<String>) -> Result<RecipientAdded> {
         let (_, master) = self.master_or_err()?;
         let lock = self.lock(LockKind::Exclusive, "recipient add").await?;
         let mut config = self.reread_config(&master).await?;
@@ -116,8 +133,18 @@ impl Repository {
         self.write_config(&mut config, &master).await?;
         self.config = config;
         self.recipients.push(public);
+        let resealed = self.reseal_domains().await;
         lock.release().await;
-        Ok(())
+        let (domains_resealed, domains_skipped) = resealed.map_err(|e| {
+            RepoError::Key(format!(
+                "{public} was added as a recipient, but sealing the dedup domains for it failed (run `lifeboat key \
+                 rotate` to seal them again): {e}"
+            ))
+        })?;
+        for domain in &domains_skipped {
+            tracing::warn!(%domain, "a write-only host's dedup domain was not sealed for the new recipient");
+        }
+        Ok(RecipientAdded { domains_resealed, domains_skipped })
     }
 
     /// Registers the Ed25519 key of a host that writes backups without the master key:

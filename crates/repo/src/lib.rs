@@ -56,6 +56,7 @@ mod catalog;
 mod config;
 mod copy;
 mod credential;
+mod domains;
 mod error;
 mod host;
 mod keys;
@@ -63,6 +64,7 @@ mod kind;
 mod layout;
 mod lock;
 mod manifest;
+mod migrate;
 mod progress;
 mod prune;
 mod records;
@@ -78,24 +80,27 @@ mod view;
 
 pub use backup::{BackupRequest, BackupWriter};
 pub use catalog::{BackupListing, LatestScope};
+pub use config::DATA_FORMAT_MEMBER;
 pub use config::{
     CONFIG_VERSION, ConfigFile, Kdf, MAX_KEY_SLOTS, MAX_RECIPIENTS, MAX_WRITERS, RecipientEntry, RetiredKey, SlotEntry,
     SlotKind, WriterEntry, master_key_id,
 };
 pub use copy::{CopyFailure, CopyReport};
 pub use credential::Credential;
+pub use domains::DOMAINS_PREFIX;
 pub use error::{ErrorKind, RepoError, Result};
 pub use host::hostname;
-pub use keys::RotationReport;
+pub use keys::{RecipientAdded, RotationReport};
 pub use kind::BackupKind;
 pub use layout::{BACKUPS_PREFIX, CONFIG_KEY, DATA_PREFIX, MAX_MANIFEST, RECORDS_PREFIX, data_key};
 pub use lock::{
     LOCK_TTL, LOCKS_PREFIX, Lease, ListedLock, Lock, LockInfo, LockKind, LockOwner, LockState, MAX_CLOCK_SKEW,
     RESERVE_KEY, list_locks, remove_locks, storage_time,
 };
-pub use manifest::{MANIFEST_VERSION, Manifest, ObjectRecord};
+pub use manifest::{MANIFEST_VERSION, MANIFEST_VERSION_V3, Manifest, ObjectRecord, v3_root};
+pub use migrate::MigrateReport;
 pub use progress::{Progress, ProgressSnapshot};
-pub use prune::{PruneOptions, PruneReport};
+pub use prune::{DomainRole, PruneOptions, PruneReport, SkippedDomain, V3DomainPrune, V3PruneCounts};
 pub use records::{MAX_RECORD, record_key, record_object_id};
 pub use release::LockReleases;
 pub use repository::{CacheDir, InitOptions, OpenOptions, Repository, read_config};
@@ -105,5 +110,5 @@ pub use tree::{
     FilesFilter, FilterError, PathPatterns, RestoreOptions, RestoreReport, TreeFilter, TreeSummary,
     settle_restore_cleanup, source_paths, spawn_tree_producer,
 };
-pub use verify::{Damage, VerifyOutcome, VerifyReport};
+pub use verify::{Damage, DataCheck, DataSubset, V3Check, V3Verified, VerifyOutcome, VerifyReport};
 pub use view::{BackupSummary, BackupView, ObjectView};

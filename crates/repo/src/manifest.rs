@@ -342,6 +342,16 @@ fn de_opt_digest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     }
 }
 
+/// The root tree id of a v3 manifest.
+pub fn v3_root(manifest: &Manifest) -> crate::error::Result<crate::v3::BlobId> {
+    manifest.tree.as_deref().and_then(crate::v3::BlobId::from_hex).ok_or_else(|| {
+        crate::error::RepoError::Integrity(format!(
+            "backup {}: a version 3 manifest without a valid root tree id",
+            manifest.id
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,8 +31,8 @@ pub struct InitOptions {
     pub kdf: Argon2Params,
     /// Label of the first slot.
     pub label: Option<String>,
-    /// The format of new files backups: 2 (one tar stream per backup) or 3 (content-defined
-    /// chunks stored once, docs/FORMAT.md 11; experimental in this version).
+    /// The format of new backups: 3 (the default: content-defined chunks stored once,
+    /// docs/FORMAT.md 11) or 2 (one object per stream, a tar stream per files backup).
     pub data_format: u32,
 }
 
@@ -43,7 +43,7 @@ impl Default for InitOptions {
             compression_level: 3,
             kdf: Argon2Params::default(),
             label: None,
-            data_format: 2,
+            data_format: 3,
         }
     }
 }

@@ -18,10 +18,25 @@ use crate::repository::Repository;
 use crate::tree::{RestoreOptions, RestoreReport, Staging, create_private_file, unpack};
 
 mod salvage;
+mod stream_v3;
 
 pub use salvage::{DamagedSegment, LostEntry, SalvageReport};
 
 impl Repository {
+    /// Restores a v3 files backup into `target` (new or empty; the tree appears there only
+    /// once every file authenticated), reading only the packs of what `spec` selects, from
+    /// the domain the manifest names.
+    pub async fn restore_v3(
+        &self,
+        manifest: &Manifest,
+        target: &Path,
+        spec: &crate::v3::restorer::RestoreSpec,
+    ) -> Result<crate::v3::restorer::Restored> {
+        let root = crate::manifest::v3_root(manifest)?;
+        let store = self.v3_store_of(manifest).await?;
+        crate::v3::restorer::Restorer::new(&store).restore(&root, target, spec).await.map_err(crate::v3::tree_error)
+    }
+
     /// Opens a data object of a backup as a stream of authenticated plaintext chunks. At the
     /// end of the stream the size and the plaintext digest are checked against the
     /// manifest; the stored bytes need no digest of their own here, since decryption

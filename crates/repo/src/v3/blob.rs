@@ -30,6 +30,30 @@ pub trait BlobStore: Send + Sync {
     /// Stores `plaintext` as a blob (a no-op when it is already stored) and returns its id.
     fn put_blob(&self, kind: BlobKind, plaintext: Bytes) -> impl Future<Output = Result<BlobId, StoreError>> + Send;
 
+    /// Stores `plaintext` as the blob `id`, which the caller computed with
+    /// [`blob_id`](Self::blob_id) (a no-op when it is already stored): a store need not hash
+    /// it again. An id that is not the plaintext's keyed hash is a caller's bug; a store
+    /// may refuse it (the pack store does in debug builds) or store a blob no reader opens.
+    ///
+    /// The default puts it with [`put_blob`](Self::put_blob) and refuses a wrong id.
+    fn put_blob_with_id(
+        &self,
+        kind: BlobKind,
+        id: BlobId,
+        plaintext: Bytes,
+    ) -> impl Future<Output = Result<BlobId, StoreError>> + Send {
+        async move {
+            let stored = self.put_blob(kind, plaintext).await?;
+            if stored != id {
+                return Err(StoreError::Internal {
+                    operation: "store blob",
+                    reason: format!("the id {id} given with a blob is not its keyed hash {stored}"),
+                });
+            }
+            Ok(stored)
+        }
+    }
+
     /// Reads, authenticates and decompresses one blob.
     fn get_blob(&self, id: &BlobId) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 

@@ -77,7 +77,13 @@ pub async fn repair_index(
     report.index = Some(id);
     for old in superseded {
         let key = old.key();
-        storage.delete(&key).await.map_err(|source| StoreError::Storage { operation: "delete index", key, source })?;
+        match storage.delete(&key).await {
+            Ok(()) => {}
+            // A locked backup's index object (FORMAT.md 11.5) stays until its retention
+            // ends: it names only packs retained as long, all of which the new one names.
+            Err(lifeboat_storage::StorageError::Retained { .. }) => continue,
+            Err(source) => return Err(StoreError::Storage { operation: "delete index", key, source }),
+        }
         if let Some(cache) = cache {
             // Only a stale file if this fails: the store forgets unlisted copies at open.
             let _ = cache.remove(old);

@@ -1,8 +1,11 @@
 //! [`ChunkStore`]: the pack store of one dedup domain over a [`Storage`] (docs/FORMAT.md
 //! 11.3, 11.4), the [`BlobStore`] that trees and streams are written through.
 //!
-//! Writing: `put_blob` hashes and compresses on a blocking thread, skips blobs the index
-//! or this writer already has, and seals the rest into the current pack; a full pack is
+//! Writing: `put_blob` hashes (`put_blob_with_id` takes the id its caller computed),
+//! skips blobs the index or this writer already has, and compresses and seals the rest for
+//! the open pack on a blocking thread with no lock held, so puts at once use every core;
+//! the lock only appends the sealed bytes (a blob sealed for a pack closed meanwhile is
+//! sealed again) and makes a second put of the same blob a no-op. A full pack is
 //! uploaded in the background, at most `uploads` at once: the put that filled a pack waits
 //! for a free slot, so memory stays below `(uploads + 1 + callers putting at once) x pack
 //! target` plus the blobs being encoded. `flush` uploads the last pack, waits for every upload, and only then writes
@@ -26,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lifeboat_chunker::{Chunker, ChunkerParams};
-use lifeboat_storage::{ObjectMeta, PutOutcome, Storage, StorageExt};
+use lifeboat_storage::{ByteStream, ObjectMeta, PutOptions, PutOutcome, Retention, Storage, StorageExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
@@ -35,9 +38,7 @@ use super::domain::DomainKeys;
 use super::error::StoreError;
 use super::index::{INDEX_PREFIX, Index, IndexId, IndexObject, index_domain};
 pub(crate) use super::io::{list_prefix, read_range};
-use super::pack::{
-    PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, encode_blob, needs_header, open_blob, read_pack_header,
-};
+use super::pack::{PackEntry, PackId, PackWriter, TARGET_PACK_SIZE, needs_header, open_blob, read_pack_header};
 use super::{BlobId, BlobKind, BlobStore};
 use crate::lock::Lease;
 
@@ -61,9 +62,29 @@ impl Default for StoreOptions {
         StoreOptions {
             cache: None,
             pack_target: TARGET_PACK_SIZE,
-            compression_level: 3,
+            compression_level: level_from_env(),
             uploads: 2,
             chunker: ChunkerParams::default(),
+        }
+    }
+}
+
+/// The zstd level of data and tree blobs when [`LEVEL_ENV`] does not set one.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// Environment variable that sets the zstd level of the blobs a backup writes (0 to 19; 0
+/// stores them uncompressed): a knob for measurements, since any level reads back alike.
+pub const LEVEL_ENV: &str = "LIFEBOAT_V3_ZSTD_LEVEL";
+
+/// [`DEFAULT_LEVEL`], or what [`LEVEL_ENV`] sets (a malformed value is ignored, with a log
+/// line: a knob for measurements must not stop a backup).
+fn level_from_env() -> i32 {
+    let Ok(text) = std::env::var(LEVEL_ENV) else { return DEFAULT_LEVEL };
+    match text.trim().parse::<i32>() {
+        Ok(level) if (0..=19).contains(&level) => level,
+        _ => {
+            tracing::warn!("{LEVEL_ENV}: ignoring {text:?} (a zstd level from 0 to 19)");
+            DEFAULT_LEVEL
         }
     }
 }
@@ -101,8 +122,32 @@ struct Inner {
     condemned: BTreeSet<PackId>,
     /// The writer's lease, checked right before index objects are written.
     lease: Mutex<Option<Lease>>,
+    /// The object-lock retention every pack this writer stores gets (a locked backup's).
+    retention: Mutex<Option<Retention>>,
     writing: Mutex<Writing>,
     uploads: Arc<Semaphore>,
+    /// Packs uploading at once, at most (the permits of `uploads`).
+    upload_slots: usize,
+    /// Buffers of stored packs, for the next packs (see [`SPARE_BUFFERS`]).
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Pack buffers kept for reuse: one is enough to never allocate (and have the kernel clear)
+/// a new one while packs are written one after the other.
+const SPARE_BUFFERS: usize = 1;
+
+/// Refuses, in debug builds, a put whose given id is not the keyed hash of its plaintext
+/// (a caller's bug that would store a blob no reader opens). Release builds trust the
+/// caller: the id was just computed from these bytes, and hashing again cost a tenth of a
+/// backup's CPU.
+fn check_known_id(keys: &DomainKeys, id: BlobId, plaintext: &[u8]) -> Result<(), StoreError> {
+    if cfg!(debug_assertions) && keys.blob_id(plaintext) != id {
+        return Err(StoreError::Internal {
+            operation: "store blob",
+            reason: format!("the id {id} given with a blob of {} bytes is not its keyed hash", plaintext.len()),
+        });
+    }
+    Ok(())
 }
 
 /// What this writer holds that no index object names yet.
@@ -157,8 +202,11 @@ impl ChunkStore {
             avoid: RwLock::new(avoid),
             condemned,
             lease: Mutex::new(None),
+            retention: Mutex::new(None),
             writing: Mutex::new(Writing::default()),
             uploads: Arc::new(Semaphore::new(options.uploads.max(1))),
+            upload_slots: options.uploads.max(1),
+            spare: Mutex::new(Vec::new()),
         };
         Ok(ChunkStore { inner: Arc::new(inner) })
     }
@@ -182,6 +230,27 @@ impl ChunkStore {
     /// lease lapsed must not publish blobs a prune may have judged unreachable.
     pub fn set_lease(&self, lease: Lease) {
         *lock(&self.inner.lease) = Some(lease);
+    }
+
+    /// Stores every pack this store writes from now on under `retention` (a locked
+    /// backup's packs; the packs it reuses are extended after its trees are stored).
+    pub fn set_retention(&self, retention: Retention) {
+        *lock(&self.inner.retention) = Some(retention);
+    }
+
+    /// The retention packs are written with, if any.
+    pub fn retention(&self) -> Option<Retention> {
+        *lock(&self.inner.retention)
+    }
+
+    /// The storage the domain is in.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// Every index object of the domain as stored now (from the cache where intact).
+    pub async fn index_objects(&self) -> Result<Vec<(IndexId, IndexObject)>, StoreError> {
+        load_index_objects(&self.inner.storage, &self.inner.keys, self.inner.cache.as_ref()).await
     }
 
     /// The packs named by condemned records when the store opened (never deduplicated
@@ -219,6 +288,18 @@ impl ChunkStore {
         self.inner.index.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Stores one blob: hashed unless its id is given, compressed and sealed on a blocking
+    /// thread (several puts at once compress in parallel), appended to the open pack under
+    /// the lock; the pack this filled is uploaded.
+    async fn put(&self, kind: BlobKind, id: Option<BlobId>, plaintext: Bytes) -> Result<BlobId, StoreError> {
+        let inner = self.inner.clone();
+        let (id, full) = blocking("store blob", move || inner.put_blocking(kind, id, &plaintext)).await??;
+        if let Some(pack) = full {
+            self.upload(pack).await?;
+        }
+        Ok(id)
+    }
+
     /// Uploads `pack` in the background once an upload slot is free.
     async fn upload(&self, pack: PackWriter) -> Result<(), StoreError> {
         let permit = self
@@ -230,11 +311,20 @@ impl ChunkStore {
             .map_err(|e| StoreError::Internal { operation: "upload pack", reason: e.to_string() })?;
         let finished = blocking("finish pack", move || pack.finish()).await??;
         let inner = self.inner.clone();
+        let options = PutOptions { retention: *lock(&self.inner.retention) };
         let task = tokio::spawn(async move {
             let key = finished.id.key();
             let len = finished.bytes.len();
-            let result = inner.storage.put_bytes(&key, finished.bytes).await;
+            let result = match options.retention {
+                None => inner.storage.put_bytes(&key, finished.bytes.clone()).await,
+                Some(_) => {
+                    let body = finished.bytes.clone();
+                    let stream: ByteStream = Box::pin(futures::stream::once(async move { Ok(body) }));
+                    inner.storage.put_with_options(&key, stream, Some(len as u64), &options).await
+                }
+            };
             drop(permit);
+            inner.give_back(finished.bytes);
             inner.uploaded(
                 finished.id,
                 finished.entries,
@@ -286,6 +376,76 @@ impl Inner {
     fn dedups(&self, id: &BlobId) -> bool {
         self.index.read().unwrap_or_else(|p| p.into_inner()).contains(id)
             && !self.avoid.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// The blocking part of a put: the blob's id (`known`, checked in debug builds, or
+    /// hashed), nothing more when the store has it; else compressed and sealed for the open
+    /// pack with no lock held, then appended under the lock. Returns the pack it filled.
+    fn put_blocking(
+        &self,
+        kind: BlobKind,
+        known: Option<BlobId>,
+        plaintext: &[u8],
+    ) -> Result<(BlobId, Option<PackWriter>), StoreError> {
+        let id = match known {
+            Some(id) => {
+                check_known_id(&self.keys, id, plaintext)?;
+                id
+            }
+            None => self.keys.blob_id(plaintext),
+        };
+        if self.has_blob(&id) {
+            return Ok((id, None));
+        }
+        let sealer = self.open_pack(|pack| pack.sealer())?;
+        let mut sealed = sealer.seal(id, kind, plaintext, self.level)?;
+        let mut writing = lock(&self.writing);
+        // Another put of the same blob may have won the race since the check above: the
+        // blob is stored once, and this copy is dropped (FORMAT.md 11.3 would tolerate a
+        // second copy, but it would only cost space).
+        if writing.pending.contains(&id) || self.dedups(&id) {
+            return Ok((id, None));
+        }
+        let pack = self.pack_of(&mut writing)?;
+        if pack.id() != sealed.pack() {
+            // The pack sealed for was closed meanwhile (another put filled it): sealed
+            // again for the open one, under the lock, at most once per pack and put.
+            sealed = pack.sealer().seal(id, kind, plaintext, self.level)?;
+        }
+        pack.append(sealed)?;
+        let full = if pack.is_full() { writing.pack.take() } else { None };
+        writing.pending.insert(id);
+        Ok((id, full))
+    }
+
+    /// Calls `f` with the open pack (opened if there is none), under the lock.
+    fn open_pack<T>(&self, f: impl FnOnce(&PackWriter) -> T) -> Result<T, StoreError> {
+        let mut writing = lock(&self.writing);
+        Ok(f(self.pack_of(&mut writing)?))
+    }
+
+    /// The open pack, a new one (in a reused buffer when there is one) if there is none.
+    fn pack_of<'a>(&self, writing: &'a mut Writing) -> Result<&'a mut PackWriter, StoreError> {
+        match &mut writing.pack {
+            Some(pack) => Ok(pack),
+            empty @ None => {
+                let buf = lock(&self.spare).pop().unwrap_or_default();
+                Ok(empty.insert(PackWriter::new_in(&self.keys, self.pack_target, buf)?))
+            }
+        }
+    }
+
+    /// Keeps the buffer of a stored pack for the next one, unless that would hold more pack
+    /// buffers than `uploads + 1` (the open pack and the uploads): a kept buffer is all
+    /// touched pages, so it must replace an allocation, not add to the peak memory.
+    fn give_back(&self, bytes: Bytes) {
+        let Ok(buf) = bytes.try_into_mut() else { return };
+        let uploading = self.upload_slots.saturating_sub(self.uploads.available_permits());
+        let open = usize::from(lock(&self.writing).pack.is_some());
+        let mut spare = lock(&self.spare);
+        if spare.len() < SPARE_BUFFERS && uploading + open + spare.len() < self.upload_slots {
+            spare.push(Vec::from(buf));
+        }
     }
 
     /// Records the end of one upload: on success the blobs enter the in-memory index (before
@@ -480,35 +640,11 @@ impl BlobStore for ChunkStore {
     }
 
     async fn put_blob(&self, kind: BlobKind, plaintext: Bytes) -> Result<BlobId, StoreError> {
-        let inner = self.inner.clone();
-        let (id, encoded) = blocking("encode blob", move || {
-            let id = inner.keys.blob_id(&plaintext);
-            if inner.has_blob(&id) {
-                return Ok((id, None));
-            }
-            encode_blob(&plaintext, inner.level).map(|encoded| (id, Some(encoded)))
-        })
-        .await??;
-        let Some(encoded) = encoded else { return Ok(id) };
-        let full = {
-            let mut writing = lock(&self.inner.writing);
-            // Another put of the same content may have won the race since the check above.
-            if writing.pending.contains(&id) || self.inner.dedups(&id) {
-                return Ok(id);
-            }
-            let pack = match &mut writing.pack {
-                Some(pack) => pack,
-                empty @ None => empty.insert(PackWriter::new(&self.inner.keys, self.inner.pack_target)?),
-            };
-            pack.add_encoded(id, kind, encoded)?;
-            let full = if pack.is_full() { writing.pack.take() } else { None };
-            writing.pending.insert(id);
-            full
-        };
-        if let Some(pack) = full {
-            self.upload(pack).await?;
-        }
-        Ok(id)
+        self.put(kind, None, plaintext).await
+    }
+
+    async fn put_blob_with_id(&self, kind: BlobKind, id: BlobId, plaintext: Bytes) -> Result<BlobId, StoreError> {
+        self.put(kind, Some(id), plaintext).await
     }
 
     async fn get_blob(&self, id: &BlobId) -> Result<Bytes, StoreError> {

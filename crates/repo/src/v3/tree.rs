@@ -408,3 +408,16 @@ impl TryFrom<WireNode> for Node {
         })
     }
 }
+
+/// A v3 archiver or restorer failure as a repository error.
+pub(crate) fn tree_error(e: TreeError) -> crate::error::RepoError {
+    match e {
+        TreeError::Store { source, .. } if matches!(*source, StoreError::Storage { .. }) => {
+            super::error::store_error(*source)
+        }
+        TreeError::Filter(e) => crate::error::RepoError::Filter(e),
+        TreeError::Target { source, .. } => *source,
+        e @ TreeError::Io { .. } => crate::error::RepoError::Source(e.to_string()),
+        e => crate::error::RepoError::Integrity(e.to_string()),
+    }
+}

@@ -26,13 +26,19 @@ mod v3_backup;
 mod v3_check;
 mod v3_copy;
 mod v3_keys;
+mod v3_migrate;
+mod v3_object_lock;
 mod v3_packs;
 mod v3_prune;
+mod v3_prune_domains;
 mod v3_prune_model;
+mod v3_store_puts;
 mod v3_trees;
 
+/// A format 2 repository's init options (cheap key derivation): most of this binary's
+/// tests are of format 2's objects; format 3's use [`v3_init`].
 fn cheap() -> InitOptions {
-    InitOptions { kdf: Argon2Params::MINIMUM, ..Default::default() }
+    InitOptions { kdf: Argon2Params::MINIMUM, data_format: 2, ..Default::default() }
 }
 
 fn pw(p: &str) -> Credential {
@@ -64,7 +70,7 @@ async fn config_json(storage: &Arc<dyn Storage>) -> serde_json::Value {
 
 /// A format 3 repository's init options (cheap key derivation).
 fn v3_init() -> InitOptions {
-    InitOptions { data_format: 3, ..cheap() }
+    InitOptions { kdf: Argon2Params::MINIMUM, ..Default::default() }
 }
 
 /// `len` bytes no compressor shrinks and no other seed gives (so every file is its own

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use lifeboat_repo::v3::{DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX};
+use lifeboat_repo::v3::PACKS_PREFIX;
+use lifeboat_repo::{DOMAINS_PREFIX, MANIFEST_VERSION_V3};
 
 use super::*;
 
@@ -25,6 +26,15 @@ fn make_tree(root: &Path) {
         })
         .collect();
     std::fs::write(root.join("sub/big.bin"), big).unwrap();
+    into_next_second();
+}
+
+/// Sleeps into the next second of the clock: a file changed in the second its parent
+/// backup started is read again (its stamps may not show a later change), so the tests of
+/// the parent rule back up files written in an earlier second.
+fn into_next_second() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(u64::from(1_000_000_000 - now.subsec_nanos()) + 10_000_000));
 }
 
 async fn v3_repo(dir: &Path) -> (Arc<dyn Storage>, Repository) {

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use lifeboat_repo::v3::{DataCheck, DataSubset, INDEX_PREFIX, PACKS_PREFIX};
+use lifeboat_repo::v3::{INDEX_PREFIX, PACKS_PREFIX};
 use lifeboat_repo::{CacheDir, Manifest, Progress};
+use lifeboat_repo::{DataCheck, DataSubset};
 use lifeboat_storage::ObjectMeta;
 
 use super::*;

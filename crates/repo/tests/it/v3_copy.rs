@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use lifeboat_repo::v3::{DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX};
+use lifeboat_repo::v3::PACKS_PREFIX;
+use lifeboat_repo::{DOMAINS_PREFIX, MANIFEST_VERSION_V3};
 
 use super::*;
 
@@ -185,7 +186,7 @@ async fn a_v2_files_backup_copied_into_a_v3_repository_is_rechunked_with_its_met
     let stream = a.backup_stream(&b"a stream"[..], request("s")).await.unwrap();
 
     let report = a.copy_to(&b, &[manifest.clone(), stream.clone()]).await.unwrap();
-    assert_eq!(report.rechunked, vec![manifest.id.clone()], "{report:?}");
+    assert_eq!(report.rechunked, vec![manifest.id.clone(), stream.id.clone()], "{report:?}");
     assert_eq!(report.copied.len(), 2, "{report:?}");
     let copied = b.load_manifest(&manifest.id).await.unwrap();
     assert_eq!(copied.version, MANIFEST_VERSION_V3);
@@ -195,8 +196,8 @@ async fn a_v2_files_backup_copied_into_a_v3_repository_is_rechunked_with_its_met
         (manifest.name.as_str(), Some("test"), manifest.started)
     );
     assert_eq!(copied.source["reformatted"]["from_version"], 2);
-    assert!(b_store.list_all("data/").await.unwrap().len() == 1, "only the stream's object travels as v2");
-    assert_eq!(b.load_manifest(&stream.id).await.unwrap().version, 2, "a stream stays a v2 object");
+    assert!(b_store.list_all("data/").await.unwrap().is_empty(), "no format 2 object travels");
+    assert_eq!(b.load_manifest(&stream.id).await.unwrap().version, MANIFEST_VERSION_V3, "streams re-chunk too");
     assert_eq!(restore(&b, &stream.id).await, b"a stream");
 
     let back = restored(&b, &manifest.id, &dir.path().join("r"), &source).await;
@@ -227,7 +228,8 @@ async fn migrate_rechunks_every_files_backup_in_place_and_each_restores() {
     let mut expected = vec![first.id.clone(), second.id.clone()];
     expected.sort();
     assert_eq!(planned, expected);
-    assert_eq!(plan.kept.len(), 1, "{plan:?}");
+    assert!(plan.kept.is_empty(), "{plan:?}");
+    assert_eq!(plan.migrated_streams, vec![stream.id.clone()], "{plan:?}");
     assert!(config_json(&storage).await.get("data_format").is_none(), "a dry run changes nothing");
     assert_eq!(repo.load_manifest(&first.id).await.unwrap().version, 2);
 
@@ -257,4 +259,114 @@ async fn migrate_rechunks_every_files_backup_in_place_and_each_restores() {
     assert_eq!(next.version, MANIFEST_VERSION_V3);
     assert!(next.stats["bytes_new"] < 64 * 1024, "the big file's chunks were there: {:?}", next.stats);
     let _ = PathBuf::new();
+}
+
+// A write-only host's backups (FORMAT.md 11.2): their own domain, sealed for the recipients.
+
+/// A v3 repository whose owner added `identity` as a recipient, with one backup of the
+/// owner's (main domain) and one of a write-only host's (its own domain) of `source`.
+async fn with_host_backup(
+    dir: &Path,
+    source: &Path,
+    identity: &Identity,
+) -> (Arc<dyn Storage>, Repository, lifeboat_repo::Manifest, lifeboat_repo::Manifest) {
+    let (storage, mut owner) = fs_repo(dir, "a", "one", v3_init()).await;
+    owner.add_recipient(identity.public(), Some("escrow".into())).await.unwrap();
+    let own = owner.backup_files(&[source.to_path_buf()], request("owner")).await.unwrap();
+    let host = write_only(&storage, &mut owner, identity).await;
+    let hosts = host.backup_files(&[source.to_path_buf()], request("host")).await.unwrap();
+    assert_ne!(own.domain, hosts.domain, "the host writes into its own domain");
+    (storage, owner, own, hosts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_only_hosts_backup_copies_with_a_recipients_identity_and_restores_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let identity = Arc::new(Identity::generate().unwrap());
+    let (a_store, owner, own, hosts) = with_host_backup(dir.path(), &source, &identity).await;
+    let (b_store, mut b) = fs_repo(dir.path(), "b", "two", v3_init()).await;
+
+    // With the password the host's domain does not open: the copy names why and how.
+    let err = owner.copy_to(&b, std::slice::from_ref(&hosts)).await.unwrap_err();
+    assert!(err.to_string().contains("identity"), "{err}");
+    assert!(b_store.list_all("backups/").await.unwrap().is_empty());
+
+    // The recipient's identity lists both backups; a destination that lacks that recipient
+    // could never read the host's packs (their keys are wrapped for it): refused, nothing sent.
+    let reader = Repository::open(a_store.clone(), Credential::Identity(identity.clone())).await.unwrap();
+    let (listed, unreadable) = reader.list().await.unwrap();
+    assert!(unreadable.is_empty(), "{unreadable:?}");
+    assert_eq!(listed.len(), 2);
+    let err = reader.copy_to(&b, std::slice::from_ref(&hosts)).await.unwrap_err();
+    assert!(err.to_string().contains("recipient"), "{err}");
+    assert!(b_store.list_all(PACKS_PREFIX).await.unwrap().is_empty(), "refused before any pack");
+
+    b.add_recipient(identity.public(), Some("escrow".into())).await.unwrap();
+    let progress = lifeboat_repo::Progress::new();
+    let report = reader.copy_to_observed(&b, &listed, &progress).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.copied.len(), 2, "{report:?}");
+    let a_packs = keys_under(&a_store, PACKS_PREFIX).await;
+    assert_eq!(keys_under(&b_store, PACKS_PREFIX).await, a_packs);
+    for key in &a_packs {
+        assert_eq!(a_store.get_bytes(key).await.unwrap(), b_store.get_bytes(key).await.unwrap(), "{key} byte for byte");
+    }
+    let domain_key = format!("{DOMAINS_PREFIX}{}", hosts.domain.as_deref().unwrap());
+    assert_ne!(a_store.get_bytes(&domain_key).await.unwrap(), b_store.get_bytes(&domain_key).await.unwrap());
+
+    // A gone: the identity restores both from B alone, and B's own backups stay in B's domain.
+    std::fs::remove_dir_all(dir.path().join("a")).unwrap();
+    let b_reader = Repository::open(b_store.clone(), Credential::Identity(identity.clone())).await.unwrap();
+    assert_eq!(restored(&b_reader, &hosts.id, &dir.path().join("r1"), &source).await, entries(&source));
+    assert_eq!(restored(&b_reader, &own.id, &dir.path().join("r2"), &source).await, entries(&source));
+    let b = Repository::open(b_store.clone(), pw("two")).await.unwrap();
+    let next = b.backup_files(std::slice::from_ref(&source), request("b")).await.unwrap();
+    assert!(next.domain != hosts.domain && next.domain != own.domain, "B writes into its own domain");
+    let again = reader.copy_to(&b, &listed).await.unwrap();
+    assert_eq!((again.copied.len(), again.skipped.len(), again.packs_sent), (0, 2, 0), "{again:?}");
+}
+
+// Adding a recipient (FORMAT.md 2.3, 11.2): domain objects are sealed again for it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_added_after_the_first_v3_backup_restores_the_backups_written_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let (storage, mut owner) = fs_repo(dir.path(), "a", "one", v3_init()).await;
+    let before = owner.backup_files(std::slice::from_ref(&source), request("before")).await.unwrap();
+
+    let late = Arc::new(Identity::generate().unwrap());
+    let added = owner.add_recipient(late.public(), Some("late".into())).await.unwrap();
+    assert_eq!(added.domains_resealed, 1, "{added:?}");
+    assert!(added.domains_skipped.is_empty(), "{added:?}");
+    // Written since: sealed for the new recipient, and its chunks are the earlier backup's
+    // (dedup), so reading it needs the main domain's secret, now sealed for it too.
+    let after = owner.backup_files(std::slice::from_ref(&source), request("after")).await.unwrap();
+    assert_eq!(after.domain, before.domain);
+    assert!(after.stats["bytes_new"] < 64 * 1024, "{:?}", after.stats);
+    let big = noise(3, 2 << 20);
+    let stream = owner.backup_stream(std::io::Cursor::new(big.clone()), request("s")).await.unwrap();
+
+    let reader = Repository::open(storage.clone(), Credential::Identity(late.clone())).await.unwrap();
+    assert_eq!(restored(&reader, &after.id, &dir.path().join("r"), &source).await, entries(&source));
+    assert_eq!(restore(&reader, &stream.id).await, big);
+    // A manifest written before the recipient was added stays sealed without it (FORMAT.md 2.3).
+    assert!(reader.load_manifest(&before.id).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_recipient_with_the_password_names_the_write_only_host_domain_it_cannot_reseal() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    make_tree(&source);
+    let identity = Arc::new(Identity::generate().unwrap());
+    let (_storage, mut owner, own, hosts) = with_host_backup(dir.path(), &source, &identity).await;
+    let late = Identity::generate().unwrap();
+    let added = owner.add_recipient(late.public(), None).await.unwrap();
+    assert_eq!(added.domains_resealed, 1, "the main domain: {added:?}");
+    assert_eq!(added.domains_skipped, vec![hosts.domain.clone().unwrap()], "{added:?}");
+    let _ = own;
 }

@@ -40,8 +40,9 @@ mod write_only_hosts {
     use std::sync::Arc;
 
     use lifeboat_crypto::{Identity, WriterKey};
-    use lifeboat_repo::v3::{BlobId, BlobStore, DOMAINS_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX, StoreError};
+    use lifeboat_repo::v3::{BlobId, BlobStore, PACKS_PREFIX, StoreError};
     use lifeboat_repo::{Credential, InitOptions, OpenOptions, Repository};
+    use lifeboat_repo::{DOMAINS_PREFIX, MANIFEST_VERSION_V3};
     use lifeboat_storage::{FsStorage, Storage, StorageExt};
 
     use crate::{cheap, pw, request};
@@ -63,22 +64,7 @@ mod write_only_hosts {
         std::fs::write(root.join("sub/big.bin"), big).unwrap();
     }
 
-    /// Every regular file under `root`, relative path -> content.
-    fn files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-        let mut out = std::collections::BTreeMap::new();
-        let mut pending = vec![root.to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else {
-                    out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&path).unwrap());
-                }
-            }
-        }
-        out
-    }
+    use crate::files;
 
     /// A v3 repository whose owner added `identity` as a recipient.
     async fn owned(dir: &Path, identity: &Identity) -> (Arc<dyn Storage>, Repository) {

@@ -23,7 +23,7 @@ use super::*;
 /// A clock the test moves: the repository's clock, and (on memory storage, which reports
 /// no modification times) the storage's too.
 #[derive(Debug)]
-struct TestClock(Mutex<DateTime<Utc>>);
+pub(super) struct TestClock(Mutex<DateTime<Utc>>);
 
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
@@ -32,25 +32,25 @@ impl Clock for TestClock {
 }
 
 impl TestClock {
-    fn new() -> Arc<TestClock> {
+    pub(super) fn new() -> Arc<TestClock> {
         Arc::new(TestClock(Mutex::new(Utc::now())))
     }
 
-    fn advance_minutes(&self, minutes: i64) {
+    pub(super) fn advance_minutes(&self, minutes: i64) {
         *self.0.lock().unwrap() += chrono::Duration::minutes(minutes);
     }
 }
 
-fn with_clock(clock: &Arc<TestClock>) -> OpenOptions {
+pub(super) fn with_clock(clock: &Arc<TestClock>) -> OpenOptions {
     OpenOptions { clock: Some(clock.clone()), ..Default::default() }
 }
 
-async fn open(storage: &Arc<dyn Storage>, clock: &Arc<TestClock>) -> Repository {
+pub(super) async fn open(storage: &Arc<dyn Storage>, clock: &Arc<TestClock>) -> Repository {
     Repository::open_with(storage.clone(), pw("pw"), with_clock(clock)).await.unwrap()
 }
 
 /// Writes `count` files of 64 KiB under `dir`, seeded from `seed`.
-fn make_files(dir: &Path, seed: u64, count: u64) {
+pub(super) fn make_files(dir: &Path, seed: u64, count: u64) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..count {
         std::fs::write(dir.join(format!("f{i}.bin")), noise(seed * 100 + i, 64 << 10)).unwrap();
@@ -59,20 +59,20 @@ fn make_files(dir: &Path, seed: u64, count: u64) {
 
 /// A backup and what it must restore to.
 #[derive(Clone)]
-struct Expected {
-    id: String,
-    source: PathBuf,
-    content: BTreeMap<String, Vec<u8>>,
+pub(super) struct Expected {
+    pub(super) id: String,
+    pub(super) source: PathBuf,
+    pub(super) content: BTreeMap<String, Vec<u8>>,
 }
 
-async fn backup(repo: &Repository, source: &Path) -> (Manifest, Expected) {
+pub(super) async fn backup(repo: &Repository, source: &Path) -> (Manifest, Expected) {
     let manifest = repo.backup_files(&[source.to_path_buf()], request("tree")).await.unwrap();
     let expected = Expected { id: manifest.id.clone(), source: source.to_path_buf(), content: files(source) };
     (manifest, expected)
 }
 
 /// Restores `expected` into a new directory under `scratch` and compares byte for byte.
-async fn check_restores(repo: &Repository, expected: &Expected, scratch: &Path, what: &str) {
+pub(super) async fn check_restores(repo: &Repository, expected: &Expected, scratch: &Path, what: &str) {
     let manifest = repo.resolve(&expected.id, None).await.unwrap_or_else(|e| panic!("{what}: {e}"));
     let target = scratch.join(format!("restore-{}", lifeboat_crypto::random_bytes::<8>().map(hex::encode).unwrap()));
     let path = repo.restore_to_dir(&manifest, &target).await.unwrap_or_else(|e| panic!("{what}: restore: {e}"));
@@ -82,7 +82,7 @@ async fn check_restores(repo: &Repository, expected: &Expected, scratch: &Path, 
 }
 
 /// The packs stored now.
-async fn stored_packs(storage: &Arc<dyn Storage>) -> BTreeSet<String> {
+pub(super) async fn stored_packs(storage: &Arc<dyn Storage>) -> BTreeSet<String> {
     storage.list_all(PACKS_PREFIX).await.unwrap().into_iter().map(|m| m.key).collect()
 }
 
@@ -94,7 +94,7 @@ async fn index_names_only_stored_packs(repo: &Repository, storage: &Arc<dyn Stor
     }
 }
 
-fn v3(report: &PruneReport) -> lifeboat_repo::v3::V3PruneCounts {
+pub(super) fn v3(report: &PruneReport) -> lifeboat_repo::V3PruneCounts {
     report.v3.clone().expect("a v3 repository reports v3 counts")
 }
 
@@ -296,17 +296,66 @@ async fn a_store_whose_lease_lapsed_refuses_its_index_object() {
 }
 
 /// A storage that works for `budget` writes and deletes, then fails every operation, as
-/// a process killed at that instant would leave the repository (simulated kill -9).
+/// a process killed at that instant would leave the repository (simulated kill -9). Made
+/// with [`Killed::full_under`] it fails only writes under one prefix instead, as a full
+/// disk or a failing storage would (everything else goes on working).
 #[derive(Debug)]
-struct Killed {
+pub(super) struct Killed {
     inner: Arc<dyn Storage>,
     budget: AtomicI64,
     dead: AtomicBool,
+    /// `Some`: only writes and deletes under this prefix fail, and only while `failing`.
+    only_under: Option<&'static str>,
+    failing: AtomicBool,
+    /// Whether a write failed (or the process was killed).
+    hit: AtomicBool,
 }
 
 impl Killed {
-    fn new(inner: Arc<dyn Storage>, budget: i64) -> Arc<Killed> {
-        Arc::new(Killed { inner, budget: AtomicI64::new(budget), dead: AtomicBool::new(false) })
+    pub(super) fn new(inner: Arc<dyn Storage>, budget: i64) -> Arc<Killed> {
+        Arc::new(Killed {
+            inner,
+            budget: AtomicI64::new(budget),
+            dead: AtomicBool::new(false),
+            only_under: None,
+            failing: AtomicBool::new(false),
+            hit: AtomicBool::new(false),
+        })
+    }
+
+    /// A storage whose puts under `prefix` fail with "no space left" and whose deletes
+    /// there fail with an I/O error, after `budget` of them succeeded, until
+    /// [`heal`](Self::heal).
+    pub(super) fn full_under(inner: Arc<dyn Storage>, prefix: &'static str, budget: i64) -> Arc<Killed> {
+        Arc::new(Killed {
+            inner,
+            budget: AtomicI64::new(budget),
+            dead: AtomicBool::new(false),
+            only_under: Some(prefix),
+            failing: AtomicBool::new(true),
+            hit: AtomicBool::new(false),
+        })
+    }
+
+    /// Space freed, storage repaired: every write works again.
+    pub(super) fn heal(&self) {
+        self.failing.store(false, Ordering::SeqCst);
+    }
+
+    /// In [`full_under`](Self::full_under) mode: fails a write under the prefix past the budget.
+    fn full(&self, op: Op, key: &str, prefix: &str) -> Result<(), StorageError> {
+        if !key.starts_with(prefix) || !self.failing.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if self.budget.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return Ok(());
+        }
+        self.hit.store(true, Ordering::SeqCst);
+        let location = self.inner.location();
+        Err(match op {
+            Op::Delete => StorageError::from_io(op, &location, key, std::io::Error::other("storage failing")),
+            _ => StorageError::NoSpace { op, location, key: key.to_owned() },
+        })
     }
 
     fn alive(&self, op: Op, key: &str) -> Result<(), StorageError> {
@@ -318,16 +367,21 @@ impl Killed {
 
     /// Spends one write; the one past the budget never happens.
     fn write(&self, op: Op, key: &str) -> Result<(), StorageError> {
+        if let Some(prefix) = self.only_under {
+            return self.full(op, key, prefix);
+        }
         self.alive(op, key)?;
         if self.budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
             self.dead.store(true, Ordering::SeqCst);
+            self.hit.store(true, Ordering::SeqCst);
             return self.alive(op, key);
         }
         Ok(())
     }
 
-    fn killed(&self) -> bool {
-        self.dead.load(Ordering::SeqCst)
+    /// Whether the kill (or, in `full_under` mode, a failed write) happened.
+    pub(super) fn killed(&self) -> bool {
+        self.hit.load(Ordering::SeqCst)
     }
 }
 
@@ -372,7 +426,7 @@ impl StorageLayer for Killed {
 }
 
 /// A copy of every object of `from` in a new memory storage.
-async fn copy_storage(from: &Arc<dyn Storage>) -> Arc<dyn Storage> {
+pub(super) async fn copy_storage(from: &Arc<dyn Storage>) -> Arc<dyn Storage> {
     let to: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     for meta in from.list_all("").await.unwrap() {
         to.put_bytes(&meta.key, from.get_bytes(&meta.key).await.unwrap()).await.unwrap();

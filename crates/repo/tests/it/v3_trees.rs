@@ -1095,3 +1095,106 @@ async fn a_damaged_blob_in_a_coalesced_read_names_its_file_and_leaves_no_target(
     let left: Vec<_> = fs::read_dir(base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![OsStr::new("src").to_owned()], "staging folders left behind");
 }
+
+#[tokio::test]
+async fn an_unchanged_directory_keeps_its_parent_tree_id_without_encoding_it_again() {
+    let (_base, source, store, first) = fixture().await;
+    // The same nodes in other bytes (indented): only a reused id can name this blob.
+    let pretty = serde_json::to_string_pretty(&root_tree(&store, &first.root).await).unwrap();
+    let forged = store.forge(&pretty);
+    assert_ne!(forged, first.root);
+    let again = archive_of(&store, &source, Some(forged), false).await;
+    assert_eq!(again.root, forged, "the parent's tree is reused as it is");
+    assert_eq!((again.stats.blobs_new, again.stats.bytes_read), (0, 0), "{:?}", again.stats);
+
+    // One deep file changed: its directory and every one above it get new trees.
+    let dir_mtime = fs::metadata(source.join("a/b/c")).unwrap().modified().unwrap();
+    fs::write(source.join("a/b/c/deep.txt"), b"deep file, longer now\n").unwrap();
+    set_mtime(&source.join("a/b/c"), dir_mtime);
+    let changed = archive_of(&store, &source, Some(forged), false).await;
+    assert_ne!(changed.root, forged);
+    assert_ne!(changed.root, first.root);
+    assert_eq!(node_at(&store, changed.root, "/a/b/c/deep.txt").await.size, 22);
+    // Siblings off the changed path keep the parent's subtrees.
+    let before = node_at(&store, first.root, "/empty-dir").await.subtree;
+    assert_eq!(node_at(&store, changed.root, "/empty-dir").await.subtree, before);
+}
+
+#[tokio::test]
+async fn a_changed_mode_mtime_xattr_or_entry_deep_down_still_changes_the_root() {
+    let (_base, source, store, first) = fixture().await;
+    let deep = source.join("a/b/c/deep.txt");
+    let keep_dir_mtimes = |source: &Path| {
+        set_mtime(&source.join("a/b/c"), at(1_200_000_000, 7));
+        set_mtime(&source.join("a/b"), at(1_200_000_001, 8));
+    };
+    let mut parent = first.root;
+
+    fs::set_permissions(&deep, fs::Permissions::from_mode(0o600)).unwrap();
+    parent = changed_root(&store, &source, parent, "mode", "/a/b/c/deep.txt", &|n| n.mode == 0o600).await;
+
+    set_mtime(&deep, at(1_400_000_123, 5));
+    let mtime = |n: &Node| n.mtime_ns == 1_400_000_123_000_000_005;
+    parent = changed_root(&store, &source, parent, "mtime", "/a/b/c/deep.txt", &mtime).await;
+
+    if set_xattr(&deep, "user.lifeboat-test", b"v") {
+        let xattr = |n: &Node| n.xattrs.iter().any(|x| x.name == "user.lifeboat-test");
+        parent = changed_root(&store, &source, parent, "xattr", "/a/b/c/deep.txt", &xattr).await;
+    }
+
+    fs::remove_file(source.join("a/b/other.log")).unwrap();
+    keep_dir_mtimes(&source);
+    parent = changed_root(&store, &source, parent, "removed entry", "/a/b", &|n| n.subtree.is_some()).await;
+    let b = root_tree(&store, &node_at(&store, parent, "/a/b").await.subtree.unwrap()).await;
+    assert!(b.get(b"other.log").is_none(), "{b:?}");
+
+    fs::write(source.join("a/b/c/new.txt"), b"").unwrap();
+    keep_dir_mtimes(&source);
+    changed_root(&store, &source, parent, "added entry", "/a/b/c/new.txt", &|n| n.size == 0).await;
+}
+
+/// Archives `source` with `parent`, checks that the root changed and that the node at
+/// `path` passes `check`, and that a second archive (nothing changed) keeps the root.
+async fn changed_root(
+    store: &MemStore,
+    source: &Path,
+    parent: BlobId,
+    what: &str,
+    path: &str,
+    check: &dyn Fn(&Node) -> bool,
+) -> BlobId {
+    let done = archive_of(store, source, Some(parent), false).await;
+    assert_ne!(done.root, parent, "{what}: the root must change");
+    let node = node_at(store, done.root, path).await;
+    assert!(check(&node), "{what}: {node:?}");
+    let again = archive_of(store, source, Some(done.root), false).await;
+    assert_eq!(again.root, done.root, "{what}: unchanged since, the same root");
+    assert_eq!(again.stats.blobs_new, 0, "{what}: {:?}", again.stats);
+    done.root
+}
+
+#[tokio::test]
+async fn a_file_changed_in_the_second_its_parent_backup_started_is_read_again() {
+    let (_base, source, store, first) = fixture().await;
+    // A parent that names other content for notes.txt under its current stamps: as if it
+    // changed after the parent read it, in a second that did not move its stamps.
+    let mut root = root_tree(&store, &first.root).await;
+    let other = root.get(b"debug.log").unwrap().content.clone();
+    let notes = root.nodes.iter_mut().find(|n| n.name == b"notes.txt").unwrap();
+    notes.content = other.clone();
+    let stamp = notes.mtime_ns.max(notes.ctime_ns);
+    let forged = store.forge(std::str::from_utf8(&root.to_json()).unwrap());
+    let second = |ns: i64| ns.div_euclid(1_000_000_000) * 1_000_000_000;
+    let run = async |started: Option<i64>| {
+        let options = ArchiveOptions { parent: Some(forged), parent_started_ns: started, ..Default::default() };
+        let done = archive(&store, &source, &options).await.unwrap();
+        node_at(&store, done.root, "/notes.txt").await.content
+    };
+    let truth = expected_content(&store, b"some notes\n");
+    assert_eq!(run(None).await, other, "without the start time the stamps are trusted");
+    assert_eq!(run(Some(stamp)).await, truth, "changed at the start: read again");
+    assert_eq!(run(Some(second(stamp))).await, truth, "changed in the start's second: read again");
+    assert_eq!(run(Some(second(stamp) + 999_999_999)).await, truth, "the end of that second");
+    let later = second(stamp) + 1_000_000_000;
+    assert_eq!(run(Some(later)).await, other, "changed in an earlier second than the start: trusted");
+}

@@ -17,135 +17,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lifeboat_crypto::{ObjectKind, SecretKey, open_bytes, seal_bytes};
+use lifeboat_crypto::{ObjectKind, SecretKey, seal_bytes};
 use lifeboat_storage::{PutOutcome, StorageExt};
 
-use super::index::{INDEX_PREFIX, IndexId, IndexObject, index_domain};
-use super::pack::{PackEntry, PackId};
-use super::store::store_index;
-use super::tree::load_tree;
-use super::{BlobId, BlobStore, ChunkStore, DOMAINS_PREFIX, DomainKeys, IndexCache, StoreError, StoreOptions, v3_root};
 use crate::copy::CopyReport;
+use crate::domains::{CARRIED_MARK, domain_key, parse_domain, store_failure};
 use crate::error::{RepoError, Result};
 use crate::manifest::Manifest;
+use crate::manifest::v3_root;
 use crate::progress::Progress;
 use crate::repository::Repository;
-
-/// Byte 8 of a carried domain object's id (the main domain's is 0).
-const CARRIED_MARK: u8 = 1;
-/// The largest domain object plaintext a reader accepts (a 32-byte secret).
-const MAX_DOMAIN_PLAIN: usize = 64;
-
-/// A domain object opened: its keys, its secret (to seal again elsewhere) and whether it
-/// was carried here by a copy.
-pub(crate) struct DomainObject {
-    /// The keys derived from the secret.
-    pub keys: DomainKeys,
-    /// The secret itself.
-    pub secret: SecretKey,
-    /// True for a domain a copy brought, false for this repository's own.
-    pub carried: bool,
-}
-
-/// The storage key of domain `id`.
-fn domain_key(id: &[u8; 8]) -> String {
-    format!("{DOMAINS_PREFIX}{}", hex::encode(id))
-}
-
-/// A domain id from its 16 hex digits.
-fn parse_domain(domain: &str) -> Result<[u8; 8]> {
-    let bytes = hex::decode(domain).ok().and_then(|b| <[u8; 8]>::try_from(b).ok());
-    bytes.ok_or_else(|| RepoError::Integrity(format!("{domain:?} is not a domain id (16 hex digits)")))
-}
-
-/// A store failure as a repository error: storage failures stay storage failures, damage
-/// is damage.
-pub(crate) fn store_failure(e: StoreError) -> RepoError {
-    match e {
-        StoreError::Storage { source, .. } => RepoError::Storage(source),
-        e @ (StoreError::Corrupt { .. } | StoreError::MissingBlob(_)) => RepoError::Integrity(e.to_string()),
-        e => RepoError::Internal(e.to_string()),
-    }
-}
-
-impl Repository {
-    /// Opens `domains/<id>` and checks that its secret derives the id its key names.
-    pub(crate) async fn open_domain_object(&self, key: &str) -> Result<DomainObject> {
-        let bytes = self.storage.get_bytes(key).await?;
-        // A few hundred bytes: opening it on the reactor costs less than a thread hop.
-        let (header, plain) = open_bytes(&bytes, &self.keyring, MAX_DOMAIN_PLAIN)
-            .map_err(|e| RepoError::object(key, &self.location(), e))?;
-        let damaged = |reason: &str| RepoError::Integrity(format!("domain object {key}: {reason}"));
-        if header.fixed.kind != ObjectKind::Domain {
-            return Err(damaged("is not a domain object"));
-        }
-        let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| damaged("holds no 32-byte secret"))?;
-        let secret = SecretKey::from_bytes(secret);
-        let keys = DomainKeys::derive(&secret);
-        if key != domain_key(&keys.id()) {
-            return Err(damaged("is stored under another domain's id"));
-        }
-        let carried = header.fixed.object_id[8] == CARRIED_MARK;
-        Ok(DomainObject { keys, secret, carried })
-    }
-
-    /// The chunk store of domain `domain` (16 hex), the one a v3 manifest names, with its
-    /// index loaded. Unlike [`Repository::v3_store`] this never creates a domain: a domain
-    /// that is not stored here is an error naming it. The main domain uses the repository's
-    /// index cache; a carried domain has a cache of its own beside it.
-    pub async fn v3_store_for(&self, domain: &str) -> Result<ChunkStore> {
-        let id = parse_domain(domain)?;
-        let key = domain_key(&id);
-        if self.storage.head(&key).await?.is_none() {
-            return Err(RepoError::Integrity(format!(
-                "the dedup domain {domain} is not in {} ({key} is missing)",
-                self.location()
-            )));
-        }
-        let object = self.open_domain_object(&key).await?;
-        // A carried domain's index objects are cached beside the main domain's, not among
-        // them (a cache holds one domain's). `domain` is hex: one safe path component.
-        let cache = self.v3_cache().map(|main| match (object.carried, main.dir().parent()) {
-            (true, Some(repo_dir)) => IndexCache::new(repo_dir.join("domains").join(domain).join("index")),
-            _ => main,
-        });
-        let options = StoreOptions { cache, ..StoreOptions::default() };
-        // An identity opens the key slots of a write-only host's packs.
-        let keys = object.keys.opened_by(self.v3_identities());
-        ChunkStore::open(self.storage.clone(), Arc::new(keys), options).await.map_err(store_failure)
-    }
-
-    /// The chunk store of the domain whose index holds `blob`: the main domain when it
-    /// does, else the first other domain (a copy's) this handle opens that does. For
-    /// callers that know a root tree but not its manifest's domain (a stream's record).
-    pub async fn v3_store_holding(&self, blob: &BlobId) -> Result<ChunkStore> {
-        let main = self.v3_store().await?;
-        if main.has_blob(blob) {
-            return Ok(main);
-        }
-        let main_id = hex::encode(main.keys().id());
-        for meta in self.storage.list_all(DOMAINS_PREFIX).await? {
-            let Some(domain) = meta.key.strip_prefix(DOMAINS_PREFIX) else { continue };
-            if domain == main_id {
-                continue;
-            }
-            // A domain this handle cannot open (sealed for others) cannot be the one.
-            let Ok(store) = self.v3_store_for(domain).await else { continue };
-            if store.has_blob(blob) {
-                return Ok(store);
-            }
-        }
-        Ok(main)
-    }
-
-    /// The chunk store a v3 manifest's blobs are in: the domain it names.
-    pub async fn v3_store_of(&self, manifest: &Manifest) -> Result<ChunkStore> {
-        match manifest.domain.as_deref() {
-            Some(domain) => self.v3_store_for(domain).await,
-            None => Err(RepoError::Integrity(format!("backup {}: a version 3 manifest without a domain", manifest.id))),
-        }
-    }
-}
+use crate::v3::index::{INDEX_PREFIX, IndexId, IndexObject, index_domain};
+use crate::v3::pack::{PackEntry, PackId};
+use crate::v3::store::store_index;
+use crate::v3::tree::load_tree;
+use crate::v3::{BlobId, ChunkStore, DomainKeys};
 
 /// What a copy knows of one domain, kept across the backups of one copy run.
 struct DomainCopy {
@@ -161,6 +47,9 @@ struct DomainCopy {
     dest_indexed: HashSet<PackId>,
     /// The destination holds the domain object.
     dest_has_domain: bool,
+    /// Packs whose key the destination's recipients can unwrap (none needed for packs
+    /// without key slots): checked once each, before anything of a backup is sent.
+    readable_at_dest: HashSet<PackId>,
 }
 
 /// The v3 side of one copy run: per-domain state, loaded on first use.
@@ -234,6 +123,12 @@ impl V3Copier {
             })?;
             needed.insert(*pack);
         }
+        for pack in &needed {
+            if !domain.readable_at_dest.contains(pack) {
+                check_pack_readable(source, dest, *pack, manifest).await?;
+                domain.readable_at_dest.insert(*pack);
+            }
+        }
         if !domain.dest_has_domain {
             carry_domain(dest, &domain_hex, &domain.secret).await?;
             domain.dest_has_domain = true;
@@ -273,7 +168,15 @@ impl V3Copier {
     async fn domain(&mut self, source: &Repository, dest: &Repository, domain_hex: &str) -> Result<&mut DomainCopy> {
         if !self.domains.contains_key(domain_hex) {
             let id = parse_domain(domain_hex)?;
-            let object = source.open_domain_object(&domain_key(&id)).await?;
+            let object =
+                source.open_domain_object(&domain_key(&id)).await.map_err(|e| match e.is_recipients_only() {
+                    true => RepoError::NeedsCredential(format!(
+                        "dedup domain {domain_hex} of {} is sealed for its recipients only (a write-only host's): \
+                     copy its backups with a recipient's identity (--identity) instead of the password",
+                        source.location()
+                    )),
+                    false => e,
+                })?;
             let store = source.v3_store_for(domain_hex).await?;
             let packs = domain_packs(&source.storage, &object.keys).await?;
             let blob_packs =
@@ -286,12 +189,75 @@ impl V3Copier {
                 true => domain_packs(&dest.storage, &object.keys).await?.into_keys().collect(),
                 false => HashSet::new(),
             };
-            let copy =
-                DomainCopy { source: store, secret: object.secret, blob_packs, packs, dest_indexed, dest_has_domain };
+            let copy = DomainCopy {
+                source: store,
+                secret: object.secret,
+                blob_packs,
+                packs,
+                dest_indexed,
+                dest_has_domain,
+                readable_at_dest: HashSet::new(),
+            };
             self.domains.insert(domain_hex.to_owned(), copy);
         }
         self.domains.get_mut(domain_hex).ok_or_else(|| RepoError::Internal("domain state vanished".into()))
     }
+}
+
+/// Refuses to copy a pack of a write-only host's domain that no recipient of `dest` can
+/// read: its key is wrapped in its header for the recipients the host sealed for, and the
+/// pack travels byte for byte, so at the destination only those recipients' identities
+/// read it. A pack without key slots (keyed from the domain secret) is always readable.
+async fn check_pack_readable(source: &Repository, dest: &Repository, pack: PackId, manifest: &Manifest) -> Result<()> {
+    let addressed = pack_recipients(source, pack).await?;
+    if addressed.is_empty() {
+        return Ok(());
+    }
+    if dest.recipients.iter().any(|r| addressed.contains(&r.id())) {
+        return Ok(());
+    }
+    let ids: Vec<String> = addressed.iter().map(hex::encode).collect();
+    Err(RepoError::Unsupported(format!(
+        "backup {} was written by a write-only host: the key of its pack {} is wrapped for recipient(s) {} only, \
+         and the packs are copied byte for byte, so {} must list one of them as a recipient (`lifeboat key add \
+         --recipient` there); nothing of it was copied",
+        manifest.short_id(),
+        pack.key(),
+        ids.join(", "),
+        dest.location()
+    )))
+}
+
+/// The recipient ids of the key slots in the header of `pack` in `source` (empty for a
+/// pack keyed from its domain's secret): its first bytes, read by range.
+async fn pack_recipients(source: &Repository, pack: PackId) -> Result<Vec<[u8; 8]>> {
+    use crate::v3::pack::{HEADER_LEN, MAX_PACK_SLOTS, SLOT_LEN};
+    let key = pack.key();
+    let start = read_range(source, &key, 0..HEADER_LEN as u64).await?;
+    let damaged = |reason: &str| RepoError::Integrity(format!("pack {key} in {}: {reason}", source.location()));
+    let count = match start.get(32..34) {
+        Some(&[lo, hi]) => usize::from(u16::from_le_bytes([lo, hi])),
+        _ => return Err(damaged("shorter than a pack header")),
+    };
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if count > MAX_PACK_SLOTS {
+        return Err(damaged("more key slots than a pack may have"));
+    }
+    let header = read_range(source, &key, 0..(HEADER_LEN + count * SLOT_LEN) as u64).await?;
+    let slots = header.get(HEADER_LEN..).ok_or_else(|| damaged("ends inside its key slots"))?;
+    // A slot: type (1), body length (2), then the body, whose first 8 bytes are the id.
+    let ids = slots.chunks_exact(SLOT_LEN).filter_map(|slot| <[u8; 8]>::try_from(slot.get(3..11)?).ok());
+    Ok(ids.collect())
+}
+
+/// Bytes `range` of the object `key` of `source`.
+async fn read_range(source: &Repository, key: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+    use futures::TryStreamExt;
+    let stream = source.storage.get(key, Some(range)).await?;
+    let chunks: Vec<Bytes> = stream.try_collect().await?;
+    Ok(chunks.concat())
 }
 
 /// A destination domain object that does not open is the destination's problem, not the

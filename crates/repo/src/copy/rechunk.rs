@@ -1,5 +1,8 @@
-//! Re-chunking a format 2 files backup (one tar stream) into format 3 trees (docs/FORMAT.md
-//! 11.7): what `copy` into a v3 repository and `migrate` do with v2 files backups.
+//! Re-chunking format 2 backups into format 3 (docs/FORMAT.md 11.7): what `copy` into a v3
+//! repository and `migrate` do with v2 backups. A files backup's tar becomes trees (below);
+//! each stream of a stream or database backup becomes a v3 stream record, a file node of one
+//! root tree, exactly as `backup stdin` writes it in a format 3 repository
+//! ([`StreamRoot`]), checked against the size and plaintext BLAKE3 its v2 record holds.
 //!
 //! The tar is read on a blocking thread, entry by entry; a file's content goes through the
 //! store's chunker there and its chunks are put by the async side in order, so memory holds
@@ -22,8 +25,15 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use lifeboat_chunker::Chunker;
 
-use super::tree::{Node, NodeType, Tree, TreeError, Xattr, valid_name};
-use super::{BlobId, BlobKind, BlobStore, ChunkStore};
+use futures::TryStreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::backup::streams_v3::StreamRoot;
+use crate::error::{RepoError, Result};
+use crate::manifest::{MANIFEST_VERSION_V3, Manifest, ObjectRecord};
+use crate::repository::Repository;
+use crate::v3::tree::{Node, NodeType, Tree, TreeError, Xattr, valid_name};
+use crate::v3::{BlobId, BlobKind, BlobStore, ChunkStore};
 
 /// What an import made: the root tree, counters and what was left out.
 #[derive(Debug)]
@@ -329,4 +339,152 @@ impl Builder {
 fn show(path: &[Vec<u8>]) -> String {
     let joined = path.join(&b'/');
     PathBuf::from(format!("/{}", String::from_utf8_lossy(&joined))).display().to_string()
+}
+
+/// A re-chunking failure as a repository error: a tar that cannot be read is a damaged
+/// backup (so `sync` and `migrate` go on past it), store failures keep their class.
+fn import_error(manifest: &Manifest, e: TreeError) -> RepoError {
+    match e {
+        TreeError::Store { source, .. } => crate::domains::store_failure(*source),
+        e => RepoError::Integrity(format!("backup {}: {e}", manifest.short_id())),
+    }
+}
+
+impl Repository {
+    /// Re-chunks the v2 files backup `manifest` of `source` into this repository's main
+    /// domain and returns its version 3 manifest for this repository (not yet written).
+    pub(crate) async fn import_v2_files(&self, source: &Repository, manifest: &Manifest) -> Result<Manifest> {
+        let record = manifest.object("tree").ok_or_else(|| {
+            RepoError::Integrity(format!("files backup {} has no object named tree", manifest.short_id()))
+        })?;
+        let stream = source.open_object(record).await?;
+        let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream).map_err(std::io::Error::other)));
+        let store = self.v3_store().await?;
+        let imported = import_tar(&store, reader, &record.key).await.map_err(|e| import_error(manifest, e))?;
+        let mut migrated = manifest.clone();
+        migrated.version = MANIFEST_VERSION_V3;
+        migrated.repository = self.id().to_owned();
+        migrated.objects.clear();
+        migrated.tree = Some(imported.root.to_hex());
+        migrated.domain = Some(hex::encode(store.keys().id()));
+        for name in ["size", "bytes_new", "blobs_new"] {
+            migrated.stats.insert(name.to_owned(), imported.stats.get(name).copied().unwrap_or(0));
+        }
+        migrated.warnings.extend(imported.warnings);
+        mark_reformatted(&mut migrated, manifest.version, self.now().to_rfc3339());
+        Ok(migrated)
+    }
+
+    /// Re-chunks every stream of the v2 backup `manifest` of `source` (standard input, a
+    /// database's dumps) into this repository's main domain, each the file node of one
+    /// root tree as a v3 stream backup stores it ([`StreamRoot`]), and returns its version
+    /// 3 manifest for this repository (not yet written). Each stream must come out with the
+    /// size and plaintext BLAKE3 its v2 record holds.
+    pub(crate) async fn import_v2_streams(&self, source: &Repository, manifest: &Manifest) -> Result<Manifest> {
+        if let Some(reason) = streams_unconvertible(manifest) {
+            return Err(RepoError::Unsupported(format!(
+                "backup {} cannot be re-chunked: {reason}",
+                manifest.short_id()
+            )));
+        }
+        let mut streams = StreamRoot::open(self, None).await?;
+        let mut records = Vec::with_capacity(manifest.objects.len());
+        for record in &manifest.objects {
+            let stream = source.open_object(record).await?;
+            let reader = StreamReader::new(Box::pin(stream).map_err(std::io::Error::other));
+            let added = streams.add(&record.name, reader).await.map_err(|e| stream_error(manifest, record, e))?;
+            if (added.plain_size, &added.plain_blake3) != (record.plain_size, &record.plain_blake3) {
+                return Err(RepoError::Integrity(format!(
+                    "backup {}: object {:?} read {} bytes with BLAKE3 {}, not the {} bytes and {} recorded",
+                    manifest.short_id(),
+                    record.name,
+                    added.plain_size,
+                    added.plain_blake3,
+                    record.plain_size,
+                    record.plain_blake3
+                )));
+            }
+            records.push(added);
+        }
+        let finished = streams.finish().await?;
+        for record in &mut records {
+            record.tree = Some(finished.root.clone());
+        }
+        let mut migrated = manifest.clone();
+        migrated.version = MANIFEST_VERSION_V3;
+        migrated.repository = self.id().to_owned();
+        migrated.objects = records;
+        migrated.tree = Some(finished.root);
+        migrated.domain = Some(finished.domain);
+        migrated.stats.insert("bytes_new".to_owned(), finished.stats.bytes_new);
+        migrated.stats.insert("blobs_new".to_owned(), finished.stats.blobs_new);
+        mark_reformatted(&mut migrated, manifest.version, self.now().to_rfc3339());
+        Ok(migrated)
+    }
+}
+
+/// Why the v2 backup `manifest` cannot be re-chunked into v3 stream records, or `None`
+/// when it can: a backup of standard input or a database (a kind a newer build wrote may
+/// hold anything), with at least one object, each named as a v3 stream may be (a relative
+/// path of plain names, none inside another).
+pub(crate) fn streams_unconvertible(manifest: &Manifest) -> Option<String> {
+    use crate::kind::BackupKind;
+    if !matches!(manifest.kind, BackupKind::Stream | BackupKind::Postgres | BackupKind::Mysql | BackupKind::Redis) {
+        return Some(format!(
+            "a {} backup: this version re-chunks files, stream and database backups only",
+            manifest.kind
+        ));
+    }
+    if manifest.objects.is_empty() {
+        return Some("it holds no stream".into());
+    }
+    let names: Vec<&str> = manifest.objects.iter().map(|o| o.name.as_str()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if name.split('/').any(|c| !valid_name(c.as_bytes())) {
+            return Some(format!("object name {name:?} is not a relative path of plain names"));
+        }
+        let under = |dir: &str, path: &str| {
+            path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+        };
+        if let Some(other) = names[..i].iter().find(|o| *o == name || under(o, name) || under(name, o)) {
+            return Some(format!("object name {name:?} clashes with {other:?}"));
+        }
+    }
+    None
+}
+
+/// A failure while re-chunking stream `record` of `manifest`: reading the v2 object is
+/// the only source here, so its failure is a damaged backup (`sync` and `migrate` go on
+/// past it); store failures keep their class.
+fn stream_error(manifest: &Manifest, record: &ObjectRecord, e: RepoError) -> RepoError {
+    match e {
+        RepoError::Source(reason) => {
+            // The stored object's key says where the damage is (`data/..`), the name what.
+            RepoError::Integrity(format!(
+                "backup {}: object {:?} ({}): {reason}",
+                manifest.short_id(),
+                record.name,
+                record.label()
+            ))
+        }
+        e => e,
+    }
+}
+
+/// Records in `migrated.source` that the backup was re-formatted, from which version, by
+/// which tool and when (a backup without a `source` gets one).
+fn mark_reformatted(migrated: &mut Manifest, from_version: u32, at: String) {
+    if migrated.source.is_null() {
+        migrated.source = serde_json::json!({});
+    }
+    if let Some(source) = migrated.source.as_object_mut() {
+        source.insert(
+            "reformatted".into(),
+            serde_json::json!({
+                "from_version": from_version,
+                "tool": format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
+                "at": at,
+            }),
+        );
+    }
 }

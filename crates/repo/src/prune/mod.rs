@@ -12,6 +12,10 @@ use crate::layout::{BACKUPS_PREFIX, DATA_PREFIX};
 use crate::lock::{LOCK_TTL, LockKind, ensure_reserve};
 use crate::repository::Repository;
 
+mod packs;
+
+pub use packs::{DomainRole, SkippedDomain, V3DomainPrune, V3PruneCounts};
+
 /// What `prune` found (and, unless a dry run, deleted).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneReport {
@@ -32,7 +36,7 @@ pub struct PruneReport {
     pub deleted: bool,
     /// Format v3 packs (docs/FORMAT.md 11.6); absent when the repository has no v3 data.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub v3: Option<crate::v3::V3PruneCounts>,
+    pub v3: Option<packs::V3PruneCounts>,
 }
 
 /// How `prune` runs.
@@ -92,7 +96,8 @@ impl Repository {
             )));
         }
         let referenced: HashSet<String> =
-            manifests.iter().flat_map(|m| m.objects.iter().map(|o| o.key.clone())).collect();
+            // A v3 record names a file node, not a data object (its key is empty).
+            manifests.iter().flat_map(|m| m.objects.iter().filter(|o| !o.is_v3()).map(|o| o.key.clone())).collect();
         let mut report = PruneReport { referenced: referenced.len(), ..Default::default() };
         let object_lock = self.storage.capabilities().await?.object_lock;
         for meta in self.storage.list_all(DATA_PREFIX).await? {
@@ -124,7 +129,7 @@ impl Repository {
             report.temp_bytes += temp.size;
             report.temp_files.push(temp.key);
         }
-        let v3 = crate::v3::V3PruneOptions { dry_run, max_unused: options.max_unused };
+        let v3 = packs::V3PruneOptions { dry_run, max_unused: options.max_unused };
         report.v3 = self.prune_v3(&manifests, &lock, v3).await?;
         if !dry_run {
             // Space was freed: restore the reserve a full disk may have used up.

@@ -1,5 +1,5 @@
 //! The v3 prune that touches storage (docs/FORMAT.md 11.6), around the pure decisions of
-//! [`super::gc`]: condemned records (`prune/<id>`), the deleting run and the condemning run.
+//! [`crate::v3::gc`]: condemned records (`prune/<id>`), the deleting run and the condemning run.
 //!
 //! One `lifeboat prune` invocation, under its exclusive lock, runs the **deleting** step
 //! first and the **condemning** step after it. Deleting first frees space before the
@@ -16,6 +16,12 @@
 //! - condemning: the live blobs of packs to repack are copied into new packs and indexed
 //!   (through the [`ChunkStore`], flushed), then the record naming the condemned packs is
 //!   written. The index is left as it is: condemned packs stay indexed until deleted.
+//!
+//! Every dedup domain under `domains/` is pruned in turn under that one lock (FORMAT.md
+//! 11.2): the main domain, write-only hosts' domains (when the handle holds a recipient's
+//! identity) and domains a copy carried, each from the backups whose manifest names it. A
+//! domain this handle cannot open is reported as skipped and left as it is. The run checks
+//! its own lease before each write that deletes or condemns, and stops once it lapsed.
 
 // StoreError carries the storage's error by value: it is the error type of the BlobStore
 // trait that trees and streams share, and boxing its source would change that API.
@@ -27,24 +33,25 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use lifeboat_storage::{PutOutcome, Storage, StorageExt};
+use lifeboat_storage::{PutOutcome, Storage, StorageError, StorageExt};
 
-use super::domain::DomainKeys;
-use super::error::StoreError;
-use super::error::store_error;
-use super::gc::{self, CondemnInput, Condemned, Delays, DeleteInput, LockSeen, PackedBlob};
-use super::index::{IndexId, IndexObject};
-use super::pack::{PACKS_PREFIX, PackEntry, PackId, open_blob};
-use super::repair::read_directory;
-use super::store::{list_prefix, load_index_objects, read_range, store_index};
-use super::tree::load_tree;
-use super::{BlobId, BlobStore, ChunkStore, IndexCache, StoreOptions};
+use crate::domains::{DOMAINS_PREFIX, parse_domain};
 use crate::error::{RepoError, Result};
-use crate::lock::{LOCK_TTL, Lock, LockState, list_locks, storage_time};
+use crate::lock::{LOCK_TTL, Lease, Lock, LockState, list_locks, storage_time};
 use crate::manifest::{MANIFEST_VERSION_V3, Manifest};
 use crate::repository::Repository;
+use crate::v3::domain::DomainKeys;
+use crate::v3::error::StoreError;
+use crate::v3::error::store_error;
+use crate::v3::gc::{self, CondemnInput, Condemned, Delays, DeleteInput, LockSeen, PackedBlob};
+use crate::v3::index::{IndexId, IndexObject};
+use crate::v3::pack::{PACKS_PREFIX, PackEntry, PackId, open_blob};
+use crate::v3::repair::read_directory;
+use crate::v3::store::{list_prefix, load_index_objects, read_range, store_index};
+use crate::v3::tree::load_tree;
+use crate::v3::{BlobId, BlobStore, ChunkStore, IndexCache, StoreOptions};
 
-use super::condemned::{ListedRecord, PruneRecord, RecordId, read_records};
+use crate::v3::condemned::{ListedRecord, PruneRecord, RecordId, read_records};
 
 /// What the v3 part of a prune did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -69,6 +76,71 @@ pub struct V3PruneCounts {
     pub pack_bytes_condemned: u64,
     /// Deletions the storage refused (object lock, permissions): left for a later prune.
     pub refused: Vec<String>,
+    /// Each domain pruned with its own counts (the counts above are their sums).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<V3DomainPrune>,
+    /// Domains left as they are: this handle cannot open them (a write-only host's domain
+    /// without a recipient's identity) or their object is damaged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedDomain>,
+}
+
+impl V3PruneCounts {
+    /// Adds one domain's counts to these.
+    fn add(&mut self, other: &V3PruneCounts) {
+        self.packs_condemned += other.packs_condemned;
+        self.packs_repacked += other.packs_repacked;
+        self.blobs_repacked += other.blobs_repacked;
+        self.packs_deleted += other.packs_deleted;
+        self.packs_waiting += other.packs_waiting;
+        self.packs_revived += other.packs_revived;
+        self.pack_bytes_freed += other.pack_bytes_freed;
+        self.pack_bytes_condemned += other.pack_bytes_condemned;
+        self.refused.extend(other.refused.iter().cloned());
+    }
+}
+
+/// What kind of dedup domain a prune went through (docs/FORMAT.md 11.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainRole {
+    /// The repository's own domain (its object sealed for the master key): the main one.
+    Own,
+    /// A write-only host's domain (its object sealed for the recipients only). Its wholly
+    /// unused packs are condemned, but none is repacked: new packs there must be sealed for
+    /// every recipient, and a handle opened with one identity knows only its own key.
+    WriteOnly,
+    /// A domain a copy carried here from another repository.
+    Carried,
+}
+
+/// One domain's part of a prune.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct V3DomainPrune {
+    /// The domain's id (16 hex).
+    pub domain: String,
+    /// What kind of domain it is.
+    pub role: DomainRole,
+    /// What the prune did in it (its own `domains` and `skipped` are empty).
+    pub counts: V3PruneCounts,
+}
+
+/// A domain the prune could not open, and left as it is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SkippedDomain {
+    /// The domain's id (16 hex) as its object's key names it.
+    pub domain: String,
+    /// Why it was not pruned.
+    pub reason: String,
+}
+
+/// A domain a prune goes through: its keys (opening write-only hosts' packs with the
+/// identities the handle holds), its kind and its index cache.
+struct PruneDomain {
+    hex: String,
+    keys: Arc<DomainKeys>,
+    role: DomainRole,
+    cache: Option<IndexCache>,
 }
 
 /// How a v3 prune runs.
@@ -85,28 +157,63 @@ pub(crate) struct V3PruneOptions {
 struct Packs {
     objects: Vec<(IndexId, IndexObject)>,
     entries: BTreeMap<PackId, Vec<PackEntry>>,
-    /// Packs no index object names (their entries from their directories).
+    /// Packs no index object of this domain names (their entries from their directories).
     unindexed: BTreeSet<PackId>,
     sizes: HashMap<PackId, u64>,
 }
 
 impl Repository {
     /// The v3 part of `prune`, under the exclusive `lock` the caller holds, given every
-    /// manifest (all readable). `Ok(None)` when the repository has no v3 dedup domain.
+    /// manifest (all readable): every domain this handle opens, one after the other, each
+    /// from the manifests naming it. `Ok(None)` when the repository has no v3 dedup domain.
     pub(crate) async fn prune_v3(
         &self,
         manifests: &[Manifest],
         lock: &Lock,
         options: V3PruneOptions,
     ) -> Result<Option<V3PruneCounts>> {
-        let Some(keys) = self.read_main_domain().await? else { return Ok(None) };
-        let keys = Arc::new(keys);
+        let (domains, skipped) = self.prune_domains().await?;
+        if domains.is_empty() && skipped.is_empty() {
+            return Ok(None);
+        }
+        let by_domain = manifests_by_domain(manifests)?;
+        let indexed = indexed_packs(&self.storage, &domains).await?;
+        let mut total = V3PruneCounts { skipped, ..V3PruneCounts::default() };
+        for domain in domains {
+            // Packs another domain indexes are not this one's: their headers are not read.
+            let elsewhere: BTreeSet<PackId> =
+                indexed.iter().filter(|(hex, _)| **hex != domain.hex).flat_map(|(_, p)| p.iter().copied()).collect();
+            let mine = by_domain.get(&domain.hex).map(Vec::as_slice).unwrap_or_default();
+            let counts = self.prune_domain(&domain, mine, lock, options, elsewhere).await?;
+            total.add(&counts);
+            total.domains.push(V3DomainPrune { domain: domain.hex, role: domain.role, counts });
+        }
+        Ok(Some(total))
+    }
+
+    /// Both steps in one domain, from the blobs of `manifests` (those naming it).
+    async fn prune_domain(
+        &self,
+        domain: &PruneDomain,
+        manifests: &[&Manifest],
+        lock: &Lock,
+        mut options: V3PruneOptions,
+        elsewhere: BTreeSet<PackId>,
+    ) -> Result<V3PruneCounts> {
+        if domain.role == DomainRole::WriteOnly {
+            // Not a number: plan_condemn never repacks (see DomainRole::WriteOnly).
+            options.max_unused = f64::NAN;
+        }
         let run = PruneRun {
             storage: self.storage.clone(),
-            keys,
-            cache: IndexCache::default_home().and_then(|home| IndexCache::for_repository(&home, &self.config.id)),
+            keys: domain.keys.clone(),
+            cache: domain.cache.clone(),
             options,
+            lease: lock.lease(),
+            domain: domain.hex.clone(),
+            elsewhere,
         };
+        // Taken per domain: a long run judges each domain's delays by a time of its own.
         let now = match storage_time(self.storage.as_ref()).await {
             Some(now) => now,
             None => SystemTime::from(self.now()),
@@ -116,8 +223,105 @@ impl Repository {
         let mut counts = V3PruneCounts::default();
         run.delete_step(&referenced.all, lock, now, &mut counts).await?;
         run.condemn_step(&referenced, now, &mut counts).await?;
-        Ok(Some(counts))
+        Ok(counts)
     }
+
+    /// Every domain object under `domains/`, by key: those this handle opens, and those it
+    /// cannot with why. A storage failure fails the prune; a domain object that does not
+    /// open is only skipped (nothing in its domain is judged).
+    async fn prune_domains(&self) -> Result<(Vec<PruneDomain>, Vec<SkippedDomain>)> {
+        let mut listed = self.storage.list_all(DOMAINS_PREFIX).await?;
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        let (mut opened, mut skipped) = (Vec::new(), Vec::new());
+        // The repository's index cache holds one domain's copies: the first own domain's.
+        let mut main_cache = self.v3_cache();
+        for meta in listed {
+            let hex = meta.key.strip_prefix(DOMAINS_PREFIX).unwrap_or(&meta.key).to_owned();
+            match self.open_for_prune(&meta.key).await {
+                Ok((keys, role)) => {
+                    let cache = match role {
+                        DomainRole::Own => main_cache.take(),
+                        _ => None,
+                    };
+                    // `hex` names the id the secret derives (checked at open): one safe
+                    // path component, the directory readers of carried domains use too.
+                    let cache = cache.or_else(|| {
+                        let main = self.v3_cache()?;
+                        Some(IndexCache::new(main.dir().parent()?.join("domains").join(&hex).join("index")))
+                    });
+                    opened.push(PruneDomain { hex, keys: Arc::new(keys), role, cache });
+                }
+                Err(RepoError::Storage(e)) => return Err(RepoError::Storage(e)),
+                Err(e) => {
+                    let reason = skip_reason(&e);
+                    tracing::warn!(domain = %hex, "prune skips the dedup domain: {reason}");
+                    skipped.push(SkippedDomain { domain: hex, reason });
+                }
+            }
+        }
+        Ok((opened, skipped))
+    }
+
+    /// Opens domain object `key` and tells its kind: carried (its id's mark), the
+    /// repository's own (sealed for the master key), or a write-only host's (recipients only).
+    async fn open_for_prune(&self, key: &str) -> Result<(DomainKeys, DomainRole)> {
+        let object = self.open_domain_object(key).await?;
+        let role = if object.carried {
+            DomainRole::Carried
+        } else {
+            let bytes = self.storage.get_bytes(key).await?;
+            let (header, _) = lifeboat_crypto::parse_complete_header(&bytes)
+                .map_err(|e| RepoError::object(key, &self.location(), e))?;
+            match header.slots.iter().any(|s| matches!(s, lifeboat_crypto::Slot::Master { .. })) {
+                true => DomainRole::Own,
+                false => DomainRole::WriteOnly,
+            }
+        };
+        Ok((object.keys.opened_by(self.v3_identities()), role))
+    }
+}
+
+/// Why a domain object that did not open is skipped.
+fn skip_reason(e: &RepoError) -> String {
+    match e {
+        RepoError::Object { source: lifeboat_crypto::CryptoError::NoMatchingSlot, .. } => {
+            "its secret is sealed for recipients whose identity this credential does not hold (a write-only \
+             host's domain): prune with a recipient's identity to prune it"
+                .into()
+        }
+        e => format!("its domain object cannot be opened, so nothing in it is pruned: {e}"),
+    }
+}
+
+/// The v3 manifests by the domain they name (16 lowercase hex). One naming no domain
+/// fails the prune: its blobs would look unreferenced in whichever domain holds them.
+fn manifests_by_domain(manifests: &[Manifest]) -> Result<BTreeMap<String, Vec<&Manifest>>> {
+    let mut out: BTreeMap<String, Vec<&Manifest>> = BTreeMap::new();
+    for manifest in manifests.iter().filter(|m| m.version == MANIFEST_VERSION_V3) {
+        let domain = manifest.domain.as_deref().and_then(|d| parse_domain(d).ok()).ok_or_else(|| {
+            RepoError::Integrity(format!(
+                "prune refused: backup {} is a format 3 backup that names no dedup domain, and its data would look \
+                 unreferenced",
+                manifest.id
+            ))
+        })?;
+        out.entry(hex::encode(domain)).or_default().push(manifest);
+    }
+    Ok(out)
+}
+
+/// The packs each domain's index objects name now.
+async fn indexed_packs(
+    storage: &Arc<dyn Storage>,
+    domains: &[PruneDomain],
+) -> Result<BTreeMap<String, BTreeSet<PackId>>> {
+    let mut out = BTreeMap::new();
+    for domain in domains {
+        let objects = load_index_objects(storage, &domain.keys, domain.cache.as_ref()).await.map_err(store_error)?;
+        let packs = objects.iter().flat_map(|(_, o)| o.packs.iter().map(|(p, _)| *p)).collect();
+        out.insert(domain.hex.clone(), packs);
+    }
+    Ok(out)
 }
 
 impl Repository {
@@ -144,13 +348,13 @@ struct Referenced {
     locked: BTreeSet<BlobId>,
 }
 
-/// Walks every v3 manifest's trees from the root. A tree that cannot be read fails the
-/// prune: the blobs below it would look unreferenced.
-async fn referenced_blobs(store: &ChunkStore, manifests: &[Manifest], now: SystemTime) -> Result<Referenced> {
+/// Walks the trees of `manifests` (those of the store's domain) from the root. A tree that
+/// cannot be read fails the prune: the blobs below it would look unreferenced.
+async fn referenced_blobs(store: &ChunkStore, manifests: &[&Manifest], now: SystemTime) -> Result<Referenced> {
     let mut refs = Referenced { all: BTreeSet::new(), locked: BTreeSet::new() };
     let mut trees_done: HashSet<BlobId> = HashSet::new();
     for manifest in manifests.iter().filter(|m| m.version == MANIFEST_VERSION_V3) {
-        let root = super::v3_root(manifest)?;
+        let root = crate::manifest::v3_root(manifest)?;
         let locked = manifest.locked_until.is_some_and(|until| SystemTime::from(until) > now);
         let mut mine = BTreeSet::new();
         walk(store, root, &mut mine, &mut trees_done, locked).await.map_err(|e| {
@@ -176,7 +380,7 @@ async fn walk(
     blobs: &mut BTreeSet<BlobId>,
     done: &mut HashSet<BlobId>,
     whole: bool,
-) -> std::result::Result<(), super::tree::TreeError> {
+) -> std::result::Result<(), crate::v3::tree::TreeError> {
     let mut pending = vec![(PathBuf::from("/"), root)];
     while let Some((path, id)) = pending.pop() {
         let first_time = done.insert(id);
@@ -194,12 +398,19 @@ async fn walk(
     Ok(())
 }
 
-/// One prune of the main domain.
+/// One prune of one domain.
 struct PruneRun {
     storage: Arc<dyn Storage>,
     keys: Arc<DomainKeys>,
     cache: Option<IndexCache>,
     options: V3PruneOptions,
+    /// The lease of the run's exclusive lock: checked before every write that deletes or
+    /// condemns.
+    lease: Lease,
+    /// The domain's id (16 hex), for messages.
+    domain: String,
+    /// Packs other domains index: not this domain's, so their headers are not read.
+    elsewhere: BTreeSet<PackId>,
 }
 
 fn storage_err(operation: &'static str, key: &str) -> impl FnOnce(lifeboat_storage::StorageError) -> StoreError {
@@ -208,6 +419,40 @@ fn storage_err(operation: &'static str, key: &str) -> impl FnOnce(lifeboat_stora
 }
 
 impl PruneRun {
+    /// Stops the run once its own lease lapsed: other hosts may then have judged the lock
+    /// dead (backups, another prune started), and this run's plan may be stale.
+    fn check_lease(&self, before: &str) -> Result<()> {
+        if self.lease.is_live() {
+            return Ok(());
+        }
+        Err(RepoError::LeaseLapsed(format!(
+            "prune stopped before {before} in dedup domain {}: the lease of its exclusive lock lapsed (the run took \
+             longer than the {} s lock lifetime without renewing it, or the storage was unreachable), so backups or \
+             another prune may have started meanwhile; nothing more is deleted or written and every backup still \
+             restores: run prune again",
+            self.domain,
+            LOCK_TTL.as_secs()
+        )))
+    }
+
+    /// A condemned record that could not be written or deleted, said plainly: what it
+    /// means for the backups (nothing), and what to do.
+    fn record_failed(&self, key: &str, doing: &str, e: StorageError) -> RepoError {
+        let after = "nothing a backup needs was deleted and every backup still restores; run prune again once the \
+                     storage works (it carries on from where this run stopped)";
+        match e {
+            StorageError::NoSpace { .. } => RepoError::NoSpace(format!(
+                "{} is full: prune could not {doing} the condemned record {key} of dedup domain {} ({e}); {after}",
+                self.storage.location(),
+                self.domain
+            )),
+            e => {
+                tracing::error!(record = %key, domain = %self.domain, "prune could not {doing} the condemned record; {after}");
+                RepoError::Storage(e)
+            }
+        }
+    }
+
     async fn open_store(&self) -> Result<ChunkStore> {
         let options = StoreOptions { cache: self.cache.clone(), ..StoreOptions::default() };
         ChunkStore::open(self.storage.clone(), self.keys.clone(), options).await.map_err(store_error)
@@ -227,7 +472,7 @@ impl PruneRun {
             }
         }
         for (&pack, &size) in &sizes {
-            if entries.contains_key(&pack) {
+            if entries.contains_key(&pack) || self.elsewhere.contains(&pack) {
                 continue;
             }
             // Debris of a backup killed before its index object: only its directory says
@@ -271,7 +516,7 @@ impl PruneRun {
             .collect();
         let inputs: Vec<Condemned<PackId, BlobId>> =
             records.iter().map(|r| Condemned { at: r.at, packs: r.record.packs.clone() }).collect();
-        let plan = gc::plan_delete(DeleteInput {
+        let mut plan = gc::plan_delete(DeleteInput {
             records: &inputs,
             locks: &locks,
             now,
@@ -279,17 +524,22 @@ impl PruneRun {
             referenced,
             kept: &kept,
         });
+        // Under object lock: kept, still condemned, for a later prune (FORMAT.md 11.5).
+        let held = self.retained(&packs.objects, &plan.delete).await?;
+        plan.delete.retain(|p| !held.contains(p));
         counts.packs_revived = plan.revive.len();
-        counts.packs_waiting = plan.wait.len();
+        counts.packs_waiting = plan.wait.len() + held.len();
         if self.options.dry_run {
             counts.packs_deleted = plan.delete.len();
             counts.pack_bytes_freed = plan.delete.iter().filter_map(|p| packs.sizes.get(p)).sum();
             return Ok(());
         }
+        self.check_lease("superseding the index objects that name the packs to delete")?;
         self.supersede(&packs.objects, &plan.delete).await?;
         let mut gone = BTreeSet::new();
         for pack in &plan.delete {
             let key = pack.key();
+            self.check_lease(&format!("deleting pack {key}"))?;
             match self.storage.delete(&key).await {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
@@ -306,6 +556,7 @@ impl PruneRun {
             counts.pack_bytes_freed += packs.sizes.get(pack).copied().unwrap_or(0);
             gone.insert(*pack);
         }
+        self.check_lease("settling its condemned records")?;
         self.settle_records(&records, &gone, &plan.revive).await
     }
 
@@ -329,6 +580,31 @@ impl PruneRun {
             seen.push(LockSeen { taken, refreshed });
         }
         Ok(seen)
+    }
+
+    /// The packs of `delete` that must stay: under an object-lock retention, or named by
+    /// an index object under one (superseding it would mean deleting it).
+    async fn retained(
+        &self,
+        objects: &[(IndexId, IndexObject)],
+        delete: &BTreeSet<PackId>,
+    ) -> Result<BTreeSet<PackId>> {
+        if delete.is_empty() || !self.storage.capabilities().await?.object_lock {
+            return Ok(BTreeSet::new());
+        }
+        let active = |r: Option<lifeboat_storage::Retention>| r.is_some_and(|r| r.is_active());
+        let mut held = BTreeSet::new();
+        for pack in delete {
+            if active(self.storage.retention(&pack.key()).await?) {
+                held.insert(*pack);
+            }
+        }
+        for (id, object) in objects.iter().filter(|(_, o)| o.packs.iter().any(|(p, _)| delete.contains(p))) {
+            if active(self.storage.retention(&id.key()).await?) {
+                held.extend(object.packs.iter().map(|(p, _)| *p).filter(|p| delete.contains(p)));
+            }
+        }
+        Ok(held)
     }
 
     /// Writes one index object replacing every index object that names a pack of `delete`
@@ -387,12 +663,15 @@ impl PruneRun {
                 match self.storage.delete(&key).await {
                     Ok(()) => {}
                     Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(store_error(storage_err("delete prune record", &key)(e))),
+                    Err(e) => return Err(self.record_failed(&key, "delete", e)),
                 }
             } else if left.len() < record.packs.len() {
                 let rewritten = PruneRecord { id: record.id, at: listed.at, packs: left };
                 let bytes = rewritten.seal(&self.keys).map_err(store_error)?;
-                self.storage.put_bytes(&key, Bytes::from(bytes)).await?;
+                self.storage
+                    .put_bytes(&key, Bytes::from(bytes))
+                    .await
+                    .map_err(|e| self.record_failed(&key, "rewrite", e))?;
             }
         }
         Ok(())
@@ -433,6 +712,7 @@ impl PruneRun {
         if self.options.dry_run || plan.condemn.is_empty() {
             return Ok(());
         }
+        self.check_lease("repacking and condemning packs")?;
         self.repack(&packs.entries, &plan.repack).await?;
         let record = PruneRecord {
             id: RecordId::generate().map_err(store_error)?,
@@ -445,9 +725,9 @@ impl PruneRun {
         };
         let key = record.id.key();
         let bytes = record.seal(&self.keys).map_err(store_error)?;
-        if lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(bytes)).await?
-            == PutOutcome::AlreadyExists
-        {
+        self.check_lease(&format!("writing the condemned record {key}"))?;
+        let written = lifeboat_storage::create_new(self.storage.as_ref(), &key, Bytes::from(bytes)).await;
+        if written.map_err(|e| self.record_failed(&key, "write", e))? == PutOutcome::AlreadyExists {
             return Err(RepoError::Internal(format!("prune record {key} exists already")));
         }
         tracing::info!(record = %key, packs = record.packs.len(), "condemned packs");

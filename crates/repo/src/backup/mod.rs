@@ -22,6 +22,9 @@ use crate::progress::{CountingReader, Progress};
 use crate::repository::{Repository, blocking, read_config};
 use crate::tree::{FilesFilter, source_paths, spawn_tree_producer};
 
+mod files_v3;
+pub(crate) mod streams_v3;
+
 /// What a new backup is.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
@@ -218,7 +221,7 @@ pub struct BackupWriter<'r> {
     /// Format v3: the root tree and the domain (hex), set once the blobs are flushed.
     v3: Option<(String, String)>,
     /// Format v3 stream backups: the streams stored so far, whose root tree `commit` builds.
-    streams: Option<crate::v3::stream::StreamRoot>,
+    streams: Option<streams_v3::StreamRoot>,
 }
 
 impl BackupWriter<'_> {
@@ -291,10 +294,9 @@ impl BackupWriter<'_> {
     }
 
     /// Whether this backup's streams go into a v3 root tree: in a format 3 repository,
-    /// except under object lock (packs are shared by backups, so only format 2 objects
-    /// can carry one backup's retention).
+    /// locked backups included (their packs are locked at commit, docs/FORMAT.md 11.5).
     fn streams_v3(&self) -> bool {
-        self.repo.writes_v3() && self.request.retention.is_none() && self.v3.is_none()
+        self.repo.writes_v3() && self.v3.is_none()
     }
 
     /// [`BackupWriter::add_stream`] in format 3: chunked into the main domain, a file node
@@ -305,7 +307,7 @@ impl BackupWriter<'_> {
     {
         let streams = match &mut self.streams {
             Some(streams) => streams,
-            empty @ None => empty.insert(crate::v3::stream::StreamRoot::open(self.repo).await?),
+            empty @ None => empty.insert(streams_v3::StreamRoot::open(self.repo, self.request.retention).await?),
         };
         let record = streams.add(name, reader).await?;
         self.objects.push(record);
@@ -373,6 +375,11 @@ impl BackupWriter<'_> {
     /// Writes the manifest: from now on the backup is listed.
     pub async fn commit(mut self) -> Result<Manifest> {
         self.finish_streams().await?;
+        if let (Some(retention), Some((root, domain))) = (self.request.retention, &self.v3) {
+            let locked = self.repo.lock_v3_backup(root, domain, retention).await?;
+            self.stats.insert("packs_locked".into(), locked.packs as u64);
+            self.stats.insert("packs_extended".into(), locked.extended as u64);
+        }
         let (tree, domain) = self.v3.take().unzip();
         let manifest = Manifest {
             version: if tree.is_some() { crate::manifest::MANIFEST_VERSION_V3 } else { MANIFEST_VERSION },
@@ -416,6 +423,33 @@ impl BackupWriter<'_> {
     }
 }
 
+impl Repository {
+    /// Locks the v3 backup whose root tree is `root` (hex) in `domain` (hex) until
+    /// `retention` ends: every pack it needs, one index object naming them, and the domain
+    /// object (docs/FORMAT.md 11.5, "Locked backups"). Before its manifest is written.
+    async fn lock_v3_backup(
+        &self,
+        root: &str,
+        domain: &str,
+        retention: Retention,
+    ) -> Result<crate::v3::retention::LockedPacks> {
+        let root = crate::v3::BlobId::from_hex(root)
+            .ok_or_else(|| RepoError::Internal(format!("the root tree id {root:?} is not a blob id")))?;
+        let store = self.v3_store().await?;
+        if hex::encode(store.keys().id()) != domain {
+            return Err(RepoError::Internal(format!("a locked backup of domain {domain} in another domain's store")));
+        }
+        let locked =
+            crate::v3::retention::lock_backup(&store, root, retention).await.map_err(crate::v3::store_error)?;
+        let key = crate::domains::domain_key(&store.keys().id());
+        crate::v3::retention::extend_once(self.storage.as_ref(), &key, &retention)
+            .await
+            .map_err(crate::v3::store_error)?;
+        tracing::info!(packs = locked.packs, extended = locked.extended, index = %locked.index, "locked the backup's packs");
+        Ok(locked)
+    }
+}
+
 /// The `source` of a files backup: `{"paths": [...], "filter": {...}}`, the absolute
 /// paths read (what `list --path` matches) and the filter, if one was given.
 pub(crate) fn files_source(roots: &[PathBuf], filter: &FilesFilter) -> Result<serde_json::Value> {
@@ -453,10 +487,8 @@ impl Repository {
         }
         let given = filter.clone();
         let compiled = blocking(move || given.compile()).await??;
-        // Under object lock a backup is written in format 2 even in a format 3 repository,
-        // as its streams are: its tar object carries the retention, where packs shared with
-        // other backups could not be locked for this one alone (docs/FORMAT.md 11.5).
-        if self.writes_v3() && request.retention.is_none() {
+        // Under object lock too: the packs it reuses are extended at commit (FORMAT.md 11.5).
+        if self.writes_v3() {
             return self.backup_files_v3(&roots, filter, compiled, request).await;
         }
         let (reader, walker) = spawn_tree_producer(&roots, compiled)?;

@@ -11,6 +11,12 @@ use crate::manifest::{Manifest, ObjectRecord};
 use crate::progress::Progress;
 use crate::repository::Repository;
 
+mod packs;
+mod rechunk;
+
+pub(crate) use packs::V3Copier;
+pub(crate) use rechunk::streams_unconvertible;
+
 /// What a copy did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CopyReport {
@@ -34,7 +40,8 @@ pub struct CopyReport {
     pub packs_sent: usize,
     /// Format 3 packs the destination already had (also counted in `objects_present`).
     pub packs_present: usize,
-    /// Format 2 files backups re-chunked into format 3 trees (the destination writes v3).
+    /// Format 2 backups re-chunked into format 3 (the destination writes v3): files backups
+    /// into trees, stream and database backups into v3 stream records (locked ones stay v2).
     pub rechunked: Vec<String>,
     /// Backups that could not be copied (damaged or missing in the source), each with why;
     /// only [`Repository::copy_to_observed`] goes on past them.
@@ -114,7 +121,7 @@ impl Repository {
         let mut report = CopyReport::default();
         let (_, bytes) = crate::verify::totals(manifests, |o| o.size);
         progress.add_totals(manifests.len() as u64, bytes);
-        let mut v3 = crate::v3::copy::V3Copier::default();
+        let mut v3 = V3Copier::default();
         for manifest in manifests {
             match self.copy_one(dest, manifest, &mut report, progress, &mut v3).await {
                 Ok(()) => {}
@@ -132,20 +139,29 @@ impl Repository {
     }
 
     /// Copies one backup: its objects the destination lacks, then its manifest. A format 3
-    /// backup copies its packs ([`crate::v3::copy`]); a format 2 files backup into a
-    /// repository that writes format 3 is re-chunked into trees there.
+    /// backup copies its packs ([`packs`]); a format 2 backup into a repository that writes
+    /// format 3 is re-chunked there ([`rechunk`]: files into trees, streams into v3 stream
+    /// records), except a locked stream, whose v2 objects travel as they are.
     async fn copy_one(
         &self,
         dest: &Repository,
         manifest: &Manifest,
         report: &mut CopyReport,
         progress: &Progress,
-        v3: &mut crate::v3::copy::V3Copier,
+        v3: &mut V3Copier,
     ) -> Result<()> {
         let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
         let is_v3 = manifest.version == crate::manifest::MANIFEST_VERSION_V3;
-        let rechunk = !is_v3 && manifest.kind == crate::kind::BackupKind::Files && dest.writes_v3();
-        if is_v3 || rechunk {
+        let files = manifest.kind == crate::kind::BackupKind::Files;
+        let rechunk_files = !is_v3 && files && dest.writes_v3();
+        // A locked stream keeps its v2 objects (only they carry its retention), as a locked
+        // backup written in a format 3 repository does.
+        let rechunk_streams = !is_v3
+            && !files
+            && dest.writes_v3()
+            && manifest.locked_until.is_none()
+            && rechunk::streams_unconvertible(manifest).is_none();
+        if is_v3 || rechunk_files || rechunk_streams {
             if dest.storage.head(&key).await?.is_some() && dest.v3_replica_ok(manifest).await? {
                 report.skipped.push(manifest.id.clone());
                 return Ok(());
@@ -153,7 +169,10 @@ impl Repository {
             if is_v3 {
                 return v3.copy(self, dest, manifest, report, progress).await;
             }
-            let mut rechunked = dest.import_v2_files(self, manifest).await?;
+            let mut rechunked = match rechunk_files {
+                true => dest.import_v2_files(self, manifest).await?,
+                false => dest.import_v2_streams(self, manifest).await?,
+            };
             rechunked.repository = dest.id().to_owned();
             let replace = dest.storage.head(&key).await?.is_some();
             dest.write_manifest(&rechunked, replace).await?;

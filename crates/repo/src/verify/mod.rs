@@ -13,7 +13,10 @@ use crate::error::{RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::v3::DataCheck;
+
+mod packs;
+
+pub use packs::{DataCheck, DataSubset, V3Check, V3Verified};
 
 /// One problem found by `verify`.
 #[derive(Debug, Clone, Serialize)]

@@ -17,14 +17,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::pack::{PACKS_PREFIX, PackEntry, PackId, PackReader, TAIL_LEN};
-use super::store::{list_prefix, read_range};
-use super::tree::load_tree;
-use super::{BlobId, ChunkStore, v3_root};
 use crate::error::{RepoError, Result};
 use crate::manifest::Manifest;
+use crate::manifest::v3_root;
 use crate::progress::Progress;
 use crate::repository::{Repository, blocking};
+use crate::v3::pack::{PACKS_PREFIX, PackEntry, PackId, PackReader, TAIL_LEN};
+use crate::v3::store::{list_prefix, read_range};
+use crate::v3::tree::load_tree;
+use crate::v3::{BlobId, ChunkStore};
 
 /// Which data a verify reads.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -255,7 +256,7 @@ impl Repository {
         let key = pack.key();
         let bytes = match read_range(self.storage.as_ref(), "read pack", &key, None).await {
             Ok(bytes) => bytes,
-            Err(e @ super::StoreError::Storage { .. }) if is_not_found(&e) => {
+            Err(e @ crate::v3::StoreError::Storage { .. }) if is_not_found(&e) => {
                 let blobs = entries.iter().map(|e| e.id).collect();
                 return Ok((0, vec![Problem { object: format!("pack {key}"), problem: "is missing".into(), blobs }]));
             }
@@ -355,7 +356,7 @@ fn pack_shape(pack: &PackId, entries: &[PackEntry], listed: Option<u64>) -> Opti
 }
 
 /// Checks a pack read whole against the index's `entries` for it.
-fn check_pack(keys: &super::DomainKeys, pack: PackId, bytes: bytes::Bytes, entries: &[PackEntry]) -> Vec<Problem> {
+fn check_pack(keys: &crate::v3::DomainKeys, pack: PackId, bytes: bytes::Bytes, entries: &[PackEntry]) -> Vec<Problem> {
     let object = format!("pack {}", pack.key());
     let reader = match PackReader::parse(keys, pack, bytes) {
         Ok(reader) => reader,
@@ -428,10 +429,10 @@ async fn attribute(
     Ok(out)
 }
 
-fn is_not_found(e: &super::StoreError) -> bool {
-    matches!(e, super::StoreError::Storage { source, .. } if source.is_not_found())
+fn is_not_found(e: &crate::v3::StoreError) -> bool {
+    matches!(e, crate::v3::StoreError::Storage { source, .. } if source.is_not_found())
 }
 
-fn store_error(e: super::StoreError) -> RepoError {
-    super::error::store_error(e)
+fn store_error(e: crate::v3::StoreError) -> RepoError {
+    crate::v3::store_error(e)
 }
