@@ -207,8 +207,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Show { id, scope, json } => commands::show::run(&global, id, &scope.scope(), json).await,
         Command::Verify { id, scope, deep, read_data_subset, json } => {
             let data = match read_data_subset {
-                Some(subset) => lifeboat_repo::v3::DataCheck::Subset(subset),
-                None => lifeboat_repo::v3::DataCheck::from_deep(deep),
+                Some(subset) => lifeboat_repo::DataCheck::Subset(subset),
+                None => lifeboat_repo::DataCheck::from_deep(deep),
             };
             commands::verify::run(&global, id, &scope.scope(), data, json).await
         }

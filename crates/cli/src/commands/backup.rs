@@ -20,11 +20,14 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> Result<ExitCode> {
             let request = BackupRequest { force, ..meta_request(&meta) };
             let filter = files_filter(filter);
             let counted = Progress::new();
-            if filter.is_empty() {
+            let mode = Mode::for_command(global.verbose, meta.json);
+            // The estimate is a second walk of the tree, for the share and ETA of a line
+            // that is shown: with nothing shown it would only cost a backup's stat time.
+            if filter.is_empty() && mode != Mode::Off {
                 progress::estimate_tree(&paths, &counted);
             }
             let request = BackupRequest { progress: counted.clone(), ..request };
-            let shown = progress::show(&counted, "backup", "files", Mode::for_command(global.verbose, meta.json));
+            let shown = progress::show(&counted, "backup", "files", mode);
             let result = repo.backup_files_filtered(&paths, &filter, request).await;
             shown.finish();
             (result?, meta.json)

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use lifeboat_repo::v3::restorer::Restorer;
-use lifeboat_repo::v3::{MANIFEST_VERSION_V3, v3_root};
 use lifeboat_repo::{BackupKind, LatestScope};
+use lifeboat_repo::{MANIFEST_VERSION_V3, v3_root};
 use serde_json::json;
 
 use super::ls::entry_json;

@@ -69,8 +69,14 @@ pub async fn run(global: &Global, cmd: KeyCommand) -> Result<ExitCode> {
         }
         KeyCommand::Recipient(RecipientCommand::Add { public_key, label }) => {
             let public = RecipientPublicKey::parse(&public_key)?;
-            repo.add_recipient(public, label).await?;
+            let added = repo.add_recipient(public, label).await?;
             println!("added recipient {public}");
+            for domain in &added.domains_skipped {
+                eprintln!(
+                    "lifeboat: dedup domain {domain} (a write-only host's, sealed for the recipients only) was not \
+                     sealed for it: the new recipient does not read that host's format 3 backups"
+                );
+            }
         }
         KeyCommand::Writer(WriterCommand::Add { public_key, label }) => {
             let public = lifeboat_crypto::WriterPublicKey::parse(&public_key)?;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use lifeboat_repo::v3::BlobId;
 use lifeboat_repo::v3::restorer::{Listed, Restorer};
 use lifeboat_repo::v3::tree::{Node, NodeType};
-use lifeboat_repo::v3::{BlobId, MANIFEST_VERSION_V3, v3_root};
 use lifeboat_repo::{BackupKind, LatestScope, Manifest};
+use lifeboat_repo::{MANIFEST_VERSION_V3, v3_root};
 use serde_json::json;
 
 use crate::flags::Global;

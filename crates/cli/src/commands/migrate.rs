@@ -34,6 +34,14 @@ pub async fn run(global: &Global, dry_run: bool, json: bool) -> Result<ExitCode>
         for id in &report.migrated {
             println!("  {}", render::escape(id));
         }
+        let verb = if dry_run { "would re-chunk" } else { "re-chunked" };
+        println!(
+            "{verb} {} format 2 stream and database backup(s) into format 3 (same ids)",
+            report.migrated_streams.len()
+        );
+        for id in &report.migrated_streams {
+            println!("  {}", render::escape(id));
+        }
         for kept in &report.kept {
             println!("kept format 2: {} ({})", render::escape(&kept.backup), render::escape(&kept.reason));
         }

@@ -152,7 +152,7 @@ async fn restore_part(
     pick: &RestorePick,
     salvage: bool,
 ) -> Result<ExitCode> {
-    if manifest.version != lifeboat_repo::v3::MANIFEST_VERSION_V3 {
+    if manifest.version != lifeboat_repo::MANIFEST_VERSION_V3 {
         anyhow::bail!(
             "backup {} is format 2 (one tar stream): --include, --exclude and a PATH need a format 3 backup \
              (`lifeboat init --format 3`); restore this one whole with `lifeboat restore {} --target DIR`",

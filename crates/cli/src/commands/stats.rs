@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use futures::future::BoxFuture;
 use lifeboat_repo::v3::tree::{NodeType, TreeError, load_tree};
-use lifeboat_repo::v3::{BlobId, ChunkStore, INDEX_PREFIX, MANIFEST_VERSION_V3, PACKS_PREFIX, v3_root};
+use lifeboat_repo::v3::{BlobId, ChunkStore, INDEX_PREFIX, PACKS_PREFIX};
 use lifeboat_repo::{DATA_PREFIX, Manifest};
+use lifeboat_repo::{MANIFEST_VERSION_V3, v3_root};
 use lifeboat_storage::StorageExt;
 use serde_json::json;
 

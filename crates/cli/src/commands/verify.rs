@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lifeboat_repo::v3::DataCheck;
+use lifeboat_repo::DataCheck;
 use lifeboat_repo::{LatestScope, Progress};
 
 use crate::flags::Global;

@@ -49,7 +49,7 @@ struct Formats {
 fn report() -> Report {
     let object_writes = u32::from(lifeboat_crypto::FORMAT_VERSION);
     let object_legacy = u32::from(lifeboat_crypto::LEGACY_FORMAT_VERSION);
-    let v3_manifest = lifeboat_repo::v3::MANIFEST_VERSION_V3;
+    let v3_manifest = lifeboat_repo::MANIFEST_VERSION_V3;
     Report {
         version: env!("CARGO_PKG_VERSION"),
         formats: Formats {

@@ -91,7 +91,7 @@ pub enum Command {
         /// Read and check only part of the data: `n/m` (the n-th of m groups, so m runs
         /// with n = 1..m cover everything) or a percentage (`10%`, picked at random).
         #[arg(long, value_name = "n/m|P%", conflicts_with = "deep", value_parser = parse_subset)]
-        read_data_subset: Option<lifeboat_repo::v3::DataSubset>,
+        read_data_subset: Option<lifeboat_repo::DataSubset>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -318,7 +318,7 @@ impl Command {
 }
 
 /// Parses `--read-data-subset`.
-fn parse_subset(text: &str) -> Result<lifeboat_repo::v3::DataSubset, String> {
+fn parse_subset(text: &str) -> Result<lifeboat_repo::DataSubset, String> {
     text.parse()
 }
 

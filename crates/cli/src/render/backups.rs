@@ -12,7 +12,7 @@ pub fn print_backup_done(manifest: &Manifest, elapsed: std::time::Duration) {
         1 => ", 1 warning".to_owned(),
         n => format!(", {n} warnings"),
     };
-    if manifest.version == lifeboat_repo::v3::MANIFEST_VERSION_V3 {
+    if manifest.version == lifeboat_repo::MANIFEST_VERSION_V3 {
         // Format 3 stores what is new only: say how much of the tree that was.
         let stat = |name: &str| manifest.stats.get(name).copied().unwrap_or(0);
         println!(

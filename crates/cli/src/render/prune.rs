@@ -30,7 +30,7 @@ pub fn print_prune(report: &PruneReport, dry_run: bool) {
 }
 
 /// The format v3 packs: condemned now, deleted after the delay, waiting, revived.
-pub(super) fn print_v3(v3: &lifeboat_repo::v3::V3PruneCounts, dry_run: bool) {
+pub(super) fn print_v3(v3: &lifeboat_repo::V3PruneCounts, dry_run: bool) {
     let (condemn, delete) = if dry_run { ("would condemn", "would delete") } else { ("condemned", "deleted") };
     println!(
         "packs: {delete} {} ({} freed), {condemn} {} ({}, of which {} repacked: {} live chunk(s) copied), {} waiting, \
@@ -49,5 +49,21 @@ pub(super) fn print_v3(v3: &lifeboat_repo::v3::V3PruneCounts, dry_run: bool) {
     }
     for refused in &v3.refused {
         println!("the storage refused to delete {refused}; a later prune tries again");
+    }
+    // One line per domain only when there are several (the totals above are their sums).
+    for domain in v3.domains.iter().filter(|_| v3.domains.len() > 1) {
+        let c = &domain.counts;
+        let role = match domain.role {
+            lifeboat_repo::DomainRole::Own => "this repository's",
+            lifeboat_repo::DomainRole::WriteOnly => "a write-only host's",
+            lifeboat_repo::DomainRole::Carried => "carried by a copy",
+        };
+        println!(
+            "  dedup domain {} ({role}): {delete} {}, {condemn} {}, {} waiting, {} revived",
+            domain.domain, c.packs_deleted, c.packs_condemned, c.packs_waiting, c.packs_revived
+        );
+    }
+    for skipped in &v3.skipped {
+        println!("dedup domain {} not pruned: {}", skipped.domain, skipped.reason);
     }
 }

@@ -68,6 +68,25 @@ fn bucket_keys(env: &HashMap<String, String>, endpoint: &str, bucket: &str) -> V
     keys
 }
 
+/// Every pack of the repository under `repo/` in `bucket`, with its object-lock retention.
+fn pack_retentions(
+    env: &HashMap<String, String>,
+    endpoint: &str,
+    bucket: &str,
+) -> Vec<(String, Option<lifeboat_storage::Retention>)> {
+    use lifeboat_storage::Storage;
+    let store = admin_store(env, endpoint, bucket);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let keys: Vec<String> =
+        bucket_keys(env, endpoint, bucket).into_iter().filter(|k| k.starts_with("repo/packs/")).collect();
+    keys.into_iter()
+        .map(|k| {
+            let r = rt.block_on(store.retention(&k)).unwrap_or_else(|e| panic!("retention of {k}: {e}"));
+            (k, r)
+        })
+        .collect()
+}
+
 /// A repository at a URL, with the credentials its backend needs in the environment.
 struct Remote {
     tmp: tempfile::TempDir,
@@ -209,6 +228,73 @@ fn every_repository_command_works_on_s3_with_conditional_create() {
     let data: Vec<_> = keys.iter().filter(|k| k.contains("/data/")).collect();
     assert_eq!(data.len(), 2, "the forgotten dump's data was pruned: {keys:?}");
     repo.run(&["unlock"], b"").ok().output_has("no expired or stale locks");
+}
+
+#[test]
+fn a_format_3_tenant_repository_keeps_every_object_under_its_prefix() {
+    let env = s3_env();
+    let endpoint = env["LIFEBOAT_TEST_MOTO_ENDPOINT"].clone();
+    let bucket = unique_dashed("lb-v3-tenant");
+    create_bucket(&env, &endpoint, &bucket, false);
+    // Two tenants in one bucket, each a format 3 repository under its own prefix.
+    let acme = Remote::s3(&env, &endpoint, &bucket, "tenants/acme/repo");
+    let globex = Remote::s3(&env, &endpoint, &bucket, "tenants/globex/repo");
+    acme.init();
+    globex.init();
+
+    let big = random_bytes(5 * 1024 * 1024 + 3, 11);
+    let stream_id = acme.backup_stdin("dump.sql", &big, &["--plan", "db"]);
+    assert_eq!(acme.run(&["show", &stream_id, "--json"], b"").json()["version"], 3);
+    let src = acme.path("src");
+    make_tree(&src);
+    let out = acme.run(&["backup", "files", src.to_str().expect("utf-8"), "--plan", "conf", "--json"], b"");
+    out.ok();
+    let tree_id = backup_id(&out);
+    let other = globex.backup_stdin("dump.sql", &big, &[]);
+
+    // Each tenant lists, restores and verifies only its own backups.
+    assert_eq!(acme.list_ids().len(), 2);
+    assert_eq!(globex.list_ids(), vec![other.clone()]);
+    assert_eq!(acme.restore_stdout(&stream_id), big);
+    assert_eq!(globex.restore_stdout(&other), big);
+    let target = acme.path("restored");
+    acme.run(&["restore", &tree_id, "--target", target.to_str().expect("utf-8")], b"").ok();
+    let restored = snapshot(&target);
+    for (rel, bytes) in &snapshot(&src) {
+        let found = restored.iter().find(|(p, _)| p.ends_with(rel)).map(|(_, b)| b);
+        assert_eq!(found, Some(bytes), "{} restored identically", rel.display());
+    }
+    acme.run(&["verify", "--read-data"], b"").ok();
+    globex.run(&["verify", "--read-data"], b"").ok();
+
+    // Format 3's objects (packs, index, domains) stay under each tenant's prefix.
+    let keys = bucket_keys(&env, &endpoint, &bucket);
+    assert!(
+        keys.iter().all(|k| k.starts_with("tenants/acme/repo/") || k.starts_with("tenants/globex/repo/")),
+        "{keys:?}"
+    );
+    for tenant in ["acme", "globex"] {
+        for kind in ["packs/", "index/", "domains/", "backups/"] {
+            let prefix = format!("tenants/{tenant}/repo/{kind}");
+            assert!(keys.iter().any(|k| k.starts_with(&prefix)), "no {prefix} object: {keys:?}");
+        }
+    }
+    assert!(!keys.iter().any(|k| k.contains("/data/")), "no format 2 data object: {keys:?}");
+
+    // Forget and prune in one tenant leave the other's data alone.
+    let second = acme.backup_stdin("dump.sql", b"second dump", &["--plan", "db"]);
+    let out = acme.run(&["forget", "--plan", "db", "--keep-last", "1", "--prune", "--json"], b"");
+    out.ok();
+    assert_eq!(out.json()["forgotten"], serde_json::json!([stream_id]));
+    let mut left = acme.list_ids();
+    left.sort();
+    let mut expected = vec![tree_id, second.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert_eq!(acme.restore_stdout(&second), b"second dump");
+    assert_eq!(globex.restore_stdout(&other), big);
+    globex.run(&["verify", "--read-data"], b"").ok();
+    acme.run(&["verify", "--read-data"], b"").ok();
 }
 
 #[test]
@@ -369,17 +455,29 @@ fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
     expected.sort();
     assert_eq!(ids, expected);
     assert_eq!(repo.restore_stdout(&locked), b"immutable for a day");
-    // In this format 3 repository a locked backup is a format 2 one, files too: its own
-    // objects carry the retention, where shared packs could not.
-    assert_eq!(repo.run(&["show", &locked, "--json"], b"").json()["version"], 2);
+    // Locked backups are format 3 too, files as well: their packs are locked, shared or not.
+    assert_eq!(repo.run(&["show", &locked, "--json"], b"").json()["version"], 3);
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("ledger.txt"), b"locked files").expect("write");
     let files = repo.run(&["backup", "files", dir.path().to_str().expect("utf-8"), "--json", "--lock-days", "1"], b"");
     files.ok();
     let files_id = files.json()["id"].as_str().expect("id").to_owned();
     let shown = repo.run(&["show", &files_id, "--json"], b"").json();
-    assert!(shown["version"] == 2 && shown["locked_until"].is_string(), "{shown}");
+    assert!(shown["version"] == 3 && shown["locked_until"].is_string(), "{shown}");
     assert_eq!(repo.run(&["show", &newest, "--json"], b"").json()["version"], 3, "unlocked backups are format 3");
+
+    // A longer lock on the same data extends the packs it reuses (S3 PutObjectRetention).
+    let far = |days: f64| std::time::SystemTime::now() + Duration::from_secs_f64(days * 86_400.0);
+    let packs_before = pack_retentions(&env, &endpoint, &bucket);
+    assert!(packs_before.iter().all(|(_, r)| r.is_none_or(|r| !r.reaches(far(1.5)))), "{packs_before:?}");
+    let longer = repo.backup_stdin("locked", b"immutable for a day", &["--lock-days", "2"]);
+    let packs_after: HashMap<String, Option<lifeboat_storage::Retention>> =
+        pack_retentions(&env, &endpoint, &bucket).into_iter().collect();
+    let extended = packs_before.iter().filter(|(k, _)| packs_after[k].is_some_and(|r| r.reaches(far(1.9)))).count();
+    assert!(extended >= 1, "a reused pack was extended: {packs_after:?}");
+    repo.run(&["verify", &locked], b"").ok();
+    repo.run(&["verify", &longer, "--deep"], b"").ok();
+    repo.run(&["prune"], b"").ok();
 
     // On a bucket without object lock the request is refused before anything is written.
     let plain_bucket = unique_dashed("lb-nolock");
