@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lifeboat against restic, borg and (when installed) rustic on one directory tree, in one
+# Lifeboat against restic, borg and rustic on one directory tree, in one
 # run on one machine, so the figures compare (the machines are shared: read the ratios).
 #
 #   ./scripts/bench-tree.sh                       # the Rust toolchain's sysroot (~1.2 GiB, ~50k files)
@@ -13,8 +13,10 @@
 # Environment:
 #   BENCH_TREE=<dir>        the tree to back up (copied once into target/bench-tree/src, since
 #                           the 1% step changes it); default: `rustc --print sysroot`
-#   BENCH_TOOLS="lifeboat restic borg rustic"   which tools to run (missing ones are listed as
-#                           not installed, never silently dropped)
+#   BENCH_TOOLS="lifeboat restic borg rustic"   which tools to run; a tool asked for and not
+#                           installed stops the script before anything runs (never skipped)
+#   RUSTIC_BIN=...          the rustic binary (default: `rustic` on PATH, else
+#                           /opt/rustic/bin/rustic, where scripts/install-rustic.sh puts it)
 #   LIFEBOAT_BIN=...        the lifeboat binary (default: build target/release/lifeboat)
 #   LIFEBOAT_INIT_ARGS=...  extra `lifeboat init` arguments (default: --format 3 when the
 #                           binary has it; "--format 2" measures the one-tar format)
@@ -54,6 +56,25 @@ if [[ " $BENCH_TOOLS " == *" lifeboat "* ]]; then
     fi
     echo "lifeboat: $BIN, init ${LIFEBOAT_INIT_ARGS:-(defaults)}" >&2
 fi
+
+# --- the other tools: each one asked for must be there (a table without it would mislead) ---
+RUSTIC=
+for tool in $BENCH_TOOLS; do
+    case $tool in
+        lifeboat) ;;
+        restic | borg)
+            command -v "$tool" >/dev/null \
+                || die "$tool is in BENCH_TOOLS but not installed (apt-get install $tool)"
+            ;;
+        rustic)
+            RUSTIC=${RUSTIC_BIN:-$(command -v rustic || echo /opt/rustic/bin/rustic)}
+            [[ -x "$RUSTIC" ]] || die "rustic is in BENCH_TOOLS but not installed (no ${RUSTIC_BIN:+RUSTIC_BIN=}$RUSTIC): run scripts/install-rustic.sh, or set RUSTIC_BIN"
+            RUSTIC=$(realpath "$RUSTIC")
+            echo "rustic: $RUSTIC ($("$RUSTIC" --version 2>&1 | head -1))" >&2
+            ;;
+        *) die "unknown tool '$tool' in BENCH_TOOLS (lifeboat, restic, borg, rustic)" ;;
+    esac
+done
 
 # --- the tree -------------------------------------------------------------------------------
 SRC="$WORK/src"
@@ -121,10 +142,11 @@ tool_cmds() {
             RESTORE_ONE() { echo "restic -r '$repo' dump latest '/$2' > '$1/one'"; }
             ;;
         rustic)
-            INIT="rustic -r '$repo' init"
-            BACKUP="rustic -r '$repo' backup"
-            RESTORE_ALL="rustic -r '$repo' restore latest"
-            RESTORE_ONE() { echo "rustic -r '$repo' dump 'latest:/$2' > '$1/one'"; }
+            # restic-compatible repository; the password comes from RUSTIC_PASSWORD.
+            INIT="'$RUSTIC' --no-progress -r '$repo' init"
+            BACKUP="'$RUSTIC' --no-progress -r '$repo' backup"
+            RESTORE_ALL="'$RUSTIC' --no-progress -r '$repo' restore latest"
+            RESTORE_ONE() { echo "'$RUSTIC' --no-progress -r '$repo' dump 'latest:/$2' > '$1/one'"; }
             ;;
         borg)
             INIT="borg init -e repokey '$repo'"
@@ -140,18 +162,15 @@ export -f borg_extract_all
 
 # Each tool's cache inside the work dir, emptied per run, so runs compare.
 export XDG_CACHE_HOME="$WORK/cache" RESTIC_CACHE_DIR="$WORK/cache/restic" BORG_CACHE_DIR="$WORK/cache/borg"
+export RUSTIC_CACHE_DIR="$WORK/cache/rustic"
 rm -rf "$WORK/cache"
 export LIFEBOAT_PASSWORD=$PASSWORD RESTIC_PASSWORD=$PASSWORD RUSTIC_PASSWORD=$PASSWORD BORG_PASSPHRASE=$PASSWORD
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 unset LIFEBOAT_PASSWORD_FILE LIFEBOAT_KEY_FILE LIFEBOAT_IDENTITY_FILE
 
 RAN=()
-MISSING=()
 echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for tool in $BENCH_TOOLS; do
-    if [[ $tool != lifeboat ]] && ! command -v "$tool" >/dev/null; then
-        MISSING+=("$tool"); continue
-    fi
     RAN+=("$tool")
     repo="$WORK/repo-$tool" tree="$WORK/tree-$tool"
     rm -rf "$repo" "$tree" "$WORK/restore-$tool"*
@@ -173,6 +192,16 @@ for tool in $BENCH_TOOLS; do
     rm -rf "$dest" "$dest-one" "$tree"
 done
 
+# tool_version TOOL: one line naming the tool's version.
+tool_version() {
+    case $1 in
+        lifeboat) echo "lifeboat $("$BIN" --version 2>&1 | head -1 | awk '{ print $NF }') ${LIFEBOAT_INIT_ARGS:-}" ;;
+        rustic) "$RUSTIC" --version 2>&1 | head -1 ;;
+        restic) restic version 2>&1 | head -1 | cut -d' ' -f1-2 ;;
+        borg) borg --version 2>&1 | head -1 ;;
+    esac
+}
+
 # --- report ---------------------------------------------------------------------------------
 {
     echo "# bench-tree: $TREE ($FILES files, $((BYTES / 1048576)) MiB), $(nproc) cores, $(date -u +%F)"
@@ -187,12 +216,18 @@ done
             "$(printf '%s\n' "${RSS[$tool.first]}" "${RSS[$tool.unchanged]}" "${RSS[$tool.changed]}" \
                 "${RSS[$tool.restore]}" "${RSS[$tool.one-file]}" | sort -n | tail -1)"
     done
-    if [[ " ${RAN[*]} " == *" restic "* && " ${RAN[*]} " == *" lifeboat "* ]]; then
-        echo "# speed vs restic (restic wall / lifeboat wall; > 1 is faster):"
+    OTHERS=()
+    for tool in "${RAN[@]}"; do [[ $tool == lifeboat ]] || OTHERS+=("$tool"); done
+    if [[ " ${RAN[*]} " == *" lifeboat "* ]] && ((${#OTHERS[@]})); then
+        echo "# lifeboat's speed against each tool (its wall / lifeboat's wall; > 1: lifeboat is faster):"
+        printf '#   %-10s' step; printf ' %8s' "${OTHERS[@]}"; echo
         for step in first unchanged changed restore one-file; do
-            printf '#   %-10s %.2fx\n' "$step" "$(awk -v r="${WALL[restic.$step]}" -v l="${WALL[lifeboat.$step]}" 'BEGIN { print r / l }')"
+            printf '#   %-10s' "$step"
+            for tool in "${OTHERS[@]}"; do
+                printf ' %7.2fx' "$(awk -v r="${WALL[$tool.$step]}" -v l="${WALL[lifeboat.$step]}" 'BEGIN { print r / l }')"
+            done
+            echo
         done
     fi
-    ((${#MISSING[@]})) && echo "# not installed, not measured: ${MISSING[*]}"
-    true
+    echo "# versions: $(for tool in "${RAN[@]}"; do tool_version "$tool"; done | paste -sd';' | sed 's/;/; /g')"
 } | tee "$RESULTS"
