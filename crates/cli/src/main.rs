@@ -243,8 +243,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => commands::export::export(&global, args).await,
         Command::Import(args) => commands::export::import(&global, args).await,
         Command::Token(cmd) => commands::token::run(&global, cmd).await,
-        Command::Forget { scope, policy, dry_run, prune, json } => {
-            commands::forget::run(&global, scope, policy, dry_run, prune, json).await
+        Command::Forget { ids, scope, policy, dry_run, prune, json } => {
+            commands::forget::run(&global, &ids, scope, policy, dry_run, prune, json).await
         }
         Command::Prune { dry_run, max_unused, json } => commands::prune::run(&global, dry_run, max_unused, json).await,
         Command::Unlock { all } => commands::unlock::run(&global, all).await,

@@ -134,6 +134,42 @@ pub async fn plan(repo: &Repository, request: &ForgetRequest, clock: &dyn Clock)
     })
 }
 
+/// The reason a backup named on the command line (`forget ID...`) is forgotten with.
+pub const REASON_NAMED: &str = "named";
+
+/// A plan that forgets exactly the backups `selectors` name (full ids, unique prefixes or
+/// `latest`, each within `within`), as restic's `forget ID...` does: one group, every
+/// decision a forget. A backup under an unexpired object lock is refused here, before
+/// anything is removed, with the lock's date ([`RepoError::ObjectLocked`]); a selector
+/// that names no backup is [`RepoError::NoSuchBackup`].
+pub async fn plan_ids(
+    repo: &Repository,
+    selectors: &[String],
+    within: &LatestScope,
+    clock: &dyn Clock,
+) -> Result<ForgetPlan, ForgetError> {
+    let planned_at = clock.now();
+    let mut decisions: Vec<Decision> = Vec::new();
+    for selector in selectors {
+        let manifest = repo.resolve_in(selector, within).await?;
+        if let Some(until) = manifest.locked_until.filter(|until| *until > planned_at) {
+            return Err(RepoError::ObjectLocked { backup: manifest.id, until: until.to_string() }.into());
+        }
+        if !decisions.iter().any(|d| d.id == manifest.id) {
+            decisions.push(Decision { id: manifest.id, keep: false, reasons: vec![REASON_NAMED.to_owned()] });
+        }
+    }
+    let remove = decisions.iter().map(|d| d.id.clone()).collect();
+    Ok(ForgetPlan {
+        repository: repo.id().to_owned(),
+        plan: within.plan.clone(),
+        policy: Policy::default(),
+        planned_at,
+        groups: vec![GroupPlan { key: Default::default(), decisions }],
+        remove,
+    })
+}
+
 /// Removes the backups `plan` lists from `repo`, and only those; returns their ids. Checks
 /// first that the plan is for this repository and that every listed backup is still
 /// there, so a stale plan removes nothing. (A forget racing this one between the check

@@ -206,8 +206,13 @@ pub enum Command {
     /// Manage passwords, key files, recipients and the master key.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Forget backups that a retention policy does not keep (restic's flags).
+    /// Forget backups that a retention policy does not keep (restic's flags), or the
+    /// backups named by id.
     Forget {
+        /// Forget exactly these backups (ids, unique prefixes or `latest`) instead of
+        /// applying a policy.
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
         /// Only backups of this plan (and within --host, --tag, --path): the others are
         /// neither kept nor forgotten.
         #[command(flatten)]

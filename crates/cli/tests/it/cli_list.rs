@@ -304,3 +304,33 @@ fn forget_with_host_or_tag_touches_only_the_backups_within_them() {
     expected.sort();
     assert_eq!(left, expected);
 }
+
+/// `forget ID...` (restic's form) forgets exactly the backups named, by full id or unique
+/// prefix, within --host; a dry run changes nothing; ids and keep rules together, an
+/// unknown id, or one outside the scope are refused with nothing forgotten.
+#[test]
+fn forget_by_id_forgets_exactly_the_backups_named() {
+    let env = Env::init();
+    let a = backup_with(&env, "a", &["--host", "db1"]);
+    let b = backup_with(&env, "b", &["--host", "db1"]);
+    let c = backup_with(&env, "c", &["--host", "web"]);
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+
+    let dry = env.run(&["forget", &a, "--dry-run", "--json"], b"");
+    dry.ok();
+    assert_eq!(dry.json()["forgotten"], serde_json::json!([a]), "{}", dry.text());
+    assert_eq!(listed(&env, &[]).len(), 3, "a dry run forgets nothing");
+
+    env.run(&["forget", "--keep-last", "1", &a], b"").code(EXIT_FAILURE).stderr_has("not both");
+    env.run(&["forget", "0000000000000000"], b"").code(EXIT_FAILURE).stderr_has("0000000000000000");
+    env.run(&["forget", "--host", "db1", &c], b"").code(EXIT_FAILURE);
+    env.run(&["forget", &a, "0000000000000000"], b"").code(EXIT_FAILURE);
+    assert_eq!(listed(&env, &[]).len(), 3, "a refused forget forgets nothing");
+
+    let out = env.run(&["forget", &a[..12], &c, &a], b"");
+    out.ok().output_has("forgot 2 backup(s)");
+    assert_eq!(sorted(listed(&env, &[])), vec![b], "a (named twice) and c are gone, b stays");
+}

@@ -455,6 +455,10 @@ fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
     expected.sort();
     assert_eq!(ids, expected);
     assert_eq!(repo.restore_stdout(&locked), b"immutable for a day");
+    // Named by id, a locked backup is refused too, and nothing named with it goes.
+    let out = repo.run(&["forget", &newest, &locked], b"");
+    out.code(EXIT_FAILURE).stderr_has("lock");
+    assert_eq!(repo.list_ids().len(), 2, "a refused forget by id forgets nothing");
     // Locked backups are format 3 too, files as well: their packs are locked, shared or not.
     assert_eq!(repo.run(&["show", &locked, "--json"], b"").json()["version"], 3);
     let dir = tempfile::tempdir().expect("tmp");

@@ -512,3 +512,70 @@ fn into_next_second() {
             + std::time::Duration::from_millis(5),
     );
 }
+
+/// `prune` reports each dedup domain on a line of its own when there are several: with the
+/// recipient's identity it condemns a write-only host's forgotten pack in that host's domain
+/// and leaves the repository's own alone. The password cannot read the host's backups, so
+/// its prune refuses while one is listed; once none is, it prunes its own domain and names
+/// the host's, which it cannot open, as not pruned.
+#[test]
+fn prune_reports_each_dedup_domain_and_the_ones_it_cannot_open() {
+    let env = init_v3();
+    let identity = env.path("owner.identity");
+    let out = env.run(&["key", "recipient", "generate", "--output", text(&identity)], b"");
+    out.ok();
+    let public = out.text().trim().to_owned();
+    env.run(&["key", "recipient", "add", &public], b"").ok();
+    let own = make_tree(&env);
+    backup(&env, &own);
+    let host = Env { tmp: tempfile::tempdir().expect("tmp"), repo: env.repo.clone(), password: None };
+    let writer = host.path("host.writer");
+    let out = host.run(&["key", "writer", "generate", "--output", text(&writer)], b"");
+    out.ok();
+    env.run(&["key", "writer", "add", out.text().trim()], b"").ok();
+    let host_backup = |name: &str, seed: u64| {
+        let src = host.path(name);
+        std::fs::create_dir_all(&src).expect("mkdir");
+        std::fs::write(src.join("data.bin"), random_bytes(1 << 20, seed)).expect("write");
+        let args =
+            ["backup", "files", text(&src), "--recipient", &public, "--writer-key-file", text(&writer), "--json"];
+        let out = host.run(&args, b"");
+        out.ok().no_panic();
+        backup_id(&out)
+    };
+    let kept = host_backup("kept", 11);
+    let gone = host_backup("gone", 12);
+
+    let reader = Env { tmp: tempfile::tempdir().expect("tmp"), repo: env.repo.clone(), password: None };
+    let with_identity = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--identity-file", text(&identity)]);
+        reader.run(&all, b"")
+    };
+    with_identity(&["forget", &gone]).ok();
+    let out = with_identity(&["prune"]);
+    out.ok().no_panic();
+    let text_out = out.text();
+    let lines: Vec<&str> = text_out.lines().filter(|l| l.trim_start().starts_with("dedup domain")).collect();
+    assert_eq!(lines.len(), 2, "one line per domain:\n{text_out}");
+    let host_line = lines.iter().find(|l| l.contains("a write-only host's")).expect("the host's domain line");
+    assert!(host_line.contains("condemned 1"), "the forgotten backup's pack is condemned: {host_line}");
+    let own_line = lines.iter().find(|l| l.contains("this repository's")).expect("the repository's own domain line");
+    assert!(own_line.contains("condemned 0"), "nothing of the repository's own goes: {own_line}");
+
+    let target = reader.path("restored");
+    with_identity(&["restore", &kept, "--target", text(&target)]).ok();
+    let inner = target.join(host.path("kept").canonicalize().expect("canonical").strip_prefix("/").expect("absolute"));
+    assert_eq!(std::fs::read(inner.join("data.bin")).expect("restored"), random_bytes(1 << 20, 11));
+
+    env.run(&["prune"], b"").code(EXIT_FAILURE).stderr_has("cannot be read");
+    with_identity(&["forget", &kept]).ok();
+    let out = env.run(&["prune", "--json"], b"");
+    out.ok().no_panic();
+    let skipped = out.json()["v3"]["skipped"].as_array().cloned().unwrap_or_default();
+    assert_eq!(skipped.len(), 1, "the password cannot open the host's domain: {}", out.json());
+    env.run(&["prune"], b"").ok().output_has("not pruned");
+    let target = env.path("own-restored");
+    env.run(&["restore", "latest", "--target", text(&target)], b"").ok();
+    assert!(tree_files(&target.join(own.strip_prefix("/").expect("absolute"))) == tree_files(&own));
+}
