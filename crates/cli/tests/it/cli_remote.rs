@@ -493,6 +493,28 @@ fn lock_days_keeps_backups_immutable_and_forget_reports_them_kept() {
         .code(EXIT_FAILURE)
         .stderr_has("object lock");
     assert!(unlocked.list_ids().is_empty());
+
+    // Copied there, the locked backup is not claimed locked and the copy says why.
+    let mut copy = repo.cmd(&["copy", &longer, "--to", &unlocked.url, "--json"]);
+    copy.env("LIFEBOAT_TO_PASSWORD", PASSWORD);
+    let out = run(copy, b"");
+    out.ok();
+    assert_eq!(out.json()["locks_dropped"], serde_json::json!([longer]), "{}", out.text());
+    let shown = unlocked.run(&["show", &longer, "--json"], b"").json();
+    assert!(shown["locked_until"].is_null(), "{shown}");
+    assert!(shown["warnings"].to_string().contains("without its object lock"), "{shown}");
+    // Copied into another bucket with object lock, the packs it needs are locked there too.
+    let offsite_bucket = unique_dashed("lb-lock-offsite");
+    create_bucket(&env, &endpoint, &offsite_bucket, true);
+    let offsite = Remote::s3(&env, &endpoint, &offsite_bucket, "repo");
+    offsite.init();
+    let mut copy = repo.cmd(&["copy", &longer, "--to", &offsite.url, "--json"]);
+    copy.env("LIFEBOAT_TO_PASSWORD", PASSWORD);
+    run(copy, b"").ok();
+    let carried = pack_retentions(&env, &endpoint, &offsite_bucket);
+    assert!(!carried.is_empty() && carried.iter().all(|(_, r)| r.is_some_and(|r| r.reaches(far(1.9)))), "{carried:?}");
+    assert!(offsite.run(&["show", &longer, "--json"], b"").json()["locked_until"].is_string());
+    assert_eq!(offsite.restore_stdout(&longer), b"immutable for a day");
 }
 
 #[test]

@@ -427,7 +427,7 @@ impl Repository {
     /// Locks the v3 backup whose root tree is `root` (hex) in `domain` (hex) until
     /// `retention` ends: every pack it needs, one index object naming them, and the domain
     /// object (docs/FORMAT.md 11.5, "Locked backups"). Before its manifest is written.
-    async fn lock_v3_backup(
+    pub(crate) async fn lock_v3_backup(
         &self,
         root: &str,
         domain: &str,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use lifeboat_crypto::digest_stream;
-use lifeboat_storage::ByteStream;
+use lifeboat_storage::{ByteStream, Retention, RetentionMode};
 use serde::Serialize;
 
 use crate::error::{ErrorKind, RepoError, Result};
@@ -43,6 +43,9 @@ pub struct CopyReport {
     /// Format 2 backups re-chunked into format 3 (the destination writes v3): files backups
     /// into trees, stream and database backups into v3 stream records (locked ones stay v2).
     pub rechunked: Vec<String>,
+    /// Backups under object lock at the source copied without it, because the destination
+    /// has no object lock: their copies say so in their warnings and are not locked.
+    pub locks_dropped: Vec<String>,
     /// Backups that could not be copied (damaged or missing in the source), each with why;
     /// only [`Repository::copy_to_observed`] goes on past them.
     pub failed: Vec<CopyFailure>,
@@ -151,6 +154,7 @@ impl Repository {
         v3: &mut V3Copier,
     ) -> Result<()> {
         let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
+        let lock = self.carried_lock(dest, manifest).await?;
         let is_v3 = manifest.version == crate::manifest::MANIFEST_VERSION_V3;
         let files = manifest.kind == crate::kind::BackupKind::Files;
         let rechunk_files = !is_v3 && files && dest.writes_v3();
@@ -167,15 +171,20 @@ impl Repository {
                 return Ok(());
             }
             if is_v3 {
-                return v3.copy(self, dest, manifest, report, progress).await;
+                return v3.copy(self, dest, manifest, report, progress, &lock).await;
             }
             let mut rechunked = match rechunk_files {
                 true => dest.import_v2_files(self, manifest).await?,
                 false => dest.import_v2_streams(self, manifest).await?,
             };
             rechunked.repository = dest.id().to_owned();
+            if let (Some(retention), Some(root), Some(domain)) = (lock.retention(), &rechunked.tree, &rechunked.domain)
+            {
+                dest.lock_v3_backup(root, domain, retention).await?;
+            }
+            lock.mark(&mut rechunked, dest, report);
             let replace = dest.storage.head(&key).await?.is_some();
-            dest.write_manifest(&rechunked, replace).await?;
+            dest.write_manifest_with(&rechunked, replace, lock.retention()).await?;
             report.copied.push(manifest.id.clone());
             report.rechunked.push(manifest.id.clone());
             return Ok(());
@@ -211,11 +220,34 @@ impl Repository {
             report.objects_sent += 1;
             report.bytes_sent += record.size;
         }
+        if let Some(retention) = lock.retention() {
+            let keys: Vec<String> = manifest.objects.iter().map(|o| o.key.clone()).collect();
+            extend_all(dest, &keys, &retention).await?;
+        }
         let mut copied = manifest.clone();
         copied.repository = dest.id().to_owned();
-        dest.write_manifest(&copied, replace).await?;
+        lock.mark(&mut copied, dest, report);
+        dest.write_manifest_with(&copied, replace, lock.retention()).await?;
         report.copied.push(manifest.id.clone());
         Ok(())
+    }
+
+    /// What becomes of `manifest`'s object lock in its copy at `dest`: the same retention
+    /// when the backup is still locked and `dest` has object lock (the mode as this storage
+    /// holds the manifest under, else governance, the one that can be lifted), dropped
+    /// when `dest` has none.
+    async fn carried_lock(&self, dest: &Repository, manifest: &Manifest) -> Result<CarriedLock> {
+        let Some(until) = manifest.locked_until.filter(|until| *until > self.now()) else {
+            return Ok(CarriedLock::Unlocked);
+        };
+        if !dest.storage.capabilities().await?.object_lock {
+            return Ok(CarriedLock::Dropped(until.to_rfc3339()));
+        }
+        let key = format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id);
+        // A storage that cannot say (no object lock here) leaves the milder mode.
+        let held = self.storage.retention(&key).await.ok().flatten();
+        let mode = held.map_or(RetentionMode::Governance, |r| r.mode);
+        Ok(CarriedLock::Carry(Retention { mode, until: std::time::SystemTime::from(until) }))
     }
 
     /// What is wrong with this repository's copy of `source` (a backup of the repository
@@ -316,4 +348,52 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+/// What becomes of a backup's object lock in its copy.
+pub(crate) enum CarriedLock {
+    /// Not locked (or its lock ended): nothing to carry.
+    Unlocked,
+    /// Locked at the destination as at the source.
+    Carry(Retention),
+    /// Locked at the source until this date; the destination has no object lock.
+    Dropped(String),
+}
+
+impl CarriedLock {
+    /// The retention the copy's objects and manifest are put under, if any.
+    pub(crate) fn retention(&self) -> Option<Retention> {
+        match self {
+            CarriedLock::Carry(retention) => Some(*retention),
+            _ => None,
+        }
+    }
+
+    /// Makes the copy's manifest tell the truth about its lock: a dropped lock is not
+    /// claimed (a copy that says "locked" but is not would be kept by forget and trusted
+    /// by its readers for nothing), and its warnings say what was dropped.
+    pub(crate) fn mark(&self, copied: &mut Manifest, dest: &Repository, report: &mut CopyReport) {
+        if let CarriedLock::Dropped(until) = self {
+            copied.locked_until = None;
+            copied.warnings.push(format!(
+                "copied without its object lock (locked until {until} at the source): {} has no object lock",
+                dest.location()
+            ));
+            tracing::warn!(backup = %copied.id, destination = %dest.location(), "object lock not carried: the destination has none");
+            report.locks_dropped.push(copied.id.clone());
+        }
+    }
+}
+
+/// Extends every object of `keys` at `dest` to `retention` (each once; those already
+/// retained that long are left alone), several at a time.
+pub(crate) async fn extend_all(dest: &Repository, keys: &[String], retention: &Retention) -> Result<()> {
+    use futures::TryStreamExt;
+    let storage = dest.storage.as_ref();
+    // The futures are built first (see lock_backup): a closure over borrowed arguments
+    // would make the caller's future Send for one lifetime only.
+    let extends: Vec<_> = keys.iter().map(|key| crate::v3::retention::extend_once(storage, key, retention)).collect();
+    let _: Vec<bool> =
+        futures::stream::iter(extends).buffer_unordered(8).try_collect().await.map_err(crate::v3::store_error)?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use lifeboat_crypto::{ObjectKind, SecretKey, seal_bytes};
 use lifeboat_storage::{PutOutcome, StorageExt};
 
-use crate::copy::CopyReport;
+use crate::copy::{CarriedLock, CopyReport, extend_all};
 use crate::domains::{CARRIED_MARK, domain_key, parse_domain, store_failure};
 use crate::error::{RepoError, Result};
 use crate::manifest::Manifest;
@@ -106,6 +106,7 @@ impl V3Copier {
         manifest: &Manifest,
         report: &mut CopyReport,
         progress: &Progress,
+        lock: &CarriedLock,
     ) -> Result<()> {
         let root = v3_root(manifest)?;
         let domain_hex = manifest.domain.clone().unwrap_or_default();
@@ -137,13 +138,16 @@ impl V3Copier {
         let mut to_index = Vec::new();
         let mut needed: Vec<PackId> = needed.into_iter().collect();
         needed.sort();
-        for pack in needed {
-            copy_pack(source, dest, pack, report, progress).await?;
-            if !domain.dest_indexed.contains(&pack) {
-                let entries = domain.packs.get(&pack).cloned().unwrap_or_default();
-                to_index.push((pack, entries));
+        for pack in &needed {
+            copy_pack(source, dest, *pack, report, progress).await?;
+            // A locked copy's index object names every pack it needs (FORMAT.md 11.5), so
+            // it stays readable whatever becomes of the destination's other index objects.
+            if !domain.dest_indexed.contains(pack) || lock.retention().is_some() {
+                let entries = domain.packs.get(pack).cloned().unwrap_or_default();
+                to_index.push((*pack, entries));
             }
         }
+        let mut index_written = None;
         if !to_index.is_empty() {
             let indexed: Vec<PackId> = to_index.iter().map(|(p, _)| *p).collect();
             let object = IndexObject {
@@ -152,14 +156,22 @@ impl V3Copier {
                 packs: to_index,
             };
             let keys = Arc::new(DomainKeys::derive(&domain.secret));
+            index_written = Some(object.id);
             store_index(&dest.storage, &keys, None, object).await.map_err(store_failure)?;
             domain.dest_indexed.extend(indexed);
             report.objects_sent += 1;
         }
+        if let Some(retention) = lock.retention() {
+            let mut keys: Vec<String> = needed.iter().map(|p| p.key()).collect();
+            keys.extend(index_written.map(|id| id.key()));
+            keys.push(domain_key(&parse_domain(&domain_hex)?));
+            extend_all(dest, &keys, &retention).await?;
+        }
         let mut copied = manifest.clone();
         copied.repository = dest.id().to_owned();
+        lock.mark(&mut copied, dest, report);
         let replace = dest.storage.head(&format!("{}{}", crate::layout::BACKUPS_PREFIX, manifest.id)).await?.is_some();
-        dest.write_manifest(&copied, replace).await?;
+        dest.write_manifest_with(&copied, replace, lock.retention()).await?;
         report.copied.push(manifest.id.clone());
         Ok(())
     }

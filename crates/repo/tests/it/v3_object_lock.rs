@@ -2,7 +2,8 @@
 //! retentions as S3 does (deletes refused, never shortened): the packs a locked backup
 //! writes and the packs it reuses all stay retained at least until its lock ends, a later
 //! lock extends them (each pack once) and an earlier one leaves them alone, the backup
-//! verifies, and prune neither fails on retained packs nor counts them deleted. The same
+//! verifies, and prune neither fails on retained packs nor counts them deleted; a copy
+//! carries the lock where the destination has object lock and says so where it has none. The same
 //! on moto_server end to end: `cli_remote.rs`.
 
 use std::collections::HashMap;
@@ -292,4 +293,80 @@ async fn a_write_only_hosts_locked_backup_retains_its_domains_packs() {
     let reader = Repository::open(storage.clone(), Credential::Identity(identity.clone())).await.unwrap();
     let outcome = reader.verify_backups(Some(&locked.id), true).await.unwrap();
     assert!(outcome.report.damage.is_empty(), "{:?}", outcome.report.damage);
+}
+
+/// A locked backup copied into a repository with object lock is locked there as at the
+/// source (same date, same mode): every pack it needs, the index object naming them, the
+/// domain object and the manifest. Copied into one without object lock, its copy does not
+/// claim a lock it lacks: no `locked_until`, a warning saying what was dropped, and the
+/// report names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_backup_copied_keeps_its_lock_where_the_destination_has_object_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = new_clock();
+    let source_storage: Arc<dyn Storage> = Arc::new(ObjectLock::default());
+    let repo = init(&source_storage, &clock).await;
+    let source = dir.path().join("src");
+    make_files(&source, 5, 3);
+    let compliance = Retention::days_from_now(RetentionMode::Compliance, 2);
+    let request = BackupRequest { retention: Some(compliance), ..request("tree") };
+    let manifest = repo.backup_files(std::slice::from_ref(&source), request).await.unwrap();
+    let plain = repo.backup_files(std::slice::from_ref(&source), super::request("plain")).await.unwrap();
+
+    let locking: Arc<dyn Storage> = Arc::new(ObjectLock::default());
+    let dest = init(&locking, &clock).await;
+    let report = repo.copy_to(&dest, &[manifest.clone(), plain.clone()]).await.unwrap();
+    assert_eq!(report.copied.len(), 2, "{report:?}");
+    assert!(report.locks_dropped.is_empty(), "{report:?}");
+    let copy = dest.resolve(&manifest.id, None).await.unwrap();
+    assert_eq!(copy.locked_until, manifest.locked_until, "the copy records the same lock");
+    every_pack_reaches(&locking, until(&manifest), "the copy's packs").await;
+    for (what, prefix) in [("manifest", format!("backups/{}", manifest.id)), ("domain", "domains/".to_owned())] {
+        let held = retentions(&locking, &prefix).await;
+        assert!(!held.is_empty(), "{what}: nothing under {prefix}");
+        for (key, r) in held {
+            let r = r.unwrap_or_else(|| panic!("{what} {key} is not retained at the destination"));
+            assert!(r.reaches(until(&manifest)), "{what} {key}: {r:?}");
+            assert_eq!(r.mode, RetentionMode::Compliance, "{what} {key}: the source's mode is carried");
+        }
+    }
+    let index = retentions(&locking, INDEX_PREFIX).await;
+    assert!(index.iter().any(|(_, r)| r.is_some_and(|r| r.reaches(until(&manifest)))), "{index:?}");
+    let plain_key = format!("backups/{}", plain.id);
+    assert_eq!(locking.retention(&plain_key).await.unwrap(), None, "an unlocked backup's copy is not locked");
+    check_restores(&dest, &manifest.id, &source, &dir.path().join("at-dest")).await;
+
+    let unlocking: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let dest = init(&unlocking, &clock).await;
+    let report = repo.copy_to(&dest, std::slice::from_ref(&manifest)).await.unwrap();
+    assert_eq!(report.locks_dropped, vec![manifest.id.clone()], "{report:?}");
+    let copy = dest.resolve(&manifest.id, None).await.unwrap();
+    assert_eq!(copy.locked_until, None, "a copy without object lock claims none");
+    assert!(copy.warnings.iter().any(|w| w.contains("without its object lock")), "{:?}", copy.warnings);
+    check_restores(&dest, &manifest.id, &source, &dir.path().join("at-plain")).await;
+}
+
+/// The same for format 2: a locked stream backup copied between format 2 repositories with
+/// object lock keeps its lock on every data object and on the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_format_2_backup_copied_keeps_its_lock_on_its_objects() {
+    let clock = new_clock();
+    let options = || OpenOptions { clock: Some(clock.clone()), ..Default::default() };
+    let source_storage: Arc<dyn Storage> = Arc::new(ObjectLock::default());
+    let repo = Repository::init_with(source_storage.clone(), pw("pw"), cheap(), options()).await.unwrap();
+    let data = noise(9, 200 << 10);
+    let manifest = repo.backup_stream(std::io::Cursor::new(data.clone()), locked("dump", 2)).await.unwrap();
+    assert_eq!(manifest.version, lifeboat_repo::MANIFEST_VERSION, "a format 2 repository writes format 2");
+
+    let locking: Arc<dyn Storage> = Arc::new(ObjectLock::default());
+    let dest = Repository::init_with(locking.clone(), pw("other"), cheap(), options()).await.unwrap();
+    let report = repo.copy_to(&dest, std::slice::from_ref(&manifest)).await.unwrap();
+    assert_eq!(report.copied, vec![manifest.id.clone()], "{report:?}");
+    let mut keys: Vec<String> = manifest.objects.iter().map(|o| o.key.clone()).collect();
+    keys.push(format!("backups/{}", manifest.id));
+    for key in keys {
+        let r = locking.retention(&key).await.unwrap().unwrap_or_else(|| panic!("{key} is not retained"));
+        assert!(r.reaches(until(&manifest)), "{key}: {r:?}");
+    }
+    assert_eq!(restore(&dest, &manifest.id).await, data);
 }
