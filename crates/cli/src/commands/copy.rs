@@ -70,7 +70,20 @@ async fn copy_backups(
     } else {
         print_copy(&report);
     }
+    warn_dropped_locks(&report);
     Ok(report_failures(&report))
+}
+
+/// Backups locked here whose copies are not, on standard error (under `--json` too): a lock
+/// silently lost is what an operator relying on immutability off-site must not miss.
+fn warn_dropped_locks(report: &CopyReport) {
+    for id in &report.locks_dropped {
+        eprintln!(
+            "lifeboat: warning: backup {} is under object lock here but its copy is not: the destination has no object \
+             lock",
+            id.get(..8).unwrap_or(id)
+        );
+    }
 }
 
 /// Names every backup left out, on standard error; the exit code.

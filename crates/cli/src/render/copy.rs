@@ -21,13 +21,4 @@ pub fn print_copy(report: &CopyReport) {
     for problem in &report.manifests_repaired {
         println!("copied again {}", escape(problem));
     }
-    // On standard error as well as in the copy's warnings: a lock silently lost is what
-    // an operator relying on immutability off-site must not miss.
-    for id in &report.locks_dropped {
-        eprintln!(
-            "lifeboat: warning: backup {} is under object lock here but its copy is not: the destination has no object \
-             lock",
-            id.get(..8).unwrap_or(id)
-        );
-    }
 }

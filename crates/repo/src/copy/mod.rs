@@ -10,6 +10,7 @@ use crate::error::{ErrorKind, RepoError, Result};
 use crate::manifest::{Manifest, ObjectRecord};
 use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::v3::retention::extend_all;
 
 mod packs;
 mod rechunk;
@@ -222,7 +223,7 @@ impl Repository {
         }
         if let Some(retention) = lock.retention() {
             let keys: Vec<String> = manifest.objects.iter().map(|o| o.key.clone()).collect();
-            extend_all(dest, &keys, &retention).await?;
+            extend_all(dest.storage.as_ref(), &keys, &retention).await.map_err(crate::v3::store_error)?;
         }
         let mut copied = manifest.clone();
         copied.repository = dest.id().to_owned();
@@ -383,17 +384,4 @@ impl CarriedLock {
             report.locks_dropped.push(copied.id.clone());
         }
     }
-}
-
-/// Extends every object of `keys` at `dest` to `retention` (each once; those already
-/// retained that long are left alone), several at a time.
-pub(crate) async fn extend_all(dest: &Repository, keys: &[String], retention: &Retention) -> Result<()> {
-    use futures::TryStreamExt;
-    let storage = dest.storage.as_ref();
-    // The futures are built first (see lock_backup): a closure over borrowed arguments
-    // would make the caller's future Send for one lifetime only.
-    let extends: Vec<_> = keys.iter().map(|key| crate::v3::retention::extend_once(storage, key, retention)).collect();
-    let _: Vec<bool> =
-        futures::stream::iter(extends).buffer_unordered(8).try_collect().await.map_err(crate::v3::store_error)?;
-    Ok(())
 }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use lifeboat_crypto::{ObjectKind, SecretKey, seal_bytes};
 use lifeboat_storage::{PutOutcome, StorageExt};
 
-use crate::copy::{CarriedLock, CopyReport, extend_all};
+use crate::copy::{CarriedLock, CopyReport};
 use crate::domains::{CARRIED_MARK, domain_key, parse_domain, store_failure};
 use crate::error::{RepoError, Result};
 use crate::manifest::Manifest;
@@ -29,6 +29,7 @@ use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::v3::index::{INDEX_PREFIX, IndexId, IndexObject, index_domain};
 use crate::v3::pack::{PackEntry, PackId};
+use crate::v3::retention::extend_all;
 use crate::v3::store::store_index;
 use crate::v3::tree::load_tree;
 use crate::v3::{BlobId, ChunkStore, DomainKeys};
@@ -165,7 +166,7 @@ impl V3Copier {
             let mut keys: Vec<String> = needed.iter().map(|p| p.key()).collect();
             keys.extend(index_written.map(|id| id.key()));
             keys.push(domain_key(&parse_domain(&domain_hex)?));
-            extend_all(dest, &keys, &retention).await?;
+            extend_all(dest.storage.as_ref(), &keys, &retention).await.map_err(store_failure)?;
         }
         let mut copied = manifest.clone();
         copied.repository = dest.id().to_owned();

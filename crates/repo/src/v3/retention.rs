@@ -105,11 +105,7 @@ pub async fn lock_backup(store: &ChunkStore, root: BlobId, retention: Retention)
     let packs = backup_packs(store, root).await?;
     let storage = store.storage().as_ref();
     let keys: Vec<String> = packs.keys().map(|pack| pack.key()).collect();
-    // The futures are made first and the stream holds them, not a closure that makes them:
-    // a closure over borrowed arguments makes the caller's future `Send` for one lifetime
-    // only, which tokio::spawn of the service's jobs (lifeboat-ops) rejects.
-    let extends: Vec<_> = keys.iter().map(|key| extend_once(storage, key, &retention)).collect();
-    let extended: Vec<bool> = futures::stream::iter(extends).buffer_unordered(AT_ONCE).try_collect().await?;
+    let extended = extend_all(storage, &keys, &retention).await?;
     let count = packs.len();
     let object = IndexObject { id: IndexId::generate()?, supersedes: Vec::new(), packs: packs.into_iter().collect() };
     let index = object.id;
@@ -117,7 +113,18 @@ pub async fn lock_backup(store: &ChunkStore, root: BlobId, retention: Retention)
     // right after, before the manifest that needs it is written.
     store_index(store.storage(), &store.shared_keys(), None, object).await?;
     extend_once(storage, &index.key(), &retention).await?;
-    Ok(LockedPacks { packs: count, extended: extended.into_iter().filter(|e| *e).count(), index })
+    Ok(LockedPacks { packs: count, extended, index })
+}
+
+/// [`extend_once`] for every object of `keys`, several at a time; how many had to be
+/// extended.
+pub async fn extend_all(storage: &dyn Storage, keys: &[String], retention: &Retention) -> Result<usize, StoreError> {
+    // The futures are made first and the stream holds them, not a closure that makes them:
+    // a closure over borrowed arguments makes the caller's future `Send` for one lifetime
+    // only, which tokio::spawn of the service's jobs (lifeboat-ops) rejects.
+    let extends: Vec<_> = keys.iter().map(|key| extend_once(storage, key, retention)).collect();
+    let extended: Vec<bool> = futures::stream::iter(extends).buffer_unordered(AT_ONCE).try_collect().await?;
+    Ok(extended.into_iter().filter(|e| *e).count())
 }
 
 /// Extends the retention of `key` to `retention`, unless it already reaches it. Returns
